@@ -1,0 +1,68 @@
+"""Lambda handler: check a workflow's execution input against its defaults and rules, return the run's settings."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from rules import XGBOOST_HYPERPARAMETERS, InvalidExecutionInput, optional, whole
+
+LOGGER = logging.getLogger()
+LOGGER.setLevel(logging.INFO)
+INSTANCE_TYPE_KEYS = ("training_instance_type", "processing_instance_type", "transform_instance_type")
+SCALAR_RULES = {"rows": whole(100, 1_000_000)}
+# Keys a run may give that have no default (CDK drops nulls from the definition, so none can be declared there).
+OPTIONAL_RULES = {"seed": optional(whole(0, 2**31 - 1))}
+
+
+def _object(name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidExecutionInput(f"{name} must be a JSON object, got {value!r}")
+    return value
+
+
+def _reject_unknown(name: str, given: dict, allowed: Any) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise InvalidExecutionInput(f"{name} has unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _hyperparameters(given: dict, defaults: dict) -> dict[str, str]:
+    # SageMaker takes hyperparameters as strings; numbers given as JSON numbers are accepted too.
+    _reject_unknown("hyperparameters", given, XGBOOST_HYPERPARAMETERS)
+    merged = {**defaults, **given}
+    return {key: _as_text(XGBOOST_HYPERPARAMETERS[key](f"hyperparameters.{key}", value))
+            for key, value in merged.items()}
+
+
+def _as_text(value: Any) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_types: list[str]) -> dict:
+    """The run's settings: defaults overridden by the checked input, plus the run's data prefix."""
+    given = _object("execution input", given)
+    _reject_unknown("execution input", given, {*defaults, *OPTIONAL_RULES})
+    settings: dict[str, Any] = {"run_prefix": f"runs/{execution_name}/"}
+    settings.update({key: rule(key, given.get(key)) for key, rule in OPTIONAL_RULES.items()})
+    for key, default in defaults.items():
+        value = given.get(key, default)
+        if key == "hyperparameters":
+            settings[key] = _hyperparameters(_object(key, value), default)
+        elif key in INSTANCE_TYPE_KEYS:
+            if value not in allowed_instance_types:
+                raise InvalidExecutionInput(
+                    f"{key} must be one of {', '.join(allowed_instance_types)}, got {value!r}")
+            settings[key] = value
+        elif key in SCALAR_RULES:
+            settings[key] = SCALAR_RULES[key](key, value)
+        else:
+            raise LookupError(f"workflow default {key!r} has no validation rule")  # a wiring bug, not bad input
+    return settings
+
+
+def handler(event: dict, context: object) -> dict:
+    allowed = os.environ["ALLOWED_INSTANCE_TYPES"].split(",")
+    settings = resolve(event["execution_name"], event["input"], event["defaults"], allowed)
+    LOGGER.info("execution input accepted", extra={"settings": settings})
+    return settings

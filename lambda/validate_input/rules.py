@@ -1,0 +1,66 @@
+"""Rules for a workflow's execution input: each key's type and range, kept as data."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+Rule = Callable[[str, Any], Any]
+
+
+class InvalidExecutionInput(ValueError):
+    """The execution input cannot run; raised before any data is written or any job is created."""
+
+
+def whole(low: int, high: int) -> Rule:
+    def check(name: str, value: Any) -> int:
+        text = value if isinstance(value, str) else None
+        if isinstance(value, bool) or not (isinstance(value, int) or (text and re.fullmatch(r"\d+", text))):
+            raise InvalidExecutionInput(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        number = int(value)
+        if not low <= number <= high:
+            raise InvalidExecutionInput(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        return number
+    return check
+
+
+def number(low: float, high: float) -> Rule:
+    def check(name: str, value: Any) -> float:
+        try:
+            parsed = float(value) if not isinstance(value, bool) and isinstance(value, (int, float, str)) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or not math.isfinite(parsed) or not low <= parsed <= high:
+            raise InvalidExecutionInput(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+        return parsed
+    return check
+
+
+def choice(*allowed: str) -> Rule:
+    def check(name: str, value: Any) -> str:
+        if value not in allowed:
+            raise InvalidExecutionInput(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+    return check
+
+
+def optional(rule: Rule) -> Rule:
+    return lambda name, value: None if value is None else rule(name, value)
+
+
+# XGBoost hyperparameters a run may set, with the ranges XGBoost accepts (upper bounds keep runs sane).
+XGBOOST_HYPERPARAMETERS: dict[str, Rule] = {
+    "num_round": whole(1, 1000),
+    "max_depth": whole(0, 30),
+    "eta": number(0, 1),
+    "gamma": number(0, 1e6),
+    "min_child_weight": number(0, 1e6),
+    "subsample": number(0.01, 1),
+    "colsample_bytree": number(0.01, 1),
+    "lambda": number(0, 1e6),
+    "alpha": number(0, 1e6),
+    "scale_pos_weight": number(0, 1e6),
+    "seed": whole(0, 2**31 - 1),
+    "objective": choice("reg:logistic", "binary:logistic", "reg:squarederror", "binary:hinge"),
+    "eval_metric": choice("rmse", "logloss", "error", "auc", "mae"),
+}

@@ -1,0 +1,133 @@
+"""Typed, validated kit configuration read from CDK context (cdk.json and `-c key=value`)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping
+
+from aws_cdk import aws_logs as logs
+
+# CloudWatch Logs accepts only these retention periods (days -> CDK enum).
+_R = logs.RetentionDays
+LOG_RETENTION = {
+    1: _R.ONE_DAY, 3: _R.THREE_DAYS, 5: _R.FIVE_DAYS, 7: _R.ONE_WEEK, 14: _R.TWO_WEEKS, 30: _R.ONE_MONTH,
+    60: _R.TWO_MONTHS, 90: _R.THREE_MONTHS, 120: _R.FOUR_MONTHS, 150: _R.FIVE_MONTHS, 180: _R.SIX_MONTHS,
+    365: _R.ONE_YEAR, 400: _R.THIRTEEN_MONTHS, 545: _R.EIGHTEEN_MONTHS, 731: _R.TWO_YEARS,
+    1096: _R.THREE_YEARS, 1827: _R.FIVE_YEARS, 2192: _R.SIX_YEARS, 2557: _R.SEVEN_YEARS,
+    2922: _R.EIGHT_YEARS, 3288: _R.NINE_YEARS, 3653: _R.TEN_YEARS,
+}
+INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the kit cannot use; the message is one line for the user."""
+
+
+def _fail(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"invalid setting {key}={value!r}: expected {allowed}")
+
+
+def _integer(low: int, high: int) -> Callable[[str, Any], int]:
+    def parse(key: str, value: Any) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"[+-]?\d+", text) or not low <= int(text) <= high:
+            raise _fail(key, value, f"a whole number from {low} to {high}")
+        return int(text)
+    return parse
+
+
+def _one_of(choices: tuple[int, ...]) -> Callable[[str, Any], int]:
+    def parse(key: str, value: Any) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or int(text) not in choices:
+            raise _fail(key, value, "one of " + ", ".join(map(str, choices)))
+        return int(text)
+    return parse
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise _fail(key, value, "true or false")
+    return text == "true"
+
+
+def _name_prefix(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not NAME_PREFIX.fullmatch(value):
+        raise _fail(key, value, "2 to 12 lowercase letters or digits, starting with a letter")
+    return value
+
+
+def _instance_type(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not INSTANCE_TYPE.fullmatch(value):
+        raise _fail(key, value, "a SageMaker instance type such as ml.m5.large")
+    return value
+
+
+def _instance_types(key: str, value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    types = tuple(str(item).strip() for item in items)
+    if not types or not all(INSTANCE_TYPE.fullmatch(t) for t in types) or len(set(types)) != len(types):
+        raise _fail(key, value, "a comma-separated list of distinct SageMaker instance types such as ml.m5.large,ml.m5.xlarge")
+    return types
+
+
+@dataclass(frozen=True)
+class KitConfig:
+    """Every setting of the kit; field metadata holds its default and parser."""
+
+    name_prefix: str
+    allowed_instance_types: tuple[str, ...]
+    training_instance_type: str
+    processing_instance_type: str
+    transform_instance_type: str
+    max_job_runtime_minutes: int
+    workflow_timeout_minutes: int
+    log_retention_days: int
+    noncurrent_version_expiration_days: int
+    access_log_expiration_days: int
+    destroy_data_on_delete: bool
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> "KitConfig":
+        """Parse settings from a context lookup; unknown kit-style keys are rejected as likely typos."""
+        unknown = sorted(k for k in context if re.fullmatch(r"[a-z][a-z0-9_]*", k) and k not in SETTINGS)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}: expected one of {', '.join(SETTINGS)}")
+        values = {}
+        for key, (default, parse) in SETTINGS.items():
+            raw = context.get(key)
+            values[key] = parse(key, default if raw is None else raw)
+        config = cls(**values)
+        config._check_consistency()
+        return config
+
+    def _check_consistency(self) -> None:
+        for key in ("training_instance_type", "processing_instance_type", "transform_instance_type"):
+            value = getattr(self, key)
+            if value not in self.allowed_instance_types:
+                raise _fail(key, value, "one of allowed_instance_types (" + ", ".join(self.allowed_instance_types) + ")")
+        # A workflow runs up to three jobs back to back; its timeout must leave room for them.
+        if self.workflow_timeout_minutes < 3 * self.max_job_runtime_minutes:
+            raise _fail("workflow_timeout_minutes", self.workflow_timeout_minutes,
+                        f"at least 3 x max_job_runtime_minutes ({3 * self.max_job_runtime_minutes})")
+
+
+# key -> (default, parser). Defaults are small current-generation instances and capped runtimes.
+SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
+    "name_prefix": ("mlkit", _name_prefix),
+    "allowed_instance_types": ("ml.m5.large,ml.m5.xlarge,ml.m5.2xlarge,ml.c5.xlarge,ml.c5.2xlarge", _instance_types),
+    "training_instance_type": ("ml.m5.large", _instance_type),
+    "processing_instance_type": ("ml.m5.large", _instance_type),
+    "transform_instance_type": ("ml.m5.large", _instance_type),
+    "max_job_runtime_minutes": (60, _integer(5, 1440)),
+    "workflow_timeout_minutes": (240, _integer(15, 10080)),
+    "log_retention_days": (30, _one_of(tuple(LOG_RETENTION))),
+    "noncurrent_version_expiration_days": (30, _integer(1, 3650)),
+    "access_log_expiration_days": (365, _integer(1, 3650)),
+    "destroy_data_on_delete": (False, _boolean),
+}
+assert list(SETTINGS) == [f.name for f in fields(KitConfig)], "SETTINGS and KitConfig must list the same keys"

@@ -1,0 +1,81 @@
+"""Amazon States Language files: load, substitute `${Name}` placeholders, walk Task states."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
+INTEGRATION_RESOURCE = re.compile(r"^arn:[^:]+:states:::(?P<integration>.+)$")
+
+
+class WorkflowDefinitionError(ValueError):
+    """An ASL file cannot be turned into a deployable state machine; the message says how to fix it."""
+
+
+def load_definition(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise WorkflowDefinitionError(f"{path.name}: cannot read the definition ({error})") from None
+
+
+def placeholders(node: Any) -> set[str]:
+    """Every `${Name}` used anywhere in the definition."""
+    if isinstance(node, dict):
+        return set().union(*map(placeholders, node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*map(placeholders, node)) if node else set()
+    return set(PLACEHOLDER.findall(node)) if isinstance(node, str) else set()
+
+
+def substitute(node: Any, values: Mapping[str, str | int], *, source: str) -> Any:
+    """Replace placeholders with values. A string that is exactly one placeholder of a whole-number
+    value becomes that number, so numeric ASL fields (timeouts) can be configured too."""
+    missing = sorted(placeholders(node) - values.keys())
+    if missing:
+        raise WorkflowDefinitionError(
+            f"{source}: no value for placeholder(s) {', '.join(missing)}; known: {', '.join(sorted(values))}")
+    return _replace(node, values, source)
+
+
+def _replace(node: Any, values: Mapping[str, str | int], source: str) -> Any:
+    if isinstance(node, dict):
+        return {key: _replace(value, values, source) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replace(item, values, source) for item in node]
+    if not isinstance(node, str):
+        return node
+    whole = PLACEHOLDER.fullmatch(node)
+    if whole and isinstance(values[whole.group(1)], int):
+        return values[whole.group(1)]
+
+    def text(match: re.Match) -> str:
+        value = values[match.group(1)]
+        if not isinstance(value, str):
+            raise WorkflowDefinitionError(f"{source}: numeric placeholder {match.group(0)} must stand alone in its string")
+        return value
+    return PLACEHOLDER.sub(text, node)
+
+
+def task_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, state) for every Task state, including those inside Parallel branches and Map processors."""
+    for name, state in definition.get("States", {}).items():
+        if state.get("Type") == "Task":
+            yield name, state
+        for branch in state.get("Branches", []):
+            yield from task_states(branch)
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                yield from task_states(state[key])
+
+
+def integration_of(state_name: str, state: Mapping[str, Any], *, source: str) -> str:
+    """The service integration a Task calls, e.g. `sagemaker:createTrainingJob.sync`."""
+    match = INTEGRATION_RESOURCE.match(str(state.get("Resource", "")))
+    if not match:
+        raise WorkflowDefinitionError(
+            f"{source}: state {state_name!r} has Resource {state.get('Resource')!r}; "
+            "expected a service integration arn:${Partition}:states:::<service>:<action>")
+    return match.group("integration")

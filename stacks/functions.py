@@ -1,0 +1,50 @@
+"""Python Lambda functions of the kit: code from `lambda/<folder>`, own role, log group and tracing."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.nag import XRAY_REASON, acknowledge_wildcards, allow
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+# Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+class KitFunction(Construct):
+    """A standard-library + boto3 handler (no bundling, so synthesis needs no Docker)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, folder: str, description: str,
+                 environment: Mapping[str, str], log_retention: logs.RetentionDays,
+                 removal_policy: RemovalPolicy, memory_size: int = 256,
+                 timeout: Duration = Duration.seconds(30)) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description=f"Runs the {folder} function")
+        allow(self.role, ["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
+        self.function = lambda_.Function(
+            self, "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.handler",
+            # Tests import the handlers, so keep bytecode caches out of the asset (and its hash).
+            code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=["__pycache__", "*.pyc"]),
+            role=self.role,
+            environment=dict(environment),
+            memory_size=memory_size,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        )
+        acknowledge_wildcards(self.role, ["*"], XRAY_REASON)

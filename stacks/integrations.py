@@ -1,0 +1,63 @@
+"""Service integrations a workflow may use, and the IAM each one needs: the single source of workflow IAM."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Integration:
+    """What a Task state with this integration needs from the state machine's role.
+
+    `sagemaker_resource` is the SageMaker resource type the task creates, scoped by the stack's name
+    prefix; `function_parameter` names the Task parameter that holds a Lambda function's ARN;
+    `events_rule` is the EventBridge managed rule Step Functions uses to wait for a `.sync` job;
+    `passes_role` means the request hands the SageMaker execution role to SageMaker;
+    `job_log_group` is where the job's containers log, through the SageMaker execution role.
+    """
+
+    actions: tuple[str, ...]
+    sagemaker_resource: str | None = None
+    function_parameter: str | None = None
+    events_rule: str | None = None
+    passes_role: bool = False
+    job_log_group: str | None = None
+
+
+# Actions Step Functions needs to maintain its managed EventBridge rules for `.sync` tasks.
+EVENTS_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+
+# Keyed by the Task resource after `arn:<partition>:states:::`.
+SERVICE_INTEGRATIONS: dict[str, Integration] = {
+    "lambda:invoke": Integration(
+        actions=("lambda:InvokeFunction",),
+        function_parameter="FunctionName",
+    ),
+    "sagemaker:createTrainingJob.sync": Integration(
+        actions=("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                 "sagemaker:StopTrainingJob", "sagemaker:AddTags"),
+        sagemaker_resource="training-job",
+        job_log_group="/aws/sagemaker/TrainingJobs",
+        events_rule="StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+        passes_role=True,
+    ),
+    "sagemaker:createProcessingJob.sync": Integration(
+        actions=("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
+                 "sagemaker:StopProcessingJob", "sagemaker:AddTags"),
+        sagemaker_resource="processing-job",
+        job_log_group="/aws/sagemaker/ProcessingJobs",
+        events_rule="StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+        passes_role=True,
+    ),
+    "sagemaker:createTransformJob.sync": Integration(
+        actions=("sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
+                 "sagemaker:StopTransformJob", "sagemaker:AddTags"),
+        sagemaker_resource="transform-job",
+        job_log_group="/aws/sagemaker/TransformJobs",
+        events_rule="StepFunctionsGetEventsForSageMakerTransformJobsRule",
+    ),
+    "sagemaker:createModel": Integration(
+        actions=("sagemaker:CreateModel",),
+        sagemaker_resource="model",
+        passes_role=True,
+    ),
+}

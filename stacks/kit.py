@@ -1,0 +1,25 @@
+"""Builds the kit's CDK app: configuration, one stack per workflow, cdk-nag rule packs."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import KitConfig
+from stacks.train_and_transform import TrainAndTransformStack
+
+# Stack id -> stack class. Each stack deploys and destroys on its own.
+WORKFLOW_STACKS = {
+    "TrainAndTransform": TrainAndTransformStack,
+}
+
+
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+    """An app with every workflow stack; `context` adds to cdk.json's (tests), the CLI passes its own."""
+    app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
+    config = KitConfig.from_context(app.node.get_all_context())
+    for stack_id, stack_class in WORKFLOW_STACKS.items():
+        stack_class(app, stack_id, config=config)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app

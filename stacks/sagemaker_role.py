@@ -1,0 +1,53 @@
+"""The role SageMaker jobs run as: this stack's run folders, its images' registries, its job log streams."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from aws_cdk import ArnFormat, Aws, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.images import FrameworkImage
+from stacks.nag import allow
+
+
+class SageMakerExecutionRole(Construct):
+    """Reads `runs/*/<read>/`, writes `runs/*/<write>/`, pulls only the given images, logs only its own jobs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, reads: Iterable[str],
+                 writes: Iterable[str], images: Iterable[FrameworkImage], job_log_groups: Iterable[str],
+                 job_name_prefix: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
+                             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={
+                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+
+        run_folders = ("Each execution keeps its data under runs/<execution name>/, a name known only at run "
+                       "time; the role reaches only the named folders of runs in this stack's bucket.")
+        allow(self.role, ["s3:ListBucket"], [bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
+        allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in reads],
+              wildcard_reason=run_folders)
+        allow(self.role, ["s3:PutObject", "s3:AbortMultipartUpload"],
+              [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
+        no_resource_level = ("ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
+                             "permissions; PutMetricData is confined to SageMaker's namespaces by condition.")
+        allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)
+        allow(self.role, ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+              [image.repository_arn(self) for image in sorted(set(images), key=lambda i: i.repository)])
+        groups = sorted(set(job_log_groups))
+        job_logs = (f"SageMaker names job log streams <job name>/<host> in its fixed log groups; job names are "
+                    f"{job_name_prefix}-<uuid>, made per attempt at run time.")
+        allow(self.role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+              [stack.format_arn(service="logs", resource="log-group", resource_name=f"{group}:*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for group in groups],
+              wildcard_reason=job_logs)
+        allow(self.role, ["logs:CreateLogStream", "logs:PutLogEvents"],
+              [stack.format_arn(service="logs", resource="log-group",
+                                resource_name=f"{group}:log-stream:{job_name_prefix}-*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for group in groups],
+              wildcard_reason=job_logs)
+        allow(self.role, ["cloudwatch:PutMetricData"], ["*"],
+              conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+              wildcard_reason=no_resource_level)

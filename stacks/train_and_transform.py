@@ -1,0 +1,12 @@
+"""Train-and-transform: seed data, train XGBoost, save the model, batch-transform the test set."""
+from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec
+
+
+class TrainAndTransformStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="train_and_transform",
+        slug="tt",
+        description="SageMaker XGBoost training and batch transform orchestrated by Step Functions",
+        reads=("input", "model"),
+        writes=("model", "predictions"),
+    )

@@ -1,0 +1,106 @@
+"""The reusable workflow construct: state machine from an ASL file, its derived least-privilege role, logs, tracing."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.definition import WorkflowDefinitionError, integration_of, substitute, task_states
+from stacks.nag import LOG_DELIVERY_REASON, acknowledge_wildcards
+from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
+
+
+def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
+    """(state name, state, integration) for every Task; an integration missing from the table stops synthesis."""
+    for name, state in task_states(definition):
+        key = integration_of(name, state, source=source)
+        if key not in SERVICE_INTEGRATIONS:
+            raise WorkflowDefinitionError(
+                f"{source}: state {name!r} uses integration {key!r}, which stacks/integrations.py "
+                "SERVICE_INTEGRATIONS does not list; add the IAM actions and resources it needs there")
+        yield name, state, SERVICE_INTEGRATIONS[key]
+
+
+def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
+    """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-<uuid>)."""
+    return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
+
+
+def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construct, source: str,
+                               job_name_prefix: str, sagemaker_role_arn: str) -> list[iam.PolicyStatement]:
+    """IAM statements for every Task state of a substituted definition, merged by action set."""
+    stack = Stack.of(scope)
+    grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order
+    conditions: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def grant(actions: tuple[str, ...], resource: str, condition: dict[str, Any] | None = None) -> None:
+        resources = grants.setdefault(actions, [])
+        if resource not in resources:
+            resources.append(resource)
+        if condition:
+            conditions[actions] = condition
+
+    for name, state, integration in used_integrations(definition, source):
+        if integration.function_parameter:
+            function = state.get("Parameters", {}).get(integration.function_parameter)
+            if not isinstance(function, str):
+                raise WorkflowDefinitionError(
+                    f"{source}: state {name!r} must name its function with a static "
+                    f"{integration.function_parameter!r} parameter so its permission can be derived")
+            grant(integration.actions, function)
+        if integration.sagemaker_resource:
+            grant(integration.actions, sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix))
+        if integration.events_rule:
+            grant(EVENTS_RULE_ACTIONS, stack.format_arn(
+                service="events", resource="rule", resource_name=integration.events_rule))
+        if integration.passes_role:
+            grant(("iam:PassRole",), sagemaker_role_arn,
+                  {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+    return [iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions.get(actions))
+            for actions, resources in grants.items()]
+
+
+class SageMakerWorkflow(Construct):
+    """A state machine from an ASL definition, with IAM that follows its Task states."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, definition: Mapping[str, Any], source: str,
+                 substitutions: Mapping[str, str | int], job_name_prefix: str, sagemaker_role: iam.IRole,
+                 timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        resolved = substitute(definition, {"Partition": Aws.PARTITION, **substitutions}, source=source)
+        resolved["TimeoutSeconds"] = int(timeout.to_seconds())
+
+        self.role = iam.Role(self, "Role", description=f"Runs the {source} state machine",
+                             assumed_by=iam.ServicePrincipal("states.amazonaws.com", conditions={
+                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        for statement in workflow_policy_statements(resolved, scope=self, source=source,
+                                                    job_name_prefix=job_name_prefix,
+                                                    sagemaker_role_arn=sagemaker_role.role_arn):
+            self.role.add_to_principal_policy(statement)
+        acknowledge_wildcards(
+            self.role,
+            sorted({sagemaker_arn(stack, i.sagemaker_resource, job_name_prefix)
+                    for _, _, i in used_integrations(resolved, source) if i.sagemaker_resource}),
+            f"SageMaker job and model names are {job_name_prefix}-<uuid>, made per attempt at run time so any "
+            "execution name, retry or redrive gets a valid, unused name; the prefix confines the role to this "
+            "stack's SageMaker resources.")
+
+        # The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy from growing per log group;
+        # the stack's UUID frees the name again when a retained group outlives its stack.
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=removal_policy,
+            log_group_name=Fn.join("", [f"/aws/vendedlogs/states/{job_name_prefix}-",
+                                        Fn.select(2, Fn.split("/", Aws.STACK_ID))]))
+        self.state_machine = sfn.StateMachine(
+            self, "StateMachine",
+            definition_body=sfn.DefinitionBody.from_string(stack.to_json_string(resolved)),
+            role=self.role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        acknowledge_wildcards(self.role, ["*"], LOG_DELIVERY_REASON)

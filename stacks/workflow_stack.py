@@ -1,0 +1,99 @@
+"""One deployable stack per workflow, assembled from the shared constructs by a small WorkflowSpec."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Mapping
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from stacks.config import LOG_RETENTION, KitConfig
+from stacks.data_bucket import DataBucket
+from stacks.definition import load_definition, placeholders
+from stacks.functions import KitFunction
+from stacks.images import SKLEARN, XGBOOST
+from stacks.nag import allow
+from stacks.sagemaker_role import SageMakerExecutionRole
+from stacks.workflow import SageMakerWorkflow, used_integrations
+
+ROOT = Path(__file__).resolve().parent.parent
+# ASL placeholders that name a framework image; the SageMaker role may pull exactly the ones a workflow uses.
+IMAGE_PLACEHOLDERS = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN}
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """What makes a workflow different from the others; everything else is shared."""
+
+    definition: str  # statemachines/<definition>.asl.json
+    slug: str  # job names start with <name_prefix>-<slug>-
+    description: str
+    reads: tuple[str, ...]  # run folders (runs/<run>/<folder>/) SageMaker jobs read
+    writes: tuple[str, ...]  # run folders SageMaker jobs write
+    assets: Mapping[str, str] = field(default_factory=dict)  # placeholder -> file shipped as an S3 asset
+
+
+class SageMakerWorkflowStack(Stack):
+    """Data bucket, input-check and seeding functions, SageMaker role and the state machine of one workflow."""
+
+    spec: ClassVar[WorkflowSpec]
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: KitConfig, **kwargs) -> None:
+        spec = self.spec
+        super().__init__(scope, construct_id, description=spec.description, **kwargs)
+        source = f"{spec.definition}.asl.json"
+        definition = load_definition(ROOT / "statemachines" / source)
+        used = placeholders(definition)
+        prefix = f"{config.name_prefix}-{spec.slug}"
+        removal = RemovalPolicy.DESTROY if config.destroy_data_on_delete else RemovalPolicy.RETAIN
+        retention = LOG_RETENTION[config.log_retention_days]
+        function_settings = dict(log_retention=retention, removal_policy=removal)
+
+        data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete,
+                          noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
+                          access_log_expiration=Duration.days(config.access_log_expiration_days))
+        validate = KitFunction(
+            self, "ValidateInput", folder="validate_input",
+            description="Checks a workflow execution's input before anything runs",
+            environment={"ALLOWED_INSTANCE_TYPES": ",".join(config.allowed_instance_types)}, **function_settings)
+        seed = KitFunction(
+            self, "SeedDataset", folder="seed_dataset",
+            description="Writes a synthetic data set under one run's input folder",
+            environment={"DATA_BUCKET": data.bucket.bucket_name}, memory_size=1024,
+            timeout=Duration.minutes(5), **function_settings)
+        allow(seed.role, ["s3:PutObject"], [data.bucket.arn_for_objects("runs/*/input/*")],
+              wildcard_reason="The function writes one run's inputs under runs/<execution name>/input/; the "
+                              "execution name is known only at run time.")
+
+        images = {name: image for name, image in IMAGE_PLACEHOLDERS.items() if name in used}
+        sagemaker = SageMakerExecutionRole(
+            self, "SageMakerRole", bucket=data.bucket, reads=spec.reads, writes=spec.writes,
+            images=images.values(), job_name_prefix=prefix,
+            job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, source) if i.job_log_group])
+        assets = {}
+        for name, path in spec.assets.items():
+            asset = s3_assets.Asset(self, name, path=str(ROOT / path))
+            asset.grant_read(sagemaker.role)
+            assets[name] = asset.s3_object_url
+
+        self.workflow = SageMakerWorkflow(
+            self, "Workflow", definition=definition, source=source, job_name_prefix=prefix,
+            sagemaker_role=sagemaker.role, timeout=Duration.minutes(config.workflow_timeout_minutes),
+            log_retention=retention, removal_policy=removal,
+            substitutions={
+                **{name: image.uri(self) for name, image in images.items()},
+                **assets,
+                "DataBucket": data.bucket.bucket_name,
+                "JobNamePrefix": prefix,
+                "SageMakerRoleArn": sagemaker.role.role_arn,
+                "ValidateInputFunctionArn": validate.function.function_arn,
+                "SeedFunctionArn": seed.function.function_arn,
+                "TrainingInstanceType": config.training_instance_type,
+                "ProcessingInstanceType": config.processing_instance_type,
+                "TransformInstanceType": config.transform_instance_type,
+                "MaxJobRuntimeSeconds": config.max_job_runtime_minutes * 60,
+            })
+        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
