@@ -1,9 +1,8 @@
 """The workflow data bucket and its access-log bucket, protected and retained unless the user opts in."""
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Validations
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
-from aws_cdk import Acknowledgment
 from constructs import Construct
 
 
@@ -27,10 +26,6 @@ class DataBucket(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=access_log_expiration)],
             **common)
-        Validations.of(self.access_logs).acknowledge(Acknowledgment(
-            id="AwsSolutions-S1",
-            reason="This bucket receives the data bucket's server access logs; logging it too would need a third bucket "
-                   "and so on without end."))
         self.bucket = s3.Bucket(
             self, "Bucket",
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,

@@ -12,7 +12,8 @@ class Integration:
     prefix; `function_parameter` names the Task parameter that holds a Lambda function's ARN;
     `events_rule` is the EventBridge managed rule Step Functions uses to wait for a `.sync` job;
     `passes_role` means the request hands the SageMaker execution role to SageMaker;
-    `job_log_group` is where the job's containers log, through the SageMaker execution role.
+    `job_log_group` is where the job's containers log, through the SageMaker execution role;
+    `name_parameter` is the request field naming what the task creates (it must carry the prefix).
     """
 
     actions: tuple[str, ...]
@@ -21,6 +22,7 @@ class Integration:
     events_rule: str | None = None
     passes_role: bool = False
     job_log_group: str | None = None
+    name_parameter: str | None = None
 
 
 # Actions Step Functions needs to maintain its managed EventBridge rules for `.sync` tasks.
@@ -36,6 +38,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
                  "sagemaker:StopTrainingJob", "sagemaker:AddTags"),
         sagemaker_resource="training-job",
+        name_parameter="TrainingJobName",
         job_log_group="/aws/sagemaker/TrainingJobs",
         events_rule="StepFunctionsGetEventsForSageMakerTrainingJobsRule",
         passes_role=True,
@@ -44,6 +47,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
                  "sagemaker:StopProcessingJob", "sagemaker:AddTags"),
         sagemaker_resource="processing-job",
+        name_parameter="ProcessingJobName",
         job_log_group="/aws/sagemaker/ProcessingJobs",
         events_rule="StepFunctionsGetEventsForSageMakerProcessingJobsRule",
         passes_role=True,
@@ -52,12 +56,14 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
                  "sagemaker:StopTransformJob", "sagemaker:AddTags"),
         sagemaker_resource="transform-job",
+        name_parameter="TransformJobName",
         job_log_group="/aws/sagemaker/TransformJobs",
         events_rule="StepFunctionsGetEventsForSageMakerTransformJobsRule",
     ),
     "sagemaker:createModel": Integration(
         actions=("sagemaker:CreateModel",),
         sagemaker_resource="model",
+        name_parameter="ModelName",
         passes_role=True,
     ),
 }

@@ -25,6 +25,15 @@ def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tu
         yield name, state, SERVICE_INTEGRATIONS[key]
 
 
+def _check_name(state: Mapping[str, Any], parameter: str, job_name_prefix: str, where: str) -> None:
+    """The role may only create <prefix>-* resources, so a name without the prefix would fail at run time."""
+    expected = f"States.Format('{job_name_prefix}-{{}}', States.UUID())"
+    if state.get("Parameters", {}).get(f"{parameter}.$") != expected:
+        raise WorkflowDefinitionError(
+            f"{where} must name what it creates with \"{parameter}.$\": "
+            f"\"States.Format('${{JobNamePrefix}}-{{}}', States.UUID())\", a fresh valid name for every attempt")
+
+
 def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
     """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-<uuid>)."""
     return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
@@ -53,6 +62,7 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
                     f"{integration.function_parameter!r} parameter so its permission can be derived")
             grant(integration.actions, function)
         if integration.sagemaker_resource:
+            _check_name(state, integration.name_parameter, job_name_prefix, f"{source}: state {name!r}")
             grant(integration.actions, sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix))
         if integration.events_rule:
             grant(EVENTS_RULE_ACTIONS, stack.format_arn(

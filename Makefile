@@ -1,0 +1,50 @@
+# Every target installs what it needs into this folder (.venv, node_modules); nothing global.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+STAMPS := .stamps
+# The pinned Node (from package.json) comes first, so the CDK CLI and jsii both run on it.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help synth test deploy destroy bench clean
+
+help:
+	@echo "make synth    synthesize every stack into cdk.out (cdk-nag applied; no AWS account needed)"
+	@echo "make test     run the test suite"
+	@echo "make deploy   deploy every stack to the account of your AWS credentials"
+	@echo "make destroy  delete the stacks (data buckets stay unless destroy_data_on_delete=true)"
+	@echo "make bench    measure synthesis and test-suite times"
+
+$(STAMPS)/node: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/python: requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/python-dev: $(STAMPS)/python requirements-dev.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+synth: $(STAMPS)/node $(STAMPS)/python
+	cdk synth --quiet $(CDK_ARGS)
+	@echo "Synthesized $$(ls cdk.out/*.template.json | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
+
+test: $(STAMPS)/node $(STAMPS)/python-dev
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+deploy: $(STAMPS)/node $(STAMPS)/python
+	cdk deploy --all $(CDK_ARGS)
+
+destroy: $(STAMPS)/node $(STAMPS)/python
+	cdk destroy --all $(CDK_ARGS)
+
+bench: $(STAMPS)/node $(STAMPS)/python-dev
+	$(VENV)/bin/python benchmarks/measure.py
+
+clean:
+	rm -rf cdk.out $(STAMPS) .pytest_cache

@@ -1,0 +1,78 @@
+"""Shared fixtures: each distinct configuration is synthesized once per test session."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# jsii runs on the Node pinned in package.json, also when pytest is started without make.
+os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
+# cdk.json's context plus what the CDK CLI adds (construct paths in resource metadata).
+CDK_CONTEXT = {**json.loads((ROOT / "cdk.json").read_text())["context"], "aws:cdk:enable-path-metadata": True}
+
+# Every configuration the tests synthesize: name -> context overrides on top of cdk.json.
+CONFIGURATIONS = {
+    "default": {},
+    "destroy-data": {"destroy_data_on_delete": "true"},
+}
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    templates: dict[str, dict]
+    report: dict
+
+
+def synthesize(outdir: Path, overrides: dict) -> Synthesis:
+    from stacks.kit import build_app
+
+    assembly = build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth()
+    return Synthesis(templates={stack.stack_name: stack.template for stack in assembly.stacks},
+                     report=json.loads((outdir / "validation-report.json").read_text()))
+
+
+class _Configurations(dict):
+    """Synthesizes a configuration the first time a test asks for it, then remembers it."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        super().__init__()
+        self.tmp_path_factory = tmp_path_factory
+
+    def __missing__(self, name: str) -> Synthesis:
+        self[name] = synthesize(self.tmp_path_factory.mktemp(name), CONFIGURATIONS[name])
+        return self[name]
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> dict[str, Synthesis]:
+    return _Configurations(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def templates(synthesized) -> dict[str, dict]:
+    """Templates of the default configuration, by stack name."""
+    return synthesized["default"].templates
+
+
+def load_lambda_module(folder: str, module: str) -> ModuleType:
+    """Import lambda/<folder>/<module>.py with its folder importable, as Lambda does. Every function has a
+    `handler` module, so handlers get a unique name; helper modules keep theirs (they are unique)."""
+    directory = ROOT / "lambda" / folder
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    if module != "handler":
+        return importlib.import_module(module)
+    name = f"{folder}_handler"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, directory / "handler.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]

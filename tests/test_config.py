@@ -1,0 +1,80 @@
+"""Configuration: every bad value stops synthesis with one line naming the setting and what is allowed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stacks.config import SETTINGS, ConfigError, KitConfig
+from tests.conftest import CDK_CONTEXT, ROOT
+
+
+def test_defaults_match_cdk_json():
+    from_json = KitConfig.from_context(CDK_CONTEXT)
+    assert from_json == KitConfig.from_context({})
+    assert from_json.name_prefix == "mlkit" and from_json.destroy_data_on_delete is False
+
+
+def test_command_line_strings_are_parsed():
+    config = KitConfig.from_context({"max_job_runtime_minutes": "30", "destroy_data_on_delete": "TRUE",
+                                     "allowed_instance_types": "ml.m5.large, ml.c5.xlarge"})
+    assert config.max_job_runtime_minutes == 30
+    assert config.destroy_data_on_delete is True
+    assert config.allowed_instance_types == ("ml.m5.large", "ml.c5.xlarge")
+
+
+BAD_VALUES = [
+    ("name_prefix", "ML", "2 to 12 lowercase letters or digits"),
+    ("name_prefix", "a-very-long-prefix", "2 to 12 lowercase letters or digits"),
+    ("training_instance_type", "m5.large", "a SageMaker instance type such as ml.m5.large"),
+    ("transform_instance_type", "ml.p5.48xlarge", "one of allowed_instance_types"),
+    ("allowed_instance_types", "ml.m5.large,,ml.c5.xlarge", "a comma-separated list of distinct SageMaker instance types"),
+    ("allowed_instance_types", "ml.m5.large,ml.m5.large", "a comma-separated list of distinct SageMaker instance types"),
+    ("max_job_runtime_minutes", "abc", "a whole number from 5 to 1440"),
+    ("max_job_runtime_minutes", "0", "a whole number from 5 to 1440"),
+    ("max_job_runtime_minutes", "1.5", "a whole number from 5 to 1440"),
+    ("workflow_timeout_minutes", "60", "at least 3 x max_job_runtime_minutes (180)"),
+    ("log_retention_days", "31", "one of 1, 3, 5, 7, 14, 30"),
+    ("noncurrent_version_expiration_days", "-1", "a whole number from 1 to 3650"),
+    ("destroy_data_on_delete", "yes", "true or false"),
+    ("destroy_data_on_delete", 1, "true or false"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), BAD_VALUES)
+def test_bad_values_are_one_line_errors(key, value, allowed):
+    with pytest.raises(ConfigError) as error:
+        KitConfig.from_context({key: value})
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("invalid setting ") and key in message and allowed in message
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ConfigError, match=r"unknown setting 'max_job_runtime_minute'"):
+        KitConfig.from_context({"max_job_runtime_minute": "5"})
+
+
+def test_cdk_own_context_keys_are_not_rejected():
+    KitConfig.from_context({"@aws-cdk/core:checkSecretUsage": True, "aws:cdk:enable-path-metadata": True,
+                            "acknowledged-issue-numbers": [1]})
+
+
+def test_every_setting_is_documented_in_readme():
+    readme = (ROOT / "README.md").read_text()
+    for key in SETTINGS:
+        assert f"`{key}`" in readme, key
+
+
+def test_app_reports_bad_setting_in_one_line_without_traceback():
+    """What `make synth -c ...` shows: the CLI passes context to app.py through CDK_CONTEXT_JSON."""
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"max_job_runtime_minutes": "ten"}),
+           "CDK_OUTDIR": "/nonexistent-never-written"}
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: invalid setting max_job_runtime_minutes='ten': expected a whole number from 5 to 1440"]

@@ -1,0 +1,96 @@
+"""ASL handling: substitution, Task discovery, IAM derivation and job names valid for any execution."""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from aws_cdk import App, Stack
+
+from stacks.config import NAME_PREFIX
+from stacks.definition import WorkflowDefinitionError, integration_of, load_definition, substitute, task_states
+from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.kit import WORKFLOW_STACKS
+from stacks.workflow import workflow_policy_statements
+from tests.conftest import ROOT
+
+DEFINITIONS = sorted((ROOT / "statemachines").glob("*.asl.json"))
+JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for job and model names
+
+
+def test_substitute_replaces_text_and_whole_numbers():
+    node = {"a": "s3://${Bucket}/x", "b": ["${Seconds}"], "c": 3}
+    assert substitute(node, {"Bucket": "b1", "Seconds": 60}, source="t") == {"a": "s3://b1/x", "b": [60], "c": 3}
+
+
+def test_substitute_names_missing_placeholders():
+    with pytest.raises(WorkflowDefinitionError, match=r"t.asl.json: no value for placeholder\(s\) Missing"):
+        substitute({"a": "${Missing}"}, {"Other": "x"}, source="t.asl.json")
+
+
+def test_numbers_cannot_be_spliced_into_text():
+    with pytest.raises(WorkflowDefinitionError, match="must stand alone"):
+        substitute({"a": "x${Seconds}"}, {"Seconds": 5}, source="t")
+
+
+def test_task_states_include_parallel_and_map_states():
+    definition = {"States": {
+        "A": {"Type": "Task"},
+        "P": {"Type": "Parallel", "Branches": [{"States": {"B": {"Type": "Task"}}}]},
+        "M": {"Type": "Map", "ItemProcessor": {"States": {"C": {"Type": "Task"}, "D": {"Type": "Pass"}}}},
+    }}
+    assert [name for name, _ in task_states(definition)] == ["A", "B", "C"]
+
+
+def derive(definition: dict) -> list:
+    stack = Stack(App(), "Probe")
+    return workflow_policy_statements(definition, scope=stack, source="probe.asl.json",
+                                      job_name_prefix="p-x", sagemaker_role_arn="arn:aws:iam::1:role/r")
+
+
+def test_integration_missing_from_the_table_stops_synthesis_with_what_to_add():
+    definition = {"States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish"}}}
+    with pytest.raises(WorkflowDefinitionError) as error:
+        derive(definition)
+    assert str(error.value) == ("probe.asl.json: state 'Notify' uses integration 'sns:publish', which "
+                                "stacks/integrations.py SERVICE_INTEGRATIONS does not list; add the IAM actions "
+                                "and resources it needs there")
+
+
+def test_non_integration_resources_are_rejected():
+    with pytest.raises(WorkflowDefinitionError, match="expected a service integration"):
+        derive({"States": {"X": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f"}}})
+
+
+def test_dynamic_function_names_are_rejected():
+    definition = {"States": {"X": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                   "Parameters": {"FunctionName.$": "$.fn"}}}}
+    with pytest.raises(WorkflowDefinitionError, match="static 'FunctionName'"):
+        derive(definition)
+
+
+def test_sagemaker_names_without_the_prefix_stop_synthesis():
+    definition = {"States": {"Train": {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+        "Parameters": {"TrainingJobName.$": "$$.Execution.Name"}}}}
+    with pytest.raises(WorkflowDefinitionError, match=r"state 'Train' must name what it creates with "
+                                                      r"\"TrainingJobName.\$\""):
+        derive(definition)
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_sagemaker_task_names_its_resource_with_prefix_and_fresh_uuid(path):
+    created = [(name, state["Parameters"].get(f"{SERVICE_INTEGRATIONS[key].name_parameter}.$"))
+               for name, state in task_states(load_definition(path))
+               if SERVICE_INTEGRATIONS[key := integration_of(name, state, source=path.name)].name_parameter]
+    assert created
+    for name, value in created:
+        assert value == "States.Format('${JobNamePrefix}-{}', States.UUID())", name
+
+
+def test_longest_possible_job_name_is_valid():
+    longest_prefix = "a" + "b" * int(re.search(r"\{1,(\d+)\}", NAME_PREFIX.pattern).group(1))
+    assert NAME_PREFIX.fullmatch(longest_prefix) and not NAME_PREFIX.fullmatch(longest_prefix + "c")
+    for stack_class in WORKFLOW_STACKS.values():
+        name = f"{longest_prefix}-{stack_class.spec.slug}-{uuid.uuid4()}"
+        assert len(name) <= 63 and JOB_NAME.fullmatch(name), name

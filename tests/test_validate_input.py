@@ -1,0 +1,80 @@
+"""Input check: defaults resolved, every bad input named before anything runs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stacks.definition import load_definition
+from tests.conftest import ROOT, load_lambda_module
+
+handler = load_lambda_module("validate_input", "handler")
+rules = load_lambda_module("validate_input", "rules")
+ALLOWED = ["ml.m5.large", "ml.m5.xlarge"]
+DEFAULTS = {"rows": 5000, "training_instance_type": "ml.m5.large", "transform_instance_type": "ml.m5.large",
+            "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}}
+
+
+def resolve(given, name="run-1"):
+    return handler.resolve(name, given, json.loads(json.dumps(DEFAULTS)), ALLOWED)
+
+
+def test_empty_input_takes_the_defaults():
+    assert resolve({}) == {
+        "run_prefix": "runs/run-1/", "seed": None, "rows": 5000, "training_instance_type": "ml.m5.large",
+        "transform_instance_type": "ml.m5.large",
+        "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}}
+
+
+def test_overrides_are_checked_and_hyperparameters_become_strings():
+    settings = resolve({"rows": 300, "seed": 9, "training_instance_type": "ml.m5.xlarge",
+                        "hyperparameters": {"num_round": 12, "eta": 0.25, "max_depth": "4"}}, name="Übung_1.a")
+    assert settings["run_prefix"] == "runs/Übung_1.a/"
+    assert settings["rows"] == 300 and settings["seed"] == 9
+    assert settings["training_instance_type"] == "ml.m5.xlarge"
+    assert settings["hyperparameters"] == {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "12",
+                                           "eta": "0.25", "max_depth": "4"}
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ([1], "execution input must be a JSON object"),
+    ({"Comment": "x"}, "execution input has unknown key 'Comment'"),
+    ({"rows": -5}, "rows must be a whole number from 100 to 1000000"),
+    ({"rows": "many"}, "rows must be a whole number"),
+    ({"rows": 10.5}, "rows must be a whole number"),
+    ({"seed": "x"}, "seed must be a whole number"),
+    ({"training_instance_type": "ml.p5.48xlarge"}, "training_instance_type must be one of ml.m5.large, ml.m5.xlarge"),
+    ({"hyperparameters": []}, "hyperparameters must be a JSON object"),
+    ({"hyperparameters": {"num_round": "five"}}, "hyperparameters.num_round must be a whole number from 1 to 1000"),
+    ({"hyperparameters": {"num_round": True}}, "hyperparameters.num_round must be a whole number"),
+    ({"hyperparameters": {"eta": "fast"}}, "hyperparameters.eta must be a number from 0 to 1"),
+    ({"hyperparameters": {"eta": "nan"}}, "hyperparameters.eta must be a number from 0 to 1"),
+    ({"hyperparameters": {"objective": "multi:softmax"}}, "hyperparameters.objective must be one of"),
+    ({"hyperparameters": {"learning_rate": 0.1}}, "hyperparameters has unknown key 'learning_rate'"),
+])
+def test_bad_input_is_named(given, message):
+    with pytest.raises(rules.InvalidExecutionInput) as error:
+        resolve(given)
+    assert message in str(error.value)
+    assert type(error.value).__name__ == "InvalidExecutionInput"  # the error name Step Functions catches
+
+
+def test_handler_reads_allowed_instance_types_from_environment(monkeypatch):
+    monkeypatch.setenv("ALLOWED_INSTANCE_TYPES", "ml.c5.xlarge")
+    event = {"execution_name": "e", "input": {}, "defaults": {**DEFAULTS, "training_instance_type": "ml.c5.xlarge",
+                                                               "transform_instance_type": "ml.c5.xlarge"}}
+    assert handler.handler(event, None)["training_instance_type"] == "ml.c5.xlarge"
+    event["input"] = {"transform_instance_type": "ml.m5.large"}
+    with pytest.raises(rules.InvalidExecutionInput, match="transform_instance_type must be one of ml.c5.xlarge"):
+        handler.handler(event, None)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "statemachines").glob("*.asl.json")), ids=lambda p: p.name)
+def test_every_workflow_default_has_a_rule_and_passes_it(path):
+    definition = load_definition(path)
+    defaults = definition["States"]["ValidateInput"]["Parameters"]["Payload"]["defaults"]
+    for key in defaults:
+        assert key in handler.SCALAR_RULES or key in handler.INSTANCE_TYPE_KEYS or key == "hyperparameters", key
+    concrete = {k: ("ml.m5.large" if k in handler.INSTANCE_TYPE_KEYS else v) for k, v in defaults.items()}
+    settings = handler.resolve("run", {}, concrete, ["ml.m5.large"])
+    assert settings["hyperparameters"] == defaults["hyperparameters"]
