@@ -7,11 +7,13 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import KitConfig
+from stacks.preprocess_and_train import PreprocessAndTrainStack
 from stacks.train_and_transform import TrainAndTransformStack
 
 # Stack id -> stack class. Each stack deploys and destroys on its own.
 WORKFLOW_STACKS = {
     "TrainAndTransform": TrainAndTransformStack,
+    "PreprocessAndTrain": PreprocessAndTrainStack,
 }
 
 

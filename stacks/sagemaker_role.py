@@ -6,6 +6,7 @@ from typing import Iterable
 from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.images import FrameworkImage
@@ -51,3 +52,9 @@ class SageMakerExecutionRole(Construct):
         allow(self.role, ["cloudwatch:PutMetricData"], ["*"],
               conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
               wildcard_reason=no_resource_level)
+
+    def allow_asset(self, asset: s3_assets.Asset) -> None:
+        """Read one CDK asset object; jobs list its key because they fetch it as an S3 prefix."""
+        allow(self.role, ["s3:ListBucket"], [asset.bucket.bucket_arn],
+              conditions={"StringEquals": {"s3:prefix": asset.s3_object_key}})
+        allow(self.role, ["s3:GetObject"], [asset.bucket.arn_for_objects(asset.s3_object_key)])

@@ -32,7 +32,9 @@ class WorkflowSpec:
     description: str
     reads: tuple[str, ...]  # run folders (runs/<run>/<folder>/) SageMaker jobs read
     writes: tuple[str, ...]  # run folders SageMaker jobs write
-    assets: Mapping[str, str] = field(default_factory=dict)  # placeholder -> file shipped as an S3 asset
+    # Files SageMaker jobs run, shipped as S3 assets so the deployed definition pins their content hash:
+    # name -> path; the ASL gets ${<name>S3Uri} and ${<name>File} (the object's file name in the job).
+    assets: Mapping[str, str] = field(default_factory=dict)
 
 
 class SageMakerWorkflowStack(Stack):
@@ -75,8 +77,8 @@ class SageMakerWorkflowStack(Stack):
         assets = {}
         for name, path in spec.assets.items():
             asset = s3_assets.Asset(self, name, path=str(ROOT / path))
-            asset.grant_read(sagemaker.role)
-            assets[name] = asset.s3_object_url
+            sagemaker.allow_asset(asset)
+            assets.update({f"{name}S3Uri": asset.s3_object_url, f"{name}File": asset.s3_object_key})
 
         self.workflow = SageMakerWorkflow(
             self, "Workflow", definition=definition, source=source, job_name_prefix=prefix,

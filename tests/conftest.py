@@ -29,6 +29,7 @@ CONFIGURATIONS = {
 class Synthesis:
     templates: dict[str, dict]
     report: dict
+    outdir: Path
 
 
 def synthesize(outdir: Path, overrides: dict) -> Synthesis:
@@ -36,7 +37,7 @@ def synthesize(outdir: Path, overrides: dict) -> Synthesis:
 
     assembly = build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth()
     return Synthesis(templates={stack.stack_name: stack.template for stack in assembly.stacks},
-                     report=json.loads((outdir / "validation-report.json").read_text()))
+                     report=json.loads((outdir / "validation-report.json").read_text()), outdir=outdir)
 
 
 class _Configurations(dict):

@@ -1,14 +1,28 @@
 """Exact IAM statements of every role: the least-privilege claim, proven statement by statement."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import CONFIGURATIONS
 
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, logical_id, of_type, resource
 
-STACK = "TrainAndTransform"
-PREFIX = "mlkit-tt"
+# What differs between the workflows' IAM; every statement below is still asserted whole.
+WORKFLOWS = {
+    "TrainAndTransform": {
+        "prefix": "mlkit-tt", "reads": ["input", "model"], "writes": ["model", "predictions"],
+        "repositories": ["sagemaker-xgboost"], "job_log_groups": ["TrainingJobs", "TransformJobs"],
+        "jobs": ["Training", "Transform"], "asset": False,
+    },
+    "PreprocessAndTrain": {
+        "prefix": "mlkit-pt", "reads": ["input", "model", "processed"], "writes": ["model", "predictions", "processed"],
+        "repositories": ["sagemaker-scikit-learn", "sagemaker-xgboost"],
+        "job_log_groups": ["ProcessingJobs", "TrainingJobs", "TransformJobs"],
+        "jobs": ["Processing", "Training", "Transform"], "asset": True,
+    },
+}
 IMAGE_ACCOUNT = {"Fn::FindInMap": ["SageMakerImageRegistry", REGION, "Account"]}
 XRAY = {"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}
 # Actions AWS defines without resource-level permissions: the only ones allowed on Resource "*".
@@ -28,6 +42,10 @@ def trust(template: dict, role_path: str) -> list[dict]:
     return resource(template, f"{role_path}/Resource")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
 
 
+def one_or_list(items: list) -> object:
+    return items[0] if len(items) == 1 else items
+
+
 def bucket_objects(template: dict, pattern: str) -> dict:
     return join(get_att(template, "Data/Bucket/Resource"), f"/{pattern}")
 
@@ -39,9 +57,18 @@ def service_trust(service: str, confused_deputy: bool = True) -> list[dict]:
     return [dict(sorted(statement.items()))]
 
 
+ASSETS_BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
+SCRIPT_KEY = re.compile(r"^[0-9a-f]{64}\.py$")
+
+
+@pytest.fixture(scope="module", params=list(WORKFLOWS))
+def workflow(request, templates):
+    return templates[request.param], WORKFLOWS[request.param]
+
+
 @pytest.fixture(scope="module")
-def template(templates):
-    return templates[STACK]
+def template(workflow):
+    return workflow[0]
 
 
 def test_validate_input_function_role(template):
@@ -63,47 +90,68 @@ def test_seed_function_role_writes_only_run_inputs(template):
     ]
 
 
-def test_sagemaker_role(template):
-    def job_logs(suffix: str) -> list[dict]:
-        return [arn("logs", f"log-group:/aws/sagemaker/{group}:{suffix}") for group in ("TrainingJobs", "TransformJobs")]
+def test_sagemaker_role(workflow):
+    template, w = workflow
 
-    assert trust(template, "SageMakerRole/Role") == service_trust("sagemaker.amazonaws.com")
-    assert statements(template, "SageMakerRole/Role") == [
+    def job_logs(suffix: str) -> list[dict]:
+        return [arn("logs", f"log-group:/aws/sagemaker/{group}:{suffix}") for group in w["job_log_groups"]]
+
+    expected = [
         {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
          "Resource": get_att(template, "Data/Bucket/Resource")},
         {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": [bucket_objects(template, "runs/*/input/*"), bucket_objects(template, "runs/*/model/*")]},
+         "Resource": [bucket_objects(template, f"runs/*/{folder}/*") for folder in w["reads"]]},
         {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow",
-         "Resource": [bucket_objects(template, "runs/*/model/*"), bucket_objects(template, "runs/*/predictions/*")]},
+         "Resource": [bucket_objects(template, f"runs/*/{folder}/*") for folder in w["writes"]]},
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
         {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-         "Effect": "Allow", "Resource": arn("ecr", "repository/sagemaker-xgboost", account=IMAGE_ACCOUNT)},
+         "Effect": "Allow", "Resource": one_or_list(
+             [arn("ecr", f"repository/{repo}", account=IMAGE_ACCOUNT) for repo in w["repositories"]])},
         {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": job_logs("*")},
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
-         "Resource": job_logs(f"log-stream:{PREFIX}-*")},
+         "Resource": job_logs(f"log-stream:{w['prefix']}-*")},
         {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
          "Effect": "Allow", "Resource": "*"},
     ]
+    if w["asset"]:  # the processing script: one object of the CDK assets bucket, listed as a prefix
+        script_key = next(
+            part[1:] for part in statements(template, "SageMakerRole/Role")[1]["Resource"][0]["Fn::Join"][1]
+            if isinstance(part, str) and SCRIPT_KEY.match(part[1:]))
+        expected[1]["Resource"].insert(0, join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET, f"/{script_key}"))
+        expected.append({"Action": "s3:ListBucket", "Condition": {"StringEquals": {"s3:prefix": script_key}},
+                         "Effect": "Allow", "Resource": join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET)})
+    assert trust(template, "SageMakerRole/Role") == service_trust("sagemaker.amazonaws.com")
+    assert statements(template, "SageMakerRole/Role") == expected
 
 
-def test_state_machine_role_follows_the_task_states(template):
-    events_rule = lambda kind: arn("events", f"rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule")  # noqa: E731
+def test_state_machine_role_follows_the_task_states(workflow):
+    template, w = workflow
+    prefix = w["prefix"]
+
+    def job(kind: str) -> dict:
+        resource_type = f"{kind.lower()}-job"
+        return {"Action": [f"sagemaker:{a}" for a in (
+            "AddTags", f"Create{kind}Job", f"Describe{kind}Job", f"Stop{kind}Job")],
+            "Effect": "Allow", "Resource": arn("sagemaker", f"{resource_type}/{prefix}-*")}
+
+    events = {"Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"], "Effect": "Allow",
+              "Resource": [arn("events", f"rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule")
+                           for kind in w["jobs"]]}
+    pass_role = {"Action": "iam:PassRole", "Effect": "Allow",
+                 "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                 "Resource": get_att(template, "SageMakerRole/Role/Resource")}
     assert trust(template, "Workflow/Role") == service_trust("states.amazonaws.com")
     assert statements(template, "Workflow/Role") == [
         {"Action": "lambda:InvokeFunction", "Effect": "Allow",
          "Resource": [get_att(template, "SeedDataset/Function/Resource"),
                       get_att(template, "ValidateInput/Function/Resource")]},
-        {"Action": ["sagemaker:AddTags", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob"], "Effect": "Allow",
-         "Resource": arn("sagemaker", f"training-job/{PREFIX}-*")},
-        {"Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"], "Effect": "Allow",
-         "Resource": [events_rule("Training"), events_rule("Transform")]},
-        {"Action": "iam:PassRole", "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-         "Effect": "Allow", "Resource": get_att(template, "SageMakerRole/Role/Resource")},
-        {"Action": "sagemaker:CreateModel", "Effect": "Allow", "Resource": arn("sagemaker", f"model/{PREFIX}-*")},
-        {"Action": ["sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
-                    "sagemaker:StopTransformJob"], "Effect": "Allow",
-         "Resource": arn("sagemaker", f"transform-job/{PREFIX}-*")},
+        # in the order the ASL first needs them
+        job(w["jobs"][0]),
+        events,
+        dict(sorted(pass_role.items())),
+        *map(job, w["jobs"][1:-1]),
+        {"Action": "sagemaker:CreateModel", "Effect": "Allow", "Resource": arn("sagemaker", f"model/{prefix}-*")},
+        job("Transform"),
         {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules",

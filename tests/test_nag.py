@@ -27,26 +27,29 @@ def test_acknowledgements_are_specific_and_on_the_violating_resource(synthesized
         assert len(finding["reason"]) >= 60, finding["acknowledgedId"]
 
 
-def test_acknowledged_findings_are_the_expected_ones(synthesized):
+@pytest.mark.parametrize(("stack", "prefix", "reads", "jobs"), [
+    ("TrainAndTransform", "mlkit-tt", ["input", "model", "predictions"], ["Training", "Transform"]),
+    ("PreprocessAndTrain", "mlkit-pt", ["input", "model", "predictions", "processed"],
+     ["Processing", "Training", "Transform"]),
+])
+def test_acknowledged_findings_are_the_expected_ones(synthesized, stack, prefix, reads, jobs):
     acknowledged = sorted(
         (s["acknowledgedAt"], s["ruleName"])
-        for p in synthesized["default"].report["pluginReports"] for s in p["suppressedViolations"])
-    policy = "TrainAndTransform/{}/Role/DefaultPolicy/Resource".format
-    sagemaker = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}]".format
+        for p in synthesized["default"].report["pluginReports"] for s in p["suppressedViolations"]
+        if s["acknowledgedAt"].startswith(f"{stack}/"))
+    policy = f"{stack}/{{}}/Role/DefaultPolicy/Resource".format
+    in_account = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}]".format
+    bucket = "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/{}/*]".format
     assert acknowledged == sorted([
         (policy("ValidateInput"), "AwsSolutions-IAM5[Resource::*]"),
         (policy("SeedDataset"), "AwsSolutions-IAM5[Resource::*]"),
-        (policy("SeedDataset"), "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/input/*]"),
+        (policy("SeedDataset"), bucket("input")),
         (policy("SageMakerRole"), "AwsSolutions-IAM5[Resource::*]"),
-        (policy("SageMakerRole"), "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/input/*]"),
-        (policy("SageMakerRole"), "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/model/*]"),
-        (policy("SageMakerRole"), "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/predictions/*]"),
-        (policy("SageMakerRole"), sagemaker("logs", "log-group:/aws/sagemaker/TrainingJobs:*")),
-        (policy("SageMakerRole"), sagemaker("logs", "log-group:/aws/sagemaker/TransformJobs:*")),
-        (policy("SageMakerRole"), sagemaker("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:mlkit-tt-*")),
-        (policy("SageMakerRole"), sagemaker("logs", "log-group:/aws/sagemaker/TransformJobs:log-stream:mlkit-tt-*")),
+        *[(policy("SageMakerRole"), bucket(folder)) for folder in reads],
+        *[(policy("SageMakerRole"), in_account("logs", f"log-group:/aws/sagemaker/{job}Jobs:*")) for job in jobs],
+        *[(policy("SageMakerRole"), in_account("logs", f"log-group:/aws/sagemaker/{job}Jobs:log-stream:{prefix}-*"))
+          for job in jobs],
         (policy("Workflow"), "AwsSolutions-IAM5[Resource::*]"),
-        (policy("Workflow"), sagemaker("sagemaker", "training-job/mlkit-tt-*")),
-        (policy("Workflow"), sagemaker("sagemaker", "model/mlkit-tt-*")),
-        (policy("Workflow"), sagemaker("sagemaker", "transform-job/mlkit-tt-*")),
+        *[(policy("Workflow"), in_account("sagemaker", f"{job.lower()}-job/{prefix}-*")) for job in jobs],
+        (policy("Workflow"), in_account("sagemaker", f"model/{prefix}-*")),
     ])

@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.cfn import get_att, of_type, resource
 
-STACK = "TrainAndTransform"
+STACKS = {"TrainAndTransform": "mlkit-tt", "PreprocessAndTrain": "mlkit-pt"}
 
 
-def test_data_buckets_are_encrypted_private_versioned_and_logged(templates):
-    template = templates[STACK]
+@pytest.fixture(params=list(STACKS))
+def stack(request):
+    return request.param
+
+
+def test_data_buckets_are_encrypted_private_versioned_and_logged(templates, stack):
+    template = templates[stack]
     for path in ("Data/Bucket/Resource", "Data/AccessLogs/Resource"):
         bucket = resource(template, path)
         props = bucket["Properties"]
@@ -29,24 +36,24 @@ def test_data_buckets_are_encrypted_private_versioned_and_logged(templates):
         "NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"}]}
 
 
-def test_bucket_policies_deny_plain_http_and_old_tls(templates):
-    for policy in of_type(templates[STACK], "AWS::S3::BucketPolicy").values():
+def test_bucket_policies_deny_plain_http_and_old_tls(templates, stack):
+    for policy in of_type(templates[stack], "AWS::S3::BucketPolicy").values():
         denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
         conditions = [s["Condition"] for s in denies]
         assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
         assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in conditions
 
 
-def test_destroy_opt_in_deletes_buckets_and_their_objects(synthesized):
-    template = synthesized["destroy-data"].templates[STACK]
+def test_destroy_opt_in_deletes_buckets_and_their_objects(synthesized, stack):
+    template = synthesized["destroy-data"].templates[stack]
     for path in ("Data/Bucket/Resource", "Data/AccessLogs/Resource"):
         assert resource(template, path)["DeletionPolicy"] == "Delete"
     assert len(of_type(template, "Custom::S3AutoDeleteObjects")) == 2
     assert {r["DeletionPolicy"] for r in of_type(template, "AWS::Logs::LogGroup").values()} == {"Delete"}
 
 
-def test_state_machine_logs_everything_and_traces(templates):
-    template = templates[STACK]
+def test_state_machine_logs_everything_and_traces(templates, stack):
+    template = templates[stack]
     props = resource(template, "Workflow/StateMachine/Resource")["Properties"]
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"] == {
@@ -54,21 +61,25 @@ def test_state_machine_logs_everything_and_traces(templates):
         "IncludeExecutionData": True, "Level": "ALL"}
     logs = resource(template, "Workflow/Logs/Resource")
     assert logs["Properties"]["RetentionInDays"] == 30 and logs["DeletionPolicy"] == "Retain"
-    assert logs["Properties"]["LogGroupName"]["Fn::Join"][1][0] == "/aws/vendedlogs/states/mlkit-tt-"
+    assert logs["Properties"]["LogGroupName"]["Fn::Join"][1][0] == f"/aws/vendedlogs/states/{STACKS[stack]}-"
 
 
-def test_state_machine_definition_is_inline_with_timeout(templates):
-    definition = resource(templates[STACK], "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]
-    text = "".join(part if isinstance(part, str) else "<token>" for part in definition["Fn::Join"][1])
-    parsed = json.loads(text)
+def inline_definition(template: dict) -> dict:
+    """The state machine's ASL from the template, CloudFormation values shown as <token>."""
+    definition = resource(template, "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]
+    return json.loads("".join(part if isinstance(part, str) else "<token>" for part in definition["Fn::Join"][1]))
+
+
+def test_state_machine_definition_is_inline_with_timeout(templates, stack):
+    parsed = inline_definition(templates[stack])
     assert parsed["TimeoutSeconds"] == 240 * 60
     assert parsed["StartAt"] == "ValidateInput"
     assert parsed["States"]["TrainModel"]["Parameters"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
     assert parsed["States"]["BatchTransform"]["TimeoutSeconds"] == 3600
 
 
-def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates):
-    template = templates[STACK]
+def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, stack):
+    template = templates[stack]
     for name in ("ValidateInput", "SeedDataset"):
         props = resource(template, f"{name}/Function/Resource")["Properties"]
         assert props["Runtime"] == "python3.14"
@@ -87,9 +98,43 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates):
         "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge,ml.m5.2xlarge,ml.c5.xlarge,ml.c5.2xlarge"}}
 
 
-def test_images_come_from_the_region_mapping(templates):
-    template = templates[STACK]
+def test_images_come_from_the_region_mapping(templates, stack):
+    template = templates[stack]
     from stacks.images import REGISTRY_ACCOUNTS
 
     assert template["Mappings"]["SageMakerImageRegistry"] == {
         region: {"Account": account} for region, account in REGISTRY_ACCOUNTS.items()}
+
+
+def test_processing_script_is_pinned_by_content_hash(synthesized):
+    from tests.conftest import ROOT
+
+    synthesis = synthesized["default"]
+    parsed = inline_definition(synthesis.templates["PreprocessAndTrain"])
+    app = parsed["States"]["Preprocess"]["Parameters"]["AppSpecification"]
+    script = app["ContainerEntrypoint"][1].rsplit("/", 1)[1]
+    digest = script.removesuffix(".py")
+    assert len(digest) == 64 and app["ContainerEntrypoint"][0] == "python3"
+    # The object the definition names is the asset CDK uploads, and that asset is this script, byte for byte.
+    assets = json.loads((synthesis.outdir / "PreprocessAndTrain.assets.json").read_text())["files"]
+    staged = synthesis.outdir / assets[digest]["source"]["path"]
+    assert staged.read_bytes() == (ROOT / "processing" / "standardize.py").read_bytes()
+    code = parsed["States"]["Preprocess"]["Parameters"]["ProcessingInputs"][1]["S3Input"]
+    assert code["S3Uri"] == "<token>" and code["LocalPath"] == "/opt/ml/processing/code"
+
+
+def test_training_reads_this_runs_processing_output():
+    """Training and transform take their data from the processing step's output of the same execution."""
+    from stacks.definition import load_definition
+    from tests.conftest import ROOT
+
+    states = load_definition(ROOT / "statemachines" / "preprocess_and_train.asl.json")["States"]
+    output = states["Preprocess"]["Parameters"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
+    assert output["S3Uri.$"] == "States.Format('s3://${DataBucket}/{}processed', $.settings.run_prefix)"
+    assert states["Preprocess"]["ResultSelector"]["Output.$"] == "$.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri.$"]
+                for c in states["TrainModel"]["Parameters"]["InputDataConfig"]}
+    assert channels == {"train": "States.Format('{}/train/', $.processing.Output)",
+                        "validation": "States.Format('{}/validation/', $.processing.Output)"}
+    transform_input = states["BatchTransform"]["Parameters"]["TransformInput"]["DataSource"]["S3DataSource"]
+    assert transform_input["S3Uri.$"] == "States.Format('{}/test/', $.processing.Output)"

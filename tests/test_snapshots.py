@@ -25,7 +25,7 @@ def snapshot_json(snapshot):
 @pytest.mark.parametrize("configuration", CONFIGURATIONS)
 def test_templates_match_snapshots(synthesized, configuration, snapshot_json):
     templates = synthesized[configuration].templates
-    assert sorted(templates) == ["TrainAndTransform"]
+    assert sorted(templates) == ["PreprocessAndTrain", "TrainAndTransform"]
     for stack, template in sorted(templates.items()):
         assert masked(template) == snapshot_json(name=stack)
 

@@ -1,0 +1,14 @@
+"""Preprocess-and-train: seed raw data, standardize it (SageMaker Processing), train, save, batch-transform."""
+from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec
+
+
+class PreprocessAndTrainStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="preprocess_and_train",
+        slug="pt",
+        description="SageMaker Processing (scikit-learn) standardization, XGBoost training and batch transform "
+                    "orchestrated by Step Functions",
+        reads=("input", "processed", "model"),
+        writes=("processed", "model", "predictions"),
+        assets={"ProcessingScript": "processing/standardize.py"},
+    )
