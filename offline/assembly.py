@@ -1,0 +1,121 @@
+"""Reads a synthesized cloud assembly and resolves what the workflows need to local values."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+          "AWS::URLSuffix": "amazonaws.com"}
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    name: str
+    code_dir: Path  # the function's code as CDK staged it in the assembly
+    handler: str
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LocalWorkflow:
+    stack: str
+    state_machine_name: str
+    definition: str  # ASL with every CloudFormation value resolved
+    role_arn: str
+    data_bucket: str
+    functions: dict[str, LocalFunction]  # by function ARN
+    file_assets: dict[tuple[str, str], Path]  # (bucket, key) -> file to upload
+
+
+class StackResolver:
+    """Resolves the intrinsic functions the kit's templates use, with local physical names."""
+
+    def __init__(self, stack: str, template: dict) -> None:
+        self.stack, self.template = stack, template
+
+    def physical_name(self, logical_id: str) -> str:
+        return f"{self.stack}-{logical_id}".lower()[:63]
+
+    def arn(self, logical_id: str) -> str:
+        kind = self.template["Resources"][logical_id]["Type"]
+        name = self.physical_name(logical_id)
+        return {
+            "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+        }[kind]
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "Ref" in node:
+            return PSEUDO.get(node["Ref"]) or self.physical_name(node["Ref"])
+        if "Fn::GetAtt" in node:
+            logical_id, attribute = node["Fn::GetAtt"]
+            if attribute != "Arn":
+                raise ValueError(f"cannot resolve {node}")
+            return self.arn(logical_id)
+        if "Fn::Join" in node:
+            separator, parts = node["Fn::Join"]
+            return separator.join(str(self.resolve(part)) for part in parts)
+        if "Fn::FindInMap" in node:
+            mapping, key, attribute = (self.resolve(part) for part in node["Fn::FindInMap"])
+            return self.template["Mappings"][mapping][key][attribute]
+        if "Fn::Sub" in node:
+            text = node["Fn::Sub"]
+            for name, value in PSEUDO.items():
+                text = text.replace("${" + name + "}", value)
+            return text
+        return {key: self.resolve(value) for key, value in node.items()}
+
+
+def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
+    """Every state machine of the assembly, by stack name, ready to run locally."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    workflows = {}
+    for stack, artifact in manifest["artifacts"].items():
+        if artifact["type"] != "aws:cloudformation:stack":
+            continue
+        template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
+        assets = json.loads((outdir / f"{stack}.assets.json").read_text())["files"]
+        resolver = StackResolver(stack, template)
+        resources = template["Resources"]
+        machines = [k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+        for logical_id in machines:
+            props = resources[logical_id]["Properties"]
+            functions = {}
+            for function_id, function in resources.items():
+                if function["Type"] != "AWS::Lambda::Function":
+                    continue
+                fprops = function["Properties"]
+                asset_hash = fprops["Code"]["S3Key"].removesuffix(".zip")
+                functions[resolver.arn(function_id)] = LocalFunction(
+                    name=resolver.physical_name(function_id),
+                    code_dir=outdir / assets[asset_hash]["source"]["path"],
+                    handler=fprops["Handler"],
+                    environment=resolver.resolve(fprops.get("Environment", {}).get("Variables", {})))
+            file_assets = {}
+            for asset in assets.values():
+                if asset["source"].get("packaging") == "file":
+                    for destination in asset["destinations"].values():
+                        bucket = resolver.resolve({"Fn::Sub": destination["bucketName"]})
+                        file_assets[(bucket, destination["objectKey"])] = outdir / asset["source"]["path"]
+            buckets = [k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"
+                       and r.get("Metadata", {}).get("aws:cdk:path", "").endswith("/Data/Bucket/Resource")]
+            workflows[stack] = LocalWorkflow(
+                stack=stack,
+                state_machine_name=resolver.physical_name(logical_id),
+                definition=resolver.resolve(props["DefinitionString"]),
+                role_arn=resolver.resolve(props["RoleArn"]),
+                data_bucket=resolver.physical_name(buckets[0]),
+                functions=functions,
+                file_assets=file_assets,
+            )
+    return workflows

@@ -1,0 +1,108 @@
+"""A local account: moto's S3 and Step Functions, the local Lambda and SageMaker, and the workflows."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import boto3
+from moto import mock_aws
+
+from offline import sfn_sagemaker
+from offline.assembly import REGION, LocalWorkflow, load_workflows
+from offline.lambda_service import LocalLambda
+from offline.sagemaker_service import LocalSageMaker
+from offline.server import LocalEndpoints
+
+ENVIRONMENT = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+               "AWS_SESSION_TOKEN": "local"}
+
+
+class LocalCloud:
+    """Use as a context manager; everything it creates lives in this process and ends with it."""
+
+    def __init__(self, assembly: Path, retry_time_scale: float = 0.0) -> None:
+        self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly)
+        self.retry_time_scale = retry_time_scale
+        self.machines: dict[str, str] = {}
+
+    def __enter__(self) -> "LocalCloud":
+        self._saved_environment = dict(os.environ)
+        os.environ.update(ENVIRONMENT)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        sfn_sagemaker.install(retry_time_scale=self.retry_time_scale)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.lambda_ = LocalLambda({arn: f for w in self.workflows.values() for arn, f in w.functions.items()})
+        self.sagemaker = LocalSageMaker()
+        self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker)
+        # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = self.endpoints.url
+        for workflow in self.workflows.values():
+            self._create_bucket(workflow.data_bucket)
+            for (bucket, key), path in workflow.file_assets.items():
+                self._create_bucket(bucket)
+                self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            self.machines[workflow.stack] = self.sfn.create_state_machine(
+                name=workflow.state_machine_name, definition=workflow.definition,
+                roleArn=workflow.role_arn)["stateMachineArn"]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.endpoints.shutdown()
+        self.endpoints.server_close()
+        self._mock.stop()
+        os.environ.clear()
+        os.environ.update(self._saved_environment)
+
+    def _create_bucket(self, bucket: str) -> None:
+        if bucket not in {b["Name"] for b in self.s3.list_buckets()["Buckets"]}:
+            self.s3.create_bucket(Bucket=bucket)
+
+    def start(self, stack: str, execution_input: dict | None = None, name: str | None = None) -> str:
+        name = name or f"local-{stack.lower()}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+        return self.sfn.start_execution(stateMachineArn=self.machines[stack], name=name,
+                                        input=json.dumps(execution_input or {}))["executionArn"]
+
+    def history(self, execution_arn: str) -> list[dict]:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        return [event for page in pages for event in page["events"]]
+
+    def wait(self, execution_arn: str, on_event: Callable[[dict], None] | None = None,
+             timeout: float = 600) -> dict:
+        """Poll until the execution ends; call on_event for each new history event."""
+        seen, deadline = 0, time.monotonic() + timeout
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            events = self.history(execution_arn)
+            for event in events[seen:]:
+                if on_event:
+                    on_event(event)
+            seen = len(events)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still running after {timeout} s")
+            time.sleep(0.05)
+
+    def read(self, uri: str) -> bytes:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def save_s3(self, folder: Path) -> int:
+        """Copy every object of every local bucket to folder/<bucket>/<key>; returns the count."""
+        count = 0
+        for bucket in (b["Name"] for b in self.s3.list_buckets()["Buckets"]):
+            for key in self.keys(bucket):
+                target = folder / bucket / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.read(f"s3://{bucket}/{key}"))
+                count += 1
+        return count

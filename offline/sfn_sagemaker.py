@@ -1,0 +1,110 @@
+"""Teaches moto's Step Functions interpreter the SageMaker integrations, as AWS presents them.
+
+moto treats SageMaker as unsupported: `.sync` tasks stop the execution, and any SageMaker error becomes
+States.Runtime, which no Retry can match. This integration keeps the ASL untouched and gives each task
+what Step Functions gives it on AWS: the Create* response (request-response), or the finished job's
+full Describe* output (`.sync`); a failed or stopped job fails the task with States.TaskFailed and the
+job description as cause; API errors become `SageMaker.<exception>` names that Retry can match.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+import time
+import types
+
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as callback)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+# .sync task -> (Describe* operation, name parameter, status field)
+SYNC_JOBS = {
+    "createTrainingJob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
+    "createProcessingJob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+    "createTransformJob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+}
+# SageMaker error codes whose Step Functions error name is not SageMaker.AmazonSageMakerException.
+ERROR_NAMES = {"ResourceLimitExceeded": "SageMaker.ResourceLimitExceededException"}
+
+
+class JobFailed(Exception):
+    """A `.sync` job ended Failed or Stopped; the message is its description as JSON."""
+
+
+def _json_ready(value):
+    """Timestamps as Step Functions shows them in SageMaker task output: epoch milliseconds."""
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items() if key != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
+    def __init__(self) -> None:
+        super().__init__(supported_integration_patterns={ResourceCondition.WaitForTaskToken, ResourceCondition.Sync})
+
+    def _validate_service_integration_is_supported(self) -> None:
+        pass  # every SageMaker action the workflows use is served by the local SageMaker
+
+    def _client(self, runtime_part, credentials):
+        return boto_client_for(service="sagemaker", region=runtime_part.region, state_credentials=credentials)
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+        client = self._client(resource_runtime_part, state_credentials)
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        env.stack.append(_json_ready(response))
+
+    def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        describe, name_key, status_key = SYNC_JOBS[self.resource.api_action]
+        client = self._client(resource_runtime_part, state_credentials)
+        name = normalised_parameters[name_key]
+
+        def resolve():
+            job = _json_ready(getattr(client, describe)(**{name_key: name}))
+            if job[status_key] == "Completed":
+                return job
+            if job[status_key] in ("Failed", "Stopped"):
+                raise JobFailed(json.dumps(job, separators=(",", ":")))
+            return None  # still running: the interpreter polls again
+        return resolve
+
+    def _from_error(self, env, ex) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            code = ex.response["Error"]["Code"]
+            error = ERROR_NAMES.get(code, "SageMaker.AmazonSageMakerException")
+            cause = f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; Error Code: {code})"
+        elif isinstance(ex, JobFailed):
+            error, cause = "States.TaskFailed", str(ex)
+        else:
+            return super()._from_error(env, ex)
+        return FailureEvent(
+            env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                error=error, cause=cause, resource=self._get_sfn_resource(),
+                resourceType=self._get_sfn_resource_type())))
+
+
+_installed = threading.Lock()
+_original_factory = state_task_factory.state_task_service_for
+
+
+def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0) -> None:
+    """Route `sagemaker` tasks here; poll jobs every poll_seconds; scale Retry waits (0: no waiting)."""
+    with _installed:
+        state_task_factory.state_task_service_for = (
+            lambda service_name: StateTaskServiceSageMaker() if service_name == "sagemaker"
+            else _original_factory(service_name))
+        callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = poll_seconds
+        retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * retry_time_scale))
