@@ -8,9 +8,10 @@ STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help synth test deploy destroy bench clean
+.PHONY: help run synth test deploy destroy bench clean
 
 help:
+	@echo "make run      synthesize the app and run both workflows offline, end to end (RUN_ARGS=--help)"
 	@echo "make synth    synthesize every stack into cdk.out (cdk-nag applied; no AWS account needed)"
 	@echo "make test     run the test suite"
 	@echo "make deploy   deploy every stack to the account of your AWS credentials"
@@ -33,6 +34,9 @@ $(STAMPS)/python-dev: $(STAMPS)/python requirements-dev.txt
 synth: $(STAMPS)/node $(STAMPS)/python
 	cdk synth --quiet $(CDK_ARGS)
 	@echo "Synthesized $$(ls cdk.out/*.template.json | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
+
+run: $(STAMPS)/node $(STAMPS)/python-dev
+	$(VENV)/bin/python -m offline.run $(RUN_ARGS)
 
 test: $(STAMPS)/node $(STAMPS)/python-dev
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

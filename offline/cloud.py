@@ -71,22 +71,26 @@ class LocalCloud:
         pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
         return [event for page in pages for event in page["events"]]
 
-    def wait(self, execution_arn: str, on_event: Callable[[dict], None] | None = None,
-             timeout: float = 600) -> dict:
-        """Poll until the execution ends; call on_event for each new history event."""
-        seen, deadline = 0, time.monotonic() + timeout
-        while True:
-            described = self.sfn.describe_execution(executionArn=execution_arn)
-            events = self.history(execution_arn)
-            for event in events[seen:]:
-                if on_event:
-                    on_event(event)
-            seen = len(events)
-            if described["status"] != "RUNNING":
-                return described
+    def wait(self, execution_arns: list[str], on_event: Callable[[str, dict], None] | None = None,
+             timeout: float = 600) -> dict[str, dict]:
+        """Poll until every execution ends, calling on_event(arn, event) for each new history event."""
+        seen, ended, deadline = dict.fromkeys(execution_arns, 0), {}, time.monotonic() + timeout
+        while len(ended) < len(execution_arns):
+            for arn in execution_arns:
+                if arn in ended:
+                    continue
+                described = self.sfn.describe_execution(executionArn=arn)  # before history: no event missed
+                events = self.history(arn)
+                for event in events[seen[arn]:]:
+                    if on_event:
+                        on_event(arn, event)
+                seen[arn] = len(events)
+                if described["status"] != "RUNNING":
+                    ended[arn] = described
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still running after {timeout} s")
+                raise TimeoutError(f"executions still running after {timeout} s")
             time.sleep(0.05)
+        return ended
 
     def read(self, uri: str) -> bytes:
         bucket, _, key = uri.removeprefix("s3://").partition("/")

@@ -1,6 +1,8 @@
 """Builds the kit's CDK app: configuration, one stack per workflow, cdk-nag rule packs."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Mapping
 
 from aws_cdk import App, Validations
@@ -15,6 +17,12 @@ WORKFLOW_STACKS = {
     "TrainAndTransform": TrainAndTransformStack,
     "PreprocessAndTrain": PreprocessAndTrainStack,
 }
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context the CDK CLI gives app.py: cdk.json's, plus construct paths in resource metadata."""
+    context = json.loads((Path(__file__).resolve().parent.parent / "cdk.json").read_text())["context"]
+    return {**context, "aws:cdk:enable-path-metadata": True}
 
 
 def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # jsii runs on the Node pinned in package.json, also when pytest is started without make.
 os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
-# cdk.json's context plus what the CDK CLI adds (construct paths in resource metadata).
-CDK_CONTEXT = {**json.loads((ROOT / "cdk.json").read_text())["context"], "aws:cdk:enable-path-metadata": True}
+from stacks.kit import build_app, cdk_json_context  # noqa: E402
+
+CDK_CONTEXT = cdk_json_context()
 
 # Every configuration the tests synthesize: name -> context overrides on top of cdk.json.
 CONFIGURATIONS = {
@@ -33,8 +34,6 @@ class Synthesis:
 
 
 def synthesize(outdir: Path, overrides: dict) -> Synthesis:
-    from stacks.kit import build_app
-
     assembly = build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth()
     return Synthesis(templates={stack.stack_name: stack.template for stack in assembly.stacks},
                      report=json.loads((outdir / "validation-report.json").read_text()), outdir=outdir)

@@ -1,0 +1,19 @@
+"""Model quality on the seeded test set: predictions against the true labels the seeding step wrote."""
+from __future__ import annotations
+
+from sklearn.metrics import roc_auc_score
+
+from offline.cloud import LocalCloud
+
+
+def evaluate(cloud: LocalCloud, output: dict) -> dict:
+    """Accuracy (threshold 0.5) and ROC AUC of a finished run's batch-transform predictions."""
+    bucket = output["predictions"].removeprefix("s3://").split("/", 1)[0]
+    labels = [int(v) for v in cloud.read(f"s3://{bucket}/{output['run_prefix']}input/test-labels/labels.csv").split()]
+    prefix = output["predictions"].removeprefix(f"s3://{bucket}/")
+    scores = [float(v) for key in cloud.keys(bucket, prefix) if key.endswith(".out")
+              for v in cloud.read(f"s3://{bucket}/{key}").split()]
+    if len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} predictions for {len(labels)} test rows")
+    accuracy = sum((score >= 0.5) == bool(label) for score, label in zip(scores, labels)) / len(labels)
+    return {"test_rows": len(labels), "accuracy": round(accuracy, 4), "auc": round(roc_auc_score(labels, scores), 4)}

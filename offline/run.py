@@ -1,0 +1,108 @@
+"""`make run`: synthesize the app, then run its workflows offline and report how they did.
+
+    python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from offline.cloud import LocalCloud
+from offline.evaluate import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SUMMARY = ROOT / ".offline" / "summary.json"
+
+
+def synthesize(outdir: Path) -> float:
+    from stacks.kit import build_app, cdk_json_context
+
+    start = time.perf_counter()
+    build_app(cdk_json_context(), outdir=str(outdir)).synth()
+    return time.perf_counter() - start
+
+
+class Progress:
+    """Prints each state as it starts and ends, with failures and retries."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels, self.entered, self.states = labels, {}, dict.fromkeys(labels, 0)
+
+    def __call__(self, arn: str, event: dict) -> None:
+        label, kind, when = self.labels[arn], event["type"], event["timestamp"].timestamp()
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            self.entered[(arn, name)] = when
+            self.states[arn] += 1
+            print(f"[{label}] -> {name}", flush=True)
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            print(f"[{label}] ok {name} ({when - self.entered.get((arn, name), when):.2f} s)", flush=True)
+        elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            print(f"[{label}] !! {kind}: {details.get('error')}: {str(details.get('cause', ''))[:300]}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the kit's workflows offline, end to end.")
+    parser.add_argument("--workflow", action="append", help="stack name to run (default: every workflow)")
+    parser.add_argument("--input", default="{}", help="execution input as JSON, e.g. '{\"rows\": 2000, \"seed\": 7}'")
+    parser.add_argument("--name", help="execution name (default: generated); with several workflows, a suffix")
+    parser.add_argument("--keep-s3", type=Path, help="copy the local S3 buckets into this folder afterwards")
+    parser.add_argument("--summary", type=Path, default=DEFAULT_SUMMARY, help="where to write the JSON summary")
+    parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="cloud assembly folder")
+    args = parser.parse_args(argv)
+    try:
+        execution_input = json.loads(args.input)
+    except json.JSONDecodeError as error:
+        parser.error(f"--input is not JSON: {error}")
+
+    print(f"synthesized the app into {args.assembly} in {synthesize(args.assembly):.1f} s", flush=True)
+    with LocalCloud(args.assembly) as cloud:
+        stacks = args.workflow or list(cloud.workflows)
+        unknown = sorted(set(stacks) - set(cloud.workflows))
+        if unknown:
+            parser.error(f"unknown workflow {unknown[0]}; choose from {', '.join(cloud.workflows)}")
+        names = {stack: (f"{args.name}-{stack}" if args.name and len(stacks) > 1 else args.name) for stack in stacks}
+        arns = {cloud.start(stack, execution_input, names[stack]): stack for stack in stacks}
+        progress = Progress(arns)
+        ended = cloud.wait(list(arns), progress)
+        summary = {}
+        for arn, stack in arns.items():
+            described = ended[arn]
+            result = {
+                "execution": arn, "status": described["status"],
+                "duration_seconds": round((described["stopDate"] - described["startDate"]).total_seconds(), 2),
+                "states_executed": progress.states[arn],
+            }
+            if described["status"] == "SUCCEEDED":
+                output = json.loads(described["output"])
+                result.update(output=output, quality=evaluate(cloud, output))
+            else:
+                result.update(error=described.get("error"), cause=described.get("cause"))
+            summary[stack] = result
+        if args.keep_s3:
+            print(f"copied {cloud.save_s3(args.keep_s3)} objects of the local S3 into {args.keep_s3}")
+
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    print()
+    for stack, result in summary.items():
+        print(f"{stack}: {result['status']} in {result['duration_seconds']} s, {result['states_executed']} states")
+        if "quality" in result:
+            quality, output = result["quality"], result["output"]
+            print(f"  model:       {output['model_artifacts']}")
+            print(f"  predictions: {output['predictions']}")
+            print(f"  test set:    accuracy {quality['accuracy']:.3f}, AUC {quality['auc']:.3f} "
+                  f"({quality['test_rows']} rows)")
+        else:
+            print(f"  error: {result['error']}: {str(result['cause'])[:500]}")
+    print(f"summary written to {args.summary}")
+    return 0 if all(r["status"] == "SUCCEEDED" for r in summary.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
