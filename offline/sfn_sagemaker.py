@@ -18,6 +18,8 @@ from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -84,13 +86,15 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
             error = ERROR_NAMES.get(code, "SageMaker.AmazonSageMakerException")
+            error_name = CustomErrorName(error)
             cause = f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; Error Code: {code})"
         elif isinstance(ex, JobFailed):
             error, cause = "States.TaskFailed", str(ex)
+            error_name = StatesErrorName(StatesErrorNameType.StatesTaskFailed)
         else:
             return super()._from_error(env, ex)
         return FailureEvent(
-            env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.TaskFailed,
+            env=env, error_name=error_name, event_type=HistoryEventType.TaskFailed,
             event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
                 error=error, cause=cause, resource=self._get_sfn_resource(),
                 resourceType=self._get_sfn_resource_type())))

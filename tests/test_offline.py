@@ -1,0 +1,129 @@
+"""The synthesized state machines, run end to end offline (moto's interpreter, real handlers, local jobs)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offline.cloud import LocalCloud
+from offline.evaluate import evaluate
+
+TT, PT = "TrainAndTransform", "PreprocessAndTrain"
+
+
+@pytest.fixture(scope="module")
+def cloud(synthesized):
+    with LocalCloud(synthesized["default"].outdir) as local:
+        yield local
+
+
+def run(cloud: LocalCloud, stack: str, name: str, execution_input: dict | None = None) -> dict:
+    arn = cloud.start(stack, execution_input or {"rows": 1000, "seed": 3}, name)
+    described = cloud.wait([arn])[arn]
+    described["history"] = cloud.history(arn)
+    return described
+
+
+def task_events(described: dict, state: str) -> list[str]:
+    """Event types between entering and leaving one state."""
+    types, inside = [], False
+    for event in described["history"]:
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+        if event["type"].endswith("StateEntered") and details.get("name") == state:
+            inside = True
+        elif inside and event["type"].endswith("StateExited"):
+            break
+        elif inside:
+            types.append(event["type"])
+    return types
+
+
+def test_both_workflows_succeed_and_predict_well(cloud):
+    arns = {stack: cloud.start(stack, {"seed": 11}, f"both-{stack}") for stack in (TT, PT)}
+    ended = cloud.wait(list(arns.values()))
+    for stack, arn in arns.items():
+        assert ended[arn]["status"] == "SUCCEEDED", ended[arn].get("cause")
+        output = json.loads(ended[arn]["output"])
+        quality = evaluate(cloud, output)
+        assert quality["test_rows"] == 1000 and quality["accuracy"] > 0.9, (stack, quality)
+        assert output["run_prefix"] == f"runs/both-{stack}/"
+    pt = json.loads(ended[arns[PT]]["output"])
+    standardization = json.loads(cloud.read(pt["standardization"]))
+    assert standardization["fitted_on"] == "train" and standardization["std"]["y"] > 1000
+
+
+def test_training_reads_this_runs_processed_data(cloud):
+    described = run(cloud, PT, "processed-lineage")
+    output = json.loads(described["output"])
+    prefix = f"s3://{output['processed_data'].removeprefix('s3://').split('/')[0]}/runs/processed-lineage/processed/"
+    reads = [uri for job, kind, uri in cloud.sagemaker.s3_access if job == output["training_job"] and kind == "read"]
+    assert reads and all(uri.startswith(prefix) for uri in reads)
+    assert {uri.removeprefix(prefix).split("/")[0] for uri in reads} == {"train", "validation"}
+
+
+def test_throttled_create_is_retried(cloud):
+    cloud.sagemaker.inject_error("CreateTrainingJob", "ThrottlingException", "Rate exceeded")
+    described = run(cloud, TT, "throttled")
+    assert described["status"] == "SUCCEEDED"
+    events = task_events(described, "TrainModel")
+    assert events.count("TaskScheduled") == 2 and events.count("TaskSucceeded") == 1
+    failed = next(e for e in described["history"] if e["type"] == "TaskFailed")
+    assert failed["taskFailedEventDetails"]["error"] == "SageMaker.AmazonSageMakerException"
+    assert "ThrottlingException" in failed["taskFailedEventDetails"]["cause"]
+
+
+def test_failed_training_ends_in_the_named_failure_and_leaves_later_runs_alone(cloud):
+    cloud.sagemaker.fail_next_job("TrainingJob", "AlgorithmError: simulated out of memory")
+    failed = run(cloud, TT, "fails")
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "TrainAndTransformFailed"
+    job = json.loads(failed["cause"])  # the failed job's description, as Step Functions reports it
+    assert job["TrainingJobStatus"] == "Failed" and job["FailureReason"] == "AlgorithmError: simulated out of memory"
+    assert "SaveModel" not in json.dumps(failed["history"], default=str)
+
+    later = run(cloud, TT, "after-failure")
+    assert later["status"] == "SUCCEEDED"
+    bucket = cloud.workflows[TT].data_bucket
+    assert all(key.startswith("runs/after-failure/") for key in cloud.keys(bucket, "runs/after-failure"))
+    assert not [key for key in cloud.keys(bucket, "runs/fails/") if "/model/" in key or "/predictions/" in key]
+
+
+def test_concurrent_executions_never_touch_each_others_objects(cloud):
+    names = ["parallel-a", "parallel-b"]
+    arns = [cloud.start(TT, {"rows": 1000, "seed": i}, name) for i, name in enumerate(names)]
+    ended = cloud.wait(arns)
+    bucket = cloud.workflows[TT].data_bucket
+    for arn, name in zip(arns, names):
+        assert ended[arn]["status"] == "SUCCEEDED"
+        output = json.loads(ended[arn]["output"])
+        jobs = {output["training_job"], output["transform_job"]}
+        touched = [uri for job, _, uri in cloud.sagemaker.s3_access if job in jobs]
+        assert touched and all(uri.startswith(f"s3://{bucket}/runs/{name}/") for uri in touched)
+        keys = cloud.keys(bucket, f"runs/{name}/")
+        assert {"input/train/train.csv", "predictions/test.csv.out"} <= {k.split("/", 2)[2] for k in keys}
+    a, b = (set(cloud.keys(bucket, f"runs/{name}/")) for name in names)
+    assert not a & b
+
+
+@pytest.mark.parametrize("name", ["with_underscore.and.dots", "Übung-ñandú-日本", "n" * 80])
+def test_execution_names_sagemaker_would_reject_still_run(cloud, name):
+    described = run(cloud, TT, name)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    output = json.loads(described["output"])
+    assert output["run_prefix"] == f"runs/{name}/"
+    assert all(len(output[key]) <= 63 for key in ("training_job", "model_name", "transform_job"))
+
+
+@pytest.mark.parametrize(("execution_input", "message"), [
+    ({"hyperparameters": {"num_round": "many"}}, "hyperparameters.num_round must be a whole number"),
+    ({"training_instance_type": "ml.p4d.24xlarge"}, "training_instance_type must be one of"),
+    ({"rows": -5}, "rows must be a whole number from 100"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+])
+def test_bad_input_fails_fast_before_any_job(cloud, execution_input, message):
+    calls, name = len(cloud.sagemaker.calls), f"bad-{len(cloud.sagemaker.calls)}-{abs(hash(message)) % 1000}"
+    described = run(cloud, PT, name, execution_input)
+    assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
+    assert message in described["cause"]
+    assert len(cloud.sagemaker.calls) == calls
+    assert cloud.keys(cloud.workflows[PT].data_bucket, f"runs/{name}/") == []
