@@ -1,4 +1,4 @@
-"""Measures synthesis time against an empty CDK app (same run, medians) and the test suite's wall time."""
+"""Measures synthesis against an empty CDK app (same run, medians), the test suite, and `make run`."""
 from __future__ import annotations
 
 import os
@@ -51,6 +51,13 @@ def main() -> None:
     print(f"ratio app/empty+nag:           {app_median / nag_median:.2f}")
     tests = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"])
     print(f"test suite wall time:          {tests:.2f} s = {tests / app_median:.1f} x one app synth (target <= 10)")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = timed([sys.executable, "-m", "offline.run", "--assembly", f"{tmp}/cdk.out", "--summary",
+                     f"{tmp}/summary.json"])
+    print(f"make run (both workflows):     {run:.2f} s = {run / app_median:.1f} x one app synth "
+          f"(targets: < 30 s, <= 5x)")
+    offline_tests = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_offline.py"])
+    print(f"offline test group:            {offline_tests:.2f} s")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Seeding function: pure data generation, S3 writes against moto, and event validation."""
 from __future__ import annotations
 
+import os
 import random
 
 import boto3
@@ -60,32 +61,39 @@ def test_same_seed_same_bytes_other_seed_other_bytes():
     assert dataset.build_files(profile, 300, 11) != dataset.build_files(profile, 300, 12)
 
 
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("DATA_BUCKET", "data")
+@pytest.fixture(scope="module")
+def mocked_s3():
     with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="data")
-        yield client
+        yield boto3.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def s3(mocked_s3, monkeypatch):
+    """A new empty bucket per test, named in DATA_BUCKET as the stack does; moto starts once per module."""
+    bucket = f"data-{len(mocked_s3.list_buckets()['Buckets'])}"
+    mocked_s3.create_bucket(Bucket=bucket)
+    monkeypatch.setenv("DATA_BUCKET", bucket)
+    return mocked_s3
 
 
 def test_handler_writes_under_the_run_prefix_and_returns_uris(s3):
     result = handler.handler({"dataset": "linear", "prefix": PREFIX, "rows": 200, "seed": 5}, None, s3)
-    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="data")["Contents"])
+    bucket = os.environ["DATA_BUCKET"]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     assert keys == [PREFIX + k for k in
                     ("test-labels/labels.csv", "test/test.csv", "train/train.csv", "validation/validation.csv")]
-    assert result["channels"] == {folder: f"s3://data/{PREFIX}{folder}/"
+    assert result["channels"] == {folder: f"s3://{bucket}/{PREFIX}{folder}/"
                                   for folder in ("test", "test-labels", "train", "validation")}
-    assert result["objects"]["train/train.csv"] == f"s3://data/{PREFIX}train/train.csv"
+    assert result["objects"]["train/train.csv"] == f"s3://{bucket}/{PREFIX}train/train.csv"
     assert result["rows"] == {"train": 200, "validation": 40, "test": 40} and result["seed"] == 5
-    body = s3.get_object(Bucket="data", Key=PREFIX + "train/train.csv")["Body"].read().decode()
+    body = s3.get_object(Bucket=bucket, Key=PREFIX + "train/train.csv")["Body"].read().decode()
     assert body == dataset.build_files(dataset.PROFILES["linear"], 200, 5)["train/train.csv"]
 
 
 def test_handler_without_seed_reports_the_seed_it_used(s3):
     result = handler.handler({"dataset": "scaled", "prefix": PREFIX, "rows": 50}, None, s3)
     again = dataset.build_files(dataset.PROFILES["scaled"], 50, result["seed"])
-    body = s3.get_object(Bucket="data", Key=PREFIX + "raw/train.csv")["Body"].read().decode()
+    body = s3.get_object(Bucket=os.environ["DATA_BUCKET"], Key=PREFIX + "raw/train.csv")["Body"].read().decode()
     assert body == again["raw/train.csv"]
 
 
@@ -105,4 +113,4 @@ def test_handler_without_seed_reports_the_seed_it_used(s3):
 def test_bad_events_are_rejected_before_writing(s3, event, message):
     with pytest.raises(handler.InvalidSeedEvent, match=message.replace("[", r"\[").replace("]", r"\]")):
         handler.handler(event, None, s3)
-    assert "Contents" not in s3.list_objects_v2(Bucket="data")
+    assert "Contents" not in s3.list_objects_v2(Bucket=os.environ["DATA_BUCKET"])
