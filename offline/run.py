@@ -1,6 +1,7 @@
 """`make run`: synthesize the app, then run its workflows offline and report how they did.
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
+                          [--assembly DIR] [--no-synth]
 """
 from __future__ import annotations
 
@@ -54,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-s3", type=Path, help="copy the local S3 buckets into this folder afterwards")
     parser.add_argument("--summary", type=Path, default=DEFAULT_SUMMARY, help="where to write the JSON summary")
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="cloud assembly folder")
+    parser.add_argument("--no-synth", action="store_true", help="run the assembly already in --assembly")
     args = parser.parse_args(argv)
     try:
         execution_input = json.loads(args.input)
     except json.JSONDecodeError as error:
         parser.error(f"--input is not JSON: {error}")
 
-    print(f"synthesized the app into {args.assembly} in {synthesize(args.assembly):.1f} s", flush=True)
+    if not args.no_synth:
+        print(f"synthesized the app into {args.assembly} in {synthesize(args.assembly):.1f} s", flush=True)
     with LocalCloud(args.assembly) as cloud:
         stacks = args.workflow or list(cloud.workflows)
         unknown = sorted(set(stacks) - set(cloud.workflows))

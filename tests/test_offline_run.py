@@ -1,0 +1,28 @@
+"""`make run` itself: synthesizes, runs, prints progress and a summary, writes the summary JSON."""
+from __future__ import annotations
+
+import json
+
+from offline.run import main
+
+
+def test_run_one_workflow_with_input_name_and_kept_s3(tmp_path, capsys):
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", "TrainAndTransform", "--input", '{"rows": 500, "seed": 5}', "--name", "cli-run",
+                 "--keep-s3", str(tmp_path / "s3"), "--summary", str(summary), "--assembly", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "[TrainAndTransform] -> TrainModel" in printed and "TrainAndTransform: SUCCEEDED" in printed
+    result = json.loads(summary.read_text())["TrainAndTransform"]
+    assert result["status"] == "SUCCEEDED" and result["states_executed"] == 7
+    assert result["output"]["run_prefix"] == "runs/cli-run/"
+    assert result["quality"]["test_rows"] == 100 and result["quality"]["accuracy"] > 0.9
+    kept = sorted(p.relative_to(tmp_path / "s3").as_posix() for p in (tmp_path / "s3").rglob("*.out"))
+    assert kept == [f"{result['output']['predictions'].removeprefix('s3://')}test.csv.out"]
+
+
+def test_failed_run_exits_non_zero_and_reports_the_error(tmp_path, capsys, synthesized):
+    code = main(["--workflow", "PreprocessAndTrain", "--input", '{"rows": "lots"}', "--summary",
+                 str(tmp_path / "s.json"), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
+    assert code == 1
+    assert "error: InvalidExecutionInput" in capsys.readouterr().out
