@@ -31,6 +31,12 @@ $(STAMPS)/python-dev: $(STAMPS)/python requirements-dev.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# checkov pins an older boto3 than the kit uses, so it lives in a virtual environment of its own.
+$(STAMPS)/checkov: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@mkdir -p $(STAMPS) && touch $@
+
 synth: $(STAMPS)/node $(STAMPS)/python
 	cdk synth --quiet $(CDK_ARGS)
 	@echo "Synthesized $$(ls cdk.out/*.template.json | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
@@ -38,7 +44,7 @@ synth: $(STAMPS)/node $(STAMPS)/python
 run: $(STAMPS)/node $(STAMPS)/python-dev
 	$(VENV)/bin/python -m offline.run $(RUN_ARGS)
 
-test: $(STAMPS)/node $(STAMPS)/python-dev
+test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 deploy: $(STAMPS)/node $(STAMPS)/python
@@ -47,7 +53,7 @@ deploy: $(STAMPS)/node $(STAMPS)/python
 destroy: $(STAMPS)/node $(STAMPS)/python
 	cdk destroy --all $(CDK_ARGS)
 
-bench: $(STAMPS)/node $(STAMPS)/python-dev
+bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python benchmarks/measure.py
 
 clean:

@@ -18,6 +18,7 @@ LOG_RETENTION = {
 }
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+LOCAL_STORAGE = re.compile(r"^ml\.[a-z]+\d+[a-z]*d[a-z]*\.")
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,14 @@ def _boolean(key: str, value: Any) -> bool:
     return text == "true"
 
 
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def parse(key: str, value: Any) -> str:
+        if value not in choices:
+            raise _fail(key, value, "one of " + ", ".join(choices))
+        return value
+    return parse
+
+
 def _name_prefix(key: str, value: Any) -> str:
     if not isinstance(value, str) or not NAME_PREFIX.fullmatch(value):
         raise _fail(key, value, "2 to 12 lowercase letters or digits, starting with a letter")
@@ -90,6 +99,7 @@ class KitConfig:
     noncurrent_version_expiration_days: int
     access_log_expiration_days: int
     destroy_data_on_delete: bool
+    encryption: str
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> "KitConfig":
@@ -110,6 +120,13 @@ class KitConfig:
             value = getattr(self, key)
             if value not in self.allowed_instance_types:
                 raise _fail(key, value, "one of allowed_instance_types (" + ", ".join(self.allowed_instance_types) + ")")
+        # Instances with local NVMe storage (m5d, g4dn, ...) encrypt it in hardware and reject a volume key.
+        if self.encryption == "kms":
+            for value in self.allowed_instance_types:
+                if LOCAL_STORAGE.match(value):
+                    raise _fail("allowed_instance_types", ",".join(self.allowed_instance_types),
+                                f"no instance types with local storage such as {value} when encryption=kms "
+                                "(SageMaker rejects a volume KMS key for them)")
         # A workflow runs up to three jobs back to back; its timeout must leave room for them.
         if self.workflow_timeout_minutes < 3 * self.max_job_runtime_minutes:
             raise _fail("workflow_timeout_minutes", self.workflow_timeout_minutes,
@@ -129,5 +146,6 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "noncurrent_version_expiration_days": (30, _integer(1, 3650)),
     "access_log_expiration_days": (365, _integer(1, 3650)),
     "destroy_data_on_delete": (False, _boolean),
+    "encryption": ("sse-s3", _choice("sse-s3", "kms")),
 }
 assert list(SETTINGS) == [f.name for f in fields(KitConfig)], "SETTINGS and KitConfig must list the same keys"

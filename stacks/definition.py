@@ -30,9 +30,10 @@ def placeholders(node: Any) -> set[str]:
     return set(PLACEHOLDER.findall(node)) if isinstance(node, str) else set()
 
 
-def substitute(node: Any, values: Mapping[str, str | int], *, source: str) -> Any:
+def substitute(node: Any, values: Mapping[str, str | int | None], *, source: str) -> Any:
     """Replace placeholders with values. A string that is exactly one placeholder of a whole-number
-    value becomes that number, so numeric ASL fields (timeouts) can be configured too."""
+    value becomes that number, so numeric ASL fields (timeouts) can be configured too; a field whose
+    value is exactly a placeholder set to None is left out (an optional setting, such as a KMS key)."""
     missing = sorted(placeholders(node) - values.keys())
     if missing:
         raise WorkflowDefinitionError(
@@ -40,21 +41,23 @@ def substitute(node: Any, values: Mapping[str, str | int], *, source: str) -> An
     return _replace(node, values, source)
 
 
-def _replace(node: Any, values: Mapping[str, str | int], source: str) -> Any:
+def _replace(node: Any, values: Mapping[str, str | int | None], source: str) -> Any:
     if isinstance(node, dict):
-        return {key: _replace(value, values, source) for key, value in node.items()}
+        return {key: _replace(value, values, source) for key, value in node.items() if not _omitted(value, values)}
     if isinstance(node, list):
         return [_replace(item, values, source) for item in node]
     if not isinstance(node, str):
         return node
     whole = PLACEHOLDER.fullmatch(node)
+    if whole and values[whole.group(1)] is None:
+        raise WorkflowDefinitionError(f"{source}: optional placeholder {node} may only be a field's whole value")
     if whole and isinstance(values[whole.group(1)], int):
         return values[whole.group(1)]
 
     def text(match: re.Match) -> str:
         value = values[match.group(1)]
         if not isinstance(value, str):
-            raise WorkflowDefinitionError(f"{source}: numeric placeholder {match.group(0)} must stand alone in its string")
+            raise WorkflowDefinitionError(f"{source}: placeholder {match.group(0)} must stand alone in its string")
         return value
     return PLACEHOLDER.sub(text, node)
 
@@ -79,3 +82,8 @@ def integration_of(state_name: str, state: Mapping[str, Any], *, source: str) ->
             f"{source}: state {state_name!r} has Resource {state.get('Resource')!r}; "
             "expected a service integration arn:${Partition}:states:::<service>:<action>")
     return match.group("integration")
+
+
+def _omitted(value: Any, values: Mapping[str, str | int | None]) -> bool:
+    whole = PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
+    return bool(whole) and whole.group(1) in values and values[whole.group(1)] is None

@@ -6,11 +6,13 @@ from typing import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.nag import XRAY_REASON, acknowledge_wildcards, allow
+from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept,
+                               acknowledge_wildcards, allow, default_policy, drop_redundant_dependency)
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
@@ -23,9 +25,10 @@ class KitFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, folder: str, description: str,
                  environment: Mapping[str, str], log_retention: logs.RetentionDays,
                  removal_policy: RemovalPolicy, memory_size: int = 256,
-                 timeout: Duration = Duration.seconds(30)) -> None:
+                 timeout: Duration = Duration.seconds(30), encryption_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy,
+                                       encryption_key=encryption_key)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                              description=f"Runs the {folder} function")
         allow(self.role, ["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
@@ -39,6 +42,7 @@ class KitFunction(Construct):
             code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=["__pycache__", "*.pyc"]),
             role=self.role,
             environment=dict(environment),
+            environment_encryption=encryption_key,
             memory_size=memory_size,
             timeout=timeout,
             tracing=lambda_.Tracing.ACTIVE,
@@ -48,3 +52,20 @@ class KitFunction(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
         )
         acknowledge_wildcards(self.role, ["*"], XRAY_REASON)
+        function = self.function.node.default_child
+        drop_redundant_dependency(function, self.role)
+        accept(function, "lambda-dead-letter-queue",
+               "Step Functions invokes this function synchronously and handles its errors with Retry and Catch; "
+               "a dead-letter queue only receives failed asynchronous invocations.")
+        accept(function, "lambda-in-vpc",
+               "The function reaches no private network resource, only S3 through its public endpoint over TLS "
+               "(or nothing); a VPC would add NAT or endpoints without narrowing access.")
+        accept(function, "lambda-reserved-concurrency",
+               "Only this stack's state machine invokes the function, once per execution; reserving concurrency "
+               "fails deployment in new accounts whose unreserved concurrency is at the minimum of 10.")
+        accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
+        if not encryption_key:
+            accept(function, "lambda-environment-kms",
+                   "The environment holds only a bucket name or instance types, no secret; Lambda encrypts it at "
+                   "rest with an AWS managed key. encryption=kms switches to the stack's key.")
+            accept(self.log_group.node.default_child, "logs-kms", LOGS_KMS_REASON)

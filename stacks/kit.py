@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from aws_cdk import App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
 
 from stacks.config import KitConfig
 from stacks.preprocess_and_train import PreprocessAndTrainStack
@@ -17,6 +17,10 @@ WORKFLOW_STACKS = {
     "TrainAndTransform": TrainAndTransformStack,
     "PreprocessAndTrain": PreprocessAndTrainStack,
 }
+
+
+# cdk-nag rule packs applied to every stack; each finding must be fixed or acknowledged where it occurs.
+NAG_PACKS = (AwsSolutionsChecks, NIST80053R5Checks, HIPAASecurityChecks, ServerlessChecks)
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -31,5 +35,5 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     config = KitConfig.from_context(app.node.get_all_context())
     for stack_id, stack_class in WORKFLOW_STACKS.items():
         stack_class(app, stack_id, config=config)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app

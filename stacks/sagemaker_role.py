@@ -5,12 +5,13 @@ from typing import Iterable
 
 from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.images import FrameworkImage
-from stacks.nag import allow
+from stacks.compliance import INLINE_POLICY_REASON, accept, allow, default_policy
 
 
 class SageMakerExecutionRole(Construct):
@@ -18,7 +19,7 @@ class SageMakerExecutionRole(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, reads: Iterable[str],
                  writes: Iterable[str], images: Iterable[FrameworkImage], job_log_groups: Iterable[str],
-                 job_name_prefix: str) -> None:
+                 job_name_prefix: str, encryption_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
@@ -52,6 +53,12 @@ class SageMakerExecutionRole(Construct):
         allow(self.role, ["cloudwatch:PutMetricData"], ["*"],
               conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
               wildcard_reason=no_resource_level)
+        if encryption_key:  # read and write SSE-KMS objects, encrypt job volumes (through grants to AWS resources)
+            allow(self.role, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+                  [encryption_key.key_arn])
+            allow(self.role, ["kms:CreateGrant"], [encryption_key.key_arn],
+                  conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+        accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
 
     def allow_asset(self, asset: s3_assets.Asset) -> None:
         """Read one CDK asset object; jobs list its key because they fetch it as an S3 prefix."""

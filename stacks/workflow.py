@@ -5,12 +5,14 @@ from typing import Any, Iterator, Mapping
 
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.definition import WorkflowDefinitionError, integration_of, substitute, task_states
-from stacks.nag import LOG_DELIVERY_REASON, acknowledge_wildcards
+from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
+                               acknowledge_wildcards, default_policy, drop_redundant_dependency)
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
 
 
@@ -39,9 +41,23 @@ def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str
     return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
 
 
+def job_conditions(integration: Integration, guards: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The IAM condition block for an integration's Create* action: every guard on a key it supports."""
+    block: dict[str, dict[str, Any]] = {}
+    for key in integration.condition_keys:
+        for operator, value in guards.get(key, {}).items():
+            block.setdefault(operator, {})[key] = value
+    return block
+
+
 def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construct, source: str,
-                               job_name_prefix: str, sagemaker_role_arn: str) -> list[iam.PolicyStatement]:
-    """IAM statements for every Task state of a substituted definition, merged by action set."""
+                               job_name_prefix: str, sagemaker_role_arn: str,
+                               guards: Mapping[str, Mapping[str, Any]] | None = None) -> list[iam.PolicyStatement]:
+    """IAM statements for every Task state of a substituted definition, merged by action set.
+
+    `guards` maps a SageMaker condition key to {operator: value}; each Create* action gets the guards
+    for the keys it supports (see Integration.condition_keys).
+    """
     stack = Stack.of(scope)
     grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order
     conditions: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -63,7 +79,14 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             grant(integration.actions, function)
         if integration.sagemaker_resource:
             _check_name(state, integration.name_parameter, job_name_prefix, f"{source}: state {name!r}")
-            grant(integration.actions, sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix))
+            resource = sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix)
+            guarded = job_conditions(integration, guards or {})
+            if guarded:  # the guarded Create* action apart, so Describe/Stop stay usable
+                grant(integration.actions[:1], resource, guarded)
+                if integration.actions[1:]:
+                    grant(integration.actions[1:], resource)
+            else:
+                grant(integration.actions, resource)
         if integration.events_rule:
             grant(EVENTS_RULE_ACTIONS, stack.format_arn(
                 service="events", resource="rule", resource_name=integration.events_rule))
@@ -78,8 +101,9 @@ class SageMakerWorkflow(Construct):
     """A state machine from an ASL definition, with IAM that follows its Task states."""
 
     def __init__(self, scope: Construct, construct_id: str, *, definition: Mapping[str, Any], source: str,
-                 substitutions: Mapping[str, str | int], job_name_prefix: str, sagemaker_role: iam.IRole,
-                 timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy) -> None:
+                 substitutions: Mapping[str, str | int | None], job_name_prefix: str, sagemaker_role: iam.IRole,
+                 timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy,
+                 guards: Mapping[str, Mapping[str, Any]] | None = None, encryption_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         resolved = substitute(definition, {"Partition": Aws.PARTITION, **substitutions}, source=source)
@@ -89,7 +113,7 @@ class SageMakerWorkflow(Construct):
                              assumed_by=iam.ServicePrincipal("states.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
         for statement in workflow_policy_statements(resolved, scope=self, source=source,
-                                                    job_name_prefix=job_name_prefix,
+                                                    job_name_prefix=job_name_prefix, guards=guards,
                                                     sagemaker_role_arn=sagemaker_role.role_arn):
             self.role.add_to_principal_policy(statement)
         acknowledge_wildcards(
@@ -103,14 +127,22 @@ class SageMakerWorkflow(Construct):
         # The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy from growing per log group;
         # the stack's UUID frees the name again when a retained group outlives its stack.
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=removal_policy,
+            self, "Logs", retention=log_retention, removal_policy=removal_policy, encryption_key=encryption_key,
             log_group_name=Fn.join("", [f"/aws/vendedlogs/states/{job_name_prefix}-",
                                         Fn.select(2, Fn.split("/", Aws.STACK_ID))]))
+        # Named, so that a customer-managed key's encryption context can name it (and the CLI can find it).
         self.state_machine = sfn.StateMachine(
             self, "StateMachine",
+            state_machine_name=job_name_prefix,
             definition_body=sfn.DefinitionBody.from_string(stack.to_json_string(resolved)),
             role=self.role,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            encryption_configuration=(sfn.CustomerManagedEncryptionConfiguration(encryption_key)
+                                      if encryption_key else None),
         )
         acknowledge_wildcards(self.role, ["*"], LOG_DELIVERY_REASON)
+        drop_redundant_dependency(self.state_machine.node.default_child, self.role)
+        accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
+        if not encryption_key:
+            accept(self.log_group.node.default_child, "logs-kms", LOGS_KMS_REASON)

@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Mapping
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -14,7 +16,7 @@ from stacks.data_bucket import DataBucket
 from stacks.definition import load_definition, placeholders
 from stacks.functions import KitFunction
 from stacks.images import SKLEARN, XGBOOST
-from stacks.nag import allow
+from stacks.compliance import allow
 from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.workflow import SageMakerWorkflow, used_integrations
 
@@ -37,6 +39,33 @@ class WorkflowSpec:
     assets: Mapping[str, str] = field(default_factory=dict)
 
 
+def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
+    """IAM conditions the state machine role must meet to create SageMaker jobs and models."""
+    guards = {
+        "sagemaker:InstanceTypes": {"ForAllValues:StringEquals": list(config.allowed_instance_types)},
+        "sagemaker:MaxRuntimeInSeconds": {"NumericLessThanEquals": config.max_job_runtime_minutes * 60},
+        "sagemaker:NetworkIsolation": {"Bool": "true"},
+        "sagemaker:InterContainerTrafficEncryption": {"Bool": "true"},
+    }
+    if key:
+        guards["sagemaker:VolumeKmsKey"] = guards["sagemaker:OutputKmsKey"] = {"StringEquals": key.key_arn}
+    return guards
+
+
+def encryption_key(stack: Stack, removal: RemovalPolicy) -> kms.Key:
+    """The stack's customer-managed key, which CloudWatch Logs may use for this account's log groups."""
+    key = kms.Key(stack, "Key", enable_key_rotation=True, removal_policy=removal,
+                  description=f"Encrypts the {stack.stack_name} workflow's data, job volumes, logs and state")
+    key.add_to_resource_policy(iam.PolicyStatement(
+        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom",
+                 "kms:ReEncryptTo"],
+        resources=["*"],  # in a key policy, "*" is this key
+        conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+            service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
+    return key
+
+
 class SageMakerWorkflowStack(Stack):
     """Data bucket, input-check and seeding functions, SageMaker role and the state machine of one workflow."""
 
@@ -53,7 +82,9 @@ class SageMakerWorkflowStack(Stack):
         retention = LOG_RETENTION[config.log_retention_days]
         function_settings = dict(log_retention=retention, removal_policy=removal)
 
-        data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete,
+        key = encryption_key(self, removal) if config.encryption == "kms" else None
+        function_settings["encryption_key"] = key
+        data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete, encryption_key=key,
                           noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
                           access_log_expiration=Duration.days(config.access_log_expiration_days))
         validate = KitFunction(
@@ -68,11 +99,14 @@ class SageMakerWorkflowStack(Stack):
         allow(seed.role, ["s3:PutObject"], [data.bucket.arn_for_objects("runs/*/input/*")],
               wildcard_reason="The function writes one run's inputs under runs/<execution name>/input/; the "
                               "execution name is known only at run time.")
+        if key:  # SSE-KMS writes need a data key, through S3 only
+            allow(seed.role, ["kms:GenerateDataKey"], [key.key_arn],
+                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
 
         images = {name: image for name, image in IMAGE_PLACEHOLDERS.items() if name in used}
         sagemaker = SageMakerExecutionRole(
             self, "SageMakerRole", bucket=data.bucket, reads=spec.reads, writes=spec.writes,
-            images=images.values(), job_name_prefix=prefix,
+            images=images.values(), job_name_prefix=prefix, encryption_key=key,
             job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, source) if i.job_log_group])
         assets = {}
         for name, path in spec.assets.items():
@@ -83,7 +117,8 @@ class SageMakerWorkflowStack(Stack):
         self.workflow = SageMakerWorkflow(
             self, "Workflow", definition=definition, source=source, job_name_prefix=prefix,
             sagemaker_role=sagemaker.role, timeout=Duration.minutes(config.workflow_timeout_minutes),
-            log_retention=retention, removal_policy=removal,
+            log_retention=retention, removal_policy=removal, encryption_key=key,
+            guards=job_guards(config, key),
             substitutions={
                 **{name: image.uri(self) for name, image in images.items()},
                 **assets,
@@ -96,6 +131,7 @@ class SageMakerWorkflowStack(Stack):
                 "ProcessingInstanceType": config.processing_instance_type,
                 "TransformInstanceType": config.transform_instance_type,
                 "MaxJobRuntimeSeconds": config.max_job_runtime_minutes * 60,
+                "KmsKeyArn": key.key_arn if key else None,  # leaves the job's KMS fields out
             })
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)

@@ -23,6 +23,7 @@ CDK_CONTEXT = cdk_json_context()
 CONFIGURATIONS = {
     "default": {},
     "destroy-data": {"destroy_data_on_delete": "true"},
+    "kms": {"encryption": "kms"},
 }
 
 

@@ -41,6 +41,11 @@ BAD_VALUES = [
     ("noncurrent_version_expiration_days", "-1", "a whole number from 1 to 3650"),
     ("destroy_data_on_delete", "yes", "true or false"),
     ("destroy_data_on_delete", 1, "true or false"),
+    ("encryption", "aes", "one of sse-s3, kms"),
+    ("encryption", "KMS", "one of sse-s3, kms"),
+    ("access_log_expiration_days", "3651", "a whole number from 1 to 3650"),
+    ("workflow_timeout_minutes", "true", "a whole number from 15 to 10080"),
+    ("processing_instance_type", "ml.m5.large ", "a SageMaker instance type such as ml.m5.large"),
 ]
 
 
@@ -51,6 +56,13 @@ def test_bad_values_are_one_line_errors(key, value, allowed):
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith("invalid setting ") and key in message and allowed in message
+
+
+def test_kms_rejects_instance_types_with_local_storage():
+    with pytest.raises(ConfigError, match=r"invalid setting allowed_instance_types='ml.m5.large,ml.m5d.xlarge': "
+                                          r"expected no instance types with local storage such as ml.m5d.xlarge"):
+        KitConfig.from_context({"encryption": "kms", "allowed_instance_types": "ml.m5.large,ml.m5d.xlarge"})
+    KitConfig.from_context({"allowed_instance_types": "ml.m5.large,ml.m5d.xlarge"})  # fine without a volume key
 
 
 def test_unknown_setting_is_named():

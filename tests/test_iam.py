@@ -124,15 +124,30 @@ def test_sagemaker_role(workflow):
     assert statements(template, "SageMakerRole/Role") == expected
 
 
+INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge"]
+ISOLATED_JOB = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": INSTANCE_TYPES},
+                "Bool": {"sagemaker:InterContainerTrafficEncryption": "true", "sagemaker:NetworkIsolation": "true"},
+                "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": 3600}}
+# What the state machine role must meet to create each kind of SageMaker resource (default configuration).
+CREATE_CONDITIONS = {
+    "Training": ISOLATED_JOB,
+    "Processing": ISOLATED_JOB,
+    "Transform": {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": INSTANCE_TYPES}},
+}
+
+
 def test_state_machine_role_follows_the_task_states(workflow):
     template, w = workflow
     prefix = w["prefix"]
 
-    def job(kind: str) -> dict:
-        resource_type = f"{kind.lower()}-job"
-        return {"Action": [f"sagemaker:{a}" for a in (
-            "AddTags", f"Create{kind}Job", f"Describe{kind}Job", f"Stop{kind}Job")],
-            "Effect": "Allow", "Resource": arn("sagemaker", f"{resource_type}/{prefix}-*")}
+    def job(kind: str) -> list[dict]:
+        resource = arn("sagemaker", f"{kind.lower()}-job/{prefix}-*")
+        return [
+            {"Action": f"sagemaker:Create{kind}Job", "Condition": CREATE_CONDITIONS[kind], "Effect": "Allow",
+             "Resource": resource},
+            {"Action": [f"sagemaker:{a}" for a in ("AddTags", f"Describe{kind}Job", f"Stop{kind}Job")],
+             "Effect": "Allow", "Resource": resource},
+        ]
 
     events = {"Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"], "Effect": "Allow",
               "Resource": [arn("events", f"rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule")
@@ -146,12 +161,13 @@ def test_state_machine_role_follows_the_task_states(workflow):
          "Resource": [get_att(template, "SeedDataset/Function/Resource"),
                       get_att(template, "ValidateInput/Function/Resource")]},
         # in the order the ASL first needs them
-        job(w["jobs"][0]),
+        *job(w["jobs"][0]),
         events,
         dict(sorted(pass_role.items())),
-        *map(job, w["jobs"][1:-1]),
-        {"Action": "sagemaker:CreateModel", "Effect": "Allow", "Resource": arn("sagemaker", f"model/{prefix}-*")},
-        job("Transform"),
+        *[statement for kind in w["jobs"][1:-1] for statement in job(kind)],
+        {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
+         "Effect": "Allow", "Resource": arn("sagemaker", f"model/{prefix}-*")},
+        *job("Transform"),
         {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules",

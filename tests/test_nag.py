@@ -9,7 +9,8 @@ from tests.conftest import CONFIGURATIONS
 @pytest.mark.parametrize("configuration", CONFIGURATIONS)
 def test_no_unacknowledged_findings(synthesized, configuration):
     report = synthesized[configuration].report
-    assert report["pluginReports"], "cdk-nag did not run"
+    assert {p["pluginName"] for p in report["pluginReports"]} == {
+        "AwsSolutions", "NIST.800.53.R5", "HIPAA.Security", "Serverless"}
     for plugin in report["pluginReports"]:
         assert plugin["violations"] == [], plugin["pluginName"]
         assert plugin["conclusion"] == "success"
@@ -27,29 +28,57 @@ def test_acknowledgements_are_specific_and_on_the_violating_resource(synthesized
         assert len(finding["reason"]) >= 60, finding["acknowledgedId"]
 
 
-@pytest.mark.parametrize(("stack", "prefix", "reads", "jobs"), [
-    ("TrainAndTransform", "mlkit-tt", ["input", "model", "predictions"], ["Training", "Transform"]),
-    ("PreprocessAndTrain", "mlkit-pt", ["input", "model", "predictions", "processed"],
-     ["Processing", "Training", "Transform"]),
-])
-def test_acknowledged_findings_are_the_expected_ones(synthesized, stack, prefix, reads, jobs):
-    acknowledged = sorted(
-        (s["acknowledgedAt"], s["ruleName"])
-        for p in synthesized["default"].report["pluginReports"] for s in p["suppressedViolations"]
-        if s["acknowledgedAt"].startswith(f"{stack}/"))
+WORKFLOWS = {
+    "TrainAndTransform": ("mlkit-tt", ["input", "model", "predictions"], ["Training", "Transform"]),
+    "PreprocessAndTrain": ("mlkit-pt", ["input", "model", "predictions", "processed"],
+                           ["Processing", "Training", "Transform"]),
+}
+
+
+def expected_acknowledgements(stack: str, kms: bool) -> list[tuple[str, str]]:
+    """(resource path, rule) of every finding the kit accepts, per pack; anything else must not appear."""
+    prefix, folders, jobs = WORKFLOWS[stack]
+    path = f"{stack}/{{}}".format
     policy = f"{stack}/{{}}/Role/DefaultPolicy/Resource".format
     in_account = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}]".format
     bucket = "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/{}/*]".format
-    assert acknowledged == sorted([
-        (policy("ValidateInput"), "AwsSolutions-IAM5[Resource::*]"),
-        (policy("SeedDataset"), "AwsSolutions-IAM5[Resource::*]"),
+    functions, roles = ("ValidateInput", "SeedDataset"), ("ValidateInput", "SeedDataset", "SageMakerRole", "Workflow")
+    found = [
+        *[(policy(role), "AwsSolutions-IAM5[Resource::*]") for role in roles],
         (policy("SeedDataset"), bucket("input")),
-        (policy("SageMakerRole"), "AwsSolutions-IAM5[Resource::*]"),
-        *[(policy("SageMakerRole"), bucket(folder)) for folder in reads],
+        *[(policy("SageMakerRole"), bucket(folder)) for folder in folders],
         *[(policy("SageMakerRole"), in_account("logs", f"log-group:/aws/sagemaker/{job}Jobs:*")) for job in jobs],
         *[(policy("SageMakerRole"), in_account("logs", f"log-group:/aws/sagemaker/{job}Jobs:log-stream:{prefix}-*"))
           for job in jobs],
-        (policy("Workflow"), "AwsSolutions-IAM5[Resource::*]"),
         *[(policy("Workflow"), in_account("sagemaker", f"{job.lower()}-job/{prefix}-*")) for job in jobs],
         (policy("Workflow"), in_account("sagemaker", f"model/{prefix}-*")),
-    ])
+        *[(path(f"{fn}/Function/Resource"), "Serverless-LambdaDLQ") for fn in functions],
+    ]
+    for pack in ("NIST.800.53.R5", "HIPAA.Security"):
+        found += [(path(f"{fn}/Function/Resource"), f"{pack}-{rule}") for fn in functions
+                  for rule in ("LambdaDLQ", "LambdaInsideVPC", "LambdaConcurrency")]
+        found += [(policy(role), f"{pack}-IAMNoInlinePolicy") for role in roles]
+        found += [(path(f"Data/{b}/Resource"), f"{pack}-S3BucketReplicationEnabled") for b in ("AccessLogs", "Bucket")]
+        found += [(path("Data/AccessLogs/Resource"), f"{pack}-S3DefaultEncryptionKMS")]
+        if not kms:  # what the customer-managed key fixes
+            found += [(path("Data/Bucket/Resource"), f"{pack}-S3DefaultEncryptionKMS")]
+            found += [(path(f"{name}/Logs/Resource"), f"{pack}-CloudWatchLogGroupEncrypted")
+                      for name in ("ValidateInput", "SeedDataset", "Workflow")]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("configuration", ["default", "kms"])
+@pytest.mark.parametrize("stack", WORKFLOWS)
+def test_acknowledged_findings_are_the_expected_ones(synthesized, stack, configuration):
+    acknowledged = sorted(
+        (s["acknowledgedAt"], s["ruleName"])
+        for p in synthesized[configuration].report["pluginReports"] for s in p["suppressedViolations"]
+        if s["acknowledgedAt"].startswith(f"{stack}/"))
+    assert acknowledged == expected_acknowledgements(stack, kms=configuration == "kms")
+
+
+def test_every_pack_runs():
+    from stacks.kit import NAG_PACKS
+
+    assert [pack.__name__ for pack in NAG_PACKS] == [
+        "AwsSolutionsChecks", "NIST80053R5Checks", "HIPAASecurityChecks", "ServerlessChecks"]

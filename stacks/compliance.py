@@ -1,0 +1,99 @@
+"""Accepted findings of the checkers (cdk-nag packs, checkov), each on one resource with its reason."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import IConstruct
+
+# Packs applied by stacks.kit whose wildcard-permission rule needs a per-resource acknowledgement.
+WILDCARD_RULES = ("AwsSolutions::AwsSolutions-IAM5",)
+
+# The same concern as each checker names it: cdk-nag rule IDs (pack prefix before the first "-") and
+# checkov check IDs (CKV_*). One reason covers them all, so the checkers cannot drift apart.
+FINDINGS: dict[str, tuple[str, ...]] = {
+    "lambda-dead-letter-queue": ("NIST.800.53.R5-LambdaDLQ", "HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ",
+                                 "CKV_AWS_116"),
+    "lambda-in-vpc": ("NIST.800.53.R5-LambdaInsideVPC", "HIPAA.Security-LambdaInsideVPC", "CKV_AWS_117"),
+    "lambda-reserved-concurrency": ("NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency",
+                                    "CKV_AWS_115"),
+    "lambda-environment-kms": ("CKV_AWS_173",),
+    "s3-replication": ("NIST.800.53.R5-S3BucketReplicationEnabled", "HIPAA.Security-S3BucketReplicationEnabled"),
+    "s3-kms": ("NIST.800.53.R5-S3DefaultEncryptionKMS", "HIPAA.Security-S3DefaultEncryptionKMS"),
+    "s3-access-logging": ("CKV_AWS_18",),
+    "logs-kms": ("NIST.800.53.R5-CloudWatchLogGroupEncrypted", "HIPAA.Security-CloudWatchLogGroupEncrypted",
+                 "CKV_AWS_158"),
+    "inline-policy": ("NIST.800.53.R5-IAMNoInlinePolicy", "HIPAA.Security-IAMNoInlinePolicy"),
+}
+
+
+def accept(resource: CfnResource, finding: str, reason: str) -> None:
+    """Accept one finding on one CloudFormation resource, in every checker that reports it."""
+    skips = []
+    for rule in FINDINGS[finding]:
+        if rule.startswith("CKV_"):
+            skips.append({"id": rule, "comment": reason})
+        else:
+            Validations.of(resource).acknowledge(Acknowledgment(id=f"{rule.split('-')[0]}::{rule}", reason=reason))
+    if skips:
+        existing = resource.get_metadata("checkov") or {"skip": []}
+        resource.add_metadata("checkov", {"skip": existing["skip"] + skips})
+
+
+def _render(node: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag writes it in finding IDs (<Logical.Attr>, <AWS::Region>)."""
+    if isinstance(node, str):
+        return node
+    if "Ref" in node:
+        return f"<{node['Ref']}>"
+    if "Fn::GetAtt" in node:
+        return "<{}.{}>".format(*node["Fn::GetAtt"])
+    if "Fn::Join" in node:
+        separator, parts = node["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    raise ValueError(f"cannot name {node!r} in a cdk-nag finding")
+
+
+def default_policy(role: iam.Role) -> IConstruct:
+    """The CloudFormation policy resource that holds a role's statements."""
+    return role.node.find_child("DefaultPolicy").node.default_child
+
+
+def acknowledge_wildcards(role: iam.Role, resources: Iterable[str], reason: str) -> None:
+    """Acknowledge the IAM5 finding for each wildcard resource of the role's policy, on that policy only."""
+    policy = default_policy(role)
+    for resource in resources:
+        name = _render(Stack.of(role).resolve(resource))
+        for rule in WILDCARD_RULES:
+            Validations.of(policy).acknowledge(Acknowledgment(id=f"{rule}[Resource::{name}]", reason=reason))
+
+
+INLINE_POLICY_REASON = ("This policy belongs to exactly one role, is created and deleted with it and is "
+                        "derived per stack; a customer-managed policy would add a shared, separately versioned "
+                        "object without narrowing any permission.")
+LOGS_KMS_REASON = ("CloudWatch Logs encrypts every log group at rest with a service key; the default "
+                   "encryption=sse-s3 avoids a customer-managed key, and encryption=kms uses the stack's key here.")
+XRAY_REASON = ("X-Ray trace and sampling actions have no resource-level permissions; AWS requires "
+               "Resource '*' for them.")
+LOG_DELIVERY_REASON = ("Step Functions log delivery actions (logs:*LogDelivery, DescribeLogGroups, "
+                       "DescribeResourcePolicies, PutResourcePolicy) and X-Ray actions have no resource-level "
+                       "permissions; AWS requires Resource '*' for them.")
+
+
+def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
+          wildcard_reason: str | None = None) -> None:
+    """Add a statement to the role; wildcard resources must come with the reason they cannot be narrower."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+    wildcards = [r for r in resources if "*" in json.dumps(Stack.of(role).resolve(r))]
+    if wildcards:
+        if not wildcard_reason:
+            raise ValueError(f"{role.node.path}: wildcard resources for {actions} need a reason")
+        acknowledge_wildcards(role, wildcards, wildcard_reason)
+
+
+def drop_redundant_dependency(resource: CfnResource, role: iam.Role) -> None:
+    """CDK makes a resource depend on the role it already references by GetAtt (cfn-lint W3005) as well as
+    on the role's policy; keep only the policy, which must exist before the resource first runs."""
+    resource.add_override("DependsOn", [Stack.of(role).get_logical_id(default_policy(role))])
