@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -29,8 +29,9 @@ class KitFunction(Construct):
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy,
                                        encryption_key=encryption_key)
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description=f"Runs the {folder} function")
+        self.role = iam.Role(self, "Role", description=f"Runs the {folder} function",
+                             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
+                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
         allow(self.role, ["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
         self.function = lambda_.Function(
             self, "Function",

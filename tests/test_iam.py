@@ -50,11 +50,10 @@ def bucket_objects(template: dict, pattern: str) -> dict:
     return join(get_att(template, "Data/Bucket/Resource"), f"/{pattern}")
 
 
-def service_trust(service: str, confused_deputy: bool = True) -> list[dict]:
-    statement = {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}
-    if confused_deputy:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    return [dict(sorted(statement.items()))]
+def service_trust(service: str) -> list[dict]:
+    """Only the one service may assume the role, and only on behalf of this account (confused deputy)."""
+    return [{"Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+             "Effect": "Allow", "Principal": {"Service": service}}]
 
 
 ASSETS_BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
@@ -72,7 +71,7 @@ def template(workflow):
 
 
 def test_validate_input_function_role(template):
-    assert trust(template, "ValidateInput/Role") == service_trust("lambda.amazonaws.com", confused_deputy=False)
+    assert trust(template, "ValidateInput/Role") == service_trust("lambda.amazonaws.com")
     assert statements(template, "ValidateInput/Role") == [
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
          "Resource": get_att(template, "ValidateInput/Logs/Resource")},
@@ -81,7 +80,7 @@ def test_validate_input_function_role(template):
 
 
 def test_seed_function_role_writes_only_run_inputs(template):
-    assert trust(template, "SeedDataset/Role") == service_trust("lambda.amazonaws.com", confused_deputy=False)
+    assert trust(template, "SeedDataset/Role") == service_trust("lambda.amazonaws.com")
     assert statements(template, "SeedDataset/Role") == [
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
          "Resource": get_att(template, "SeedDataset/Logs/Resource")},

@@ -159,3 +159,14 @@ def test_checkov_fails_nothing_and_every_skip_has_a_reason(synthesized):
     skipped = [c for r in reports for c in r["results"]["skipped_checks"]]
     assert skipped and all(len(c["check_result"].get("suppress_comment", "")) >= 60 for c in skipped)
     assert sum(r["summary"]["passed"] for r in reports) > 100
+
+
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_every_role_trusts_one_service_for_this_account_only(synthesized, configuration):
+    for stack, template in synthesized[configuration].templates.items():
+        for logical_id, role in of_type(template, "AWS::IAM::Role").items():
+            if logical_id.startswith("CustomS3AutoDeleteObjectsCustomResourceProvider"):
+                continue  # CDK's own bucket-emptying handler (destroy_data_on_delete=true only)
+            (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            assert statement["Action"] == "sts:AssumeRole" and list(statement["Principal"]) == ["Service"]
+            assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}, (stack, logical_id)
