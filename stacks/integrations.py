@@ -15,7 +15,9 @@ class Integration:
     `job_log_group` is where the job's containers log, through the SageMaker execution role;
     `name_parameter` is the request field naming what the task creates (it must carry the prefix);
     `condition_keys` are the SageMaker condition keys IAM evaluates for the first (Create*) action, so
-    the kit's guards (instance types, isolation, KMS keys, runtime caps) can be enforced on it.
+    the kit's guards (instance types, isolation, KMS keys, runtime caps) can be enforced on it;
+    `isolation_parameters` are the request fields (dotted paths) that must be true to pass the
+    isolation guards, checked at synthesis so a task IAM would deny fails there instead.
     """
 
     actions: tuple[str, ...]
@@ -26,6 +28,7 @@ class Integration:
     job_log_group: str | None = None
     name_parameter: str | None = None
     condition_keys: tuple[str, ...] = ()
+    isolation_parameters: tuple[str, ...] = ()
 
 
 # Actions Step Functions needs to maintain its managed EventBridge rules for `.sync` tasks.
@@ -42,6 +45,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
                  "sagemaker:StopTrainingJob", "sagemaker:AddTags"),
         sagemaker_resource="training-job",
+        isolation_parameters=("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption"),
         condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
                         "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey",
                         "sagemaker:VolumeKmsKey"),
@@ -54,6 +58,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         actions=("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
                  "sagemaker:StopProcessingJob", "sagemaker:AddTags"),
         sagemaker_resource="processing-job",
+        isolation_parameters=("NetworkConfig.EnableNetworkIsolation", "NetworkConfig.EnableInterContainerTrafficEncryption"),
         condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
                         "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey",
                         "sagemaker:VolumeKmsKey"),
@@ -74,6 +79,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     "sagemaker:createModel": Integration(
         actions=("sagemaker:CreateModel",),
         sagemaker_resource="model",
+        isolation_parameters=("EnableNetworkIsolation",),
         condition_keys=("sagemaker:NetworkIsolation",),
         name_parameter="ModelName",
         passes_role=True,

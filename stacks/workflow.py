@@ -36,6 +36,16 @@ def _check_name(state: Mapping[str, Any], parameter: str, job_name_prefix: str, 
             f"\"States.Format('${{JobNamePrefix}}-{{}}', States.UUID())\", a fresh valid name for every attempt")
 
 
+def _check_isolation(state: Mapping[str, Any], integration: Integration, where: str) -> None:
+    """The role may only create isolated jobs and models, so a task without the flags would be denied."""
+    for path in integration.isolation_parameters:
+        value: Any = state.get("Parameters", {})
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not True:
+            raise WorkflowDefinitionError(f"{where} must set {path} to true (the role only creates isolated jobs)")
+
+
 def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
     """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-<uuid>)."""
     return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
@@ -79,6 +89,7 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             grant(integration.actions, function)
         if integration.sagemaker_resource:
             _check_name(state, integration.name_parameter, job_name_prefix, f"{source}: state {name!r}")
+            _check_isolation(state, integration, f"{source}: state {name!r}")
             resource = sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix)
             guarded = job_conditions(integration, guards or {})
             if guarded:  # the guarded Create* action apart, so Describe/Stop stay usable

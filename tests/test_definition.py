@@ -69,6 +69,16 @@ def test_dynamic_function_names_are_rejected():
         derive(definition)
 
 
+def test_sagemaker_tasks_without_isolation_stop_synthesis():
+    definition = {"States": {"Process": {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        "Parameters": {"ProcessingJobName.$": "States.Format('p-x-{}', States.UUID())",
+                       "NetworkConfig": {"EnableNetworkIsolation": True}}}}}
+    with pytest.raises(WorkflowDefinitionError, match=r"state 'Process' must set "
+                                                      r"NetworkConfig.EnableInterContainerTrafficEncryption to true"):
+        derive(definition)
+
+
 def test_sagemaker_names_without_the_prefix_stop_synthesis():
     definition = {"States": {"Train": {
         "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
