@@ -48,6 +48,7 @@ class StackResolver:
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
+            "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
         }[kind]
 
     def resolve(self, node: Any) -> Any:

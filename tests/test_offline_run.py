@@ -26,3 +26,12 @@ def test_failed_run_exits_non_zero_and_reports_the_error(tmp_path, capsys, synth
                  str(tmp_path / "s.json"), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
     assert code == 1
     assert "error: InvalidExecutionInput" in capsys.readouterr().out
+
+
+def test_kms_configuration_runs_too(synthesized, tmp_path):
+    """The encryption=kms definitions (volume and output keys, isolation flags) pass SageMaker's request rules."""
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", "PreprocessAndTrain", "--input", '{"rows": 300, "seed": 2}', "--summary", str(summary),
+                 "--assembly", str(synthesized["kms"].outdir), "--no-synth"])
+    assert code == 0
+    assert json.loads(summary.read_text())["PreprocessAndTrain"]["quality"]["accuracy"] > 0.9
