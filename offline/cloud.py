@@ -13,6 +13,7 @@ from moto import mock_aws
 from offline import sfn_sagemaker
 from offline.assembly import REGION, LocalWorkflow, load_workflows
 from offline.lambda_service import LocalLambda
+from offline.s3_objects import list_keys, split_s3
 from offline.sagemaker_service import LocalSageMaker
 from offline.server import LocalEndpoints
 
@@ -93,12 +94,11 @@ class LocalCloud:
         return ended
 
     def read(self, uri: str) -> bytes:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3(uri)
         return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+        return list_keys(self.s3, bucket, prefix)
 
     def save_s3(self, folder: Path) -> int:
         """Copy every object of every local bucket to folder/<bucket>/<key>; returns the count."""

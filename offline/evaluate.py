@@ -4,13 +4,13 @@ from __future__ import annotations
 from sklearn.metrics import roc_auc_score
 
 from offline.cloud import LocalCloud
+from offline.s3_objects import split_s3
 
 
 def evaluate(cloud: LocalCloud, output: dict) -> dict:
     """Accuracy (threshold 0.5) and ROC AUC of a finished run's batch-transform predictions."""
-    bucket = output["predictions"].removeprefix("s3://").split("/", 1)[0]
+    bucket, prefix = split_s3(output["predictions"])
     labels = [int(v) for v in cloud.read(f"s3://{bucket}/{output['run_prefix']}input/test-labels/labels.csv").split()]
-    prefix = output["predictions"].removeprefix(f"s3://{bucket}/")
     scores = [float(v) for key in cloud.keys(bucket, prefix) if key.endswith(".out")
               for v in cloud.read(f"s3://{bucket}/{key}").split()]
     if len(scores) != len(labels):

@@ -23,6 +23,7 @@ import numpy as np
 from botocore.validate import ParamValidator
 
 from offline.assembly import ACCOUNT, REGION
+from offline.s3_objects import list_keys, split_s3
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
@@ -37,11 +38,6 @@ class SageMakerError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 class LocalSageMaker:
@@ -72,8 +68,9 @@ class LocalSageMaker:
                     del self.injected_errors[index]
                     raise SageMakerError(code, message)
         self._validate(operation, request)
-        verb, _, noun = re.match(r"([A-Z][a-z]+)(.*)", operation).group(1, 0, 2)
-        if noun in JOB_KINDS and verb in ("Create", "Describe", "Stop"):
+        job_operation = re.fullmatch(r"(Create|Describe|Stop)(\w+)", operation)
+        if job_operation and job_operation.group(2) in JOB_KINDS:
+            verb, noun = job_operation.groups()
             return getattr(self, f"_{verb.lower()}_job")(noun, request)
         if operation == "CreateModel":
             return self._create_model(request)
@@ -170,12 +167,11 @@ class LocalSageMaker:
         """(key relative to the prefix's folder, body) for every object under an S3 prefix."""
         bucket, prefix = split_s3(uri)
         folder = prefix[: prefix.rfind("/") + 1]
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+        keys = list_keys(self.s3, bucket, prefix)
         if not keys:
             raise RuntimeError(f"ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source.")
         objects = []
-        for key in sorted(keys):
+        for key in keys:
             self.s3_access.append((job, "read", f"s3://{bucket}/{key}"))
             objects.append((key[len(folder):], self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
         return objects

@@ -70,21 +70,21 @@ def template(workflow):
     return workflow[0]
 
 
+def function_basics(template: dict, function: str) -> list[dict]:
+    """What every kit function's role holds: writing to its own log group, and X-Ray."""
+    return [{"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
+             "Resource": get_att(template, f"{function}/Logs/Resource")}, XRAY]
+
+
 def test_validate_input_function_role(template):
     assert trust(template, "ValidateInput/Role") == service_trust("lambda.amazonaws.com")
-    assert statements(template, "ValidateInput/Role") == [
-        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
-         "Resource": get_att(template, "ValidateInput/Logs/Resource")},
-        XRAY,
-    ]
+    assert statements(template, "ValidateInput/Role") == function_basics(template, "ValidateInput")
 
 
 def test_seed_function_role_writes_only_run_inputs(template):
     assert trust(template, "SeedDataset/Role") == service_trust("lambda.amazonaws.com")
     assert statements(template, "SeedDataset/Role") == [
-        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
-         "Resource": get_att(template, "SeedDataset/Logs/Resource")},
-        XRAY,
+        *function_basics(template, "SeedDataset"),
         {"Action": "s3:PutObject", "Effect": "Allow", "Resource": bucket_objects(template, "runs/*/input/*")},
     ]
 
