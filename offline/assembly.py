@@ -8,6 +8,11 @@ from typing import Any
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
+# The property that names a resource of each type, where the template may set it.
+NAME_PROPERTIES = {"AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::Events::Rule": "Name",
+                   "AWS::Lambda::Function": "FunctionName", "AWS::S3::Bucket": "BucketName",
+                   "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName"}
+REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"}
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
           "AWS::URLSuffix": "amazonaws.com"}
 
@@ -21,6 +26,14 @@ class LocalFunction:
 
 
 @dataclass(frozen=True)
+class LocalRule:
+    """An EventBridge rule of the stack: its pattern and the ARNs of its targets, resolved."""
+    name: str
+    pattern: dict
+    targets: list[str]
+
+
+@dataclass(frozen=True)
 class LocalWorkflow:
     stack: str
     state_machine_name: str
@@ -29,6 +42,11 @@ class LocalWorkflow:
     data_bucket: str
     functions: dict[str, LocalFunction]  # by function ARN
     file_assets: dict[tuple[str, str], Path]  # (bucket, key) -> file to upload
+    rules: list[LocalRule]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
 
 
 class StackResolver:
@@ -38,7 +56,15 @@ class StackResolver:
         self.stack, self.template = stack, template
 
     def physical_name(self, logical_id: str) -> str:
-        return f"{self.stack}-{logical_id}".lower()[:63]
+        """The name the template gives the resource, or one CloudFormation-like name made from its logical ID."""
+        resource = self.template["Resources"].get(logical_id, {})
+        given = resource.get("Properties", {}).get(NAME_PROPERTIES.get(resource.get("Type"), ""))
+        return given if isinstance(given, str) else f"{self.stack}-{logical_id}".lower()[:63]
+
+    def ref(self, logical_id: str) -> str:
+        """What Ref returns for the resource's type: an ARN for state machines and topics, else its name."""
+        kind = self.template["Resources"][logical_id]["Type"]
+        return self.arn(logical_id) if kind in REF_IS_ARN else self.physical_name(logical_id)
 
     def arn(self, logical_id: str) -> str:
         kind = self.template["Resources"][logical_id]["Type"]
@@ -49,6 +75,9 @@ class StackResolver:
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",
             "AWS::KMS::Key": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}",
+            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
         }[kind]
 
     def resolve(self, node: Any) -> Any:
@@ -57,7 +86,7 @@ class StackResolver:
         if not isinstance(node, dict):
             return node
         if "Ref" in node:
-            return PSEUDO.get(node["Ref"]) or self.physical_name(node["Ref"])
+            return PSEUDO.get(node["Ref"]) or self.ref(node["Ref"])
         if "Fn::GetAtt" in node:
             logical_id, attribute = node["Fn::GetAtt"]
             if attribute != "Arn":
@@ -110,6 +139,10 @@ def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
                         file_assets[(bucket, destination["objectKey"])] = outdir / asset["source"]["path"]
             buckets = [k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"
                        and r.get("Metadata", {}).get("aws:cdk:path", "").endswith("/Data/Bucket/Resource")]
+            rules = [LocalRule(name=resolver.physical_name(rule_id),
+                               pattern=resolver.resolve(rule["Properties"]["EventPattern"]),
+                               targets=[resolver.resolve(t["Arn"]) for t in rule["Properties"].get("Targets", [])])
+                     for rule_id, rule in resources.items() if rule["Type"] == "AWS::Events::Rule"]
             workflows[stack] = LocalWorkflow(
                 stack=stack,
                 state_machine_name=resolver.physical_name(logical_id),
@@ -118,5 +151,6 @@ def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
                 data_bucket=resolver.physical_name(buckets[0]),
                 functions=functions,
                 file_assets=file_assets,
+                rules=rules,
             )
     return workflows

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from offline import sfn_sagemaker
 from offline.assembly import REGION, LocalWorkflow, load_workflows
+from offline.event_bus import LocalEventBus
 from offline.lambda_service import LocalLambda
 from offline.s3_objects import list_keys, split_s3
 from offline.sagemaker_service import LocalSageMaker
@@ -39,6 +40,8 @@ class LocalCloud:
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.lambda_ = LocalLambda({arn: f for w in self.workflows.values() for arn, f in w.functions.items()})
         self.sagemaker = LocalSageMaker()
+        self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_, self.sfn)
+        self.announced: set[str] = set()
         self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker)
         # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = self.endpoints.url
@@ -88,10 +91,24 @@ class LocalCloud:
                 seen[arn] = len(events)
                 if described["status"] != "RUNNING":
                     ended[arn] = described
+                    self._announce_end(described)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"executions still running after {timeout} s")
             time.sleep(0.05)
         return ended
+
+    def _announce_end(self, described: dict) -> None:
+        """Step Functions' status-change event for an execution that ended, once, on the local bus."""
+        if described["executionArn"] in self.announced:
+            return
+        self.announced.add(described["executionArn"])
+        millis = lambda moment: int(moment.timestamp() * 1000) if moment else None  # noqa: E731
+        detail = {"executionArn": described["executionArn"], "stateMachineArn": described["stateMachineArn"],
+                  "name": described["name"], "status": described["status"],
+                  "startDate": millis(described.get("startDate")), "stopDate": millis(described.get("stopDate")),
+                  "input": described.get("input"), "output": described.get("output"),
+                  "error": described.get("error"), "cause": described.get("cause")}
+        self.events.put("aws.states", "Step Functions Execution Status Change", detail, [described["executionArn"]])
 
     def read(self, uri: str) -> bytes:
         bucket, key = split_s3(uri)

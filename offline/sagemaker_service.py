@@ -49,6 +49,7 @@ class LocalSageMaker:
         self.lock = threading.Lock()
         self.injected_errors: list[tuple[str, str, str]] = []  # (operation, error code, message)
         self.injected_failures: dict[str, str] = {}  # job kind -> failure reason for its next job
+        self.injected_hangs: set[str] = set()  # job kinds whose next job runs until it is stopped
         self.s3_access: list[tuple[str, str, str]] = []  # (job name, "read"/"write", s3 uri)
         self.calls: list[str] = []
 
@@ -58,6 +59,15 @@ class LocalSageMaker:
 
     def fail_next_job(self, kind: str, reason: str) -> None:
         self.injected_failures[kind] = reason
+
+    def hang_next_job(self, kind: str) -> None:
+        self.injected_hangs.add(kind)
+
+    def in_progress(self) -> list[str]:
+        """Names of the jobs still running, of every kind."""
+        with self.lock:
+            return sorted(name for kind, jobs in self.jobs.items() for name, job in jobs.items()
+                          if job[JOB_KINDS[kind][1]] == "InProgress")
 
     # -- API ------------------------------------------------------------------------------------
     def handle(self, operation: str, request: dict) -> dict:
@@ -124,7 +134,11 @@ class LocalSageMaker:
             self.jobs[kind][name] = {**request, f"{kind}Arn": arn, status_key: "InProgress",
                                      "CreationTime": now, "LastModifiedTime": now}
             failure = self.injected_failures.pop(kind, None)
-        runner = getattr(self, f"_run_{resource.split('-')[0]}")
+            if kind in self.injected_hangs:
+                self.injected_hangs.discard(kind)
+                runner = lambda _, job: self._hang(job, status_key)  # noqa: E731
+            else:
+                runner = getattr(self, f"_run_{resource.split('-')[0]}")
         threading.Thread(target=self._run, args=(kind, name, runner, failure), daemon=True).start()
         return {f"{kind}Arn": arn}
 
@@ -162,6 +176,14 @@ class LocalSageMaker:
             prefix = kind.removesuffix("Job")
             job.update(result, **{status_key: status, f"{prefix}StartTime": started,
                                   f"{prefix}EndTime": time.time(), "LastModifiedTime": time.time()})
+
+    @staticmethod
+    def _hang(job: dict, status_key: str) -> dict:
+        """A job that makes no progress (a stuck container): it ends only when stopped, or after 5 minutes."""
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and job[status_key] != "Stopped":
+            time.sleep(0.05)
+        raise RuntimeError("InternalServerError: the job made no progress")
 
     def _objects(self, job: str, uri: str) -> list[tuple[str, bytes]]:
         """(key relative to the prefix's folder, body) for every object under an S3 prefix."""

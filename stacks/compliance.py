@@ -25,6 +25,8 @@ FINDINGS: dict[str, tuple[str, ...]] = {
     "s3-access-logging": ("CKV_AWS_18",),
     "logs-kms": ("NIST.800.53.R5-CloudWatchLogGroupEncrypted", "HIPAA.Security-CloudWatchLogGroupEncrypted",
                  "CKV_AWS_158"),
+    "sqs-kms": ("CKV_AWS_27",),
+    "sqs-is-dead-letter-queue": ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"),
     "inline-policy": ("NIST.800.53.R5-IAMNoInlinePolicy", "HIPAA.Security-IAMNoInlinePolicy"),
 }
 

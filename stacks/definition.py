@@ -1,6 +1,7 @@
 """Amazon States Language files: load, substitute `${Name}` placeholders, walk Task states."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -30,10 +31,14 @@ def placeholders(node: Any) -> set[str]:
     return set(PLACEHOLDER.findall(node)) if isinstance(node, str) else set()
 
 
-def substitute(node: Any, values: Mapping[str, str | int | None], *, source: str) -> Any:
-    """Replace placeholders with values. A string that is exactly one placeholder of a whole-number
-    value becomes that number, so numeric ASL fields (timeouts) can be configured too; a field whose
-    value is exactly a placeholder set to None is left out (an optional setting, such as a KMS key)."""
+Value = str | int | list | dict | None
+
+
+def substitute(node: Any, values: Mapping[str, Value], *, source: str) -> Any:
+    """Replace placeholders with values. A string that is exactly one placeholder of a whole number, a list
+    or an object becomes that value, so numeric fields (timeouts) and shared fragments (retry policies) can
+    be filled in too; a field whose value is exactly a placeholder set to None is left out (an optional
+    setting, such as a KMS key)."""
     missing = sorted(placeholders(node) - values.keys())
     if missing:
         raise WorkflowDefinitionError(
@@ -41,7 +46,7 @@ def substitute(node: Any, values: Mapping[str, str | int | None], *, source: str
     return _replace(node, values, source)
 
 
-def _replace(node: Any, values: Mapping[str, str | int | None], source: str) -> Any:
+def _replace(node: Any, values: Mapping[str, Value], source: str) -> Any:
     if isinstance(node, dict):
         return {key: _replace(value, values, source) for key, value in node.items() if not _omitted(value, values)}
     if isinstance(node, list):
@@ -51,8 +56,8 @@ def _replace(node: Any, values: Mapping[str, str | int | None], source: str) -> 
     whole = PLACEHOLDER.fullmatch(node)
     if whole and values[whole.group(1)] is None:
         raise WorkflowDefinitionError(f"{source}: optional placeholder {node} may only be a field's whole value")
-    if whole and isinstance(values[whole.group(1)], int):
-        return values[whole.group(1)]
+    if whole and isinstance(values[whole.group(1)], (int, list, dict)):
+        return copy.deepcopy(values[whole.group(1)])
 
     def text(match: re.Match) -> str:
         value = values[match.group(1)]
@@ -84,6 +89,6 @@ def integration_of(state_name: str, state: Mapping[str, Any], *, source: str) ->
     return match.group("integration")
 
 
-def _omitted(value: Any, values: Mapping[str, str | int | None]) -> bool:
+def _omitted(value: Any, values: Mapping[str, Value]) -> bool:
     whole = PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
     return bool(whole) and whole.group(1) in values and values[whole.group(1)] is None

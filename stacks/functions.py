@@ -17,6 +17,8 @@ from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASO
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+SYNCHRONOUS_INVOCATION_REASON = ("Step Functions invokes this function synchronously and handles its errors with "
+                                 "Retry and Catch; a dead-letter queue only receives failed asynchronous invocations.")
 
 
 class KitFunction(Construct):
@@ -25,7 +27,8 @@ class KitFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, folder: str, description: str,
                  environment: Mapping[str, str], log_retention: logs.RetentionDays,
                  removal_policy: RemovalPolicy, memory_size: int = 256,
-                 timeout: Duration = Duration.seconds(30), encryption_key: kms.IKey | None = None) -> None:
+                 timeout: Duration = Duration.seconds(30), encryption_key: kms.IKey | None = None,
+                 dead_letter_reason: str = SYNCHRONOUS_INVOCATION_REASON) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy,
                                        encryption_key=encryption_key)
@@ -55,18 +58,17 @@ class KitFunction(Construct):
         acknowledge_wildcards(self.role, ["*"], XRAY_REASON)
         function = self.function.node.default_child
         drop_redundant_dependency(function, self.role)
-        accept(function, "lambda-dead-letter-queue",
-               "Step Functions invokes this function synchronously and handles its errors with Retry and Catch; "
-               "a dead-letter queue only receives failed asynchronous invocations.")
+        accept(function, "lambda-dead-letter-queue", dead_letter_reason)
         accept(function, "lambda-in-vpc",
                "The function reaches no private network resource, only S3 through its public endpoint over TLS "
                "(or nothing); a VPC would add NAT or endpoints without narrowing access.")
         accept(function, "lambda-reserved-concurrency",
-               "Only this stack's state machine invokes the function, once per execution; reserving concurrency "
+               "Only this stack's workflow (its state machine or its EventBridge rule) invokes the function, about "
+               "once per execution; reserving concurrency "
                "fails deployment in new accounts whose unreserved concurrency is at the minimum of 10.")
         accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
         if not encryption_key:
             accept(function, "lambda-environment-kms",
-                   "The environment holds only a bucket name or instance types, no secret; Lambda encrypts it at "
+                   "The environment holds only a bucket name, instance types or job kinds, no secret; Lambda encrypts it at "
                    "rest with an AWS managed key. encryption=kms switches to the stack's key.")
             accept(self.log_group.node.default_child, "logs-kms", LOGS_KMS_REASON)

@@ -43,7 +43,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     ),
     "sagemaker:createTrainingJob.sync": Integration(
         actions=("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                 "sagemaker:StopTrainingJob", "sagemaker:AddTags"),
+                 "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags"),
         sagemaker_resource="training-job",
         isolation_parameters=("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption"),
         condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
@@ -56,7 +56,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     ),
     "sagemaker:createProcessingJob.sync": Integration(
         actions=("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
-                 "sagemaker:StopProcessingJob", "sagemaker:AddTags"),
+                 "sagemaker:StopProcessingJob", "sagemaker:AddTags", "sagemaker:ListTags"),
         sagemaker_resource="processing-job",
         isolation_parameters=("NetworkConfig.EnableNetworkIsolation", "NetworkConfig.EnableInterContainerTrafficEncryption"),
         condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
@@ -69,7 +69,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     ),
     "sagemaker:createTransformJob.sync": Integration(
         actions=("sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
-                 "sagemaker:StopTransformJob", "sagemaker:AddTags"),
+                 "sagemaker:StopTransformJob", "sagemaker:AddTags", "sagemaker:ListTags"),
         sagemaker_resource="transform-job",
         condition_keys=("sagemaker:InstanceTypes", "sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey"),
         name_parameter="TransformJobName",
@@ -77,7 +77,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
         events_rule="StepFunctionsGetEventsForSageMakerTransformJobsRule",
     ),
     "sagemaker:createModel": Integration(
-        actions=("sagemaker:CreateModel",),
+        actions=("sagemaker:CreateModel", "sagemaker:AddTags", "sagemaker:ListTags"),
         sagemaker_resource="model",
         isolation_parameters=("EnableNetworkIsolation",),
         condition_keys=("sagemaker:NetworkIsolation",),

@@ -14,6 +14,7 @@ from stacks.definition import WorkflowDefinitionError, integration_of, substitut
 from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                acknowledge_wildcards, default_policy, drop_redundant_dependency)
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
+from stacks.retry_policies import CREATE_ONLY_ERRORS, RETRY_POLICIES
 
 
 def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
@@ -46,9 +47,33 @@ def _check_isolation(state: Mapping[str, Any], integration: Integration, where: 
             raise WorkflowDefinitionError(f"{where} must set {path} to true (the role only creates isolated jobs)")
 
 
+def _check_job_retries(state: Mapping[str, Any], where: str) -> None:
+    """A retried `.sync` task whose job exists starts a second job, so only pre-creation errors may be retried."""
+    retried = {error for retrier in state.get("Retry", []) for error in retrier.get("ErrorEquals", [])}
+    unsafe = sorted(retried - CREATE_ONLY_ERRORS)
+    if unsafe:
+        raise WorkflowDefinitionError(
+            f"{where} retries {', '.join(unsafe)}, which can happen after its job was created, and a retry would "
+            f"start a second job; retry only {', '.join(sorted(CREATE_ONLY_ERRORS))} (\"Retry\": "
+            "\"${SageMakerJobRetry}\")")
+
+
 def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
     """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-<uuid>)."""
     return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
+
+
+def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str,
+              job_name_prefix: str) -> dict[str, tuple[str, str]]:
+    """Each `.sync` SageMaker job integration the definition uses, as Step Functions' history names it
+    (e.g. createTrainingJob.sync), with its job noun (TrainingJob) and the ARN pattern of this stack's jobs."""
+    jobs = {}
+    for name, state, integration in used_integrations(definition, source):
+        if integration.events_rule and integration.sagemaker_resource:
+            resource = integration_of(name, state, source=source).split(":", 1)[1]
+            jobs[resource] = (integration.name_parameter.removesuffix("Name"),
+                              sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix))
+    return jobs
 
 
 def job_conditions(integration: Integration, guards: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -90,6 +115,8 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
         if integration.sagemaker_resource:
             _check_name(state, integration.name_parameter, job_name_prefix, f"{source}: state {name!r}")
             _check_isolation(state, integration, f"{source}: state {name!r}")
+            if integration.events_rule:
+                _check_job_retries(state, f"{source}: state {name!r}")
             resource = sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix)
             guarded = job_conditions(integration, guards or {})
             if guarded:  # the guarded Create* action apart, so Describe/Stop stay usable
@@ -117,7 +144,7 @@ class SageMakerWorkflow(Construct):
                  guards: Mapping[str, Mapping[str, Any]] | None = None, encryption_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        resolved = substitute(definition, {"Partition": Aws.PARTITION, **substitutions}, source=source)
+        resolved = substitute(definition, {"Partition": Aws.PARTITION, **RETRY_POLICIES, **substitutions}, source=source)
         resolved["TimeoutSeconds"] = int(timeout.to_seconds())
 
         self.role = iam.Role(self, "Role", description=f"Runs the {source} state machine",

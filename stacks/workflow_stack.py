@@ -18,7 +18,8 @@ from stacks.functions import KitFunction
 from stacks.images import SKLEARN, XGBOOST
 from stacks.compliance import allow
 from stacks.sagemaker_role import SageMakerExecutionRole
-from stacks.workflow import SageMakerWorkflow, used_integrations
+from stacks.job_cleanup import StrandedJobCleanup
+from stacks.workflow import SageMakerWorkflow, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
 # ASL placeholders that name a framework image; the SageMaker role may pull exactly the ones a workflow uses.
@@ -42,7 +43,9 @@ class WorkflowSpec:
 def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
     """IAM conditions the state machine role must meet to create SageMaker jobs and models."""
     guards = {
-        "sagemaker:InstanceTypes": {"ForAllValues:StringEquals": list(config.allowed_instance_types)},
+        # ForAllValues passes when the key is absent, so the Null check makes the instance type mandatory.
+        "sagemaker:InstanceTypes": {"ForAllValues:StringEquals": list(config.allowed_instance_types),
+                                    "Null": "false"},
         "sagemaker:MaxRuntimeInSeconds": {"NumericLessThanEquals": config.max_job_runtime_minutes * 60},
         "sagemaker:NetworkIsolation": {"Bool": "true"},
         "sagemaker:InterContainerTrafficEncryption": {"Bool": "true"},
@@ -133,5 +136,9 @@ class SageMakerWorkflowStack(Stack):
                 "MaxJobRuntimeSeconds": config.max_job_runtime_minutes * 60,
                 "KmsKeyArn": key.key_arn if key else None,  # leaves the job's KMS fields out
             })
+        jobs = sync_jobs(definition, stack=self, source=source, job_name_prefix=prefix)
+        if jobs:
+            StrandedJobCleanup(self, "JobCleanup", state_machine=self.workflow.state_machine,
+                               state_machine_name=prefix, sync_jobs=jobs, **function_settings)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)

@@ -88,6 +88,35 @@ def test_sagemaker_names_without_the_prefix_stop_synthesis():
         derive(definition)
 
 
+@pytest.mark.parametrize("error", ["SageMaker.AmazonSageMakerException", "States.ALL", "States.Timeout"])
+def test_sync_jobs_retrying_errors_that_can_follow_the_create_stop_synthesis(error):
+    definition = {"States": {"Train": {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+        "Parameters": {"TrainingJobName.$": "States.Format('p-x-{}', States.UUID())", "EnableNetworkIsolation": True,
+                       "EnableInterContainerTrafficEncryption": True},
+        "Retry": [{"ErrorEquals": ["SageMaker.ResourceLimitExceededException", error]}]}}}
+    with pytest.raises(WorkflowDefinitionError, match=re.escape(
+            f"state 'Train' retries {error}, which can happen after its job was created, and a retry would start a "
+            "second job; retry only SageMaker.ResourceLimitExceededException (\"Retry\": \"${SageMakerJobRetry}\")")):
+        derive(definition)
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
+def test_every_task_takes_its_retry_policy_from_the_shared_table(path):
+    for name, state in task_states(load_definition(path)):
+        key = integration_of(name, state, source=path.name)
+        expected = ("${LambdaRetry}" if key.startswith("lambda:") else
+                    "${SageMakerJobRetry}" if key.endswith(".sync") else "${SageMakerCallRetry}")
+        assert state.get("Retry") == expected, name
+
+
+def test_substitute_inserts_shared_fragments_as_copies():
+    policy = [{"ErrorEquals": ["E"], "MaxAttempts": 2}]
+    result = substitute({"A": {"Retry": "${Policy}"}, "B": {"Retry": "${Policy}"}}, {"Policy": policy}, source="t")
+    assert result == {"A": {"Retry": policy}, "B": {"Retry": policy}}
+    assert result["A"]["Retry"] is not result["B"]["Retry"] is not policy
+
+
 @pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
 def test_every_sagemaker_task_names_its_resource_with_prefix_and_fresh_uuid(path):
     created = [(name, state["Parameters"].get(f"{SERVICE_INTEGRATIONS[key].name_parameter}.$"))

@@ -124,14 +124,17 @@ def test_sagemaker_role(workflow):
 
 
 INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge"]
-ISOLATED_JOB = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": INSTANCE_TYPES},
+# ForAllValues passes when a request has no instance type; the Null check makes one mandatory.
+INSTANCE_TYPE_GUARD = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": INSTANCE_TYPES},
+                       "Null": {"sagemaker:InstanceTypes": "false"}}
+ISOLATED_JOB = {**INSTANCE_TYPE_GUARD,
                 "Bool": {"sagemaker:InterContainerTrafficEncryption": "true", "sagemaker:NetworkIsolation": "true"},
                 "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": 3600}}
 # What the state machine role must meet to create each kind of SageMaker resource (default configuration).
 CREATE_CONDITIONS = {
     "Training": ISOLATED_JOB,
     "Processing": ISOLATED_JOB,
-    "Transform": {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": INSTANCE_TYPES}},
+    "Transform": INSTANCE_TYPE_GUARD,
 }
 
 
@@ -144,7 +147,7 @@ def test_state_machine_role_follows_the_task_states(workflow):
         return [
             {"Action": f"sagemaker:Create{kind}Job", "Condition": CREATE_CONDITIONS[kind], "Effect": "Allow",
              "Resource": resource},
-            {"Action": [f"sagemaker:{a}" for a in ("AddTags", f"Describe{kind}Job", f"Stop{kind}Job")],
+            {"Action": [f"sagemaker:{a}" for a in ("AddTags", f"Describe{kind}Job", "ListTags", f"Stop{kind}Job")],
              "Effect": "Allow", "Resource": resource},
         ]
 
@@ -166,6 +169,8 @@ def test_state_machine_role_follows_the_task_states(workflow):
         *[statement for kind in w["jobs"][1:-1] for statement in job(kind)],
         {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
          "Effect": "Allow", "Resource": arn("sagemaker", f"model/{prefix}-*")},
+        {"Action": ["sagemaker:AddTags", "sagemaker:ListTags"], "Effect": "Allow",
+         "Resource": arn("sagemaker", f"model/{prefix}-*")},
         *job("Transform"),
         {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
@@ -175,9 +180,36 @@ def test_state_machine_role_follows_the_task_states(workflow):
     ]
 
 
+CLEANUP = "JobCleanup/StopRunJobs"
+
+
+def test_job_cleanup_function_reads_this_workflows_history_and_stops_only_its_jobs(workflow):
+    template, w = workflow
+    assert trust(template, f"{CLEANUP}/Role") == service_trust("lambda.amazonaws.com")
+    name = resource(template, "Workflow/StateMachine/Resource")["Properties"]["StateMachineName"]
+    assert statements(template, f"{CLEANUP}/Role") == [
+        *function_basics(template, CLEANUP),
+        {"Action": "states:GetExecutionHistory", "Effect": "Allow", "Resource": arn("states", f"execution:{name}:*")},
+        *[{"Action": [f"sagemaker:Describe{kind}Job", f"sagemaker:Stop{kind}Job"], "Effect": "Allow",
+           "Resource": arn("sagemaker", f"{kind.lower()}-job/{w['prefix']}-*")} for kind in sorted(w["jobs"])],
+    ]
+
+
+def test_job_cleanup_runs_when_an_execution_of_this_state_machine_gives_up(template):
+    rule = resource(template, "JobCleanup/OnExecutionGaveUp/Resource")["Properties"]
+    assert rule["EventPattern"] == {
+        "detail": {"stateMachineArn": [{"Ref": logical_id(template, "Workflow/StateMachine/Resource")}],
+                   "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+        "detail-type": ["Step Functions Execution Status Change"], "source": ["aws.states"]}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == get_att(template, f"{CLEANUP}/Function/Resource")
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+    assert target["DeadLetterConfig"] == {"Arn": get_att(template, "JobCleanup/Undelivered/Resource")}
+
+
 def test_every_policy_and_role_is_asserted_above(template):
     """A new role or policy must come with its own exact assertions."""
-    asserted = {"ValidateInput/Role", "SeedDataset/Role", "SageMakerRole/Role", "Workflow/Role"}
+    asserted = {"ValidateInput/Role", "SeedDataset/Role", "SageMakerRole/Role", "Workflow/Role", f"{CLEANUP}/Role"}
     assert set(of_type(template, "AWS::IAM::Role")) == {logical_id(template, f"{p}/Resource") for p in asserted}
     assert set(of_type(template, "AWS::IAM::Policy")) == {
         logical_id(template, f"{p}/DefaultPolicy/Resource") for p in asserted}

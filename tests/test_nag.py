@@ -42,7 +42,9 @@ def expected_acknowledgements(stack: str, kms: bool) -> list[tuple[str, str]]:
     policy = f"{stack}/{{}}/Role/DefaultPolicy/Resource".format
     in_account = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}]".format
     bucket = "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*/{}/*]".format
-    functions, roles = ("ValidateInput", "SeedDataset"), ("ValidateInput", "SeedDataset", "SageMakerRole", "Workflow")
+    cleanup = "JobCleanup/StopRunJobs"
+    functions = ("ValidateInput", "SeedDataset", cleanup)
+    roles = ("ValidateInput", "SeedDataset", "SageMakerRole", "Workflow", cleanup)
     found = [
         *[(policy(role), "AwsSolutions-IAM5[Resource::*]") for role in roles],
         (policy("SeedDataset"), bucket("input")),
@@ -52,6 +54,9 @@ def expected_acknowledgements(stack: str, kms: bool) -> list[tuple[str, str]]:
           for job in jobs],
         *[(policy("Workflow"), in_account("sagemaker", f"{job.lower()}-job/{prefix}-*")) for job in jobs],
         (policy("Workflow"), in_account("sagemaker", f"model/{prefix}-*")),
+        *[(policy(cleanup), in_account("sagemaker", f"{job.lower()}-job/{prefix}-*")) for job in jobs],
+        (policy(cleanup), in_account("states", f"execution:{prefix}:*")),
+        *[(path("JobCleanup/Undelivered/Resource"), rule) for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy")],
         *[(path(f"{fn}/Function/Resource"), "Serverless-LambdaDLQ") for fn in functions],
     ]
     for pack in ("NIST.800.53.R5", "HIPAA.Security"):
@@ -63,7 +68,7 @@ def expected_acknowledgements(stack: str, kms: bool) -> list[tuple[str, str]]:
         if not kms:  # what the customer-managed key fixes
             found += [(path("Data/Bucket/Resource"), f"{pack}-S3DefaultEncryptionKMS")]
             found += [(path(f"{name}/Logs/Resource"), f"{pack}-CloudWatchLogGroupEncrypted")
-                      for name in ("ValidateInput", "SeedDataset", "Workflow")]
+                      for name in ("ValidateInput", "SeedDataset", "Workflow", cleanup)]
     return sorted(found)
 
 

@@ -61,15 +61,61 @@ def test_training_reads_this_runs_processed_data(cloud):
     assert {uri.removeprefix(prefix).split("/")[0] for uri in reads} == {"train", "validation"}
 
 
-def test_throttled_create_is_retried(cloud):
-    cloud.sagemaker.inject_error("CreateTrainingJob", "ThrottlingException", "Rate exceeded")
+def test_throttled_create_model_is_retried_once(cloud):
+    cloud.sagemaker.inject_error("CreateModel", "ThrottlingException", "Rate exceeded")
     described = run(cloud, TT, "throttled")
     assert described["status"] == "SUCCEEDED"
-    events = task_events(described, "TrainModel")
+    events = task_events(described, "SaveModel")
     assert events.count("TaskScheduled") == 2 and events.count("TaskSucceeded") == 1
     failed = next(e for e in described["history"] if e["type"] == "TaskFailed")
     assert failed["taskFailedEventDetails"]["error"] == "SageMaker.AmazonSageMakerException"
     assert "ThrottlingException" in failed["taskFailedEventDetails"]["cause"]
+
+
+def test_quota_error_on_job_create_is_retried(cloud):
+    cloud.sagemaker.inject_error("CreateTrainingJob", "ResourceLimitExceeded", "account-level limit reached")
+    described = run(cloud, TT, "quota")
+    assert described["status"] == "SUCCEEDED"
+    events = task_events(described, "TrainModel")
+    assert events.count("TaskScheduled") == 2 and events.count("TaskSucceeded") == 1
+    failed = next(e for e in described["history"] if e["type"] == "TaskFailed")
+    assert failed["taskFailedEventDetails"]["error"] == "SageMaker.ResourceLimitExceededException"
+
+
+def scheduled_job_names(described: dict, state: str) -> list[str]:
+    scheduled = [e["taskScheduledEventDetails"]["parameters"] for e in described["history"]
+                 if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resource"].startswith(state)]
+    return [value for p in scheduled for key, value in json.loads(p).items() if key.endswith("JobName")]
+
+
+def test_job_created_then_task_failing_is_not_retried_and_the_job_is_stopped(cloud):
+    """The create succeeds, then the task fails (here: the status check is denied): no second job, none left running."""
+    cloud.sagemaker.hang_next_job("TrainingJob")  # still running when the task gives up
+    cloud.sagemaker.inject_error("DescribeTrainingJob", "AccessDeniedException", "not authorized: sagemaker:ListTags")
+    described = run(cloud, TT, "fails-after-create")
+    assert described["status"] == "FAILED" and described["error"] == "TrainAndTransformFailed"
+    assert task_events(described, "TrainModel").count("TaskScheduled") == 1
+    (job,) = [n for n in scheduled_job_names(described, "createTrainingJob") if n in cloud.sagemaker.jobs["TrainingJob"]]
+    assert cloud.sagemaker.jobs["TrainingJob"][job]["TrainingJobStatus"] == "Stopped"
+    assert cloud.sagemaker.in_progress() == []
+    (delivery,) = [d for d in cloud.events.delivered if d["event"]["detail"]["name"] == "fails-after-create"]
+    assert delivery["result"]["stopped"] == [job]
+
+
+def test_transform_job_hanging_past_the_task_timeout_is_stopped(synthesized):
+    with LocalCloud(synthesized["default"].outdir) as local:
+        workflow = local.workflows[TT]
+        definition = json.loads(workflow.definition)
+        definition["States"]["BatchTransform"]["TimeoutSeconds"] = 2  # the deployed cap is max_job_runtime_minutes
+        local.sfn.update_state_machine(stateMachineArn=local.machines[TT], definition=json.dumps(definition))
+        local.sagemaker.hang_next_job("TransformJob")
+        described = run(local, TT, "hangs")
+        assert described["status"] == "FAILED", described.get("cause")
+        timed_out = [e for e in described["history"] if e["type"] == "TaskTimedOut"]
+        assert timed_out and timed_out[0]["taskTimedOutEventDetails"]["error"] == "States.Timeout"
+        (job,) = local.sagemaker.jobs["TransformJob"]
+        assert local.sagemaker.jobs["TransformJob"][job]["TransformJobStatus"] == "Stopped"
+        assert local.sagemaker.in_progress() == []
 
 
 def test_failed_training_ends_in_the_named_failure_and_leaves_later_runs_alone(cloud):
@@ -120,8 +166,8 @@ def test_execution_names_sagemaker_would_reject_still_run(cloud, name):
     ({"rows": -5}, "rows must be a whole number from 100"),
     ({"colour": "red"}, "unknown key 'colour'"),
 ])
-def test_bad_input_fails_fast_before_any_job(cloud, execution_input, message):
-    calls, name = len(cloud.sagemaker.calls), f"bad-{len(cloud.sagemaker.calls)}-{abs(hash(message)) % 1000}"
+def test_bad_input_fails_fast_before_any_job(cloud, execution_input, message, request):
+    calls, name = len(cloud.sagemaker.calls), f"bad-{request.node.callspec.id}"
     described = run(cloud, PT, name, execution_input)
     assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
     assert message in described["cause"]

@@ -5,10 +5,12 @@ import importlib.metadata
 import json
 import re
 
+import botocore.session
 import pytest
 
 from stacks.images import REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS
+from stacks.retry_policies import CREATE_ONLY_ERRORS
 from tests.conftest import ROOT
 
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -71,3 +73,19 @@ def test_roles_are_passed_only_where_sagemaker_takes_one():
     # CreateTrainingJob/CreateProcessingJob take RoleArn, CreateModel ExecutionRoleArn; transform jobs none.
     passing = {key for key, integration in SERVICE_INTEGRATIONS.items() if integration.passes_role}
     assert passing == {"sagemaker:createTrainingJob.sync", "sagemaker:createProcessingJob.sync", "sagemaker:createModel"}
+
+
+def test_job_tasks_retry_only_errors_no_call_but_the_create_declares():
+    """A `.sync` task calls Create*, then AddTags/ListTags and Describe*, and Stop* when stopped; an error that
+    only Create* declares means no job exists yet, so retrying it cannot start a second job."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    for key, integration in SERVICE_INTEGRATIONS.items():
+        if not (key.startswith("sagemaker:") and key.endswith(".sync")):
+            continue
+        create, *others = [action.split(":")[1] for action in integration.actions]
+        assert create.startswith("Create"), key
+        for error in CREATE_ONLY_ERRORS:
+            code = error.removeprefix("SageMaker.").removesuffix("Exception")
+            assert code in {shape.name for shape in model.operation_model(create).error_shapes}, (key, create)
+            for operation in others:
+                assert code not in {shape.name for shape in model.operation_model(operation).error_shapes}, (key, operation)

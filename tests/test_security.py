@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stacks.integrations import SERVICE_INTEGRATIONS
-from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, resource
+from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
 from tests.conftest import CONFIGURATIONS, ROOT
 from tests.test_resources import inline_definition
 
@@ -20,6 +20,10 @@ KEY = "Key/Resource"
 @pytest.fixture(params=STACKS)
 def kms_template(request, synthesized):
     return synthesized["kms"].templates[request.param]
+
+
+def prefix(template: dict) -> str:
+    return resource(template, "Workflow/StateMachine/Resource")["Properties"]["StateMachineName"]
 
 
 def key_arn(template: dict) -> dict:
@@ -39,6 +43,9 @@ def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_templ
          "Effect": "Allow", "Principal": {"Service": join("logs.", REGION, ".amazonaws.com")}, "Resource": "*"},
         {"Action": "kms:Decrypt*", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
          "Resource": "*"},
+        {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": "*",
+         "Condition": {"ArnEquals": {"aws:SourceArn": arn("events", f"rule/{prefix(kms_template)}-stop-stranded-jobs")}},
+         "Principal": {"Service": "events.amazonaws.com"}},
     ]
 
 
@@ -80,6 +87,10 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template):
         {"Action": "kms:GenerateDataKey", "Effect": "Allow", "Resource": key,
          "Condition": {"StringEquals": {"kms:ViaService": join("s3.", REGION, ".amazonaws.com")}}}]
     assert kms_statements("ValidateInput") == []
+    assert kms_statements("JobCleanup/StopRunJobs") == [  # execution history is encrypted with the key
+        {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key, "Condition": {"StringEquals": {
+            "kms:EncryptionContext:aws:states:stateMachineArn": ref(template, "Workflow/StateMachine/Resource")}}}]
+    assert resource(template, "JobCleanup/Undelivered/Resource")["Properties"]["KmsMasterKeyId"] == key
     assert kms_statements("SageMakerRole") == [
         {"Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], "Effect": "Allow",
          "Resource": key},

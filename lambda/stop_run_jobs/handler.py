@@ -1,0 +1,68 @@
+"""Lambda handler: when an execution ends without success, stop every SageMaker job it started that still runs.
+
+Step Functions does not stop a `.sync` job when its task times out, is retried, or fails in a way that leaves
+the job running, so an EventBridge rule on the execution's end invokes this function. It reads the execution's
+history for the jobs its `.sync` tasks scheduled (each attempt named its own) and stops those still in progress.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from typing import Any, Iterator
+
+import boto3
+from botocore.exceptions import ClientError
+
+LOGGER = logging.getLogger()
+LOGGER.setLevel(logging.INFO)
+RUNNING = ("InProgress",)
+
+
+def _snake(noun: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", noun).lower()
+
+
+def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(job noun, job name) for each SageMaker `.sync` task attempt in an execution's history, in order."""
+    for event in events:
+        details = event.get("taskScheduledEventDetails")
+        if not details or details.get("resourceType") != "sagemaker" or details.get("resource") not in sync_jobs:
+            continue
+        noun = sync_jobs[details["resource"]]
+        name = json.loads(details.get("parameters") or "{}").get(f"{noun}Name")
+        if name:
+            yield noun, name
+
+
+def stop_if_running(sagemaker: Any, noun: str, name: str) -> str:
+    """Stop one job if it is still running; returns its status as found."""
+    try:
+        job = getattr(sagemaker, f"describe_{_snake(noun)}")(**{f"{noun}Name": name})
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            return "NotCreated"  # the create call itself failed
+        raise
+    status = job[f"{noun}Status"]
+    if status in RUNNING:
+        getattr(sagemaker, f"stop_{_snake(noun)}")(**{f"{noun}Name": name})
+    return status
+
+
+def handler(event: dict, context: Any) -> dict:
+    detail = event.get("detail") or {}
+    execution = detail.get("executionArn")
+    if not isinstance(execution, str):
+        raise ValueError("expected a Step Functions Execution Status Change event with detail.executionArn")
+    # Integration resource -> job noun, e.g. {"createTrainingJob.sync": "TrainingJob"}; derived from the stack.
+    sync_jobs: dict[str, str] = json.loads(os.environ["SYNC_JOBS"])
+    pages = boto3.client("stepfunctions").get_paginator("get_execution_history").paginate(
+        executionArn=execution, includeExecutionData=True)
+    events = [item for page in pages for item in page["events"]]
+    sagemaker = boto3.client("sagemaker")
+    found = {name: stop_if_running(sagemaker, noun, name) for noun, name in scheduled_jobs(events, sync_jobs)}
+    stopped = sorted(name for name, status in found.items() if status in RUNNING)
+    LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found,
+                            "stopped": stopped}))
+    return {"execution": execution, "stopped": stopped, "jobs": found}

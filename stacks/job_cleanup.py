@@ -1,0 +1,83 @@
+"""Stops the SageMaker jobs an execution leaves running when it ends without success (failed, timed out, stopped)."""
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.compliance import accept, allow
+from stacks.functions import KitFunction
+
+# Execution statuses after which nothing of the run may keep billing (every end but success).
+GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]
+
+
+class StrandedJobCleanup(Construct):
+    """An EventBridge rule on the state machine's unsuccessful ends, invoking a function that stops its jobs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
+                 state_machine_name: str, sync_jobs: Mapping[str, tuple[str, str]],
+                 encryption_key: kms.IKey | None, **function_settings) -> None:
+        """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern)."""
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.function = KitFunction(
+            self, "StopRunJobs", folder="stop_run_jobs",
+            description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running",
+            environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())})},
+            timeout=Duration.minutes(1), encryption_key=encryption_key,
+            dead_letter_reason="EventBridge invokes this function asynchronously with its own retry policy (up to "
+                               "24 hours) and Lambda retries a failed invocation twice; a job it still misses ends "
+                               "at its MaxRuntimeInSeconds cap, so a queue of undeliverable events adds no safety.",
+            **function_settings)
+        executions = stack.format_arn(service="states", resource="execution",
+                                      resource_name=f"{state_machine_name}:*",
+                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        role = self.function.role
+        allow(role, ["states:GetExecutionHistory"], [executions],
+              wildcard_reason="Any execution of this one state machine may end unsuccessfully; its name is known "
+                              "only at run time.")
+        for noun, arn in sorted(sync_jobs.values()):
+            allow(role, [f"sagemaker:Describe{noun}", f"sagemaker:Stop{noun}"], [arn],
+                  wildcard_reason="Jobs are named <prefix>-<uuid> per attempt at run time; the prefix confines "
+                                  "the function to this stack's jobs.")
+        if encryption_key:  # the execution history is encrypted with the stack's key
+            allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
+                "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
+        # Events EventBridge could not deliver after its retries wait here, so an operator can replay them.
+        self.undelivered = sqs.Queue(
+            self, "Undelivered", enforce_ssl=True, retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.KMS if encryption_key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=encryption_key)
+        # Named after the workflow, so the key policy below can name the rule without a dependency cycle.
+        rule_name = f"{state_machine_name}-stop-stranded-jobs"
+        self.rule = events.Rule(
+            self, "OnExecutionGaveUp", rule_name=rule_name,
+            description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed",
+            event_pattern=events.EventPattern(
+                source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [state_machine.state_machine_arn], "status": GAVE_UP}),
+            targets=[targets.LambdaFunction(self.function.function, retry_attempts=185,
+                                            max_event_age=Duration.hours(24),
+                                            dead_letter_queue=self.undelivered)])
+        accept(self.undelivered.node.default_child, "sqs-is-dead-letter-queue",
+               "This queue is itself the dead-letter queue of the job-cleanup rule's target: it keeps events "
+               "EventBridge could not deliver, for 14 days, to be replayed by an operator.")
+        if not encryption_key:
+            accept(self.undelivered.node.default_child, "sqs-kms",
+                   "SQS encrypts the queue at rest with its own managed keys (SSE-SQS); it holds only execution "
+                   "status events. encryption=kms switches it to the stack's key.")
+        if encryption_key:  # EventBridge writes undeliverable events into the key-encrypted queue
+            encryption_key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],  # in a key policy, "*" is this key
+                conditions={"ArnEquals": {"aws:SourceArn": stack.format_arn(
+                    service="events", resource="rule", resource_name=rule_name)}}))

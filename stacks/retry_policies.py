@@ -1,0 +1,32 @@
+"""Retry policies shared by every workflow's Task states; an ASL file names one as "Retry": "${<Name>}".
+
+Step Functions names a SageMaker API error after the SDK's exception class: `SageMaker.ResourceLimitExceededException`,
+or `SageMaker.AmazonSageMakerException` for every error without a class of its own (throttling, validation,
+access denied, a name in use). A `.sync` task that is retried after its job was created starts a second job, and
+Step Functions does not stop the first, so `.sync` tasks retry only errors that no operation but Create* declares
+(no job exists yet); `stacks.workflow` refuses any other Retry on them, and tests check the declarations in
+botocore's SageMaker model.
+"""
+from __future__ import annotations
+
+LAMBDA_TRANSIENT_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                           "Lambda.TooManyRequestsException"]
+
+# A quota (instances of a type, concurrent jobs) frees up as other jobs end: wait a minute, then two.
+_QUOTA = {"ErrorEquals": ["SageMaker.ResourceLimitExceededException"], "IntervalSeconds": 60, "BackoffRate": 2,
+          "MaxAttempts": 2}
+
+# Errors a `.sync` SageMaker task may retry: declared by the Create* operation only, so no job exists yet.
+CREATE_ONLY_ERRORS = frozenset({"SageMaker.ResourceLimitExceededException"})
+
+RETRY_POLICIES: dict[str, list[dict]] = {
+    # Lambda's own transient failures; the function's errors (bad input) are never retried.
+    "LambdaRetry": [{"ErrorEquals": LAMBDA_TRANSIENT_ERRORS, "IntervalSeconds": 2, "BackoffRate": 2,
+                     "MaxAttempts": 3}],
+    # `.sync` jobs: only errors raised before a job exists.
+    "SageMakerJobRetry": [_QUOTA],
+    # Request-response calls (CreateModel): one short retry for throttling; a repeated create after a
+    # success makes an unused model, which costs nothing.
+    "SageMakerCallRetry": [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 2,
+                            "BackoffRate": 2, "MaxAttempts": 1}, _QUOTA],
+}
