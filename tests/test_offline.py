@@ -61,25 +61,19 @@ def test_training_reads_this_runs_processed_data(cloud):
     assert {uri.removeprefix(prefix).split("/")[0] for uri in reads} == {"train", "validation"}
 
 
-def test_throttled_create_model_is_retried_once(cloud):
-    cloud.sagemaker.inject_error("CreateModel", "ThrottlingException", "Rate exceeded")
-    described = run(cloud, TT, "throttled")
+@pytest.mark.parametrize(("operation", "code", "state", "error"), [
+    ("CreateModel", "ThrottlingException", "SaveModel", "SageMaker.AmazonSageMakerException"),
+    ("CreateTrainingJob", "ResourceLimitExceeded", "TrainModel", "SageMaker.ResourceLimitExceededException"),
+], ids=["throttled-model", "job-quota"])
+def test_errors_before_anything_exists_are_retried(cloud, operation, code, state, error):
+    cloud.sagemaker.inject_error(operation, code, "Rate exceeded or limit reached")
+    described = run(cloud, TT, f"retried-{code}")
     assert described["status"] == "SUCCEEDED"
-    events = task_events(described, "SaveModel")
+    events = task_events(described, state)
     assert events.count("TaskScheduled") == 2 and events.count("TaskSucceeded") == 1
     failed = next(e for e in described["history"] if e["type"] == "TaskFailed")
-    assert failed["taskFailedEventDetails"]["error"] == "SageMaker.AmazonSageMakerException"
-    assert "ThrottlingException" in failed["taskFailedEventDetails"]["cause"]
-
-
-def test_quota_error_on_job_create_is_retried(cloud):
-    cloud.sagemaker.inject_error("CreateTrainingJob", "ResourceLimitExceeded", "account-level limit reached")
-    described = run(cloud, TT, "quota")
-    assert described["status"] == "SUCCEEDED"
-    events = task_events(described, "TrainModel")
-    assert events.count("TaskScheduled") == 2 and events.count("TaskSucceeded") == 1
-    failed = next(e for e in described["history"] if e["type"] == "TaskFailed")
-    assert failed["taskFailedEventDetails"]["error"] == "SageMaker.ResourceLimitExceededException"
+    assert failed["taskFailedEventDetails"]["error"] == error
+    assert code in failed["taskFailedEventDetails"]["cause"]
 
 
 def scheduled_job_names(described: dict, state: str) -> list[str]:
