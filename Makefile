@@ -14,8 +14,8 @@ help:
 	@echo "make run      synthesize the app and run both workflows offline, end to end (RUN_ARGS=--help)"
 	@echo "make synth    synthesize every stack into cdk.out (cdk-nag applied; no AWS account needed)"
 	@echo "make test     run the test suite"
-	@echo "make deploy   deploy every stack to the account of your AWS credentials"
-	@echo "make destroy  delete the stacks (data buckets stay unless destroy_data_on_delete=true)"
+	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
+	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
 	@echo "make bench    measure synthesis and test-suite times"
 
 $(STAMPS)/node: package.json package-lock.json
@@ -47,11 +47,12 @@ run: $(STAMPS)/node $(STAMPS)/python-dev
 test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# STACKS names the stacks to deploy or destroy; every stack when it is empty.
 deploy: $(STAMPS)/node $(STAMPS)/python
-	cdk deploy --all $(CDK_ARGS)
+	cdk deploy $(or $(STACKS),--all) $(CDK_ARGS)
 
 destroy: $(STAMPS)/node $(STAMPS)/python
-	cdk destroy --all $(CDK_ARGS)
+	cdk destroy $(or $(STACKS),--all) $(CDK_ARGS)
 
 bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python benchmarks/measure.py

@@ -1,0 +1,47 @@
+"""The README's deploy-side commands, verbatim, in a fresh shell with no AWS credentials: each must get as far as
+asking for an AWS account, and fail on nothing earlier (a missing module, a wrong make target, a prompt)."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+# command -> the answer typed at its prompt, for the one that asks (it runs in a pseudo-terminal, as in a shell)
+COMMANDS = {
+    "npx cdk bootstrap": None,
+    "npx cdk diff": None,
+    "make deploy": None,
+    "make deploy STACKS=TrainAndTransform": None,
+    "make destroy": "y\n",
+    "make destroy CDK_ARGS=--force": None,
+}
+NO_CREDENTIALS = "Unable to resolve AWS account to use"
+
+
+def readme_shell_lines() -> set[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    return {line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()}
+
+
+def test_the_readme_shows_exactly_these_deploy_commands():
+    shown = {line for line in readme_shell_lines() if re.match(r"(npx cdk|make (deploy|destroy))\b", line)}
+    assert shown == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_fails_only_for_want_of_credentials(command, tmp_path):
+    # A new shell: system PATH only (no .venv or node_modules), an empty home, no AWS configuration at all.
+    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "AWS_REGION": "eu-west-1",
+                   "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                   "AWS_EC2_METADATA_DISABLED": "true", "npm_config_update_notifier": "false"}
+    answer = COMMANDS[command]
+    argv = ["script", "-qec", command, "/dev/null"] if answer else ["bash", "-c", command]
+    done = subprocess.run(argv, cwd=ROOT, env=environment, input=answer or "", capture_output=True, text=True,
+                          timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert NO_CREDENTIALS in output, output
+    assert "Traceback" not in output and "error:" not in output.replace(NO_CREDENTIALS, ""), output
