@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import re
+
 import pytest
 
 from stacks.config import SETTINGS, ConfigError, KitConfig
@@ -58,11 +60,21 @@ def test_bad_values_are_one_line_errors(key, value, allowed):
     assert message.startswith("invalid setting ") and key in message and allowed in message
 
 
-def test_kms_rejects_instance_types_with_local_storage():
-    with pytest.raises(ConfigError, match=r"invalid setting allowed_instance_types='ml.m5.large,ml.m5d.xlarge': "
-                                          r"expected no instance types with local storage such as ml.m5d.xlarge"):
-        KitConfig.from_context({"encryption": "kms", "allowed_instance_types": "ml.m5.large,ml.m5d.xlarge"})
-    KitConfig.from_context({"allowed_instance_types": "ml.m5.large,ml.m5d.xlarge"})  # fine without a volume key
+# Families with local NVMe instance storage, with and without a "d" in the name, and unknown ones.
+@pytest.mark.parametrize("local", ["ml.m5d.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge", "ml.g6.xlarge",
+                                   "ml.trn1.2xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge", "ml.p5.48xlarge"])
+def test_kms_rejects_instance_types_with_local_storage(local):
+    types = f"ml.m5.large,{local}"
+    with pytest.raises(ConfigError, match=rf"invalid setting allowed_instance_types='{re.escape(types)}': "
+                                          rf"expected only EBS-only instance families \(.*\) when encryption=kms, "
+                                          rf"not {re.escape(local)}"):
+        KitConfig.from_context({"encryption": "kms", "allowed_instance_types": types})
+    KitConfig.from_context({"allowed_instance_types": types})  # fine without a volume key
+
+
+def test_kms_accepts_ebs_only_families():
+    types = "ml.m5.large,ml.c5.xlarge,ml.r5.large,ml.p3.2xlarge,ml.t3.medium,ml.m6i.large,ml.c5n.xlarge"
+    assert KitConfig.from_context({"encryption": "kms", "allowed_instance_types": types}).encryption == "kms"
 
 
 def test_unknown_setting_is_named():
