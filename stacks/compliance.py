@@ -63,11 +63,12 @@ def default_policy(role: iam.Role) -> IConstruct:
     return role.node.find_child("DefaultPolicy").node.default_child
 
 
-def acknowledge_wildcards(role: iam.Role, resources: Iterable[str], reason: str) -> None:
-    """Acknowledge the IAM5 finding for each wildcard resource of the role's policy, on that policy only."""
-    policy = default_policy(role)
+def acknowledge_wildcards(holder: iam.Role | iam.ManagedPolicy, resources: Iterable[str], reason: str) -> None:
+    """Acknowledge the IAM5 finding for each wildcard resource of a role's policy (or of a managed policy),
+    on that policy only."""
+    policy = holder.node.default_child if isinstance(holder, iam.ManagedPolicy) else default_policy(holder)
     for resource in resources:
-        name = _render(Stack.of(role).resolve(resource))
+        name = _render(Stack.of(holder).resolve(resource))
         for rule in WILDCARD_RULES:
             Validations.of(policy).acknowledge(Acknowledgment(id=f"{rule}[Resource::{name}]", reason=reason))
 

@@ -19,6 +19,7 @@ from stacks.images import SKLEARN, XGBOOST
 from stacks.compliance import allow
 from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.job_cleanup import StrandedJobCleanup
+from stacks.operator_policy import OperatorPolicy
 from stacks.workflow import SageMakerWorkflow, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,3 +143,7 @@ class SageMakerWorkflowStack(Stack):
                                state_machine_name=prefix, sync_jobs=jobs, **function_settings)
         CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
+        operators = OperatorPolicy(self, "Operators", state_machine=self.workflow.state_machine,
+                                   state_machine_name=prefix, bucket=data.bucket, encryption_key=key)
+        CfnOutput(self, "OperatorPolicyArn", value=operators.policy.managed_policy_arn,
+                  description="Attach to the users or roles that start and watch this workflow's runs")

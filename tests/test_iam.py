@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import CONFIGURATIONS
 
-from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, logical_id, of_type, resource
+from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, logical_id, of_type, ref, resource
 
 # What differs between the workflows' IAM; every statement below is still asserted whole.
 WORKFLOWS = {
@@ -207,12 +207,46 @@ def test_job_cleanup_runs_when_an_execution_of_this_state_machine_gives_up(templ
     assert target["DeadLetterConfig"] == {"Arn": get_att(template, "JobCleanup/Undelivered/Resource")}
 
 
+def operator_statements(template: dict) -> list[dict]:
+    return resource(template, "Operators/Policy/Resource")["Properties"]["PolicyDocument"]["Statement"]
+
+
+def operator_expectation(template: dict) -> list[dict]:
+    machine = resource(template, "Workflow/StateMachine/Resource")
+    name = machine["Properties"]["StateMachineName"]
+    return [
+        {"Action": ["states:DescribeStateMachine", "states:ListExecutions", "states:StartExecution"],
+         "Effect": "Allow", "Resource": ref(template, "Workflow/StateMachine/Resource")},
+        {"Action": ["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"],
+         "Effect": "Allow", "Resource": arn("states", f"execution:{name}:*")},
+        {"Action": "s3:GetObject", "Effect": "Allow", "Resource": bucket_objects(template, "runs/*")},
+        {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
+         "Resource": get_att(template, "Data/Bucket/Resource")},
+    ]
+
+
+def test_operator_policy_runs_and_reads_only_this_workflow(template):
+    assert operator_statements(template) == operator_expectation(template)
+    assert template["Outputs"]["OperatorPolicyArn"]["Value"] == ref(template, "Operators/Policy/Resource")
+
+
+@pytest.mark.parametrize("stack", WORKFLOWS)
+def test_operator_policy_uses_the_key_only_through_step_functions_and_s3(synthesized, stack):
+    template = synthesized["kms"].templates[stack]
+    assert operator_statements(template) == [*operator_expectation(template), {
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow",
+        "Resource": get_att(template, "Key/Resource"),
+        "Condition": {"StringEquals": {"kms:ViaService": [join("states.", REGION, ".amazonaws.com"),
+                                                          join("s3.", REGION, ".amazonaws.com")]}}}]
+
+
 def test_every_policy_and_role_is_asserted_above(template):
     """A new role or policy must come with its own exact assertions."""
     asserted = {"ValidateInput/Role", "SeedDataset/Role", "SageMakerRole/Role", "Workflow/Role", f"{CLEANUP}/Role"}
     assert set(of_type(template, "AWS::IAM::Role")) == {logical_id(template, f"{p}/Resource") for p in asserted}
     assert set(of_type(template, "AWS::IAM::Policy")) == {
         logical_id(template, f"{p}/DefaultPolicy/Resource") for p in asserted}
+    assert set(of_type(template, "AWS::IAM::ManagedPolicy")) == {logical_id(template, "Operators/Policy/Resource")}
     for role in of_type(template, "AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"] and "Policies" not in role["Properties"]
 

@@ -56,6 +56,8 @@ def expected_acknowledgements(stack: str, kms: bool) -> list[tuple[str, str]]:
         (policy("Workflow"), in_account("sagemaker", f"model/{prefix}-*")),
         *[(policy(cleanup), in_account("sagemaker", f"{job.lower()}-job/{prefix}-*")) for job in jobs],
         (policy(cleanup), in_account("states", f"execution:{prefix}:*")),
+        (path("Operators/Policy/Resource"), in_account("states", f"execution:{prefix}:*")),
+        (path("Operators/Policy/Resource"), "AwsSolutions-IAM5[Resource::<DataBucketE6B0FAA8.Arn>/runs/*]"),
         *[(path("JobCleanup/Undelivered/Resource"), rule) for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy")],
         *[(path(f"{fn}/Function/Resource"), "Serverless-LambdaDLQ") for fn in functions],
     ]
