@@ -20,12 +20,12 @@ from typing import Any, Callable
 import boto3
 import botocore.session
 import numpy as np
+import regex
 from botocore.validate import ParamValidator
 
 from offline.assembly import ACCOUNT, REGION
 from offline.s3_objects import list_keys, split_s3
 
-NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
 JOB_KINDS = {  # API noun -> (ARN resource, status key)
     "TrainingJob": ("training-job", "TrainingJobStatus"),
@@ -95,24 +95,8 @@ class LocalSageMaker:
         report = ParamValidator().validate(request, shape)
         if report.has_errors():
             raise SageMakerError("ValidationException", report.generate_report())
-        self._check_enums(request, shape, operation)
-        for key in ("TrainingJobName", "ProcessingJobName", "TransformJobName", "ModelName"):
-            if operation.startswith("Create") and key in request and not NAME.fullmatch(request[key]):
-                raise SageMakerError("ValidationException",
-                                     f"Value '{request[key]}' at '{key[0].lower() + key[1:]}' failed to satisfy "
-                                     f"constraint: Member must satisfy regular expression pattern: {NAME.pattern}")
+        check_constraints(request, shape, operation)
 
-    def _check_enums(self, value: Any, shape: Any, path: str) -> None:
-        if shape.type_name == "structure" and isinstance(value, dict):
-            for name, member in value.items():
-                if name in shape.members:
-                    self._check_enums(member, shape.members[name], f"{path}.{name}")
-        elif shape.type_name == "list" and isinstance(value, list):
-            for item in value:
-                self._check_enums(item, shape.member, path)
-        elif shape.type_name == "string" and shape.enum and value not in shape.enum:
-            raise SageMakerError("ValidationException", f"Value '{value}' at '{path}' failed to satisfy "
-                                                        f"constraint: Member must satisfy enum value set")
 
     def _lookup(self, table: dict, name: str, what: str) -> dict:
         with self.lock:
@@ -290,3 +274,46 @@ def _number(text: str) -> int | float | str:
         except ValueError:
             pass
     return text
+
+
+def _pattern(text: str) -> regex.Pattern:
+    """A model's (Java) pattern for the `regex` module, which knows \\p{L}; UTF-16 surrogate pairs become the
+    code points they stand for. A pattern that still does not compile fails the request, never passes it."""
+    return regex.compile(text.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\U00010000-\\U0010FFFF"))
+
+
+def _violation(value: Any, path: str, constraint: str) -> SageMakerError:
+    return SageMakerError("ValidationException",
+                          f"1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: "
+                          f"Member must {constraint}")
+
+
+def check_constraints(value: Any, shape: Any, path: str) -> None:
+    """What SageMaker checks and botocore's validator does not: maximum lengths, sizes and values, patterns,
+    enums (botocore checks only types, required members and minimums)."""
+    limits = shape.metadata
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in value.items():
+            if name in shape.members:
+                check_constraints(member, shape.members[name], f"{path}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        if "max" in limits and len(value) > limits["max"]:
+            raise _violation(value, path, f"have length less than or equal to {limits['max']}")
+        for item in value:
+            check_constraints(item, shape.member, f"{path}.member")
+    elif shape.type_name == "map" and isinstance(value, dict):
+        if "max" in limits and len(value) > limits["max"]:
+            raise _violation(value, path, f"have length less than or equal to {limits['max']}")
+        for key, item in value.items():
+            check_constraints(key, shape.key, f"{path}.key")
+            check_constraints(item, shape.value, f"{path}.{key}")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if "max" in limits and len(value) > limits["max"]:
+            raise _violation(value, path, f"have length less than or equal to {limits['max']}")
+        if "pattern" in limits and not _pattern(limits["pattern"]).fullmatch(value):
+            raise _violation(value, path, f"satisfy regular expression pattern: {limits['pattern']}")
+        if shape.enum and value not in shape.enum:
+            raise _violation(value, path, f"satisfy enum value set: [{', '.join(shape.enum)}]")
+    elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
+        if "max" in limits and value > limits["max"]:
+            raise _violation(value, path, f"have value less than or equal to {limits['max']}")
