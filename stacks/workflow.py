@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Arn, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -14,7 +14,8 @@ from stacks.definition import WorkflowDefinitionError, integration_of, substitut
 from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                acknowledge_wildcards, default_policy, drop_redundant_dependency)
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
-from stacks.retry_policies import CREATE_ONLY_ERRORS, RETRY_POLICIES
+from stacks.retry_policies import RETRY_POLICIES
+from stacks.task_checks import check_task
 
 
 def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
@@ -28,38 +29,8 @@ def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tu
         yield name, state, SERVICE_INTEGRATIONS[key]
 
 
-def _check_name(state: Mapping[str, Any], parameter: str, job_name_prefix: str, where: str) -> None:
-    """The role may only create <prefix>-* resources, so a name without the prefix would fail at run time."""
-    expected = f"States.Format('{job_name_prefix}-{{}}', States.UUID())"
-    if state.get("Parameters", {}).get(f"{parameter}.$") != expected:
-        raise WorkflowDefinitionError(
-            f"{where} must name what it creates with \"{parameter}.$\": "
-            f"\"States.Format('${{JobNamePrefix}}-{{}}', States.UUID())\", a fresh valid name for every attempt")
-
-
-def _check_isolation(state: Mapping[str, Any], integration: Integration, where: str) -> None:
-    """The role may only create isolated jobs and models, so a task without the flags would be denied."""
-    for path in integration.isolation_parameters:
-        value: Any = state.get("Parameters", {})
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is not True:
-            raise WorkflowDefinitionError(f"{where} must set {path} to true (the role only creates isolated jobs)")
-
-
-def _check_job_retries(state: Mapping[str, Any], where: str) -> None:
-    """A retried `.sync` task whose job exists starts a second job, so only pre-creation errors may be retried."""
-    retried = {error for retrier in state.get("Retry", []) for error in retrier.get("ErrorEquals", [])}
-    unsafe = sorted(retried - CREATE_ONLY_ERRORS)
-    if unsafe:
-        raise WorkflowDefinitionError(
-            f"{where} retries {', '.join(unsafe)}, which can happen after its job was created, and a retry would "
-            f"start a second job; retry only {', '.join(sorted(CREATE_ONLY_ERRORS))} (\"Retry\": "
-            "\"${SageMakerJobRetry}\")")
-
-
 def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
-    """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-<uuid>)."""
+    """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-...)."""
     return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
 
 
@@ -69,15 +40,15 @@ def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str,
     (e.g. createTrainingJob.sync), with its job noun (TrainingJob) and the ARN pattern of this stack's jobs."""
     jobs = {}
     for name, state, integration in used_integrations(definition, source):
-        if integration.events_rule and integration.sagemaker_resource:
+        if integration.stoppable_job:
             resource = integration_of(name, state, source=source).split(":", 1)[1]
-            jobs[resource] = (integration.name_parameter.removesuffix("Name"),
-                              sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix))
+            jobs[resource] = (integration.stoppable_job,
+                              sagemaker_arn(stack, integration.sagemaker_resources[0], job_name_prefix))
     return jobs
 
 
 def job_conditions(integration: Integration, guards: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The IAM condition block for an integration's Create* action: every guard on a key it supports."""
+    """The IAM condition block for an integration's guarded action: every guard on a key it supports."""
     block: dict[str, dict[str, Any]] = {}
     for key in integration.condition_keys:
         for operator, value in guards.get(key, {}).items():
@@ -85,52 +56,64 @@ def job_conditions(integration: Integration, guards: Mapping[str, Mapping[str, A
     return block
 
 
+def _target(name: str, state: Mapping[str, Any], parameter: str, source: str) -> str:
+    target = state.get("Parameters", {}).get(parameter)
+    if not isinstance(target, str):
+        raise WorkflowDefinitionError(
+            f"{source}: state {name!r} must name its target with a static {parameter!r} parameter so its "
+            "permission can be derived")
+    return target
+
+
 def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construct, source: str,
                                job_name_prefix: str, sagemaker_role_arn: str,
-                               guards: Mapping[str, Mapping[str, Any]] | None = None) -> list[iam.PolicyStatement]:
+                               guards: Mapping[str, Mapping[str, Any]] | None = None,
+                               encryption_key_arn: str | None = None) -> list[iam.PolicyStatement]:
     """IAM statements for every Task state of a substituted definition, merged by action set.
 
-    `guards` maps a SageMaker condition key to {operator: value}; each Create* action gets the guards
-    for the keys it supports (see Integration.condition_keys).
+    `guards` maps a SageMaker condition key to {operator: value}; each integration's guarded action gets the
+    guards for the keys it supports (see Integration.condition_keys). Tasks are checked first (stacks.task_checks).
     """
     stack = Stack.of(scope)
     grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order
     conditions: dict[tuple[str, ...], dict[str, Any]] = {}
 
-    def grant(actions: tuple[str, ...], resource: str, condition: dict[str, Any] | None = None) -> None:
-        resources = grants.setdefault(actions, [])
-        if resource not in resources:
-            resources.append(resource)
+    def grant(actions: tuple[str, ...] | list[str], resources: list[str], condition: dict | None = None) -> None:
+        if not actions or not resources:
+            return
+        granted = grants.setdefault(tuple(actions), [])
+        granted.extend(r for r in resources if r not in granted)
         if condition:
-            conditions[actions] = condition
+            conditions[tuple(actions)] = condition
 
     for name, state, integration in used_integrations(definition, source):
-        if integration.function_parameter:
-            function = state.get("Parameters", {}).get(integration.function_parameter)
-            if not isinstance(function, str):
-                raise WorkflowDefinitionError(
-                    f"{source}: state {name!r} must name its function with a static "
-                    f"{integration.function_parameter!r} parameter so its permission can be derived")
-            grant(integration.actions, function)
-        if integration.sagemaker_resource:
-            _check_name(state, integration.name_parameter, job_name_prefix, f"{source}: state {name!r}")
-            _check_isolation(state, integration, f"{source}: state {name!r}")
-            if integration.events_rule:
-                _check_job_retries(state, f"{source}: state {name!r}")
-            resource = sagemaker_arn(stack, integration.sagemaker_resource, job_name_prefix)
-            guarded = job_conditions(integration, guards or {})
-            if guarded:  # the guarded Create* action apart, so Describe/Stop stay usable
-                grant(integration.actions[:1], resource, guarded)
-                if integration.actions[1:]:
-                    grant(integration.actions[1:], resource)
-            else:
-                grant(integration.actions, resource)
+        check_task(name, state, integration, prefix=job_name_prefix, source=source)
+        resources = [sagemaker_arn(stack, kind, job_name_prefix) for kind in integration.sagemaker_resources]
+        resources += [stack.format_arn(service=service, resource=resource)
+                      for service, resource in integration.fixed_resources]
+        if integration.target_parameter:
+            target = _target(name, state, integration.target_parameter, source)
+            resources.append(target)
+            if integration.execution_actions:
+                machine = Arn.split(target, ArnFormat.COLON_RESOURCE_NAME).resource_name
+                grant(integration.execution_actions, [stack.format_arn(
+                    service="states", resource="execution", resource_name=f"{machine}:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME)])
+        guarded = job_conditions(integration, guards or {}) if integration.guarded_action else {}
+        if guarded:  # the guarded create action apart, so describe/stop/tag stay usable
+            grant((integration.guarded_action,), resources, guarded)
+            grant(tuple(a for a in integration.actions if a != integration.guarded_action), resources)
+        else:
+            grant(integration.actions, resources)
         if integration.events_rule:
-            grant(EVENTS_RULE_ACTIONS, stack.format_arn(
-                service="events", resource="rule", resource_name=integration.events_rule))
+            grant(EVENTS_RULE_ACTIONS, [stack.format_arn(
+                service="events", resource="rule", resource_name=integration.events_rule)])
         if integration.passes_role:
-            grant(("iam:PassRole",), sagemaker_role_arn,
+            grant(("iam:PassRole",), [sagemaker_role_arn],
                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
+        if integration.kms_via and encryption_key_arn:
+            grant(("kms:Decrypt", "kms:GenerateDataKey*"), [encryption_key_arn], {"StringEquals": {
+                "kms:ViaService": f"{integration.kms_via}.{stack.region}.amazonaws.com"}})
     return [iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions.get(actions))
             for actions, resources in grants.items()]
 
@@ -152,12 +135,13 @@ class SageMakerWorkflow(Construct):
                                  "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
         for statement in workflow_policy_statements(resolved, scope=self, source=source,
                                                     job_name_prefix=job_name_prefix, guards=guards,
-                                                    sagemaker_role_arn=sagemaker_role.role_arn):
+                                                    sagemaker_role_arn=sagemaker_role.role_arn,
+                                                    encryption_key_arn=encryption_key.key_arn if encryption_key else None):
             self.role.add_to_principal_policy(statement)
         acknowledge_wildcards(
             self.role,
-            sorted({sagemaker_arn(stack, i.sagemaker_resource, job_name_prefix)
-                    for _, _, i in used_integrations(resolved, source) if i.sagemaker_resource}),
+            sorted({sagemaker_arn(stack, kind, job_name_prefix)
+                    for _, _, i in used_integrations(resolved, source) for kind in i.sagemaker_resources}),
             f"SageMaker job and model names are {job_name_prefix}-<uuid>, made per attempt at run time so any "
             "execution name, retry or redrive gets a valid, unused name; the prefix confines the role to this "
             "stack's SageMaker resources.")

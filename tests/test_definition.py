@@ -10,6 +10,7 @@ from aws_cdk import App, Stack
 from stacks.config import NAME_PREFIX
 from stacks.definition import WorkflowDefinitionError, integration_of, load_definition, substitute, task_states
 from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.task_checks import name_length
 from stacks.kit import WORKFLOW_STACKS
 from stacks.workflow import workflow_policy_statements
 from tests.conftest import ROOT
@@ -49,10 +50,10 @@ def derive(definition: dict) -> list:
 
 
 def test_integration_missing_from_the_table_stops_synthesis_with_what_to_add():
-    definition = {"States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish"}}}
+    definition = {"States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage"}}}
     with pytest.raises(WorkflowDefinitionError) as error:
         derive(definition)
-    assert str(error.value) == ("probe.asl.json: state 'Notify' uses integration 'sns:publish', which "
+    assert str(error.value) == ("probe.asl.json: state 'Notify' uses integration 'sqs:sendMessage', which "
                                 "stacks/integrations.py SERVICE_INTEGRATIONS does not list; add the IAM actions "
                                 "and resources it needs there")
 
@@ -125,6 +126,46 @@ def test_every_sagemaker_task_names_its_resource_with_prefix_and_fresh_uuid(path
     assert created
     for name, value in created:
         assert value == "States.Format('${JobNamePrefix}-{}', States.UUID())", name
+
+
+TUNING = "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync"
+FIRST_GROUP = "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)"
+LAST_GROUP = "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 4)"
+
+
+def tuning(name_expression: str) -> dict:
+    return {"States": {"Tune": {"Type": "Task", "Resource": TUNING, "Parameters": {
+        "HyperParameterTuningJobName.$": name_expression,
+        "TrainingJobDefinition": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}}}}}
+
+
+def test_a_name_that_can_exceed_the_api_limit_stops_synthesis_with_a_form_that_fits():
+    with pytest.raises(WorkflowDefinitionError) as error:
+        derive(tuning("States.Format('p-x-{}', States.UUID())"))
+    assert str(error.value) == (
+        "probe.asl.json: state 'Tune': \"HyperParameterTuningJobName.$\" can be 40 characters long, over the 32 "
+        f"SageMaker allows; use \"States.Format('${{JobNamePrefix}}-{{}}', {LAST_GROUP})\"")
+    assert derive(tuning(f"States.Format('p-x-{{}}', {LAST_GROUP})"))  # 16 characters: fine
+
+
+@pytest.mark.parametrize(("expression", "length"), [
+    ("States.Format('p-x-{}', States.UUID())", 40),
+    (f"States.Format('p-x-{{}}', {FIRST_GROUP})", 12),
+    (f"States.Format('p-x-{{}}-{{}}', {FIRST_GROUP}, {LAST_GROUP})", 25),
+])
+def test_name_lengths_are_bounded_from_the_expression(expression, length):
+    assert name_length(expression, "p-x") == (length, True)
+
+
+@pytest.mark.parametrize("expression", [
+    "$$.Execution.Name",  # any execution name: may be invalid or too long for SageMaker
+    "States.Format('p-x-{}', $$.Execution.Name)",
+    "States.Format('other-{}', States.UUID())",  # outside the prefix the role may create
+    "States.Format('p-x_{}', States.UUID())",  # a character SageMaker refuses
+    "States.Format('p-x-{}-{}', States.UUID())",  # a {} without its argument
+])
+def test_names_of_other_forms_are_not_accepted(expression):
+    assert name_length(expression, "p-x") is None
 
 
 def test_longest_possible_job_name_is_valid():

