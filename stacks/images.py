@@ -73,3 +73,6 @@ class FrameworkImage:
 # XGBoost 1.7-1 is the current framework image; the built-in xgboost:latest (0.72) is deprecated.
 XGBOOST = FrameworkImage("xgboost", "sagemaker-xgboost", "1.7-1")
 SKLEARN = FrameworkImage("sklearn", "sagemaker-scikit-learn", "1.2-1-cpu-py3")
+
+# ASL placeholder -> image; the SageMaker role may pull exactly the images a workflow's definition names.
+IMAGES = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN}

@@ -1,22 +1,22 @@
 """Builds the kit's CDK app: configuration, one stack per workflow, cdk-nag rule packs."""
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 from typing import Any, Mapping
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
 
+from stacks import workflows
 from stacks.config import KitConfig
-from stacks.preprocess_and_train import PreprocessAndTrainStack
-from stacks.train_and_transform import TrainAndTransformStack
+from stacks.workflow_stack import WORKFLOWS
 
-# Stack id -> stack class. Each stack deploys and destroys on its own.
-WORKFLOW_STACKS = {
-    "TrainAndTransform": TrainAndTransformStack,
-    "PreprocessAndTrain": PreprocessAndTrainStack,
-}
+# Every module of stacks/workflows registers its stack (@register); each deploys and destroys on its own.
+for module in sorted(m.name for m in pkgutil.iter_modules(workflows.__path__)):
+    importlib.import_module(f"{workflows.__name__}.{module}")
 
 
 # cdk-nag rule packs applied to every stack; each finding must be fixed or acknowledged where it occurs.
@@ -33,7 +33,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     """An app with every workflow stack; `context` adds to cdk.json's (tests), the CLI passes its own."""
     app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
     config = KitConfig.from_context(app.node.get_all_context())
-    for stack_id, stack_class in WORKFLOW_STACKS.items():
+    for stack_id, stack_class in WORKFLOWS.items():
         stack_class(app, stack_id, config=config)
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app

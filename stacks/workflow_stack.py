@@ -1,9 +1,15 @@
-"""One deployable stack per workflow, assembled from the shared constructs by a small WorkflowSpec."""
+"""One deployable stack per workflow, assembled from the shared constructs by what its module declares.
+
+A workflow module (in `stacks/workflows/`) subclasses SageMakerWorkflowStack, sets `spec` (its ASL, job
+folders, assets, functions, a sample input) and, when it needs more, overrides `add_resources` (topics,
+model package groups, ...: returns the ASL placeholders they fill) and `add_triggers` (rules and schedules
+that start the state machine). `@register` adds it to the app. Nothing shared is edited to add one.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -11,20 +17,47 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from stacks.compliance import allow
 from stacks.config import LOG_RETENTION, KitConfig
 from stacks.data_bucket import DataBucket
-from stacks.definition import load_definition, placeholders
+from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders
 from stacks.functions import KitFunction
-from stacks.images import SKLEARN, XGBOOST
-from stacks.compliance import allow
-from stacks.sagemaker_role import SageMakerExecutionRole
+from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
 from stacks.operator_policy import OperatorPolicy
+from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.workflow import SageMakerWorkflow, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
-# ASL placeholders that name a framework image; the SageMaker role may pull exactly the ones a workflow uses.
-IMAGE_PLACEHOLDERS = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN}
+RUN_FOLDERS = ("Each execution keeps its data under runs/<execution name>/, a name known only at run time; "
+               "the function reaches only the named folders of runs in this stack's bucket.")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function of a workflow, from lambda/<folder>/handler.py; the ASL gets ${<Id>FunctionArn}.
+
+    `reads`/`writes` are the run folders (runs/<run>/<folder>/) it reads and writes: its S3 (and KMS)
+    permissions follow from them. `environment` values may be `${Name}` placeholders of the stack
+    (DataBucket, AllowedInstanceTypes, or what add_resources returned)."""
+
+    folder: str
+    description: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    memory_size: int = 256
+    timeout_seconds: int = 30
+
+
+# Every workflow starts by checking its input and may seed a synthetic data set.
+SHARED_FUNCTIONS: dict[str, FunctionSpec] = {
+    "ValidateInput": FunctionSpec("validate_input", "Checks a workflow execution's input before anything runs",
+                                  environment={"ALLOWED_INSTANCE_TYPES": "${AllowedInstanceTypes}"}),
+    "SeedDataset": FunctionSpec("seed_dataset", "Writes a synthetic data set under one run's input folder",
+                                writes=("input",), environment={"DATA_BUCKET": "${DataBucket}"},
+                                memory_size=1024, timeout_seconds=300),
+}
 
 
 @dataclass(frozen=True)
@@ -32,13 +65,15 @@ class WorkflowSpec:
     """What makes a workflow different from the others; everything else is shared."""
 
     definition: str  # statemachines/<definition>.asl.json
-    slug: str  # job names start with <name_prefix>-<slug>-
+    slug: str  # SageMaker names start with <name_prefix>-<slug>-
     description: str
     reads: tuple[str, ...]  # run folders (runs/<run>/<folder>/) SageMaker jobs read
     writes: tuple[str, ...]  # run folders SageMaker jobs write
     # Files SageMaker jobs run, shipped as S3 assets so the deployed definition pins their content hash:
     # name -> path; the ASL gets ${<name>S3Uri} and ${<name>File} (the object's file name in the job).
     assets: Mapping[str, str] = field(default_factory=dict)
+    functions: Mapping[str, FunctionSpec] = field(default_factory=dict)  # construct id -> function
+    sample_input: Mapping[str, Any] = field(default_factory=dict)  # a small run, for offline tests and checks
 
 
 def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
@@ -70,80 +105,127 @@ def encryption_key(stack: Stack, removal: RemovalPolicy) -> kms.Key:
     return key
 
 
+WORKFLOWS: dict[str, type["SageMakerWorkflowStack"]] = {}  # stack id -> class, filled by @register
+
+
+def register(stack_id: str):
+    """Class decorator adding a workflow stack to the app under `stack_id`."""
+    def add(cls: type["SageMakerWorkflowStack"]) -> type["SageMakerWorkflowStack"]:
+        if stack_id in WORKFLOWS and WORKFLOWS[stack_id] is not cls:
+            raise ValueError(f"two workflows register the stack id {stack_id!r}")
+        WORKFLOWS[stack_id] = cls
+        return cls
+    return add
+
+
 class SageMakerWorkflowStack(Stack):
-    """Data bucket, input-check and seeding functions, SageMaker role and the state machine of one workflow."""
+    """Data bucket, functions, SageMaker role and the state machine of one workflow, exposed as attributes."""
 
     spec: ClassVar[WorkflowSpec]
 
     def __init__(self, scope: Construct, construct_id: str, *, config: KitConfig, **kwargs) -> None:
         spec = self.spec
         super().__init__(scope, construct_id, description=spec.description, **kwargs)
-        source = f"{spec.definition}.asl.json"
-        definition = load_definition(ROOT / "statemachines" / source)
+        self.config = config
+        self.source = f"{spec.definition}.asl.json"
+        definition = load_definition(ROOT / "statemachines" / self.source)
         used = placeholders(definition)
-        prefix = f"{config.name_prefix}-{spec.slug}"
-        removal = RemovalPolicy.DESTROY if config.destroy_data_on_delete else RemovalPolicy.RETAIN
-        retention = LOG_RETENTION[config.log_retention_days]
-        function_settings = dict(log_retention=retention, removal_policy=removal)
+        self.job_name_prefix = prefix = f"{config.name_prefix}-{spec.slug}"
+        self.removal_policy = removal = (RemovalPolicy.DESTROY if config.destroy_data_on_delete
+                                         else RemovalPolicy.RETAIN)
+        self.log_retention = LOG_RETENTION[config.log_retention_days]
 
-        key = encryption_key(self, removal) if config.encryption == "kms" else None
-        function_settings["encryption_key"] = key
-        data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete, encryption_key=key,
+        self.key: kms.Key | None = encryption_key(self, removal) if config.encryption == "kms" else None
+        data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete, encryption_key=self.key,
                           noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
                           access_log_expiration=Duration.days(config.access_log_expiration_days))
-        validate = KitFunction(
-            self, "ValidateInput", folder="validate_input",
-            description="Checks a workflow execution's input before anything runs",
-            environment={"ALLOWED_INSTANCE_TYPES": ",".join(config.allowed_instance_types)}, **function_settings)
-        seed = KitFunction(
-            self, "SeedDataset", folder="seed_dataset",
-            description="Writes a synthetic data set under one run's input folder",
-            environment={"DATA_BUCKET": data.bucket.bucket_name}, memory_size=1024,
-            timeout=Duration.minutes(5), **function_settings)
-        allow(seed.role, ["s3:PutObject"], [data.bucket.arn_for_objects("runs/*/input/*")],
-              wildcard_reason="The function writes one run's inputs under runs/<execution name>/input/; the "
-                              "execution name is known only at run time.")
-        if key:  # SSE-KMS writes need a data key, through S3 only
-            allow(seed.role, ["kms:GenerateDataKey"], [key.key_arn],
-                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
-
-        images = {name: image for name, image in IMAGE_PLACEHOLDERS.items() if name in used}
+        self.data_bucket = data.bucket
+        images = {name: image for name, image in IMAGES.items() if name in used}
         sagemaker = SageMakerExecutionRole(
             self, "SageMakerRole", bucket=data.bucket, reads=spec.reads, writes=spec.writes,
-            images=images.values(), job_name_prefix=prefix, encryption_key=key,
-            job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, source) if i.job_log_group])
-        assets = {}
+            images=images.values(), job_name_prefix=prefix, encryption_key=self.key,
+            job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, self.source)
+                            if i.job_log_group])
+        self.sagemaker_role = sagemaker.role
+        self.placeholders: dict[str, Value] = {
+            **{name: image.uri(self) for name, image in images.items()},
+            "DataBucket": data.bucket.bucket_name,
+            "JobNamePrefix": prefix,
+            "SageMakerRoleArn": self.sagemaker_role.role_arn,
+            "AllowedInstanceTypes": ",".join(config.allowed_instance_types),
+            "TrainingInstanceType": config.training_instance_type,
+            "ProcessingInstanceType": config.processing_instance_type,
+            "TransformInstanceType": config.transform_instance_type,
+            "MaxJobRuntimeSeconds": config.max_job_runtime_minutes * 60,
+            "KmsKeyArn": self.key.key_arn if self.key else None,  # leaves the job's KMS fields out
+        }
         for name, path in spec.assets.items():
             asset = s3_assets.Asset(self, name, path=str(ROOT / path))
             sagemaker.allow_asset(asset)
-            assets.update({f"{name}S3Uri": asset.s3_object_url, f"{name}File": asset.s3_object_key})
+            self.placeholders.update({f"{name}S3Uri": asset.s3_object_url, f"{name}File": asset.s3_object_key})
+        self.placeholders.update(self.add_resources())
+
+        self.functions: dict[str, KitFunction] = {}
+        for function_id, function in {**SHARED_FUNCTIONS, **spec.functions}.items():
+            if f"{function_id}FunctionArn" in used:
+                self.functions[function_id] = self._function(function_id, function)
+                self.placeholders[f"{function_id}FunctionArn"] = self.functions[function_id].function.function_arn
 
         self.workflow = SageMakerWorkflow(
-            self, "Workflow", definition=definition, source=source, job_name_prefix=prefix,
-            sagemaker_role=sagemaker.role, timeout=Duration.minutes(config.workflow_timeout_minutes),
-            log_retention=retention, removal_policy=removal, encryption_key=key,
-            guards=job_guards(config, key),
-            substitutions={
-                **{name: image.uri(self) for name, image in images.items()},
-                **assets,
-                "DataBucket": data.bucket.bucket_name,
-                "JobNamePrefix": prefix,
-                "SageMakerRoleArn": sagemaker.role.role_arn,
-                "ValidateInputFunctionArn": validate.function.function_arn,
-                "SeedFunctionArn": seed.function.function_arn,
-                "TrainingInstanceType": config.training_instance_type,
-                "ProcessingInstanceType": config.processing_instance_type,
-                "TransformInstanceType": config.transform_instance_type,
-                "MaxJobRuntimeSeconds": config.max_job_runtime_minutes * 60,
-                "KmsKeyArn": key.key_arn if key else None,  # leaves the job's KMS fields out
-            })
-        jobs = sync_jobs(definition, stack=self, source=source, job_name_prefix=prefix)
+            self, "Workflow", definition=definition, source=self.source, job_name_prefix=prefix,
+            sagemaker_role=self.sagemaker_role, timeout=Duration.minutes(config.workflow_timeout_minutes),
+            log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
+            guards=job_guards(config, self.key), substitutions=self.placeholders)
+        self.state_machine = self.workflow.state_machine
+        jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
         if jobs:
-            StrandedJobCleanup(self, "JobCleanup", state_machine=self.workflow.state_machine,
-                               state_machine_name=prefix, sync_jobs=jobs, **function_settings)
-        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn)
+            StrandedJobCleanup(self, "JobCleanup", state_machine=self.state_machine, state_machine_name=prefix,
+                               sync_jobs=jobs, encryption_key=self.key, log_retention=self.log_retention,
+                               removal_policy=removal)
+        self.add_triggers()
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
-        operators = OperatorPolicy(self, "Operators", state_machine=self.workflow.state_machine,
-                                   state_machine_name=prefix, bucket=data.bucket, encryption_key=key)
+        operators = OperatorPolicy(self, "Operators", state_machine=self.state_machine,
+                                   state_machine_name=prefix, bucket=data.bucket, encryption_key=self.key)
         CfnOutput(self, "OperatorPolicyArn", value=operators.policy.managed_policy_arn,
                   description="Attach to the users or roles that start and watch this workflow's runs")
+
+    # -- extension points -----------------------------------------------------------------------
+    def add_resources(self) -> Mapping[str, Value]:
+        """Override to add resources the state machine uses (topics, model package groups, ...); returns the
+        ASL placeholders they fill. The bucket, key and SageMaker role exist already."""
+        return {}
+
+    def add_triggers(self) -> None:
+        """Override to add what starts the state machine (rules, schedules); `self.state_machine` exists."""
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _function(self, function_id: str, spec: FunctionSpec) -> KitFunction:
+        environment = {name: self._placeholder_value(value, f"function {function_id} environment {name}")
+                       for name, value in spec.environment.items()}
+        function = KitFunction(self, function_id, folder=spec.folder, description=spec.description,
+                               environment=environment, memory_size=spec.memory_size,
+                               timeout=Duration.seconds(spec.timeout_seconds), log_retention=self.log_retention,
+                               removal_policy=self.removal_policy, encryption_key=self.key)
+        bucket = self.data_bucket
+        if spec.reads:
+            allow(function.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.reads],
+                  wildcard_reason=RUN_FOLDERS)
+        if spec.writes:
+            allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.writes],
+                  wildcard_reason=RUN_FOLDERS)
+        if self.key and (spec.reads or spec.writes):  # SSE-KMS objects, through S3 only
+            actions = [*(["kms:Decrypt"] if spec.reads else []), *(["kms:GenerateDataKey"] if spec.writes else [])]
+            allow(function.role, actions, [self.key.key_arn],
+                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
+        return function
+
+    def _placeholder_value(self, text: str, where: str) -> str:
+        whole = PLACEHOLDER.fullmatch(text)
+        if not whole:
+            return text
+        value = self.placeholders.get(whole.group(1))
+        if not isinstance(value, str):
+            raise WorkflowDefinitionError(f"{self.source}: {where} names {text}, which is not a text placeholder; "
+                                          f"known: {', '.join(sorted(k for k, v in self.placeholders.items() if isinstance(v, str)))}")
+        return value

@@ -11,7 +11,7 @@ from stacks.config import NAME_PREFIX
 from stacks.definition import WorkflowDefinitionError, integration_of, load_definition, substitute, task_states
 from stacks.integrations import SERVICE_INTEGRATIONS
 from stacks.task_checks import name_length
-from stacks.kit import WORKFLOW_STACKS
+from stacks.kit import WORKFLOWS
 from stacks.workflow import workflow_policy_statements
 from tests.conftest import ROOT
 
@@ -171,6 +171,6 @@ def test_names_of_other_forms_are_not_accepted(expression):
 def test_longest_possible_job_name_is_valid():
     longest_prefix = "a" + "b" * int(re.search(r"\{1,(\d+)\}", NAME_PREFIX.pattern).group(1))
     assert NAME_PREFIX.fullmatch(longest_prefix) and not NAME_PREFIX.fullmatch(longest_prefix + "c")
-    for stack_class in WORKFLOW_STACKS.values():
+    for stack_class in WORKFLOWS.values():
         name = f"{longest_prefix}-{stack_class.spec.slug}-{uuid.uuid4()}"
         assert len(name) <= 63 and JOB_NAME.fullmatch(name), name

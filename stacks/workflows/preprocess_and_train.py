@@ -1,7 +1,8 @@
 """Preprocess-and-train: seed raw data, standardize it (SageMaker Processing), train, save, batch-transform."""
-from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec
+from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
+@register("PreprocessAndTrain")
 class PreprocessAndTrainStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
         definition="preprocess_and_train",

@@ -1,7 +1,8 @@
 """Train-and-transform: seed data, train XGBoost, save the model, batch-transform the test set."""
-from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec
+from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
+@register("TrainAndTransform")
 class TrainAndTransformStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
         definition="train_and_transform",
