@@ -137,8 +137,6 @@ def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
                     for destination in asset["destinations"].values():
                         bucket = resolver.resolve({"Fn::Sub": destination["bucketName"]})
                         file_assets[(bucket, destination["objectKey"])] = outdir / asset["source"]["path"]
-            buckets = [k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"
-                       and r.get("Metadata", {}).get("aws:cdk:path", "").endswith("/Data/Bucket/Resource")]
             rules = [LocalRule(name=resolver.physical_name(rule_id),
                                pattern=resolver.resolve(rule["Properties"]["EventPattern"]),
                                targets=[resolver.resolve(t["Arn"]) for t in rule["Properties"].get("Targets", [])])
@@ -148,7 +146,7 @@ def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
                 state_machine_name=resolver.physical_name(logical_id),
                 definition=resolver.resolve(props["DefinitionString"]),
                 role_arn=resolver.resolve(props["RoleArn"]),
-                data_bucket=resolver.physical_name(buckets[0]),
+                data_bucket=resolver.resolve(template["Outputs"]["DataBucketName"]["Value"]),
                 functions=functions,
                 file_assets=file_assets,
                 rules=rules,

@@ -12,8 +12,21 @@ from types import ModuleType
 from offline.assembly import LocalFunction
 
 
+class _Environment(ModuleType):
+    """What a handler module sees as `os`: the real module, but `environ` is its function's own environment
+    on top of the process's. The process environment itself is never changed while interpreter threads
+    create clients from it."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        super().__init__("os")
+        self.environ = {**os.environ, **environment}
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+
 class LocalLambda:
-    """One handler at a time: handlers read os.environ, which is shared by the whole process."""
+    """One handler at a time, as one Lambda execution environment runs one invocation at a time."""
 
     def __init__(self, functions: dict[str, LocalFunction]) -> None:
         self.functions = functions
@@ -34,6 +47,7 @@ class LocalLambda:
                 f"lambda_{function.name}", function.code_dir / f"{module_name}.py")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
+            module.os = _Environment(function.environment)
             self.modules[function.name] = module
         return self.modules[function.name]
 
@@ -42,14 +56,9 @@ class LocalLambda:
         event = json.loads(payload or b"null")
         with self.lock:
             self.invocations.append((function.name, event))
-            saved = dict(os.environ)
-            os.environ.update(function.environment)
             try:
                 handler = getattr(self._load(function), function.handler.rsplit(".", 1)[1])
                 return json.dumps(handler(event, None)).encode(), False
             except Exception as error:  # reported to the state machine as Lambda reports it
                 return json.dumps({"errorMessage": str(error), "errorType": type(error).__name__,
                                    "stackTrace": traceback.format_tb(error.__traceback__)}).encode(), True
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 import time
 import types
@@ -28,14 +29,16 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
-# .sync task -> (Describe* operation, name parameter, status field)
-SYNC_JOBS = {
-    "createTrainingJob": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
-    "createProcessingJob": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
-    "createTransformJob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
-}
+from offline.sagemaker_service import JOB_KINDS
+
+# .sync task (createTrainingJob, ...) -> job noun, for every job the kit's integrations wait for.
+SYNC_JOBS = {f"create{noun}": noun for noun in JOB_KINDS}
 # SageMaker error codes whose Step Functions error name is not SageMaker.AmazonSageMakerException.
 ERROR_NAMES = {"ResourceLimitExceeded": "SageMaker.ResourceLimitExceededException"}
+
+
+def _snake(noun: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", noun).lower()
 
 
 class JobFailed(Exception):
@@ -69,12 +72,13 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
         env.stack.append(_json_ready(response))
 
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        describe, name_key, status_key = SYNC_JOBS[self.resource.api_action]
-        client = self._client(resource_runtime_part, state_credentials)
+        noun = SYNC_JOBS[self.resource.api_action]
+        name_key, status_key = f"{noun}Name", f"{noun}Status"
+        describe = getattr(self._client(resource_runtime_part, state_credentials), f"describe_{_snake(noun)}")
         name = normalised_parameters[name_key]
 
         def resolve():
-            job = _json_ready(getattr(client, describe)(**{name_key: name}))
+            job = _json_ready(describe(**{name_key: name}))
             if job[status_key] == "Completed":
                 return job
             if job[status_key] in ("Failed", "Stopped"):

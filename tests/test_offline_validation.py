@@ -5,7 +5,7 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from offline.sagemaker_service import SageMakerError, check_constraints
+from offline.sagemaker_validation import SageMakerError, check_constraints
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 # Every create operation a workflow of the kit may call, with its name field and that field's maximum length.

@@ -1,0 +1,45 @@
+"""What runs each service integration offline: the one place where an integration's local behaviour is registered.
+
+moto's Step Functions interpreter calls services through boto3; each entry says which local service answers
+(offline/cloud.py points the clients at them). A workflow whose Task uses an integration not listed here is
+refused before it starts, with one line naming this file, instead of failing somewhere inside a run.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from stacks.definition import integration_of, task_states
+
+LAMBDA = "the function's real handler, staged in the assembly (offline/lambda_service.py)"
+SAGEMAKER_JOB = "a job that really runs (offline/sagemaker_jobs.py), through the local SageMaker API"
+SAGEMAKER_CALL = "the local SageMaker API (offline/sagemaker_service.py)"
+
+LOCAL_INTEGRATIONS: dict[str, str] = {
+    "lambda:invoke": LAMBDA,
+    **{f"sagemaker:create{noun}{pattern}": SAGEMAKER_JOB
+       for noun in ("TrainingJob", "ProcessingJob", "TransformJob", "HyperParameterTuningJob")
+       for pattern in ("", ".sync")},
+    "sagemaker:createModel": SAGEMAKER_CALL,
+}
+
+
+class UnsupportedIntegration(RuntimeError):
+    """A state machine uses an integration that has no local behaviour."""
+
+
+def unsupported(definition: str) -> Iterator[tuple[str, str]]:
+    """(state, integration) for each Task whose integration has no local behaviour."""
+    for name, state in task_states(json.loads(definition)):
+        key = integration_of(name, state, source="definition")
+        if key not in LOCAL_INTEGRATIONS:
+            yield name, key
+
+
+def check_supported(stack: str, definition: str) -> None:
+    missing = list(unsupported(definition))
+    if missing:
+        name, key = missing[0]
+        raise UnsupportedIntegration(
+            f"{stack}: state {name!r} uses {key}, which has no offline behaviour; register it in "
+            "offline/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service it names)")

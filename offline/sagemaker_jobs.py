@@ -1,0 +1,192 @@
+"""SageMaker jobs that really run, offline: processing runs the job's own command (the shipped script) with
+this Python against folders staged like /opt/ml/processing/...; training trains XGBoost on CSV channels (label
+first) and stores model.tar.gz where SageMaker would; transform writes `<input>.out` per input object; tuning
+searches the given hyperparameter ranges with real training jobs and reports the best as SageMaker does."""
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from offline.s3_objects import list_keys, split_s3
+
+MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
+# What a training job's definition shares with its tuning job's TrainingJobDefinition.
+TRAINING_FIELDS = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
+                   "StoppingCondition", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
+                   "CheckpointConfig", "EnableManagedSpotTraining")
+
+
+class JobRunners:
+    """One runner per job kind (the API noun); each returns what the job's description gains when it completes."""
+
+    def __init__(self, s3: Any, record_child: Callable[[str, str, dict, dict], None]) -> None:
+        self.s3 = s3
+        self.record_child = record_child  # (kind, name, request, result): a job another job started
+        self.s3_access: list[tuple[str, str, str]] = []  # (job name, "read"/"write", s3 uri)
+        self.by_kind = {"ProcessingJob": self.processing, "TrainingJob": self.training,
+                        "TransformJob": self.transform, "HyperParameterTuningJob": self.tuning}
+
+    # -- S3 ---------------------------------------------------------------------------------------
+    def _objects(self, job: str, uri: str) -> list[tuple[str, bytes]]:
+        """(key relative to the prefix's folder, body) for every object under an S3 prefix."""
+        bucket, prefix = split_s3(uri)
+        folder = prefix[: prefix.rfind("/") + 1]
+        keys = list_keys(self.s3, bucket, prefix)
+        if not keys:
+            raise RuntimeError(f"ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source.")
+        objects = []
+        for key in keys:
+            self.s3_access.append((job, "read", f"s3://{bucket}/{key}"))
+            objects.append((key[len(folder):], self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        return objects
+
+    def _put(self, job: str, uri: str, body: bytes) -> None:
+        bucket, key = split_s3(uri)
+        self.s3_access.append((job, "write", uri))
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    def _csv(self, job: str, uri: str) -> np.ndarray:
+        return np.vstack([_parse_csv(body, uri) for _, body in self._objects(job, uri)])
+
+    # -- runners ----------------------------------------------------------------------------------
+    def processing(self, name: str, job: dict) -> dict:
+        with tempfile.TemporaryDirectory(prefix=f"{name}-") as root:
+            local = lambda path: path.replace("/opt/ml/", f"{root}/opt/ml/")  # noqa: E731
+            for item in job.get("ProcessingInputs", []):
+                target = Path(local(item["S3Input"]["LocalPath"]))
+                for relative, body in self._objects(name, item["S3Input"]["S3Uri"]):
+                    (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                    (target / relative).write_bytes(body)
+            outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
+            for item in outputs:
+                Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+            app = job["AppSpecification"]
+            command = [local(part) for part in app.get("ContainerEntrypoint", []) + app.get("ContainerArguments", [])]
+            if command and command[0] in ("python", "python3"):
+                command[0] = sys.executable  # this environment has the container's pandas and scikit-learn
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  timeout=job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"AlgorithmError: exit code {done.returncode}: {last}")
+            for item in outputs:
+                folder = Path(local(item["S3Output"]["LocalPath"]))
+                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    self._put(name, f"{item['S3Output']['S3Uri'].rstrip('/')}/{path.relative_to(folder)}",
+                              path.read_bytes())
+        return {}
+
+    def training(self, name: str, job: dict) -> dict:
+        import xgboost
+
+        channels = {c["ChannelName"]: self._csv(name, c["DataSource"]["S3DataSource"]["S3Uri"])
+                    for c in job["InputDataConfig"]}
+        if "train" not in channels:
+            raise RuntimeError("ClientError: Channel 'train' is required")
+        parameters = {key: _number(value) for key, value in job.get("HyperParameters", {}).items()}
+        rounds = int(parameters.pop("num_round", 10))
+        data = {channel: xgboost.DMatrix(rows[:, 1:], label=rows[:, 0]) for channel, rows in channels.items()}
+        history: dict = {}
+        booster = xgboost.train({**parameters, "verbosity": 0, "nthread": 1}, data["train"], num_boost_round=rounds,
+                                evals=list((matrix, channel) for channel, matrix in data.items()),
+                                evals_result=history, verbose_eval=False)
+        archive, raw = io.BytesIO(), bytes(booster.save_raw("json"))
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            info = tarfile.TarInfo(MODEL_FILE)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+        artifacts = f"{job['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
+        self._put(name, artifacts, archive.getvalue())
+        metrics = [{"MetricName": f"{channel}:{metric}", "Value": float(values[-1]), "Timestamp": time.time()}
+                   for channel, by_metric in history.items() for metric, values in by_metric.items()]
+        return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "FinalMetricDataList": metrics,
+                "SecondaryStatus": "Completed"}
+
+    def transform(self, name: str, job: dict) -> dict:
+        import xgboost
+
+        model = job["_model"]  # the model's description, attached by the service at create
+        (_, archive), = self._objects(name, model["PrimaryContainer"]["ModelDataUrl"])
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            booster = xgboost.Booster()
+            booster.load_model(bytearray(tar.extractfile(MODEL_FILE).read()))
+        source = job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+        output = job["TransformOutput"]["S3OutputPath"].rstrip("/")
+        for relative, body in self._objects(name, source):
+            rows = _parse_csv(body, f"{source}{relative}")
+            predictions = booster.predict(xgboost.DMatrix(rows))
+            self._put(name, f"{output}/{relative}.out", "".join(f"{p:.6f}\n" for p in predictions).encode())
+        return {}
+
+    def tuning(self, name: str, job: dict) -> dict:
+        """A random search (seeded by the job's name) over the ranges, each candidate a real training job."""
+        config, definition = job["HyperParameterTuningJobConfig"], job["TrainingJobDefinition"]
+        objective = config["HyperParameterTuningJobObjective"]
+        ranges = config.get("ParameterRanges", {})
+        sampler = random.Random(name)
+        trained = []
+        for number in range(1, config["ResourceLimits"]["MaxNumberOfTrainingJobs"] + 1):
+            tuned = _sample(ranges, sampler)
+            child = f"{name}-{number:03d}-{uuid.uuid4().hex[:8]}"
+            request = {**{k: definition[k] for k in TRAINING_FIELDS if k in definition}, "TrainingJobName": child,
+                       "HyperParameters": {**definition.get("StaticHyperParameters", {}), **tuned}}
+            result = self.training(child, request)
+            self.record_child("TrainingJob", child, {**request, "TuningJobArn": job["HyperParameterTuningJobArn"]},
+                              result)
+            metric = next((m["Value"] for m in result["FinalMetricDataList"]
+                           if m["MetricName"] == objective["MetricName"]), None)
+            if metric is None:
+                raise RuntimeError(f"ClientError: objective metric {objective['MetricName']} was not emitted; "
+                                   f"emitted: {', '.join(m['MetricName'] for m in result['FinalMetricDataList'])}")
+            trained.append((metric, child, tuned))
+        pick = min if objective["Type"] == "Minimize" else max
+        value, best, tuned = pick(trained, key=lambda t: t[0])
+        count = len(trained)
+        return {"BestTrainingJob": {
+                    "TrainingJobName": best, "TrainingJobStatus": "Completed", "TunedHyperParameters": tuned,
+                    "FinalHyperParameterTuningJobObjectiveMetric": {**objective, "Value": value}},
+                "TrainingJobStatusCounters": {"Completed": count, "InProgress": 0, "RetryableError": 0,
+                                              "NonRetryableError": 0, "Stopped": 0},
+                "ObjectiveStatusCounters": {"Succeeded": count, "Pending": 0, "Failed": 0}}
+
+
+def _sample(ranges: dict, sampler: random.Random) -> dict[str, str]:
+    """One candidate: a value from each range, as SageMaker passes hyperparameters (strings)."""
+    values: dict[str, str] = {}
+    for item in ranges.get("IntegerParameterRanges", []):
+        values[item["Name"]] = str(sampler.randint(int(item["MinValue"]), int(item["MaxValue"])))
+    for item in ranges.get("ContinuousParameterRanges", []):
+        low, high = float(item["MinValue"]), float(item["MaxValue"])
+        if item.get("ScalingType") == "Logarithmic":
+            values[item["Name"]] = f"{float(np.exp(sampler.uniform(np.log(low), np.log(high)))):.6g}"
+        else:
+            values[item["Name"]] = f"{sampler.uniform(low, high):.6g}"
+    for item in ranges.get("CategoricalParameterRanges", []):
+        values[item["Name"]] = sampler.choice(item["Values"])
+    return values
+
+
+def _parse_csv(body: bytes, where: str) -> np.ndarray:
+    try:
+        return np.loadtxt(io.StringIO(body.decode()), delimiter=",", ndmin=2)
+    except ValueError as error:
+        raise RuntimeError(f"ClientError: cannot read CSV {where}: {error}") from None
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
