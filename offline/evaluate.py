@@ -10,7 +10,7 @@ from offline.s3_objects import split_s3
 def evaluate(cloud: LocalCloud, output: dict) -> dict:
     """Accuracy (threshold 0.5) and ROC AUC of a finished run's batch-transform predictions."""
     bucket, prefix = split_s3(output["predictions"])
-    labels = [int(v) for v in cloud.read(f"s3://{bucket}/{output['run_prefix']}input/test-labels/labels.csv").split()]
+    labels = [int(v) for v in cloud.read(output["test_labels"]).split()]  # as the seeding step wrote them
     scores = [float(v) for key in cloud.keys(bucket, prefix) if key.endswith(".out")
               for v in cloud.read(f"s3://{bucket}/{key}").split()]
     if len(scores) != len(labels):

@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # jsii runs on the Node pinned in package.json, also when pytest is started without make.
 os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
-from stacks.kit import build_app, cdk_json_context  # noqa: E402
+from stacks.kit import WORKFLOWS, build_app, cdk_json_context  # noqa: E402
 
 CDK_CONTEXT = cdk_json_context()
+# Every registered workflow's stack id: tests iterate over these, so a new workflow is covered without edits.
+WORKFLOW_IDS = sorted(WORKFLOWS)
 
 # Every configuration the tests synthesize: name -> context overrides on top of cdk.json.
 CONFIGURATIONS = {
@@ -55,6 +57,11 @@ class _Configurations(dict):
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> dict[str, Synthesis]:
     return _Configurations(tmp_path_factory)
+
+
+@pytest.fixture(params=WORKFLOW_IDS)
+def workflow_id(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="session")

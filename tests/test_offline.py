@@ -7,6 +7,7 @@ import pytest
 
 from offline.cloud import LocalCloud
 from offline.evaluate import evaluate
+from stacks.kit import WORKFLOWS
 
 TT, PT = "TrainAndTransform", "PreprocessAndTrain"
 
@@ -50,6 +51,16 @@ def test_both_workflows_succeed_and_predict_well(cloud):
     pt = json.loads(ended[arns[PT]]["output"])
     standardization = json.loads(cloud.read(pt["standardization"]))
     assert standardization["fitted_on"] == "train" and standardization["std"]["y"] > 1000
+
+
+def test_every_workflow_runs_offline_with_its_sample_input(cloud, workflow_id):
+    sample = dict(WORKFLOWS[workflow_id].spec.sample_input) or None
+    described = run(cloud, workflow_id, f"sample-{workflow_id.lower()}", sample)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    output = json.loads(described["output"])
+    assert output["run_prefix"] == f"runs/sample-{workflow_id.lower()}/"
+    if "predictions" in output:
+        assert evaluate(cloud, output)["accuracy"] > 0.9
 
 
 def test_training_reads_this_runs_processed_data(cloud):

@@ -5,14 +5,20 @@ import json
 
 import pytest
 
+from stacks.definition import task_states
+
+from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.kit import WORKFLOWS
 from tests.cfn import get_att, of_type, resource
 
-STACKS = {"TrainAndTransform": "mlkit-tt", "PreprocessAndTrain": "mlkit-pt"}
+
+@pytest.fixture
+def stack(workflow_id):
+    return workflow_id
 
 
-@pytest.fixture(params=list(STACKS))
-def stack(request):
-    return request.param
+def prefix(stack: str) -> str:
+    return f"mlkit-{WORKFLOWS[stack].spec.slug}"
 
 
 def test_data_buckets_are_encrypted_private_versioned_and_logged(templates, stack):
@@ -61,7 +67,7 @@ def test_state_machine_logs_everything_and_traces(templates, stack):
         "IncludeExecutionData": True, "Level": "ALL"}
     logs = resource(template, "Workflow/Logs/Resource")
     assert logs["Properties"]["RetentionInDays"] == 30 and logs["DeletionPolicy"] == "Retain"
-    assert logs["Properties"]["LogGroupName"]["Fn::Join"][1][0] == f"/aws/vendedlogs/states/{STACKS[stack]}-"
+    assert logs["Properties"]["LogGroupName"]["Fn::Join"][1][0] == f"/aws/vendedlogs/states/{prefix(stack)}-"
 
 
 def inline_definition(template: dict) -> dict:
@@ -74,13 +80,29 @@ def test_state_machine_definition_is_inline_with_timeout(templates, stack):
     parsed = inline_definition(templates[stack])
     assert parsed["TimeoutSeconds"] == 240 * 60
     assert parsed["StartAt"] == "ValidateInput"
-    assert parsed["States"]["TrainModel"]["Parameters"]["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
-    assert parsed["States"]["BatchTransform"]["TimeoutSeconds"] == 3600
+
+
+def test_every_job_is_capped_at_max_job_runtime(templates, stack):
+    """Jobs with a runtime field get max_job_runtime_minutes; transform jobs, which have none, a task timeout."""
+    jobs = [(name, state) for name, state in task_states(inline_definition(templates[stack]))
+            if SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]].stoppable_job]
+    assert jobs
+    for name, state in jobs:
+        parameters = state["Parameters"]
+        stopping = parameters.get("StoppingCondition") or parameters.get("TrainingJobDefinition", {}).get(
+            "StoppingCondition")
+        if "TransformJobName.$" in parameters:
+            assert state["TimeoutSeconds"] == 3600 and stopping is None, name
+        else:
+            assert stopping == {"MaxRuntimeInSeconds": 3600}, name
 
 
 def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, stack):
     template = templates[stack]
-    for name in ("ValidateInput", "SeedDataset"):
+    functions = [r["Metadata"]["aws:cdk:path"].split("/", 1)[1].removesuffix("/Function/Resource")
+                 for r in of_type(template, "AWS::Lambda::Function").values()]
+    assert {"ValidateInput", "JobCleanup/StopRunJobs"} <= set(functions)
+    for name in functions:
         props = resource(template, f"{name}/Function/Resource")["Properties"]
         assert props["Runtime"] == "python3.14"
         assert props["Architectures"] == ["arm64"]
@@ -91,6 +113,8 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
             "LogGroup": {"Ref": get_att(template, f"{name}/Logs/Resource")["Fn::GetAtt"][0]}, "SystemLogLevel": "WARN"}
         assert props["Role"] == get_att(template, f"{name}/Role/Resource")
         assert resource(template, f"{name}/Logs/Resource")["Properties"]["RetentionInDays"] == 30
+    if "SeedDataset" not in functions:
+        return
     seed = resource(template, "SeedDataset/Function/Resource")["Properties"]
     assert seed["Environment"] == {"Variables": {"DATA_BUCKET": {"Ref": get_att(template, "Data/Bucket/Resource")["Fn::GetAtt"][0]}}}
     validate = resource(template, "ValidateInput/Function/Resource")["Properties"]

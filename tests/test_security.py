@@ -11,14 +11,23 @@ import pytest
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
 from tests.conftest import CONFIGURATIONS, ROOT
 from tests.test_resources import inline_definition
+from stacks.definition import task_states
+from stacks.integrations import SERVICE_INTEGRATIONS
 
-STACKS = ("TrainAndTransform", "PreprocessAndTrain")
 KEY = "Key/Resource"
 
 
-@pytest.fixture(params=STACKS)
-def kms_template(request, synthesized):
-    return synthesized["kms"].templates[request.param]
+@pytest.fixture
+def kms_template(workflow_id, synthesized):
+    return synthesized["kms"].templates[workflow_id]
+
+
+def job_tasks(template: dict):
+    """(state name, Parameters, integration) of every SageMaker task that creates a job or model."""
+    for name, state in task_states(inline_definition(template)):
+        integration = SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]]
+        if integration.guarded_action and integration.sagemaker_resources:
+            yield name, state["Parameters"], integration
 
 
 def prefix(template: dict) -> str:
@@ -63,14 +72,14 @@ def test_kms_mode_encrypts_bucket_logs_functions_and_state_machine(kms_template)
 
 def test_kms_mode_jobs_use_the_key_and_the_role_may_create_jobs_only_with_it(kms_template):
     template, key = kms_template, key_arn(kms_template)
-    states = inline_definition(template)["States"]
-    assert states["TrainModel"]["Parameters"]["ResourceConfig"]["VolumeKmsKeyId"] == "<token>"
-    assert states["TrainModel"]["Parameters"]["OutputDataConfig"]["KmsKeyId"] == "<token>"
-    assert states["BatchTransform"]["Parameters"]["TransformOutput"]["KmsKeyId"] == "<token>"
-    assert states["BatchTransform"]["Parameters"]["TransformResources"]["VolumeKmsKeyId"] == "<token>"
+    jobs = [(name, json.dumps(parameters), integration) for name, parameters, integration in job_tasks(template)
+            if "sagemaker:VolumeKmsKey" in integration.condition_keys]
+    assert jobs
+    for name, parameters, _ in jobs:  # volume and output key on every job, or the guards below deny it
+        assert '"VolumeKmsKeyId": "<token>"' in parameters and '"KmsKeyId": "<token>"' in parameters, name
     creates = [s for s in resource(template, "Workflow/Role/DefaultPolicy/Resource")["Properties"]["PolicyDocument"][
-        "Statement"] if str(s["Action"]).startswith("sagemaker:Create") and s["Action"] != "sagemaker:CreateModel"]
-    assert len(creates) == (3 if "Preprocess" in states else 2)
+        "Statement"] if str(s["Action"]) in {integration.guarded_action for _, _, integration in jobs}]
+    assert len(creates) == len({integration.guarded_action for _, _, integration in jobs})
     for statement in creates:
         assert statement["Condition"]["StringEquals"] == {"sagemaker:OutputKmsKey": key, "sagemaker:VolumeKmsKey": key}
 
@@ -106,21 +115,22 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template):
     ]
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_default_mode_leaves_kms_fields_out_of_the_jobs(templates, stack):
-    text = json.dumps(inline_definition(templates[stack]))
+def test_default_mode_leaves_kms_fields_out_of_the_jobs(templates, workflow_id):
+    text = json.dumps(inline_definition(templates[workflow_id]))
     assert "KmsKey" not in text and "Key/Resource" not in text
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_jobs_run_network_isolated_with_encrypted_inter_container_traffic(templates, stack):
-    states = inline_definition(templates[stack])["States"]
-    train = states["TrainModel"]["Parameters"]
-    assert train["EnableNetworkIsolation"] is True and train["EnableInterContainerTrafficEncryption"] is True
-    assert states["SaveModel"]["Parameters"]["EnableNetworkIsolation"] is True
-    if "Preprocess" in states:
-        assert states["Preprocess"]["Parameters"]["NetworkConfig"] == {
-            "EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}
+def test_jobs_run_network_isolated_with_encrypted_inter_container_traffic(templates, workflow_id):
+    tasks = list(job_tasks(templates[workflow_id]))
+    assert any(i.guarded_action == "sagemaker:CreateModel" for _, _, i in tasks)
+    for name, parameters, integration in tasks:
+        for path in integration.isolation_parameters:
+            value = parameters
+            for part in path.split("."):
+                value = value[part]
+            assert value is True, (name, path)
+    training = [p for _, p, i in tasks if i.guarded_action == "sagemaker:CreateTrainingJob"]
+    assert all(p["EnableNetworkIsolation"] is p["EnableInterContainerTrafficEncryption"] is True for p in training)
 
 
 def json_documents(text: str):

@@ -85,6 +85,7 @@ def test_handler_writes_under_the_run_prefix_and_returns_uris(s3):
     assert result["channels"] == {folder: f"s3://{bucket}/{PREFIX}{folder}/"
                                   for folder in ("test", "test-labels", "train", "validation")}
     assert result["objects"]["train/train.csv"] == f"s3://{bucket}/{PREFIX}train/train.csv"
+    assert result["test_labels"] == f"s3://{bucket}/{PREFIX}test-labels/labels.csv"
     assert result["rows"] == {"train": 200, "validation": 40, "test": 40} and result["seed"] == 5
     body = s3.get_object(Bucket=bucket, Key=PREFIX + "train/train.csv")["Body"].read().decode()
     assert body == dataset.build_files(dataset.PROFILES["linear"], 200, 5)["train/train.csv"]

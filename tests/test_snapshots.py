@@ -7,7 +7,7 @@ import re
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.conftest import CONFIGURATIONS
+from tests.conftest import CONFIGURATIONS, WORKFLOW_IDS
 
 # Asset hashes change with every edit of function code; the functions have their own tests.
 ASSET_HASH = re.compile(r"\b[0-9a-f]{64}\b")
@@ -25,7 +25,7 @@ def snapshot_json(snapshot):
 @pytest.mark.parametrize("configuration", CONFIGURATIONS)
 def test_templates_match_snapshots(synthesized, configuration, snapshot_json):
     templates = synthesized[configuration].templates
-    assert sorted(templates) == ["PreprocessAndTrain", "TrainAndTransform"]
+    assert sorted(templates) == WORKFLOW_IDS
     for stack, template in sorted(templates.items()):
         assert masked(template) == snapshot_json(name=stack)
 

@@ -65,6 +65,7 @@ def handler(event: dict, context: object, s3_client=None) -> dict:
         "rows": split_sizes(rows),
         "channels": {folder: f"s3://{bucket}/{prefix}{folder}/" for folder in sorted(folders)},
         "objects": objects,
+        "test_labels": objects["test-labels/labels.csv"],  # the true labels, line-aligned with the test set
     }
     LOGGER.info("seeded data set", extra={"dataset": dataset, "prefix": prefix, "rows": rows, "seed": seed})
     return result
