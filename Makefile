@@ -8,7 +8,7 @@ STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run synth test deploy destroy bench clean
+.PHONY: help run synth test deploy destroy bench diagrams clean
 
 help:
 	@echo "make run      synthesize the app and run both workflows offline, end to end (RUN_ARGS=--help)"
@@ -17,6 +17,7 @@ help:
 	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
 	@echo "make bench    measure synthesis and test-suite times"
+	@echo "make diagrams rewrite the README's workflow diagrams from statemachines/*.asl.json"
 
 $(STAMPS)/node: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
@@ -56,6 +57,9 @@ destroy: $(STAMPS)/node $(STAMPS)/python
 
 bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python benchmarks/measure.py
+
+diagrams: $(STAMPS)/node $(STAMPS)/python
+	$(VENV)/bin/python -m stacks.diagram --write
 
 clean:
 	rm -rf cdk.out $(STAMPS) .pytest_cache
