@@ -119,13 +119,16 @@ def test_substitute_inserts_shared_fragments_as_copies():
 
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
-def test_every_sagemaker_task_names_its_resource_with_prefix_and_fresh_uuid(path):
-    created = [(name, state["Parameters"].get(f"{SERVICE_INTEGRATIONS[key].name_parameter}.$"))
+def test_every_sagemaker_name_is_fresh_per_attempt_and_within_its_limit(path):
+    created = [(name, state["Parameters"], SERVICE_INTEGRATIONS[key])
                for name, state in task_states(load_definition(path))
                if SERVICE_INTEGRATIONS[key := integration_of(name, state, source=path.name)].name_parameter]
     assert created
-    for name, value in created:
-        assert value == "States.Format('${JobNamePrefix}-{}', States.UUID())", name
+    longest = "a" * 12 + "-xx"  # the longest name_prefix and a slug
+    for name, parameters, integration in created:
+        expression = parameters[f"{integration.name_parameter}.$"].replace("${JobNamePrefix}", longest)
+        length, fresh = name_length(expression, longest)
+        assert fresh and length <= integration.name_max_length, name
 
 
 TUNING = "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync"
