@@ -1,0 +1,15 @@
+"""Tune-and-transform: seed data, search XGBoost hyperparameters (SageMaker tuning), save the best model, predict."""
+from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
+
+
+@register("TuneAndTransform")
+class TuneAndTransformStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="tune_and_transform",
+        slug="ht",
+        description="SageMaker hyperparameter tuning of XGBoost, then batch transform with the best model, "
+                    "orchestrated by Step Functions",
+        reads=("input", "model"),
+        writes=("model", "predictions"),
+        sample_input={"rows": 1000, "seed": 3},
+    )
