@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: help run synth test deploy destroy bench diagrams clean
 
 help:
-	@echo "make run      synthesize the app and run both workflows offline, end to end (RUN_ARGS=--help)"
+	@echo "make run      synthesize the app and run every workflow offline, end to end (RUN_ARGS=--help)"
 	@echo "make synth    synthesize every stack into cdk.out (cdk-nag applied; no AWS account needed)"
 	@echo "make test     run the test suite"
 	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
