@@ -67,9 +67,24 @@ def _replace(node: Any, values: Mapping[str, Value], source: str) -> Any:
     return PLACEHOLDER.sub(text, node)
 
 
+def expand(node: Any, fragments: Mapping[str, Value]) -> Any:
+    """Replace each value that is exactly a `${Name}` of `fragments` with (a copy of) that fragment, itself
+    expanded; every other placeholder stays for `substitute`. Shared ASL goes in this way."""
+    if isinstance(node, dict):
+        return {key: expand(value, fragments) for key, value in node.items()}
+    if isinstance(node, list):
+        return [expand(item, fragments) for item in node]
+    whole = PLACEHOLDER.fullmatch(node) if isinstance(node, str) else None
+    if whole and whole.group(1) in fragments:
+        return expand(copy.deepcopy(fragments[whole.group(1)]), fragments)
+    return node
+
+
 def task_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(name, state) for every Task state, including those inside Parallel branches and Map processors."""
     for name, state in definition.get("States", {}).items():
+        if not isinstance(state, dict):
+            continue  # a shared state, "${<Name>State}": none of them is a Task
         if state.get("Type") == "Task":
             yield name, state
         for branch in state.get("Branches", []):

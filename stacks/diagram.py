@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from stacks.definition import load_definition
+from stacks.definition import expand, load_definition
+from stacks.shared_asl import shared_asl
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -57,7 +58,8 @@ def diagrams() -> dict[str, str]:
     """Stack id -> Mermaid source, for every registered workflow."""
     from stacks.kit import WORKFLOWS
 
-    return {stack: mermaid(load_definition(ROOT / "statemachines" / f"{cls.spec.definition}.asl.json"))
+    return {stack: mermaid(expand(load_definition(ROOT / "statemachines" / f"{cls.spec.definition}.asl.json"),
+                                  shared_asl(f"{stack}Failed")))
             for stack, cls in WORKFLOWS.items()}
 
 

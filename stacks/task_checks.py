@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from stacks.definition import WorkflowDefinitionError
 from stacks.integrations import Integration
-from stacks.retry_policies import CREATE_ONLY_ERRORS
+from stacks.shared_asl import CREATE_ONLY_ERRORS
 
 # Intrinsic expressions that make a fresh random part of a name on every attempt, with their lengths.
 _UUID_PARTS = (8, 4, 4, 4, 12)  # a UUID's hex groups

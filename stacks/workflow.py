@@ -10,11 +10,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.definition import WorkflowDefinitionError, integration_of, substitute, task_states
+from stacks.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
 from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                acknowledge_wildcards, default_policy, drop_redundant_dependency)
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
-from stacks.retry_policies import RETRY_POLICIES
+from stacks.shared_asl import shared_asl
 from stacks.task_checks import check_task
 
 
@@ -124,10 +124,11 @@ class SageMakerWorkflow(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, definition: Mapping[str, Any], source: str,
                  substitutions: Mapping[str, str | int | None], job_name_prefix: str, sagemaker_role: iam.IRole,
                  timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy,
-                 guards: Mapping[str, Mapping[str, Any]] | None = None, encryption_key: kms.IKey | None = None) -> None:
+                 workflow_error: str, guards: Mapping[str, Mapping[str, Any]] | None = None,
+                 encryption_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        resolved = substitute(definition, {"Partition": Aws.PARTITION, **RETRY_POLICIES, **substitutions}, source=source)
+        resolved = substitute(expand(definition, shared_asl(workflow_error)), {"Partition": Aws.PARTITION, **substitutions}, source=source)
         resolved["TimeoutSeconds"] = int(timeout.to_seconds())
 
         self.role = iam.Role(self, "Role", description=f"Runs the {source} state machine",

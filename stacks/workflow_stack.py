@@ -175,7 +175,8 @@ class SageMakerWorkflowStack(Stack):
             self, "Workflow", definition=definition, source=self.source, job_name_prefix=prefix,
             sagemaker_role=self.sagemaker_role, timeout=Duration.minutes(config.workflow_timeout_minutes),
             log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
-            guards=job_guards(config, self.key), substitutions=self.placeholders)
+            workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
+            substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
         jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
         if jobs:

@@ -8,8 +8,10 @@ import pytest
 from aws_cdk import App, Stack
 
 from stacks.config import NAME_PREFIX
-from stacks.definition import WorkflowDefinitionError, integration_of, load_definition, substitute, task_states
+from stacks.definition import (WorkflowDefinitionError, expand, integration_of, load_definition, substitute,
+                               task_states)
 from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.shared_asl import SHARED_STATES, shared_asl
 from stacks.task_checks import name_length
 from stacks.kit import WORKFLOWS
 from stacks.workflow import workflow_policy_statements
@@ -177,3 +179,16 @@ def test_longest_possible_job_name_is_valid():
     for stack_class in WORKFLOWS.values():
         name = f"{longest_prefix}-{stack_class.spec.slug}-{uuid.uuid4()}"
         assert len(name) <= 63 and JOB_NAME.fullmatch(name), name
+
+
+def test_shared_asl_expands_nested_placeholders_and_leaves_the_others():
+    fragments = shared_asl("ProbeFailed")
+    definition = {"States": {"Job": {"Type": "Task", "Catch": "${CatchAll}", "Parameters": {"B": "${DataBucket}"}},
+                             "WorkflowFailed": "${WorkflowFailedState}"}}
+    expanded = expand(definition, fragments)
+    assert expanded["States"]["Job"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "WorkflowFailed"}]
+    assert expanded["States"]["WorkflowFailed"] == {"Type": "Fail", "Error": "ProbeFailed",
+                                                    "CausePath": "$.error.Cause"}
+    assert expanded["States"]["Job"]["Parameters"] == {"B": "${DataBucket}"}
+    assert all(state["Type"] != "Task" for state in SHARED_STATES.values())  # task discovery skips them

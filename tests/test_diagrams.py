@@ -1,7 +1,8 @@
 """The README shows every registered workflow's graph, generated from its ASL, and never a stale one."""
 from __future__ import annotations
 
-from stacks.definition import load_definition
+from stacks.definition import expand, load_definition
+from stacks.shared_asl import shared_asl
 from stacks.diagram import BLOCK, README, diagrams, mermaid, render_readme
 from tests.conftest import ROOT, WORKFLOW_IDS
 
@@ -13,7 +14,8 @@ def test_readme_has_a_current_diagram_of_every_workflow():
 
 
 def test_diagram_shows_states_transitions_and_caught_errors():
-    source = mermaid(load_definition(ROOT / "statemachines" / "train_and_transform.asl.json"))
+    source = mermaid(expand(load_definition(ROOT / "statemachines" / "train_and_transform.asl.json"),
+                            shared_asl("TrainAndTransformFailed")))
     assert "start((start)) --> ValidateInput" in source
     assert 'TrainModel["TrainModel<br/><small>sagemaker:createTrainingJob.sync</small>"]' in source
     assert "TrainModel --> SaveModel" in source and "TrainModel -. States.ALL .-> WorkflowFailed" in source

@@ -10,7 +10,7 @@ import pytest
 
 from stacks.images import REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS
-from stacks.retry_policies import CREATE_ONLY_ERRORS
+from stacks.shared_asl import CREATE_ONLY_ERRORS
 from tests.conftest import ROOT
 
 REFERENCE = ROOT.parent / "shared" / "reference"

@@ -1,4 +1,7 @@
-"""Retry policies shared by every workflow's Task states; an ASL file names one as "Retry": "${<Name>}".
+"""ASL every workflow shares, named by placeholder: retry and catch policies ("Retry": "${SageMakerJobRetry}")
+and the failure states ("WorkflowFailed": "${WorkflowFailedState}"). A workflow's own states (its input
+defaults, its jobs and their data) stay in its ASL file, where a reader sees them; what is the same in every
+workflow comes from here, and the synthesized definition (what the console shows) has it all inlined.
 
 Step Functions names a SageMaker API error after the SDK's exception class: `SageMaker.ResourceLimitExceededException`,
 or `SageMaker.AmazonSageMakerException` for every error without a class of its own (throttling, validation,
@@ -30,3 +33,22 @@ RETRY_POLICIES: dict[str, list[dict]] = {
     "SageMakerCallRetry": [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 2,
                             "BackoffRate": 2, "MaxAttempts": 1}, _QUOTA],
 }
+
+# Where errors go: bad input to its own named failure, anything else to the workflow's failure.
+CATCH_POLICIES: dict[str, list[dict]] = {
+    "CatchInvalidInput": [{"ErrorEquals": ["InvalidExecutionInput"], "ResultPath": "$", "Next": "InvalidInput"},
+                          {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": "CouldNotStart"}],
+    "CatchAll": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "WorkflowFailed"}],
+}
+
+# The failure states; ${WorkflowError} is the stack's own error name, <StackId>Failed.
+SHARED_STATES: dict[str, dict] = {
+    "InvalidInputState": {"Type": "Fail", "Error": "InvalidExecutionInput", "CausePath": "$.Cause"},
+    "CouldNotStartState": {"Type": "Fail", "Error": "${WorkflowError}", "CausePath": "$.Cause"},
+    "WorkflowFailedState": {"Type": "Fail", "Error": "${WorkflowError}", "CausePath": "$.error.Cause"},
+}
+
+
+def shared_asl(workflow_error: str) -> dict[str, object]:
+    """Every shared placeholder with its value, for one workflow."""
+    return {**RETRY_POLICIES, **CATCH_POLICIES, **SHARED_STATES, "WorkflowError": workflow_error}
