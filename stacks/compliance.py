@@ -1,12 +1,10 @@
 """Accepted findings of the checkers (cdk-nag packs, checkov), each on one resource with its reason."""
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_iam as iam
-from constructs import IConstruct
 
 # Packs applied by stacks.kit whose wildcard-permission rule needs a per-resource acknowledgement.
 WILDCARD_RULES = ("AwsSolutions::AwsSolutions-IAM5",)
@@ -58,15 +56,11 @@ def _render(node: Any) -> str:
     raise ValueError(f"cannot name {node!r} in a cdk-nag finding")
 
 
-def default_policy(role: iam.Role) -> IConstruct:
-    """The CloudFormation policy resource that holds a role's statements."""
-    return role.node.find_child("DefaultPolicy").node.default_child
-
-
 def acknowledge_wildcards(holder: iam.Role | iam.ManagedPolicy, resources: Iterable[str], reason: str) -> None:
     """Acknowledge the IAM5 finding for each wildcard resource of a role's policy (or of a managed policy),
     on that policy only."""
-    policy = holder.node.default_child if isinstance(holder, iam.ManagedPolicy) else default_policy(holder)
+    policy = (holder.node.default_child if isinstance(holder, iam.ManagedPolicy)
+              else holder.node.find_child("DefaultPolicy").node.default_child)
     for resource in resources:
         name = _render(Stack.of(holder).resolve(resource))
         for rule in WILDCARD_RULES:
@@ -83,20 +77,3 @@ XRAY_REASON = ("X-Ray trace and sampling actions have no resource-level permissi
 LOG_DELIVERY_REASON = ("Step Functions log delivery actions (logs:*LogDelivery, DescribeLogGroups, "
                        "DescribeResourcePolicies, PutResourcePolicy) and X-Ray actions have no resource-level "
                        "permissions; AWS requires Resource '*' for them.")
-
-
-def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
-          wildcard_reason: str | None = None) -> None:
-    """Add a statement to the role; wildcard resources must come with the reason they cannot be narrower."""
-    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
-    wildcards = [r for r in resources if "*" in json.dumps(Stack.of(role).resolve(r))]
-    if wildcards:
-        if not wildcard_reason:
-            raise ValueError(f"{role.node.path}: wildcard resources for {actions} need a reason")
-        acknowledge_wildcards(role, wildcards, wildcard_reason)
-
-
-def drop_redundant_dependency(resource: CfnResource, role: iam.Role) -> None:
-    """CDK makes a resource depend on the role it already references by GetAtt (cfn-lint W3005) as well as
-    on the role's policy; keep only the policy, which must exist before the resource first runs."""
-    resource.add_override("DependsOn", [Stack.of(role).get_logical_id(default_policy(role))])

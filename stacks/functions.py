@@ -11,8 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept,
-                               acknowledge_wildcards, allow, default_policy, drop_redundant_dependency)
+from stacks.compliance import INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, acknowledge_wildcards
+from stacks.permissions import default_policy, drop_redundant_dependency
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
@@ -35,7 +35,7 @@ class KitFunction(Construct):
         self.role = iam.Role(self, "Role", description=f"Runs the {folder} function",
                              assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
-        allow(self.role, ["logs:CreateLogStream", "logs:PutLogEvents"], [self.log_group.log_group_arn])
+        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self, "Function",
             description=description,

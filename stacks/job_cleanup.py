@@ -13,7 +13,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.compliance import accept, allow
+from stacks.compliance import accept
+from stacks.permissions import allow
 from stacks.functions import KitFunction
 
 # Execution statuses after which nothing of the run may keep billing (every end but success).

@@ -11,7 +11,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.images import FrameworkImage
-from stacks.compliance import INLINE_POLICY_REASON, accept, allow, default_policy
+from stacks.compliance import INLINE_POLICY_REASON, accept
+from stacks.permissions import allow, default_policy
 
 
 class SageMakerExecutionRole(Construct):

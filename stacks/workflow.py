@@ -12,7 +12,8 @@ from constructs import Construct
 
 from stacks.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
 from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
-                               acknowledge_wildcards, default_policy, drop_redundant_dependency)
+                               acknowledge_wildcards)
+from stacks.permissions import default_policy, drop_redundant_dependency
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
 from stacks.shared_asl import shared_asl
 from stacks.task_checks import check_task

@@ -17,7 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from stacks.compliance import allow
+from stacks.permissions import allow
 from stacks.config import LOG_RETENTION, KitConfig
 from stacks.data_bucket import DataBucket
 from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders

@@ -122,12 +122,13 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
         "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge,ml.m5.2xlarge,ml.c5.xlarge,ml.c5.2xlarge"}}
 
 
-def test_images_come_from_the_region_mapping(templates, stack):
-    template = templates[stack]
-    from stacks.images import REGISTRY_ACCOUNTS
-
-    assert template["Mappings"]["SageMakerImageRegistry"] == {
-        region: {"Account": account} for region, account in REGISTRY_ACCOUNTS.items()}
+def test_image_uris_resolve_per_region_through_the_mapping(templates, stack):
+    """The definition names images by the deploying region's registry, so one template works everywhere."""
+    definition = resource(templates[stack], "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]
+    lookups = [part for part in definition["Fn::Join"][1] if isinstance(part, dict) and "Fn::FindInMap" in part]
+    assert lookups and all(part == {"Fn::FindInMap": ["SageMakerImageRegistry", {"Ref": "AWS::Region"}, "Account"]}
+                           for part in lookups)
+    assert set(templates[stack]["Mappings"]["SageMakerImageRegistry"]) >= {"us-east-1", "eu-west-1", "cn-north-1"}
 
 
 def test_processing_script_is_pinned_by_content_hash(synthesized):
