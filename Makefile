@@ -38,22 +38,27 @@ $(STAMPS)/checkov: requirements-checkov.txt
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@mkdir -p $(STAMPS) && touch $@
 
+# STAGE=dev builds the copy of the kit for that stage (-c stage=dev); its stacks are selected as dev/*.
+STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
+
 synth: $(STAMPS)/node $(STAMPS)/python
-	cdk synth --quiet $(CDK_ARGS)
-	@echo "Synthesized $$(ls cdk.out/*.template.json | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
+	cdk synth --quiet $(STAGE_ARGS) $(CDK_ARGS)
+	@echo "Synthesized $$(find cdk.out -name '*.template.json' | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
 
 run: $(STAMPS)/node $(STAMPS)/python-dev
-	$(VENV)/bin/python -m offline.run $(RUN_ARGS)
+	$(VENV)/bin/python -m offline.run $(if $(STAGE),--stage $(STAGE)) $(RUN_ARGS)
 
 test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# STACKS names the stacks to deploy or destroy; every stack when it is empty.
+# STACKS names the stacks to deploy or destroy; every stack (of the STAGE) when it is empty.
+SELECTION = $(or $(STACKS),$(if $(STAGE),'$(STAGE)/*',--all))
+
 deploy: $(STAMPS)/node $(STAMPS)/python
-	cdk deploy $(or $(STACKS),--all) $(CDK_ARGS)
+	cdk deploy $(STAGE_ARGS) $(SELECTION) $(CDK_ARGS)
 
 destroy: $(STAMPS)/node $(STAMPS)/python
-	cdk destroy $(or $(STACKS),--all) $(CDK_ARGS)
+	cdk destroy $(STAGE_ARGS) $(SELECTION) $(CDK_ARGS)
 
 bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python benchmarks/measure.py

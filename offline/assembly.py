@@ -106,16 +106,29 @@ class StackResolver:
         return {key: self.resolve(value) for key, value in node.items()}
 
 
-def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
-    """Every state machine of the assembly, by stack name, ready to run locally."""
-    manifest = json.loads((outdir / "manifest.json").read_text())
+def stack_artifacts(outdir: Path, stage: str | None = None) -> list[tuple[Path, str, dict]]:
+    """(assembly folder, artifact id, artifact) of each stack: the top level's, or one stage's."""
+    manifest = json.loads((outdir / "manifest.json").read_text())["artifacts"]
+    stages = {a["properties"]["displayName"].rsplit("/", 1)[-1]: outdir / a["properties"]["directoryName"]
+              for a in manifest.values() if a["type"] == "cdk:cloud-assembly"}
+    if stage is not None:
+        if stage not in stages:
+            raise ValueError(f"no stage {stage!r} in {outdir}; it has {', '.join(sorted(stages)) or 'no stages'}")
+        return stack_artifacts(stages[stage])
+    stacks = [(outdir, key, a) for key, a in manifest.items() if a["type"] == "aws:cloudformation:stack"]
+    if not stacks and stages:
+        raise ValueError(f"{outdir} holds stages ({', '.join(sorted(stages))}); choose one (--stage)")
+    return stacks
+
+
+def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWorkflow]:
+    """Every state machine of the assembly (or of one of its stages), by stack id, ready to run locally."""
     workflows = {}
-    for stack, artifact in manifest["artifacts"].items():
-        if artifact["type"] != "aws:cloudformation:stack":
-            continue
-        template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
-        assets = json.loads((outdir / f"{stack}.assets.json").read_text())["files"]
-        resolver = StackResolver(stack, template)
+    for folder, artifact_id, artifact in stack_artifacts(outdir, stage):
+        stack = artifact.get("displayName", artifact_id).rsplit("/", 1)[-1]
+        template = json.loads((folder / artifact["properties"]["templateFile"]).read_text())
+        assets = json.loads((folder / f"{artifact_id}.assets.json").read_text())["files"]
+        resolver = StackResolver(artifact["properties"].get("stackName", artifact_id), template)
         resources = template["Resources"]
         machines = [k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"]
         for logical_id in machines:
@@ -128,7 +141,7 @@ def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
                 asset_hash = fprops["Code"]["S3Key"].removesuffix(".zip")
                 functions[resolver.arn(function_id)] = LocalFunction(
                     name=resolver.physical_name(function_id),
-                    code_dir=outdir / assets[asset_hash]["source"]["path"],
+                    code_dir=folder / assets[asset_hash]["source"]["path"],
                     handler=fprops["Handler"],
                     environment=resolver.resolve(fprops.get("Environment", {}).get("Variables", {})))
             file_assets = {}
@@ -136,7 +149,7 @@ def load_workflows(outdir: Path) -> dict[str, LocalWorkflow]:
                 if asset["source"].get("packaging") == "file":
                     for destination in asset["destinations"].values():
                         bucket = resolver.resolve({"Fn::Sub": destination["bucketName"]})
-                        file_assets[(bucket, destination["objectKey"])] = outdir / asset["source"]["path"]
+                        file_assets[(bucket, destination["objectKey"])] = folder / asset["source"]["path"]
             rules = [LocalRule(name=resolver.physical_name(rule_id),
                                pattern=resolver.resolve(rule["Properties"]["EventPattern"]),
                                targets=[resolver.resolve(t["Arn"]) for t in rule["Properties"].get("Targets", [])])

@@ -26,8 +26,8 @@ ENVIRONMENT = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_
 class LocalCloud:
     """Use as a context manager; everything it creates lives in this process and ends with it."""
 
-    def __init__(self, assembly: Path, retry_time_scale: float = 0.0) -> None:
-        self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly)
+    def __init__(self, assembly: Path, retry_time_scale: float = 0.0, stage: str | None = None) -> None:
+        self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly, stage)
         self.retry_time_scale = retry_time_scale
         self.machines: dict[str, str] = {}
 

@@ -1,7 +1,7 @@
 """`make run`: synthesize the app, then run its workflows offline and report how they did.
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
-                          [--assembly DIR] [--no-synth]
+                          [--assembly DIR] [--no-synth] [--stage NAME]
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUMMARY = ROOT / ".offline" / "summary.json"
 
 
-def synthesize(outdir: Path) -> float:
+def synthesize(outdir: Path, stage: str | None) -> float:
     from stacks.kit import build_app, cdk_json_context
 
     start = time.perf_counter()
-    build_app(cdk_json_context(), outdir=str(outdir)).synth()
+    build_app({**cdk_json_context(), **({"stage": stage} if stage else {})}, outdir=str(outdir)).synth()
     return time.perf_counter() - start
 
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", type=Path, default=DEFAULT_SUMMARY, help="where to write the JSON summary")
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="cloud assembly folder")
     parser.add_argument("--no-synth", action="store_true", help="run the assembly already in --assembly")
+    parser.add_argument("--stage", help="synthesize and run this stage's copy of the kit (as -c stage=...)")
     args = parser.parse_args(argv)
     try:
         execution_input = json.loads(args.input)
@@ -63,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--input is not JSON: {error}")
 
     if not args.no_synth:
-        print(f"synthesized the app into {args.assembly} in {synthesize(args.assembly):.1f} s", flush=True)
-    with LocalCloud(args.assembly) as cloud:
+        print(f"synthesized the app into {args.assembly} in {synthesize(args.assembly, args.stage):.1f} s", flush=True)
+    try:
+        local = LocalCloud(args.assembly, stage=args.stage)
+    except ValueError as error:
+        parser.error(str(error))
+    with local as cloud:
         stacks = args.workflow or list(cloud.workflows)
         unknown = sorted(set(stacks) - set(cloud.workflows))
         if unknown:

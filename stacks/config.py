@@ -18,6 +18,10 @@ LOG_RETENTION = {
 }
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+# Short, so `<name_prefix>-<stage>-<slug>-` leaves a 32-character tuning-job name room for 8 random characters.
+STAGE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
+REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 # Instance families SageMaker offers with EBS storage only. Families with local NVMe instance storage (m5d,
 # g4dn, g5, g6, p3dn, p4d, p5, trn1, ...) encrypt it in hardware, and SageMaker rejects a volume KMS key for
 # them (API reference, ResourceConfig/TransformResources/ProcessingClusterConfig.VolumeKmsKeyId; the families
@@ -76,6 +80,16 @@ def _name_prefix(key: str, value: Any) -> str:
     return value
 
 
+def _pattern(pattern: re.Pattern, allowed: str, *, optional: bool = False) -> Callable[[str, Any], str | None]:
+    def parse(key: str, value: Any) -> str | None:
+        if optional and value in ("", None):
+            return None
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise _fail(key, value, allowed + (" (or empty)" if optional else ""))
+        return value
+    return parse
+
+
 def _instance_type(key: str, value: Any) -> str:
     if not isinstance(value, str) or not INSTANCE_TYPE.fullmatch(value):
         raise _fail(key, value, "a SageMaker instance type such as ml.m5.large")
@@ -106,6 +120,18 @@ class KitConfig:
     access_log_expiration_days: int
     destroy_data_on_delete: bool
     encryption: str
+    stage: str | None
+    pipeline_connection_arn: str | None
+    pipeline_repository: str | None
+    pipeline_branch: str
+
+    def job_name_prefix(self, slug: str) -> str:
+        """What every SageMaker name and IAM scope of a workflow starts with: unique per stage and workflow."""
+        return "-".join([self.name_prefix, *([self.stage] if self.stage else []), slug])
+
+    @property
+    def pipeline(self) -> bool:
+        return bool(self.pipeline_repository)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> "KitConfig":
@@ -133,6 +159,12 @@ class KitConfig:
                                 f"only EBS-only instance families ({', '.join(sorted(EBS_ONLY_FAMILIES))}) when "
                                 f"encryption=kms, not {value}: SageMaker rejects a volume KMS key for instances "
                                 "with local storage")
+        if bool(self.pipeline_repository) != bool(self.pipeline_connection_arn):
+            missing = "pipeline_connection_arn" if self.pipeline_repository else "pipeline_repository"
+            raise _fail(missing, None, "a value: a pipeline needs both pipeline_repository and "
+                                       "pipeline_connection_arn")
+        if self.pipeline and self.stage:
+            raise _fail("stage", self.stage, "no stage with pipeline settings (the pipeline deploys dev and prod)")
         # A workflow runs up to three jobs back to back; its timeout must leave room for them.
         if self.workflow_timeout_minutes < 3 * self.max_job_runtime_minutes:
             raise _fail("workflow_timeout_minutes", self.workflow_timeout_minutes,
@@ -153,5 +185,10 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "access_log_expiration_days": (365, _integer(1, 3650)),
     "destroy_data_on_delete": (False, _boolean),
     "encryption": ("sse-s3", _choice("sse-s3", "kms")),
+    "stage": ("", _pattern(STAGE, "1 to 6 lowercase letters or digits, starting with a letter", optional=True)),
+    "pipeline_connection_arn": ("", _pattern(CONNECTION_ARN, "a CodeConnections connection ARN such as "
+                                "arn:aws:codeconnections:eu-west-1:111122223333:connection/<uuid>", optional=True)),
+    "pipeline_repository": ("", _pattern(REPOSITORY, "a repository as owner/name", optional=True)),
+    "pipeline_branch": ("main", _pattern(re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), "a branch name")),
 }
 assert list(SETTINGS) == [f.name for f in fields(KitConfig)], "SETTINGS and KitConfig must list the same keys"

@@ -12,6 +12,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 
 from stacks import workflows
 from stacks.config import KitConfig
+from stacks.stage import KitStage, build_workflow_stacks
 from stacks.workflow_stack import WORKFLOWS
 
 # Every module of stacks/workflows registers its stack (@register); each deploys and destroys on its own.
@@ -30,10 +31,17 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
-    """An app with every workflow stack; `context` adds to cdk.json's (tests), the CLI passes its own."""
+    """The app: every workflow stack (with `stage`, inside that stage), or, with the pipeline settings, the
+    pipeline that delivers them to dev and prod. `context` adds to cdk.json's (tests); the CLI passes its own."""
     app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
     config = KitConfig.from_context(app.node.get_all_context())
-    for stack_id, stack_class in WORKFLOWS.items():
-        stack_class(app, stack_id, config=config)
+    if config.pipeline:
+        from stacks.pipeline import PipelineStack
+
+        PipelineStack(app, "Pipeline", config=config)
+    elif config.stage:
+        KitStage(app, config.stage, config=config)
+    else:
+        build_workflow_stacks(app, config)
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app

@@ -130,7 +130,7 @@ class SageMakerWorkflowStack(Stack):
         self.source = f"{spec.definition}.asl.json"
         definition = load_definition(ROOT / "statemachines" / self.source)
         used = placeholders(definition)
-        self.job_name_prefix = prefix = f"{config.name_prefix}-{spec.slug}"
+        self.job_name_prefix = prefix = config.job_name_prefix(spec.slug)
         self.removal_policy = removal = (RemovalPolicy.DESTROY if config.destroy_data_on_delete
                                          else RemovalPolicy.RETAIN)
         self.log_retention = LOG_RETENTION[config.log_retention_days]

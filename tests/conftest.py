@@ -27,6 +27,8 @@ CONFIGURATIONS = {
     "destroy-data": {"destroy_data_on_delete": "true"},
     "kms": {"encryption": "kms"},
 }
+# Two copies side by side (one account and region): synthesized for the stage tests only.
+STAGES = {"stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}}
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,15 @@ class Synthesis:
     outdir: Path
 
 
+def all_stacks(assembly) -> list:
+    """The assembly's stacks and those of its stages, nested as deep as they go."""
+    return [*assembly.stacks, *(stack for nested in assembly.nested_assemblies
+                                for stack in all_stacks(nested.nested_assembly))]
+
+
 def synthesize(outdir: Path, overrides: dict) -> Synthesis:
     assembly = build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth()
-    return Synthesis(templates={stack.stack_name: stack.template for stack in assembly.stacks},
+    return Synthesis(templates={stack.stack_name: stack.template for stack in all_stacks(assembly)},
                      report=json.loads((outdir / "validation-report.json").read_text()), outdir=outdir)
 
 
@@ -50,7 +58,7 @@ class _Configurations(dict):
         self.tmp_path_factory = tmp_path_factory
 
     def __missing__(self, name: str) -> Synthesis:
-        self[name] = synthesize(self.tmp_path_factory.mktemp(name), CONFIGURATIONS[name])
+        self[name] = synthesize(self.tmp_path_factory.mktemp(name), {**CONFIGURATIONS, **STAGES}[name])
         return self[name]
 
 

@@ -126,7 +126,7 @@ def test_every_sagemaker_name_is_fresh_per_attempt_and_within_its_limit(path):
                for name, state in task_states(load_definition(path))
                if SERVICE_INTEGRATIONS[key := integration_of(name, state, source=path.name)].name_parameter]
     assert created
-    longest = "a" * 12 + "-xx"  # the longest name_prefix and a slug
+    longest = "a" * 12 + "-" + "s" * 6 + "-xx"  # the longest name_prefix, stage and a slug
     for name, parameters, integration in created:
         expression = parameters[f"{integration.name_parameter}.$"].replace("${JobNamePrefix}", longest)
         length, fresh = name_length(expression, longest)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from offline.run import main
 
 
@@ -35,3 +37,21 @@ def test_kms_configuration_runs_too(synthesized, tmp_path):
                  "--assembly", str(synthesized["kms"].outdir), "--no-synth"])
     assert code == 0
     assert json.loads(summary.read_text())["PreprocessAndTrain"]["quality"]["accuracy"] > 0.9
+
+
+def test_a_stage_runs_offline_from_its_staged_assembly(tmp_path):
+    summary = tmp_path / "summary.json"
+    code = main(["--stage", "dev", "--workflow", "TrainAndTransform", "--input", '{"rows": 300, "seed": 2}',
+                 "--summary", str(summary), "--assembly", str(tmp_path / "out")])
+    assert code == 0
+    result = json.loads(summary.read_text())["TrainAndTransform"]
+    assert ":stateMachine:mlkit-dev-tt" in result["execution"].replace(":execution:", ":stateMachine:")
+    assert "/mlkit-dev-tt-" in result["output"]["model_artifacts"]
+
+
+def test_a_staged_assembly_needs_its_stage_named(tmp_path, capsys):
+    main(["--stage", "dev", "--workflow", "TrainAndTransform", "--summary", str(tmp_path / "s.json"),
+          "--assembly", str(tmp_path / "out"), "--input", '{"rows": 100}'])
+    with pytest.raises(SystemExit):
+        main(["--no-synth", "--assembly", str(tmp_path / "out"), "--summary", str(tmp_path / "t.json")])
+    assert "holds stages (dev); choose one (--stage)" in capsys.readouterr().err

@@ -15,6 +15,7 @@ COMMANDS = {
     "npx cdk diff": None,
     "make deploy": None,
     "make deploy STACKS=TrainAndTransform": None,
+    "make deploy STAGE=dev": None,
     "make destroy": "y\n",
     "make destroy CDK_ARGS=--force": None,
 }

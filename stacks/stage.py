@@ -1,0 +1,28 @@
+"""One copy of the kit: every registered workflow's stack, named and scoped for one stage (dev, prod, ...)."""
+from __future__ import annotations
+
+import dataclasses
+
+from aws_cdk import Stage
+from constructs import Construct
+
+from stacks.config import ConfigError, KitConfig
+from stacks.workflow_stack import WORKFLOWS
+
+
+def build_workflow_stacks(scope: Construct, config: KitConfig) -> dict:
+    """Every registered workflow's stack under `scope` (an app or a stage), by stack id."""
+    slugs = {cls.spec.slug for cls in WORKFLOWS.values()}
+    if config.stage in slugs:  # <prefix>-<slug>-* of the unstaged copy would match <prefix>-<stage>-... names
+        raise ConfigError(f"invalid setting stage={config.stage!r}: expected a name other than a workflow slug "
+                          f"({', '.join(sorted(slugs))})")
+    return {stack_id: cls(scope, stack_id, config=config) for stack_id, cls in WORKFLOWS.items()}
+
+
+class KitStage(Stage):
+    """All workflow stacks for one stage; CloudFormation names them <stage>-<StackId>, the CLI <stage>/<StackId>."""
+
+    def __init__(self, scope: Construct, stage: str, *, config: KitConfig, **kwargs) -> None:
+        super().__init__(scope, stage, **kwargs)
+        self.config = dataclasses.replace(config, stage=stage)
+        self.stacks = build_workflow_stacks(self, self.config)

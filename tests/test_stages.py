@@ -1,0 +1,113 @@
+"""Two copies of the kit (stages dev and prod) in one account and region: no physical name in common, and no
+IAM permission of one that reaches anything of the other."""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+
+import pytest
+
+from stacks.config import ConfigError, KitConfig
+from stacks.kit import build_app, cdk_json_context
+from tests.cfn import of_type
+
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+
+
+def render(node, stack: str) -> str:
+    """A CloudFormation value as the deployed string: pseudo parameters filled in, a reference to a resource
+    as that stack's own resource (another stack's resource is another resource)."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return ",".join(render(item, stack) for item in node)
+    if "Ref" in node:
+        return {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+                "AWS::URLSuffix": "amazonaws.com", "AWS::StackId": f"stack/{stack}/uuid"}.get(
+            node["Ref"], f"<{stack}:{node['Ref']}>")
+    if "Fn::GetAtt" in node:
+        return f"<{stack}:{'.'.join(node['Fn::GetAtt'])}>"
+    if "Fn::Join" in node:
+        return node["Fn::Join"][0].join(render(part, stack) for part in node["Fn::Join"][1])
+    if "Fn::Select" in node or "Fn::Split" in node or "Fn::FindInMap" in node:
+        return f"<{stack}:{json.dumps(node, sort_keys=True)}>"
+    return json.dumps(node, sort_keys=True)
+
+
+def physical_names(templates: dict) -> set[str]:
+    """Every name a copy gives AWS: stack names and each resource property that names the resource."""
+    names = set(templates)
+    for stack, template in templates.items():
+        for resource in template["Resources"].values():
+            for key, value in resource.get("Properties", {}).items():
+                # PolicyName is an inline policy's name within its own role, not a name in the account.
+                if (key.endswith("Name") or key == "Name") and key not in ("PolicyName", "DestinationBucketName"):
+                    names.add(render(value, stack))
+    return names
+
+
+def iam_resources(templates: dict) -> set[str]:
+    """Every resource pattern any IAM statement of a copy names."""
+    found = set()
+    for stack, template in templates.items():
+        for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for policy in of_type(template, kind).values():
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    resources = statement["Resource"]
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        found.add(render(resource, stack))
+    return found
+
+
+@pytest.fixture(scope="module")
+def copies(synthesized):
+    return synthesized["stage-dev"].templates, synthesized["stage-prod"].templates
+
+
+def test_each_stage_holds_every_workflow_under_its_own_stack_names(copies):
+    dev, prod = copies
+    assert sorted(dev) == [f"dev-{s}" for s in sorted(s.removeprefix("prod-") for s in prod)]
+
+
+def test_no_physical_name_is_shared(copies):
+    dev, prod = (physical_names(templates) for templates in copies)
+    assert {name for name in dev if "mlkit-dev-" in name}  # the stage is in the names
+    assert dev & prod == set()
+
+
+@pytest.mark.parametrize("direction", ["dev->prod", "prod->dev"])
+def test_no_iam_pattern_of_one_stage_matches_anything_of_the_other(copies, direction):
+    mine, theirs = copies if direction == "dev->prod" else copies[::-1]
+    # Shared by AWS's design, one per account: "*" (actions with no resource scope), Step Functions' managed
+    # rules for .sync tasks, and SageMaker's job log groups, where the group-level actions (create the group,
+    # list its streams) cannot name a stream; writing is scoped to the stage's own job streams, and no role
+    # may read log events. And CDK's bootstrap assets bucket, content-addressed: a stage reads the one object
+    # whose hash its definition names, the same script in every stage.
+    shared = re.compile(r"^\*$|:rule/StepFunctionsGetEventsFor|:log-group:/aws/sagemaker/\w+:\*$|cdk-\w+-assets-")
+    patterns = {p for p in iam_resources(mine) if not shared.search(p)}
+    targets = {t.replace("*", "x") for t in iam_resources(theirs) | physical_names(theirs)}
+    for pattern in patterns:
+        matched = sorted(t for t in targets if fnmatch.fnmatchcase(t, pattern))
+        assert matched == [], (pattern, matched[:3])
+
+
+def test_sagemaker_scopes_carry_the_stage(copies):
+    for stack, template in copies[0].items():
+        sagemaker = {r for r in iam_resources({stack: template}) if ":sagemaker:" in r}
+        assert sagemaker and all(re.search(r"/mlkit-dev-[a-z]+-\*$", r) for r in sagemaker), stack
+
+
+@pytest.mark.parametrize(("value", "allowed"), [
+    ("Dev", "1 to 6 lowercase letters or digits"), ("staging1", "1 to 6"), ("1dev", "starting with a letter"),
+    ("de-v", "1 to 6"),
+])
+def test_bad_stage_names_are_refused_in_one_line(value, allowed):
+    with pytest.raises(ConfigError, match=rf"invalid setting stage='{value}': expected .*{allowed}"):
+        KitConfig.from_context({"stage": value})
+
+
+def test_a_stage_named_like_a_workflow_slug_is_refused(tmp_path):
+    # <prefix>-tt-* (the copy without a stage) would match the names of a stage called "tt".
+    with pytest.raises(ConfigError, match=r"invalid setting stage='tt': expected a name other than a workflow slug"):
+        build_app({**cdk_json_context(), "stage": "tt"}, outdir=str(tmp_path))
