@@ -1,10 +1,12 @@
 """Accepted findings of the checkers (cdk-nag packs, checkov), each on one resource with its reason."""
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_iam as iam
+from constructs import IConstruct
 
 # Packs applied by stacks.kit whose wildcard-permission rule needs a per-resource acknowledgement.
 WILDCARD_RULES = ("AwsSolutions::AwsSolutions-IAM5",)
@@ -25,6 +27,7 @@ FINDINGS: dict[str, tuple[str, ...]] = {
                  "CKV_AWS_158"),
     "sqs-kms": ("CKV_AWS_27",),
     "sqs-is-dead-letter-queue": ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"),
+    "codebuild-oauth": ("HIPAA.Security-CodeBuildProjectSourceRepoUrl",),
     "inline-policy": ("NIST.800.53.R5-IAMNoInlinePolicy", "HIPAA.Security-IAMNoInlinePolicy"),
 }
 
@@ -53,6 +56,8 @@ def _render(node: Any) -> str:
     if "Fn::Join" in node:
         separator, parts = node["Fn::Join"]
         return separator.join(_render(part) for part in parts)
+    if "Fn::Sub" in node and isinstance(node["Fn::Sub"], str):
+        return re.sub(r"\$\{([\w:]+)\}", r"<\1>", node["Fn::Sub"])
     raise ValueError(f"cannot name {node!r} in a cdk-nag finding")
 
 
@@ -77,3 +82,30 @@ XRAY_REASON = ("X-Ray trace and sampling actions have no resource-level permissi
 LOG_DELIVERY_REASON = ("Step Functions log delivery actions (logs:*LogDelivery, DescribeLogGroups, "
                        "DescribeResourcePolicies, PutResourcePolicy) and X-Ray actions have no resource-level "
                        "permissions; AWS requires Resource '*' for them.")
+
+
+def wildcard_ids(document: dict) -> list[str]:
+    """The IAM5 finding IDs cdk-nag gives a resolved policy document: each wildcard action and resource."""
+    ids = []
+    for statement in document.get("Statement", []):
+        actions = statement.get("Action", [])
+        resources = statement.get("Resource", [])
+        ids += [f"Action::{a}" for a in (actions if isinstance(actions, list) else [actions]) if "*" in a]
+        ids += [f"Resource::{name}" for name in map(_render, resources if isinstance(resources, list) else [resources])
+                if "*" in name]
+    return list(dict.fromkeys(ids))
+
+
+def acknowledge_generated_policies(scope: IConstruct, reasons: Iterable[tuple[str, str]]) -> None:
+    """For policies a library generates (CDK Pipelines): acknowledge each wildcard on the policy that has it,
+    with the reason whose pattern matches its ID; a wildcard no reason covers stops synthesis."""
+    reasons = [(re.compile(pattern), reason) for pattern, reason in reasons]
+    for construct in scope.node.find_all():
+        if not isinstance(construct, iam.CfnPolicy):
+            continue
+        for finding in wildcard_ids(Stack.of(construct).resolve(construct.policy_document)):
+            reason = next((r for pattern, r in reasons if pattern.search(finding)), None)
+            if reason is None:
+                raise ValueError(f"{construct.node.path}: no reason given for the wildcard {finding}")
+            for rule in WILDCARD_RULES:
+                Validations.of(construct).acknowledge(Acknowledgment(id=f"{rule}[{finding}]", reason=reason))

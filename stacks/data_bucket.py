@@ -18,7 +18,7 @@ class DataBucket(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, destroy_on_delete: bool,
                  noncurrent_version_expiration: Duration, access_log_expiration: Duration,
-                 encryption_key: kms.IKey | None = None) -> None:
+                 encryption_key: kms.IKey | None = None, replication_reason: str = REPLICATION_REASON) -> None:
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN
         common = dict(
@@ -54,8 +54,8 @@ class DataBucket(Construct):
         accept(logs, "s3-kms", "S3 server access logging delivers only to buckets encrypted with SSE-S3.")
         accept(logs, "s3-access-logging", "This bucket receives the data bucket's access logs; logging it as well "
                                           "would need another log bucket, and so on.")
-        accept(logs, "s3-replication", REPLICATION_REASON)
-        accept(data, "s3-replication", REPLICATION_REASON)
+        accept(logs, "s3-replication", replication_reason)
+        accept(data, "s3-replication", replication_reason)
         if not encryption_key:
             accept(data, "s3-kms", "SSE-S3 by default (no key to manage or pay for); deploy with encryption=kms for "
                                    "the stack's customer-managed key.")

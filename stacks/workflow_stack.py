@@ -184,7 +184,7 @@ class SageMakerWorkflowStack(Stack):
                                sync_jobs=jobs, encryption_key=self.key, log_retention=self.log_retention,
                                removal_policy=removal)
         self.add_triggers()
-        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        self.state_machine_arn_output = CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
         operators = OperatorPolicy(self, "Operators", state_machine=self.state_machine,
                                    state_machine_name=prefix, bucket=data.bucket, encryption_key=self.key)

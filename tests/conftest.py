@@ -27,8 +27,11 @@ CONFIGURATIONS = {
     "destroy-data": {"destroy_data_on_delete": "true"},
     "kms": {"encryption": "kms"},
 }
-# Two copies side by side (one account and region): synthesized for the stage tests only.
-STAGES = {"stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}}
+PIPELINE = {"pipeline_repository": "example/sagemaker-kit", "pipeline_connection_arn":
+            "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012"}
+# Synthesized only for the tests that ask: two copies side by side (one account and region), and the pipeline.
+EXTRA_CONFIGURATIONS = {"stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}, "pipeline": PIPELINE,
+                        "pipeline-kms": {**PIPELINE, "encryption": "kms"}}
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class _Configurations(dict):
         self.tmp_path_factory = tmp_path_factory
 
     def __missing__(self, name: str) -> Synthesis:
-        self[name] = synthesize(self.tmp_path_factory.mktemp(name), {**CONFIGURATIONS, **STAGES}[name])
+        self[name] = synthesize(self.tmp_path_factory.mktemp(name), {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name])
         return self[name]
 
 

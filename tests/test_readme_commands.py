@@ -16,6 +16,8 @@ COMMANDS = {
     "make deploy": None,
     "make deploy STACKS=TrainAndTransform": None,
     "make deploy STAGE=dev": None,
+    "make deploy STACKS=Pipeline CDK_ARGS=\"-c pipeline_repository=example/sagemaker-kit -c pipeline_connection_arn="
+    "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012\"": None,
     "make destroy": "y\n",
     "make destroy CDK_ARGS=--force": None,
 }

@@ -1,0 +1,162 @@
+"""Delivery through CDK Pipelines: source → tests and synthesis → self-update → dev → check → approval → prod."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import pipelines
+from constructs import Construct
+
+from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_generated_policies
+from stacks.config import SETTINGS, KitConfig
+from stacks.data_bucket import DataBucket
+from stacks.stage import KitStage
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = json.loads((ROOT / "package.json").read_text())["devDependencies"]  # the pinned CLI and asset publisher
+# CodeBuild's standard 7.0 image: the Python the kit's requirements are pinned for, and npm to install the
+# pinned Node from package.json (the image's own Node is not used).
+RUNTIMES = {"python": "3.11", "nodejs": "22"}
+CHECK_INPUT = {"rows": 500, "seed": 1}
+PIPELINE_SETTINGS = ("pipeline_repository", "pipeline_connection_arn", "pipeline_branch")
+# Why each wildcard in the policies CDK Pipelines generates cannot be narrower (by the cdk-nag finding ID).
+GENERATED_WILDCARDS = (
+    (r"^Action::s3:(Abort|DeleteObject|GetBucket|GetObject|List)\*$",
+     "CDK Pipelines grants reading and writing pipeline artifacts with S3's action groups; every statement "
+     "holding them names only this pipeline's artifact bucket and its objects."),
+    (r"^Action::kms:(ReEncrypt|GenerateDataKey)\*$",
+     "The artifact key's grant uses KMS action groups to encrypt and decrypt artifacts; it names only this "
+     "pipeline's artifact key."),
+    (r"^Resource::<ArtifactsBucket\w+\.Arn>/\*$",
+     "CodePipeline names artifact objects per execution; access is limited to this pipeline's artifact bucket."),
+    (r":log-group:/aws/codebuild/",
+     "CodeBuild names each build's log stream at run time in the project's log group (the asset role: in the "
+     "asset projects' groups, named by CDK at synthesis)."),
+    (r":report-group/",
+     "CodeBuild names test-report groups after the project at run time; no project here publishes reports."),
+    (r":execution:mlkit[\w-]*:pipeline-check-\*$",
+     "The dev check names its executions pipeline-check-<build number>; it may watch only those executions of "
+     "the dev state machines."),
+    (r":kms:<AWS::Region>:<AWS::AccountId>:key/\*$",
+     "The dev stacks create their keys, whose IDs the pipeline stack cannot know; the check may use a key only "
+     "through Step Functions (kms:ViaService) for executions of the dev state machines (encryption context)."),
+    (r"^Resource::arn:\*:iam::<AWS::AccountId>:role/\*$",
+     "Self-mutation assumes the CDK bootstrap roles of this account, whose names carry the bootstrap "
+     "qualifier; CDK limits the statement to roles tagged aws-cdk:bootstrap-role."),
+    (r"^Resource::\*$",
+     "CDK Pipelines' own statements: self-mutation reads stack status (cloudformation:DescribeStacks) and lists "
+     "the bootstrap bucket, and the asset role starts and watches the asset CodeBuild projects, whose names "
+     "CDK chooses during the build of the pipeline."),
+)
+
+
+def context_arguments(config: KitConfig) -> str:
+    """`-c key=value` for every setting that differs from its default, so the pipeline's own synthesis builds
+    exactly what was deployed by hand the first time (pipeline settings included)."""
+    pairs = []
+    for key, (default, parse) in SETTINGS.items():
+        value = getattr(config, key)
+        if value != parse(key, default) and value is not None:
+            text = ",".join(value) if isinstance(value, tuple) else str(value).lower() if isinstance(value, bool) \
+                else str(value)
+            pairs.append(f"-c {key}={shlex.quote(text)}")
+    return " ".join(pairs)
+
+
+def check_commands(variables: list[str]) -> list[str]:
+    """Start every workflow of the stage with a small input, then wait until each one has succeeded."""
+    start = " ".join(f'"${variable}"' for variable in variables)
+    return [
+        f"input='{json.dumps(CHECK_INPUT)}'; executions=''",
+        f"for machine in {start}; do executions=\"$executions $(aws stepfunctions start-execution "
+        "--state-machine-arn \"$machine\" --name \"pipeline-check-$CODEBUILD_BUILD_NUMBER\" --input \"$input\" "
+        "--query executionArn --output text)\"; done",
+        "for execution in $executions; do "
+        "while status=$(aws stepfunctions describe-execution --execution-arn \"$execution\" --query status "
+        "--output text) && [ \"$status\" = RUNNING ]; do sleep 30; done; echo \"$execution: $status\"; "
+        "[ \"$status\" = SUCCEEDED ] || exit 1; done",
+    ]
+
+
+class PipelineStack(Stack):
+    """A self-mutating CodePipeline (V2) that tests and synthesizes the kit from its repository, deploys the dev
+    stage, runs every workflow there once, waits for a person's approval, and deploys the prod stage."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: KitConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, description="Delivers the SageMaker workflow kit to dev and prod",
+                         **kwargs)
+        key = kms.Key(self, "ArtifactsKey", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
+                      description="Encrypts the delivery pipeline's artifacts and build logs")
+        artifacts = DataBucket(
+            self, "Artifacts", destroy_on_delete=False, encryption_key=key,
+            noncurrent_version_expiration=Duration.days(30), access_log_expiration=Duration.days(365),
+            replication_reason="Pipeline artifacts are rebuilt from the repository on every run; replicating them "
+                               "to another region adds no recovery the repository does not already give.")
+        source = pipelines.CodePipelineSource.connection(
+            config.pipeline_repository, config.pipeline_branch, connection_arn=config.pipeline_connection_arn)
+        synth = pipelines.CodeBuildStep(
+            "Synth", input=source, primary_output_directory="cdk.out",
+            partial_build_spec=codebuild.BuildSpec.from_object({"phases": {"install": {"runtime-versions": RUNTIMES}}}),
+            commands=["make test", f"make synth CDK_ARGS={shlex.quote(context_arguments(config))}"])
+        self.pipeline = pipelines.CodePipeline(
+            self, "Pipeline", synth=synth, pipeline_type=codepipeline.PipelineType.V2, self_mutation=True,
+            cli_version=TOOLS["aws-cdk"], cdk_assets_cli_version=TOOLS["cdk-assets"], artifact_bucket=artifacts.bucket,
+            publish_assets_in_parallel=False, cross_account_keys=False,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0),
+                timeout=Duration.hours(1)))
+
+        stage_config = dataclasses.replace(config, **dict.fromkeys(PIPELINE_SETTINGS[:2]))
+        dev = KitStage(self, "dev", config=stage_config)
+        outputs = {f"{stack_id.upper()}_STATE_MACHINE": stack.state_machine_arn_output
+                   for stack_id, stack in dev.stacks.items()}
+        check = pipelines.CodeBuildStep(
+            "CheckDev", env_from_cfn_outputs=outputs, commands=check_commands(sorted(outputs)),
+            timeout=Duration.minutes(config.workflow_timeout_minutes + 15),
+            role_policy_statements=self._check_permissions(dev))
+        self.pipeline.add_stage(dev, post=[check])
+        prod = KitStage(self, "prod", config=stage_config)
+        self.pipeline.add_stage(prod, pre=[pipelines.ManualApprovalStep(
+            "PromoteToProd", comment="dev ran every workflow successfully; approve to deploy the same build to prod")])
+        self.pipeline.build_pipeline()  # now, so the generated roles and projects can be checked and accepted here
+        self._accept_generated()
+
+    def _accept_generated(self) -> None:
+        """Findings on what CDK Pipelines generates, each on its own resource with its reason."""
+        pipeline = self.pipeline.node
+        acknowledge_generated_policies(self.pipeline, GENERATED_WILDCARDS)
+        for construct in pipeline.find_all():
+            if isinstance(construct, iam.CfnPolicy):
+                accept(construct, "inline-policy", INLINE_POLICY_REASON)
+            elif isinstance(construct, codebuild.CfnProject):
+                accept(construct, "codebuild-oauth",
+                       "The projects take their source from CodePipeline, which reads the repository through a "
+                       "CodeConnections connection; no project holds a repository URL or credentials. The rule "
+                       "flags every project that does not use OAuth, whatever its source.")
+
+    def _check_permissions(self, stage: KitStage) -> list[iam.PolicyStatement]:
+        """Start and watch executions of the dev stage's state machines, and nothing else."""
+        names = [stack.job_name_prefix for stack in stage.stacks.values()]
+        machines = [self.format_arn(service="states", resource="stateMachine", resource_name=name,
+                                    arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]
+        statements = [
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=machines),
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[
+                self.format_arn(service="states", resource="execution", resource_name=f"{name}:pipeline-check-*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]),
+        ]
+        if stage.config.encryption == "kms":  # executions are encrypted with each dev stack's key
+            statements.append(iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[self.format_arn(service="kms", resource="key", resource_name="*")],
+                conditions={"StringEquals": {"kms:ViaService": f"states.{self.region}.amazonaws.com"},
+                            "ForAnyValue:StringEquals": {
+                                "kms:EncryptionContext:aws:states:stateMachineArn": machines}}))
+        return statements

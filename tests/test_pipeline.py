@@ -1,0 +1,138 @@
+"""The delivery pipeline: what it runs, in which order, with which permissions, and every cdk-nag pack clean."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from stacks.config import KitConfig
+from stacks.pipeline import TOOLS, context_arguments
+from tests.cfn import REGION, arn, of_type, resource
+from tests.conftest import CDK_CONTEXT, PIPELINE, ROOT
+from tests.test_iam import iam_of
+from tests.test_snapshots import masked
+
+
+@pytest.fixture(scope="module")
+def pipeline(synthesized):
+    return synthesized["pipeline"]
+
+
+@pytest.fixture(scope="module")
+def template(pipeline):
+    return pipeline.templates["Pipeline"]
+
+
+def stages(template: dict) -> list[tuple[str, list[str]]]:
+    (codepipeline,) = of_type(template, "AWS::CodePipeline::Pipeline").values()
+    assert codepipeline["Properties"]["PipelineType"] == "V2"
+    return [(s["Name"], [a["Name"] for a in s["Actions"]]) for s in codepipeline["Properties"]["Stages"]]
+
+
+def test_pipeline_tests_and_synthesizes_updates_itself_deploys_dev_checks_approves_prod(template):
+    order = stages(template)
+    assert [name for name, _ in order] == ["Source", "Build", "UpdatePipeline", "Assets", "dev", "prod"]
+    dev, prod = dict(order)["dev"], dict(order)["prod"]
+    assert dev[-1] == "CheckDev" and prod[0] == "PromoteToProd"
+    assert {a.split(".")[0] for a in dev[:-1]} == {a.split(".")[0] for a in prod[1:]} == {
+        "PreprocessAndTrain", "TrainAndTransform", "TuneAndTransform"}
+
+
+def buildspec(template: dict, path: str) -> dict:
+    return json.loads(resource(template, path)["Properties"]["Source"]["BuildSpec"])
+
+
+def test_synth_step_runs_the_readme_test_command_and_synthesizes_what_was_deployed(template):
+    spec = buildspec(template, "Pipeline/Pipeline/Build/Synth/CdkBuildProject/Resource")
+    assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.11", "nodejs": "22"}
+    test, synth = spec["phases"]["build"]["commands"]
+    assert test == "make test"
+    arguments = shlex.split(shlex.split(synth)[2].removeprefix("CDK_ARGS="))
+    context = dict(pair.split("=", 1) for pair in arguments[1::2])
+    assert context == PIPELINE and KitConfig.from_context(context).pipeline
+
+
+def test_context_arguments_rebuild_the_same_configuration():
+    config = KitConfig.from_context({**CDK_CONTEXT, **PIPELINE, "encryption": "kms", "max_job_runtime_minutes": "30",
+                                     "allowed_instance_types": "ml.m5.large,ml.c5.xlarge",
+                                     "training_instance_type": "ml.c5.xlarge", "destroy_data_on_delete": "true"})
+    arguments = shlex.split(context_arguments(config))
+    assert KitConfig.from_context(dict(pair.split("=", 1) for pair in arguments[1::2])) == config
+
+
+def test_self_mutation_and_assets_use_the_pinned_tools(pipeline, template):
+    mutate = buildspec(template, "Pipeline/UpdatePipeline/SelfMutation/Resource")
+    assert f"npm install -g aws-cdk@{TOOLS['aws-cdk']}" in mutate["phases"]["install"]["commands"]
+    # Asset projects keep their buildspec as a file in the assembly.
+    assets = [(pipeline.outdir / p["Properties"]["Source"]["BuildSpec"]).read_text()
+              for p in of_type(template, "AWS::CodeBuild::Project").values()
+              if "/Assets/" in p["Metadata"]["aws:cdk:path"]]
+    assert assets and all(f"npm install -g cdk-assets@{TOOLS['cdk-assets']}" in a for a in assets)
+
+
+def test_pinned_asset_publisher_reads_this_cdk_versions_assemblies(synthesized):
+    """cdk-assets' latest release refuses the cloud assembly schema this aws-cdk-lib writes; the pin reads it."""
+    manifest = synthesized["default"].outdir / "TrainAndTransform.assets.json"
+    listed = subprocess.run([str(ROOT / "node_modules" / ".bin" / "cdk-assets"), "ls", "-p", str(manifest)],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and ".zip" in listed.stdout, listed.stderr
+
+
+def check_statements(template: dict) -> list[dict]:
+    """The dev check's own statements (CDK Pipelines adds its artifact and log access before them)."""
+    statements = resource(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Role/DefaultPolicy/Resource")[
+        "Properties"]["PolicyDocument"]["Statement"]
+    return [s for s in statements if json.dumps(s).count("mlkit-dev-")]
+
+
+def test_dev_check_may_only_start_and_watch_its_own_executions(template):
+    names = ["mlkit-dev-ht", "mlkit-dev-pt", "mlkit-dev-tt"]  # CDK sorts a statement's resources
+    assert check_statements(template) == [
+        {"Action": "states:StartExecution", "Effect": "Allow",
+         "Resource": [arn("states", f"stateMachine:{name}") for name in names]},
+        {"Action": "states:DescribeExecution", "Effect": "Allow",
+         "Resource": [arn("states", f"execution:{name}:pipeline-check-*") for name in names]},
+    ]
+    commands = buildspec(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")["phases"]["build"]["commands"]
+    assert "aws stepfunctions start-execution" in commands[1] and '[ "$status" = SUCCEEDED ] || exit 1' in commands[2]
+
+
+def test_dev_check_uses_the_stage_keys_only_through_step_functions(synthesized):
+    template = synthesized["pipeline-kms"].templates["Pipeline"]
+    names = ["mlkit-dev-pt", "mlkit-dev-tt", "mlkit-dev-ht"]
+    assert check_statements(template)[-1] == {
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": arn("kms", "key/*"),
+        "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["states.", REGION, ".amazonaws.com"]]}},
+                      "ForAnyValue:StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [
+                          arn("states", f"stateMachine:{name}") for name in names]}}}
+
+
+def test_every_nag_pack_is_clean_and_each_acceptance_is_on_its_resource(pipeline):
+    for plugin in pipeline.report["pluginReports"]:
+        assert plugin["violations"] == [], plugin["pluginName"]
+        for finding in plugin["suppressedViolations"]:
+            assert {c["constructPath"] for c in finding["violatingConstructs"]} == {finding["acknowledgedAt"]}
+            assert len(finding["reason"]) >= 60, finding["acknowledgedId"]
+
+
+def test_pipeline_template_and_iam_match_reviewed_snapshots(template, snapshot):
+    extension = snapshot.use_extension(JSONSnapshotExtension)
+    assert masked(template) == extension(name="template")
+    assert masked(iam_of(template)) == extension(name="iam")
+
+
+def comparable(template: dict) -> str:
+    """A template without construct paths and the one ID CDK derives from the full path (a Lambda permission's):
+    what deploys, whether the stage sits in the app or in the pipeline."""
+    resources = {k: {key: v for key, v in r.items() if key != "Metadata"} for k, r in template["Resources"].items()}
+    return re.sub(r"AllowEventRule\w+", "AllowEventRule", json.dumps(masked(resources), sort_keys=True))
+
+
+def test_stages_in_the_pipeline_are_the_same_copies_as_the_plain_app_builds(pipeline, synthesized):
+    staged = {name: comparable(t) for name, t in synthesized["stage-dev"].templates.items()}
+    in_pipeline = {name: comparable(t) for name, t in pipeline.templates.items() if name.startswith("dev-")}
+    assert in_pipeline == staged
