@@ -107,10 +107,14 @@ class JobRunners:
             tar.addfile(info, io.BytesIO(raw))
         artifacts = f"{job['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
         self._put(name, artifacts, archive.getvalue())
+        spot = {}
+        if job.get("EnableManagedSpotTraining"):  # the container checkpoints each round; keep the last, as it would
+            self._put(name, f"{job['CheckpointConfig']['S3Uri'].rstrip('/')}/xgboost-checkpoint.{rounds - 1}", raw)
+            spot = {"TrainingTimeInSeconds": 1, "BillableTimeInSeconds": 1}
         metrics = [{"MetricName": f"{channel}:{metric}", "Value": float(values[-1]), "Timestamp": time.time()}
                    for channel, by_metric in history.items() for metric, values in by_metric.items()]
         return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "FinalMetricDataList": metrics,
-                "SecondaryStatus": "Completed"}
+                "SecondaryStatus": "Completed", **spot}
 
     def transform(self, name: str, job: dict) -> dict:
         import xgboost
@@ -140,6 +144,8 @@ class JobRunners:
             child = f"{name}-{number:03d}-{uuid.uuid4().hex[:8]}"
             request = {**{k: definition[k] for k in TRAINING_FIELDS if k in definition}, "TrainingJobName": child,
                        "HyperParameters": {**definition.get("StaticHyperParameters", {}), **tuned}}
+            if "CheckpointConfig" in definition:  # each training job of a tuning job checkpoints in its own folder
+                request["CheckpointConfig"] = {"S3Uri": f"{definition['CheckpointConfig']['S3Uri'].rstrip('/')}/{child}"}
             result = self.training(child, request)
             self.record_child("TrainingJob", child, {**request, "TuningJobArn": job["HyperParameterTuningJobArn"]},
                               result)

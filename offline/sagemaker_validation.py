@@ -25,6 +25,21 @@ def validate(operation: str, request: dict) -> None:
     if report.has_errors():
         raise SageMakerError("ValidationException", report.generate_report())
     check_constraints(request, shape, operation)
+    _check_spot(operation, request)
+
+
+def _check_spot(operation: str, request: dict) -> None:
+    """Managed spot training needs a MaxWaitTimeInSeconds of at least MaxRuntimeInSeconds (StoppingCondition
+    in botocore's SageMaker model), for a training job and for a tuning job's training jobs alike."""
+    definition = {"CreateTrainingJob": request,
+                  "CreateHyperParameterTuningJob": request.get("TrainingJobDefinition", {})}.get(operation, {})
+    if not definition.get("EnableManagedSpotTraining"):
+        return
+    stopping = definition.get("StoppingCondition", {})
+    wait, run = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
+    if wait is None or wait < run:
+        raise SageMakerError("ValidationException", "Invalid MaxWaitTimeInSeconds: for managed spot training it "
+                                                    f"must be set and at least MaxRuntimeInSeconds ({run}), got {wait}")
 
 
 def _pattern(text: str) -> regex.Pattern:

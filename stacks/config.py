@@ -18,6 +18,8 @@ LOG_RETENTION = {
 }
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+# A spot training job's MaxWaitTimeInSeconds (capacity wait plus run) as a multiple of its MaxRuntimeInSeconds.
+SPOT_WAIT_FACTOR = 2
 # Short, so `<name_prefix>-<stage>-<slug>-` leaves a 32-character tuning-job name room for 8 random characters.
 STAGE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
@@ -120,6 +122,7 @@ class KitConfig:
     access_log_expiration_days: int
     destroy_data_on_delete: bool
     encryption: str
+    spot_training: bool
     stage: str | None
     pipeline_connection_arn: str | None
     pipeline_repository: str | None
@@ -165,10 +168,13 @@ class KitConfig:
                                        "pipeline_connection_arn")
         if self.pipeline and self.stage:
             raise _fail("stage", self.stage, "no stage with pipeline settings (the pipeline deploys dev and prod)")
-        # A workflow runs up to three jobs back to back; its timeout must leave room for them.
-        if self.workflow_timeout_minutes < 3 * self.max_job_runtime_minutes:
+        # A workflow runs up to three jobs back to back, and a spot training job may wait for capacity as long
+        # as it may run (SPOT_WAIT_FACTOR); the workflow's timeout must leave room for all of it.
+        jobs = 3 + (SPOT_WAIT_FACTOR - 1 if self.spot_training else 0)
+        if self.workflow_timeout_minutes < jobs * self.max_job_runtime_minutes:
             raise _fail("workflow_timeout_minutes", self.workflow_timeout_minutes,
-                        f"at least 3 x max_job_runtime_minutes ({3 * self.max_job_runtime_minutes})")
+                        f"at least {jobs} x max_job_runtime_minutes ({jobs * self.max_job_runtime_minutes})"
+                        + (" with spot_training" if self.spot_training else ""))
 
 
 # key -> (default, parser). Defaults are small current-generation instances and capped runtimes.
@@ -185,6 +191,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "access_log_expiration_days": (365, _integer(1, 3650)),
     "destroy_data_on_delete": (False, _boolean),
     "encryption": ("sse-s3", _choice("sse-s3", "kms")),
+    "spot_training": (False, _boolean),
     "stage": ("", _pattern(STAGE, "1 to 6 lowercase letters or digits, starting with a letter", optional=True)),
     "pipeline_connection_arn": ("", _pattern(CONNECTION_ARN, "a CodeConnections connection ARN such as "
                                 "arn:aws:codeconnections:eu-west-1:111122223333:connection/<uuid>", optional=True)),

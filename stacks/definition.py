@@ -57,7 +57,7 @@ def _replace(node: Any, values: Mapping[str, Value], source: str) -> Any:
     if whole and values[whole.group(1)] is None:
         raise WorkflowDefinitionError(f"{source}: optional placeholder {node} may only be a field's whole value")
     if whole and isinstance(values[whole.group(1)], (int, list, dict)):
-        return copy.deepcopy(values[whole.group(1)])
+        return _replace(copy.deepcopy(values[whole.group(1)]), values, source)  # fragments may hold placeholders
 
     def text(match: re.Match) -> str:
         value = values[match.group(1)]

@@ -18,7 +18,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.permissions import allow
-from stacks.config import LOG_RETENTION, KitConfig
+from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, KitConfig
 from stacks.data_bucket import DataBucket
 from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders
 from stacks.functions import KitFunction
@@ -141,8 +141,10 @@ class SageMakerWorkflowStack(Stack):
                           access_log_expiration=Duration.days(config.access_log_expiration_days))
         self.data_bucket = data.bucket
         images = {name: image for name, image in IMAGES.items() if name in used}
+        # Spot training jobs keep checkpoints under the run's checkpoints/ folder, to resume after interruption.
+        checkpoints = ("checkpoints",) if config.spot_training and "SpotCheckpoints" in used else ()
         sagemaker = SageMakerExecutionRole(
-            self, "SageMakerRole", bucket=data.bucket, reads=spec.reads, writes=spec.writes,
+            self, "SageMakerRole", bucket=data.bucket, reads=spec.reads + checkpoints, writes=spec.writes + checkpoints,
             images=images.values(), job_name_prefix=prefix, encryption_key=self.key,
             job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, self.source)
                             if i.job_log_group])
@@ -157,6 +159,11 @@ class SageMakerWorkflowStack(Stack):
             "ProcessingInstanceType": config.processing_instance_type,
             "TransformInstanceType": config.transform_instance_type,
             "MaxJobRuntimeSeconds": config.max_job_runtime_minutes * 60,
+            # Managed spot training: fields left out of every training job unless spot_training=true.
+            "SpotTraining": True if config.spot_training else None,
+            "SpotMaxWaitSeconds": config.max_job_runtime_minutes * 60 * SPOT_WAIT_FACTOR if config.spot_training else None,
+            "SpotCheckpoints": {"S3Uri.$": "States.Format('s3://${DataBucket}/{}checkpoints/', $.settings.run_prefix)"}
+                               if config.spot_training else None,
             "KmsKeyArn": self.key.key_arn if self.key else None,  # leaves the job's KMS fields out
         }
         for name, path in spec.assets.items():
