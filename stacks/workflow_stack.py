@@ -53,7 +53,8 @@ class FunctionSpec:
 # Every workflow starts by checking its input and may seed a synthetic data set.
 SHARED_FUNCTIONS: dict[str, FunctionSpec] = {
     "ValidateInput": FunctionSpec("validate_input", "Checks a workflow execution's input before anything runs",
-                                  environment={"ALLOWED_INSTANCE_TYPES": "${AllowedInstanceTypes}"}),
+                                  environment={"ALLOWED_INSTANCE_TYPES": "${AllowedInstanceTypes}",
+                                               "DATA_BUCKET": "${DataBucket}"}),
     "SeedDataset": FunctionSpec("seed_dataset", "Writes a synthetic data set under one run's input folder",
                                 writes=("input",), environment={"DATA_BUCKET": "${DataBucket}"},
                                 memory_size=1024, timeout_seconds=300),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -78,3 +79,36 @@ def test_every_workflow_default_has_a_rule_and_passes_it(path):
     concrete = {k: ("ml.m5.large" if k in handler.INSTANCE_TYPE_KEYS else v) for k, v in defaults.items()}
     settings = handler.resolve("run", {}, concrete, ["ml.m5.large"])
     assert settings["hyperparameters"] == defaults["hyperparameters"]
+
+
+# A workflow's own keys, declared in its ASL: one with a default, one optional (no default).
+OWN_RULES = {"min_auc": ["number", 0.5, 1], "dataset_uri": ["dataset"]}
+
+
+def resolve_own(given):
+    return handler.resolve("run-1", given, {**json.loads(json.dumps(DEFAULTS)), "min_auc": 0.8}, ALLOWED,
+                           OWN_RULES, "data-bucket")
+
+
+def test_workflow_declared_rules_take_defaults_and_optional_keys():
+    settings = resolve_own({})
+    assert settings["min_auc"] == 0.8 and settings["dataset_uri"] is None
+    settings = resolve_own({"min_auc": "0.9", "dataset_uri": "s3://data-bucket/datasets/churn/"})
+    assert settings["min_auc"] == 0.9 and settings["dataset_uri"] == "s3://data-bucket/datasets/churn/"
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"min_auc": 2}, "min_auc must be a number from 0.5 to 1"),
+    ({"dataset_uri": "s3://other-bucket/datasets/x.csv"}, "dataset_uri must be an s3:// URI in this stack's data "
+                                                          "bucket (s3://data-bucket/...)"),
+    ({"dataset_uri": "s3://data-bucket/runs/old/input/"}, "dataset_uri must not point into runs/"),
+    ({"dataset_uri": "https://data-bucket/x.csv"}, "dataset_uri must be an s3:// URI"),
+])
+def test_workflow_declared_rules_name_bad_input(given, message):
+    with pytest.raises(rules.InvalidExecutionInput, match=re.escape(message)):
+        resolve_own(given)
+
+
+def test_an_unknown_rule_kind_is_a_wiring_error_not_bad_input():
+    with pytest.raises(LookupError, match="unknown input rule"):
+        handler.resolve("r", {}, {}, ALLOWED, {"x": ["fancy"]}, "b")

@@ -5,7 +5,7 @@ import logging
 import os
 from typing import Any
 
-from rules import XGBOOST_HYPERPARAMETERS, InvalidExecutionInput, optional, whole
+from rules import XGBOOST_HYPERPARAMETERS, InvalidExecutionInput, declared, optional, whole
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -39,12 +39,17 @@ def _as_text(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
-def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_types: list[str]) -> dict:
-    """The run's settings: defaults overridden by the checked input, plus the run's data prefix."""
+def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_types: list[str],
+            rules: dict | None = None, bucket: str = "") -> dict:
+    """The run's settings: defaults overridden by the checked input, plus the run's data prefix. `rules` are
+    the workflow's own keys, declared in its ASL as data (see rules.declared); one without a default is
+    optional and resolves to null when not given."""
     given = _object("execution input", given)
-    _reject_unknown("execution input", given, {*defaults, *OPTIONAL_RULES})
+    own = {key: declared(spec, bucket) for key, spec in (rules or {}).items()}
+    optional_rules = {**OPTIONAL_RULES, **{key: optional(rule) for key, rule in own.items() if key not in defaults}}
+    _reject_unknown("execution input", given, {*defaults, *optional_rules})
     settings: dict[str, Any] = {"run_prefix": f"runs/{execution_name}/"}
-    settings.update({key: rule(key, given.get(key)) for key, rule in OPTIONAL_RULES.items()})
+    settings.update({key: rule(key, given.get(key)) for key, rule in optional_rules.items()})
     for key, default in defaults.items():
         value = given.get(key, default)
         if key == "hyperparameters":
@@ -54,8 +59,8 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
                 raise InvalidExecutionInput(
                     f"{key} must be one of {', '.join(allowed_instance_types)}, got {value!r}")
             settings[key] = value
-        elif key in SCALAR_RULES:
-            settings[key] = SCALAR_RULES[key](key, value)
+        elif key in SCALAR_RULES or key in own:
+            settings[key] = {**SCALAR_RULES, **own}[key](key, value)
         else:
             raise LookupError(f"workflow default {key!r} has no validation rule")  # a wiring bug, not bad input
     return settings
@@ -63,6 +68,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
 
 def handler(event: dict, context: object) -> dict:
     allowed = os.environ["ALLOWED_INSTANCE_TYPES"].split(",")
-    settings = resolve(event["execution_name"], event["input"], event["defaults"], allowed)
+    settings = resolve(event["execution_name"], event["input"], event["defaults"], allowed, event.get("rules"),
+                       os.environ.get("DATA_BUCKET", ""))
     LOGGER.info("execution input accepted", extra={"settings": settings})
     return settings

@@ -44,6 +44,29 @@ def choice(*allowed: str) -> Rule:
     return check
 
 
+def dataset(bucket: str) -> Rule:
+    """An s3:// folder or file of this stack's data bucket, outside the runs/ folders workflows write."""
+    def check(name: str, value: Any) -> str:
+        match = re.fullmatch(r"s3://([^/]+)/(.+)", value) if isinstance(value, str) else None
+        if not match or match.group(1) != bucket:
+            raise InvalidExecutionInput(f"{name} must be an s3:// URI in this stack's data bucket "
+                                        f"(s3://{bucket}/...), got {value!r}")
+        if match.group(2).startswith("runs/"):
+            raise InvalidExecutionInput(f"{name} must not point into runs/, where workflows write; got {value!r}")
+        return value
+    return check
+
+
+def declared(spec: list, bucket: str) -> Rule:
+    """A rule a workflow declares in its ASL as data: ["whole", low, high], ["number", low, high],
+    ["choice", value, ...] or ["dataset"] (a URI in the stack's data bucket)."""
+    kind, *arguments = spec
+    factories = {"whole": whole, "number": number, "choice": choice, "dataset": lambda: dataset(bucket)}
+    if kind not in factories:
+        raise LookupError(f"unknown input rule {spec!r}; known: {', '.join(factories)}")  # a wiring bug
+    return factories[kind](*arguments)
+
+
 def optional(rule: Rule) -> Rule:
     return lambda name, value: None if value is None else rule(name, value)
 
