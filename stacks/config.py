@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
 from aws_cdk import aws_logs as logs
@@ -127,6 +127,8 @@ class KitConfig:
     pipeline_connection_arn: str | None
     pipeline_repository: str | None
     pipeline_branch: str
+    # Settings a workflow declares for itself (WorkflowSpec.settings), parsed like these: name -> value.
+    workflow_settings: Mapping[str, Any] = field(default_factory=dict)
 
     def job_name_prefix(self, slug: str) -> str:
         """What every SageMaker name and IAM scope of a workflow starts with: unique per stage and workflow."""
@@ -137,16 +139,19 @@ class KitConfig:
         return bool(self.pipeline_repository)
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any]) -> "KitConfig":
+    def from_context(cls, context: Mapping[str, Any],
+                     workflow_settings: Mapping[str, Setting] | None = None) -> "KitConfig":
         """Parse settings from a context lookup; unknown kit-style keys are rejected as likely typos."""
-        unknown = sorted(k for k in context if re.fullmatch(r"[a-z][a-z0-9_]*", k) and k not in SETTINGS)
+        known = {**SETTINGS, **(workflow_settings or {})}
+        unknown = sorted(k for k in context if re.fullmatch(r"[a-z][a-z0-9_]*", k) and k not in known)
         if unknown:
-            raise ConfigError(f"unknown setting {unknown[0]!r}: expected one of {', '.join(SETTINGS)}")
+            raise ConfigError(f"unknown setting {unknown[0]!r}: expected one of {', '.join(known)}")
         values = {}
-        for key, (default, parse) in SETTINGS.items():
+        for key, (default, parse) in known.items():
             raw = context.get(key)
             values[key] = parse(key, default if raw is None else raw)
-        config = cls(**values)
+        config = cls(**{k: v for k, v in values.items() if k in SETTINGS},
+                     workflow_settings={k: v for k, v in values.items() if k not in SETTINGS})
         config._check_consistency()
         return config
 
@@ -178,7 +183,8 @@ class KitConfig:
 
 
 # key -> (default, parser). Defaults are small current-generation instances and capped runtimes.
-SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
+Setting = tuple[Any, Callable[[str, Any], Any]]  # (default, parser); the parser raises ConfigError with the fix
+SETTINGS: dict[str, Setting] = {
     "name_prefix": ("mlkit", _name_prefix),
     "allowed_instance_types": ("ml.m5.large,ml.m5.xlarge,ml.m5.2xlarge,ml.c5.xlarge,ml.c5.2xlarge", _instance_types),
     "training_instance_type": ("ml.m5.large", _instance_type),
@@ -198,4 +204,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "pipeline_repository": ("", _pattern(REPOSITORY, "a repository as owner/name", optional=True)),
     "pipeline_branch": ("main", _pattern(re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), "a branch name")),
 }
-assert list(SETTINGS) == [f.name for f in fields(KitConfig)], "SETTINGS and KitConfig must list the same keys"
+assert list(SETTINGS) == [f.name for f in fields(KitConfig)][:-1], "SETTINGS and KitConfig must list the same keys"
+
+
+def optional_text(pattern: str, allowed: str) -> Callable[[str, Any], str | None]:
+    """A parser for an optional text setting (empty: off) that must match `pattern`; for workflow settings."""
+    return _pattern(re.compile(pattern), allowed, optional=True)

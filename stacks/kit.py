@@ -13,7 +13,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 from stacks import workflows
 from stacks.config import KitConfig
 from stacks.stage import KitStage, build_workflow_stacks
-from stacks.workflow_stack import WORKFLOWS
+from stacks.workflow_stack import WORKFLOWS, workflow_settings
 
 # Every module of stacks/workflows registers its stack (@register); each deploys and destroys on its own.
 for module in sorted(m.name for m in pkgutil.iter_modules(workflows.__path__)):
@@ -34,7 +34,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     """The app: every workflow stack (with `stage`, inside that stage), or, with the pipeline settings, the
     pipeline that delivers them to dev and prod. `context` adds to cdk.json's (tests); the CLI passes its own."""
     app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
-    config = KitConfig.from_context(app.node.get_all_context())
+    config = KitConfig.from_context(app.node.get_all_context(), workflow_settings())
     if config.pipeline:
         from stacks.pipeline import PipelineStack
 

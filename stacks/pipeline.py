@@ -18,6 +18,7 @@ from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_generate
 from stacks.config import SETTINGS, KitConfig
 from stacks.data_bucket import DataBucket
 from stacks.stage import KitStage
+from stacks.workflow_stack import workflow_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = json.loads((ROOT / "package.json").read_text())["devDependencies"]  # the pinned CLI and asset publisher
@@ -61,8 +62,8 @@ def context_arguments(config: KitConfig) -> str:
     """`-c key=value` for every setting that differs from its default, so the pipeline's own synthesis builds
     exactly what was deployed by hand the first time (pipeline settings included)."""
     pairs = []
-    for key, (default, parse) in SETTINGS.items():
-        value = getattr(config, key)
+    for key, (default, parse) in {**SETTINGS, **workflow_settings()}.items():
+        value = getattr(config, key) if key in SETTINGS else config.workflow_settings[key]
         if value != parse(key, default) and value is not None:
             text = ",".join(value) if isinstance(value, tuple) else str(value).lower() if isinstance(value, bool) \
                 else str(value)

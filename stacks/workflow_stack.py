@@ -18,7 +18,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.permissions import allow
-from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, KitConfig
+from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, KitConfig, Setting
 from stacks.data_bucket import DataBucket
 from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders
 from stacks.functions import KitFunction
@@ -75,6 +75,9 @@ class WorkflowSpec:
     assets: Mapping[str, str] = field(default_factory=dict)
     functions: Mapping[str, FunctionSpec] = field(default_factory=dict)  # construct id -> function
     sample_input: Mapping[str, Any] = field(default_factory=dict)  # a small run, for offline tests and checks
+    # Settings of its own (name -> (default, parser)), given like the kit's (-c name=value, cdk.json) and read
+    # as self.config.workflow_settings[name]; document each in the README's configuration table.
+    settings: Mapping[str, Setting] = field(default_factory=dict)
 
 
 def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
@@ -107,6 +110,11 @@ def encryption_key(stack: Stack, removal: RemovalPolicy) -> kms.Key:
 
 
 WORKFLOWS: dict[str, type["SageMakerWorkflowStack"]] = {}  # stack id -> class, filled by @register
+
+
+def workflow_settings() -> dict[str, Setting]:
+    """Every registered workflow's own settings."""
+    return {name: setting for cls in WORKFLOWS.values() for name, setting in cls.spec.settings.items()}
 
 
 def register(stack_id: str):

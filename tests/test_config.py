@@ -88,9 +88,11 @@ def test_cdk_own_context_keys_are_not_rejected():
 
 
 def test_every_setting_is_documented_in_readme():
+    from stacks.kit import workflow_settings
+
     readme = (ROOT / "README.md").read_text()
-    for key in SETTINGS:
-        assert f"`{key}`" in readme, key
+    for key in [*SETTINGS, *workflow_settings()]:
+        assert f"| `{key}` |" in readme, key
 
 
 def test_app_reports_bad_setting_in_one_line_without_traceback():
