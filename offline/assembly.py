@@ -11,8 +11,9 @@ REGION = "us-east-1"
 # The property that names a resource of each type, where the template may set it.
 NAME_PROPERTIES = {"AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::Events::Rule": "Name",
                    "AWS::Lambda::Function": "FunctionName", "AWS::S3::Bucket": "BucketName",
-                   "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName"}
-REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"}
+                   "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName",
+                   "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName"}
+REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::SNS::Topic", "AWS::SageMaker::ModelPackageGroup"}
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
           "AWS::URLSuffix": "amazonaws.com"}
 
@@ -26,11 +27,19 @@ class LocalFunction:
 
 
 @dataclass(frozen=True)
+class LocalTarget:
+    """Where a rule sends a matching event, and how it reshapes it (an InputTransformer, or none)."""
+    arn: str
+    input_paths: dict[str, str] | None = None
+    input_template: str | None = None
+
+
+@dataclass(frozen=True)
 class LocalRule:
-    """An EventBridge rule of the stack: its pattern and the ARNs of its targets, resolved."""
+    """An EventBridge rule of the stack: its pattern and its targets, resolved."""
     name: str
     pattern: dict
-    targets: list[str]
+    targets: list[LocalTarget]
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class LocalWorkflow:
     functions: dict[str, LocalFunction]  # by function ARN
     file_assets: dict[tuple[str, str], Path]  # (bucket, key) -> file to upload
     rules: list[LocalRule]
+    topics: list[str]  # SNS topic names
+    model_package_groups: list[str]
 
     @property
     def state_machine_arn(self) -> str:
@@ -78,6 +89,8 @@ class StackResolver:
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}",
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
+            "AWS::SageMaker::ModelPackageGroup": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{name}",
         }[kind]
 
     def resolve(self, node: Any) -> Any:
@@ -152,8 +165,12 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                         file_assets[(bucket, destination["objectKey"])] = folder / asset["source"]["path"]
             rules = [LocalRule(name=resolver.physical_name(rule_id),
                                pattern=resolver.resolve(rule["Properties"]["EventPattern"]),
-                               targets=[resolver.resolve(t["Arn"]) for t in rule["Properties"].get("Targets", [])])
+                               targets=[LocalTarget(resolver.resolve(t["Arn"]),
+                                                    t.get("InputTransformer", {}).get("InputPathsMap"),
+                                                    resolver.resolve(t.get("InputTransformer", {}).get("InputTemplate")))
+                                        for t in rule["Properties"].get("Targets", [])])
                      for rule_id, rule in resources.items() if rule["Type"] == "AWS::Events::Rule"]
+            named = lambda kind: [resolver.physical_name(k) for k, r in resources.items() if r["Type"] == kind]  # noqa
             workflows[stack] = LocalWorkflow(
                 stack=stack,
                 state_machine_name=resolver.physical_name(logical_id),
@@ -163,5 +180,7 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                 functions=functions,
                 file_assets=file_assets,
                 rules=rules,
+                topics=named("AWS::SNS::Topic"),
+                model_package_groups=named("AWS::SageMaker::ModelPackageGroup"),
             )
     return workflows

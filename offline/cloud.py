@@ -11,7 +11,7 @@ import boto3
 from moto import mock_aws
 
 from offline import sfn_sagemaker
-from offline.assembly import REGION, LocalWorkflow, load_workflows
+from offline.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
 from offline.event_bus import LocalEventBus
 from offline.integrations import check_supported
 from offline.lambda_service import LocalLambda
@@ -39,6 +39,7 @@ class LocalCloud:
         sfn_sagemaker.install(retry_time_scale=self.retry_time_scale)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.sns = boto3.client("sns", region_name=REGION)
         self.lambda_ = LocalLambda({arn: f for w in self.workflows.values() for arn, f in w.functions.items()})
         self.sagemaker = LocalSageMaker()
         self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_, self.sfn)
@@ -51,6 +52,10 @@ class LocalCloud:
             for (bucket, key), path in workflow.file_assets.items():
                 self._create_bucket(bucket)
                 self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            for topic in workflow.topics:
+                self.sns.create_topic(Name=topic)
+            for group in workflow.model_package_groups:
+                self.sagemaker.handle("CreateModelPackageGroup", {"ModelPackageGroupName": group})
             self.machines[workflow.stack] = self.sfn.create_state_machine(
                 name=workflow.state_machine_name, definition=workflow.definition,
                 roleArn=workflow.role_arn)["stateMachineArn"]
@@ -111,6 +116,22 @@ class LocalCloud:
                   "input": described.get("input"), "output": described.get("output"),
                   "error": described.get("error"), "cause": described.get("cause")}
         self.events.put("aws.states", "Step Functions Execution Status Change", detail, [described["executionArn"]])
+
+    def upload(self, bucket: str, key: str, body: bytes) -> list[dict]:
+        """Put an object, as a user would, and announce it as S3 does to EventBridge (for buckets that send
+        their events there); returns what the rules' targets answered."""
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return self.events.put("aws.s3", "Object Created", {
+            "version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": len(body)},
+            "reason": "PutObject"}, [f"arn:aws:s3:::{bucket}"])
+
+    def notifications(self) -> list[dict]:
+        """Every message published to the local SNS topics: {"topic", "subject", "message"}."""
+        from moto.sns.models import sns_backends
+
+        topics = sns_backends[ACCOUNT][REGION].topics
+        return [{"topic": arn, "subject": sent[2], "message": sent[1]}
+                for arn, topic in topics.items() for sent in topic.sent_notifications]
 
     def read(self, uri: str) -> bytes:
         bucket, key = split_s3(uri)

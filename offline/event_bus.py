@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
-from offline.assembly import ACCOUNT, REGION, LocalRule
+from offline.assembly import ACCOUNT, REGION, LocalRule, LocalTarget
 from offline.lambda_service import LocalLambda
 
 
@@ -36,20 +36,38 @@ class LocalEventBus:
         for rule, pattern in self.rules:
             if pattern.matches_event(event):
                 for target in rule.targets:
-                    deliveries.append({"rule": rule.name, "target": target, "event": event,
-                                       "result": self._deliver(target, event)})
+                    deliveries.append({"rule": rule.name, "target": target.arn, "event": event,
+                                       "result": self._deliver(target.arn, transform(target, event))})
         self.delivered += deliveries
         return deliveries
 
-    def _deliver(self, target: str, event: dict) -> Any:
+    def _deliver(self, target: str, event: dict | str) -> Any:
         service = target.split(":")[2]
         if service == "lambda":
-            payload, raised = self.lambda_.invoke(self.lambda_.find(target), json.dumps(event).encode())
+            payload, raised = self.lambda_.invoke(self.lambda_.find(target), _text(event).encode())
             result = json.loads(payload)
             if raised:  # Lambda retries an asynchronous invocation that raised; locally, show it at once
                 raise RuntimeError(f"{target} failed on an event: {result.get('errorMessage')}")
             return result
         if service == "states":
-            return self.sfn.start_execution(stateMachineArn=target, input=json.dumps(event))["executionArn"]
+            return self.sfn.start_execution(stateMachineArn=target, input=_text(event))["executionArn"]
         raise UnsupportedTarget(f"a rule targets {target}; offline/event_bus.py LocalEventBus._deliver "
                                 "delivers only to Lambda functions and state machines: add the service there")
+
+
+def _text(event: dict | str) -> str:
+    return event if isinstance(event, str) else json.dumps(event)
+
+
+def transform(target: LocalTarget, event: dict) -> dict | str:
+    """What the target receives: the event, or its InputTransformer's template filled from the event's paths
+    (`<name>` placeholders, values from simple `$.a.b` paths), as EventBridge does."""
+    if not target.input_template:
+        return event
+    text = target.input_template
+    for name, path in (target.input_paths or {}).items():
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
+    return text

@@ -21,6 +21,9 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
        for noun in ("TrainingJob", "ProcessingJob", "TransformJob", "HyperParameterTuningJob")
        for pattern in ("", ".sync")},
     "sagemaker:createModel": SAGEMAKER_CALL,
+    **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
+       for action in ("createModelPackage", "describeModelPackage", "listModelPackages", "updateModelPackage")},
+    "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud.py LocalCloud.notifications()",
 }
 
 

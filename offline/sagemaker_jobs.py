@@ -5,6 +5,7 @@ searches the given hyperparameter ranges with real training jobs and reports the
 from __future__ import annotations
 
 import io
+import os
 import random
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from offline.model_monitor import MODEL_MONITOR_REPOSITORY, suggest_baseline
 from offline.s3_objects import list_keys, split_s3
 
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
@@ -61,30 +63,43 @@ class JobRunners:
     # -- runners ----------------------------------------------------------------------------------
     def processing(self, name: str, job: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix=f"{name}-") as root:
-            local = lambda path: path.replace("/opt/ml/", f"{root}/opt/ml/")  # noqa: E731
-            for item in job.get("ProcessingInputs", []):
-                target = Path(local(item["S3Input"]["LocalPath"]))
-                for relative, body in self._objects(name, item["S3Input"]["S3Uri"]):
-                    (target / relative).parent.mkdir(parents=True, exist_ok=True)
-                    (target / relative).write_bytes(body)
-            outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
-            for item in outputs:
-                Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
-            app = job["AppSpecification"]
-            command = [local(part) for part in app.get("ContainerEntrypoint", []) + app.get("ContainerArguments", [])]
-            if command and command[0] in ("python", "python3"):
-                command[0] = sys.executable  # this environment has the container's pandas and scikit-learn
-            done = subprocess.run(command, capture_output=True, text=True,
-                                  timeout=job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(f"AlgorithmError: exit code {done.returncode}: {last}")
-            for item in outputs:
-                folder = Path(local(item["S3Output"]["LocalPath"]))
-                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                    self._put(name, f"{item['S3Output']['S3Uri'].rstrip('/')}/{path.relative_to(folder)}",
-                              path.read_bytes())
+            self._processing(name, job, root)
         return {}
+
+    def _processing(self, name: str, job: dict, root: str) -> None:
+        """Stage the inputs as /opt/ml/processing/... under root, run the job, upload its outputs."""
+        local = lambda path: path.replace("/opt/ml/", f"{root}/opt/ml/")  # noqa: E731
+        for item in job.get("ProcessingInputs", []):
+            target = Path(local(item["S3Input"]["LocalPath"]))
+            for relative, body in self._objects(name, item["S3Input"]["S3Uri"]):
+                (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                (target / relative).write_bytes(body)
+        outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        for item in outputs:
+            Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+        app = job["AppSpecification"]
+        if MODEL_MONITOR_REPOSITORY in app["ImageUri"]:  # SageMaker's analyzer: its program, emulated
+            suggest_baseline({k: local(v) for k, v in job.get("Environment", {}).items()})
+        else:
+            self._run_command(app, local, job)
+        for item in outputs:
+            folder = Path(local(item["S3Output"]["LocalPath"]))
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                self._put(name, f"{item['S3Output']['S3Uri'].rstrip('/')}/{path.relative_to(folder)}",
+                          path.read_bytes())
+
+    @staticmethod
+    def _run_command(app: dict, local: Callable[[str], str], job: dict) -> None:
+        """The job's container command, with this Python (it has the containers' pandas, scikit-learn, xgboost)."""
+        command = [local(part) for part in app.get("ContainerEntrypoint", []) + app.get("ContainerArguments", [])]
+        if command and command[0] in ("python", "python3"):
+            command[0] = sys.executable
+        done = subprocess.run(command, capture_output=True, text=True,
+                              env={**os.environ, **job.get("Environment", {})},
+                              timeout=job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"AlgorithmError: exit code {done.returncode}: {last}")
 
     def training(self, name: str, job: dict) -> dict:
         import xgboost

@@ -20,6 +20,8 @@ from stacks.integrations import SERVICE_INTEGRATIONS
 
 # Job noun (TrainingJob, ...) -> ARN resource type, for every job a `.sync` integration of the kit waits for.
 JOB_KINDS = {i.stoppable_job: i.sagemaker_resources[0] for i in SERVICE_INTEGRATIONS.values() if i.stoppable_job}
+REGISTRY_OPERATIONS = ("CreateModelPackageGroup", "CreateModelPackage", "DescribeModelPackage", "ListModelPackages",
+                       "UpdateModelPackage")
 __all__ = ["JOB_KINDS", "LocalSageMaker", "SageMakerError"]
 
 
@@ -32,6 +34,8 @@ class LocalSageMaker:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.jobs: dict[str, dict[str, dict]] = {kind: {} for kind in JOB_KINDS}
         self.models: dict[str, dict] = {}
+        self.model_package_groups: dict[str, dict] = {}
+        self.model_packages: dict[str, dict] = {}  # by ARN
         self.lock = threading.Lock()
         self.runners = JobRunners(self.s3, self._record_child)
         self.s3_access = self.runners.s3_access  # (job name, "read"/"write", s3 uri)
@@ -75,6 +79,8 @@ class LocalSageMaker:
             return self._lookup(self.models, request["ModelName"], "Model")
         if operation in ("AddTags", "ListTags"):
             return {"Tags": request.get("Tags", [])}
+        if operation in REGISTRY_OPERATIONS:
+            return getattr(self, f"_{re.sub(r'(?<!^)(?=[A-Z])', '_', operation).lower()}")(request)
         raise SageMakerError("UnknownOperationException",
                              f"{operation} is not available locally; add it to offline/sagemaker_service.py")
 
@@ -128,6 +134,48 @@ class LocalSageMaker:
                 raise SageMakerError("ValidationException", f"Cannot create already existing model \"{arn}\".")
             self.models[request["ModelName"]] = {**request, "ModelArn": arn, "CreationTime": time.time()}
         return {"ModelArn": arn}
+
+    # -- model registry ---------------------------------------------------------------------------
+    def _create_model_package_group(self, request: dict) -> dict:
+        name = request["ModelPackageGroupName"]
+        arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{name}"
+        with self.lock:
+            self.model_package_groups.setdefault(name, {**request, "ModelPackageGroupArn": arn,
+                                                        "ModelPackageGroupStatus": "Completed"})
+        return {"ModelPackageGroupArn": arn}
+
+    def _create_model_package(self, request: dict) -> dict:
+        group = request.get("ModelPackageGroupName", "").rsplit("/", 1)[-1]
+        with self.lock:
+            if group not in self.model_package_groups:
+                raise SageMakerError("ValidationException", f"Model Package Group {group!r} does not exist.")
+            version = 1 + sum(p["ModelPackageGroupName"] == group for p in self.model_packages.values())
+            arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/{version}"
+            self.model_packages[arn] = {**request, "ModelPackageGroupName": group, "ModelPackageArn": arn,
+                                        "ModelPackageVersion": version, "ModelPackageStatus": "Completed",
+                                        "ModelApprovalStatus": request.get("ModelApprovalStatus",
+                                                                           "PendingManualApproval"),
+                                        "CreationTime": time.time()}
+        return {"ModelPackageArn": arn}
+
+    def _describe_model_package(self, request: dict) -> dict:
+        return self._lookup(self.model_packages, request["ModelPackageName"], "model package")
+
+    def _list_model_packages(self, request: dict) -> dict:
+        with self.lock:
+            found = [p for p in self.model_packages.values()
+                     if p["ModelPackageGroupName"] == request.get("ModelPackageGroupName", p["ModelPackageGroupName"])
+                     and p["ModelApprovalStatus"] == request.get("ModelApprovalStatus", p["ModelApprovalStatus"])]
+        keys = ("ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "CreationTime",
+                "ModelPackageStatus", "ModelApprovalStatus")
+        return {"ModelPackageSummaryList": [{k: p[k] for k in keys} for p in found]}
+
+    def _update_model_package(self, request: dict) -> dict:
+        arn = request["ModelPackageArn"]
+        package = self._lookup(self.model_packages, arn, "model package")
+        with self.lock:
+            self.model_packages[arn] = {**package, **{k: v for k, v in request.items() if k != "ModelPackageArn"}}
+        return {"ModelPackageArn": arn}
 
     def _record_child(self, kind: str, name: str, request: dict, result: dict) -> None:
         """A job another job started (a tuning job's training jobs), already completed."""
