@@ -7,13 +7,11 @@ from typing import Mapping
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.compliance import accept
+from stacks.event_targets import undelivered_events_queue
 from stacks.permissions import allow
 from stacks.functions import KitFunction
 
@@ -53,13 +51,10 @@ class StrandedJobCleanup(Construct):
         if encryption_key:  # the execution history is encrypted with the stack's key
             allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
-        # Events EventBridge could not deliver after its retries wait here, so an operator can replay them.
-        self.undelivered = sqs.Queue(
-            self, "Undelivered", enforce_ssl=True, retention_period=Duration.days(14),
-            encryption=sqs.QueueEncryption.KMS if encryption_key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=encryption_key)
-        # Named after the workflow, so the key policy below can name the rule without a dependency cycle.
+        # Named after the workflow, so the queue's key policy can name the rule without a dependency cycle.
         rule_name = f"{state_machine_name}-stop-stranded-jobs"
+        self.undelivered = undelivered_events_queue(self, "Undelivered", rule_name=rule_name,
+                                                    holds="execution status events", encryption_key=encryption_key)
         self.rule = events.Rule(
             self, "OnExecutionGaveUp", rule_name=rule_name,
             description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed",
@@ -69,16 +64,3 @@ class StrandedJobCleanup(Construct):
             targets=[targets.LambdaFunction(self.function.function, retry_attempts=185,
                                             max_event_age=Duration.hours(24),
                                             dead_letter_queue=self.undelivered)])
-        accept(self.undelivered.node.default_child, "sqs-is-dead-letter-queue",
-               "This queue is itself the dead-letter queue of the job-cleanup rule's target: it keeps events "
-               "EventBridge could not deliver, for 14 days, to be replayed by an operator.")
-        if not encryption_key:
-            accept(self.undelivered.node.default_child, "sqs-kms",
-                   "SQS encrypts the queue at rest with its own managed keys (SSE-SQS); it holds only execution "
-                   "status events. encryption=kms switches it to the stack's key.")
-        if encryption_key:  # EventBridge writes undeliverable events into the key-encrypted queue
-            encryption_key.add_to_resource_policy(iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],  # in a key policy, "*" is this key
-                conditions={"ArnEquals": {"aws:SourceArn": stack.format_arn(
-                    service="events", resource="rule", resource_name=rule_name)}}))

@@ -28,6 +28,9 @@ RETRY_POLICIES: dict[str, list[dict]] = {
                      "MaxAttempts": 3}],
     # `.sync` jobs: only errors raised before a job exists.
     "SageMakerJobRetry": [_QUOTA],
+    # AWS SDK integrations name an error without a class of its own after the SDK's base class.
+    "SageMakerSdkRetry": [{"ErrorEquals": ["SageMaker.SageMakerException"], "IntervalSeconds": 2,
+                           "BackoffRate": 2, "MaxAttempts": 1}, _QUOTA],
     # Request-response calls (CreateModel): one short retry for throttling; a repeated create after a
     # success makes an unused model, which costs nothing.
     "SageMakerCallRetry": [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 2,

@@ -46,6 +46,8 @@ class FunctionSpec:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Prefixes of the data bucket outside runs/ it reads (user data sets): GetObject, and ListBucket on them.
+    bucket_reads: tuple[str, ...] = ()
     memory_size: int = 256
     timeout_seconds: int = 30
 
@@ -228,11 +230,18 @@ class SageMakerWorkflowStack(Stack):
         if spec.reads:
             allow(function.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.reads],
                   wildcard_reason=RUN_FOLDERS)
+        if spec.bucket_reads:
+            allow(function.role, ["s3:ListBucket"], [bucket.bucket_arn],
+                  conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in spec.bucket_reads]}})
+            allow(function.role, ["s3:GetObject"], [bucket.arn_for_objects(f"{p}*") for p in spec.bucket_reads],
+                  wildcard_reason="Users add data set files of their own naming under these prefixes; the "
+                                  "function reads only them, never another run's folders.")
         if spec.writes:
             allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.writes],
                   wildcard_reason=RUN_FOLDERS)
-        if self.key and (spec.reads or spec.writes):  # SSE-KMS objects, through S3 only
-            actions = [*(["kms:Decrypt"] if spec.reads else []), *(["kms:GenerateDataKey"] if spec.writes else [])]
+        reads = spec.reads or spec.bucket_reads
+        if self.key and (reads or spec.writes):  # SSE-KMS objects, through S3 only
+            actions = [*(["kms:Decrypt"] if reads else []), *(["kms:GenerateDataKey"] if spec.writes else [])]
             allow(function.role, actions, [self.key.key_arn],
                   conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
         return function
