@@ -109,7 +109,9 @@ def test_every_task_takes_its_retry_policy_from_the_shared_table(path):
     for name, state in task_states(load_definition(path)):
         key = integration_of(name, state, source=path.name)
         expected = ("${LambdaRetry}" if key.startswith("lambda:") else
-                    "${SageMakerJobRetry}" if key.endswith(".sync") else "${SageMakerCallRetry}")
+                    "${SageMakerJobRetry}" if key.endswith(".sync") else
+                    "${SageMakerSdkRetry}" if key.startswith("aws-sdk:sagemaker:") else
+                    "${SageMakerCallRetry}" if key.startswith("sagemaker:") else None)
         assert state.get("Retry") == expected, name
 
 
