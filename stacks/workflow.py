@@ -113,7 +113,7 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             grant(("iam:PassRole",), [sagemaker_role_arn],
                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
         if integration.kms_via and encryption_key_arn:
-            grant(("kms:Decrypt", "kms:GenerateDataKey*"), [encryption_key_arn], {"StringEquals": {
+            grant(("kms:Decrypt", "kms:GenerateDataKey"), [encryption_key_arn], {"StringEquals": {
                 "kms:ViaService": f"{integration.kms_via}.{stack.region}.amazonaws.com"}})
     return [iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions.get(actions))
             for actions, resources in grants.items()]
