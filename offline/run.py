@@ -88,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
             }
             if described["status"] == "SUCCEEDED":
                 output = json.loads(described["output"])
-                result.update(output=output, quality=evaluate(cloud, output))
+                result.update(output=output)
+                if "predictions" in output:  # a batch transform ran: score it against the true labels
+                    result.update(quality=evaluate(cloud, output))
             else:
                 result.update(error=described.get("error"), cause=described.get("cause"))
             summary[stack] = result
+        notifications = cloud.notifications()
         if args.keep_s3:
             print(f"copied {cloud.save_s3(args.keep_s3)} objects of the local S3 into {args.keep_s3}")
 
@@ -106,8 +109,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  predictions: {output['predictions']}")
             print(f"  test set:    accuracy {quality['accuracy']:.3f}, AUC {quality['auc']:.3f} "
                   f"({quality['test_rows']} rows)")
+        elif "output" in result:
+            output = result["output"]
+            print(f"  model:       {output['model_artifacts']}")
+            print(f"  registered:  {output['model_package_arn']} (PendingManualApproval)")
+            print(f"  test set:    accuracy {output['metrics']['accuracy']:.3f}, AUC {output['metrics']['auc']:.3f} "
+                  f"(the run's evaluation job: {output['evaluation']})")
         else:
             print(f"  error: {result['error']}: {str(result['cause'])[:500]}")
+    for sent in notifications:
+        print(f"notification to {sent['topic'].rsplit(':', 1)[1]}: {sent['subject']}\n  {sent['message']}")
     print(f"summary written to {args.summary}")
     return 0 if all(r["status"] == "SUCCEEDED" for r in summary.values()) else 1
 

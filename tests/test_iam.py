@@ -24,17 +24,17 @@ def declared(stack: str) -> dict:
     definition = load_definition(ROOT / "statemachines" / f"{spec.definition}.asl.json")
     used = [SERVICE_INTEGRATIONS[integration_of(n, s, source=spec.definition)] for n, s in task_states(definition)]
     return {"prefix": f"mlkit-{spec.slug}", "reads": sorted(spec.reads), "writes": sorted(spec.writes),
-            "repositories": sorted(IMAGES[p].repository for p in placeholders(definition) if p in IMAGES),
+            "repositories": sorted((IMAGES[p].repository, IMAGES[p].mapping) for p in placeholders(definition)
+                                   if p in IMAGES),
             "job_log_groups": sorted({i.job_log_group.rsplit("/", 1)[1] for i in used if i.job_log_group}),
             "jobs": {i.stoppable_job: i.sagemaker_resources[0] for i in used if i.stoppable_job},
-            "asset": bool(spec.assets)}
+            "assets": len(spec.assets)}
 
 
 # What the two sample workflows' state machine roles hold, in the order their ASL first needs it (asserted
 # about these two specifically; every workflow's roles are in the IAM snapshots).
 SAMPLE_JOBS = {"TrainAndTransform": ["Training", "Transform"],
                "PreprocessAndTrain": ["Processing", "Training", "Transform"]}
-IMAGE_ACCOUNT = {"Fn::FindInMap": ["SageMakerImageRegistry", REGION, "Account"]}
 XRAY = {"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}
 # Actions AWS defines without resource-level permissions: the only ones allowed on Resource "*".
 STAR_ACTIONS = {
@@ -118,22 +118,25 @@ def test_sagemaker_role(workflow):
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
         {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
          "Effect": "Allow", "Resource": one_or_list(
-             [arn("ecr", f"repository/{repo}", account=IMAGE_ACCOUNT) for repo in w["repositories"]])},
+             [arn("ecr", f"repository/{repo}", account={"Fn::FindInMap": [mapping, REGION, "Account"]})
+              for repo, mapping in w["repositories"]])},
         {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": job_logs("*")},
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
          "Resource": job_logs(f"log-stream:{w['prefix']}-*")},
         {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
          "Effect": "Allow", "Resource": "*"},
     ]
-    if w["asset"]:  # the processing script: one object of the CDK assets bucket, listed as a prefix
-        script_key = next(
-            part[1:] for part in statements(template, "SageMakerRole/Role")[1]["Resource"][0]["Fn::Join"][1]
-            if isinstance(part, str) and SCRIPT_KEY.match(part[1:]))
-        expected[1]["Resource"].insert(0, join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET, f"/{script_key}"))
-        expected.append({"Action": "s3:ListBucket", "Condition": {"StringEquals": {"s3:prefix": script_key}},
-                         "Effect": "Allow", "Resource": join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET)})
+    # Job scripts: one object each of the CDK assets bucket, listed as a prefix (jobs fetch it as one).
+    script_keys = [part[1:] for resource in statements(template, "SageMakerRole/Role")[1]["Resource"]
+                   for part in resource["Fn::Join"][1] if isinstance(part, str) and SCRIPT_KEY.match(part[1:])]
+    assert len(script_keys) == w["assets"]
+    expected[1]["Resource"][:0] = [join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET, f"/{key}") for key in script_keys]
+    listed = [{"Action": "s3:ListBucket", "Condition": {"StringEquals": {"s3:prefix": key}},
+               "Effect": "Allow", "Resource": join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET)} for key in script_keys]
     assert trust(template, "SageMakerRole/Role") == service_trust("sagemaker.amazonaws.com")
-    assert statements(template, "SageMakerRole/Role") == expected
+    actual = statements(template, "SageMakerRole/Role")
+    assert actual[:len(expected)] == expected
+    assert sorted(actual[len(expected):], key=json.dumps) == sorted(listed, key=json.dumps)  # in asset order
 
 
 INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge"]
@@ -259,14 +262,15 @@ def roles(template: dict) -> set[str]:
             for r in of_type(template, "AWS::IAM::Role").values()}
 
 
-def test_every_policy_and_role_is_asserted_above(template, workflow_id):
-    """Roles of the shared stack are asserted above; a workflow's own functions' roles in the IAM snapshot."""
-    own = {f"{function}/Role" for function in REGISTERED[workflow_id].spec.functions}
-    asserted = {"ValidateInput/Role", "SageMakerRole/Role", "Workflow/Role", f"{CLEANUP}/Role",
-                *({"SeedDataset/Role"} & roles(template)), *own}
-    assert set(of_type(template, "AWS::IAM::Role")) == {logical_id(template, f"{p}/Resource") for p in asserted}
-    assert set(of_type(template, "AWS::IAM::Policy")) == {
-        logical_id(template, f"{p}/DefaultPolicy/Resource") for p in asserted}
+def test_every_policy_and_role_is_asserted_above(template, workflow_id, synthesized):
+    """Roles of the shared stack are asserted above; roles a workflow adds itself (its functions', its
+    triggers') are in its reviewed IAM snapshot, with every other role and policy."""
+    shared = {"ValidateInput/Role", "SageMakerRole/Role", "Workflow/Role", f"{CLEANUP}/Role"}
+    assert shared <= roles(template)
+    reviewed = iam_of(template)
+    assert {f"{r}/Resource" for r in roles(template)} <= set(reviewed)
+    assert {p["Metadata"]["aws:cdk:path"].split("/", 1)[1] for p in of_type(template, "AWS::IAM::Policy").values()} \
+        <= set(reviewed)
     assert set(of_type(template, "AWS::IAM::ManagedPolicy")) == {logical_id(template, "Operators/Policy/Resource")}
     for role in of_type(template, "AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"] and "Policies" not in role["Properties"]

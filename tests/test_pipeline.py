@@ -10,6 +10,7 @@ import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.config import KitConfig
+from stacks.kit import WORKFLOWS, workflow_settings
 from stacks.pipeline import TOOLS, context_arguments
 from tests.cfn import REGION, arn, of_type, resource
 from tests.conftest import CDK_CONTEXT, PIPELINE, ROOT
@@ -38,8 +39,7 @@ def test_pipeline_tests_and_synthesizes_updates_itself_deploys_dev_checks_approv
     assert [name for name, _ in order] == ["Source", "Build", "UpdatePipeline", "Assets", "dev", "prod"]
     dev, prod = dict(order)["dev"], dict(order)["prod"]
     assert dev[-1] == "CheckDev" and prod[0] == "PromoteToProd"
-    assert {a.split(".")[0] for a in dev[:-1]} == {a.split(".")[0] for a in prod[1:]} == {
-        "PreprocessAndTrain", "TrainAndTransform", "TuneAndTransform"}
+    assert {a.split(".")[0] for a in dev[:-1]} == {a.split(".")[0] for a in prod[1:]} == set(WORKFLOWS)
 
 
 def buildspec(template: dict, path: str) -> dict:
@@ -57,11 +57,13 @@ def test_synth_step_runs_the_readme_test_command_and_synthesizes_what_was_deploy
 
 
 def test_context_arguments_rebuild_the_same_configuration():
+    settings = workflow_settings()
     config = KitConfig.from_context({**CDK_CONTEXT, **PIPELINE, "encryption": "kms", "max_job_runtime_minutes": "30",
                                      "allowed_instance_types": "ml.m5.large,ml.c5.xlarge",
-                                     "training_instance_type": "ml.c5.xlarge", "destroy_data_on_delete": "true"})
+                                     "training_instance_type": "ml.c5.xlarge", "destroy_data_on_delete": "true"},
+                                    settings)
     arguments = shlex.split(context_arguments(config))
-    assert KitConfig.from_context(dict(pair.split("=", 1) for pair in arguments[1::2])) == config
+    assert KitConfig.from_context(dict(pair.split("=", 1) for pair in arguments[1::2]), settings) == config
 
 
 def test_self_mutation_and_assets_use_the_pinned_tools(pipeline, template):
@@ -89,8 +91,12 @@ def check_statements(template: dict) -> list[dict]:
     return [s for s in statements if json.dumps(s).count("mlkit-dev-")]
 
 
+# The dev state machines: in the order the stage builds its stacks, and as CDK sorts a statement's resources.
+DEV_MACHINES = [f"mlkit-dev-{cls.spec.slug}" for cls in WORKFLOWS.values()]
+
+
 def test_dev_check_may_only_start_and_watch_its_own_executions(template):
-    names = ["mlkit-dev-ht", "mlkit-dev-pt", "mlkit-dev-tt"]  # CDK sorts a statement's resources
+    names = sorted(DEV_MACHINES)
     assert check_statements(template) == [
         {"Action": "states:StartExecution", "Effect": "Allow",
          "Resource": [arn("states", f"stateMachine:{name}") for name in names]},
@@ -103,7 +109,7 @@ def test_dev_check_may_only_start_and_watch_its_own_executions(template):
 
 def test_dev_check_uses_the_stage_keys_only_through_step_functions(synthesized):
     template = synthesized["pipeline-kms"].templates["Pipeline"]
-    names = ["mlkit-dev-pt", "mlkit-dev-tt", "mlkit-dev-ht"]
+    names = DEV_MACHINES
     assert check_statements(template)[-1] == {
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": arn("kms", "key/*"),
         "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["states.", REGION, ".amazonaws.com"]]}},

@@ -126,9 +126,13 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
 def test_image_uris_resolve_per_region_through_the_mapping(templates, stack):
     """The definition names images by the deploying region's registry, so one template works everywhere."""
     definition = resource(templates[stack], "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]
-    lookups = [part for part in definition["Fn::Join"][1] if isinstance(part, dict) and "Fn::FindInMap" in part]
-    assert lookups and all(part == {"Fn::FindInMap": ["SageMakerImageRegistry", {"Ref": "AWS::Region"}, "Account"]}
-                           for part in lookups)
+    from stacks.images import IMAGES
+
+    mappings = {image.mapping for image in IMAGES.values()}
+    lookups = [part["Fn::FindInMap"] for part in definition["Fn::Join"][1]
+               if isinstance(part, dict) and "Fn::FindInMap" in part]
+    assert lookups and all(table in mappings and key == {"Ref": "AWS::Region"} and column == "Account"
+                           for table, key, column in lookups)
     assert set(templates[stack]["Mappings"]["SageMakerImageRegistry"]) >= {"us-east-1", "eu-west-1", "cn-north-1"}
 
 

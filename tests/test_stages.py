@@ -41,8 +41,9 @@ def physical_names(templates: dict) -> set[str]:
     for stack, template in templates.items():
         for resource in template["Resources"].values():
             for key, value in resource.get("Properties", {}).items():
-                # PolicyName is an inline policy's name within its own role, not a name in the account.
-                if (key.endswith("Name") or key == "Name") and key not in ("PolicyName", "DestinationBucketName"):
+                # PolicyName is an inline policy's name within its own role, DisplayName a topic's label.
+                if (key.endswith("Name") or key == "Name") and key not in ("PolicyName", "DestinationBucketName",
+                                                                           "DisplayName"):
                     names.add(render(value, stack))
     return names
 

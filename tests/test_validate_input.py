@@ -73,11 +73,13 @@ def test_handler_reads_allowed_instance_types_from_environment(monkeypatch):
 @pytest.mark.parametrize("path", sorted((ROOT / "statemachines").glob("*.asl.json")), ids=lambda p: p.name)
 def test_every_workflow_default_has_a_rule_and_passes_it(path):
     definition = load_definition(path)
-    defaults = definition["States"]["ValidateInput"]["Parameters"]["Payload"]["defaults"]
+    payload = definition["States"]["ValidateInput"]["Parameters"]["Payload"]
+    defaults, declared = payload["defaults"], payload.get("rules", {})
     for key in defaults:
-        assert key in handler.SCALAR_RULES or key in handler.INSTANCE_TYPE_KEYS or key == "hyperparameters", key
+        assert (key in handler.SCALAR_RULES or key in handler.INSTANCE_TYPE_KEYS or key == "hyperparameters"
+                or key in declared), key
     concrete = {k: ("ml.m5.large" if k in handler.INSTANCE_TYPE_KEYS else v) for k, v in defaults.items()}
-    settings = handler.resolve("run", {}, concrete, ["ml.m5.large"])
+    settings = handler.resolve("run", {}, concrete, ["ml.m5.large"], declared, "bucket")
     assert settings["hyperparameters"] == defaults["hyperparameters"]
 
 
