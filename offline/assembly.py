@@ -28,10 +28,12 @@ class LocalFunction:
 
 @dataclass(frozen=True)
 class LocalTarget:
-    """Where a rule sends a matching event, and how it reshapes it (an InputTransformer, or none)."""
+    """Where a rule sends a matching event, and what it sends: a fixed Input, an InputTransformer's template
+    filled from the event, or the event itself."""
     arn: str
     input_paths: dict[str, str] | None = None
     input_template: str | None = None
+    input: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                                pattern=resolver.resolve(rule["Properties"]["EventPattern"]),
                                targets=[LocalTarget(resolver.resolve(t["Arn"]),
                                                     t.get("InputTransformer", {}).get("InputPathsMap"),
-                                                    resolver.resolve(t.get("InputTransformer", {}).get("InputTemplate")))
+                                                    resolver.resolve(t.get("InputTransformer", {}).get("InputTemplate")),
+                                                    resolver.resolve(t.get("Input")))
                                         for t in rule["Properties"].get("Targets", [])])
                      for rule_id, rule in resources.items() if rule["Type"] == "AWS::Events::Rule"]
             named = lambda kind: [resolver.physical_name(k) for k, r in resources.items() if r["Type"] == kind]  # noqa

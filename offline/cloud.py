@@ -111,7 +111,7 @@ class LocalCloud:
         self.announced.add(described["executionArn"])
         millis = lambda moment: int(moment.timestamp() * 1000) if moment else None  # noqa: E731
         detail = {"executionArn": described["executionArn"], "stateMachineArn": described["stateMachineArn"],
-                  "name": described["name"], "status": described["status"],
+                  "name": described["executionArn"].rsplit(":", 1)[1], "status": described["status"],
                   "startDate": millis(described.get("startDate")), "stopDate": millis(described.get("stopDate")),
                   "input": described.get("input"), "output": described.get("output"),
                   "error": described.get("error"), "cause": described.get("cause")}

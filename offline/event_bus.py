@@ -62,6 +62,8 @@ def _text(event: dict | str) -> str:
 def transform(target: LocalTarget, event: dict) -> dict | str:
     """What the target receives: the event, or its InputTransformer's template filled from the event's paths
     (`<name>` placeholders, values from simple `$.a.b` paths), as EventBridge does."""
+    if target.input is not None:
+        return target.input
     if not target.input_template:
         return event
     text = target.input_template
