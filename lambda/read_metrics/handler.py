@@ -1,0 +1,20 @@
+"""Lambda handler: read a run's evaluation (Model Registry model-quality JSON) for the gate and the notification."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import boto3
+
+
+def handler(event: dict, context: Any, s3_client=None) -> dict:
+    uri = event.get("evaluation_uri", "")
+    match = re.fullmatch(r"s3://([^/]+)/(runs/[^/]+/evaluation/evaluation\.json)", uri)
+    if not match or match.group(1) != os.environ["DATA_BUCKET"]:
+        raise ValueError(f"evaluation_uri must be a run's evaluation/evaluation.json in this stack's bucket, got {uri!r}")
+    s3 = s3_client or boto3.client("s3")
+    report = json.loads(s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read())
+    metrics = report["binary_classification_metrics"]
+    return {name: metrics[name]["value"] for name in ("accuracy", "auc", "precision", "recall", "f1")}

@@ -1,0 +1,114 @@
+"""Build and register: the user's data (or seeded data) → standardize → train → evaluate → baseline → gate →
+register a model version for approval → notify. Starts by hand, when data arrives under incoming/, or on a
+schedule (retrain_schedule)."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import Acknowledgment, Aws, Validations
+
+from stacks.config import optional_text
+from stacks.event_targets import undelivered_events_queue
+from stacks.compliance import INLINE_POLICY_REASON, accept
+from stacks.permissions import allow, default_policy
+from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+
+INCOMING = "incoming/"  # new files here start a run on everything under it
+DATASETS = "datasets/"  # data sets a run names with dataset_uri
+BUCKET_ENV = {"DATA_BUCKET": "${DataBucket}"}
+
+
+@register("BuildAndRegister")
+class BuildAndRegisterStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="build_and_register",
+        slug="br",
+        description="Preprocess, train, evaluate, baseline and register XGBoost models for approval, orchestrated "
+                    "by Step Functions",
+        reads=("input", "processed", "model"),
+        writes=("processed", "model", "evaluation", "baseline"),
+        assets={"ProcessingScript": "processing/standardize.py", "EvaluationScript": "processing/evaluate_model.py"},
+        functions={
+            "ImportDataset": FunctionSpec("import_dataset", "Checks a user's CSV data set and splits it into one run",
+                                          writes=("input",), bucket_reads=(DATASETS, INCOMING),
+                                          environment=BUCKET_ENV, memory_size=2048, timeout_seconds=300),
+            "ReadMetrics": FunctionSpec("read_metrics", "Reads a run's evaluation for the registration gate",
+                                        reads=("evaluation",), environment=BUCKET_ENV),
+        },
+        sample_input={"rows": 1000, "seed": 3},
+        settings={
+            "retrain_schedule": ("", optional_text(r"^(rate\([^)]+\)|cron\([^)]+\))$",
+                                                   "an EventBridge Scheduler expression such as rate(7 days) or "
+                                                   "cron(0 3 ? * MON *)")),
+            "notification_email": ("", optional_text(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", "an email address")),
+        },
+    )
+
+    def add_resources(self) -> Mapping[str, str]:
+        removal = self.removal_policy
+        group = sagemaker.CfnModelPackageGroup(
+            self, "ModelPackageGroup", model_package_group_name=f"{self.job_name_prefix}-models",
+            model_package_group_description=f"Models the {self.stack_name} workflow registered for approval")
+        group.apply_removal_policy(removal)  # a group with versions cannot be deleted anyway: kept by default
+        self.topic = sns.Topic(
+            self, "Notifications", enforce_ssl=True, display_name="SageMaker model registration",
+            master_key=self.key or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"))
+        email = self.config.workflow_settings["notification_email"]
+        if email:
+            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            Validations.of(subscription.node.default_child).acknowledge(Acknowledgment(
+                id="Serverless::Serverless-SNSRedrivePolicy",
+                reason="An email subscription's failed deliveries are retried by SNS and reported on the topic's "
+                       "delivery metrics; a dead-letter queue would only hold copies of notification emails."))
+        return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
+
+    def add_triggers(self) -> None:
+        """New data under incoming/ starts a run on all of it; so does the schedule, when one is set."""
+        self.data_bucket.node.default_child.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        run_on_incoming = {"dataset_uri": f"s3://{self.data_bucket.bucket_name}/{INCOMING}"}
+        rule_name = f"{self.job_name_prefix}-on-incoming-data"
+        starter = self._starter_role("events.amazonaws.com", "EventBridge, when data arrives under incoming/")
+        events.Rule(
+            self, "OnIncomingData", rule_name=rule_name,
+            description=f"Starts {self.job_name_prefix} when a file arrives under {INCOMING} in the data bucket",
+            event_pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
+                "bucket": {"name": [self.data_bucket.bucket_name]}, "object": {"key": [{"prefix": INCOMING}]}}),
+            targets=[targets.SfnStateMachine(
+                self.state_machine, input=events.RuleTargetInput.from_object(run_on_incoming), role=starter,
+                retry_attempts=185, max_event_age=Duration.hours(24),
+                dead_letter_queue=undelivered_events_queue(
+                    self, "UndeliveredIncomingData", rule_name=rule_name, holds="S3 object-created events",
+                    encryption_key=self.key))])
+        schedule = self.config.workflow_settings["retrain_schedule"]
+        if schedule:
+            role = self._starter_role("scheduler.amazonaws.com", "EventBridge Scheduler, on retrain_schedule")
+            scheduler.CfnSchedule(
+                self, "RetrainSchedule", schedule_expression=schedule, state="ENABLED",
+                description=f"Retrains {self.job_name_prefix} on everything under {INCOMING}",
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=self.state_machine.state_machine_arn, role_arn=role.role_arn,
+                    input=self.to_json_string(run_on_incoming),
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+
+    def _starter_role(self, service: str, who: str) -> iam.Role:
+        """A role that may only start this workflow (with the stack's key through Step Functions, under kms)."""
+        role = iam.Role(self, f"StartedBy{service.split('.')[0].capitalize()}", description=f"Lets {who} start "
+                        f"{self.job_name_prefix}", assumed_by=iam.ServicePrincipal(service, conditions={
+                            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+        allow(role, ["states:StartExecution"], [self.state_machine.state_machine_arn])
+        accept(default_policy(role), "inline-policy", INLINE_POLICY_REASON)
+        if self.key:
+            allow(role, ["kms:GenerateDataKey"], [self.key.key_arn], conditions={"StringEquals": {
+                "kms:EncryptionContext:aws:states:stateMachineArn": self.state_machine.state_machine_arn}})
+        return role
