@@ -1,7 +1,7 @@
 """`make run`: synthesize the app, then run its workflows offline and report how they did.
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
-                          [--assembly DIR] [--no-synth] [--stage NAME]
+                          [--assembly DIR] [--no-synth] [--stage NAME] [--dataset FILE]
 """
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="cloud assembly folder")
     parser.add_argument("--no-synth", action="store_true", help="run the assembly already in --assembly")
     parser.add_argument("--stage", help="synthesize and run this stage's copy of the kit (as -c stage=...)")
+    parser.add_argument("--dataset", type=Path, help="a local CSV file to train on: put under datasets/ in the "
+                                                     "workflow's data bucket and named as dataset_uri in its input")
     args = parser.parse_args(argv)
     try:
         execution_input = json.loads(args.input)
@@ -75,7 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown workflow {unknown[0]}; choose from {', '.join(cloud.workflows)}")
         names = {stack: (f"{args.name}-{stack}" if args.name and len(stacks) > 1 else args.name) for stack in stacks}
-        arns = {cloud.start(stack, execution_input, names[stack]): stack for stack in stacks}
+        inputs = {stack: dict(execution_input) for stack in stacks}
+        if args.dataset:  # as a user would: upload the file, then name it in the input
+            if not args.dataset.is_file():
+                parser.error(f"--dataset {args.dataset} is not a file")
+            for stack in stacks:
+                key = f"datasets/{args.dataset.stem}/{args.dataset.name}"
+                cloud.s3.put_object(Bucket=cloud.workflows[stack].data_bucket, Key=key,
+                                    Body=args.dataset.read_bytes())
+                inputs[stack]["dataset_uri"] = f"s3://{cloud.workflows[stack].data_bucket}/{key}"
+        arns = {cloud.start(stack, inputs[stack], names[stack]): stack for stack in stacks}
         progress = Progress(arns)
         ended = cloud.wait(list(arns), progress)
         summary = {}

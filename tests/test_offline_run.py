@@ -55,3 +55,18 @@ def test_a_staged_assembly_needs_its_stage_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--no-synth", "--assembly", str(tmp_path / "out"), "--summary", str(tmp_path / "t.json")])
     assert "holds stages (dev); choose one (--stage)" in capsys.readouterr().err
+
+
+def test_a_local_csv_is_uploaded_and_trained_on(synthesized, tmp_path, capsys):
+    from tests.test_build_and_register import csv_text
+
+    dataset = tmp_path / "churn.csv"
+    dataset.write_bytes(csv_text(400, 9))
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", "BuildAndRegister", "--dataset", str(dataset), "--summary", str(summary),
+                 "--assembly", str(synthesized["default"].outdir), "--no-synth"])
+    assert code == 0
+    output = json.loads(summary.read_text())["BuildAndRegister"]["output"]
+    assert output["data"].endswith("/datasets/churn/churn.csv")
+    printed = capsys.readouterr().out
+    assert "registered:  arn:aws:sagemaker:" in printed and "--model-approval-status Approved" in printed
