@@ -42,6 +42,7 @@ $(STAMPS)/checkov: requirements-checkov.txt
 STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
 
 synth: $(STAMPS)/node $(STAMPS)/python
+	rm -rf cdk.out  # so no stage or stack of an earlier synthesis lingers beside this one
 	cdk synth --quiet $(STAGE_ARGS) $(CDK_ARGS)
 	@echo "Synthesized $$(find cdk.out -name '*.template.json' | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
 
