@@ -7,6 +7,7 @@ that start the state machine). `@register` adds it to the app. Nothing shared is
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -18,9 +19,11 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from stacks.permissions import allow
-from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, KitConfig, Setting
+from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
 from stacks.data_bucket import DataBucket
-from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders
+from stacks.definition import (PLACEHOLDER, Value, WorkflowDefinitionError, integration_of, load_definition,
+                               placeholders, task_states)
+from stacks.integrations import SERVICE_INTEGRATIONS, Integration
 from stacks.functions import KitFunction
 from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
@@ -29,6 +32,7 @@ from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.workflow import SageMakerWorkflow, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
+_NONE = Integration(actions=())  # for a Task whose integration the table lacks (reported later, with the fix)
 RUN_FOLDERS = ("Each execution keeps its data under runs/<execution name>/, a name known only at run time; "
                "the function reaches only the named folders of runs in this stack's bucket.")
 
@@ -141,6 +145,7 @@ class SageMakerWorkflowStack(Stack):
         self.source = f"{spec.definition}.asl.json"
         definition = load_definition(ROOT / "statemachines" / self.source)
         used = placeholders(definition)
+        self._check_timeout(definition, config, construct_id)
         self.job_name_prefix = prefix = config.job_name_prefix(spec.slug)
         self.removal_policy = removal = (RemovalPolicy.DESTROY if config.destroy_data_on_delete
                                          else RemovalPolicy.RETAIN)
@@ -201,12 +206,14 @@ class SageMakerWorkflowStack(Stack):
             StrandedJobCleanup(self, "JobCleanup", state_machine=self.state_machine, state_machine_name=prefix,
                                sync_jobs=jobs, encryption_key=self.key, log_retention=self.log_retention,
                                removal_policy=removal)
+        # What operators need; a workflow adds to it what its own use needs (add_triggers).
+        self.operator_policy = OperatorPolicy(self, "Operators", state_machine=self.state_machine,
+                                              state_machine_name=prefix, bucket=data.bucket,
+                                              encryption_key=self.key).policy
         self.add_triggers()
         self.state_machine_arn_output = CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
-        operators = OperatorPolicy(self, "Operators", state_machine=self.state_machine,
-                                   state_machine_name=prefix, bucket=data.bucket, encryption_key=self.key)
-        CfnOutput(self, "OperatorPolicyArn", value=operators.policy.managed_policy_arn,
+        CfnOutput(self, "OperatorPolicyArn", value=self.operator_policy.managed_policy_arn,
                   description="Attach to the users or roles that start and watch this workflow's runs")
 
     # -- extension points -----------------------------------------------------------------------
@@ -219,6 +226,23 @@ class SageMakerWorkflowStack(Stack):
         """Override to add what starts the state machine (rules, schedules); `self.state_machine` exists."""
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _check_timeout(self, definition: dict, config: KitConfig, stack_id: str) -> None:
+        """The state machine's timeout must leave room for its jobs, one after another, each up to its cap: a
+        tuning job for each round of parallel training jobs, a spot training job for its capacity wait too."""
+        runs = 0
+        for name, state in task_states(definition):
+            if not SERVICE_INTEGRATIONS.get(integration_of(name, state, source=self.source), _NONE).stoppable_job:
+                continue
+            limits = state.get("Parameters", {}).get("HyperParameterTuningJobConfig", {}).get("ResourceLimits", {})
+            rounds = -(-limits.get("MaxNumberOfTrainingJobs", 1) // limits.get("MaxParallelTrainingJobs", 1))
+            spot = SPOT_WAIT_FACTOR if config.spot_training and "${SpotTraining}" in json.dumps(state) else 1
+            runs += rounds * spot
+        if config.workflow_timeout_minutes < runs * config.max_job_runtime_minutes:
+            raise ConfigError(
+                f"invalid setting workflow_timeout_minutes={config.workflow_timeout_minutes}: expected at least "
+                f"{runs} x max_job_runtime_minutes ({runs * config.max_job_runtime_minutes}) for {stack_id}, whose "
+                "jobs run one after another")
+
     def _function(self, function_id: str, spec: FunctionSpec) -> KitFunction:
         environment = {name: self._placeholder_value(value, f"function {function_id} environment {name}")
                        for name, value in spec.environment.items()}
