@@ -199,3 +199,15 @@ def test_evaluation_metrics_match_their_definitions():
     assert report["auc"]["value"] == 0.75 and report["accuracy"]["value"] == 0.5
     assert report["confusion_matrix"] == {"0": {"0": 1, "1": 1}, "1": {"0": 1, "1": 1}}
     assert report["precision"]["value"] == report["recall"]["value"] == report["f1"]["value"] == 0.5
+
+
+def test_operators_may_upload_data_sets_and_approve_this_workflows_models(templates):
+    template = templates[BR]
+    document = resource(template, "Operators/Policy/Resource")["Properties"]["PolicyDocument"]["Statement"]
+    bucket = get_att(template, "Data/Bucket/Resource")
+    assert document[-2:] == [
+        {"Action": "s3:PutObject", "Effect": "Allow",
+         "Resource": [{"Fn::Join": ["", [bucket, "/datasets/*"]]}, {"Fn::Join": ["", [bucket, "/incoming/*"]]}]},
+        {"Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:UpdateModelPackage"],
+         "Effect": "Allow", "Resource": arn("sagemaker", "model-package/mlkit-br-*")},
+    ]

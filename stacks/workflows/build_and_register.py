@@ -18,7 +18,7 @@ from aws_cdk import Acknowledgment, Aws, Validations
 
 from stacks.config import optional_text
 from stacks.event_targets import undelivered_events_queue
-from stacks.compliance import INLINE_POLICY_REASON, accept
+from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_wildcards
 from stacks.permissions import allow, default_policy
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
@@ -72,7 +72,20 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
     def add_triggers(self) -> None:
-        """New data under incoming/ starts a run on all of it; so does the schedule, when one is set."""
+        """New data under incoming/ starts a run on all of it; so does the schedule, when one is set. Operators
+        may also upload data sets and approve or reject the versions this workflow registers."""
+        uploads = [self.data_bucket.arn_for_objects(f"{prefix}*") for prefix in (DATASETS, INCOMING)]
+        packages = self.format_arn(service="sagemaker", resource="model-package",
+                                   resource_name=f"{self.job_name_prefix}-*")
+        self.operator_policy.add_statements(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=uploads),
+            iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
+                                         "sagemaker:UpdateModelPackage"], resources=[packages]))
+        acknowledge_wildcards(self.operator_policy, uploads, "Operators name their data set files; they may add "
+                                                             "them only under datasets/ and incoming/ of this bucket.")
+        acknowledge_wildcards(self.operator_policy, [packages], "Model package versions are numbered by SageMaker "
+                                                                "in this stack's group, whose name starts with the "
+                                                                "stack's prefix.")
         self.data_bucket.node.default_child.add_property_override(
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         run_on_incoming = {"dataset_uri": f"s3://{self.data_bucket.bucket_name}/{INCOMING}"}
