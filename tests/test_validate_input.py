@@ -114,3 +114,13 @@ def test_workflow_declared_rules_name_bad_input(given, message):
 def test_an_unknown_rule_kind_is_a_wiring_error_not_bad_input():
     with pytest.raises(LookupError, match="unknown input rule"):
         handler.resolve("r", {}, {}, ALLOWED, {"x": ["fancy"]}, "b")
+
+
+def test_hyperparameters_a_workflow_sets_itself_are_refused_by_name():
+    declared_ = {"hyperparameters": ["fixed", "max_depth", "eta", "eval_metric"]}
+    with pytest.raises(rules.InvalidExecutionInput, match=r"hyperparameters.eta is set by this workflow"):
+        handler.resolve("r", {"hyperparameters": {"eta": 0.3, "num_round": 9}}, json.loads(json.dumps(DEFAULTS)),
+                        ALLOWED, declared_)
+    settings = handler.resolve("r", {"hyperparameters": {"num_round": 9}}, json.loads(json.dumps(DEFAULTS)),
+                               ALLOWED, declared_)
+    assert settings["hyperparameters"]["num_round"] == "9"

@@ -27,9 +27,12 @@ def _reject_unknown(name: str, given: dict, allowed: Any) -> None:
         raise InvalidExecutionInput(f"{name} has unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _hyperparameters(given: dict, defaults: dict) -> dict[str, str]:
+def _hyperparameters(given: dict, defaults: dict, fixed: list[str]) -> dict[str, str]:
     # SageMaker takes hyperparameters as strings; numbers given as JSON numbers are accepted too.
     _reject_unknown("hyperparameters", given, XGBOOST_HYPERPARAMETERS)
+    for key in sorted(set(given) & set(fixed)):
+        raise InvalidExecutionInput(f"hyperparameters.{key} is set by this workflow (it tunes it or optimizes "
+                                    f"for it); leave it out")
     merged = {**defaults, **given}
     return {key: _as_text(XGBOOST_HYPERPARAMETERS[key](f"hyperparameters.{key}", value))
             for key, value in merged.items()}
@@ -45,7 +48,10 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     the workflow's own keys, declared in its ASL as data (see rules.declared); one without a default is
     optional and resolves to null when not given."""
     given = _object("execution input", given)
-    own = {key: declared(spec, bucket) for key, spec in (rules or {}).items()}
+    rules = dict(rules or {})
+    # ["fixed", name, ...]: hyperparameters the workflow sets itself (a tuning job's ranges, its objective).
+    fixed = rules.pop("hyperparameters", ["fixed"])[1:]
+    own = {key: declared(spec, bucket) for key, spec in rules.items()}
     optional_rules = {**OPTIONAL_RULES, **{key: optional(rule) for key, rule in own.items() if key not in defaults}}
     _reject_unknown("execution input", given, {*defaults, *optional_rules})
     settings: dict[str, Any] = {"run_prefix": f"runs/{execution_name}/"}
@@ -53,7 +59,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     for key, default in defaults.items():
         value = given.get(key, default)
         if key == "hyperparameters":
-            settings[key] = _hyperparameters(_object(key, value), default)
+            settings[key] = _hyperparameters(_object(key, given.get(key, {})), default, fixed)
         elif key in INSTANCE_TYPE_KEYS:
             if value not in allowed_instance_types:
                 raise InvalidExecutionInput(
