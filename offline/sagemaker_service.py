@@ -12,6 +12,7 @@ import time
 from typing import Callable
 
 import boto3
+from botocore import xform_name
 
 from offline.assembly import ACCOUNT, REGION
 from offline.sagemaker_jobs import JobRunners
@@ -80,7 +81,7 @@ class LocalSageMaker:
         if operation in ("AddTags", "ListTags"):
             return {"Tags": request.get("Tags", [])}
         if operation in REGISTRY_OPERATIONS:
-            return getattr(self, f"_{re.sub(r'(?<!^)(?=[A-Z])', '_', operation).lower()}")(request)
+            return getattr(self, f"_{xform_name(operation)}")(request)
         raise SageMakerError("UnknownOperationException",
                              f"{operation} is not available locally; add it to offline/sagemaker_service.py")
 

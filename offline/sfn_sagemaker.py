@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import threading
 import time
 import types
 
+from botocore import xform_name
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -35,10 +35,6 @@ from offline.sagemaker_service import JOB_KINDS
 SYNC_JOBS = {f"create{noun}": noun for noun in JOB_KINDS}
 # SageMaker error codes whose Step Functions error name is not SageMaker.AmazonSageMakerException.
 ERROR_NAMES = {"ResourceLimitExceeded": "SageMaker.ResourceLimitExceededException"}
-
-
-def _snake(noun: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", noun).lower()
 
 
 class JobFailed(Exception):
@@ -74,7 +70,7 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
     def _build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
         noun = SYNC_JOBS[self.resource.api_action]
         name_key, status_key = f"{noun}Name", f"{noun}Status"
-        describe = getattr(self._client(resource_runtime_part, state_credentials), f"describe_{_snake(noun)}")
+        describe = getattr(self._client(resource_runtime_part, state_credentials), f"describe_{xform_name(noun)}")
         name = normalised_parameters[name_key]
 
         def resolve():

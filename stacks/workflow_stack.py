@@ -21,9 +21,7 @@ from constructs import Construct
 from stacks.permissions import allow
 from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
 from stacks.data_bucket import DataBucket
-from stacks.definition import (PLACEHOLDER, Value, WorkflowDefinitionError, integration_of, load_definition,
-                               placeholders, task_states)
-from stacks.integrations import SERVICE_INTEGRATIONS, Integration
+from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders
 from stacks.functions import KitFunction
 from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
@@ -32,7 +30,6 @@ from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.workflow import SageMakerWorkflow, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
-_NONE = Integration(actions=())  # for a Task whose integration the table lacks (reported later, with the fix)
 RUN_FOLDERS = ("Each execution keeps its data under runs/<execution name>/, a name known only at run time; "
                "the function reaches only the named folders of runs in this stack's bucket.")
 
@@ -230,8 +227,8 @@ class SageMakerWorkflowStack(Stack):
         """The state machine's timeout must leave room for its jobs, one after another, each up to its cap: a
         tuning job for each round of parallel training jobs, a spot training job for its capacity wait too."""
         runs = 0
-        for name, state in task_states(definition):
-            if not SERVICE_INTEGRATIONS.get(integration_of(name, state, source=self.source), _NONE).stoppable_job:
+        for _, state, integration in used_integrations(definition, self.source):
+            if not integration.stoppable_job:
                 continue
             limits = state.get("Parameters", {}).get("HyperParameterTuningJobConfig", {}).get("ResourceLimits", {})
             rounds = -(-limits.get("MaxNumberOfTrainingJobs", 1) // limits.get("MaxParallelTrainingJobs", 1))

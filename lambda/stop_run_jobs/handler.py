@@ -9,19 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from typing import Any, Iterator
 
 import boto3
+from botocore import xform_name
 from botocore.exceptions import ClientError
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
 RUNNING = ("InProgress",)
-
-
-def _snake(noun: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", noun).lower()
 
 
 def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tuple[str, str]]:
@@ -39,14 +35,14 @@ def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tu
 def stop_if_running(sagemaker: Any, noun: str, name: str) -> str:
     """Stop one job if it is still running; returns its status as found."""
     try:
-        job = getattr(sagemaker, f"describe_{_snake(noun)}")(**{f"{noun}Name": name})
+        job = getattr(sagemaker, f"describe_{xform_name(noun)}")(**{f"{noun}Name": name})
     except ClientError as error:
         if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
             return "NotCreated"  # the create call itself failed
         raise
     status = job[f"{noun}Status"]
     if status in RUNNING:
-        getattr(sagemaker, f"stop_{_snake(noun)}")(**{f"{noun}Name": name})
+        getattr(sagemaker, f"stop_{xform_name(noun)}")(**{f"{noun}Name": name})
     return status
 
 
