@@ -8,7 +8,7 @@ STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run synth test deploy destroy bench diagrams clean
+.PHONY: help run synth test deploy destroy delete-endpoint bench diagrams clean
 
 help:
 	@echo "make run      synthesize the app and run every workflow offline, end to end (RUN_ARGS=--help)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test     run the test suite"
 	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
+	@echo "make delete-endpoint  delete DeployApproved's endpoint, its configs, models and monitoring schedule (STAGE=...)"
 	@echo "make bench    measure synthesis and test-suite times"
 	@echo "make diagrams rewrite the README's workflow diagrams from statemachines/*.asl.json"
 
@@ -47,7 +48,7 @@ synth: $(STAMPS)/node $(STAMPS)/python
 	@echo "Synthesized $$(find cdk.out -name '*.template.json' | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
 
 run: $(STAMPS)/node $(STAMPS)/python-dev
-	$(VENV)/bin/python -m offline.run $(if $(STAGE),--stage $(STAGE)) $(RUN_ARGS)
+	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) $(RUN_ARGS)
 
 test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -60,6 +61,10 @@ deploy: $(STAMPS)/node $(STAMPS)/python
 
 destroy: $(STAMPS)/node $(STAMPS)/python
 	cdk destroy $(STAGE_ARGS) $(SELECTION) $(CDK_ARGS)
+
+# What DeployApproved's runs create at run time, outside CloudFormation: a real-time endpoint bills every hour.
+delete-endpoint: $(STAMPS)/python
+	$(VENV)/bin/python -m operations.delete_endpoint $(if $(STAGE),--stage $(STAGE))
 
 bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python benchmarks/measure.py

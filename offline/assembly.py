@@ -12,7 +12,8 @@ REGION = "us-east-1"
 NAME_PROPERTIES = {"AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::Events::Rule": "Name",
                    "AWS::Lambda::Function": "FunctionName", "AWS::S3::Bucket": "BucketName",
                    "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName",
-                   "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName"}
+                   "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName", "AWS::SSM::Parameter": "Name",
+                   "AWS::CloudWatch::Alarm": "AlarmName"}
 REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::SNS::Topic", "AWS::SageMaker::ModelPackageGroup"}
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
           "AWS::URLSuffix": "amazonaws.com"}
@@ -58,6 +59,11 @@ class LocalWorkflow:
     model_package_groups: list[str]
 
     @property
+    def starts_on_model_approval(self) -> bool:
+        """Whether a rule starts it when a model version is approved (it needs a version to deploy)."""
+        return any(rule.pattern.get("detail-type") == ["SageMaker Model Package State Change"] for rule in self.rules)
+
+    @property
     def state_machine_arn(self) -> str:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
 
@@ -65,8 +71,19 @@ class LocalWorkflow:
 class StackResolver:
     """Resolves the intrinsic functions the kit's templates use, with local physical names."""
 
-    def __init__(self, stack: str, template: dict) -> None:
+    def __init__(self, stack: str, template: dict, ssm: dict[str, str] | None = None) -> None:
         self.stack, self.template = stack, template
+        self.ssm = ssm if ssm is not None else {}  # SSM parameter name -> value, from every stack of the copy
+
+    def parameter(self, name: str) -> str:
+        """A template parameter's value: an SSM parameter another stack publishes, read at deploy time."""
+        declared = self.template.get("Parameters", {})[name]
+        if not declared["Type"].startswith("AWS::SSM::Parameter::Value"):
+            raise ValueError(f"{self.stack}: cannot resolve template parameter {name}")
+        if declared["Default"] not in self.ssm:
+            raise ValueError(f"{self.stack} reads SSM parameter {declared['Default']}, which no stack of this "
+                             "assembly creates (deploy the stack that shares it first)")
+        return self.ssm[declared["Default"]]
 
     def physical_name(self, logical_id: str) -> str:
         """The name the template gives the resource, or one CloudFormation-like name made from its logical ID."""
@@ -93,6 +110,7 @@ class StackResolver:
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}",
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
             "AWS::SageMaker::ModelPackageGroup": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{name}",
+            "AWS::CloudWatch::Alarm": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
         }[kind]
 
     def resolve(self, node: Any) -> Any:
@@ -101,6 +119,8 @@ class StackResolver:
         if not isinstance(node, dict):
             return node
         if "Ref" in node:
+            if node["Ref"] in self.template.get("Parameters", {}):
+                return self.parameter(node["Ref"])
             return PSEUDO.get(node["Ref"]) or self.ref(node["Ref"])
         if "Fn::GetAtt" in node:
             logical_id, attribute = node["Fn::GetAtt"]
@@ -139,11 +159,19 @@ def stack_artifacts(outdir: Path, stage: str | None = None) -> list[tuple[Path, 
 def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWorkflow]:
     """Every state machine of the assembly (or of one of its stages), by stack id, ready to run locally."""
     workflows = {}
-    for folder, artifact_id, artifact in stack_artifacts(outdir, stage):
+    artifacts = stack_artifacts(outdir, stage)
+    templates = {artifact_id: json.loads((folder / artifact["properties"]["templateFile"]).read_text())
+                 for folder, artifact_id, artifact in artifacts}
+    ssm = {}  # what the stacks share through SSM parameters, as CloudFormation would have created them
+    for _, artifact_id, artifact in artifacts:
+        sharing = StackResolver(artifact["properties"].get("stackName", artifact_id), templates[artifact_id])
+        ssm.update({sharing.resolve(r["Properties"]["Name"]): sharing.resolve(r["Properties"]["Value"])
+                    for r in templates[artifact_id]["Resources"].values() if r["Type"] == "AWS::SSM::Parameter"})
+    for folder, artifact_id, artifact in artifacts:
         stack = artifact.get("displayName", artifact_id).rsplit("/", 1)[-1]
-        template = json.loads((folder / artifact["properties"]["templateFile"]).read_text())
+        template = templates[artifact_id]
         assets = json.loads((folder / f"{artifact_id}.assets.json").read_text())["files"]
-        resolver = StackResolver(artifact["properties"].get("stackName", artifact_id), template)
+        resolver = StackResolver(artifact["properties"].get("stackName", artifact_id), template, ssm)
         resources = template["Resources"]
         machines = [k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"]
         for logical_id in machines:

@@ -46,7 +46,9 @@ class LocalCloud:
         self.announced: set[str] = set()
         self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker)
         # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
-        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] = self.endpoints.url
+        for service in ("LAMBDA", "SAGEMAKER", "SAGEMAKER_RUNTIME"):
+            os.environ[f"AWS_ENDPOINT_URL_{service}"] = self.endpoints.url
+        self.sagemaker.on_model_package_change = self._announce_model_package
         for workflow in self.workflows.values():
             self._create_bucket(workflow.data_bucket)
             for (bucket, key), path in workflow.file_assets.items():
@@ -116,6 +118,19 @@ class LocalCloud:
                   "input": described.get("input"), "output": described.get("output"),
                   "error": described.get("error"), "cause": described.get("cause")}
         self.events.put("aws.states", "Step Functions Execution Status Change", detail, [described["executionArn"]])
+
+    def _announce_model_package(self, description: dict) -> None:
+        """SageMaker's event for a registered version or a changed approval, on the local bus."""
+        detail = {key: value for key, value in description.items() if not key.endswith("Time")}
+        self.events.put("aws.sagemaker", "SageMaker Model Package State Change", detail,
+                        [description["ModelPackageArn"]])
+
+    def approve(self, model_package_arn: str, status: str = "Approved") -> list[dict]:
+        """What an operator does in the registry: approve (or reject) a version; returns what the rules started."""
+        before = len(self.events.delivered)
+        self.sagemaker.handle("UpdateModelPackage", {"ModelPackageArn": model_package_arn,
+                                                     "ModelApprovalStatus": status})
+        return self.events.delivered[before:]
 
     def upload(self, bucket: str, key: str, body: bytes) -> list[dict]:
         """Put an object, as a user would, and announce it as S3 does to EventBridge (for buckets that send

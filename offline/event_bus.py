@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import uuid
 from typing import Any
 
@@ -50,7 +51,9 @@ class LocalEventBus:
                 raise RuntimeError(f"{target} failed on an event: {result.get('errorMessage')}")
             return result
         if service == "states":
-            return self.sfn.start_execution(stateMachineArn=target, input=_text(event))["executionArn"]
+            # EventBridge names no execution; Step Functions then names it with a UUID.
+            return self.sfn.start_execution(stateMachineArn=target, name=str(uuid.uuid4()),
+                                            input=_text(event))["executionArn"]
         raise UnsupportedTarget(f"a rule targets {target}; offline/event_bus.py LocalEventBus._deliver "
                                 "delivers only to Lambda functions and state machines: add the service there")
 
@@ -61,15 +64,28 @@ def _text(event: dict | str) -> str:
 
 def transform(target: LocalTarget, event: dict) -> dict | str:
     """What the target receives: the event, or its InputTransformer's template filled from the event's paths
-    (`<name>` placeholders, values from simple `$.a.b` paths), as EventBridge does."""
+    (`<name>` placeholders, values from simple `$.a.b` paths), as EventBridge does: in a JSON template, a
+    placeholder outside quotes becomes the value as JSON, one inside a string its text, escaped."""
     if target.input is not None:
         return target.input
     if not target.input_template:
         return event
-    text = target.input_template
+    values = {}
     for name, path in (target.input_paths or {}).items():
         value: Any = event
         for part in path.removeprefix("$.").split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
-    return text
+        values[name] = value
+    template, parts, quoted, position = target.input_template, [], False, 0
+    json_template = template.lstrip()[:1] in ("{", "[")
+    for match in re.finditer(r'\\.|"|<([\w.-]+)>', template):
+        if match.group(0) == '"':
+            quoted = not quoted
+        elif match.group(1) in values:
+            value = values[match.group(1)]
+            text = value if isinstance(value, str) else json.dumps(value)
+            if json_template:
+                text = json.dumps(text)[1:-1] if quoted else json.dumps(value)
+            parts += [template[position:match.start()], text]
+            position = match.end()
+    return "".join(parts) + template[position:]

@@ -23,6 +23,11 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
     "sagemaker:createModel": SAGEMAKER_CALL,
     **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
        for action in ("createModelPackage", "describeModelPackage", "listModelPackages", "updateModelPackage")},
+    # Hosting: endpoints that serve their model over HTTP (offline/sagemaker_hosting.py).
+    "sagemaker:createEndpoint": SAGEMAKER_CALL,
+    **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
+       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint",
+                      "createMonitoringSchedule", "describeMonitoringSchedule", "updateMonitoringSchedule")},
     "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud.py LocalCloud.notifications()",
 }
 

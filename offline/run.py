@@ -1,7 +1,10 @@
 """`make run`: synthesize the app, then run its workflows offline and report how they did.
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
-                          [--assembly DIR] [--no-synth] [--stage NAME] [--dataset FILE]
+                          [--assembly DIR] [--no-synth] [--stage NAME] [--dataset FILE] [--approve]
+
+Workflows a model approval starts (DeployApproved) run only with --approve: the runner approves each version
+the runs registered, as a person would, and the approval event starts them.
 """
 from __future__ import annotations
 
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", help="synthesize and run this stage's copy of the kit (as -c stage=...)")
     parser.add_argument("--dataset", type=Path, help="a local CSV file to train on: put under datasets/ in the "
                                                      "workflow's data bucket and named as dataset_uri in its input")
+    parser.add_argument("--approve", action="store_true", help="approve each model version the runs register, "
+                                                               "which starts the workflows that deploy approved models")
     args = parser.parse_args(argv)
     try:
         execution_input = json.loads(args.input)
@@ -72,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     with local as cloud:
-        stacks = args.workflow or list(cloud.workflows)
+        on_approval = {stack for stack, w in cloud.workflows.items() if w.starts_on_model_approval}
+        stacks = args.workflow or [stack for stack in cloud.workflows if stack not in on_approval]
         unknown = sorted(set(stacks) - set(cloud.workflows))
         if unknown:
             parser.error(f"unknown workflow {unknown[0]}; choose from {', '.join(cloud.workflows)}")
@@ -89,6 +95,17 @@ def main(argv: list[str] | None = None) -> int:
         arns = {cloud.start(stack, inputs[stack], names[stack]): stack for stack in stacks}
         progress = Progress(arns)
         ended = cloud.wait(list(arns), progress)
+        if args.approve:  # as a person would in the registry; the approval event starts the deployments
+            for arn in list(ended):
+                registered = json.loads(ended[arn].get("output") or "{}").get("model_package_arn")
+                if registered:
+                    print(f"approving {registered}", flush=True)
+                    for delivery in cloud.approve(registered):
+                        started = delivery["result"]
+                        arns[started] = next(s for s, w in cloud.workflows.items()
+                                             if w.state_machine_arn == delivery["target"])
+                        progress.labels[started], progress.states[started] = arns[started], 0
+            ended.update(cloud.wait([arn for arn in arns if arn not in ended], progress))
         summary = {}
         for arn, stack in arns.items():
             described = ended[arn]
@@ -120,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  predictions: {output['predictions']}")
             print(f"  test set:    accuracy {quality['accuracy']:.3f}, AUC {quality['auc']:.3f} "
                   f"({quality['test_rows']} rows)")
+        elif "endpoint" in result.get("output", {}):
+            output = result["output"]
+            print(f"  endpoint:    {output['endpoint']} ({output['deployment']}d) serves {output['model_package_arn']}")
+            print(f"  smoke test:  {output['smoke_test']}")
+            print(f"  monitoring:  {output['monitoring_schedule']} (hourly data quality); traffic captured under "
+                  f"{output['capture']}")
         elif "output" in result:
             output = result["output"]
             print(f"  model:       {output['model_artifacts']}")

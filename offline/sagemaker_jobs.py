@@ -134,11 +134,7 @@ class JobRunners:
     def transform(self, name: str, job: dict) -> dict:
         import xgboost
 
-        model = job["_model"]  # the model's description, attached by the service at create
-        (_, archive), = self._objects(name, model["PrimaryContainer"]["ModelDataUrl"])
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            booster = xgboost.Booster()
-            booster.load_model(bytearray(tar.extractfile(MODEL_FILE).read()))
+        booster = self.load_model(name, job["_model"])  # the model's description, attached by the service
         source = job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
         output = job["TransformOutput"]["S3OutputPath"].rstrip("/")
         for relative, body in self._objects(name, source):
@@ -146,6 +142,16 @@ class JobRunners:
             predictions = booster.predict(xgboost.DMatrix(rows))
             self._put(name, f"{output}/{relative}.out", "".join(f"{p:.6f}\n" for p in predictions).encode())
         return {}
+
+    def load_model(self, user: str, model: dict) -> Any:
+        """The XGBoost booster a model's container would serve, read from its ModelDataUrl on behalf of `user`."""
+        import xgboost
+
+        (_, archive), = self._objects(user, model["PrimaryContainer"]["ModelDataUrl"])
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            booster = xgboost.Booster()
+            booster.load_model(bytearray(tar.extractfile(MODEL_FILE).read()))
+        return booster
 
     def tuning(self, name: str, job: dict) -> dict:
         """A random search (seeded by the job's name) over the ranges, each candidate a real training job."""

@@ -15,6 +15,7 @@ import boto3
 from botocore import xform_name
 
 from offline.assembly import ACCOUNT, REGION
+from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
 from offline.sagemaker_jobs import JobRunners
 from offline.sagemaker_validation import SageMakerError, validate
 from stacks.integrations import SERVICE_INTEGRATIONS
@@ -40,6 +41,10 @@ class LocalSageMaker:
         self.lock = threading.Lock()
         self.runners = JobRunners(self.s3, self._record_child)
         self.s3_access = self.runners.s3_access  # (job name, "read"/"write", s3 uri)
+        self.hosting = LocalHosting(self.s3, self.models, self.runners.load_model, self.lock)
+        # Called with a version's description when it is registered or its approval changes (the event
+        # SageMaker sends EventBridge); offline/cloud.py puts it on the local bus.
+        self.on_model_package_change: Callable[[dict], None] = lambda description: None
         self.injected_errors: list[tuple[str, str, str]] = []  # (operation, error code, message)
         self.injected_failures: dict[str, str] = {}  # job kind -> failure reason for its next job
         self.injected_hangs: set[str] = set()  # job kinds whose next job runs until it is stopped
@@ -74,10 +79,21 @@ class LocalSageMaker:
         if job_operation and job_operation.group(2) in JOB_KINDS:
             verb, noun = job_operation.groups()
             return getattr(self, f"_{verb.lower()}_job")(noun, request)
+        if operation in HOSTING_OPERATIONS:
+            return self.hosting.handle(operation, request)
         if operation == "CreateModel":
             return self._create_model(request)
         if operation == "DescribeModel":
             return self._lookup(self.models, request["ModelName"], "Model")
+        if operation == "DeleteModel":
+            self._lookup(self.models, request["ModelName"], "Model")
+            with self.lock:
+                del self.models[request["ModelName"]]
+            return {}
+        if operation == "ListModels":
+            with self.lock:
+                return {"Models": [{k: m[k] for k in ("ModelName", "ModelArn", "CreationTime")}
+                                   for m in self.models.values() if request.get("NameContains", "") in m["ModelName"]]}
         if operation in ("AddTags", "ListTags"):
             return {"Tags": request.get("Tags", [])}
         if operation in REGISTRY_OPERATIONS:
@@ -157,6 +173,7 @@ class LocalSageMaker:
                                         "ModelApprovalStatus": request.get("ModelApprovalStatus",
                                                                            "PendingManualApproval"),
                                         "CreationTime": time.time()}
+        self.on_model_package_change(self._describe_model_package({"ModelPackageName": arn}))
         return {"ModelPackageArn": arn}
 
     def _describe_model_package(self, request: dict) -> dict:
@@ -176,6 +193,7 @@ class LocalSageMaker:
         package = self._lookup(self.model_packages, arn, "model package")
         with self.lock:
             self.model_packages[arn] = {**package, **{k: v for k, v in request.items() if k != "ModelPackageArn"}}
+        self.on_model_package_change(self._describe_model_package({"ModelPackageName": arn}))
         return {"ModelPackageArn": arn}
 
     def _record_child(self, kind: str, name: str, request: dict, result: dict) -> None:

@@ -1,12 +1,13 @@
-"""Loopback HTTP endpoints for the Lambda Invoke API and the SageMaker JSON API.
+"""Loopback HTTP endpoints for the Lambda Invoke API, the SageMaker JSON API and SageMaker Runtime's InvokeEndpoint.
 
 moto's Step Functions interpreter calls services through boto3; AWS_ENDPOINT_URL_LAMBDA and
-AWS_ENDPOINT_URL_SAGEMAKER point those clients here, so no call leaves this machine.
+AWS_ENDPOINT_URL_SAGEMAKER (and _SAGEMAKER_RUNTIME) point those clients here, so no call leaves this machine.
 """
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
@@ -22,7 +23,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        for name, value in {"Content-Type": "application/x-amz-json-1.1", **(headers or {})}.items():
+        for name, value in {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": str(uuid.uuid4()),
+                            **(headers or {})}.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -39,6 +41,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             payload, raised = self.server.lambda_.invoke(function, body)
             self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled"} if raised else {})
+        elif self.path.startswith("/endpoints/") and self.path.endswith("/invocations"):  # sagemaker-runtime
+            status, answer = self.server.sagemaker.hosting.invoke(
+                unquote(self.path.split("/")[2]), body, self.headers.get("Content-Type", ""))
+            if status == 200:
+                self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"]})
+            else:
+                self._reply(status, json.dumps(answer).encode(), {"X-Amzn-ErrorType": answer["__type"]})
         elif target.startswith("SageMaker."):
             try:
                 result = self.server.sagemaker.handle(target.split(".", 1)[1], json.loads(body or b"{}"))

@@ -23,8 +23,10 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback as callback)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk as aws_sdk
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
@@ -104,11 +106,15 @@ _installed = threading.Lock()
 _original_factory = state_task_factory.state_task_service_for
 
 
-def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0) -> None:
-    """Route `sagemaker` tasks here; poll jobs every poll_seconds; scale Retry waits (0: no waiting)."""
+def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0, wait_time_scale: float = 0.01) -> None:
+    """Route `sagemaker` tasks here; poll jobs every poll_seconds; scale Retry waits (0: no waiting) and Wait
+    states (a polling loop's 30 s become 0.3 s: time for the local fleet to change, without the real wait)."""
     with _installed:
         state_task_factory.state_task_service_for = (
             lambda service_name: StateTaskServiceSageMaker() if service_name == "sagemaker"
             else _original_factory(service_name))
         callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = poll_seconds
+        # AWS SDK tasks name SageMaker's errors SageMaker.<ExceptionClass> (aws-sdk:sagemaker:...).
+        aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
         retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * retry_time_scale))
+        WaitFunction._wait_interval = lambda self, env, wait_seconds: time.sleep(wait_seconds * wait_time_scale)

@@ -29,6 +29,7 @@ FINDINGS: dict[str, tuple[str, ...]] = {
     "sqs-is-dead-letter-queue": ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"),
     "codebuild-oauth": ("HIPAA.Security-CodeBuildProjectSourceRepoUrl",),
     "inline-policy": ("NIST.800.53.R5-IAMNoInlinePolicy", "HIPAA.Security-IAMNoInlinePolicy"),
+    "alarm-action": ("NIST.800.53.R5-CloudWatchAlarmAction", "HIPAA.Security-CloudWatchAlarmAction"),
 }
 
 

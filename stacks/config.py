@@ -210,3 +210,13 @@ assert list(SETTINGS) == [f.name for f in fields(KitConfig)][:-1], "SETTINGS and
 def optional_text(pattern: str, allowed: str) -> Callable[[str, Any], str | None]:
     """A parser for an optional text setting (empty: off) that must match `pattern`; for workflow settings."""
     return _pattern(re.compile(pattern), allowed, optional=True)
+
+
+def whole_number(low: int, high: int) -> Callable[[str, Any], int]:
+    """A parser for a whole-number setting from low to high; for workflow settings."""
+    return _integer(low, high)
+
+
+def instance_type(key: str, value: Any) -> str:
+    """A parser for a SageMaker instance type setting; for workflow settings (the stack checks the allow-list)."""
+    return _instance_type(key, value)

@@ -17,9 +17,26 @@ class WorkflowDefinitionError(ValueError):
 
 def load_definition(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        definition = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise WorkflowDefinitionError(f"{path.name}: cannot read the definition ({error})") from None
+    null = next(_nulls(definition, ""), None)
+    if null:
+        raise WorkflowDefinitionError(
+            f"{path.name}: {null} is null, which CDK drops when it writes the definition (a \"ResultPath\": null "
+            "would become the default $, replacing the state's input); use a path such as \"$.response\"")
+    return definition
+
+
+def _nulls(node: Any, path: str) -> Iterator[str]:
+    if node is None:
+        yield path
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _nulls(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _nulls(item, f"{path}[{index}]")
 
 
 def placeholders(node: Any) -> set[str]:

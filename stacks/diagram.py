@@ -35,7 +35,7 @@ def mermaid(definition: Mapping[str, Any]) -> str:
         shape = {"Choice": "{{{{{}}}}}", "Succeed": "([{}])", "Fail": "([{}])"}.get(kind, "[\"{}\"]")
         text = name if kind in ("Succeed", "Fail", "Choice") else f"{name}<br/><small>{_label(state)}</small>"
         if kind == "Fail":
-            text = f"{name}: {state.get('Error', 'failed')}"
+            text = f"{name}: {state.get('Error') or state.get('ErrorPath', 'failed')}"
         lines.append(f"  {node}{shape.format(text)}")
         for choice in state.get("Choices", []):
             lines.append(f"  {node} -- {_condition(choice)} --> {_node(choice['Next'])}")
@@ -49,6 +49,9 @@ def mermaid(definition: Mapping[str, Any]) -> str:
 
 
 def _condition(choice: Mapping[str, Any]) -> str:
+    for combinator in ("And", "Or"):
+        if combinator in choice:
+            return f" {combinator.lower()} ".join(_condition(rule) for rule in choice[combinator])
     variable = choice.get("Variable", "")
     operator = next((k for k in choice if k not in ("Variable", "Next")), "")
     return f"{variable} {operator} {choice.get(operator, '')}".strip().replace('"', "'")
@@ -59,7 +62,7 @@ def diagrams() -> dict[str, str]:
     from stacks.kit import WORKFLOWS
 
     return {stack: mermaid(expand(load_definition(ROOT / "statemachines" / f"{cls.spec.definition}.asl.json"),
-                                  shared_asl(f"{stack}Failed")))
+                                  {**shared_asl(f"{stack}Failed"), **cls.spec.fragments}))
             for stack, cls in WORKFLOWS.items()}
 
 

@@ -1,13 +1,20 @@
-"""What every EventBridge rule of the kit gives its target: a dead-letter queue for events it cannot deliver."""
+"""What starts a workflow from outside: EventBridge rules and schedules, the role each assumes to start only
+that state machine, and a dead-letter queue for the events a rule cannot deliver."""
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from typing import Any, Mapping
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.compliance import accept
+from stacks.compliance import INLINE_POLICY_REASON, accept
+from stacks.permissions import allow, default_policy
 
 
 def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: str, holds: str,
@@ -31,3 +38,34 @@ def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: 
                f"SQS encrypts the queue at rest with its own managed keys (SSE-SQS); it holds only {holds}. "
                "encryption=kms switches it to the stack's key.")
     return queue
+
+
+
+def starter_role(scope: Construct, *, service: str, who: str, state_machine: sfn.StateMachine,
+                 state_machine_name: str, encryption_key: kms.IKey | None) -> iam.Role:
+    """A role `service` (events, scheduler) assumes to start one state machine and nothing else; with a
+    customer-managed key, it may use the key only for that state machine's execution data."""
+    role = iam.Role(scope, f"StartedBy{service.split('.')[0].capitalize()}",
+                    description=f"Lets {who} start {state_machine_name}",
+                    assumed_by=iam.ServicePrincipal(service, conditions={
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+    allow(role, ["states:StartExecution"], [state_machine.state_machine_arn])
+    accept(default_policy(role), "inline-policy", INLINE_POLICY_REASON)
+    if encryption_key:
+        allow(role, ["kms:GenerateDataKey"], [encryption_key.key_arn], conditions={"StringEquals": {
+            "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
+    return role
+
+
+def start_on_event(scope: Construct, construct_id: str, *, rule_name: str, description: str,
+                   pattern: events.EventPattern, run_input: Mapping[str, Any], holds: str, role: iam.IRole,
+                   state_machine: sfn.StateMachine, encryption_key: kms.IKey | None) -> events.Rule:
+    """A rule starting `state_machine` with `run_input` (which may hold events.EventField values) on each
+    matching event; EventBridge retries for a day, then keeps the event in a dead-letter queue."""
+    return events.Rule(scope, construct_id, rule_name=rule_name, description=description, event_pattern=pattern,
+                       targets=[targets.SfnStateMachine(
+                           state_machine, input=events.RuleTargetInput.from_object(dict(run_input)), role=role,
+                           retry_attempts=185, max_event_age=Duration.hours(24),
+                           dead_letter_queue=undelivered_events_queue(
+                               scope, f"Undelivered{construct_id.removeprefix('On')}", rule_name=rule_name,
+                               holds=holds, encryption_key=encryption_key))])

@@ -22,7 +22,8 @@ class Integration:
     request field (dotted) holding the SageMaker execution role; `job_log_group` where the job's containers
     log; `name_parameter` the request field naming what the task creates, at most `name_max_length` long and,
     with `fresh_name`, new for every attempt; `isolation_parameters` request fields (dotted) that must be true
-    to pass the isolation guards; `kms_via` the service that uses the stack's key on the caller's behalf.
+    to pass the isolation guards; `kms_via` the service that uses the target's key (the stack's `topic_key`) on
+    the caller's behalf.
     """
 
     actions: tuple[str, ...]
@@ -141,4 +142,10 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     **_sdk("UpdateMonitoringSchedule", ("monitoring-schedule",), **_MONITOR),
     **_sdk("DescribeMonitoringSchedule", ("monitoring-schedule",)),
     **_sdk("DescribeEndpoint", ("endpoint",)),
+    # The optimized createEndpointConfig and updateEndpoint take neither DataCaptureConfig nor DeploymentConfig.
+    **_sdk("CreateEndpointConfig", ("endpoint-config",), name_parameter="EndpointConfigName", name_max_length=63,
+           condition_keys=("sagemaker:InstanceTypes", "sagemaker:VolumeKmsKey")),
+    **_sdk("UpdateEndpoint", ("endpoint", "endpoint-config"), name_parameter="EndpointName", name_max_length=63,
+           fresh_name=False),
+    **_sdk("DeleteEndpoint", ("endpoint",), name_parameter="EndpointName", name_max_length=63, fresh_name=False),
 }

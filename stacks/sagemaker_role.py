@@ -40,6 +40,21 @@ class SageMakerExecutionRole(Construct):
         allow(self.role, ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
               [image.repository_arn(self) for image in sorted(set(images), key=lambda i: i.repository)])
         groups = sorted(set(job_log_groups))
+        if groups:
+            self._allow_job_logs(groups, job_name_prefix)
+        allow(self.role, ["cloudwatch:PutMetricData"], ["*"],
+              conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+              wildcard_reason=no_resource_level)
+        if encryption_key:  # read and write SSE-KMS objects, encrypt job volumes (through grants to AWS resources)
+            allow(self.role, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
+                  [encryption_key.key_arn])
+            allow(self.role, ["kms:CreateGrant"], [encryption_key.key_arn],
+                  conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+        accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
+
+    def _allow_job_logs(self, groups: list[str], job_name_prefix: str) -> None:
+        """Job containers log to streams named after the job, in SageMaker's fixed log group of each job kind."""
+        stack = Stack.of(self)
         job_logs = (f"SageMaker names job log streams <job name>/<host> in its fixed log groups; job names are "
                     f"{job_name_prefix}-<uuid>, made per attempt at run time.")
         allow(self.role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
@@ -51,15 +66,6 @@ class SageMakerExecutionRole(Construct):
                                 resource_name=f"{group}:log-stream:{job_name_prefix}-*",
                                 arn_format=ArnFormat.COLON_RESOURCE_NAME) for group in groups],
               wildcard_reason=job_logs)
-        allow(self.role, ["cloudwatch:PutMetricData"], ["*"],
-              conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-              wildcard_reason=no_resource_level)
-        if encryption_key:  # read and write SSE-KMS objects, encrypt job volumes (through grants to AWS resources)
-            allow(self.role, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-                  [encryption_key.key_arn])
-            allow(self.role, ["kms:CreateGrant"], [encryption_key.key_arn],
-                  conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
-        accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
 
     def allow_asset(self, asset: s3_assets.Asset) -> None:
         """Read one CDK asset object; jobs list its key because they fetch it as an S3 prefix."""

@@ -69,7 +69,7 @@ def _target(name: str, state: Mapping[str, Any], parameter: str, source: str) ->
 def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construct, source: str,
                                job_name_prefix: str, sagemaker_role_arn: str,
                                guards: Mapping[str, Mapping[str, Any]] | None = None,
-                               encryption_key_arn: str | None = None) -> list[iam.PolicyStatement]:
+                               topic_key_arn: str | None = None) -> list[iam.PolicyStatement]:
     """IAM statements for every Task state of a substituted definition, merged by action set.
 
     `guards` maps a SageMaker condition key to {operator: value}; each integration's guarded action gets the
@@ -112,8 +112,8 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
         if integration.passes_role:
             grant(("iam:PassRole",), [sagemaker_role_arn],
                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
-        if integration.kms_via and encryption_key_arn:
-            grant(("kms:Decrypt", "kms:GenerateDataKey"), [encryption_key_arn], {"StringEquals": {
+        if integration.kms_via and topic_key_arn:
+            grant(("kms:Decrypt", "kms:GenerateDataKey"), [topic_key_arn], {"StringEquals": {
                 "kms:ViaService": f"{integration.kms_via}.{stack.region}.amazonaws.com"}})
     return [iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions.get(actions))
             for actions, resources in grants.items()]
@@ -126,7 +126,7 @@ class SageMakerWorkflow(Construct):
                  substitutions: Mapping[str, str | int | None], job_name_prefix: str, sagemaker_role: iam.IRole,
                  timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy,
                  workflow_error: str, guards: Mapping[str, Mapping[str, Any]] | None = None,
-                 encryption_key: kms.IKey | None = None) -> None:
+                 encryption_key: kms.IKey | None = None, topic_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         resolved = substitute(expand(definition, shared_asl(workflow_error)), {"Partition": Aws.PARTITION, **substitutions}, source=source)
@@ -138,7 +138,7 @@ class SageMakerWorkflow(Construct):
         for statement in workflow_policy_statements(resolved, scope=self, source=source,
                                                     job_name_prefix=job_name_prefix, guards=guards,
                                                     sagemaker_role_arn=sagemaker_role.role_arn,
-                                                    encryption_key_arn=encryption_key.key_arn if encryption_key else None):
+                                                    topic_key_arn=topic_key.key_arn if topic_key else None):
             self.role.add_to_principal_policy(statement)
         acknowledge_wildcards(
             self.role,

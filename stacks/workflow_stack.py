@@ -21,7 +21,7 @@ from constructs import Construct
 from stacks.permissions import allow
 from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
 from stacks.data_bucket import DataBucket
-from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, load_definition, placeholders
+from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, expand, load_definition, placeholders
 from stacks.functions import KitFunction
 from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
@@ -81,6 +81,12 @@ class WorkflowSpec:
     # Settings of its own (name -> (default, parser)), given like the kit's (-c name=value, cdk.json) and read
     # as self.config.workflow_settings[name]; document each in the README's configuration table.
     settings: Mapping[str, Setting] = field(default_factory=dict)
+    # Workflows (stack ids) of the same copy whose resources this one reads: deployed before it, read through
+    # what they share in SSM (no CloudFormation export, so each stack still updates on its own).
+    reads_from: tuple[str, ...] = ()
+    # ASL its definition uses in more than one state, written once: a field whose value is "${<name>}" gets a
+    # copy (placeholders inside are filled like the rest).
+    fragments: Mapping[str, Any] = field(default_factory=dict)
 
 
 def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
@@ -140,7 +146,7 @@ class SageMakerWorkflowStack(Stack):
         super().__init__(scope, construct_id, description=spec.description, **kwargs)
         self.config = config
         self.source = f"{spec.definition}.asl.json"
-        definition = load_definition(ROOT / "statemachines" / self.source)
+        definition = expand(load_definition(ROOT / "statemachines" / self.source), spec.fragments)
         used = placeholders(definition)
         self._check_timeout(definition, config, construct_id)
         self.job_name_prefix = prefix = config.job_name_prefix(spec.slug)
@@ -148,7 +154,13 @@ class SageMakerWorkflowStack(Stack):
                                          else RemovalPolicy.RETAIN)
         self.log_retention = LOG_RETENTION[config.log_retention_days]
 
+        for stack_id in spec.reads_from:
+            upstream = scope.node.try_find_child(stack_id)
+            if isinstance(upstream, Stack):
+                self.add_stack_dependency(upstream, f"{construct_id} reads what {stack_id} shares")
         self.key: kms.Key | None = encryption_key(self, removal) if config.encryption == "kms" else None
+        # The key of the topics the workflow publishes to; add_resources may name another stack's.
+        self.topic_key: kms.IKey | None = self.key
         data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete, encryption_key=self.key,
                           noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
                           access_log_expiration=Duration.days(config.access_log_expiration_days))
@@ -195,7 +207,7 @@ class SageMakerWorkflowStack(Stack):
             self, "Workflow", definition=definition, source=self.source, job_name_prefix=prefix,
             sagemaker_role=self.sagemaker_role, timeout=Duration.minutes(config.workflow_timeout_minutes),
             log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
-            workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
+            topic_key=self.topic_key, workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
             substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
         jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
@@ -207,6 +219,7 @@ class SageMakerWorkflowStack(Stack):
         self.operator_policy = OperatorPolicy(self, "Operators", state_machine=self.state_machine,
                                               state_machine_name=prefix, bucket=data.bucket,
                                               encryption_key=self.key).policy
+        self.add_permissions()
         self.add_triggers()
         self.state_machine_arn_output = CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
@@ -218,6 +231,10 @@ class SageMakerWorkflowStack(Stack):
         """Override to add resources the state machine uses (topics, model package groups, ...); returns the
         ASL placeholders they fill. The bucket, key and SageMaker role exist already."""
         return {}
+
+    def add_permissions(self) -> None:
+        """Override to grant what the declaration cannot say (another stack's bucket, an alarm, ...); the
+        functions (`self.functions`), the state machine's role and the operator policy exist."""
 
     def add_triggers(self) -> None:
         """Override to add what starts the state machine (rules, schedules); `self.state_machine` exists."""

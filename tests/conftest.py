@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,16 @@ from stacks.kit import WORKFLOWS, build_app, cdk_json_context  # noqa: E402
 CDK_CONTEXT = cdk_json_context()
 # Every registered workflow's stack id: tests iterate over these, so a new workflow is covered without edits.
 WORKFLOW_IDS = sorted(WORKFLOWS)
+
+
+def _asl(stack: str) -> str:
+    return (ROOT / "statemachines" / f"{WORKFLOWS[stack].spec.definition}.asl.json").read_text()
+
+
+# The workflows that run SageMaker jobs (every job check applies to them), and those that train.
+JOB_WORKFLOW_IDS = [s for s in WORKFLOW_IDS if re.search(r"sagemaker:create\w+Job\.sync", _asl(s))]
+TRAINING_WORKFLOW_IDS = [s for s in WORKFLOW_IDS
+                         if re.search(r"sagemaker:create(TrainingJob|HyperParameterTuningJob)", _asl(s))]
 
 # Every configuration the tests synthesize: name -> context overrides on top of cdk.json.
 CONFIGURATIONS = {

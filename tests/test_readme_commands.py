@@ -20,8 +20,11 @@ COMMANDS = {
     "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012\"": None,
     "make destroy": "y\n",
     "make destroy CDK_ARGS=--force": None,
+    "make delete-endpoint": None,
+    "make delete-endpoint STAGE=dev": None,
 }
-NO_CREDENTIALS = "Unable to resolve AWS account to use"
+NO_CREDENTIALS = "Unable to resolve AWS account to use"  # the CDK CLI's words; boto3's below
+BOTO3_NO_CREDENTIALS = "Unable to locate credentials"
 
 
 def readme_shell_lines() -> set[str]:
@@ -30,7 +33,7 @@ def readme_shell_lines() -> set[str]:
 
 
 def test_the_readme_shows_exactly_these_deploy_commands():
-    shown = {line for line in readme_shell_lines() if re.match(r"(npx cdk|make (deploy|destroy))\b", line)}
+    shown = {line for line in readme_shell_lines() if re.match(r"(npx cdk|make (deploy|destroy|delete-endpoint))\b", line)}
     assert shown == set(COMMANDS)
 
 
@@ -45,6 +48,7 @@ def test_command_fails_only_for_want_of_credentials(command, tmp_path):
     done = subprocess.run(argv, cwd=ROOT, env=environment, input=answer or "", capture_output=True, text=True,
                           timeout=300)
     output = done.stdout + done.stderr
+    expected = BOTO3_NO_CREDENTIALS if command.startswith("make delete-endpoint") else NO_CREDENTIALS
     assert done.returncode != 0, output
-    assert NO_CREDENTIALS in output, output
-    assert "Traceback" not in output and "error:" not in output.replace(NO_CREDENTIALS, ""), output
+    assert expected in output, output
+    assert "Traceback" not in output and "error:" not in output.replace(expected, ""), output

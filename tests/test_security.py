@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
-from tests.conftest import CONFIGURATIONS, ROOT
+from tests.conftest import CONFIGURATIONS, JOB_WORKFLOW_IDS, ROOT
+from stacks.kit import WORKFLOWS
 from tests.test_resources import inline_definition
 from stacks.definition import task_states
 from stacks.integrations import SERVICE_INTEGRATIONS
@@ -38,7 +39,7 @@ def key_arn(template: dict) -> dict:
     return get_att(template, KEY)
 
 
-def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_template):
+def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_template, workflow_id):
     key = resource(kms_template, KEY)
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"
@@ -56,7 +57,7 @@ def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_templ
     # EventBridge may write into the key-encrypted dead-letter queue of each of the stack's rules, and only those.
     rules = [r["Properties"]["Name"] for r in of_type(kms_template, "AWS::Events::Rule").values()
              if any("DeadLetterConfig" in t for t in r["Properties"]["Targets"])]
-    assert f"{prefix(kms_template)}-stop-stranded-jobs" in rules
+    assert (f"{prefix(kms_template)}-stop-stranded-jobs" in rules) == (workflow_id in JOB_WORKFLOW_IDS)
     assert sorted(statements[3:], key=json.dumps) == sorted(
         ({"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": "*",
           "Condition": {"ArnEquals": {"aws:SourceArn": arn("events", f"rule/{name}")}},
@@ -81,30 +82,42 @@ def test_kms_mode_jobs_use_the_key_and_the_role_may_create_jobs_only_with_it(kms
     jobs = [(name, json.dumps(parameters), integration) for name, parameters, integration in job_tasks(template)
             if "sagemaker:VolumeKmsKey" in integration.condition_keys]
     assert jobs
-    for name, parameters, _ in jobs:  # volume and output key on every job, or the guards below deny it
-        assert '"VolumeKmsKeyId": "<token>"' in parameters and '"KmsKeyId": "<token>"' in parameters, name
-    creates = [s for s in resource(template, "Workflow/Role/DefaultPolicy/Resource")["Properties"]["PolicyDocument"][
-        "Statement"] if str(s["Action"]) in {integration.guarded_action for _, _, integration in jobs}]
-    assert len(creates) == len({integration.guarded_action for _, _, integration in jobs})
-    for statement in creates:
-        assert statement["Condition"]["StringEquals"] == {"sagemaker:OutputKmsKey": key, "sagemaker:VolumeKmsKey": key}
+    for name, parameters, integration in jobs:  # the keys every job or config names, or the guards below deny it
+        assert '"KmsKeyId": "<token>"' in parameters, name  # a job's output key, an endpoint config's volume key
+        if "sagemaker:OutputKmsKey" in integration.condition_keys:
+            assert '"VolumeKmsKeyId": "<token>"' in parameters, name
+    guarded = {integration.guarded_action: integration for _, _, integration in jobs}
+    statements = resource(template, "Workflow/Role/DefaultPolicy/Resource")["Properties"]["PolicyDocument"]["Statement"]
+    creates = {action: statement for statement in statements
+               for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+               if action in guarded}
+    assert set(creates) == set(guarded)
+    for action, statement in creates.items():
+        assert statement["Condition"]["StringEquals"] == {
+            condition: key for condition in ("sagemaker:OutputKmsKey", "sagemaker:VolumeKmsKey")
+            if condition in guarded[action].condition_keys}
 
 
-def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template):
+def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template, workflow_id):
+    """Who may use this stack's key; a workflow that reads another stack's data (reads_from) asserts the
+    grants on that stack's key in its own test."""
     template, key = kms_template, key_arn(kms_template)
+    spec = WORKFLOWS[workflow_id].spec
 
     def kms_statements(role: str) -> list[dict]:
         document = resource(template, f"{role}/Role/DefaultPolicy/Resource")["Properties"]["PolicyDocument"]
-        return [s for s in document["Statement"] if "kms:" in json.dumps(s["Action"])]
+        return [s for s in document["Statement"] if "kms:" in json.dumps(s["Action"]) and s["Resource"] == key]
 
-    assert kms_statements("SeedDataset") == [
-        {"Action": "kms:GenerateDataKey", "Effect": "Allow", "Resource": key,
-         "Condition": {"StringEquals": {"kms:ViaService": join("s3.", REGION, ".amazonaws.com")}}}]
+    if "SeedDataset" in (spec.functions or {}) or "SeedDatasetFunctionArn" in json.dumps(inline_definition(template)):
+        assert kms_statements("SeedDataset") == [
+            {"Action": "kms:GenerateDataKey", "Effect": "Allow", "Resource": key,
+             "Condition": {"StringEquals": {"kms:ViaService": join("s3.", REGION, ".amazonaws.com")}}}]
     assert kms_statements("ValidateInput") == []
-    assert kms_statements("JobCleanup/StopRunJobs") == [  # execution history is encrypted with the key
-        {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key, "Condition": {"StringEquals": {
-            "kms:EncryptionContext:aws:states:stateMachineArn": ref(template, "Workflow/StateMachine/Resource")}}}]
-    assert resource(template, "JobCleanup/Undelivered/Resource")["Properties"]["KmsMasterKeyId"] == key
+    if workflow_id in JOB_WORKFLOW_IDS:
+        assert kms_statements("JobCleanup/StopRunJobs") == [  # execution history is encrypted with the key
+            {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key, "Condition": {"StringEquals": {
+                "kms:EncryptionContext:aws:states:stateMachineArn": ref(template, "Workflow/StateMachine/Resource")}}}]
+        assert resource(template, "JobCleanup/Undelivered/Resource")["Properties"]["KmsMasterKeyId"] == key
     assert kms_statements("SageMakerRole") == [
         {"Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], "Effect": "Allow",
          "Resource": key},
@@ -115,8 +128,11 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template):
     state_machine_arn = join("arn:", PARTITION, ":states:", REGION, ":", ACCOUNT, f":stateMachine:{name}")
     # Services that use the key on the state machine's behalf (an encrypted topic it publishes to), each only
     # through that service; then the state machine's own encryption and its log delivery.
+    # (A workflow publishing to another stack's topic uses that stack's key: reads_from.)
     via = sorted({i.kms_via for _, state in task_states(inline_definition(template))
-                  if (i := SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]]).kms_via})
+                  if (i := SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]]).kms_via}) if not spec.reads_from else []
+    # Creating or updating an endpoint whose volumes use the key: SageMaker takes a grant for the caller.
+    hosting = any(i.guarded_action == "sagemaker:CreateEndpointConfig" for _, _, i in job_tasks(template))
     assert kms_statements("Workflow") == [
         *({"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": key,
            "Condition": {"StringEquals": {"kms:ViaService": join(f"{service}.", REGION, ".amazonaws.com")}}}
@@ -125,6 +141,9 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template):
          "Condition": {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": state_machine_arn}}},
         {"Action": "kms:GenerateDataKey", "Effect": "Allow", "Resource": key,
          "Condition": {"StringEquals": {"kms:EncryptionContext:SourceArn": arn("logs", "*")}}},
+        *([{"Action": "kms:CreateGrant", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            "Effect": "Allow", "Resource": key},
+           {"Action": "kms:DescribeKey", "Effect": "Allow", "Resource": key}] if hosting else []),
     ]
 
 

@@ -11,7 +11,7 @@ from offline.sagemaker_validation import SageMakerError, validate
 from stacks.config import ConfigError, KitConfig
 from stacks.definition import task_states
 from tests.cfn import resource
-from tests.conftest import WORKFLOW_IDS
+from tests.conftest import TRAINING_WORKFLOW_IDS
 from tests.test_resources import inline_definition
 
 TRAINING = ("createTrainingJob", "createHyperParameterTuningJob")
@@ -26,7 +26,7 @@ def training_definitions(template: dict) -> list[dict]:
     return found
 
 
-@pytest.mark.parametrize("stack", WORKFLOW_IDS)
+@pytest.mark.parametrize("stack", TRAINING_WORKFLOW_IDS)
 def test_every_training_job_runs_on_spot_with_a_wait_and_checkpoints(synthesized, stack):
     template = synthesized["spot"].templates[stack]
     definitions = training_definitions(template)
@@ -43,7 +43,7 @@ def test_every_training_job_runs_on_spot_with_a_wait_and_checkpoints(synthesized
         assert "/runs/*/checkpoints/*" in json.dumps(granted["Resource"]), action
 
 
-@pytest.mark.parametrize("stack", WORKFLOW_IDS)
+@pytest.mark.parametrize("stack", TRAINING_WORKFLOW_IDS)
 def test_without_the_setting_no_training_job_asks_for_spot(templates, stack):
     for definition in training_definitions(templates[stack]):
         assert "EnableManagedSpotTraining" not in definition and "CheckpointConfig" not in definition

@@ -79,8 +79,13 @@ def test_every_workflow_default_has_a_rule_and_passes_it(path):
         assert (key in handler.SCALAR_RULES or key in handler.INSTANCE_TYPE_KEYS or key == "hyperparameters"
                 or key in declared), key
     concrete = {k: ("ml.m5.large" if k in handler.INSTANCE_TYPE_KEYS else v) for k, v in defaults.items()}
+    required = [key for key, spec in declared.items() if spec[0] == "required"]
+    if required:  # an input without them is refused, naming the first
+        with pytest.raises(handler.InvalidExecutionInput, match=f"^{required[0]} is required$"):
+            handler.resolve("run", {}, concrete, ["ml.m5.large"], declared, "bucket")
+        return
     settings = handler.resolve("run", {}, concrete, ["ml.m5.large"], declared, "bucket")
-    assert settings["hyperparameters"] == defaults["hyperparameters"]
+    assert settings.get("hyperparameters") == defaults.get("hyperparameters")
 
 
 # A workflow's own keys, declared in its ASL: one with a default, one optional (no default).

@@ -52,7 +52,8 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     # ["fixed", name, ...]: hyperparameters the workflow sets itself (a tuning job's ranges, its objective).
     fixed = rules.pop("hyperparameters", ["fixed"])[1:]
     own = {key: declared(spec, bucket) for key, spec in rules.items()}
-    optional_rules = {**OPTIONAL_RULES, **{key: optional(rule) for key, rule in own.items() if key not in defaults}}
+    optional_rules = {**OPTIONAL_RULES, **{key: rule if getattr(rule, "required", False) else optional(rule)
+                                           for key, rule in own.items() if key not in defaults}}
     _reject_unknown("execution input", given, {*defaults, *optional_rules})
     settings: dict[str, Any] = {"run_prefix": f"runs/{execution_name}/"}
     settings.update({key: rule(key, given.get(key)) for key, rule in optional_rules.items()})

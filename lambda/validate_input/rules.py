@@ -57,11 +57,31 @@ def dataset(bucket: str) -> Rule:
     return check
 
 
+def text(pattern: str, description: str) -> Rule:
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            raise InvalidExecutionInput(f"{name} must be {description}, got {value!r}")
+        return value
+    return check
+
+
+def required(rule: Rule) -> Rule:
+    def check(name: str, value: Any) -> Any:
+        if value is None:
+            raise InvalidExecutionInput(f"{name} is required")
+        return rule(name, value)
+    check.required = True
+    return check
+
+
 def declared(spec: list, bucket: str) -> Rule:
     """A rule a workflow declares in its ASL as data: ["whole", low, high], ["number", low, high],
-    ["choice", value, ...] or ["dataset"] (a URI in the stack's data bucket)."""
+    ["choice", value, ...], ["text", regular expression, what it describes] or ["dataset"] (a URI in the
+    stack's data bucket); ["required", <rule>...] for a key the input must give (it has no default)."""
     kind, *arguments = spec
-    factories = {"whole": whole, "number": number, "choice": choice, "dataset": lambda: dataset(bucket)}
+    if kind == "required":
+        return required(declared(arguments, bucket))
+    factories = {"whole": whole, "number": number, "choice": choice, "text": text, "dataset": lambda: dataset(bucket)}
     if kind not in factories:
         raise LookupError(f"unknown input rule {spec!r}; known: {', '.join(factories)}")  # a wiring bug
     return factories[kind](*arguments)

@@ -5,26 +5,37 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import Acknowledgment, Aws, Validations
+from aws_cdk import Acknowledgment, Validations
 
 from stacks.config import optional_text
-from stacks.event_targets import undelivered_events_queue
-from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_wildcards
-from stacks.permissions import allow, default_policy
+from stacks.event_targets import start_on_event, starter_role
+from stacks.compliance import acknowledge_wildcards
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
+# What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
+# prefix, read at deploy time, so no CloudFormation export ties the stacks' updates together.
+SHARED_PARAMETERS = ("data-bucket-name", "notification-topic-arn", "key-arn")
 INCOMING = "incoming/"  # new files here start a run on everything under it
 DATASETS = "datasets/"  # data sets a run names with dataset_uri
 BUCKET_ENV = {"DATA_BUCKET": "${DataBucket}"}
+
+
+def model_package_group_name(prefix: str) -> str:
+    return f"{prefix}-models"
+
+
+def shared_parameter(prefix: str, name: str) -> str:
+    """The SSM parameter under which the stack with this prefix shares `name` (one of SHARED_PARAMETERS)."""
+    assert name in SHARED_PARAMETERS, name
+    return f"/{prefix}/{name}"
 
 
 @register("BuildAndRegister")
@@ -56,7 +67,7 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
     def add_resources(self) -> Mapping[str, str]:
         removal = self.removal_policy
         group = sagemaker.CfnModelPackageGroup(
-            self, "ModelPackageGroup", model_package_group_name=f"{self.job_name_prefix}-models",
+            self, "ModelPackageGroup", model_package_group_name=model_package_group_name(self.job_name_prefix),
             model_package_group_description=f"Models the {self.stack_name} workflow registered for approval")
         group.apply_removal_policy(removal)  # a group with versions cannot be deleted anyway: kept by default
         self.topic = sns.Topic(
@@ -69,6 +80,14 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                 id="Serverless::Serverless-SNSRedrivePolicy",
                 reason="An email subscription's failed deliveries are retried by SNS and reported on the topic's "
                        "delivery metrics; a dead-letter queue would only hold copies of notification emails."))
+        shared = {"data-bucket-name": self.data_bucket.bucket_name, "notification-topic-arn": self.topic.topic_arn,
+                  "key-arn": self.key.key_arn if self.key else None}
+        for name, value in shared.items():
+            if value:
+                ssm.StringParameter(self, f"Shared{name.title().replace('-', '')}", string_value=value,
+                                    parameter_name=shared_parameter(self.job_name_prefix, name),
+                                    description=f"The {name.replace('-', ' ')} of {self.job_name_prefix}, for "
+                                                "the stacks that deploy its models")
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
     def add_triggers(self) -> None:
@@ -90,18 +109,13 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         run_on_incoming = {"dataset_uri": f"s3://{self.data_bucket.bucket_name}/{INCOMING}"}
         rule_name = f"{self.job_name_prefix}-on-incoming-data"
-        starter = self._starter_role("events.amazonaws.com", "EventBridge, when data arrives under incoming/")
-        events.Rule(
-            self, "OnIncomingData", rule_name=rule_name,
+        start_on_event(
+            self, "OnIncomingData", rule_name=rule_name, state_machine=self.state_machine,
             description=f"Starts {self.job_name_prefix} when a file arrives under {INCOMING} in the data bucket",
-            event_pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
+            pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
                 "bucket": {"name": [self.data_bucket.bucket_name]}, "object": {"key": [{"prefix": INCOMING}]}}),
-            targets=[targets.SfnStateMachine(
-                self.state_machine, input=events.RuleTargetInput.from_object(run_on_incoming), role=starter,
-                retry_attempts=185, max_event_age=Duration.hours(24),
-                dead_letter_queue=undelivered_events_queue(
-                    self, "UndeliveredIncomingData", rule_name=rule_name, holds="S3 object-created events",
-                    encryption_key=self.key))])
+            run_input=run_on_incoming, holds="S3 object-created events", encryption_key=self.key,
+            role=self._starter_role("events.amazonaws.com", "EventBridge, when data arrives under incoming/"))
         schedule = self.config.workflow_settings["retrain_schedule"]
         if schedule:
             role = self._starter_role("scheduler.amazonaws.com", "EventBridge Scheduler, on retrain_schedule")
@@ -115,13 +129,5 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                     retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
 
     def _starter_role(self, service: str, who: str) -> iam.Role:
-        """A role that may only start this workflow (with the stack's key through Step Functions, under kms)."""
-        role = iam.Role(self, f"StartedBy{service.split('.')[0].capitalize()}", description=f"Lets {who} start "
-                        f"{self.job_name_prefix}", assumed_by=iam.ServicePrincipal(service, conditions={
-                            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
-        allow(role, ["states:StartExecution"], [self.state_machine.state_machine_arn])
-        accept(default_policy(role), "inline-policy", INLINE_POLICY_REASON)
-        if self.key:
-            allow(role, ["kms:GenerateDataKey"], [self.key.key_arn], conditions={"StringEquals": {
-                "kms:EncryptionContext:aws:states:stateMachineArn": self.state_machine.state_machine_arn}})
-        return role
+        return starter_role(self, service=service, who=who, state_machine=self.state_machine,
+                            state_machine_name=self.job_name_prefix, encryption_key=self.key)

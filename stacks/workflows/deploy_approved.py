@@ -1,0 +1,212 @@
+"""Deploy approved: a model version approved in BuildAndRegister's registry → a real-time endpoint that records its
+traffic (created, or updated blue/green with automatic rollback) → smoke test against the registered test set
+(rolled back when it fails) → hourly data-quality monitoring against the version's baseline → notify. Starts
+when a version of that group is approved, or by hand with a version's ARN."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from aws_cdk import ArnFormat, Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_ssm as ssm
+
+from stacks.compliance import accept, acknowledge_wildcards
+from stacks.config import ConfigError, instance_type, whole_number
+from stacks.event_targets import start_on_event, starter_role
+from stacks.permissions import allow
+from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name,
+                                                 shared_parameter)
+
+BUILD_STACK = "BuildAndRegister"
+VARIANT = "AllTraffic"
+POLL_SECONDS, MAX_POLLS = 30, 150  # up to 75 minutes for a create, or a blue/green update's bake and teardown
+SMOKE_TEST_ROWS, SMOKE_TEST_TOLERANCE = 1000, 0.05  # accuracy and AUC may differ from the registered by this
+# What the endpoint's data-quality monitor runs: the version's drift-check baseline against the captured traffic.
+MONITORING = {
+    "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+    "MonitoringType": "DataQuality",
+    "MonitoringJobDefinition": {
+        "BaselineConfig": {"ConstraintsResource": {"S3Uri.$": "$.package.constraints"},
+                           "StatisticsResource": {"S3Uri.$": "$.package.statistics"}},
+        "MonitoringInputs": [{"EndpointInput": {"EndpointName": "${EndpointName}",
+                                                "LocalPath": "/opt/ml/processing/input/endpoint",
+                                                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
+        "MonitoringOutputConfig": {
+            "MonitoringOutputs": [{"S3Output": {
+                "S3Uri.$": "States.Format('s3://${DataBucket}/{}monitoring', $.settings.run_prefix)",
+                "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}],
+            "KmsKeyId": "${KmsKeyArn}"},
+        "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "${ProcessingInstanceType}",
+                                                  "VolumeSizeInGB": 10, "VolumeKmsKeyId": "${KmsKeyArn}"}},
+        "MonitoringAppSpecification": {"ImageUri": "${ModelMonitorImage}"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": "${MonitoringMaxRuntimeSeconds}"},
+        "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
+        "RoleArn": "${SageMakerRoleArn}",
+    },
+}
+
+
+@register("DeployApproved")
+class DeployApprovedStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="deploy_approved",
+        slug="da",
+        description="Deploy approved XGBoost models behind a monitored SageMaker endpoint, orchestrated by Step "
+                    "Functions",
+        reads_from=(BUILD_STACK,),
+        reads=("capture",),  # the monitor reads the captured traffic
+        writes=("capture", "monitoring"),
+        functions={
+            "CheckModelPackage": FunctionSpec(
+                "check_model_package", "Checks that a model version may be deployed and reads what it registered",
+                environment={"MODEL_PACKAGES": "${BuildModelPackages}",
+                             "BUILD_DATA_BUCKET": "${BuildDataBucket}", "XGBOOST_IMAGE": "${XGBoostImage}"}),
+            "SmokeTest": FunctionSpec(
+                "smoke_test", "Scores the registered test rows on the endpoint and compares with the registered "
+                              "metrics", environment={"BUILD_DATA_BUCKET": "${BuildDataBucket}",
+                                                      "ENDPOINT_NAME": "${EndpointName}"},
+                memory_size=512, timeout_seconds=120),
+        },
+        sample_input={},  # needs an approved version: offline runs approve one BuildAndRegister registered
+        settings={
+            "endpoint_instance_type": ("ml.m5.large", instance_type),
+            "data_capture_percentage": (100, whole_number(1, 100)),
+        },
+        # Failures after the version was accepted are notified (NotifyError) before the run fails.
+        fragments={"DataQualityMonitoring": MONITORING,
+                   "CatchAndNotify": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyError"}]},
+    )
+
+    def add_resources(self) -> Mapping[str, object]:
+        settings = self.config.workflow_settings
+        endpoint_type = settings["endpoint_instance_type"]
+        if endpoint_type not in self.config.allowed_instance_types:
+            raise ConfigError(f"invalid setting endpoint_instance_type={endpoint_type!r}: expected one of "
+                              f"allowed_instance_types ({', '.join(self.config.allowed_instance_types)})")
+        # The build stack of this copy (reads_from): its registry, data and topic, shared through SSM.
+        build_prefix = self.config.job_name_prefix(BuildAndRegisterStack.spec.slug)
+        shared = {name: ssm.StringParameter.value_for_string_parameter(self, shared_parameter(build_prefix, name))
+                  for name in ("data-bucket-name", "notification-topic-arn")}
+        self.build_bucket = shared["data-bucket-name"]
+        self.build_group = model_package_group_name(build_prefix)
+        self.build_key = (kms.Key.from_key_arn(self, "BuildKey", ssm.StringParameter.value_for_string_parameter(
+            self, shared_parameter(build_prefix, "key-arn"))) if self.key else None)
+        self.topic_key = self.build_key  # the build stack's topic is encrypted with its key
+        self.endpoint_name = f"{self.job_name_prefix}-endpoint"
+        self.alarm = cloudwatch.Alarm(
+            self, "EndpointErrors", alarm_name=f"{self.endpoint_name}-errors",
+            alarm_description=f"Server errors of {self.endpoint_name}: while an update bakes, SageMaker rolls "
+                              "back to the previous model when this alarm fires",
+            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors",
+                                     dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
+                                     statistic="Sum", period=Duration.minutes(1)),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        accept(self.alarm.node.default_child, "alarm-action",
+               "SageMaker's deployment guardrails watch this alarm and roll an update back when it fires; that is "
+               "its action. The run's outcome is notified on the build stack's topic.")
+        self._allow_sagemaker_role()
+        return {
+            "BuildModelPackages": self.format_arn(service="sagemaker", resource="model-package",
+                                                  resource_name=f"{self.build_group}/"),
+            "BuildDataBucket": self.build_bucket,
+            "NotificationTopicArn": shared["notification-topic-arn"],
+            "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
+            "DataCapturePercentage": settings["data_capture_percentage"],
+            "RollbackAlarmName": self.alarm.alarm_name,
+            "MonitoringScheduleName": f"{self.job_name_prefix}-data-quality",
+            # An hourly schedule's job must end within the hour; the kit's job cap may be shorter.
+            "MonitoringMaxRuntimeSeconds": min(3600, self.config.max_job_runtime_minutes * 60),
+            "EndpointPollSeconds": POLL_SECONDS, "EndpointMaxPolls": MAX_POLLS,
+            "EndpointWaitLimit": f"{MAX_POLLS} checks {POLL_SECONDS} s apart",
+            "SmokeTestRows": SMOKE_TEST_ROWS, "SmokeTestTolerance": str(SMOKE_TEST_TOLERANCE),
+        }
+
+    def _allow_sagemaker_role(self) -> None:
+        """The endpoint's model downloads its artifact, and the monitor reads its baseline, from the build
+        stack's bucket; both log into SageMaker's log groups."""
+        build_objects = [f"arn:{Aws.PARTITION}:s3:::{self.build_bucket}/runs/*/{folder}/*"
+                         for folder in ("model", "baseline")]
+        allow(self.sagemaker_role, ["s3:GetObject"], build_objects,
+              wildcard_reason="BuildAndRegister keeps each run's model and baseline under runs/<execution name>/; "
+                              "the role reads only those two folders of its bucket.")
+        if self.build_key:
+            allow(self.sagemaker_role, ["kms:Decrypt"], [self.build_key.key_arn],
+                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
+        streams = {"/aws/sagemaker/Endpoints/" + self.endpoint_name: f"{VARIANT}/*",
+                   "/aws/sagemaker/ProcessingJobs": "model-monitoring-*"}
+        allow(self.sagemaker_role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+              [self._log_arn(group, "*") for group in streams],
+              wildcard_reason="SageMaker names the endpoint's log group after it, and its streams after the "
+                              "variant and instance; monitoring jobs are named model-monitoring-<time>-<id>.")
+        allow(self.sagemaker_role, ["logs:CreateLogStream", "logs:PutLogEvents"],
+              [self._log_arn(group, f"log-stream:{stream}") for group, stream in streams.items()],
+              wildcard_reason="SageMaker names the endpoint's log streams <variant>/<instance id> and monitoring "
+                              "jobs model-monitoring-<time>-<id>, at run time.")
+
+    def _log_arn(self, group: str, rest: str) -> str:
+        return self.format_arn(service="logs", resource="log-group", resource_name=f"{group}:{rest}",
+                               arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+    def add_permissions(self) -> None:
+        check = self.functions["CheckModelPackage"].function
+        packages = self.format_arn(service="sagemaker", resource="model-package",
+                                   resource_name=f"{self.build_group}/*")
+        allow(check.role, ["sagemaker:DescribeModelPackage"], [packages],
+              wildcard_reason="SageMaker numbers the versions of BuildAndRegister's model package group; the "
+                              "function describes versions of that one group only.")
+        smoke = self.functions["SmokeTest"].function
+        allow(smoke.role, ["sagemaker:InvokeEndpoint"], [self.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)])
+        allow(smoke.role, ["s3:GetObject"], [f"arn:{Aws.PARTITION}:s3:::{self.build_bucket}/runs/*/{folder}/*"
+                                             for folder in ("evaluation", "input", "processed")],
+              wildcard_reason="A registered version names its run's evaluation, test rows (processed/test/) and "
+                              "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")
+        allow(smoke.role, ["s3:ListBucket"], [f"arn:{Aws.PARTITION}:s3:::{self.build_bucket}"],
+              conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
+        if self.build_key:
+            allow(smoke.role, ["kms:Decrypt"], [self.build_key.key_arn],
+                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
+        # SageMaker reads the rollback alarm's state for the caller of UpdateEndpoint (deployment guardrails).
+        allow(self.workflow.role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
+        if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
+            allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
+                  conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+            allow(self.workflow.role, ["kms:DescribeKey"], [self.key.key_arn])
+        # Operators watch and call the endpoint, and tear down what runs created (make delete-endpoint).
+        endpoint = self.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
+        schedule = self.format_arn(service="sagemaker", resource="monitoring-schedule",
+                                   resource_name=f"{self.job_name_prefix}-data-quality")
+        made = [self.format_arn(service="sagemaker", resource=kind, resource_name=f"{self.job_name_prefix}-*")
+                for kind in ("endpoint-config", "model")]
+        self.operator_policy.add_statements(
+            iam.PolicyStatement(actions=["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
+                                         "sagemaker:InvokeEndpoint"], resources=[endpoint]),
+            iam.PolicyStatement(actions=["sagemaker:DeleteMonitoringSchedule", "sagemaker:DescribeMonitoringSchedule"],
+                                resources=[schedule]),
+            iam.PolicyStatement(actions=["sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"], resources=made),
+            iam.PolicyStatement(actions=["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"], resources=["*"]))
+        acknowledge_wildcards(self.operator_policy, made, "Each deployment makes an endpoint config and a model "
+                                                          "named <prefix>-<uuid>; operators delete only those.")
+        acknowledge_wildcards(self.operator_policy, ["*"], "ListEndpointConfigs and ListModels have no "
+                                                           "resource-level permissions; they reveal names only.")
+
+    def add_triggers(self) -> None:
+        """Approving a version of the build stack's group starts a deployment of it; nothing else does."""
+        rule_name = f"{self.job_name_prefix}-on-approval"
+        start_on_event(
+            self, "OnApproval", rule_name=rule_name, state_machine=self.state_machine,
+            description=f"Deploys a version of {self.build_group} when it is approved",
+            pattern=events.EventPattern(
+                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": [self.build_group], "ModelApprovalStatus": ["Approved"]}),
+            run_input={"model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn")},
+            holds="model approval events", encryption_key=self.key,
+            role=starter_role(self, service="events.amazonaws.com", who="EventBridge, on a model approval",
+                              state_machine=self.state_machine, state_machine_name=self.job_name_prefix,
+                              encryption_key=self.key))

@@ -1,0 +1,408 @@
+"""DeployApproved: the approval trigger, its exact IAM, and the loop offline: first deploy, update, an update whose
+smoke test fails (restored), one SageMaker rolls back, a failed endpoint, a version of another group, a rejection."""
+from __future__ import annotations
+
+import json
+import re
+
+import boto3
+import pytest
+from moto.events.models import EventPattern
+
+from offline.cloud import LocalCloud
+from stacks.config import ConfigError
+from stacks.kit import build_app, cdk_json_context
+from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
+from tests.conftest import load_lambda_module
+from tests.test_iam import function_basics, service_trust, statements, trust
+from tests.test_resources import inline_definition
+
+DA, BR = "DeployApproved", "BuildAndRegister"
+ENDPOINT, SCHEDULE = "mlkit-da-endpoint", "mlkit-da-data-quality"
+checker = load_lambda_module("check_model_package", "handler")
+smoke = load_lambda_module("smoke_test", "handler")
+
+
+@pytest.fixture(scope="module")
+def template(synthesized):
+    return synthesized["default"].templates[DA]
+
+
+def shared(template: dict, name: str) -> dict:
+    """The template parameter through which the stack reads what BuildAndRegister shares under `name`."""
+    (parameter,) = [p for p, d in template["Parameters"].items() if d.get("Default") == f"/mlkit-br/{name}"]
+    assert template["Parameters"][parameter]["Type"] == "AWS::SSM::Parameter::Value<String>"
+    return {"Ref": parameter}
+
+
+def build_objects(template: dict, *folders: str) -> list[dict]:
+    return [join("arn:", PARTITION, ":s3:::", shared(template, "data-bucket-name"), f"/runs/*/{f}/*") for f in folders]
+
+
+# -- the trigger ----------------------------------------------------------------------------------
+def approval_event(status: str, group: str = "mlkit-br-models") -> dict:
+    arn_ = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/3"
+    return {"version": "0", "id": "1", "source": "aws.sagemaker", "account": "123456789012", "region": "us-east-1",
+            "detail-type": "SageMaker Model Package State Change", "time": "2026-11-23T00:00:00Z",
+            "resources": [arn_], "detail": {"ModelPackageGroupName": group, "ModelPackageArn": arn_,
+                                            "ModelPackageVersion": 3, "ModelApprovalStatus": status}}
+
+
+def test_approving_a_version_of_the_build_group_starts_a_deployment_of_it(template):
+    rule = resource(template, "OnApproval/Resource")["Properties"]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["mlkit-br-models"], "ModelApprovalStatus": ["Approved"]}}
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    assert pattern.matches_event(approval_event("Approved"))
+    for status in ("Rejected", "PendingManualApproval"):  # a rejection or a new registration starts nothing
+        assert not pattern.matches_event(approval_event(status))
+    assert not pattern.matches_event(approval_event("Approved", group="mlkit-dev-br-models"))
+    (target,) = rule["Targets"]
+    assert target["Arn"] == ref(template, "Workflow/StateMachine/Resource")
+    assert target["InputTransformer"] == {"InputPathsMap": {"detail-ModelPackageArn": "$.detail.ModelPackageArn"},
+                                          "InputTemplate": '{"model_package_arn":<detail-ModelPackageArn>}'}
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+    assert target["DeadLetterConfig"] == {"Arn": get_att(template, "UndeliveredApproval/Resource")}
+    assert statements(template, "StartedByEvents") == [
+        {"Action": "states:StartExecution", "Effect": "Allow", "Resource": ref(template, "Workflow/StateMachine/Resource")}]
+
+
+def test_the_build_stack_shares_what_deployments_read_and_is_deployed_first(synthesized):
+    build = synthesized["kms"].templates[BR]
+    parameters = {p["Properties"]["Name"]: p["Properties"]["Value"]
+                  for p in of_type(build, "AWS::SSM::Parameter").values()}
+    assert parameters == {"/mlkit-br/data-bucket-name": ref(build, "Data/Bucket/Resource"),
+                          "/mlkit-br/notification-topic-arn": ref(build, "Notifications/Resource"),
+                          "/mlkit-br/key-arn": get_att(build, "Key/Resource")}
+    manifest = json.loads((synthesized["default"].outdir / "manifest.json").read_text())["artifacts"]
+    assert BR in manifest[DA]["dependencies"]
+    assert not of_type(synthesized["default"].templates[DA], "AWS::CloudFormation::Stack")
+    assert "Fn::ImportValue" not in json.dumps(synthesized["default"].templates[DA])  # no export ties the two
+
+
+def test_rollback_alarm_watches_the_endpoints_server_errors(template):
+    alarm = resource(template, "EndpointErrors/Resource")["Properties"]
+    assert alarm["AlarmName"] == f"{ENDPOINT}-errors"
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
+        "AWS/SageMaker", "Invocation5XXErrors", "Sum", 60)
+    assert alarm["Dimensions"] == [{"Name": "EndpointName", "Value": ENDPOINT},
+                                   {"Name": "VariantName", "Value": "AllTraffic"}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+        1, "GreaterThanOrEqualToThreshold", "notBreaching")
+
+
+@pytest.mark.parametrize(("setting", "value", "allowed"), [
+    ("endpoint_instance_type", "ml.t2.medium", "one of allowed_instance_types (ml.m5.large"),
+    ("endpoint_instance_type", "large", "a SageMaker instance type such as ml.m5.large"),
+    ("data_capture_percentage", "0", "a whole number from 1 to 100"),
+    ("data_capture_percentage", "101", "a whole number from 1 to 100"),
+])
+def test_bad_endpoint_settings_stop_synthesis_in_one_line(tmp_path, setting, value, allowed):
+    with pytest.raises(ConfigError, match=rf"^invalid setting {setting}='{value}': expected {re.escape(allowed)}[^\n]*$"):
+        build_app({**cdk_json_context(), setting: value}, outdir=str(tmp_path))
+
+
+# -- exact IAM ------------------------------------------------------------------------------------
+def test_check_function_describes_only_the_build_groups_versions(template):
+    assert trust(template, "CheckModelPackage/Role") == service_trust("lambda.amazonaws.com")
+    assert statements(template, "CheckModelPackage/Role") == [
+        *function_basics(template, "CheckModelPackage"),
+        {"Action": "sagemaker:DescribeModelPackage", "Effect": "Allow",
+         "Resource": arn("sagemaker", "model-package/mlkit-br-models/*")}]
+
+
+def test_smoke_test_function_invokes_only_the_endpoint_and_reads_only_registered_test_data(template):
+    assert statements(template, "SmokeTest/Role") == [
+        *function_basics(template, "SmokeTest"),
+        {"Action": "sagemaker:InvokeEndpoint", "Effect": "Allow", "Resource": arn("sagemaker", f"endpoint/{ENDPOINT}")},
+        {"Action": "s3:GetObject", "Effect": "Allow",
+         "Resource": build_objects(template, "evaluation", "input", "processed")},
+        {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
+         "Resource": join("arn:", PARTITION, ":s3:::", shared(template, "data-bucket-name"))}]
+
+
+def test_sagemaker_role_serves_the_build_model_and_writes_only_capture_and_reports(template):
+    def logs(suffix: str) -> list[dict]:
+        return [arn("logs", f"log-group:/aws/sagemaker/Endpoints/{ENDPOINT}:{suffix.format('AllTraffic/*')}"),
+                arn("logs", f"log-group:/aws/sagemaker/ProcessingJobs:{suffix.format('model-monitoring-*')}")]
+
+    own = lambda folder: join(get_att(template, "Data/Bucket/Resource"), f"/runs/*/{folder}/*")  # noqa: E731
+    registry = lambda name, mapping: arn("ecr", f"repository/{name}", account={  # noqa: E731
+        "Fn::FindInMap": [mapping, REGION, "Account"]})
+    assert trust(template, "SageMakerRole/Role") == service_trust("sagemaker.amazonaws.com")
+    assert statements(template, "SageMakerRole/Role") == [
+        {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
+         "Resource": get_att(template, "Data/Bucket/Resource")},
+        # CDK merges the model and baseline reads of the build bucket into the same action's statement.
+        {"Action": "s3:GetObject", "Effect": "Allow",
+         "Resource": [*build_objects(template, "baseline", "model"), own("capture")]},
+        {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow",
+         "Resource": [own("capture"), own("monitoring")]},
+        {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
+        {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+         "Effect": "Allow", "Resource": [registry("sagemaker-model-monitor-analyzer", "ModelMonitorImageRegistry"),
+                                         registry("sagemaker-xgboost", "SageMakerImageRegistry")]},
+        {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+         "Effect": "Allow", "Resource": "*"},
+        {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": logs("*")},
+        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": logs("log-stream:{}")},
+    ]
+
+
+def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template):
+    sm = lambda kind: arn("sagemaker", f"{kind}/mlkit-da-*")  # noqa: E731
+    guard = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": [
+        "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge"]},
+        "Null": {"sagemaker:InstanceTypes": "false"}}
+    assert trust(template, "Workflow/Role") == service_trust("states.amazonaws.com")
+    assert statements(template, "Workflow/Role") == [
+        {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": [
+            get_att(template, f"{f}/Function/Resource") for f in ("CheckModelPackage", "SmokeTest", "ValidateInput")]},
+        {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
+         "Effect": "Allow", "Resource": sm("model")},
+        {"Action": ["sagemaker:AddTags", "sagemaker:ListTags"], "Effect": "Allow", "Resource": sm("model")},
+        {"Action": "iam:PassRole", "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+         "Effect": "Allow", "Resource": get_att(template, "SageMakerRole/Role/Resource")},
+        {"Action": "sagemaker:CreateEndpointConfig", "Condition": guard, "Effect": "Allow",
+         "Resource": sm("endpoint-config")},
+        {"Action": ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], "Effect": "Allow",
+         "Resource": sm("endpoint")},
+        {"Action": ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:ListTags", "sagemaker:UpdateEndpoint"],
+         "Effect": "Allow", "Resource": [sm("endpoint-config"), sm("endpoint")]},
+        {"Action": "sns:Publish", "Effect": "Allow", "Resource": shared(template, "notification-topic-arn")},
+        {"Action": "sagemaker:DescribeMonitoringSchedule", "Effect": "Allow", "Resource": sm("monitoring-schedule")},
+        {"Action": ["sagemaker:CreateMonitoringSchedule", "sagemaker:UpdateMonitoringSchedule"], "Condition": {
+            **guard, "Bool": {"sagemaker:InterContainerTrafficEncryption": "true", "sagemaker:NetworkIsolation": "true"},
+            "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": 3600}},
+         "Effect": "Allow", "Resource": sm("monitoring-schedule")},
+        {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
+                    "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
+                    "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords",
+                    "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"},
+        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
+    ]
+
+
+def test_under_kms_the_build_stacks_key_is_used_only_through_s3_and_sns(synthesized):
+    template = synthesized["kms"].templates[DA]
+    build_key = shared(template, "key-arn")
+
+    def on_build_key(role: str) -> list[dict]:
+        return [s for s in statements(template, role) if s["Resource"] == build_key]
+
+    via = lambda service: {"StringEquals": {"kms:ViaService": join(f"{service}.", REGION, ".amazonaws.com")}}  # noqa
+    assert on_build_key("SageMakerRole/Role") == [{"Action": "kms:Decrypt", "Condition": via("s3"), "Effect": "Allow",
+                                                   "Resource": build_key}]
+    assert on_build_key("SmokeTest/Role") == [{"Action": "kms:Decrypt", "Condition": via("s3"), "Effect": "Allow",
+                                               "Resource": build_key}]
+    assert on_build_key("Workflow/Role") == [{"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Condition": via("sns"),
+                                              "Effect": "Allow", "Resource": build_key}]
+    assert on_build_key("CheckModelPackage/Role") == []
+    # The endpoint's volumes and its captured traffic are encrypted with this stack's own key.
+    config = inline_definition(template)["States"]["CreateEndpointConfig"]["Parameters"]
+    assert config["KmsKeyId"] == config["DataCaptureConfig"]["KmsKeyId"] == "<token>"
+    assert "KmsKeyId" not in json.dumps(inline_definition(synthesized["default"].templates[DA]))
+
+
+# -- the handlers ---------------------------------------------------------------------------------
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+VERSION = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models/4"
+
+
+def description(**changes) -> dict:
+    run = "s3://build/runs/r1"
+    return {"ModelPackageArn": VERSION, "ModelPackageVersion": 4, "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": f"{run}/model/j/output/model.tar.gz"}]},
+            "ModelMetrics": {"ModelQuality": {"Statistics": {"S3Uri": f"{run}/evaluation/evaluation.json"}}},
+            "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"S3Uri": f"{run}/baseline/statistics.json"},
+                                                         "Constraints": {"S3Uri": f"{run}/baseline/constraints.json"}}},
+            "CustomerMetadataProperties": {"test_data": f"{run}/processed/test/", "test_labels": f"{run}/input/l.csv"},
+            **changes}
+
+
+@pytest.mark.parametrize(("changes", "error", "message"), [
+    ({"ModelApprovalStatus": "Rejected"}, "ModelNotApproved", "is Rejected, not Approved"),
+    ({"InferenceSpecification": {"Containers": [{"Image": "other:1", "ModelDataUrl": "s3://build/runs/r/model/m"}]}},
+     "UnsupportedModel", "one container with the kit's XGBoost image"),
+    ({"InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://elsewhere/runs/r/model/m"}]}},
+     "UnsupportedModel", "must keep its model under runs/<run>/model/ of s3://build"),
+    ({"CustomerMetadataProperties": {"run_prefix": "runs/r1/"}}, "UnsupportedModel",
+     "registered without test_data, test_labels"),
+])
+def test_check_refuses_versions_it_must_not_deploy(changes, error, message):
+    with pytest.raises(getattr(checker, error), match=message):
+        checker.registered(description(**changes), image=IMAGE, bucket="build")
+
+
+def test_check_accepts_a_registered_version_and_returns_what_it_registered():
+    facts = checker.registered(description(), image=IMAGE, bucket="build")
+    assert facts["model_data_url"] == "s3://build/runs/r1/model/j/output/model.tar.gz"
+    assert facts["test_data"] == "s3://build/runs/r1/processed/test/" and facts["version"] == 4
+
+
+def test_smoke_test_compares_accuracy_and_auc_within_the_tolerance():
+    labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]
+    assert smoke.auc(labels, scores) == 1.0 and smoke.auc([1, 1], [0.2, 0.3]) is None
+    assert smoke.auc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9]) == 0.875  # a tie counts half
+    passed = smoke.compare(labels, scores, {"accuracy": 0.98, "auc": 1.0}, 0.05)
+    assert passed["passed"] and "registered 0.9800" in passed["summary"]
+    failed = smoke.compare(labels, [0.9, 0.4, 0.6, 0.1], {"accuracy": 1.0, "auc": 1.0}, 0.05)
+    assert not failed["passed"] and failed["summary"].startswith("Smoke test FAILED on 4 registered test rows")
+
+
+# -- offline: the loop ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cloud(synthesized):
+    with LocalCloud(synthesized["default"].outdir) as local:
+        yield local
+
+
+def register(cloud: LocalCloud, name: str, seed: int) -> str:
+    arn_ = cloud.start(BR, {"rows": 1000, "seed": seed}, name)
+    described = cloud.wait([arn_])[arn_]
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    return json.loads(described["output"])["model_package_arn"]
+
+
+def deploy(cloud: LocalCloud, version: str, status: str = "Approved") -> dict:
+    """Approve the version as a person would; the rule starts the deployment, which runs to its end."""
+    deliveries = cloud.approve(version, status)
+    assert [d["rule"] for d in deliveries] == ["mlkit-da-on-approval"]
+    execution = deliveries[0]["result"]
+    described = cloud.wait([execution])[execution]
+    return {**described, "output": json.loads(described.get("output") or "null"), "history": cloud.history(execution)}
+
+
+def endpoint(cloud: LocalCloud) -> dict:
+    return cloud.sagemaker.handle("DescribeEndpoint", {"EndpointName": ENDPOINT})
+
+
+def served_config(cloud: LocalCloud) -> str:
+    return cloud.sagemaker.hosting.serving[ENDPOINT][0]
+
+
+@pytest.fixture(scope="module")
+def loop(cloud):
+    """The loop, in order, on one local account: each step starts from where the previous one left it."""
+    steps = {}
+    first = register(cloud, "loop-v1", seed=3)
+    cloud.sagemaker.hosting.fail_next_endpoint("the model container exited with code 1")
+    steps["failed"] = deploy(cloud, first)
+    steps["endpoints_after_failure"] = dict(cloud.sagemaker.hosting.endpoints)
+    steps["created"] = deploy(cloud, first)  # approving again (after a fix) deploys it again
+    steps["config_v1"] = endpoint(cloud)["EndpointConfigName"]
+    steps["updated"] = deploy(cloud, register(cloud, "loop-v2", seed=5))
+    steps["config_v2"] = endpoint(cloud)["EndpointConfigName"]
+    third = register(cloud, "loop-v3", seed=7)
+    report = json.loads(cloud.read(cloud.sagemaker.model_packages[third]["ModelMetrics"]["ModelQuality"]
+                                   ["Statistics"]["S3Uri"]))
+    report["binary_classification_metrics"]["accuracy"]["value"] = 0.5  # registered metrics the model cannot match
+    bucket, key = cloud.sagemaker.model_packages[third]["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"][
+        5:].split("/", 1)
+    cloud.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report).encode())
+    steps["smoke_failed"] = deploy(cloud, third)
+    steps["config_after_smoke"] = endpoint(cloud)["EndpointConfigName"]
+    steps["served_after_smoke"] = served_config(cloud)
+    cloud.sagemaker.hosting.trip_alarm_during_next_update(f"{ENDPOINT}-errors")
+    steps["rolled_back"] = deploy(cloud, register(cloud, "loop-v4", seed=9))
+    steps["config_after_rollback"] = endpoint(cloud)["EndpointConfigName"]
+    fifth = register(cloud, "loop-v5", seed=11)
+    steps["rejected_deliveries"] = cloud.approve(fifth, "Rejected")
+    return steps
+
+
+def test_first_deployment_creates_the_endpoint_with_capture_and_a_schedule(cloud, loop):
+    run = loop["created"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    output = run["output"]
+    assert (output["endpoint"], output["deployment"], output["monitoring_schedule"]) == (ENDPOINT, "create", SCHEDULE)
+    assert output["smoke_test"].startswith("Smoke test passed on 200 registered test rows")
+    config = cloud.sagemaker.hosting.configs[loop["config_v1"]]
+    capture = config["DataCaptureConfig"]
+    assert capture["InitialSamplingPercentage"] == 100 and capture["DestinationS3Uri"] == output["capture"]
+    assert [o["CaptureMode"] for o in capture["CaptureOptions"]] == ["Input", "Output"]
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
+    # The smoke test's requests and responses were captured where Model Monitor reads them.
+    bucket, prefix = output["capture"][5:].split("/", 1)
+    captured = cloud.keys(bucket, f"{prefix}/{ENDPOINT}/AllTraffic/")
+    assert captured and all(key.endswith(".jsonl") for key in captured)
+    record = json.loads(cloud.read(f"s3://{bucket}/{captured[0]}").decode().splitlines()[0])
+    assert set(record["captureData"]) == {"endpointInput", "endpointOutput"}
+    sent = [n for n in cloud.notifications() if n["subject"] == "A model was deployed"]
+    assert sent and ENDPOINT in sent[0]["message"]
+
+
+def test_a_failed_endpoint_ends_the_run_with_a_named_error_after_notifying_and_is_deleted(cloud, loop):
+    run = loop["failed"]
+    assert run["status"] == "FAILED" and run["error"] == "EndpointFailed"
+    assert f"Endpoint {ENDPOINT} is Failed" in run["cause"]
+    assert ENDPOINT not in loop["endpoints_after_failure"]  # deleted: it bills nothing, and the next run creates it
+    failures = [n for n in cloud.notifications() if n["subject"] == "A model deployment failed"]
+    assert any(n["message"].startswith("EndpointFailed deploying model package") for n in failures)
+
+
+def test_second_deployment_updates_blue_green_and_points_the_schedule_at_the_new_baseline(cloud, loop):
+    run = loop["updated"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert run["output"]["deployment"] == "update" and loop["config_v2"] != loop["config_v1"]
+    update = next(json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in run["history"]
+                  if e["type"] == "TaskScheduled" and "updateEndpoint" in e["taskScheduledEventDetails"]["resource"])
+    policy = update["DeploymentConfig"]
+    assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": f"{ENDPOINT}-errors"}]}
+    assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    schedule = cloud.sagemaker.hosting.schedules[SCHEDULE]["MonitoringScheduleConfig"]
+    baseline = schedule["MonitoringJobDefinition"]["BaselineConfig"]["ConstraintsResource"]["S3Uri"]
+    assert "/runs/loop-v2/baseline/" in baseline
+    assert schedule["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+
+
+def test_an_update_failing_its_smoke_test_is_restored_and_the_old_model_still_serves(loop):
+    run = loop["smoke_failed"]
+    assert run["status"] == "FAILED" and run["error"] == "SmokeTestFailed"
+    assert "The previous model serves again" in run["cause"] and "registered 0.5000" in run["cause"]
+    assert loop["config_after_smoke"] == loop["served_after_smoke"] == loop["config_v2"]
+
+
+def test_an_update_sagemaker_rolls_back_ends_with_a_named_error(loop):
+    run = loop["rolled_back"]
+    assert run["status"] == "FAILED" and run["error"] == "EndpointRolledBack"
+    assert loop["config_after_rollback"] == loop["config_v2"]
+
+
+def test_a_rejected_version_starts_nothing(loop):
+    assert loop["rejected_deliveries"] == []
+
+
+def test_a_version_of_another_group_is_refused_before_anything_is_created(cloud, loop):
+    models = len(cloud.sagemaker.models)
+    arn_ = cloud.start(DA, {"model_package_arn": VERSION.replace("mlkit-br-models", "other-models")}, "foreign")
+    described = cloud.wait([arn_])[arn_]
+    assert described["status"] == "FAILED" and described["error"] == "ModelPackageNotInGroup"
+    assert "is not a version of arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models" in \
+        described["cause"]
+    assert len(cloud.sagemaker.models) == models
+
+
+@pytest.mark.parametrize("given", [{}, {"model_package_arn": "mlkit-br-models/1"}])
+def test_a_run_without_a_version_arn_is_refused_as_invalid_input(cloud, given):
+    arn_ = cloud.start(DA, given, None)
+    described = cloud.wait([arn_])[arn_]
+    assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
+    assert "model_package_arn" in described["cause"]
+
+
+# -- teardown (last: it deletes what the loop deployed) -------------------------------------------
+def test_delete_endpoint_removes_what_runs_created_which_cdk_destroy_leaves(cloud, loop):
+    from operations.delete_endpoint import delete_all, prefix
+
+    assert (prefix(None), prefix("dev")) == ("mlkit-da", "mlkit-dev-da")
+    hosting = cloud.sagemaker.hosting
+    made = {name for name in [*hosting.configs, *cloud.sagemaker.models] if name.startswith("mlkit-da-")}
+    assert made
+    deleted = delete_all(boto3.client("sagemaker", region_name="us-east-1"), "mlkit-da", wait_seconds=0)
+    assert deleted[:2] == [f"monitoring schedule {SCHEDULE}", f"endpoint {ENDPOINT}"]
+    assert {item.split(" ")[-1] for item in deleted[2:]} == made
+    assert not hosting.endpoints and not hosting.schedules
+    assert not [n for n in [*hosting.configs, *cloud.sagemaker.models] if n.startswith("mlkit-da-")]
+    assert delete_all(boto3.client("sagemaker", region_name="us-east-1"), "mlkit-da", wait_seconds=0) == []
