@@ -44,11 +44,16 @@ class LocalHosting:
         self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, booster) answering requests
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
+        self.held_creates = 0  # the next endpoints created stay Creating until deleted
 
     # -- test hooks ---------------------------------------------------------------------------
     def fail_next_endpoint(self, reason: str) -> None:
         """The next endpoint created (or updated) fails to start its fleet, as with a model that cannot load."""
         self.injected_endpoint_failures.append(reason)
+
+    def hold_next_endpoint(self) -> None:
+        """The next endpoint created stays Creating (a fleet that takes long to start) until it is deleted."""
+        self.held_creates += 1
 
     def trip_alarm_during_next_update(self, alarm: str) -> None:
         """An alarm of the next update's AutoRollbackConfiguration fires while it bakes: SageMaker rolls back."""
@@ -105,6 +110,9 @@ class LocalHosting:
                                     "EndpointConfigName": config, "EndpointStatus": "Creating", "CreationTime": now,
                                     "LastModifiedTime": now}
             failure = self.injected_endpoint_failures.pop(0) if self.injected_endpoint_failures else None
+            held, self.held_creates = self.held_creates > 0, max(0, self.held_creates - 1)
+        if held:
+            return {"EndpointArn": _arn("endpoint", name)}  # no fleet starts: Creating until deleted
         threading.Thread(target=self._provision, args=(name, config, failure, None), daemon=True).start()
         return {"EndpointArn": _arn("endpoint", name)}
 

@@ -1,4 +1,5 @@
-"""Stops the SageMaker jobs an execution leaves running when it ends without success (failed, timed out, stopped)."""
+"""Stops the SageMaker jobs an execution leaves running, and deletes the endpoint it created, when it ends without
+success (failed, timed out, stopped): nothing a run gave up on keeps billing."""
 from __future__ import annotations
 
 import json
@@ -20,18 +21,22 @@ GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]
 
 
 class StrandedJobCleanup(Construct):
-    """An EventBridge rule on the state machine's unsuccessful ends, invoking a function that stops its jobs."""
+    """An EventBridge rule on the state machine's unsuccessful ends, invoking a function that stops its jobs
+    and deletes the endpoint the run created."""
 
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
-                 state_machine_name: str, sync_jobs: Mapping[str, tuple[str, str]],
+                 state_machine_name: str, sync_jobs: Mapping[str, tuple[str, str]], endpoints: str | None,
                  encryption_key: kms.IKey | None, **function_settings) -> None:
-        """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern)."""
+        """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern);
+        `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.function = KitFunction(
             self, "StopRunJobs", folder="stop_run_jobs",
-            description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running",
-            environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())})},
+            description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running"
+                        + (" and deletes the endpoint it created" if endpoints else ""),
+            environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())}),
+                         **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {})},
             timeout=Duration.minutes(1), encryption_key=encryption_key,
             dead_letter_reason="EventBridge invokes this function asynchronously with its own retry policy (up to "
                                "24 hours) and Lambda retries a failed invocation twice; a job it still misses ends "
@@ -48,6 +53,10 @@ class StrandedJobCleanup(Construct):
             allow(role, [f"sagemaker:Describe{noun}", f"sagemaker:Stop{noun}"], [arn],
                   wildcard_reason="Jobs are named <prefix>-<uuid> per attempt at run time; the prefix confines "
                                   "the function to this stack's jobs.")
+        if endpoints:
+            allow(role, ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], [endpoints],
+                  wildcard_reason="The workflow's endpoint is named <prefix>-...; the prefix confines the function "
+                                  "to this stack's endpoints, and it deletes only one its run created.")
         if encryption_key:  # the execution history is encrypted with the stack's key
             allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
@@ -57,7 +66,8 @@ class StrandedJobCleanup(Construct):
                                                     holds="execution status events", encryption_key=encryption_key)
         self.rule = events.Rule(
             self, "OnExecutionGaveUp", rule_name=rule_name,
-            description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed",
+            description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed"
+                        + (", and deletes the endpoint they created" if endpoints else ""),
             event_pattern=events.EventPattern(
                 source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
                 detail={"stateMachineArn": [state_machine.state_machine_arn], "status": GAVE_UP}),

@@ -48,6 +48,12 @@ def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str,
     return jobs
 
 
+def created_endpoint(definition: Mapping[str, Any], *, stack: Stack, source: str, job_name_prefix: str) -> str | None:
+    """The ARN pattern of this stack's endpoints when the definition creates one (which bills every hour)."""
+    creates = any("sagemaker:CreateEndpoint" in i.actions for _, _, i in used_integrations(definition, source))
+    return sagemaker_arn(stack, "endpoint", job_name_prefix) if creates else None
+
+
 def job_conditions(integration: Integration, guards: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The IAM condition block for an integration's guarded action: every guard on a key it supports."""
     block: dict[str, dict[str, Any]] = {}

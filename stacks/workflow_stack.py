@@ -27,7 +27,7 @@ from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
 from stacks.operator_policy import OperatorPolicy
 from stacks.sagemaker_role import SageMakerExecutionRole
-from stacks.workflow import SageMakerWorkflow, sync_jobs, used_integrations
+from stacks.workflow import SageMakerWorkflow, created_endpoint, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FOLDERS = ("Each execution keeps its data under runs/<execution name>/, a name known only at run time; "
@@ -211,9 +211,11 @@ class SageMakerWorkflowStack(Stack):
             substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
         jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
-        if jobs:
+        endpoints = created_endpoint(definition, stack=self, source=self.source, job_name_prefix=prefix)
+        if jobs or endpoints:  # what a run that gives up could leave billing
             StrandedJobCleanup(self, "JobCleanup", state_machine=self.state_machine, state_machine_name=prefix,
-                               sync_jobs=jobs, encryption_key=self.key, log_retention=self.log_retention,
+                               sync_jobs=jobs, endpoints=endpoints, encryption_key=self.key,
+                               log_retention=self.log_retention,
                                removal_policy=removal)
         # What operators need; a workflow adds to it what its own use needs (add_triggers).
         self.operator_policy = OperatorPolicy(self, "Operators", state_machine=self.state_machine,

@@ -29,6 +29,9 @@ def _asl(stack: str) -> str:
 
 # The workflows that run SageMaker jobs (every job check applies to them), and those that train.
 JOB_WORKFLOW_IDS = [s for s in WORKFLOW_IDS if re.search(r"sagemaker:create\w+Job\.sync", _asl(s))]
+# And those whose runs could leave something billing when they give up (jobs, an endpoint): they get JobCleanup.
+CLEANUP_WORKFLOW_IDS = [s for s in WORKFLOW_IDS
+                        if s in JOB_WORKFLOW_IDS or re.search(r"sagemaker:createEndpoint\"", _asl(s))]
 TRAINING_WORKFLOW_IDS = [s for s in WORKFLOW_IDS
                          if re.search(r"sagemaker:create(TrainingJob|HyperParameterTuningJob)", _asl(s))]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import boto3
 import pytest
@@ -282,11 +283,29 @@ def served_config(cloud: LocalCloud) -> str:
     return cloud.sagemaker.hosting.serving[ENDPOINT][0]
 
 
+def abort_while_creating(cloud: LocalCloud, version: str) -> dict:
+    """Approve, then stop the run while its new endpoint is still Creating, as an operator might."""
+    cloud.sagemaker.hosting.hold_next_endpoint()
+    (delivery,) = cloud.approve(version)
+    for _ in range(400):
+        if ENDPOINT in cloud.sagemaker.hosting.endpoints:
+            break
+        time.sleep(0.05)
+    creating = dict(cloud.sagemaker.hosting.endpoints[ENDPOINT])
+    cloud.sfn.stop_execution(executionArn=delivery["result"], error="Operator", cause="stopped by hand")
+    described = cloud.wait([delivery["result"]])[delivery["result"]]  # its end goes on the bus, to JobCleanup
+    cleanup = [d["result"] for d in cloud.events.delivered if d["rule"] == "mlkit-da-stop-stranded-jobs"
+               and d["event"]["detail"]["executionArn"] == delivery["result"]]
+    return {"status": described["status"], "creating": creating, "cleanup": cleanup,
+            "endpoint_after": cloud.sagemaker.hosting.endpoints.get(ENDPOINT)}
+
+
 @pytest.fixture(scope="module")
 def loop(cloud):
     """The loop, in order, on one local account: each step starts from where the previous one left it."""
     steps = {}
     first = register(cloud, "loop-v1", seed=3)
+    steps["aborted"] = abort_while_creating(cloud, first)
     cloud.sagemaker.hosting.fail_next_endpoint("the model container exited with code 1")
     steps["failed"] = deploy(cloud, first)
     steps["endpoints_after_failure"] = dict(cloud.sagemaker.hosting.endpoints)
@@ -331,6 +350,13 @@ def test_first_deployment_creates_the_endpoint_with_capture_and_a_schedule(cloud
     assert set(record["captureData"]) == {"endpointInput", "endpointOutput"}
     sent = [n for n in cloud.notifications() if n["subject"] == "A model was deployed"]
     assert sent and ENDPOINT in sent[0]["message"]
+
+
+def test_a_run_stopped_while_its_endpoint_is_creating_leaves_no_endpoint_billing(loop):
+    aborted = loop["aborted"]
+    assert aborted["status"] == "ABORTED" and aborted["creating"]["EndpointStatus"] == "Creating"
+    (cleanup,) = aborted["cleanup"]
+    assert cleanup["endpoints"] == {ENDPOINT: "Deleted"} and aborted["endpoint_after"] is None
 
 
 def test_a_failed_endpoint_ends_the_run_with_a_named_error_after_notifying_and_is_deleted(cloud, loop):
@@ -406,3 +432,28 @@ def test_delete_endpoint_removes_what_runs_created_which_cdk_destroy_leaves(clou
     assert not hosting.endpoints and not hosting.schedules
     assert not [n for n in [*hosting.configs, *cloud.sagemaker.models] if n.startswith("mlkit-da-")]
     assert delete_all(boto3.client("sagemaker", region_name="us-east-1"), "mlkit-da", wait_seconds=0) == []
+
+
+def test_cleanup_deletes_only_an_endpoint_still_running_the_config_its_run_created():
+    cleanup = load_lambda_module("stop_run_jobs", "handler")
+
+    class SageMaker:
+        def __init__(self, config: str) -> None:
+            self.config, self.deleted = config, []
+
+        def describe_endpoint(self, EndpointName: str) -> dict:
+            return {"EndpointName": EndpointName, "EndpointConfigName": self.config, "EndpointStatus": "InService"}
+
+        def delete_endpoint(self, EndpointName: str) -> None:
+            self.deleted.append(EndpointName)
+
+    history = [{"taskScheduledEventDetails": {"resourceType": "sagemaker", "resource": "createEndpoint",
+                                              "parameters": json.dumps({"EndpointName": ENDPOINT,
+                                                                        "EndpointConfigName": "mlkit-da-1"})}},
+               {"taskScheduledEventDetails": {"resourceType": "aws-sdk:sagemaker", "resource": "updateEndpoint",
+                                              "parameters": json.dumps({"EndpointName": ENDPOINT,
+                                                                        "EndpointConfigName": "mlkit-da-2"})}}]
+    assert list(cleanup.created_endpoints(history)) == [(ENDPOINT, "mlkit-da-1")]  # an update creates nothing
+    ours, later = SageMaker("mlkit-da-1"), SageMaker("mlkit-da-9")
+    assert cleanup.delete_if_still_ours(ours, ENDPOINT, "mlkit-da-1") == "Deleted" and ours.deleted == [ENDPOINT]
+    assert cleanup.delete_if_still_ours(later, ENDPOINT, "mlkit-da-1") == "mlkit-da-9" and later.deleted == []

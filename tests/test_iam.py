@@ -28,6 +28,7 @@ def declared(stack: str) -> dict:
                                    if p in IMAGES),
             "job_log_groups": sorted({i.job_log_group.rsplit("/", 1)[1] for i in used if i.job_log_group}),
             "jobs": {i.stoppable_job: i.sagemaker_resources[0] for i in used if i.stoppable_job},
+            "endpoints": any("sagemaker:CreateEndpoint" in i.actions for i in used),
             "assets": len(spec.assets), "reads_from": [f"mlkit-{REGISTERED[s].spec.slug}" for s in spec.reads_from],
             "grants_own": bool(spec.reads_from)}
 
@@ -206,7 +207,7 @@ CLEANUP = "JobCleanup/StopRunJobs"
 
 def test_job_cleanup_function_reads_this_workflows_history_and_stops_only_its_jobs(workflow):
     template, w = workflow
-    if not w["jobs"]:  # nothing a failed run could leave running
+    if not (w["jobs"] or w["endpoints"]):  # nothing a failed run could leave running
         assert f"{CLEANUP}/Role" not in roles(template)
         return
     assert trust(template, f"{CLEANUP}/Role") == service_trust("lambda.amazonaws.com")
@@ -216,12 +217,14 @@ def test_job_cleanup_function_reads_this_workflows_history_and_stops_only_its_jo
         {"Action": "states:GetExecutionHistory", "Effect": "Allow", "Resource": arn("states", f"execution:{name}:*")},
         *[{"Action": [f"sagemaker:Describe{kind}", f"sagemaker:Stop{kind}"], "Effect": "Allow",
            "Resource": arn("sagemaker", f"{w['jobs'][kind]}/{w['prefix']}-*")} for kind in sorted(w["jobs"])],
+        *([{"Action": ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], "Effect": "Allow",
+            "Resource": arn("sagemaker", f"endpoint/{w['prefix']}-*")}] if w["endpoints"] else []),
     ]
 
 
 def test_job_cleanup_runs_when_an_execution_of_this_state_machine_gives_up(workflow):
     template, w = workflow
-    if not w["jobs"]:
+    if not (w["jobs"] or w["endpoints"]):
         assert not of_type(template, "AWS::Events::Rule") or all(
             "aws.states" not in json.dumps(r["Properties"]["EventPattern"])
             for r in of_type(template, "AWS::Events::Rule").values())
@@ -282,7 +285,7 @@ def test_every_policy_and_role_is_asserted_above(template, workflow_id, synthesi
     """Roles of the shared stack are asserted above; roles a workflow adds itself (its functions', its
     triggers') are in its reviewed IAM snapshot, with every other role and policy."""
     shared = {"ValidateInput/Role", "SageMakerRole/Role", "Workflow/Role",
-              *([f"{CLEANUP}/Role"] if declared(workflow_id)["jobs"] else [])}
+              *([f"{CLEANUP}/Role"] if declared(workflow_id)["jobs"] or declared(workflow_id)["endpoints"] else [])}
     assert shared <= roles(template)
     reviewed = iam_of(template)
     assert {f"{r}/Resource" for r in roles(template)} <= set(reviewed)

@@ -10,7 +10,7 @@ from stacks.definition import task_states
 from stacks.integrations import SERVICE_INTEGRATIONS
 from stacks.kit import WORKFLOWS
 from tests.cfn import get_att, of_type, resource
-from tests.conftest import JOB_WORKFLOW_IDS
+from tests.conftest import CLEANUP_WORKFLOW_IDS, JOB_WORKFLOW_IDS
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
     template = templates[stack]
     functions = [r["Metadata"]["aws:cdk:path"].split("/", 1)[1].removesuffix("/Function/Resource")
                  for r in of_type(template, "AWS::Lambda::Function").values()]
-    assert {"ValidateInput", *(["JobCleanup/StopRunJobs"] if stack in JOB_WORKFLOW_IDS else [])} <= set(functions)
+    assert {"ValidateInput", *(["JobCleanup/StopRunJobs"] if stack in CLEANUP_WORKFLOW_IDS else [])} <= set(functions)
     for name in functions:
         props = resource(template, f"{name}/Function/Resource")["Properties"]
         assert props["Runtime"] == "python3.14"

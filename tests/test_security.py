@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
-from tests.conftest import CONFIGURATIONS, JOB_WORKFLOW_IDS, ROOT
+from tests.conftest import CLEANUP_WORKFLOW_IDS, CONFIGURATIONS, ROOT
 from stacks.kit import WORKFLOWS
 from tests.test_resources import inline_definition
 from stacks.definition import task_states
@@ -57,7 +57,7 @@ def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_templ
     # EventBridge may write into the key-encrypted dead-letter queue of each of the stack's rules, and only those.
     rules = [r["Properties"]["Name"] for r in of_type(kms_template, "AWS::Events::Rule").values()
              if any("DeadLetterConfig" in t for t in r["Properties"]["Targets"])]
-    assert (f"{prefix(kms_template)}-stop-stranded-jobs" in rules) == (workflow_id in JOB_WORKFLOW_IDS)
+    assert (f"{prefix(kms_template)}-stop-stranded-jobs" in rules) == (workflow_id in CLEANUP_WORKFLOW_IDS)
     assert sorted(statements[3:], key=json.dumps) == sorted(
         ({"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": "*",
           "Condition": {"ArnEquals": {"aws:SourceArn": arn("events", f"rule/{name}")}},
@@ -113,7 +113,7 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template, workflow_
             {"Action": "kms:GenerateDataKey", "Effect": "Allow", "Resource": key,
              "Condition": {"StringEquals": {"kms:ViaService": join("s3.", REGION, ".amazonaws.com")}}}]
     assert kms_statements("ValidateInput") == []
-    if workflow_id in JOB_WORKFLOW_IDS:
+    if workflow_id in CLEANUP_WORKFLOW_IDS:
         assert kms_statements("JobCleanup/StopRunJobs") == [  # execution history is encrypted with the key
             {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key, "Condition": {"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": ref(template, "Workflow/StateMachine/Resource")}}}]

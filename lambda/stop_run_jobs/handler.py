@@ -1,8 +1,11 @@
-"""Lambda handler: when an execution ends without success, stop every SageMaker job it started that still runs.
+"""Lambda handler: when an execution ends without success, stop every SageMaker job it started that still runs,
+and delete the endpoint it created (with DELETES_CREATED_ENDPOINTS).
 
 Step Functions does not stop a `.sync` job when its task times out, is retried, or fails in a way that leaves
 the job running, so an EventBridge rule on the execution's end invokes this function. It reads the execution's
 history for the jobs its `.sync` tasks scheduled (each attempt named its own) and stops those still in progress.
+An endpoint bills every hour: one the execution created is deleted if it still runs the config that execution
+gave it (a later deployment's endpoint is left alone).
 """
 from __future__ import annotations
 
@@ -32,6 +35,31 @@ def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tu
             yield noun, name
 
 
+def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
+    """(endpoint name, endpoint config name) for each CreateEndpoint call in an execution's history."""
+    for event in events:
+        details = event.get("taskScheduledEventDetails") or {}
+        if details.get("resource") == "createEndpoint" and details.get("resourceType") in ("sagemaker", "aws-sdk:sagemaker"):
+            parameters = json.loads(details.get("parameters") or "{}")
+            if parameters.get("EndpointName") and parameters.get("EndpointConfigName"):
+                yield parameters["EndpointName"], parameters["EndpointConfigName"]
+
+
+def delete_if_still_ours(sagemaker: Any, name: str, config: str) -> str:
+    """Delete the endpoint if it still runs `config`; returns what was found (NotFound, Deleted, or its config)."""
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationException":  # SageMaker's answer for a missing endpoint
+            return "NotFound"
+        raise
+    if endpoint["EndpointConfigName"] != config:
+        return endpoint["EndpointConfigName"]
+    if endpoint["EndpointStatus"] != "Deleting":
+        sagemaker.delete_endpoint(EndpointName=name)  # refused while Creating: raised, so Lambda retries it
+    return "Deleted"
+
+
 def stop_if_running(sagemaker: Any, noun: str, name: str) -> str:
     """Stop one job if it is still running; returns its status as found."""
     try:
@@ -59,6 +87,8 @@ def handler(event: dict, context: Any) -> dict:
     sagemaker = boto3.client("sagemaker")
     found = {name: stop_if_running(sagemaker, noun, name) for noun, name in scheduled_jobs(events, sync_jobs)}
     stopped = sorted(name for name, status in found.items() if status in RUNNING)
+    endpoints = ({name: delete_if_still_ours(sagemaker, name, config) for name, config in created_endpoints(events)}
+                 if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true" else {})
     LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found,
-                            "stopped": stopped}))
-    return {"execution": execution, "stopped": stopped, "jobs": found}
+                            "stopped": stopped, "endpoints": endpoints}))
+    return {"execution": execution, "stopped": stopped, "jobs": found, "endpoints": endpoints}
