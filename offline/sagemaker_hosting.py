@@ -28,6 +28,12 @@ def _arn(kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
 
 
+def _monitored(schedule: dict) -> list[str]:
+    """The endpoints a schedule (or its request) monitors."""
+    definition = schedule["MonitoringScheduleConfig"].get("MonitoringJobDefinition", {})
+    return [item.get("EndpointInput", {}).get("EndpointName") for item in definition.get("MonitoringInputs", [])]
+
+
 def _missing(what: str, name: str) -> SageMakerError:
     return SageMakerError("ValidationException", f"Could not find {what} \"{name}\".")
 
@@ -44,16 +50,16 @@ class LocalHosting:
         self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, booster) answering requests
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
-        self.held_creates = 0  # the next endpoints created stay Creating until deleted
+        self.held_seconds: float | None = None  # how long the next endpoint created stays Creating
 
     # -- test hooks ---------------------------------------------------------------------------
     def fail_next_endpoint(self, reason: str) -> None:
         """The next endpoint created (or updated) fails to start its fleet, as with a model that cannot load."""
         self.injected_endpoint_failures.append(reason)
 
-    def hold_next_endpoint(self) -> None:
-        """The next endpoint created stays Creating (a fleet that takes long to start) until it is deleted."""
-        self.held_creates += 1
+    def hold_next_endpoint(self, seconds: float) -> None:
+        """The next endpoint created stays Creating for `seconds` (a fleet that takes long to start)."""
+        self.held_seconds = seconds
 
     def trip_alarm_during_next_update(self, alarm: str) -> None:
         """An alarm of the next update's AutoRollbackConfiguration fires while it bakes: SageMaker rolls back."""
@@ -110,10 +116,8 @@ class LocalHosting:
                                     "EndpointConfigName": config, "EndpointStatus": "Creating", "CreationTime": now,
                                     "LastModifiedTime": now}
             failure = self.injected_endpoint_failures.pop(0) if self.injected_endpoint_failures else None
-            held, self.held_creates = self.held_creates > 0, max(0, self.held_creates - 1)
-        if held:
-            return {"EndpointArn": _arn("endpoint", name)}  # no fleet starts: Creating until deleted
-        threading.Thread(target=self._provision, args=(name, config, failure, None), daemon=True).start()
+            held, self.held_seconds = self.held_seconds or 0, None
+        threading.Thread(target=self._provision, args=(name, config, failure, None, held), daemon=True).start()
         return {"EndpointArn": _arn("endpoint", name)}
 
     def _UpdateEndpoint(self, request: dict) -> dict:
@@ -126,6 +130,7 @@ class LocalHosting:
                 raise SageMakerError("ValidationException", f"Cannot update in-progress endpoint \"{endpoint['EndpointArn']}\".")
             if config not in self.configs:
                 raise _missing("endpoint configuration", config)
+            self._check_blue_green(request.get("DeploymentConfig", {}), endpoint, self.configs[config])
             alarms = [a["AlarmName"] for a in request.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {})
                       .get("Alarms", [])]
             tripped = self.injected_rollbacks.pop(0) if self.injected_rollbacks else None
@@ -135,6 +140,23 @@ class LocalHosting:
         rollback = tripped if tripped in alarms else None  # an alarm the update does not name rolls nothing back
         threading.Thread(target=self._provision, args=(name, config, failure, rollback), daemon=True).start()
         return {"EndpointArn": endpoint["EndpointArn"]}
+
+    def _check_blue_green(self, deployment: dict, endpoint: dict, config: dict) -> None:
+        """What botocore's model and the deployment guardrails guide ask of a blue/green update: a timeout longer
+        than its waits, and the same variants as the endpoint serves (guardrails shift traffic variant by
+        variant)."""
+        policy = deployment.get("BlueGreenUpdatePolicy")
+        if not policy:
+            return
+        waits = (policy.get("TerminationWaitInSeconds", 0)
+                 + policy["TrafficRoutingConfiguration"].get("WaitIntervalInSeconds", 0))
+        if policy.get("MaximumExecutionTimeoutInSeconds", 28800) <= waits:
+            raise SageMakerError("ValidationException", "MaximumExecutionTimeoutInSeconds must be larger than "
+                                                        f"TerminationWaitInSeconds plus WaitIntervalInSeconds ({waits})")
+        serving = {v["VariantName"] for v in self.configs[endpoint["EndpointConfigName"]]["ProductionVariants"]}
+        if {v["VariantName"] for v in config["ProductionVariants"]} != serving:
+            raise SageMakerError("ValidationException", "A deployment with a BlueGreenUpdatePolicy must keep the "
+                                                        f"endpoint's variants ({', '.join(sorted(serving))})")
 
     def _DescribeEndpoint(self, request: dict) -> dict:
         with self.lock:
@@ -152,10 +174,20 @@ class LocalHosting:
         return endpoint
 
     def _DeleteEndpoint(self, request: dict) -> dict:
+        """Refused while the endpoint changes, and while a schedule monitors it (stricter than SageMaker may be:
+        delete the schedule first, as the kit does)."""
         name = request["EndpointName"]
         with self.lock:
-            if self.endpoints.pop(name, None) is None:
+            endpoint = self.endpoints.get(name)
+            if endpoint is None:
                 raise _missing("endpoint", name)
+            if endpoint["EndpointStatus"] in CHANGING:
+                raise SageMakerError("ValidationException", f"Cannot delete in-progress endpoint \"{endpoint['EndpointArn']}\".")
+            monitors = [s for s, schedule in self.schedules.items() if name in _monitored(schedule)]
+            if monitors:
+                raise SageMakerError("ValidationException", f"Endpoint {name} is monitored by {monitors[0]}; "
+                                                            "delete the monitoring schedule first.")
+            del self.endpoints[name]
             self.serving.pop(name, None)
         return {}
 
@@ -194,13 +226,21 @@ class LocalHosting:
         return {}
 
     def _check_monitoring(self, request: dict) -> None:
-        """A data-quality schedule monitors an endpoint that exists, against baseline files that exist."""
-        definition = request["MonitoringScheduleConfig"].get("MonitoringJobDefinition", {})
-        for monitored in definition.get("MonitoringInputs", []):
-            name = monitored.get("EndpointInput", {}).get("EndpointName")
+        """A data-quality schedule monitors an endpoint that exists and captures its data, against baseline
+        files that exist, with a job that ends within the hour (botocore: MonitoringStoppingCondition)."""
+        config = request["MonitoringScheduleConfig"]
+        definition = config.get("MonitoringJobDefinition", {})
+        runtime = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 3600)
+        if config.get("ScheduleConfig", {}).get("ScheduleExpression", "").startswith("cron(0 * ") and runtime > 3600:
+            raise SageMakerError("ValidationException", f"MaxRuntimeInSeconds {runtime} exceeds the hourly "
+                                                        "schedule's frequency (at most 3600 for data quality)")
+        for name in _monitored(request):
             with self.lock:
                 if name not in self.endpoints:
                     raise SageMakerError("ValidationException", f"Endpoint {name} does not exist.")
+                capture = self.configs.get(self.endpoints[name]["EndpointConfigName"], {}).get("DataCaptureConfig")
+            if not capture or not capture.get("EnableCapture", True):
+                raise SageMakerError("ValidationException", f"Endpoint {name} does not capture data to monitor.")
         for resource in ("ConstraintsResource", "StatisticsResource"):
             uri = definition.get("BaselineConfig", {}).get(resource, {}).get("S3Uri")
             if uri:
@@ -211,8 +251,10 @@ class LocalHosting:
                     raise SageMakerError("ValidationException", f"{resource} {uri} does not exist.") from None
 
     # -- the fleet ----------------------------------------------------------------------------
-    def _provision(self, name: str, config: str, failure: str | None, rollback: str | None) -> None:
+    def _provision(self, name: str, config: str, failure: str | None, rollback: str | None,
+                   delay: float = 0) -> None:
         """Start the config's model on a (new) fleet: in service, failed, or rolled back to the old fleet."""
+        time.sleep(delay)
         try:
             if failure:
                 raise RuntimeError(failure)
@@ -251,8 +293,9 @@ class LocalHosting:
             serving = self.serving.get(name)
         if endpoint is None or serving is None or endpoint["EndpointStatus"] not in ("InService", "Updating"):
             return 400, {"__type": "ValidationError", "message": f"Endpoint {name} of account {ACCOUNT} not found."}
-        if content_type != "text/csv":
-            return 415, {"__type": "ModelError", "message": f"Content type {content_type} is not supported"}
+        if content_type != "text/csv":  # the container's 415, as SageMaker Runtime reports a model's error
+            return 424, {"__type": "ModelError", "message": "Received client error (415) from primary with message "
+                                                            f"\"Content type {content_type} is not supported\""}
         config, booster = serving
         try:
             rows = np.loadtxt(body.decode().splitlines(), delimiter=",", ndmin=2)

@@ -37,7 +37,8 @@ class StrandedJobCleanup(Construct):
                         + (" and deletes the endpoint it created" if endpoints else ""),
             environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())}),
                          **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {})},
-            timeout=Duration.minutes(1), encryption_key=encryption_key,
+            # An endpoint still being created must settle before it can be deleted: the function waits for it.
+            timeout=Duration.minutes(15 if endpoints else 1), encryption_key=encryption_key,
             dead_letter_reason="EventBridge invokes this function asynchronously with its own retry policy (up to "
                                "24 hours) and Lambda retries a failed invocation twice; a job it still misses ends "
                                "at its MaxRuntimeInSeconds cap, so a queue of undeliverable events adds no safety.",

@@ -148,6 +148,8 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture_and_repor
          "Effect": "Allow", "Resource": "*"},
         {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": logs("*")},
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": logs("log-stream:{}")},
+        # Deployment guardrails read the rollback alarm with the endpoint's execution role.
+        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
     ]
 
 
@@ -181,7 +183,6 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords",
                     "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"},
-        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
     ]
 
 
@@ -285,7 +286,7 @@ def served_config(cloud: LocalCloud) -> str:
 
 def abort_while_creating(cloud: LocalCloud, version: str) -> dict:
     """Approve, then stop the run while its new endpoint is still Creating, as an operator might."""
-    cloud.sagemaker.hosting.hold_next_endpoint()
+    cloud.sagemaker.hosting.hold_next_endpoint(seconds=2)
     (delivery,) = cloud.approve(version)
     for _ in range(400):
         if ENDPOINT in cloud.sagemaker.hosting.endpoints:
@@ -323,6 +324,11 @@ def loop(cloud):
     steps["smoke_failed"] = deploy(cloud, third)
     steps["config_after_smoke"] = endpoint(cloud)["EndpointConfigName"]
     steps["served_after_smoke"] = served_config(cloud)
+    fourth = register(cloud, "loop-v3b", seed=8)
+    metadata = cloud.sagemaker.model_packages[fourth]["CustomerMetadataProperties"]
+    metadata["test_data"] = metadata["test_data"].replace("/processed/test/", "/processed/missing/")
+    steps["smoke_errored"] = deploy(cloud, fourth)  # the smoke test cannot score: restored as well
+    steps["config_after_smoke_error"] = endpoint(cloud)["EndpointConfigName"]
     cloud.sagemaker.hosting.trip_alarm_during_next_update(f"{ENDPOINT}-errors")
     steps["rolled_back"] = deploy(cloud, register(cloud, "loop-v4", seed=9))
     steps["config_after_rollback"] = endpoint(cloud)["EndpointConfigName"]
@@ -388,6 +394,13 @@ def test_an_update_failing_its_smoke_test_is_restored_and_the_old_model_still_se
     assert run["status"] == "FAILED" and run["error"] == "SmokeTestFailed"
     assert "The previous model serves again" in run["cause"] and "registered 0.5000" in run["cause"]
     assert loop["config_after_smoke"] == loop["served_after_smoke"] == loop["config_v2"]
+
+
+def test_an_update_whose_smoke_test_cannot_score_is_restored_too(loop):
+    run = loop["smoke_errored"]
+    assert run["status"] == "FAILED" and run["error"] == "SmokeTestFailed"
+    assert "the endpoint could not be scored" in run["cause"] and "The previous model serves again" in run["cause"]
+    assert loop["config_after_smoke_error"] == loop["config_v2"]
 
 
 def test_an_update_sagemaker_rolls_back_ends_with_a_named_error(loop):

@@ -4,15 +4,16 @@ and delete the endpoint it created (with DELETES_CREATED_ENDPOINTS).
 Step Functions does not stop a `.sync` job when its task times out, is retried, or fails in a way that leaves
 the job running, so an EventBridge rule on the execution's end invokes this function. It reads the execution's
 history for the jobs its `.sync` tasks scheduled (each attempt named its own) and stops those still in progress.
-An endpoint bills every hour: one the execution created is deleted if it still runs the config that execution
-gave it (a later deployment's endpoint is left alone).
+An endpoint bills every hour: one the execution created and did not go on to monitor is deleted once it has
+settled, if it still runs the config that execution gave it (a later deployment's endpoint is left alone).
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 import boto3
 from botocore import xform_name
@@ -35,29 +36,52 @@ def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tu
             yield noun, name
 
 
+CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+MONITORING = ("createMonitoringSchedule", "updateMonitoringSchedule")
+
+
 def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
-    """(endpoint name, endpoint config name) for each CreateEndpoint call in an execution's history."""
+    """(endpoint name, endpoint config name) for each endpoint the execution created and did not go on to
+    monitor: a run that set up monitoring had accepted its endpoint (its smoke test passed), so it stays."""
+    created, monitored = [], set()
     for event in events:
         details = event.get("taskScheduledEventDetails") or {}
-        if details.get("resource") == "createEndpoint" and details.get("resourceType") in ("sagemaker", "aws-sdk:sagemaker"):
-            parameters = json.loads(details.get("parameters") or "{}")
-            if parameters.get("EndpointName") and parameters.get("EndpointConfigName"):
-                yield parameters["EndpointName"], parameters["EndpointConfigName"]
+        if details.get("resourceType") not in ("sagemaker", "aws-sdk:sagemaker"):
+            continue
+        parameters = json.loads(details.get("parameters") or "{}")
+        if details.get("resource") == "createEndpoint" and parameters.get("EndpointConfigName"):
+            created.append((parameters.get("EndpointName"), parameters["EndpointConfigName"]))
+        elif details.get("resource") in MONITORING:
+            inputs = parameters.get("MonitoringScheduleConfig", {}).get("MonitoringJobDefinition", {}).get(
+                "MonitoringInputs", [])
+            monitored |= {item.get("EndpointInput", {}).get("EndpointName") for item in inputs}
+    yield from ((name, config) for name, config in created if name and name not in monitored)
 
 
-def delete_if_still_ours(sagemaker: Any, name: str, config: str) -> str:
-    """Delete the endpoint if it still runs `config`; returns what was found (NotFound, Deleted, or its config)."""
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ValidationException":  # SageMaker's answer for a missing endpoint
-            return "NotFound"
-        raise
-    if endpoint["EndpointConfigName"] != config:
-        return endpoint["EndpointConfigName"]
-    if endpoint["EndpointStatus"] != "Deleting":
-        sagemaker.delete_endpoint(EndpointName=name)  # refused while Creating: raised, so Lambda retries it
-    return "Deleted"
+def delete_if_still_ours(sagemaker: Any, name: str, config: str, seconds_left: Callable[[], float] = lambda: 0,
+                         sleep: Callable[[float], None] = time.sleep) -> str:
+    """Delete the endpoint if it still runs `config`, once it has settled (SageMaker deletes no endpoint while it
+    changes); returns NotFound, Deleted, or the config it runs instead. Raises if it is still changing when the
+    function's time runs out, so Lambda invokes it again."""
+    wait = 1.0
+    while True:
+        try:
+            endpoint = sagemaker.describe_endpoint(EndpointName=name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ValidationException":  # SageMaker's answer for a missing one
+                return "NotFound"
+            raise
+        if endpoint["EndpointConfigName"] != config:
+            return endpoint["EndpointConfigName"]
+        if endpoint["EndpointStatus"] == "Deleting":
+            return "Deleted"
+        if endpoint["EndpointStatus"] not in CHANGING:
+            sagemaker.delete_endpoint(EndpointName=name)
+            return "Deleted"
+        if seconds_left() < wait + 30:
+            raise RuntimeError(f"endpoint {name} is still {endpoint['EndpointStatus']}; retrying later")
+        sleep(wait)
+        wait = min(wait * 2, 15)
 
 
 def stop_if_running(sagemaker: Any, noun: str, name: str) -> str:
@@ -87,7 +111,9 @@ def handler(event: dict, context: Any) -> dict:
     sagemaker = boto3.client("sagemaker")
     found = {name: stop_if_running(sagemaker, noun, name) for noun, name in scheduled_jobs(events, sync_jobs)}
     stopped = sorted(name for name, status in found.items() if status in RUNNING)
-    endpoints = ({name: delete_if_still_ours(sagemaker, name, config) for name, config in created_endpoints(events)}
+    seconds_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context else (lambda: 120)
+    endpoints = ({name: delete_if_still_ours(sagemaker, name, config, seconds_left)
+                  for name, config in created_endpoints(events)}
                  if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true" else {})
     LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found,
                             "stopped": stopped, "endpoints": endpoints}))

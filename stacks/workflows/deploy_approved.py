@@ -172,8 +172,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         if self.build_key:
             allow(smoke.role, ["kms:Decrypt"], [self.build_key.key_arn],
                   conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
-        # SageMaker reads the rollback alarm's state for the caller of UpdateEndpoint (deployment guardrails).
-        allow(self.workflow.role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
+        # Deployment guardrails read the rollback alarm with the endpoint's execution role (the model's role).
+        allow(self.sagemaker_role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
         if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
             allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
