@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from stacks.kit import WORKFLOWS, cdk_json_context
 from stacks.config import KitConfig
 from stacks.workflow_stack import workflow_settings
+from stacks.workflows.deploy_approved import endpoint_name, schedule_name
 
 GONE = ("ResourceNotFound", "ValidationException")  # what SageMaker answers for a name that does not exist
 
@@ -44,14 +45,14 @@ def delete_all(sagemaker, name_prefix: str, wait_seconds: float = 5, attempts: i
     """Delete the schedule (SageMaker refuses to delete an endpoint that one monitors), the endpoint, then the
     endpoint configs and models named <name_prefix>-...; returns what was deleted."""
     deleted = []
-    schedule = f"{name_prefix}-data-quality"
+    schedule = schedule_name(name_prefix)
     if _quietly_gone(sagemaker.delete_monitoring_schedule, MonitoringScheduleName=schedule):
         deleted.append(f"monitoring schedule {schedule}")
         for _ in range(attempts):  # deletion is asynchronous
             if not _quietly_gone(sagemaker.describe_monitoring_schedule, MonitoringScheduleName=schedule):
                 break
             time.sleep(wait_seconds)
-    endpoint = f"{name_prefix}-endpoint"
+    endpoint = endpoint_name(name_prefix)
     if _quietly_gone(sagemaker.delete_endpoint, EndpointName=endpoint):
         deleted.append(f"endpoint {endpoint}")
     for kind, lister, key, delete, parameter in (

@@ -50,6 +50,15 @@ MONITORING = {
 }
 
 
+def endpoint_name(prefix: str) -> str:
+    """The stack's one endpoint: one name per copy, so clients keep calling it across deployments."""
+    return f"{prefix}-endpoint"
+
+
+def schedule_name(prefix: str) -> str:
+    return f"{prefix}-data-quality"
+
+
 @register("DeployApproved")
 class DeployApprovedStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
@@ -96,7 +105,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         self.build_key = (kms.Key.from_key_arn(self, "BuildKey", ssm.StringParameter.value_for_string_parameter(
             self, shared_parameter(build_prefix, "key-arn"))) if self.key else None)
         self.topic_key = self.build_key  # the build stack's topic is encrypted with its key
-        self.endpoint_name = f"{self.job_name_prefix}-endpoint"
+        self.endpoint_name = endpoint_name(self.job_name_prefix)
         self.alarm = cloudwatch.Alarm(
             self, "EndpointErrors", alarm_name=f"{self.endpoint_name}-errors",
             alarm_description=f"Server errors of {self.endpoint_name}: while an update bakes, SageMaker rolls "
@@ -119,7 +128,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
             "DataCapturePercentage": settings["data_capture_percentage"],
             "RollbackAlarmName": self.alarm.alarm_name,
-            "MonitoringScheduleName": f"{self.job_name_prefix}-data-quality",
+            "MonitoringScheduleName": schedule_name(self.job_name_prefix),
             # An hourly schedule's job must end within the hour; the kit's job cap may be shorter.
             "MonitoringMaxRuntimeSeconds": min(3600, self.config.max_job_runtime_minutes * 60),
             "EndpointPollSeconds": POLL_SECONDS, "EndpointMaxPolls": MAX_POLLS,
@@ -181,7 +190,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         # Operators watch and call the endpoint, and tear down what runs created (make delete-endpoint).
         endpoint = self.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         schedule = self.format_arn(service="sagemaker", resource="monitoring-schedule",
-                                   resource_name=f"{self.job_name_prefix}-data-quality")
+                                   resource_name=schedule_name(self.job_name_prefix))
         made = [self.format_arn(service="sagemaker", resource=kind, resource_name=f"{self.job_name_prefix}-*")
                 for kind in ("endpoint-config", "model")]
         self.operator_policy.add_statements(
