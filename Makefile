@@ -63,7 +63,7 @@ destroy: $(STAMPS)/node $(STAMPS)/python
 	cdk destroy $(STAGE_ARGS) $(SELECTION) $(CDK_ARGS)
 
 # What DeployApproved's runs create at run time, outside CloudFormation: a real-time endpoint bills every hour.
-delete-endpoint: $(STAMPS)/python
+delete-endpoint: $(STAMPS)/node $(STAMPS)/python
 	$(VENV)/bin/python -m operations.delete_endpoint $(if $(STAGE),--stage $(STAGE))
 
 bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from offline.cloud import LocalCloud
 from offline.evaluate import evaluate
+from stacks.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUMMARY = ROOT / ".offline" / "summary.json"
@@ -50,6 +51,14 @@ class Progress:
             print(f"[{label}] !! {kind}: {details.get('error')}: {str(details.get('cause', ''))[:300]}", flush=True)
 
 
+def _message(cause: str | None) -> str | None:
+    """A failed Lambda's cause is its error as JSON: show the message, not the stack trace."""
+    try:
+        return json.loads(cause)["errorMessage"]
+    except (TypeError, ValueError, KeyError):
+        return cause
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the kit's workflows offline, end to end.")
     parser.add_argument("--workflow", action="append", help="stack name to run (default: every workflow)")
@@ -71,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--input is not JSON: {error}")
 
     if not args.no_synth:
-        print(f"synthesized the app into {args.assembly} in {synthesize(args.assembly, args.stage):.1f} s", flush=True)
+        try:
+            seconds = synthesize(args.assembly, args.stage)
+        except ConfigError as error:  # a bad setting: the one line synthesis gives
+            parser.error(str(error))
+        print(f"synthesized the app into {args.assembly} in {seconds:.1f} s", flush=True)
     try:
         local = LocalCloud(args.assembly, stage=args.stage)
     except ValueError as error:
@@ -82,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(stacks) - set(cloud.workflows))
         if unknown:
             parser.error(f"unknown workflow {unknown[0]}; choose from {', '.join(cloud.workflows)}")
+        for stack in sorted(on_approval & set(stacks)):  # offline, no version exists until a run registers one
+            parser.error(f"{stack} starts when a model version is approved: run the workflow that registers one "
+                         "with --approve (make run does), e.g. --workflow BuildAndRegister --approve")
         names = {stack: (f"{args.name}-{stack}" if args.name and len(stacks) > 1 else args.name) for stack in stacks}
         inputs = {stack: dict(execution_input) for stack in stacks}
         if args.dataset:  # as a user would: upload the file, then name it in the input
@@ -120,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                 if "predictions" in output:  # a batch transform ran: score it against the true labels
                     result.update(quality=evaluate(cloud, output))
             else:
-                result.update(error=described.get("error"), cause=described.get("cause"))
+                result.update(error=described.get("error"), cause=_message(described.get("cause")))
             summary[stack] = result
+        approvals = {arn: cloud.sagemaker.model_packages[arn]["ModelApprovalStatus"]
+                     for arn in cloud.sagemaker.model_packages}
         notifications = cloud.notifications()
         if args.keep_s3:
             print(f"copied {cloud.save_s3(args.keep_s3)} objects of the local S3 into {args.keep_s3}")
@@ -146,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         elif "output" in result:
             output = result["output"]
             print(f"  model:       {output['model_artifacts']}")
-            print(f"  registered:  {output['model_package_arn']} (PendingManualApproval)")
+            print(f"  registered:  {output['model_package_arn']} ({approvals[output['model_package_arn']]})")
             print(f"  test set:    accuracy {output['metrics']['accuracy']:.3f}, AUC {output['metrics']['auc']:.3f} "
                   f"(the run's evaluation job: {output['evaluation']})")
         else:

@@ -21,40 +21,64 @@ from stacks.config import KitConfig
 from stacks.workflow_stack import workflow_settings
 from stacks.workflows.deploy_approved import endpoint_name, schedule_name
 
-GONE = ("ResourceNotFound", "ValidationException")  # what SageMaker answers for a name that does not exist
+class StillThere(RuntimeError):
+    """SageMaker refused to delete something (an endpoint still changing) or has not finished deleting it."""
 
 
-def prefix(stage: str | None) -> str:
-    config = KitConfig.from_context({**cdk_json_context(), **({"stage": stage} if stage else {})},
-                                    workflow_settings())
-    return config.job_name_prefix(WORKFLOWS["DeployApproved"].spec.slug)
+def prefix(stage: str | None, name_prefix: str | None = None) -> str:
+    context = {**cdk_json_context(), **({"stage": stage} if stage else {}),
+               **({"name_prefix": name_prefix} if name_prefix else {})}
+    return KitConfig.from_context(context, workflow_settings()).job_name_prefix(WORKFLOWS["DeployApproved"].spec.slug)
 
 
-def _quietly_gone(call, **request) -> bool:
-    """Run a delete; False when there was nothing to delete."""
+def _missing(error: ClientError) -> bool:
+    """Whether SageMaker said the thing does not exist (ResourceNotFound, or a ValidationException saying so)."""
+    code, message = error.response["Error"]["Code"], error.response["Error"].get("Message", "")
+    return code == "ResourceNotFound" or (code == "ValidationException" and "Could not find" in message)
+
+
+def _delete(call, **request) -> bool:
+    """Run a delete; False when there was nothing to delete. Any other refusal is raised as it is."""
     try:
         call(**request)
         return True
     except ClientError as error:
-        if error.response["Error"]["Code"] in GONE:
+        if _missing(error):
             return False
         raise
 
 
-def delete_all(sagemaker, name_prefix: str, wait_seconds: float = 5, attempts: int = 60) -> list[str]:
-    """Delete the schedule (SageMaker refuses to delete an endpoint that one monitors), the endpoint, then the
-    endpoint configs and models named <name_prefix>-...; returns what was deleted."""
+def _wait_until_gone(describe, what: str, wait_seconds: float, attempts: int, **request) -> None:
+    """Deletion is asynchronous: wait until the describe call says it is gone."""
+    for _ in range(attempts):
+        try:
+            describe(**request)
+        except ClientError as error:
+            if _missing(error):
+                return
+            raise
+        time.sleep(wait_seconds)
+    raise StillThere(f"{what} is still being deleted after {attempts * wait_seconds:.0f} s; run this again later")
+
+
+def delete_all(sagemaker, name_prefix: str, wait_seconds: float = 5, attempts: int = 120) -> list[str]:
+    """Delete the schedule (it names the endpoint it monitors), the endpoint (waiting until it is gone, since
+    SageMaker finishes with the stack's SageMaker role), then the endpoint configs and models named
+    <name_prefix>-...; returns what was deleted."""
     deleted = []
-    schedule = schedule_name(name_prefix)
-    if _quietly_gone(sagemaker.delete_monitoring_schedule, MonitoringScheduleName=schedule):
+    schedule, endpoint = schedule_name(name_prefix), endpoint_name(name_prefix)
+    if _delete(sagemaker.delete_monitoring_schedule, MonitoringScheduleName=schedule):
         deleted.append(f"monitoring schedule {schedule}")
-        for _ in range(attempts):  # deletion is asynchronous
-            if not _quietly_gone(sagemaker.describe_monitoring_schedule, MonitoringScheduleName=schedule):
-                break
-            time.sleep(wait_seconds)
-    endpoint = endpoint_name(name_prefix)
-    if _quietly_gone(sagemaker.delete_endpoint, EndpointName=endpoint):
-        deleted.append(f"endpoint {endpoint}")
+        _wait_until_gone(sagemaker.describe_monitoring_schedule, f"monitoring schedule {schedule}", wait_seconds,
+                         attempts, MonitoringScheduleName=schedule)
+    try:
+        if _delete(sagemaker.delete_endpoint, EndpointName=endpoint):
+            deleted.append(f"endpoint {endpoint}")
+            _wait_until_gone(sagemaker.describe_endpoint, f"endpoint {endpoint}", wait_seconds, attempts,
+                             EndpointName=endpoint)
+    except ClientError as error:  # e.g. still Creating or Updating: it cannot be deleted yet
+        raise StillThere(f"endpoint {endpoint} was not deleted: {error.response['Error'].get('Message')}; "
+                         "run this again when it has settled") from None
     for kind, lister, key, delete, parameter in (
             ("endpoint config", sagemaker.list_endpoint_configs, "EndpointConfigs", sagemaker.delete_endpoint_config,
              "EndpointConfigName"),
@@ -67,7 +91,7 @@ def delete_all(sagemaker, name_prefix: str, wait_seconds: float = 5, attempts: i
             if not token:
                 break
         for name in names:
-            if _quietly_gone(delete, **{parameter: name}):
+            if _delete(delete, **{parameter: name}):
                 deleted.append(f"{kind} {name}")
     return deleted
 
@@ -75,14 +99,18 @@ def delete_all(sagemaker, name_prefix: str, wait_seconds: float = 5, attempts: i
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", help="the stage whose endpoint to delete (as deployed with STAGE=...)")
+    parser.add_argument("--name-prefix", help="the name_prefix it was deployed with, if not cdk.json's")
     args = parser.parse_args(argv)
-    name_prefix = prefix(args.stage)
+    name_prefix = prefix(args.stage, args.name_prefix)
     try:
         # The region the README exports for the CDK CLI (AWS_REGION), else the SDK's own configuration.
         deleted = delete_all(boto3.client("sagemaker", region_name=os.environ.get("AWS_REGION") or None), name_prefix)
     except (NoCredentialsError, NoRegionError) as error:
         print(f"delete-endpoint: {error}: set AWS credentials and AWS_REGION as for the AWS CLI", file=sys.stderr)
         return 2
+    except StillThere as error:
+        print(f"delete-endpoint: {error}", file=sys.stderr)
+        return 1
     print("\n".join(f"deleted {item}" for item in deleted) or f"nothing of {name_prefix} to delete")
     return 0
 

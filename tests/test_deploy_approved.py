@@ -421,6 +421,15 @@ def test_a_version_of_another_group_is_refused_before_anything_is_created(cloud,
     assert "is not a version of arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models" in \
         described["cause"]
     assert len(cloud.sagemaker.models) == models
+    refused = [n for n in cloud.notifications() if n["message"].startswith("ModelPackageNotInGroup deploying")]
+    assert refused and "is not a version of" in refused[0]["message"]
+
+
+def test_a_version_that_does_not_exist_is_refused_by_name(cloud, loop):
+    arn_ = cloud.start(DA, {"model_package_arn": VERSION.replace("/4", "/999")}, "missing-version")
+    described = cloud.wait([arn_])[arn_]
+    assert described["status"] == "FAILED" and described["error"] == "ModelPackageNotFound"
+    assert "/999 does not exist" in described["cause"]
 
 
 @pytest.mark.parametrize("given", [{}, {"model_package_arn": "mlkit-br-models/1"}])
@@ -467,6 +476,30 @@ def test_cleanup_deletes_only_an_endpoint_still_running_the_config_its_run_creat
                                               "parameters": json.dumps({"EndpointName": ENDPOINT,
                                                                         "EndpointConfigName": "mlkit-da-2"})}}]
     assert list(cleanup.created_endpoints(history)) == [(ENDPOINT, "mlkit-da-1")]  # an update creates nothing
+    went_on = [*history, {"taskScheduledEventDetails": {"resourceType": "aws-sdk:sagemaker",
+                                                        "resource": "describeMonitoringSchedule", "parameters": "{}"}}]
+    assert list(cleanup.created_endpoints(went_on)) == []  # it reached monitoring: its smoke test had passed
     ours, later = SageMaker("mlkit-da-1"), SageMaker("mlkit-da-9")
     assert cleanup.delete_if_still_ours(ours, ENDPOINT, "mlkit-da-1") == "Deleted" and ours.deleted == [ENDPOINT]
     assert cleanup.delete_if_still_ours(later, ENDPOINT, "mlkit-da-1") == "mlkit-da-9" and later.deleted == []
+
+
+def test_delete_endpoint_reports_an_endpoint_it_could_not_delete(capsys, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from operations import delete_endpoint
+
+    class Changing:
+        """SageMaker with an endpoint still Creating: nothing else to delete."""
+        def delete_monitoring_schedule(self, **_):
+            raise ClientError({"Error": {"Code": "ResourceNotFound", "Message": "does not exist"}}, "Delete")
+
+        def delete_endpoint(self, **_):
+            raise ClientError({"Error": {"Code": "ValidationException",
+                                         "Message": "Cannot delete in-progress endpoint"}}, "DeleteEndpoint")
+
+    with pytest.raises(delete_endpoint.StillThere, match="endpoint mlkit-da-endpoint was not deleted: Cannot delete"):
+        delete_endpoint.delete_all(Changing(), "mlkit-da", wait_seconds=0)
+    monkeypatch.setattr(delete_endpoint.boto3, "client", lambda *a, **k: Changing())
+    assert delete_endpoint.main([]) == 1
+    assert "run this again when it has settled" in capsys.readouterr().err

@@ -70,3 +70,25 @@ def test_a_local_csv_is_uploaded_and_trained_on(synthesized, tmp_path, capsys):
     assert output["data"].endswith("/datasets/churn/churn.csv")
     printed = capsys.readouterr().out
     assert "registered:  arn:aws:sagemaker:" in printed and "--model-approval-status Approved" in printed
+
+
+def test_approve_runs_the_whole_loop_build_register_approve_deploy(synthesized, tmp_path, capsys):
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", "BuildAndRegister", "--approve", "--input", '{"rows": 1000, "seed": 4}', "--summary",
+                 str(summary), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    result = json.loads(summary.read_text())
+    assert result["DeployApproved"]["status"] == "SUCCEEDED"
+    assert result["DeployApproved"]["output"]["model_package_arn"] == result["BuildAndRegister"]["output"][
+        "model_package_arn"]
+    assert "approving arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models/" in printed
+    assert "(Approved)" in printed and "smoke test:  Smoke test passed" in printed
+
+
+def test_a_workflow_started_by_approval_is_not_run_on_its_own(synthesized, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--workflow", "DeployApproved", "--summary", str(tmp_path / "s.json"),
+              "--assembly", str(synthesized["default"].outdir), "--no-synth"])
+    assert exited.value.code == 2
+    assert "DeployApproved starts when a model version is approved" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -15,6 +16,10 @@ MODEL_FOLDER = re.compile(r"^s3://(?P<bucket>[^/]+)/runs/[^/]+/model/.+$")
 
 class ModelPackageNotInGroup(Exception):
     """The version belongs to another model package group (or account, or region) than the one this stack serves."""
+
+
+class ModelPackageNotFound(Exception):
+    """No such version (a mistyped version number, or one deleted since)."""
 
 
 class ModelNotApproved(Exception):
@@ -67,7 +72,12 @@ def handler(event: dict, context: Any, sagemaker_client=None) -> dict:
         raise ModelPackageNotInGroup(f"{arn!r} is not a version of {versions.rstrip('/')}; this stack deploys "
                                      "only the versions its BuildAndRegister stack registers")
     sagemaker = sagemaker_client or boto3.client("sagemaker")
-    facts = registered(sagemaker.describe_model_package(ModelPackageName=arn), image=os.environ["XGBOOST_IMAGE"],
-                       bucket=os.environ["BUILD_DATA_BUCKET"])
+    try:
+        description = sagemaker.describe_model_package(ModelPackageName=arn)
+    except ClientError as error:  # SageMaker answers a missing version with a ValidationException
+        if error.response["Error"]["Code"] == "ValidationException":
+            raise ModelPackageNotFound(f"{arn} does not exist: {error.response['Error']['Message']}") from None
+        raise
+    facts = registered(description, image=os.environ["XGBOOST_IMAGE"], bucket=os.environ["BUILD_DATA_BUCKET"])
     LOGGER.info("model version accepted", extra={"package": facts})
     return facts

@@ -37,13 +37,13 @@ def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tu
 
 
 CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
-MONITORING = ("createMonitoringSchedule", "updateMonitoringSchedule")
+MONITORING = ("describeMonitoringSchedule", "createMonitoringSchedule", "updateMonitoringSchedule")
 
 
 def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
-    """(endpoint name, endpoint config name) for each endpoint the execution created and did not go on to
-    monitor: a run that set up monitoring had accepted its endpoint (its smoke test passed), so it stays."""
-    created, monitored = [], set()
+    """(endpoint name, endpoint config name) for each endpoint the execution created, unless it went on to set
+    up monitoring: a run gets there only with an endpoint it accepted (its smoke test passed), which stays."""
+    created, accepted = [], False
     for event in events:
         details = event.get("taskScheduledEventDetails") or {}
         if details.get("resourceType") not in ("sagemaker", "aws-sdk:sagemaker"):
@@ -51,11 +51,8 @@ def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
         parameters = json.loads(details.get("parameters") or "{}")
         if details.get("resource") == "createEndpoint" and parameters.get("EndpointConfigName"):
             created.append((parameters.get("EndpointName"), parameters["EndpointConfigName"]))
-        elif details.get("resource") in MONITORING:
-            inputs = parameters.get("MonitoringScheduleConfig", {}).get("MonitoringJobDefinition", {}).get(
-                "MonitoringInputs", [])
-            monitored |= {item.get("EndpointInput", {}).get("EndpointName") for item in inputs}
-    yield from ((name, config) for name, config in created if name and name not in monitored)
+        accepted |= details.get("resource") in MONITORING
+    yield from ((name, config) for name, config in created if name and not accepted)
 
 
 def delete_if_still_ours(sagemaker: Any, name: str, config: str, seconds_left: Callable[[], float] = lambda: 0,

@@ -95,7 +95,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         endpoint_type = settings["endpoint_instance_type"]
         if endpoint_type not in self.config.allowed_instance_types:
             raise ConfigError(f"invalid setting endpoint_instance_type={endpoint_type!r}: expected one of "
-                              f"allowed_instance_types ({', '.join(self.config.allowed_instance_types)})")
+                              f"allowed_instance_types ({', '.join(self.config.allowed_instance_types)}), or add "
+                              "it to allowed_instance_types")
         # The build stack of this copy (reads_from): its registry, data and topic, shared through SSM.
         build_prefix = self.config.job_name_prefix(BuildAndRegisterStack.spec.slug)
         shared = {name: ssm.StringParameter.value_for_string_parameter(self, shared_parameter(build_prefix, name))
