@@ -280,6 +280,13 @@ def endpoint(cloud: LocalCloud) -> dict:
     return cloud.sagemaker.handle("DescribeEndpoint", {"EndpointName": ENDPOINT})
 
 
+def answers(cloud: LocalCloud) -> str:
+    """What the endpoint answers, over HTTP as a client calls it, for a few standardized rows."""
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    body = "\n".join(f"{x / 10:.1f},{y / 10:.1f}" for x, y in ((-8, 12), (0, 0), (5, -3), (9, 14), (-2, -15)))
+    return runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body)["Body"].read().decode()
+
+
 def served_config(cloud: LocalCloud) -> str:
     return cloud.sagemaker.hosting.serving[ENDPOINT][0]
 
@@ -314,6 +321,7 @@ def loop(cloud):
     steps["config_v1"] = endpoint(cloud)["EndpointConfigName"]
     steps["updated"] = deploy(cloud, register(cloud, "loop-v2", seed=5))
     steps["config_v2"] = endpoint(cloud)["EndpointConfigName"]
+    steps["answers_v2"] = answers(cloud)
     third = register(cloud, "loop-v3", seed=7)
     report = json.loads(cloud.read(cloud.sagemaker.model_packages[third]["ModelMetrics"]["ModelQuality"]
                                    ["Statistics"]["S3Uri"]))
@@ -324,6 +332,7 @@ def loop(cloud):
     steps["smoke_failed"] = deploy(cloud, third)
     steps["config_after_smoke"] = endpoint(cloud)["EndpointConfigName"]
     steps["served_after_smoke"] = served_config(cloud)
+    steps["answers_after_smoke"] = answers(cloud)
     fourth = register(cloud, "loop-v3b", seed=8)
     metadata = cloud.sagemaker.model_packages[fourth]["CustomerMetadataProperties"]
     metadata["test_data"] = metadata["test_data"].replace("/processed/test/", "/processed/missing/")
@@ -394,6 +403,7 @@ def test_an_update_failing_its_smoke_test_is_restored_and_the_old_model_still_se
     assert run["status"] == "FAILED" and run["error"] == "SmokeTestFailed"
     assert "The previous model serves again" in run["cause"] and "registered 0.5000" in run["cause"]
     assert loop["config_after_smoke"] == loop["served_after_smoke"] == loop["config_v2"]
+    assert loop["answers_after_smoke"] == loop["answers_v2"] and len(loop["answers_v2"].split()) == 5
 
 
 def test_an_update_whose_smoke_test_cannot_score_is_restored_too(loop):
