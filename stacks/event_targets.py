@@ -40,7 +40,6 @@ def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: 
     return queue
 
 
-
 def starter_role(scope: Construct, *, service: str, who: str, state_machine: sfn.StateMachine,
                  state_machine_name: str, encryption_key: kms.IKey | None) -> iam.Role:
     """A role `service` (events, scheduler) assumes to start one state machine and nothing else; with a

@@ -1,7 +1,7 @@
 """The role SageMaker jobs run as: this stack's run folders, its images' registries, its job log streams."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from aws_cdk import ArnFormat, Aws, Stack
 from aws_cdk import aws_iam as iam
@@ -15,6 +15,23 @@ from stacks.compliance import INLINE_POLICY_REASON, accept
 from stacks.permissions import allow, default_policy
 
 
+def allow_log_streams(role: iam.Role, streams: Mapping[str, str], reason: str) -> None:
+    """Let SageMaker's containers log as `role`: create each log group (SageMaker names them), and write only the
+    streams matching its pattern (group -> stream pattern); `reason` says why the names need wildcards."""
+    if not streams:
+        return
+    stack = Stack.of(role)
+
+    def arn(group: str, rest: str) -> str:
+        return stack.format_arn(service="logs", resource="log-group", resource_name=f"{group}:{rest}",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+    allow(role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"], [arn(group, "*") for group in streams],
+          wildcard_reason=reason)
+    allow(role, ["logs:CreateLogStream", "logs:PutLogEvents"],
+          [arn(group, f"log-stream:{stream}") for group, stream in streams.items()], wildcard_reason=reason)
+
+
 class SageMakerExecutionRole(Construct):
     """Reads `runs/*/<read>/`, writes `runs/*/<write>/`, pulls only the given images, logs only its own jobs."""
 
@@ -22,7 +39,6 @@ class SageMakerExecutionRole(Construct):
                  writes: Iterable[str], images: Iterable[FrameworkImage], job_log_groups: Iterable[str],
                  job_name_prefix: str, encryption_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
                              assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
@@ -39,9 +55,9 @@ class SageMakerExecutionRole(Construct):
         allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)
         allow(self.role, ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
               [image.repository_arn(self) for image in sorted(set(images), key=lambda i: i.repository)])
-        groups = sorted(set(job_log_groups))
-        if groups:
-            self._allow_job_logs(groups, job_name_prefix)
+        allow_log_streams(self.role, {group: f"{job_name_prefix}-*" for group in sorted(set(job_log_groups))},
+                          f"SageMaker names job log streams <job name>/<host> in its fixed log groups; job names "
+                          f"are {job_name_prefix}-<uuid>, made per attempt at run time.")
         allow(self.role, ["cloudwatch:PutMetricData"], ["*"],
               conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
               wildcard_reason=no_resource_level)
@@ -51,21 +67,6 @@ class SageMakerExecutionRole(Construct):
             allow(self.role, ["kms:CreateGrant"], [encryption_key.key_arn],
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
         accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
-
-    def _allow_job_logs(self, groups: list[str], job_name_prefix: str) -> None:
-        """Job containers log to streams named after the job, in SageMaker's fixed log group of each job kind."""
-        stack = Stack.of(self)
-        job_logs = (f"SageMaker names job log streams <job name>/<host> in its fixed log groups; job names are "
-                    f"{job_name_prefix}-<uuid>, made per attempt at run time.")
-        allow(self.role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
-              [stack.format_arn(service="logs", resource="log-group", resource_name=f"{group}:*",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for group in groups],
-              wildcard_reason=job_logs)
-        allow(self.role, ["logs:CreateLogStream", "logs:PutLogEvents"],
-              [stack.format_arn(service="logs", resource="log-group",
-                                resource_name=f"{group}:log-stream:{job_name_prefix}-*",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for group in groups],
-              wildcard_reason=job_logs)
 
     def allow_asset(self, asset: s3_assets.Asset) -> None:
         """Read one CDK asset object; jobs list its key because they fetch it as an S3 prefix."""

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aws_cdk import ArnFormat, Aws, Duration
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ssm as ssm
 
 from stacks.compliance import accept, acknowledge_wildcards
 from stacks.config import ConfigError, instance_type, whole_number
 from stacks.event_targets import start_on_event, starter_role
 from stacks.permissions import allow
+from stacks.sagemaker_role import allow_log_streams
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name,
                                                  shared_parameter)
@@ -101,12 +103,13 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         build_prefix = self.config.job_name_prefix(BuildAndRegisterStack.spec.slug)
         shared = {name: ssm.StringParameter.value_for_string_parameter(self, shared_parameter(build_prefix, name))
                   for name in ("data-bucket-name", "notification-topic-arn")}
-        self.build_bucket = shared["data-bucket-name"]
+        self.build_bucket = s3.Bucket.from_bucket_name(self, "BuildBucket", shared["data-bucket-name"])
         self.build_group = model_package_group_name(build_prefix)
         self.build_key = (kms.Key.from_key_arn(self, "BuildKey", ssm.StringParameter.value_for_string_parameter(
             self, shared_parameter(build_prefix, "key-arn"))) if self.key else None)
         self.topic_key = self.build_key  # the build stack's topic is encrypted with its key
         self.endpoint_name = endpoint_name(self.job_name_prefix)
+        self.endpoint_arn = self.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         self.alarm = cloudwatch.Alarm(
             self, "EndpointErrors", alarm_name=f"{self.endpoint_name}-errors",
             alarm_description=f"Server errors of {self.endpoint_name}: while an update bakes, SageMaker rolls "
@@ -124,7 +127,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         return {
             "BuildModelPackages": self.format_arn(service="sagemaker", resource="model-package",
                                                   resource_name=f"{self.build_group}/"),
-            "BuildDataBucket": self.build_bucket,
+            "BuildDataBucket": self.build_bucket.bucket_name,
             "NotificationTopicArn": shared["notification-topic-arn"],
             "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
             "DataCapturePercentage": settings["data_capture_percentage"],
@@ -140,28 +143,21 @@ class DeployApprovedStack(SageMakerWorkflowStack):
     def _allow_sagemaker_role(self) -> None:
         """The endpoint's model downloads its artifact, and the monitor reads its baseline, from the build
         stack's bucket; both log into SageMaker's log groups."""
-        build_objects = [f"arn:{Aws.PARTITION}:s3:::{self.build_bucket}/runs/*/{folder}/*"
-                         for folder in ("model", "baseline")]
-        allow(self.sagemaker_role, ["s3:GetObject"], build_objects,
-              wildcard_reason="BuildAndRegister keeps each run's model and baseline under runs/<execution name>/; "
+        self._read_build_data(self.sagemaker_role, ("model", "baseline"),
+                              "BuildAndRegister keeps each run's model and baseline under runs/<execution name>/; "
                               "the role reads only those two folders of its bucket.")
-        if self.build_key:
-            allow(self.sagemaker_role, ["kms:Decrypt"], [self.build_key.key_arn],
-                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
-        streams = {"/aws/sagemaker/Endpoints/" + self.endpoint_name: f"{VARIANT}/*",
-                   "/aws/sagemaker/ProcessingJobs": "model-monitoring-*"}
-        allow(self.sagemaker_role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
-              [self._log_arn(group, "*") for group in streams],
-              wildcard_reason="SageMaker names the endpoint's log group after it, and its streams after the "
-                              "variant and instance; monitoring jobs are named model-monitoring-<time>-<id>.")
-        allow(self.sagemaker_role, ["logs:CreateLogStream", "logs:PutLogEvents"],
-              [self._log_arn(group, f"log-stream:{stream}") for group, stream in streams.items()],
-              wildcard_reason="SageMaker names the endpoint's log streams <variant>/<instance id> and monitoring "
-                              "jobs model-monitoring-<time>-<id>, at run time.")
+        allow_log_streams(self.sagemaker_role, {f"/aws/sagemaker/Endpoints/{self.endpoint_name}": f"{VARIANT}/*",
+                                                "/aws/sagemaker/ProcessingJobs": "model-monitoring-*"},
+                          "SageMaker names the endpoint's log group after it and its streams <variant>/<instance "
+                          "id>; it names monitoring jobs, and their streams, model-monitoring-<time>-<id>.")
 
-    def _log_arn(self, group: str, rest: str) -> str:
-        return self.format_arn(service="logs", resource="log-group", resource_name=f"{group}:{rest}",
-                               arn_format=ArnFormat.COLON_RESOURCE_NAME)
+    def _read_build_data(self, role: iam.Role, folders: tuple[str, ...], reason: str) -> None:
+        """Read these run folders of the build stack's bucket (through S3 with its key, under kms)."""
+        objects = [self.build_bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in folders]
+        allow(role, ["s3:GetObject"], objects, wildcard_reason=reason)
+        if self.build_key:
+            allow(role, ["kms:Decrypt"], [self.build_key.key_arn],
+                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
 
     def add_permissions(self) -> None:
         check = self.functions["CheckModelPackage"].function
@@ -171,17 +167,12 @@ class DeployApprovedStack(SageMakerWorkflowStack):
               wildcard_reason="SageMaker numbers the versions of BuildAndRegister's model package group; the "
                               "function describes versions of that one group only.")
         smoke = self.functions["SmokeTest"].function
-        allow(smoke.role, ["sagemaker:InvokeEndpoint"], [self.format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)])
-        allow(smoke.role, ["s3:GetObject"], [f"arn:{Aws.PARTITION}:s3:::{self.build_bucket}/runs/*/{folder}/*"
-                                             for folder in ("evaluation", "input", "processed")],
-              wildcard_reason="A registered version names its run's evaluation, test rows (processed/test/) and "
+        allow(smoke.role, ["sagemaker:InvokeEndpoint"], [self.endpoint_arn])
+        self._read_build_data(smoke.role, ("evaluation", "input", "processed"),
+                              "A registered version names its run's evaluation, test rows (processed/test/) and "
                               "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")
-        allow(smoke.role, ["s3:ListBucket"], [f"arn:{Aws.PARTITION}:s3:::{self.build_bucket}"],
+        allow(smoke.role, ["s3:ListBucket"], [self.build_bucket.bucket_arn],
               conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
-        if self.build_key:
-            allow(smoke.role, ["kms:Decrypt"], [self.build_key.key_arn],
-                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
         # Deployment guardrails read the rollback alarm with the endpoint's execution role (the model's role).
         allow(self.sagemaker_role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
         if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
@@ -189,14 +180,13 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
             allow(self.workflow.role, ["kms:DescribeKey"], [self.key.key_arn])
         # Operators watch and call the endpoint, and tear down what runs created (make delete-endpoint).
-        endpoint = self.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         schedule = self.format_arn(service="sagemaker", resource="monitoring-schedule",
                                    resource_name=schedule_name(self.job_name_prefix))
         made = [self.format_arn(service="sagemaker", resource=kind, resource_name=f"{self.job_name_prefix}-*")
                 for kind in ("endpoint-config", "model")]
         self.operator_policy.add_statements(
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
-                                         "sagemaker:InvokeEndpoint"], resources=[endpoint]),
+                                         "sagemaker:InvokeEndpoint"], resources=[self.endpoint_arn]),
             iam.PolicyStatement(actions=["sagemaker:DeleteMonitoringSchedule", "sagemaker:DescribeMonitoringSchedule"],
                                 resources=[schedule]),
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"], resources=made),
