@@ -46,6 +46,7 @@ class LocalLambda:
             spec = importlib.util.spec_from_file_location(
                 f"lambda_{function.name}", function.code_dir / f"{module_name}.py")
             module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # as an import registers it (dataclasses, pickling look it up)
             spec.loader.exec_module(module)
             module.os = _Environment(function.environment)
             self.modules[function.name] = module

@@ -1,4 +1,4 @@
-"""Local SageMaker hosting: endpoint configs, endpoints that really serve their XGBoost model (InvokeEndpoint,
+"""Local SageMaker hosting: endpoint configs, endpoints that really serve their model's containers (InvokeEndpoint,
 with data capture into S3 as SageMaker writes it), blue/green updates that SageMaker may roll back, and
 monitoring schedules. Each call answers as SageMaker does, errors included (codes and messages as SageMaker's)."""
 from __future__ import annotations
@@ -11,11 +11,10 @@ import time
 import uuid
 from typing import Any, Callable
 
-import numpy as np
-
 from offline.assembly import ACCOUNT, REGION
 from offline.s3_objects import split_s3
 from offline.sagemaker_validation import SageMakerError
+from offline.serving import ModelError
 
 HOSTING_OPERATIONS = ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "ListEndpointConfigs",
                       "CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DeleteEndpoint",
@@ -39,7 +38,7 @@ def _missing(what: str, name: str) -> SageMakerError:
 
 
 class LocalHosting:
-    """Endpoints of one local account; `load_model(user, model)` gives the booster a model serves."""
+    """Endpoints of one local account; `load_model(user, model)` gives the served model (offline/serving.py)."""
 
     def __init__(self, s3: Any, models: dict[str, dict], load_model: Callable[[str, dict], Any],
                  lock: threading.Lock) -> None:
@@ -47,7 +46,7 @@ class LocalHosting:
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, dict] = {}
         self.schedules: dict[str, dict] = {}
-        self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, booster) answering requests
+        self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, served model) answering requests
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
         self.held_seconds: float | None = None  # how long the next endpoint created stays Creating
@@ -259,23 +258,23 @@ class LocalHosting:
             if failure:
                 raise RuntimeError(failure)
             variant = self.configs[config]["ProductionVariants"][0]
-            booster = self.load_model(f"endpoint/{name}", self.models[variant["ModelName"]])
+            model = self.load_model(f"endpoint/{name}", self.models[variant["ModelName"]])
         except Exception as error:
             self._settle(name, config, None, f"Failed to start the fleet: {error}")
             return
         if rollback:
             self._settle(name, config, None, f"Rolled back: alarm {rollback} fired while the update baked.")
             return
-        self._settle(name, config, booster, None)
+        self._settle(name, config, model, None)
 
-    def _settle(self, name: str, config: str, booster: Any, failure: str | None) -> None:
+    def _settle(self, name: str, config: str, model: Any, failure: str | None) -> None:
         with self.lock:
             endpoint = self.endpoints.get(name)
             if endpoint is None:  # deleted meanwhile
                 return
             updating = endpoint["EndpointStatus"] == "Updating"
-            if booster is not None:
-                self.serving[name] = (config, booster)
+            if model is not None:
+                self.serving[name] = (config, model)
                 endpoint.update(EndpointStatus="InService", EndpointConfigName=config)
             elif updating:  # the old fleet keeps serving, on the old config
                 endpoint.update(EndpointStatus="InService", FailureReason=failure)
@@ -284,26 +283,22 @@ class LocalHosting:
             endpoint["LastModifiedTime"] = time.time()
 
     # -- runtime ------------------------------------------------------------------------------
-    def invoke(self, name: str, body: bytes, content_type: str) -> tuple[int, dict]:
-        """(HTTP status, answer) of InvokeEndpoint: CSV scores, one per line, and the capture SageMaker writes."""
-        import xgboost
-
+    def invoke(self, name: str, body: bytes, content_type: str, accept: str = "text/csv") -> tuple[int, dict]:
+        """(HTTP status, answer) of InvokeEndpoint: the model's containers' answer, and the capture SageMaker
+        writes."""
         with self.lock:
             endpoint = self.endpoints.get(name)
             serving = self.serving.get(name)
         if endpoint is None or serving is None or endpoint["EndpointStatus"] not in ("InService", "Updating"):
             return 400, {"__type": "ValidationError", "message": f"Endpoint {name} of account {ACCOUNT} not found."}
-        if content_type != "text/csv":  # the container's 415, as SageMaker Runtime reports a model's error
-            return 424, {"__type": "ModelError", "message": "Received client error (415) from primary with message "
-                                                            f"\"Content type {content_type} is not supported\""}
-        config, booster = serving
+        config, model = serving
         try:
-            rows = np.loadtxt(body.decode().splitlines(), delimiter=",", ndmin=2)
-        except ValueError as error:
-            return 424, {"__type": "ModelError", "message": f"Received client error (415) from primary: {error}"}
-        answer = "".join(f"{score:.6f}\n" for score in booster.predict(xgboost.DMatrix(rows)))
-        self._capture(name, self.configs.get(config, {}), body.decode(), answer)
-        return 200, {"body": answer, "content_type": "text/csv"}
+            answer, kind = model(body, content_type, accept)
+        except ModelError as error:  # a container's error, as SageMaker Runtime reports it
+            return 424, {"__type": "ModelError", "message": f"Received client error ({error.status}) from "
+                                                            f"primary with message \"{error}\""}
+        self._capture(name, self.configs.get(config, {}), body.decode(), answer.decode())
+        return 200, {"body": answer.decode(), "content_type": kind}
 
     def _capture(self, name: str, config: dict, request: str, response: str) -> None:
         """One JSON line per captured request under <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/, as

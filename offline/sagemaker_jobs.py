@@ -20,8 +20,7 @@ import numpy as np
 
 from offline.model_monitor import MODEL_MONITOR_REPOSITORY, suggest_baseline
 from offline.s3_objects import list_keys, split_s3
-
-MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
+from offline.serving import CSV, MODEL_FILE, ServedModel
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
 TRAINING_FIELDS = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
                    "StoppingCondition", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
@@ -132,26 +131,28 @@ class JobRunners:
                 "SecondaryStatus": "Completed", **spot}
 
     def transform(self, name: str, job: dict) -> dict:
-        import xgboost
-
-        booster = self.load_model(name, job["_model"])  # the model's description, attached by the service
+        """Each input object through the model's containers (the whole object as one request), as `<key>.out`."""
+        model = self.load_model(name, job["_model"])  # the model's description, attached by the service
         source = job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+        content_type = job["TransformInput"].get("ContentType", CSV)
+        accept = job["TransformOutput"].get("Accept", CSV)
         output = job["TransformOutput"]["S3OutputPath"].rstrip("/")
         for relative, body in self._objects(name, source):
-            rows = _parse_csv(body, f"{source}{relative}")
-            predictions = booster.predict(xgboost.DMatrix(rows))
-            self._put(name, f"{output}/{relative}.out", "".join(f"{p:.6f}\n" for p in predictions).encode())
+            try:
+                answer, _ = model(body, content_type, accept)
+            except Exception as error:
+                raise RuntimeError(f"ClientError: {source}{relative}: {error}") from None
+            self._put(name, f"{output}/{relative}.out", answer)
         return {}
 
-    def load_model(self, user: str, model: dict) -> Any:
-        """The XGBoost booster a model's container would serve, read from its ModelDataUrl on behalf of `user`."""
-        import xgboost
+    def load_model(self, user: str, model: dict) -> ServedModel:
+        """The model's containers as their images serve them, each artifact read on behalf of `user`."""
+        def read(uri: str) -> bytes:
+            bucket, key = split_s3(uri)
+            self.s3_access.append((user, "read", uri))
+            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
-        (_, archive), = self._objects(user, model["PrimaryContainer"]["ModelDataUrl"])
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            booster = xgboost.Booster()
-            booster.load_model(bytearray(tar.extractfile(MODEL_FILE).read()))
-        return booster
+        return ServedModel(model, read)
 
     def tuning(self, name: str, job: dict) -> dict:
         """A random search (seeded by the job's name) over the ranges, each candidate a real training job."""

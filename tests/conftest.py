@@ -111,3 +111,13 @@ def load_lambda_module(folder: str, module: str) -> ModuleType:
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
     return sys.modules[name]
+
+
+def load_processing_module(name: str) -> ModuleType:
+    """Import processing/<name>.py, a job script (not a package module), once."""
+    key = f"processing_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, ROOT / "processing" / f"{name}.py")
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Callable
 
 import numpy as np
 import pytest
 
 from offline.cloud import LocalCloud
 from tests.cfn import arn, get_att, of_type, ref, resource
-from tests.conftest import load_lambda_module
+from tests.conftest import load_processing_module
 from tests.test_iam import statements, trust
 
 BR = "BuildAndRegister"
-importer = load_lambda_module("import_dataset", "handler")
+standardize = load_processing_module("standardize")
 
 
 def csv_text(rows: int, seed: int, noisy: bool = False, header: str = "label,x,y") -> bytes:
@@ -54,7 +55,14 @@ def test_a_good_model_is_registered_for_approval_with_metrics_baselines_and_line
     package = cloud.sagemaker.model_packages[output["model_package_arn"]]
     assert package["ModelPackageGroupName"] == "mlkit-br-models"
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
-    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == output["model_artifacts"]
+    preprocess, model = package["InferenceSpecification"]["Containers"]  # an inference pipeline of two
+    assert model["ModelDataUrl"] == output["model_artifacts"] and "sagemaker-xgboost:" in model["Image"]
+    assert preprocess["ModelDataUrl"] == output["preprocessor"] == \
+        "s3://" + cloud.workflows[BR].data_bucket + "/runs/registered/processed/preprocessor/model.tar.gz"
+    assert "sagemaker-scikit-learn:" in preprocess["Image"]
+    assert preprocess["Environment"]["SAGEMAKER_PROGRAM"] == standardize.SERVING_MODULE
+    assert package["CustomerMetadataProperties"]["test_data"] == output["test_data"]
+    assert cloud.read(output["test_data"]).decode().splitlines()[0].count(",") == 1  # raw x,y: no label, no header
     quality = json.loads(cloud.read(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]))
     metrics = quality["binary_classification_metrics"]
     assert metrics["auc"]["value"] >= 0.8 and set(metrics) == {"accuracy", "auc", "precision", "recall", "f1",
@@ -92,15 +100,34 @@ def test_the_users_data_set_is_split_into_the_run_and_trained_on(cloud):
     assert {k.split("/input/")[1] for k in keys} == {"raw/train.csv", "raw/validation.csv", "raw/test.csv",
                                                       "test-labels/labels.csv"}
     rows = {k.split("/input/")[1]: cloud.read(f"s3://{bucket}/{k}").decode().splitlines() for k in keys}
-    assert len(rows["raw/train.csv"]) - 1 == 560 and len(rows["raw/test.csv"]) - 1 == len(rows["test-labels/labels.csv"])
+    sizes = {name: len(lines) for name, lines in rows.items()}
+    assert sizes["raw/test.csv"] == sizes["test-labels/labels.csv"] and 115 <= sizes["raw/test.csv"] <= 122
+    assert sizes["raw/train.csv"] - 1 + sizes["raw/validation.csv"] - 1 + sizes["raw/test.csv"] == 800
+
+
+def rows_text(header: str, row: Callable[[int], str], count: int = 60) -> bytes:
+    return (header + "\n" + "".join(row(i) + "\n" for i in range(count))).encode()
 
 
 @pytest.mark.parametrize(("where", "body", "error", "cause"), [
     ("s3://elsewhere/datasets/x/", None, "InvalidExecutionInput", "dataset_uri must be an s3:// URI in this stack's"),
     ("datasets/empty/", None, "InvalidDataset", "no .csv file under"),
-    ("datasets/columns/", csv_text(100, 2, header="target,x,y"), "InvalidDataset", "must have a header with a 'label'"),
-    ("datasets/text/", b"label,x,y\n1,2,three\n", "InvalidDataset", "line 2 has a value that is not a number"),
-], ids=["outside-bucket", "empty-prefix", "wrong-columns", "not-numbers"])
+    ("datasets/columns/", csv_text(100, 2, header="target,x,y"), "InvalidDataset", "must name a 'label' column"),
+    ("datasets/text/", rows_text("label,x,color", lambda i: f"{i % 2},{i},{'red' if i == 4 else i}"),
+     "InvalidDataset", "data.csv line 6, column 'color': 'red', which is not a number; encode text columns"),
+    ("datasets/gap/", rows_text("label,x,y", lambda i: f"{i % 2},{i},{'' if i == 7 else i * 3}"),
+     "InvalidDataset", "data.csv line 9, column 'y': an empty cell; fill or drop missing values"),
+    ("datasets/mb/", rows_text("label,x,y", lambda i: f"{'MB'[i % 2]},{i},{i * 3}"),
+     "InvalidDataset", "data.csv line 2, column 'label': 'M' is not 0 or 1; the column holds 2 distinct labels "
+                       "('B', 'M') and this workflow trains a binary classifier: map your labels to 0 and 1"),
+    ("datasets/constant/", rows_text("label,x,z", lambda i: f"{i % 2},{i},5"),
+     "InvalidDataset", "column 'z' holds the same value '5' in all 60 rows"),
+    ("datasets/one-class/", rows_text("label,x,y", lambda i: f"1,{i},{i * 3}"),
+     "InvalidDataset", "column 'label' is 1 in all 60 rows"),
+    ("datasets/three/", rows_text("label,x,y", lambda i: f"{i % 3},{i},{i * 3}"),
+     "InvalidDataset", "the column holds 3 distinct labels ('0', '1', '2')"),
+], ids=["outside-bucket", "empty-prefix", "wrong-columns", "text-column", "empty-cell", "labels-m-b",
+        "constant-column", "one-class", "three-classes"])
 def test_bad_data_sets_fail_with_a_named_error_before_any_job(cloud, where, body, error, cause):
     bucket = cloud.workflows[BR].data_bucket
     uri = where if where.startswith("s3://") else f"s3://{bucket}/{where}"
@@ -175,20 +202,6 @@ def test_the_workflow_registers_only_in_its_group_and_notifies_only_its_topic(te
     bucket = get_att(template, "Data/Bucket/Resource")
     assert {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": bucket,
             "Condition": {"StringLike": {"s3:prefix": ["datasets/*", "incoming/*"]}}} in reads
-
-
-def test_import_rules_as_a_user_meets_them():
-    columns, rows = importer.read_rows("a.csv", "x,label,y\n1,0,2\n3,1,4\n", None)
-    assert columns == ["x", "label", "y"] and rows == [[1, 0, 2], [3, 1, 4]]
-    files = importer.split(columns, rows * 10, seed=1)
-    assert files["raw/train.csv"].splitlines()[0] == "label,x,y"  # label first, as training expects
-    assert files["raw/test.csv"].splitlines()[0] == "x,y"
-    with pytest.raises(importer.InvalidDataset, match="has columns label,x, but the other files have"):
-        importer.read_rows("b.csv", "label,x\n1,2\n", ["label", "x", "y"])
-    with pytest.raises(importer.InvalidDataset, match="label 0 or 1"):
-        importer.read_rows("c.csv", "label,x\n2,1\n", None)
-    with pytest.raises(importer.InvalidDataset, match="at least 20"):
-        importer.split(["label", "x"], [[1, 1]] * 5, seed=1)
 
 
 def test_evaluation_metrics_match_their_definitions():

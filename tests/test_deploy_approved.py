@@ -118,7 +118,7 @@ def test_smoke_test_function_invokes_only_the_endpoint_and_reads_only_registered
         *function_basics(template, "SmokeTest"),
         {"Action": "sagemaker:InvokeEndpoint", "Effect": "Allow", "Resource": arn("sagemaker", f"endpoint/{ENDPOINT}")},
         {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": build_objects(template, "evaluation", "input", "processed")},
+         "Resource": build_objects(template, "evaluation", "input")},
         {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
          "Resource": join("arn:", PARTITION, ":s3:::", shared(template, "data-bucket-name"))}]
 
@@ -137,12 +137,13 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture_and_repor
          "Resource": get_att(template, "Data/Bucket/Resource")},
         # CDK merges the model and baseline reads of the build bucket into the same action's statement.
         {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": [*build_objects(template, "baseline", "model"), own("capture")]},
+         "Resource": [*build_objects(template, "baseline", "model", "processed/preprocessor"), own("capture")]},
         {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow",
          "Resource": [own("capture"), own("monitoring")]},
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
         {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
          "Effect": "Allow", "Resource": [registry("sagemaker-model-monitor-analyzer", "ModelMonitorImageRegistry"),
+                                         registry("sagemaker-scikit-learn", "SageMakerImageRegistry"),
                                          registry("sagemaker-xgboost", "SageMakerImageRegistry")]},
         {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
          "Effect": "Allow", "Resource": "*"},
@@ -209,38 +210,56 @@ def test_under_kms_the_build_stacks_key_is_used_only_through_s3_and_sns(synthesi
 
 # -- the handlers ---------------------------------------------------------------------------------
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+SERVING = {"SAGEMAKER_PROGRAM": "standardize.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+           "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
+
+
+def chain(preprocessor: str = "s3://build/runs/r1/processed/preprocessor/model.tar.gz",
+          model: str = "s3://build/runs/r1/model/j/output/model.tar.gz", images=(SKLEARN, IMAGE),
+          environment=None) -> dict:
+    return {"Containers": [{"Image": images[0], "ModelDataUrl": preprocessor, "Environment": environment or SERVING},
+                           {"Image": images[1], "ModelDataUrl": model}]}
 VERSION = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models/4"
 
 
 def description(**changes) -> dict:
     run = "s3://build/runs/r1"
     return {"ModelPackageArn": VERSION, "ModelPackageVersion": 4, "ModelApprovalStatus": "Approved",
-            "InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": f"{run}/model/j/output/model.tar.gz"}]},
+            "InferenceSpecification": chain(),
             "ModelMetrics": {"ModelQuality": {"Statistics": {"S3Uri": f"{run}/evaluation/evaluation.json"}}},
             "DriftCheckBaselines": {"ModelDataQuality": {"Statistics": {"S3Uri": f"{run}/baseline/statistics.json"},
                                                          "Constraints": {"S3Uri": f"{run}/baseline/constraints.json"}}},
-            "CustomerMetadataProperties": {"test_data": f"{run}/processed/test/", "test_labels": f"{run}/input/l.csv"},
+            "CustomerMetadataProperties": {"test_data": f"{run}/input/raw/test.csv", "test_labels": f"{run}/input/l.csv"},
             **changes}
 
 
 @pytest.mark.parametrize(("changes", "error", "message"), [
     ({"ModelApprovalStatus": "Rejected"}, "ModelNotApproved", "is Rejected, not Approved"),
-    ({"InferenceSpecification": {"Containers": [{"Image": "other:1", "ModelDataUrl": "s3://build/runs/r/model/m"}]}},
-     "UnsupportedModel", "one container with the kit's XGBoost image"),
-    ({"InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://elsewhere/runs/r/model/m"}]}},
-     "UnsupportedModel", "must keep its model under runs/<run>/model/ of s3://build"),
+    ({"InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://build/runs/r1/model/m"}]}},
+     "UnsupportedModel", "must be the kit's inference pipeline of the images .*sagemaker-scikit-learn.*; it has "
+                         ".*sagemaker-xgboost:1.7-1$"),
+    ({"InferenceSpecification": chain(images=(SKLEARN, "other:1"))}, "UnsupportedModel", "it has .*, other:1"),
+    ({"InferenceSpecification": chain(model="s3://elsewhere/runs/r1/model/m")},
+     "UnsupportedModel", "its model under runs/<run>/model/ of one run in s3://build"),
+    ({"InferenceSpecification": chain(model="s3://build/runs/r2/model/m")},
+     "UnsupportedModel", "of one run in s3://build"),
+    ({"InferenceSpecification": chain(environment={**SERVING, "SAGEMAKER_SUBMIT_DIRECTORY": "s3://x/code.tar.gz"})},
+     "UnsupportedModel", "must tell its preprocessing container SAGEMAKER_PROGRAM"),
     ({"CustomerMetadataProperties": {"run_prefix": "runs/r1/"}}, "UnsupportedModel",
      "registered without test_data, test_labels"),
 ])
 def test_check_refuses_versions_it_must_not_deploy(changes, error, message):
     with pytest.raises(getattr(checker, error), match=message):
-        checker.registered(description(**changes), image=IMAGE, bucket="build")
+        checker.registered(description(**changes), images=(SKLEARN, IMAGE), bucket="build")
 
 
 def test_check_accepts_a_registered_version_and_returns_what_it_registered():
-    facts = checker.registered(description(), image=IMAGE, bucket="build")
+    facts = checker.registered(description(), images=(SKLEARN, IMAGE), bucket="build")
     assert facts["model_data_url"] == "s3://build/runs/r1/model/j/output/model.tar.gz"
-    assert facts["test_data"] == "s3://build/runs/r1/processed/test/" and facts["version"] == 4
+    assert facts["preprocessor_data_url"] == "s3://build/runs/r1/processed/preprocessor/model.tar.gz"
+    assert facts["preprocessor_environment"] == SERVING
+    assert facts["test_data"] == "s3://build/runs/r1/input/raw/test.csv" and facts["version"] == 4
 
 
 def test_smoke_test_compares_accuracy_and_auc_within_the_tolerance():
@@ -281,9 +300,9 @@ def endpoint(cloud: LocalCloud) -> dict:
 
 
 def answers(cloud: LocalCloud) -> str:
-    """What the endpoint answers, over HTTP as a client calls it, for a few standardized rows."""
+    """What the endpoint answers, over HTTP as a client calls it, for a few raw rows (x, and y in thousands)."""
     runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
-    body = "\n".join(f"{x / 10:.1f},{y / 10:.1f}" for x, y in ((-8, 12), (0, 0), (5, -3), (9, 14), (-2, -15)))
+    body = "\n".join(f"{x},{y * 1000}" for x, y in ((8, 12), (0, 90), (50, 3), (9, 14), (20, 95)))
     return runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body)["Body"].read().decode()
 
 
@@ -335,7 +354,7 @@ def loop(cloud):
     steps["answers_after_smoke"] = answers(cloud)
     fourth = register(cloud, "loop-v3b", seed=8)
     metadata = cloud.sagemaker.model_packages[fourth]["CustomerMetadataProperties"]
-    metadata["test_data"] = metadata["test_data"].replace("/processed/test/", "/processed/missing/")
+    metadata["test_data"] = metadata["test_data"].replace("/raw/test.csv", "/raw/missing.csv")
     steps["smoke_errored"] = deploy(cloud, fourth)  # the smoke test cannot score: restored as well
     steps["config_after_smoke_error"] = endpoint(cloud)["EndpointConfigName"]
     cloud.sagemaker.hosting.trip_alarm_during_next_update(f"{ENDPOINT}-errors")

@@ -11,8 +11,12 @@ from botocore.exceptions import ClientError
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
-MODEL_FOLDER = re.compile(r"^s3://(?P<bucket>[^/]+)/runs/[^/]+/model/.+$")
-
+# Where BuildAndRegister keeps a run's fitted preprocessing and its model: the same run for both.
+PREPROCESSOR = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<run>runs/[^/]+/)processed/preprocessor/model\.tar\.gz$")
+MODEL = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<run>runs/[^/]+/)model/.+$")
+# What the preprocessing container is told (SAGEMAKER_* of the scikit-learn serving toolkit), and nothing else.
+SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                       "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
 
 class ModelPackageNotInGroup(Exception):
     """The version belongs to another model package group (or account, or region) than the one this stack serves."""
@@ -27,7 +31,7 @@ class ModelNotApproved(Exception):
 
 
 class UnsupportedModel(Exception):
-    """The version is not one the kit can serve and smoke-test (a BuildAndRegister XGBoost model)."""
+    """The version is not one the kit can serve and smoke-test (a BuildAndRegister inference pipeline)."""
 
 
 def _field(description: dict, *path: str) -> Any:
@@ -37,20 +41,36 @@ def _field(description: dict, *path: str) -> Any:
     return value
 
 
-def registered(description: dict, *, image: str, bucket: str) -> dict:
+def _chain(arn: str, containers: list, images: tuple[str, str], bucket: str) -> dict:
+    """The version's two containers, as BuildAndRegister registers them: the fitted preprocessing in the
+    scikit-learn image, then the model in the XGBoost image, both from one run of the build bucket."""
+    if [c.get("Image") for c in containers] != list(images):
+        raise UnsupportedModel(f"{arn} must be the kit's inference pipeline of the images {', '.join(images)} (the "
+                               "fitted preprocessing, then XGBoost); it has "
+                               f"{', '.join(str(c.get('Image')) for c in containers) or 'no container'}")
+    preprocessor, model = (c.get("ModelDataUrl", "") for c in containers)
+    found = PREPROCESSOR.match(preprocessor), MODEL.match(model)
+    if not all(found) or {m["bucket"] for m in found} != {bucket} or found[0]["run"] != found[1]["run"]:
+        raise UnsupportedModel(f"{arn} must keep its preprocessing under runs/<run>/processed/preprocessor/ and "
+                               f"its model under runs/<run>/model/ of one run in s3://{bucket}; has "
+                               f"{preprocessor!r} and {model!r}")
+    environment = containers[0].get("Environment") or {}
+    program = environment.get("SAGEMAKER_PROGRAM", "")
+    if ({k: v for k, v in environment.items() if k != "SAGEMAKER_PROGRAM"} != SERVING_ENVIRONMENT
+            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", program)):
+        raise UnsupportedModel(f"{arn} must tell its preprocessing container SAGEMAKER_PROGRAM (a .py module) and "
+                               f"{SERVING_ENVIRONMENT}; it has {environment}")
+    return {"preprocessor_data_url": preprocessor, "preprocessor_environment": environment,
+            "model_data_url": model}
+
+
+def registered(description: dict, *, images: tuple[str, str], bucket: str) -> dict:
     """What the deployment needs of a described version, refusing any it must not deploy."""
     arn, status = description["ModelPackageArn"], description.get("ModelApprovalStatus")
     if status != "Approved":
         raise ModelNotApproved(f"{arn} is {status}, not Approved: approve it first (aws sagemaker "
                                f"update-model-package --model-package-arn {arn} --model-approval-status Approved)")
-    containers = _field(description, "InferenceSpecification", "Containers") or []
-    if len(containers) != 1 or containers[0].get("Image") != image:
-        raise UnsupportedModel(f"{arn} must have one container with the kit's XGBoost image {image}, has "
-                               f"{[c.get('Image') for c in containers]}")
-    data = containers[0].get("ModelDataUrl", "")
-    match = MODEL_FOLDER.match(data)
-    if not match or match["bucket"] != bucket:
-        raise UnsupportedModel(f"{arn} must keep its model under runs/<run>/model/ of s3://{bucket}, has {data!r}")
+    chain = _chain(arn, _field(description, "InferenceSpecification", "Containers") or [], images, bucket)
     facts = {
         "evaluation": _field(description, "ModelMetrics", "ModelQuality", "Statistics", "S3Uri"),
         "statistics": _field(description, "DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri"),
@@ -62,8 +82,7 @@ def registered(description: dict, *, image: str, bucket: str) -> dict:
     if missing:
         raise UnsupportedModel(f"{arn} was registered without {', '.join(missing)}, which the smoke test and the "
                                "monitor need; register it again with the current BuildAndRegister workflow")
-    return {"arn": arn, "version": description.get("ModelPackageVersion"), "image": image, "model_data_url": data,
-            **facts}
+    return {"arn": arn, "version": description.get("ModelPackageVersion"), **chain, **facts}
 
 
 def handler(event: dict, context: Any, sagemaker_client=None) -> dict:
@@ -78,6 +97,7 @@ def handler(event: dict, context: Any, sagemaker_client=None) -> dict:
         if error.response["Error"]["Code"] == "ValidationException":
             raise ModelPackageNotFound(f"{arn} does not exist: {error.response['Error']['Message']}") from None
         raise
-    facts = registered(description, image=os.environ["XGBOOST_IMAGE"], bucket=os.environ["BUILD_DATA_BUCKET"])
+    facts = registered(description, images=(os.environ["SKLEARN_IMAGE"], os.environ["XGBOOST_IMAGE"]),
+                       bucket=os.environ["BUILD_DATA_BUCKET"])
     LOGGER.info("model version accepted", extra={"package": facts})
     return facts

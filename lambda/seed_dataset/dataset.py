@@ -10,7 +10,8 @@ HOLDOUT_FRACTION = 5  # validation and test sets each hold rows // 5 points
 
 @dataclass(frozen=True)
 class Profile:
-    """How a data set is written: `y_scale` stretches y; `header` marks raw data meant for preprocessing."""
+    """How a data set is written: `y_scale` stretches y; `header` marks raw data meant for preprocessing (its
+    training and validation files have one; the test file never does: it holds the rows a client sends)."""
 
     y_scale: int
     header: bool
@@ -54,9 +55,7 @@ def build_files(profile: Profile, rows: int, seed: int) -> dict[str, str]:
         lines = ["label,x,y"] if profile.header else []
         lines += [f"{lab},{x},{y * profile.y_scale}" for lab, x, y in points[split]]
         files[f"{profile.folders[split]}/{split}.csv"] = "\n".join(lines) + "\n"
-    test_lines = ["x,y"] if profile.header else []
-    test_lines += [f"{x},{y * profile.y_scale}" for _, x, y in points["test"]]
-    files[f"{profile.folders['test']}/test.csv"] = "\n".join(test_lines) + "\n"
+    files[f"{profile.folders['test']}/test.csv"] = "".join(f"{x},{y * profile.y_scale}\n" for _, x, y in points["test"])
     # True test labels, line-aligned with test.csv, kept apart so the model never sees them.
     files["test-labels/labels.csv"] = "".join(f"{lab}\n" for lab, _, _ in points["test"])
     return files

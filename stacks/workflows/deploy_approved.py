@@ -75,7 +75,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "CheckModelPackage": FunctionSpec(
                 "check_model_package", "Checks that a model version may be deployed and reads what it registered",
                 environment={"MODEL_PACKAGES": "${BuildModelPackages}",
-                             "BUILD_DATA_BUCKET": "${BuildDataBucket}", "XGBOOST_IMAGE": "${XGBoostImage}"}),
+                             "BUILD_DATA_BUCKET": "${BuildDataBucket}", "XGBOOST_IMAGE": "${XGBoostImage}",
+                             "SKLEARN_IMAGE": "${SklearnImage}"}),
             "SmokeTest": FunctionSpec(
                 "smoke_test", "Scores the registered test rows on the endpoint and compares with the registered "
                               "metrics", environment={"BUILD_DATA_BUCKET": "${BuildDataBucket}",
@@ -141,11 +142,11 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         }
 
     def _allow_sagemaker_role(self) -> None:
-        """The endpoint's model downloads its artifact, and the monitor reads its baseline, from the build
-        stack's bucket; both log into SageMaker's log groups."""
-        self._read_build_data(self.sagemaker_role, ("model", "baseline"),
-                              "BuildAndRegister keeps each run's model and baseline under runs/<execution name>/; "
-                              "the role reads only those two folders of its bucket.")
+        """The endpoint's containers download their artifacts (the fitted preprocessing and the model), and the
+        monitor reads its baseline, from the build stack's bucket; both log into SageMaker's log groups."""
+        self._read_build_data(self.sagemaker_role, ("model", "processed/preprocessor", "baseline"),
+                              "BuildAndRegister keeps each run's model, fitted preprocessing and baseline under "
+                              "runs/<execution name>/; the role reads only those folders of its bucket.")
         allow_log_streams(self.sagemaker_role, {f"/aws/sagemaker/Endpoints/{self.endpoint_name}": f"{VARIANT}/*",
                                                 "/aws/sagemaker/ProcessingJobs": "model-monitoring-*"},
                           "SageMaker names the endpoint's log group after it and its streams <variant>/<instance "
@@ -168,8 +169,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "function describes versions of that one group only.")
         smoke = self.functions["SmokeTest"].function
         allow(smoke.role, ["sagemaker:InvokeEndpoint"], [self.endpoint_arn])
-        self._read_build_data(smoke.role, ("evaluation", "input", "processed"),
-                              "A registered version names its run's evaluation, test rows (processed/test/) and "
+        self._read_build_data(smoke.role, ("evaluation", "input"),
+                              "A registered version names its run's evaluation, raw test rows (input/raw/) and "
                               "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")
         allow(smoke.role, ["s3:ListBucket"], [self.build_bucket.bucket_arn],
               conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
