@@ -48,7 +48,7 @@ synth: $(STAMPS)/node $(STAMPS)/python
 	@echo "Synthesized $$(find cdk.out -name '*.template.json' | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
 
 run: $(STAMPS)/node $(STAMPS)/python-dev
-	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) $(RUN_ARGS)
+	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)
 
 test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

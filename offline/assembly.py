@@ -64,6 +64,12 @@ class LocalWorkflow:
         return any(rule.pattern.get("detail-type") == ["SageMaker Model Package State Change"] for rule in self.rules)
 
     @property
+    def takes_dataset(self) -> bool:
+        """Whether its input check accepts a data set (a `dataset_uri` rule): --dataset runs it."""
+        states = json.loads(self.definition)["States"].values()
+        return any("dataset_uri" in s.get("Parameters", {}).get("Payload", {}).get("rules", {}) for s in states)
+
+    @property
     def state_machine_arn(self) -> str:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name}"
 

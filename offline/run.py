@@ -1,7 +1,8 @@
 """`make run`: synthesize the app, then run its workflows offline and report how they did.
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
-                          [--assembly DIR] [--no-synth] [--stage NAME] [--dataset FILE] [--approve]
+                          [--log PATH] [--assembly DIR] [--no-synth] [--stage NAME] [--cdk-args "-c k=v ..."]
+                          [--dataset FILE] [--approve]
 
 Workflows a model approval starts (DeployApproved) run only with --approve: the runner approves each version
 the runs registered, as a person would, and the approval event starts them.
@@ -10,53 +11,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from offline.cloud import LocalCloud
+from offline.console import Progress, log_to, print_summary, reason
 from offline.evaluate import evaluate
 from stacks.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUMMARY = ROOT / ".offline" / "summary.json"
+DEFAULT_S3 = ROOT / ".offline" / "s3"  # the last run's local buckets, so the paths it printed resolve
+DEFAULT_LOG = ROOT / ".offline" / "run.log"
 
 
-def synthesize(outdir: Path, stage: str | None) -> float:
+def synthesize(outdir: Path, stage: str | None, settings: dict[str, str]) -> float:
     from stacks.kit import build_app, cdk_json_context
 
     start = time.perf_counter()
-    build_app({**cdk_json_context(), **({"stage": stage} if stage else {})}, outdir=str(outdir)).synth()
+    build_app({**cdk_json_context(), **settings, **({"stage": stage} if stage else {})}, outdir=str(outdir)).synth()
     return time.perf_counter() - start
 
 
-class Progress:
-    """Prints each state as it starts and ends, with failures and retries."""
-
-    def __init__(self, labels: dict[str, str]) -> None:
-        self.labels, self.entered, self.states = labels, {}, dict.fromkeys(labels, 0)
-
-    def __call__(self, arn: str, event: dict) -> None:
-        label, kind, when = self.labels[arn], event["type"], event["timestamp"].timestamp()
-        if kind.endswith("StateEntered"):
-            name = event["stateEnteredEventDetails"]["name"]
-            self.entered[(arn, name)] = when
-            self.states[arn] += 1
-            print(f"[{label}] -> {name}", flush=True)
-        elif kind.endswith("StateExited"):
-            name = event["stateExitedEventDetails"]["name"]
-            print(f"[{label}] ok {name} ({when - self.entered.get((arn, name), when):.2f} s)", flush=True)
-        elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-            print(f"[{label}] !! {kind}: {details.get('error')}: {str(details.get('cause', ''))[:300]}", flush=True)
-
-
-def _message(cause: str | None) -> str | None:
-    """A failed Lambda's cause is its error as JSON: show the message, not the stack trace."""
-    try:
-        return json.loads(cause)["errorMessage"]
-    except (TypeError, ValueError, KeyError):
-        return cause
+def context_settings(cdk_args: str) -> dict[str, str]:
+    """The settings of CDK_ARGS (`-c key=value`, `--context key=value`), which reach this synthesis as they reach
+    `cdk synth`; anything else means nothing offline and is refused."""
+    words, settings = shlex.split(cdk_args), {}
+    while words:
+        flag = words.pop(0)
+        if flag in ("-c", "--context") and words and "=" in words[0]:
+            key, value = words.pop(0).split("=", 1)
+            settings[key] = value
+        else:
+            raise ValueError(f"CDK_ARGS: make run takes only settings (-c key=value); {flag!r} means nothing "
+                             "offline")
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,45 +56,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workflow", action="append", help="stack name to run (default: every workflow)")
     parser.add_argument("--input", default="{}", help="execution input as JSON, e.g. '{\"rows\": 2000, \"seed\": 7}'")
     parser.add_argument("--name", help="execution name (default: generated); with several workflows, a suffix")
-    parser.add_argument("--keep-s3", type=Path, help="copy the local S3 buckets into this folder afterwards")
+    parser.add_argument("--keep-s3", type=Path, default=DEFAULT_S3,
+                        help="where the local S3 buckets of this run are kept afterwards, as <bucket>/<key>")
     parser.add_argument("--summary", type=Path, default=DEFAULT_SUMMARY, help="where to write the JSON summary")
+    parser.add_argument("--log", type=Path, default=DEFAULT_LOG, help="where full causes and internal logs go")
     parser.add_argument("--assembly", type=Path, default=ROOT / "cdk.out", help="cloud assembly folder")
     parser.add_argument("--no-synth", action="store_true", help="run the assembly already in --assembly")
     parser.add_argument("--stage", help="synthesize and run this stage's copy of the kit (as -c stage=...)")
+    parser.add_argument("--cdk-args", default="", help="settings for the synthesis, as CDK_ARGS gives them to "
+                                                        "cdk synth: -c key=value ...")
     parser.add_argument("--dataset", type=Path, help="a local CSV file to train on: put under datasets/ in the "
-                                                     "workflow's data bucket and named as dataset_uri in its input")
+                                                     "data bucket of the workflows that take a dataset_uri, and "
+                                                     "named in their input")
     parser.add_argument("--approve", action="store_true", help="approve each model version the runs register, "
                                                                "which starts the workflows that deploy approved models")
     args = parser.parse_args(argv)
     try:
         execution_input = json.loads(args.input)
+        settings = context_settings(args.cdk_args)
     except json.JSONDecodeError as error:
         parser.error(f"--input is not JSON: {error}")
+    except ValueError as error:
+        parser.error(str(error))
+    if args.dataset and not args.dataset.is_file():
+        parser.error(f"--dataset {args.dataset} is not a file")
 
+    log_to(args.log)
+    print(f"full causes and internal logs: {args.log}", flush=True)
     if not args.no_synth:
         try:
-            seconds = synthesize(args.assembly, args.stage)
+            seconds = synthesize(args.assembly, args.stage, settings)
         except ConfigError as error:  # a bad setting: the one line synthesis gives
             parser.error(str(error))
         print(f"synthesized the app into {args.assembly} in {seconds:.1f} s", flush=True)
+    elif settings:
+        parser.error("CDK_ARGS settings need a synthesis; drop --no-synth")
     try:
         local = LocalCloud(args.assembly, stage=args.stage)
     except ValueError as error:
         parser.error(str(error))
     with local as cloud:
         on_approval = {stack for stack, w in cloud.workflows.items() if w.starts_on_model_approval}
-        stacks = args.workflow or [stack for stack in cloud.workflows if stack not in on_approval]
+        takes_dataset = [stack for stack, w in cloud.workflows.items() if w.takes_dataset]
+        default = takes_dataset if args.dataset else [s for s in cloud.workflows if s not in on_approval]
+        stacks = args.workflow or default
         unknown = sorted(set(stacks) - set(cloud.workflows))
         if unknown:
             parser.error(f"unknown workflow {unknown[0]}; choose from {', '.join(cloud.workflows)}")
         for stack in sorted(on_approval & set(stacks)):  # offline, no version exists until a run registers one
             parser.error(f"{stack} starts when a model version is approved: run the workflow that registers one "
                          "with --approve (make run does), e.g. --workflow BuildAndRegister --approve")
+        if args.dataset:
+            for stack in sorted(set(stacks) - set(takes_dataset)):
+                parser.error(f"{stack} takes no data set (no dataset_uri); --dataset is for "
+                             f"{', '.join(takes_dataset) or 'no workflow of this app'}")
         names = {stack: (f"{args.name}-{stack}" if args.name and len(stacks) > 1 else args.name) for stack in stacks}
         inputs = {stack: dict(execution_input) for stack in stacks}
         if args.dataset:  # as a user would: upload the file, then name it in the input
-            if not args.dataset.is_file():
-                parser.error(f"--dataset {args.dataset} is not a file")
             for stack in stacks:
                 key = f"datasets/{args.dataset.stem}/{args.dataset.name}"
                 cloud.s3.put_object(Bucket=cloud.workflows[stack].data_bucket, Key=key,
@@ -136,42 +146,23 @@ def main(argv: list[str] | None = None) -> int:
                 if "predictions" in output:  # a batch transform ran: score it against the true labels
                     result.update(quality=evaluate(cloud, output))
             else:
-                result.update(error=described.get("error"), cause=_message(described.get("cause")))
+                result.update(error=described.get("error"), reason=reason(described.get("cause")),
+                              cause=described.get("cause"))
             summary[stack] = result
         approvals = {arn: cloud.sagemaker.model_packages[arn]["ModelApprovalStatus"]
                      for arn in cloud.sagemaker.model_packages}
         notifications = cloud.notifications()
-        if args.keep_s3:
-            print(f"copied {cloud.save_s3(args.keep_s3)} objects of the local S3 into {args.keep_s3}")
+        shutil.rmtree(args.keep_s3, ignore_errors=True)  # the folder holds the last run's buckets only
+        kept = cloud.save_s3(args.keep_s3)
+        print()
+        print_summary(summary, approvals, notifications, cloud.read,
+                      lambda uri: str(args.keep_s3 / uri.removeprefix("s3://")))
 
     args.summary.parent.mkdir(parents=True, exist_ok=True)
-    args.summary.write_text(json.dumps(summary, indent=2) + "\n")
-    print()
-    for stack, result in summary.items():
-        print(f"{stack}: {result['status']} in {result['duration_seconds']} s, {result['states_executed']} states")
-        if "quality" in result:
-            quality, output = result["quality"], result["output"]
-            print(f"  model:       {output['model_artifacts']}")
-            print(f"  predictions: {output['predictions']}")
-            print(f"  test set:    accuracy {quality['accuracy']:.3f}, AUC {quality['auc']:.3f} "
-                  f"({quality['test_rows']} rows)")
-        elif "endpoint" in result.get("output", {}):
-            output = result["output"]
-            print(f"  endpoint:    {output['endpoint']} ({output['deployment']}d) serves {output['model_package_arn']}")
-            print(f"  smoke test:  {output['smoke_test']}")
-            print(f"  monitoring:  {output['monitoring_schedule']} (hourly data quality); traffic captured under "
-                  f"{output['capture']}")
-        elif "output" in result:
-            output = result["output"]
-            print(f"  model:       {output['model_artifacts']}")
-            print(f"  registered:  {output['model_package_arn']} ({approvals[output['model_package_arn']]})")
-            print(f"  test set:    accuracy {output['metrics']['accuracy']:.3f}, AUC {output['metrics']['auc']:.3f} "
-                  f"(the run's evaluation job: {output['evaluation']})")
-        else:
-            print(f"  error: {result['error']}: {str(result['cause'])[:500]}")
-    for sent in notifications:
-        print(f"notification to {sent['topic'].rsplit(':', 1)[1]}: {sent['subject']}\n  {sent['message']}")
-    print(f"summary written to {args.summary}")
+    args.summary.write_text(json.dumps({"local_s3": str(args.keep_s3), **summary}, indent=2) + "\n")
+    print(f"the {kept} objects of this run's local S3 are in {args.keep_s3}/ (s3://<bucket>/<key> is "
+          f"{args.keep_s3}/<bucket>/<key>)")
+    print(f"summary written to {args.summary}; full causes and internal logs in {args.log}")
     return 0 if all(r["status"] == "SUCCEEDED" for r in summary.values()) else 1
 
 

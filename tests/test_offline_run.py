@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from offline.run import main
+from tests.conftest import ROOT
 
 
 def test_run_one_workflow_with_input_name_and_kept_s3(tmp_path, capsys):
@@ -92,3 +94,86 @@ def test_a_workflow_started_by_approval_is_not_run_on_its_own(synthesized, tmp_p
               "--assembly", str(synthesized["default"].outdir), "--no-synth"])
     assert exited.value.code == 2
     assert "DeployApproved starts when a model version is approved" in capsys.readouterr().err
+
+
+def test_a_data_set_alone_runs_the_workflows_that_take_one_and_the_deployment_its_approval_starts(
+        synthesized, tmp_path, capsys):
+    from tests.test_build_and_register import csv_text
+
+    dataset = tmp_path / "points.csv"
+    dataset.write_bytes(csv_text(500, 4))
+    summary, kept = tmp_path / "summary.json", tmp_path / "s3"
+    code = main(["--dataset", str(dataset), "--approve", "--summary", str(summary), "--keep-s3", str(kept),
+                 "--log", str(tmp_path / "run.log"), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    result = json.loads(summary.read_text())
+    assert sorted(k for k in result if k != "local_s3") == ["BuildAndRegister", "DeployApproved"]
+    output = result["BuildAndRegister"]["output"]
+    # Every s3:// path printed resolves in the kept folder, and the figures are the evaluation's own.
+    for uri in (output["model_artifacts"], output["evaluation"], output["test_data"]):
+        assert (kept / uri.removeprefix("s3://")).is_file() and f"({kept / uri.removeprefix('s3://')})" in printed
+    metrics = json.loads((kept / output["evaluation"].removeprefix("s3://")).read_text())[
+        "binary_classification_metrics"]
+    shown = f"accuracy {metrics['accuracy']['value']}, AUC {metrics['auc']['value']}"
+    assert shown in printed and f"scored AUC {metrics['auc']['value']}, accuracy {metrics['accuracy']['value']}" in printed
+    matrix = metrics["confusion_matrix"]
+    assert (f"confusion:   true 0: {matrix['0']['0']} predicted 0, {matrix['0']['1']} predicted 1; "
+            f"true 1: {matrix['1']['0']} predicted 0, {matrix['1']['1']} predicted 1") in printed
+
+
+def test_a_data_set_for_a_workflow_that_takes_none_is_refused_in_one_line(synthesized, tmp_path, capsys):
+    dataset = tmp_path / "points.csv"
+    dataset.write_text("label,x\n1,2\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["--workflow", "TrainAndTransform", "--dataset", str(dataset), "--summary", str(tmp_path / "s.json"),
+              "--log", str(tmp_path / "run.log"), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
+    assert exited.value.code == 2
+    assert "TrainAndTransform takes no data set (no dataset_uri); --dataset is for BuildAndRegister" in \
+        capsys.readouterr().err
+
+
+def test_cdk_args_settings_reach_the_offline_synthesis_and_other_flags_are_refused(tmp_path, capsys):
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", "TrainAndTransform", "--input", '{"rows": 300, "seed": 2}', "--summary", str(summary),
+                 "--log", str(tmp_path / "run.log"), "--assembly", str(tmp_path / "out"),
+                 "--cdk-args", "-c name_prefix=teamx --context max_job_runtime_minutes=30"])
+    assert code == 0
+    result = json.loads(summary.read_text())["TrainAndTransform"]
+    assert ":execution:teamx-tt:" in result["execution"] and "/teamx-tt-" in result["output"]["model_artifacts"]
+    with pytest.raises(SystemExit) as exited:
+        main(["--cdk-args=--force", "--summary", str(summary), "--assembly", str(tmp_path / "out")])
+    assert exited.value.code == 2
+    assert "CDK_ARGS: make run takes only settings (-c key=value); '--force' means nothing offline" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--cdk-args", "-c max_job_runtime_minutes=0", "--summary", str(summary),
+              "--assembly", str(tmp_path / "out")])
+    assert "invalid setting max_job_runtime_minutes='0'" in capsys.readouterr().err
+
+
+def test_a_failed_job_shows_its_own_reason_on_one_line_and_internals_go_to_the_log(synthesized, tmp_path, capsys):
+    """The processing script of a copy of the assembly fails as a user's script would: the console and the
+    summary show its last error line; the interpreter's dumps and the full cause go to the log file only."""
+    assembly = tmp_path / "assembly"
+    shutil.copytree(synthesized["default"].outdir, assembly)
+    script = (ROOT / "processing" / "standardize.py").read_bytes()
+    (planted,) = [p for p in assembly.rglob("*.py") if p.read_bytes() == script and "PreprocessAndTrain" in
+                  json.dumps(json.loads((assembly / "PreprocessAndTrain.assets.json").read_text())) and
+                  p.name in (assembly / "PreprocessAndTrain.assets.json").read_text()]
+    planted.write_text("import sys\nprint('loading', file=sys.stderr)\n"
+                       "raise SystemExit('standardize: column y holds text')\n")
+    log = tmp_path / "run.log"
+    code = main(["--workflow", "PreprocessAndTrain", "--input", '{"rows": 300}', "--summary",
+                 str(tmp_path / "s.json"), "--log", str(log), "--assembly", str(assembly), "--no-synth"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    line = "AlgorithmError: exit code 1: standardize: column y holds text"
+    (failure,) = [row for row in out.splitlines() if "!! TaskFailed" in row]
+    assert failure.endswith(line) and failure.startswith("[PreprocessAndTrain] !! TaskFailed: ")
+    (summarized,) = [row for row in out.splitlines() if row.startswith("  error: PreprocessAndTrainFailed: ")]
+    assert summarized.endswith(line)
+    result = json.loads((tmp_path / "s.json").read_text())["PreprocessAndTrain"]
+    assert result["reason"].endswith(line)
+    assert "Traceback" not in out + err and "FailureEventException" not in out + err
+    assert "FailureEventException" in log.read_text() and '\\"FailureReason\\"' in log.read_text()
