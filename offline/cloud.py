@@ -13,7 +13,7 @@ from moto import mock_aws
 from offline import sfn_sagemaker
 from offline.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
 from offline.event_bus import LocalEventBus
-from offline.integrations import check_supported
+from offline.integrations import check_images, check_supported
 from offline.lambda_service import LocalLambda
 from offline.s3_objects import list_keys, split_s3
 from offline.sagemaker_service import LocalSageMaker
@@ -76,6 +76,7 @@ class LocalCloud:
 
     def start(self, stack: str, execution_input: dict | None = None, name: str | None = None) -> str:
         check_supported(stack, self.workflows[stack].definition)
+        check_images(stack, self.workflows[stack].definition)
         name = name or f"local-{stack.lower()}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
         return self.sfn.start_execution(stateMachineArn=self.machines[stack], name=name,
                                         input=json.dumps(execution_input or {}))["executionArn"]

@@ -7,8 +7,10 @@ refused before it starts, with one line naming this file, instead of failing som
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterator
 
+from offline.serving import repository
 from stacks.definition import integration_of, task_states
 
 LAMBDA = "the function's real handler, staged in the assembly (offline/lambda_service.py)"
@@ -51,3 +53,23 @@ def check_supported(stack: str, definition: str) -> None:
         raise UnsupportedIntegration(
             f"{stack}: state {name!r} uses {key}, which has no offline behaviour; register it in "
             "offline/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service it names)")
+
+
+# What each image the kit's definitions name runs as offline (see offline/serving.py for serving them). An
+# image missing here is refused before a run starts, never replaced by another.
+IMAGE_RUNNERS = {"sagemaker-xgboost": "the built-in XGBoost algorithm, or a script in framework mode "
+                                      "(offline/sagemaker_jobs.py, offline/script_mode.py)",
+                 "sagemaker-scikit-learn": "processing scripts and script-mode training (offline/sagemaker_jobs.py, "
+                                           "offline/script_mode.py); serving its inference module "
+                                           "(offline/serving.py)",
+                 "sagemaker-model-monitor-analyzer": "Model Monitor's baseline, emulated (offline/model_monitor.py)"}
+IMAGE = re.compile(r"\b\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[^\"\s]+")
+
+
+def check_images(stack: str, definition: str) -> None:
+    """Every image URI in the definition must have a local runner."""
+    for image in sorted(set(IMAGE.findall(definition))):
+        if repository(image) not in IMAGE_RUNNERS:
+            raise UnsupportedIntegration(f"{stack}: image {image} has no offline runner; register one in "
+                                         "offline/integrations.py IMAGE_RUNNERS (and offline/serving.py RUNNERS "
+                                         "to serve it)")

@@ -1,7 +1,9 @@
-"""SageMaker jobs that really run, offline: processing runs the job's own command (the shipped script) with
-this Python against folders staged like /opt/ml/processing/...; training trains XGBoost on CSV channels (label
-first) and stores model.tar.gz where SageMaker would; transform writes `<input>.out` per input object; tuning
-searches the given hyperparameter ranges with real training jobs and reports the best as SageMaker does."""
+"""SageMaker jobs that really run, offline, as their image runs them: processing runs the job's own command (the
+shipped script) with this Python against folders staged like /opt/ml/processing/...; training runs the built-in
+XGBoost algorithm on CSV channels (label first), or a framework image's script in script mode
+(offline/script_mode.py), and stores model.tar.gz where SageMaker would; transform serves the model's containers
+(offline/serving.py) and writes `<input>.out` per input object; tuning searches the given hyperparameter ranges
+with real training jobs and reports the best as SageMaker does. An image without a runner is refused."""
 from __future__ import annotations
 
 import io
@@ -20,8 +22,11 @@ import numpy as np
 
 from offline.model_monitor import MODEL_MONITOR_REPOSITORY, suggest_baseline
 from offline.s3_objects import list_keys, split_s3
-from offline.serving import CSV, MODEL_FILE, ServedModel
+from offline.image_versions import report_versions
+from offline.script_mode import run_script
+from offline.serving import CSV, MODEL_FILE, ServedModel, repository
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
+SCRIPT_MODE_IMAGES = ("sagemaker-scikit-learn", "sagemaker-xgboost")  # images whose toolkit runs a user's script
 TRAINING_FIELDS = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
                    "StoppingCondition", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
                    "CheckpointConfig", "EnableManagedSpotTraining")
@@ -80,6 +85,7 @@ class JobRunners:
         if MODEL_MONITOR_REPOSITORY in app["ImageUri"]:  # SageMaker's analyzer: its program, emulated
             suggest_baseline({k: local(v) for k, v in job.get("Environment", {}).items()})
         else:
+            report_versions(repository(app["ImageUri"]), print)
             self._run_command(app, local, job)
         for item in outputs:
             folder = Path(local(item["S3Output"]["LocalPath"]))
@@ -101,6 +107,25 @@ class JobRunners:
             raise RuntimeError(f"AlgorithmError: exit code {done.returncode}: {last}")
 
     def training(self, name: str, job: dict) -> dict:
+        """What the job's image runs: the built-in XGBoost algorithm, or the user's script (script mode)."""
+        image = job["AlgorithmSpecification"]["TrainingImage"]
+        script = job.get("HyperParameters", {}).get("sagemaker_program")
+        if repository(image) == "sagemaker-xgboost" and not script:
+            return self._xgboost_algorithm(name, job)
+        if repository(image) in SCRIPT_MODE_IMAGES:
+            channels = {c["ChannelName"]: self._objects(name, c["DataSource"]["S3DataSource"]["S3Uri"])
+                        for c in job["InputDataConfig"]}
+            timeout = job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
+            report_versions(repository(image), print)
+            archive, metrics = run_script(job, channels, timeout)
+            artifacts = f"{job['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
+            self._put(name, artifacts, archive)
+            return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "SecondaryStatus": "Completed",
+                    "FinalMetricDataList": [{**m, "Timestamp": time.time()} for m in metrics]}
+        raise RuntimeError(f"ClientError: image {image} has no offline training runner; register one in "
+                           "offline/sagemaker_jobs.py JobRunners.training")
+
+    def _xgboost_algorithm(self, name: str, job: dict) -> dict:
         import xgboost
 
         channels = {c["ChannelName"]: self._csv(name, c["DataSource"]["S3DataSource"]["S3Uri"])

@@ -27,6 +27,7 @@ from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
 from stacks.operator_policy import OperatorPolicy
 from stacks.sagemaker_role import SageMakerExecutionRole
+from stacks.source_archive import source_archive
 from stacks.workflow import SageMakerWorkflow, created_endpoint, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,9 @@ class WorkflowSpec:
     # Files SageMaker jobs run, shipped as S3 assets so the deployed definition pins their content hash:
     # name -> path; the ASL gets ${<name>S3Uri} and ${<name>File} (the object's file name in the job).
     assets: Mapping[str, str] = field(default_factory=dict)
+    # Source folders of script-mode jobs (framework images): name -> folder, packed as the sourcedir.tar.gz the
+    # training toolkit unpacks; the ASL gets ${<name>S3Uri} and ${<name>File} as for assets.
+    source_dirs: Mapping[str, str] = field(default_factory=dict)
     functions: Mapping[str, FunctionSpec] = field(default_factory=dict)  # construct id -> function
     sample_input: Mapping[str, Any] = field(default_factory=dict)  # a small run, for offline tests and checks
     # Settings of its own (name -> (default, parser)), given like the kit's (-c name=value, cdk.json) and read
@@ -191,8 +195,8 @@ class SageMakerWorkflowStack(Stack):
                                if config.spot_training else None,
             "KmsKeyArn": self.key.key_arn if self.key else None,  # leaves the job's KMS fields out
         }
-        for name, path in spec.assets.items():
-            asset = s3_assets.Asset(self, name, path=str(ROOT / path))
+        for name, path in {**spec.assets, **spec.source_dirs}.items():
+            asset = s3_assets.Asset(self, name, path=str(self._asset_file(name, path)))
             sagemaker.allow_asset(asset)
             self.placeholders.update({f"{name}S3Uri": asset.s3_object_url, f"{name}File": asset.s3_object_key})
         self.placeholders.update(self.add_resources())
@@ -258,6 +262,18 @@ class SageMakerWorkflowStack(Stack):
                 f"invalid setting workflow_timeout_minutes={config.workflow_timeout_minutes}: expected at least "
                 f"{runs} x max_job_runtime_minutes ({runs * config.max_job_runtime_minutes}) for {stack_id}, whose "
                 "jobs run one after another")
+
+    def _asset_file(self, name: str, path: str) -> Path:
+        """The file a job gets: an asset's file, or a source folder packed as the toolkit unpacks it."""
+        if name in self.spec.source_dirs:
+            if not (ROOT / path).is_dir():
+                raise WorkflowDefinitionError(f"{self.source}: source_dirs {name}={path!r} is not a folder")
+            return source_archive(ROOT / path)
+        if not (ROOT / path).is_file():
+            raise WorkflowDefinitionError(
+                f"{self.source}: assets {name}={path!r} is not a file; CDK uploads a folder as a .zip, which "
+                "SageMaker's training toolkit cannot unpack: declare a script-mode source folder in source_dirs")
+        return ROOT / path
 
     def _function(self, function_id: str, spec: FunctionSpec) -> KitFunction:
         environment = {name: self._placeholder_value(value, f"function {function_id} environment {name}")

@@ -29,7 +29,7 @@ def declared(stack: str) -> dict:
             "job_log_groups": sorted({i.job_log_group.rsplit("/", 1)[1] for i in used if i.job_log_group}),
             "jobs": {i.stoppable_job: i.sagemaker_resources[0] for i in used if i.stoppable_job},
             "endpoints": any("sagemaker:CreateEndpoint" in i.actions for i in used),
-            "assets": len(spec.assets), "reads_from": [f"mlkit-{REGISTERED[s].spec.slug}" for s in spec.reads_from],
+            "assets": len(spec.assets) + len(spec.source_dirs), "reads_from": [f"mlkit-{REGISTERED[s].spec.slug}" for s in spec.reads_from],
             "grants_own": bool(spec.reads_from)}
 
 
@@ -70,7 +70,7 @@ def service_trust(service: str) -> list[dict]:
 
 
 ASSETS_BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
-SCRIPT_KEY = re.compile(r"^[0-9a-f]{64}\.py$")
+ASSET_KEY = re.compile(r"^[0-9a-f]{64}(\.[a-z0-9]+)+$")  # <content hash>.<the file's extensions>
 
 
 @pytest.fixture
@@ -131,9 +131,10 @@ def test_sagemaker_role(workflow):
         {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
          "Effect": "Allow", "Resource": "*"},
     ]
-    # Job scripts: one object each of the CDK assets bucket, listed as a prefix (jobs fetch it as one).
+    # Job scripts and script-mode sources: one object each of the CDK assets bucket, listed as a prefix (jobs
+    # fetch it as one).
     script_keys = [part[1:] for resource in statements(template, "SageMakerRole/Role")[1]["Resource"]
-                   for part in resource["Fn::Join"][1] if isinstance(part, str) and SCRIPT_KEY.match(part[1:])]
+                   for part in resource["Fn::Join"][1] if isinstance(part, str) and ASSET_KEY.match(part[1:])]
     assert len(script_keys) == w["assets"]
     expected[1]["Resource"][:0] = [join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET, f"/{key}") for key in script_keys]
     listed = [{"Action": "s3:ListBucket", "Condition": {"StringEquals": {"s3:prefix": key}},

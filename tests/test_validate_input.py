@@ -129,3 +129,19 @@ def test_hyperparameters_a_workflow_sets_itself_are_refused_by_name():
     settings = handler.resolve("r", {"hyperparameters": {"num_round": 9}}, json.loads(json.dumps(DEFAULTS)),
                                ALLOWED, declared_)
     assert settings["hyperparameters"]["num_round"] == "9"
+
+
+def test_a_workflow_declares_its_own_hyperparameter_schema_and_values_keep_their_precision():
+    declared = ["schema", {"inverse_regularization": ["number", 0.0001, 10000], "max_iter": ["whole", 10, 10000]},
+                "max_iter"]
+    defaults = {"hyperparameters": {"inverse_regularization": "1.0", "max_iter": "200"}}
+    settings = handler.resolve("r", {"hyperparameters": {"inverse_regularization": 0.123456789012345}}, defaults,
+                               ALLOWED, {"hyperparameters": declared})
+    assert settings["hyperparameters"] == {"inverse_regularization": "0.123456789012345", "max_iter": "200"}
+    for given, message in (({"eta": 0.1}, "hyperparameters has unknown key 'eta'; allowed: inverse_regularization, "
+                                          "max_iter"),
+                           ({"max_iter": 50}, "hyperparameters.max_iter is set by this workflow"),
+                           ({"inverse_regularization": 0}, "hyperparameters.inverse_regularization must be a number "
+                                                           "from 0.0001 to 10000")):
+        with pytest.raises(rules.InvalidExecutionInput, match=re.escape(message)):
+            handler.resolve("r", {"hyperparameters": given}, defaults, ALLOWED, {"hyperparameters": declared})

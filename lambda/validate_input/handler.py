@@ -27,19 +27,26 @@ def _reject_unknown(name: str, given: dict, allowed: Any) -> None:
         raise InvalidExecutionInput(f"{name} has unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _hyperparameters(given: dict, defaults: dict, fixed: list[str]) -> dict[str, str]:
+def _hyperparameters(given: dict, defaults: dict, declaration: list, bucket: str) -> dict[str, str]:
+    """The run's hyperparameters, checked against the workflow's schema: ["fixed", name, ...] for the built-in
+    XGBoost algorithm's (names the workflow sets itself), or ["schema", {name: rule}, name, ...] for a
+    workflow's own model (a script's arguments), with the names it sets itself after the schema."""
+    if declaration[0] == "schema":
+        schema, fixed = {key: declared(spec, bucket) for key, spec in declaration[1].items()}, declaration[2:]
+    else:
+        schema, fixed = XGBOOST_HYPERPARAMETERS, declaration[1:]
     # SageMaker takes hyperparameters as strings; numbers given as JSON numbers are accepted too.
-    _reject_unknown("hyperparameters", given, XGBOOST_HYPERPARAMETERS)
+    _reject_unknown("hyperparameters", given, schema)
     for key in sorted(set(given) & set(fixed)):
         raise InvalidExecutionInput(f"hyperparameters.{key} is set by this workflow (it tunes it or optimizes "
                                     f"for it); leave it out")
     merged = {**defaults, **given}
-    return {key: _as_text(XGBOOST_HYPERPARAMETERS[key](f"hyperparameters.{key}", value))
-            for key, value in merged.items()}
+    return {key: _as_text(schema[key](f"hyperparameters.{key}", value)) for key, value in merged.items()}
 
 
 def _as_text(value: Any) -> str:
-    return format(value, "g") if isinstance(value, float) else str(value)
+    """A hyperparameter as SageMaker takes it, a string: a float in its shortest exact form (never rounded)."""
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_types: list[str],
@@ -49,8 +56,8 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     optional and resolves to null when not given."""
     given = _object("execution input", given)
     rules = dict(rules or {})
-    # ["fixed", name, ...]: hyperparameters the workflow sets itself (a tuning job's ranges, its objective).
-    fixed = rules.pop("hyperparameters", ["fixed"])[1:]
+    # How its hyperparameters are checked (see _hyperparameters); XGBoost's, none fixed, when not declared.
+    hyperparameters = rules.pop("hyperparameters", ["fixed"])
     own = {key: declared(spec, bucket) for key, spec in rules.items()}
     optional_rules = {**OPTIONAL_RULES, **{key: rule if getattr(rule, "required", False) else optional(rule)
                                            for key, rule in own.items() if key not in defaults}}
@@ -60,7 +67,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     for key, default in defaults.items():
         value = given.get(key, default)
         if key == "hyperparameters":
-            settings[key] = _hyperparameters(_object(key, given.get(key, {})), default, fixed)
+            settings[key] = _hyperparameters(_object(key, given.get(key, {})), default, hyperparameters, bucket)
         elif key in INSTANCE_TYPE_KEYS:
             if value not in allowed_instance_types:
                 raise InvalidExecutionInput(

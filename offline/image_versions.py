@@ -1,0 +1,66 @@
+"""The library versions inside the framework images, against the ones a job runs with here: offline, a job's
+script runs with this machine's Python packages, so the run says where they differ and by how much."""
+from __future__ import annotations
+
+import platform
+import threading
+from importlib import metadata
+from typing import Callable
+
+# Image repository -> library -> the version the kit's image tag installs (see the sources named per image).
+IMAGE_LIBRARIES: dict[str, dict[str, str]] = {
+    # sagemaker-scikit-learn:1.2-1-cpu-py3: aws/sagemaker-scikit-learn-container, branch 1.2-1 (b440c40),
+    # docker/1.2-1/base/Dockerfile.cpu (Python 3.9, scikit-learn 1.2.1) and requirements.txt.
+    "sagemaker-scikit-learn": {"python": "3.9", "scikit-learn": "1.2.1", "numpy": "1.24.1", "pandas": "1.1.3",
+                               "scipy": "1.8.0"},
+    # sagemaker-xgboost:1.7-1: aws/sagemaker-xgboost-container, branch 1.7-1 (f7a93a2),
+    # docker/1.7-1/base/Dockerfile.cpu (XGBOOST_VERSION 1.7.4, Python 3.9) and requirements.txt.
+    "sagemaker-xgboost": {"python": "3.9", "xgboost": "1.7.4", "numpy": "1.24.1", "pandas": "1.2.4",
+                          "scipy": "1.8.0", "scikit-learn": "0.24.1"},
+}
+DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}  # library -> distributions that provide it here
+_REPORTED: set[str] = set()
+_LOCK = threading.Lock()
+
+
+def local_version(library: str) -> str | None:
+    if library == "python":
+        return platform.python_version()
+    for distribution in DISTRIBUTIONS.get(library, (library,)):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _distance(image: str, here: str) -> str:
+    """How far apart two versions are, in the largest part that differs ("2 minor versions newer")."""
+    parts = lambda v: [int(p) for p in v.split(".")[:3] if p.isdigit()]  # noqa: E731
+    for label, a, b in zip(("major", "minor", "patch"), parts(image), parts(here)):
+        if a != b:
+            return f"{abs(b - a)} {label} version{'s' if abs(b - a) > 1 else ''} {'newer' if b > a else 'older'}"
+    return "the same release"
+
+
+def differences(repository: str) -> list[str]:
+    """'scikit-learn 1.9.1 here, 1.2.1 in the image (7 minor versions newer)' for each library that differs."""
+    found = []
+    for library, image in IMAGE_LIBRARIES.get(repository, {}).items():
+        here = local_version(library)
+        if here is None:
+            found.append(f"{library} missing here, {image} in the image")
+        elif not here.startswith(image):
+            found.append(f"{library} {here} here, {image} in the image ({_distance(image, here)})")
+    return found
+
+
+def report_versions(repository: str, say: Callable[[str], None]) -> None:
+    """Say once per process, for an image's first job, which of its libraries differ here."""
+    with _LOCK:
+        if repository in _REPORTED:
+            return
+        _REPORTED.add(repository)
+    found = differences(repository)
+    if found:
+        say(f"offline, {repository} jobs run with this machine's libraries: {'; '.join(found)}")

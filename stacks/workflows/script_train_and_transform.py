@@ -1,0 +1,18 @@
+"""Script train-and-transform: the worked example of a team's own model. Seed data, train a scikit-learn script
+of its own in SageMaker's scikit-learn image (script mode), save the model it serves with its own inference
+functions, batch-transform the test set."""
+from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
+
+
+@register("ScriptTrainAndTransform")
+class ScriptTrainAndTransformStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="script_train_and_transform",
+        slug="st",
+        description="A scikit-learn training script of its own (script mode) and batch transform, orchestrated by "
+                    "Step Functions",
+        reads=("input", "model"),
+        writes=("model", "predictions"),
+        source_dirs={"TrainingSource": "training/sklearn_classifier"},
+        sample_input={"rows": 1000, "seed": 3},
+    )
