@@ -472,6 +472,35 @@ def test_a_run_without_a_version_arn_is_refused_as_invalid_input(cloud, given):
 
 
 # -- teardown (last: it deletes what the loop deployed) -------------------------------------------
+def readme_invoke_endpoint() -> dict:
+    """The README's `aws sagemaker-runtime invoke-endpoint` line, its words as bash gives them to the AWS CLI, as
+    the InvokeEndpoint request the CLI sends (checked against botocore's model of it)."""
+    from botocore.validate import ParamValidator
+
+    (line,) = [line for line in (ROOT / "README.md").read_text().splitlines()
+               if line.startswith("aws sagemaker-runtime invoke-endpoint ")]
+    words = subprocess.run(["bash", "-c", f"set -- {line.removeprefix('aws ')}; printf '%s\\0' \"$@\""],
+                           capture_output=True, check=True).stdout.decode().split("\0")[:-1]
+    assert words[:2] == ["sagemaker-runtime", "invoke-endpoint"]
+    options, outfile = dict(zip(words[2:-1:2], words[3:-1:2])), words[-1]
+    assert options.pop("--cli-binary-format") == "raw-in-base64-out" and outfile == "scores.csv"
+    request = {botocore.xform_name(k.removeprefix("--").replace("-", "_"), "").title().replace("_", ""): v
+               for k, v in options.items()}
+    request["Body"] = request["Body"].encode()
+    shape = boto3.client("sagemaker-runtime", region_name="us-east-1").meta.service_model.operation_model(
+        "InvokeEndpoint").input_shape
+    assert not ParamValidator().validate(request, shape).has_errors()
+    return request
+
+
+def test_the_readmes_invoke_endpoint_command_scores_raw_rows(cloud, loop):  # before the endpoint is deleted
+    request = readme_invoke_endpoint()
+    assert request["EndpointName"] == ENDPOINT
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    scores = [float(v) for v in runtime.invoke_endpoint(**request)["Body"].read().split()]
+    assert len(scores) == 2 and scores[0] > 0.5 > scores[1]  # (10, 90) lies well above the line y = 3x + 5, (60, 3) well below
+
+
 def test_delete_endpoint_removes_what_runs_created_which_cdk_destroy_leaves(cloud, loop):
     from operations.delete_endpoint import delete_all, prefix
 
@@ -535,31 +564,3 @@ def test_delete_endpoint_reports_an_endpoint_it_could_not_delete(capsys, monkeyp
     assert delete_endpoint.main([]) == 1
     assert "run this again when it has settled" in capsys.readouterr().err
 
-
-def readme_invoke_endpoint() -> dict:
-    """The README's `aws sagemaker-runtime invoke-endpoint` line, its words as bash gives them to the AWS CLI, as
-    the InvokeEndpoint request the CLI sends (checked against botocore's model of it)."""
-    from botocore.validate import ParamValidator
-
-    (line,) = [line for line in (ROOT / "README.md").read_text().splitlines()
-               if line.startswith("aws sagemaker-runtime invoke-endpoint ")]
-    words = subprocess.run(["bash", "-c", f"set -- {line.removeprefix('aws ')}; printf '%s\\0' \"$@\""],
-                           capture_output=True, check=True).stdout.decode().split("\0")[:-1]
-    assert words[:2] == ["sagemaker-runtime", "invoke-endpoint"]
-    options, outfile = dict(zip(words[2:-1:2], words[3:-1:2])), words[-1]
-    assert options.pop("--cli-binary-format") == "raw-in-base64-out" and outfile == "scores.csv"
-    request = {botocore.xform_name(k.removeprefix("--").replace("-", "_"), "").title().replace("_", ""): v
-               for k, v in options.items()}
-    request["Body"] = request["Body"].encode()
-    shape = boto3.client("sagemaker-runtime", region_name="us-east-1").meta.service_model.operation_model(
-        "InvokeEndpoint").input_shape
-    assert not ParamValidator().validate(request, shape).has_errors()
-    return request
-
-
-def test_the_readmes_invoke_endpoint_command_scores_raw_rows(cloud, loop):
-    request = readme_invoke_endpoint()
-    assert request["EndpointName"] == ENDPOINT
-    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
-    scores = [float(v) for v in runtime.invoke_endpoint(**request)["Body"].read().split()]
-    assert len(scores) == 2 and scores[0] > 0.5 > scores[1]  # (10, 90) lies well above the line y = 3x + 5, (60, 3) well below
