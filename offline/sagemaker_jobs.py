@@ -52,6 +52,12 @@ class JobRunners:
             objects.append((key[len(folder):], self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
         return objects
 
+    def _object(self, job: str, uri: str) -> bytes:
+        """One object, fetched by its key (SageMaker reads a ModelDataUrl so: GetObject, no listing)."""
+        bucket, key = split_s3(uri)
+        self.s3_access.append((job, "read", uri))
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
     def _put(self, job: str, uri: str, body: bytes) -> None:
         bucket, key = split_s3(uri)
         self.s3_access.append((job, "write", uri))
@@ -147,7 +153,7 @@ class JobRunners:
         """The XGBoost booster a model's container would serve, read from its ModelDataUrl on behalf of `user`."""
         import xgboost
 
-        (_, archive), = self._objects(user, model["PrimaryContainer"]["ModelDataUrl"])
+        archive = self._object(user, model["PrimaryContainer"]["ModelDataUrl"])
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             booster = xgboost.Booster()
             booster.load_model(bytearray(tar.extractfile(MODEL_FILE).read()))
