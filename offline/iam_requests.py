@@ -223,6 +223,11 @@ _SAGEMAKER: dict[str, Callable[[str, Mapping, Keys], list[Check]]] = {
 }
 
 
+def mapped_calls() -> list[tuple[str, str]]:
+    """Every (service, operation) the table maps."""
+    return [*_PLAIN, *(("sagemaker", operation) for operation in _SAGEMAKER)]
+
+
 def checks_for(service: str, operation: str, params: Mapping, keys: Keys) -> list[Check]:
     """Every authorization AWS makes for this call; unmapped calls fail loudly."""
     if service == "sagemaker" and operation in _SAGEMAKER:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 from offline.assembly import load_workflows
 from offline.cloud import LocalCloud
 from offline.iam_policy import UnsupportedPolicy, decide, parse_policy
-from offline.iam_requests import Keys, UnmappedCall, checks_for
+from offline.iam_requests import Keys, UnmappedCall, checks_for, mapped_calls
 from stacks.integrations import SERVICE_INTEGRATIONS
 from tests.conftest import synthesize
 
@@ -115,6 +116,42 @@ def test_a_sagemaker_create_passes_its_role_and_sets_the_guarded_keys():
     assert (tags.action, pass_role.action, pass_role.resource) == ("sagemaker:AddTags", "iam:PassRole",
                                                                    "arn:aws:iam::1:role/jobs")
     assert pass_role.context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
+
+
+def iam_reference() -> dict:
+    """The IAM service authorization reference as cfn-lint ships it: actions, their resource types, ARN formats."""
+    import cfnlint.data.AdditionalSpecs
+
+    return json.loads((Path(cfnlint.data.AdditionalSpecs.__file__).parent / "Policies.json").read_text())
+
+
+def test_every_mapped_call_checks_real_actions_on_resources_of_their_types():
+    """Checked against the IAM reference, not against the kit's own table, so a wrong row cannot pass."""
+    reference, arn = iam_reference(), "arn:aws:{}:us-east-1:123456789012:{}"
+    key = arn.format("kms", "key/k")
+    keys = Keys(buckets={"b": key}, topics={arn.format("sns", "t"): key},
+                state_machines={arn.format("states", "stateMachine:m"): key})
+    request = {"Bucket": "b", "Key": "k/x", "Prefix": "k/", "FunctionName": "f", "TopicArn": arn.format("sns", "t"),
+               "stateMachineArn": arn.format("states", "stateMachine:m"),
+               "executionArn": arn.format("states", "execution:m:e"), "RoleArn": "arn:aws:iam::123456789012:role/r",
+               "ModelPackageGroupName": "g", "ModelPackageName": arn.format("sagemaker", "model-package/g/1"),
+               "ModelPackageArn": arn.format("sagemaker", "model-package/g/1"), "Tags": [{"Key": "k", "Value": "v"}],
+               **{f"{noun}Name": "n" for noun in ("TrainingJob", "ProcessingJob", "TransformJob", "Model", "Endpoint",
+                                                  "HyperParameterTuningJob", "EndpointConfig", "MonitoringSchedule")}}
+    checked = set()
+    for service, operation in mapped_calls():
+        for check in checks_for(service, operation, request, keys):
+            prefix, action = check.action.split(":")
+            entry = reference[prefix]["Actions"].get(action.lower())
+            assert entry is not None, f"{service}:{operation} checks {check.action}, which IAM does not define"
+            formats = [f for kind in entry.get("Resources", [])
+                       for f in reference[prefix]["Resources"][kind]["ARNFormats"]]
+            patterns = [f.replace("${Partition}", "aws").replace("${Region}", "[^:]*").replace("${Account}", "[0-9]*")
+                        for f in formats]  # the reference writes ARN formats as regular expressions
+            assert any(re.fullmatch(p, check.resource) for p in patterns), \
+                f"{service}:{operation}: {check.action} on {check.resource} is none of {entry.get('Resources')}"
+            checked.add(check.action)
+    assert {"s3:GetObject", "iam:PassRole", "sagemaker:AddTags", "kms:Decrypt", "states:StartExecution"} <= checked
 
 
 def test_objects_under_a_customer_managed_key_need_the_key_through_s3():
