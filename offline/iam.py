@@ -28,7 +28,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 
 from offline.assembly import ACCOUNT, REGION, SynthesizedStack, synthesized_stacks
 from offline.iam_policy import Statement, UnsupportedPolicy, decide, parse_policy
-from offline.iam_requests import Check, Keys, checks_for
+from offline.iam_requests import MODELED_KEYS, Check, Keys, checks_for
 from stacks.integrations import SERVICE_INTEGRATIONS
 
 # How each service names a refusal (S3 API reference: AccessDenied; SNS API reference: AuthorizationError).
@@ -124,7 +124,7 @@ class LocalIam:
     def refusal(self, caller: Caller, checks: list[Check]) -> tuple[Check, str] | None:
         """The first check the caller's policies do not allow, with the decision, or None."""
         for check in checks:
-            decision = decide(self.roles[caller.role_arn], check.action, check.resource, check.context)
+            decision = decide(self.roles[caller.role_arn], check.action, check.resource, check.context, MODELED_KEYS)
             with self._lock:
                 self.decisions.append(Decision(caller.arn, check.action, check.resource, decision))
             if decision != "Allow":
@@ -139,7 +139,8 @@ class LocalIam:
         """Whether the function's resource policy (its AWS::Lambda::Permission resources) lets `service` invoke
         it on behalf of `source_arn` (a rule): the statement's principal and its aws:SourceArn condition."""
         statements = [s for principal, s in self.function_permissions.get(function_arn, []) if principal == service]
-        return decide(statements, "lambda:InvokeFunction", function_arn, {"aws:SourceArn": source_arn}) == "Allow"
+        return decide(statements, "lambda:InvokeFunction", function_arn, {"aws:SourceArn": source_arn},
+                      MODELED_KEYS) == "Allow"
 
 
 def _customer_managed(key: Any) -> bool:

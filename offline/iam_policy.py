@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Container, Iterable, Mapping
 
 Context = Mapping[str, Any]  # condition key -> value, or list of values for a multivalued key
+HOLDS_ON_ABSENCE = "holds only because the key is absent"
 
 
 class UnsupportedPolicy(ValueError):
@@ -74,11 +75,13 @@ _TESTS = {
 SUPPORTED_OPERATORS = (*_TESTS, "Null")
 
 
-def _condition(operator: str, key: str, wanted: Any, context: Context) -> bool:
-    """One operator on one key (IAM User Guide, condition operators and multivalued context keys)."""
+def _condition(operator: str, key: str, wanted: Any, context: Context) -> bool | str:
+    """One operator on one key (IAM User Guide, condition operators and multivalued context keys); when the key
+    is absent and the condition holds all the same (a negated operator, IfExists, ForAllValues), it says so."""
     present = key in context and context[key] is not None and context[key] != []
     if operator == "Null":
-        return _values(wanted) == [str(not present).lower()]
+        holds = _values(wanted) == [str(not present).lower()]
+        return HOLDS_ON_ABSENCE if holds and not present else holds
     qualifier, _, base = operator.rpartition(":")
     if_exists = base.endswith("IfExists")
     base = base.removesuffix("IfExists")
@@ -91,11 +94,9 @@ def _condition(operator: str, key: str, wanted: Any, context: Context) -> bool:
     if any("${" in value for value in policy_values):
         raise UnsupportedPolicy(f"policy variables ({policy_values}) in {operator} {key} are not evaluated offline")
     if not present:
-        if qualifier == "ForAllValues":
-            return True
         if qualifier == "ForAnyValue":
             return False
-        return if_exists or negated
+        return HOLDS_ON_ABSENCE if qualifier == "ForAllValues" or if_exists or negated else False
     request_values = _values(context[key])
     if not qualifier and len(request_values) > 1:
         raise UnsupportedPolicy(f"{key} has several values in the request; a policy must qualify {operator} "
@@ -109,10 +110,21 @@ def _condition(operator: str, key: str, wanted: Any, context: Context) -> bool:
     return any(matches(value) for value in request_values)
 
 
-def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Context) -> bool:
-    """Every operator, and every key under it, must hold."""
-    return all(_condition(operator, key, wanted, context)
-               for operator, keys in block.items() for key, wanted in keys.items())
+def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Context, known: Container[str] | None,
+                    allowing: bool) -> bool:
+    """Every operator, and every key under it, must hold. An Allow that would hold only because a key the caller
+    does not model (`known`: the keys its requests set when AWS would) is absent fails loudly: offline cannot
+    tell that AWS would not set it."""
+    results = {(operator, key): _condition(operator, key, wanted, context)
+               for operator, keys in block.items() for key, wanted in keys.items()}
+    if not all(results.values()):
+        return False
+    unknown = [f"{op} {key}" for (op, key), result in results.items()
+               if result == HOLDS_ON_ABSENCE and known is not None and key not in known]
+    if unknown and allowing:
+        raise UnsupportedPolicy(f"an Allow whose condition {unknown[0]} {HOLDS_ON_ABSENCE}, a key offline does not "
+                                "set for this call; add it to the call's row in offline/iam_requests.py")
+    return True
 
 
 def _listed(value: Any) -> list[str]:
@@ -142,21 +154,23 @@ class Statement:
                    resources=tuple(_listed(raw.get("Resource", raw.get("NotResource")))),
                    not_resources="NotResource" in raw, condition=raw.get("Condition", {}))
 
-    def applies(self, action: str, resource: str, context: Context) -> bool:
+    def applies(self, action: str, resource: str, context: Context, known: Container[str] | None = None) -> bool:
         named = any(like(pattern, action, ignore_case=True) for pattern in self.actions)
         if named == self.not_actions:
             return False
         named = any(arn_like(pattern, resource) for pattern in self.resources)
         if named == self.not_resources:
             return False
-        return conditions_hold(self.condition, context)
+        return conditions_hold(self.condition, context, known, allowing=self.effect == "Allow")
 
 
 def parse_policy(document: Mapping[str, Any], where: str) -> list[Statement]:
     return [Statement.parse(raw, where) for raw in _listed(document.get("Statement", []))]
 
 
-def decide(statements: Iterable[Statement], action: str, resource: str, context: Context) -> str:
-    """"Deny" (an explicit deny applies), "Allow", or "ImplicitDeny" (nothing allows it)."""
-    applying = [s.effect for s in statements if s.applies(action, resource, context)]
+def decide(statements: Iterable[Statement], action: str, resource: str, context: Context,
+           known: Container[str] | None = None) -> str:
+    """"Deny" (an explicit deny applies), "Allow", or "ImplicitDeny" (nothing allows it). `known`: the condition
+    keys the caller models (None: every key's absence is taken as certain)."""
+    applying = [s.effect for s in statements if s.applies(action, resource, context, known)]
     return "Deny" if "Deny" in applying else "Allow" if "Allow" in applying else "ImplicitDeny"

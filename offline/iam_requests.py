@@ -37,6 +37,14 @@ class Keys:
     state_machines: Mapping[str, str] = field(default_factory=dict)
 
 
+# Every condition key a row sets when the call has it: a key not listed here is one offline does not model.
+MODELED_KEYS = frozenset({
+    "s3:prefix", "kms:ViaService", "kms:CallerAccount", "kms:EncryptionContext:aws:states:stateMachineArn",
+    "iam:PassedToService", "sagemaker:InstanceTypes", "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation",
+    "sagemaker:InterContainerTrafficEncryption", "sagemaker:VolumeKmsKey", "sagemaker:OutputKmsKey",
+    "aws:SourceArn"})  # aws:SourceArn: a rule invoking a function (offline/iam.py, Lambda permissions)
+
+
 class UnmappedCall(RuntimeError):
     """A call offline has no row in the table, so IAM cannot be evaluated for it."""
 

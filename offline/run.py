@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         approvals = {arn: cloud.sagemaker.model_packages[arn]["ModelApprovalStatus"]
                      for arn in cloud.sagemaker.model_packages}
         notifications = cloud.notifications()
+        authorizations, refused = len(cloud.iam.decisions), cloud.iam.denials()
         if args.keep_s3:
             print(f"copied {cloud.save_s3(args.keep_s3)} objects of the local S3 into {args.keep_s3}")
 
@@ -171,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  error: {result['error']}: {str(result['cause'])[:500]}")
     for sent in notifications:
         print(f"notification to {sent['topic'].rsplit(':', 1)[1]}: {sent['subject']}\n  {sent['message']}")
+    print(f"IAM: {authorizations} authorizations against the synthesized policies of the calling roles, "
+          f"{len(refused)} refused")
+    for denial in dict.fromkeys(refused):
+        print(f"  refused: {denial.caller} {denial.action} on {denial.resource}")
     print(f"summary written to {args.summary}")
     return 0 if all(r["status"] == "SUCCEEDED" for r in summary.values()) else 1
 

@@ -88,6 +88,13 @@ def test_negated_operators_and_if_exists_on_a_missing_key():
     assert decide(arn_like, "lambda:InvokeFunction", "f", {"aws:SourceArn": "arn:aws:events:r:2:rule/a-b"}) != "Allow"
 
 
+def test_an_allow_that_holds_only_because_an_unmodelled_key_is_absent_fails_loudly():
+    statements = policy(allow("s3:GetObject", "*", {"StringNotEquals": {"aws:ResourceTag/team": "other"}}))
+    with pytest.raises(UnsupportedPolicy, match="StringNotEquals aws:ResourceTag/team holds only because the key is "
+                                                "absent, a key offline does not set"):
+        decide(statements, "s3:GetObject", "x", {}, known={"s3:prefix"})
+
+
 @pytest.mark.parametrize(("condition", "message"), [
     ({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}, "condition operator DateLessThan is not evaluated"),
     ({"StringEquals": {"s3:prefix": "${aws:username}/"}}, "policy variables"),
