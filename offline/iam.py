@@ -170,8 +170,8 @@ def _role_statements(stack: SynthesizedStack, props: Mapping, where: str) -> lis
 
 
 def denial_message(caller: Caller, check: Check, decision: str, service: str) -> str:
-    """As AWS words it (IAM User Guide, access denied error messages; S3 quotes the resource)."""
-    resource = f'"{check.resource}"' if service == "s3" else check.resource
+    """As AWS words it (IAM User Guide, access denied error messages; S3 quotes its own resources)."""
+    resource = f'"{check.resource}"' if service == "s3" and check.resource.startswith("arn:aws:s3:") else check.resource
     why = ("with an explicit deny in an identity-based policy" if decision == "Deny"
            else f"because no identity-based policy allows the {check.action} action")
     return f"User: {caller.arn} is not authorized to perform: {check.action} on resource: {resource} {why}"

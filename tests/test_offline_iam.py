@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import boto3
@@ -356,3 +357,42 @@ def test_what_motos_iam_enforcement_covers():
     assert outcome["list outside the granted prefix"] == "allowed"  # AWS denies it: its s3:prefix is not runs/*
     assert outcome["publish to the granted topic"] == (  # AWS allows it: the resource is granted
         "denied: User: arn:aws:sts::123456789012:assumed-role/seed/seed is not authorized to perform: sns:Publish")
+
+
+def test_under_a_customer_managed_key_a_write_needs_the_key_too(synthesized, tmp_path):
+    """encryption=kms: the bucket's objects are SSE-KMS, so a function writing one needs kms:GenerateDataKey
+    through S3 as well as s3:PutObject."""
+    copy = tmp_path / "cdk.out"
+    shutil.copytree(synthesized["kms"].outdir, copy)
+    path, template = template_of(copy, TT)
+    statements = role_policy(template, "SeedDatasetRole")["Statement"]
+    statements[:] = [s for s in statements if s["Action"] != "kms:GenerateDataKey"]
+    path.write_text(json.dumps(template))
+    denied, cloud = run(copy)
+    assert denied["status"] == "FAILED"
+    failed = next(e["taskFailedEventDetails"] for e in denied["history"] if e["type"] == "TaskFailed")
+    assert "is not authorized to perform: kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:123456789012:key/" \
+           "trainandtransform-key961b73fd because no identity-based policy allows the kms:GenerateDataKey action" \
+           in json.loads(failed["cause"])["errorMessage"]
+
+
+def test_an_endpoint_fetches_its_model_as_the_models_role(synthesized):
+    """A model whose artifact lies outside what its execution role reads: the endpoint fails to start."""
+    with LocalCloud(synthesized["default"].outdir) as cloud:
+        role = next(r for r in cloud.iam.roles if r.endswith("/deployapproved-sagemakerrole1353c180"))
+        artifact = f"s3://{cloud.workflows['BuildAndRegister'].data_bucket}/runs/r/evaluation/model.tar.gz"
+        cloud.s3.put_object(Bucket=artifact.split("/")[2], Key=artifact.split("/", 3)[3], Body=b"not read")
+        for operation, request in [
+            ("CreateModel", {"ModelName": "mlkit-da-m", "ExecutionRoleArn": role,
+                             "PrimaryContainer": {"Image": "image", "ModelDataUrl": artifact}}),
+            ("CreateEndpointConfig", {"EndpointConfigName": "mlkit-da-c", "ProductionVariants": [
+                {"VariantName": "AllTraffic", "ModelName": "mlkit-da-m", "InstanceType": "ml.m5.large",
+                 "InitialInstanceCount": 1}]}),
+            ("CreateEndpoint", {"EndpointName": "mlkit-da-e", "EndpointConfigName": "mlkit-da-c"})]:
+            cloud.sagemaker.handle(operation, request)
+        while (endpoint := cloud.sagemaker.handle("DescribeEndpoint", {"EndpointName": "mlkit-da-e"}))[
+                "EndpointStatus"] == "Creating":
+            time.sleep(0.05)
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert refusal("deployapproved-sagemakerrole1353c180/SageMaker", "s3:GetObject",
+                   f"arn:aws:s3:::{artifact.removeprefix('s3://')}", "s3") in endpoint["FailureReason"]
