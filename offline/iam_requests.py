@@ -124,15 +124,16 @@ def _first(values: Iterator[Any]) -> Any:
 
 def sagemaker_context(operation: str, params: Mapping) -> dict[str, Any]:
     """The SageMaker condition keys a create or update request sets (absent when the request lacks the field)."""
-    volume = [*_members(params, VOLUME_KEY), *([params["KmsKeyId"]] if operation == "CreateEndpointConfig"
-                                               and "KmsKeyId" in params else [])]
-    output = [value for config in OUTPUT_CONFIGS for value in _members(params, "KmsKeyId", inside=config)]
+    # An endpoint config names its instances' volume key at the top level (botocore: CreateEndpointConfig.KmsKeyId).
+    volume = (iter([params["KmsKeyId"]] if "KmsKeyId" in params else []) if operation == "CreateEndpointConfig"
+              else _members(params, VOLUME_KEY))
+    output = (value for config in OUTPUT_CONFIGS for value in _members(params, "KmsKeyId", inside=config))
     context = {"sagemaker:InstanceTypes": list(_members(params, INSTANCE_TYPE)) or None,
                "sagemaker:MaxRuntimeInSeconds": _first(_members(params, MAX_RUNTIME)),
                "sagemaker:NetworkIsolation": _first(_members(params, "EnableNetworkIsolation")),
                "sagemaker:InterContainerTrafficEncryption":
                    _first(_members(params, "EnableInterContainerTrafficEncryption")),
-               "sagemaker:VolumeKmsKey": _first(iter(volume)), "sagemaker:OutputKmsKey": _first(iter(output))}
+               "sagemaker:VolumeKmsKey": _first(volume), "sagemaker:OutputKmsKey": _first(output)}
     return {key: value for key, value in context.items() if value is not None}
 
 

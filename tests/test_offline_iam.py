@@ -126,6 +126,14 @@ def test_a_sagemaker_create_passes_its_role_and_sets_the_guarded_keys():
     assert pass_role.context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
 
 
+def test_an_endpoint_configs_volume_key_is_its_own_not_its_captures():
+    request = {"EndpointConfigName": "c", "KmsKeyId": "volume", "DataCaptureConfig": {"KmsKeyId": "capture"},
+               "ProductionVariants": [{"InstanceType": "ml.m5.large"}, {"InstanceType": "ml.c5.xlarge"}]}
+    (create,) = checks_for("sagemaker", "CreateEndpointConfig", request, Keys())
+    assert create.context == {"sagemaker:VolumeKmsKey": "volume",
+                              "sagemaker:InstanceTypes": ["ml.m5.large", "ml.c5.xlarge"]}
+
+
 def iam_reference() -> dict:
     """The IAM service authorization reference as cfn-lint ships it: actions, their resource types, ARN formats."""
     import cfnlint.data.AdditionalSpecs
