@@ -167,7 +167,7 @@ def _model_package(field_name: str) -> Callable[[str, Mapping, Keys], list[Check
 
 
 # -- Step Functions, Lambda, SNS ----------------------------------------------------------------------
-def _states(action: str, field_name: str, kms_action: str) -> Callable[[Mapping, Keys], list[Check]]:
+def _states(action: str, field_name: str, kms_action: str | None) -> Callable[[Mapping, Keys], list[Check]]:
     """A call on a state machine or one of its executions; a customer-managed key encrypts its execution data,
     used with the caller's permissions in the key's encryption context (Step Functions, data at rest)."""
     def checks(params: Mapping, keys: Keys) -> list[Check]:
@@ -175,7 +175,7 @@ def _states(action: str, field_name: str, kms_action: str) -> Callable[[Mapping,
         machine = target.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0] \
             if ":execution:" in target else target
         found = [Check(f"states:{action}", target)]
-        if machine in keys.state_machines:
+        if kms_action and machine in keys.state_machines:
             found.append(Check(kms_action, keys.state_machines[machine],
                                {"kms:EncryptionContext:aws:states:stateMachineArn": machine, **_via("states")}))
         return found
@@ -214,6 +214,7 @@ _PLAIN: dict[tuple[str, str], Callable[[Mapping, Keys], list[Check]]] = {
     ("stepfunctions", "StartExecution"): _states("StartExecution", "stateMachineArn", "kms:GenerateDataKey"),
     ("stepfunctions", "DescribeExecution"): _states("DescribeExecution", "executionArn", "kms:Decrypt"),
     ("stepfunctions", "GetExecutionHistory"): _states("GetExecutionHistory", "executionArn", "kms:Decrypt"),
+    ("stepfunctions", "StopExecution"): _states("StopExecution", "executionArn", None),
 }
 _SAGEMAKER: dict[str, Callable[[str, Mapping, Keys], list[Check]]] = {
     **{f"{verb}{noun}": _sagemaker(noun) for noun in ("TrainingJob", "ProcessingJob", "TransformJob",
