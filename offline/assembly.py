@@ -25,6 +25,7 @@ class LocalFunction:
     code_dir: Path  # the function's code as CDK staged it in the assembly
     handler: str
     environment: dict[str, str]
+    role_arn: str  # what its handler's AWS calls are authorized as
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class LocalTarget:
     input_paths: dict[str, str] | None = None
     input_template: str | None = None
     input: str | None = None
+    role_arn: str | None = None  # the role the rule uses to reach it (a state machine); None: its resource policy
 
 
 @dataclass(frozen=True)
@@ -162,22 +164,40 @@ def stack_artifacts(outdir: Path, stage: str | None = None) -> list[tuple[Path, 
     return stacks
 
 
-def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWorkflow]:
-    """Every state machine of the assembly (or of one of its stages), by stack id, ready to run locally."""
-    workflows = {}
+@dataclass(frozen=True)
+class SynthesizedStack:
+    folder: Path  # the assembly folder holding it
+    artifact_id: str
+    name: str  # the stack's id in the app, e.g. TrainAndTransform
+    template: dict
+    resolver: StackResolver
+
+
+def synthesized_stacks(outdir: Path, stage: str | None = None) -> list[SynthesizedStack]:
+    """Every stack of the assembly (or of one of its stages), its template resolved with local names; what
+    the stacks share through SSM parameters resolves as CloudFormation would have created them."""
     artifacts = stack_artifacts(outdir, stage)
     templates = {artifact_id: json.loads((folder / artifact["properties"]["templateFile"]).read_text())
                  for folder, artifact_id, artifact in artifacts}
-    ssm = {}  # what the stacks share through SSM parameters, as CloudFormation would have created them
+    ssm = {}
     for _, artifact_id, artifact in artifacts:
         sharing = StackResolver(artifact["properties"].get("stackName", artifact_id), templates[artifact_id])
         ssm.update({sharing.resolve(r["Properties"]["Name"]): sharing.resolve(r["Properties"]["Value"])
                     for r in templates[artifact_id]["Resources"].values() if r["Type"] == "AWS::SSM::Parameter"})
-    for folder, artifact_id, artifact in artifacts:
-        stack = artifact.get("displayName", artifact_id).rsplit("/", 1)[-1]
-        template = templates[artifact_id]
+    return [SynthesizedStack(folder, artifact_id, artifact.get("displayName", artifact_id).rsplit("/", 1)[-1],
+                             templates[artifact_id],
+                             StackResolver(artifact["properties"].get("stackName", artifact_id),
+                                           templates[artifact_id], ssm))
+            for folder, artifact_id, artifact in artifacts]
+
+
+def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWorkflow]:
+    """Every state machine of the assembly (or of one of its stages), by stack id, ready to run locally."""
+    workflows = {}
+    for synthesized in synthesized_stacks(outdir, stage):
+        folder, artifact_id, stack = synthesized.folder, synthesized.artifact_id, synthesized.name
+        template, resolver = synthesized.template, synthesized.resolver
         assets = json.loads((folder / f"{artifact_id}.assets.json").read_text())["files"]
-        resolver = StackResolver(artifact["properties"].get("stackName", artifact_id), template, ssm)
         resources = template["Resources"]
         machines = [k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"]
         for logical_id in machines:
@@ -192,7 +212,8 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                     name=resolver.physical_name(function_id),
                     code_dir=folder / assets[asset_hash]["source"]["path"],
                     handler=fprops["Handler"],
-                    environment=resolver.resolve(fprops.get("Environment", {}).get("Variables", {})))
+                    environment=resolver.resolve(fprops.get("Environment", {}).get("Variables", {})),
+                    role_arn=resolver.resolve(fprops["Role"]))
             file_assets = {}
             for asset in assets.values():
                 if asset["source"].get("packaging") == "file":
@@ -204,7 +225,7 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                                targets=[LocalTarget(resolver.resolve(t["Arn"]),
                                                     t.get("InputTransformer", {}).get("InputPathsMap"),
                                                     resolver.resolve(t.get("InputTransformer", {}).get("InputTemplate")),
-                                                    resolver.resolve(t.get("Input")))
+                                                    resolver.resolve(t.get("Input")), resolver.resolve(t.get("RoleArn")))
                                         for t in rule["Properties"].get("Targets", [])])
                      for rule_id, rule in resources.items() if rule["Type"] == "AWS::Events::Rule"]
             named = lambda kind: [resolver.physical_name(k) for k, r in resources.items() if r["Type"] == kind]  # noqa

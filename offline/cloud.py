@@ -10,7 +10,7 @@ from typing import Callable
 import boto3
 from moto import mock_aws
 
-from offline import sfn_sagemaker
+from offline import iam, sfn_sagemaker
 from offline.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
 from offline.event_bus import LocalEventBus
 from offline.integrations import check_images, check_supported
@@ -28,6 +28,7 @@ class LocalCloud:
 
     def __init__(self, assembly: Path, retry_time_scale: float = 0.0, stage: str | None = None) -> None:
         self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly, stage)
+        self.iam = iam.LocalIam.from_assembly(assembly, stage)
         self.retry_time_scale = retry_time_scale
         self.machines: dict[str, str] = {}
 
@@ -37,12 +38,16 @@ class LocalCloud:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         sfn_sagemaker.install(retry_time_scale=self.retry_time_scale)
+        iam.install()  # before any client exists: every client authorizes the calls of whoever acts
+        iam.register(self.iam)
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
-        self.lambda_ = LocalLambda({arn: f for w in self.workflows.values() for arn, f in w.functions.items()})
-        self.sagemaker = LocalSageMaker()
-        self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_, self.sfn)
+        self.lambda_ = LocalLambda({arn: f for w in self.workflows.values() for arn, f in w.functions.items()},
+                                   self.iam)
+        self.sagemaker = LocalSageMaker(self.iam)
+        self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_,
+                                    self.sfn, self.iam)
         self.announced: set[str] = set()
         self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker)
         # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
@@ -66,6 +71,7 @@ class LocalCloud:
     def __exit__(self, *exc) -> None:
         self.endpoints.shutdown()
         self.endpoints.server_close()
+        iam.unregister(self.iam)
         self._mock.stop()
         os.environ.clear()
         os.environ.update(self._saved_environment)

@@ -1,7 +1,8 @@
 """A local EventBridge default bus: the stacks' rules, matched with moto's event-pattern engine, delivered locally.
 
-Rules and targets come from the synthesized templates. Lambda targets run the real handler with the event;
-state machine targets start an execution with the event as input. Events reach targets synchronously, so a
+Rules and targets come from the synthesized templates. Lambda targets run the real handler with the event, if
+the function's resource policy lets the rule invoke it; state machine targets start an execution with the event
+as input, as the rule's role. Events reach targets synchronously, so a
 test sees a rule's effect as soon as `put` returns.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from moto.events.models import EventPattern
 
 from offline.assembly import ACCOUNT, REGION, LocalRule, LocalTarget
+from offline.iam import LocalIam
 from offline.lambda_service import LocalLambda
 
 
@@ -23,9 +25,9 @@ class UnsupportedTarget(RuntimeError):
 
 
 class LocalEventBus:
-    def __init__(self, rules: list[LocalRule], lambda_: LocalLambda, sfn: Any) -> None:
+    def __init__(self, rules: list[LocalRule], lambda_: LocalLambda, sfn: Any, iam: LocalIam) -> None:
         self.rules = [(rule, EventPattern.load(json.dumps(rule.pattern))) for rule in rules]
-        self.lambda_, self.sfn = lambda_, sfn
+        self.lambda_, self.sfn, self.iam = lambda_, sfn, iam
         self.delivered: list[dict] = []  # {"rule", "target", "event", "result"} in delivery order
 
     def put(self, source: str, detail_type: str, detail: dict, resources: list[str]) -> list[dict]:
@@ -38,22 +40,29 @@ class LocalEventBus:
             if pattern.matches_event(event):
                 for target in rule.targets:
                     deliveries.append({"rule": rule.name, "target": target.arn, "event": event,
-                                       "result": self._deliver(target.arn, transform(target, event))})
+                                       "result": self._deliver(rule, target, transform(target, event))})
         self.delivered += deliveries
         return deliveries
 
-    def _deliver(self, target: str, event: dict | str) -> Any:
+    def _deliver(self, rule: LocalRule, local_target: LocalTarget, event: dict | str) -> Any:
+        target, rule_arn = local_target.arn, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule.name}"
         service = target.split(":")[2]
         if service == "lambda":
+            if not self.iam.invocation_allowed(target, "events.amazonaws.com", rule_arn):
+                raise PermissionError(f"{rule_arn} cannot invoke {target}: no statement of the function's resource "
+                                      "policy (AWS::Lambda::Permission) allows events.amazonaws.com for this rule")
             payload, raised = self.lambda_.invoke(self.lambda_.find(target), _text(event).encode())
             result = json.loads(payload)
             if raised:  # Lambda retries an asynchronous invocation that raised; locally, show it at once
                 raise RuntimeError(f"{target} failed on an event: {result.get('errorMessage')}")
             return result
         if service == "states":
-            # EventBridge names no execution; Step Functions then names it with a UUID.
-            return self.sfn.start_execution(stateMachineArn=target, name=str(uuid.uuid4()),
-                                            input=_text(event))["executionArn"]
+            if local_target.role_arn is None:
+                raise UnsupportedTarget(f"{rule_arn} targets {target} without a role; EventBridge needs one")
+            with self.iam.acting_as(local_target.role_arn, session=rule.name):
+                # EventBridge names no execution; Step Functions then names it with a UUID.
+                return self.sfn.start_execution(stateMachineArn=target, name=str(uuid.uuid4()),
+                                                input=_text(event))["executionArn"]
         raise UnsupportedTarget(f"a rule targets {target}; offline/event_bus.py LocalEventBus._deliver "
                                 "delivers only to Lambda functions and state machines: add the service there")
 

@@ -1,4 +1,4 @@
-"""Runs the real Lambda handlers, as CDK packaged them, the way Lambda invokes them."""
+"""Runs the real Lambda handlers, as CDK packaged them, the way Lambda invokes them: as the function's role."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,6 +10,7 @@ import traceback
 from types import ModuleType
 
 from offline.assembly import LocalFunction
+from offline.iam import LocalIam
 
 
 class _Environment(ModuleType):
@@ -28,8 +29,8 @@ class _Environment(ModuleType):
 class LocalLambda:
     """One handler at a time, as one Lambda execution environment runs one invocation at a time."""
 
-    def __init__(self, functions: dict[str, LocalFunction]) -> None:
-        self.functions = functions
+    def __init__(self, functions: dict[str, LocalFunction], iam: LocalIam) -> None:
+        self.functions, self.iam = functions, iam
         self.lock = threading.Lock()
         self.modules: dict[str, ModuleType] = {}
         self.invocations: list[tuple[str, dict]] = []
@@ -59,7 +60,8 @@ class LocalLambda:
             self.invocations.append((function.name, event))
             try:
                 handler = getattr(self._load(function), function.handler.rsplit(".", 1)[1])
-                return json.dumps(handler(event, None)).encode(), False
+                with self.iam.acting_as(function.role_arn, session=function.name):  # Lambda's session name
+                    return json.dumps(handler(event, None)).encode(), False
             except Exception as error:  # reported to the state machine as Lambda reports it
                 return json.dumps({"errorMessage": str(error), "errorType": type(error).__name__,
                                    "stackTrace": traceback.format_tb(error.__traceback__)}).encode(), True

@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         approvals = {arn: cloud.sagemaker.model_packages[arn]["ModelApprovalStatus"]
                      for arn in cloud.sagemaker.model_packages}
         notifications = cloud.notifications()
+        authorizations, refused = len(cloud.iam.decisions), cloud.iam.denials()
         shutil.rmtree(args.keep_s3, ignore_errors=True)  # the folder holds the last run's buckets only
         kept = cloud.save_s3(args.keep_s3)
         print()
@@ -160,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args.summary.parent.mkdir(parents=True, exist_ok=True)
     args.summary.write_text(json.dumps({"local_s3": str(args.keep_s3), **summary}, indent=2) + "\n")
+    print(f"IAM: {authorizations} authorizations against the synthesized policies of the calling roles, "
+          f"{len(refused)} refused")
+    for denial in dict.fromkeys(refused):
+        print(f"  refused: {denial.caller} {denial.action} on {denial.resource}")
     print(f"the {kept} objects of this run's local S3 are in {args.keep_s3}/ (s3://<bucket>/<key> is "
           f"{args.keep_s3}/<bucket>/<key>)")
     print(f"summary written to {args.summary}; full causes and internal logs in {args.log}")

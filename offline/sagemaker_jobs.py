@@ -56,6 +56,12 @@ class JobRunners:
             objects.append((key[len(folder):], self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
         return objects
 
+    def _object(self, job: str, uri: str) -> bytes:
+        """One object, fetched by its key (SageMaker reads a ModelDataUrl so: GetObject, no listing)."""
+        bucket, key = split_s3(uri)
+        self.s3_access.append((job, "read", uri))
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
     def _put(self, job: str, uri: str, body: bytes) -> None:
         bucket, key = split_s3(uri)
         self.s3_access.append((job, "write", uri))
@@ -172,12 +178,7 @@ class JobRunners:
 
     def load_model(self, user: str, model: dict) -> ServedModel:
         """The model's containers as their images serve them, each artifact read on behalf of `user`."""
-        def read(uri: str) -> bytes:
-            bucket, key = split_s3(uri)
-            self.s3_access.append((user, "read", uri))
-            return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-        return ServedModel(model, read)
+        return ServedModel(model, lambda uri: self._object(user, uri))
 
     def tuning(self, name: str, job: dict) -> dict:
         """A random search (seeded by the job's name) over the ranges, each candidate a real training job."""

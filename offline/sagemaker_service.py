@@ -6,6 +6,7 @@ a runner in JobRunners fails its create call with a message naming where to add 
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -15,6 +16,7 @@ import boto3
 from botocore import xform_name
 
 from offline.assembly import ACCOUNT, REGION
+from offline.iam import LocalIam
 from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
 from offline.sagemaker_jobs import JobRunners
 from offline.sagemaker_validation import SageMakerError, validate
@@ -24,6 +26,10 @@ from stacks.integrations import SERVICE_INTEGRATIONS
 JOB_KINDS = {i.stoppable_job: i.sagemaker_resources[0] for i in SERVICE_INTEGRATIONS.values() if i.stoppable_job}
 REGISTRY_OPERATIONS = ("CreateModelPackageGroup", "CreateModelPackage", "DescribeModelPackage", "ListModelPackages",
                        "UpdateModelPackage")
+# Where each job kind's request names the role the job runs as (a transform job runs as its model's role).
+JOB_ROLES = {"TrainingJob": ("RoleArn",), "ProcessingJob": ("RoleArn",), "TransformJob": ("_model", "ExecutionRoleArn"),
+             "HyperParameterTuningJob": ("TrainingJobDefinition", "RoleArn")}
+SESSION = "SageMaker"  # the session name SageMaker gives the execution role it assumes
 __all__ = ["JOB_KINDS", "LocalSageMaker", "SageMakerError"]
 
 
@@ -32,7 +38,8 @@ def status_key(kind: str) -> str:
 
 
 class LocalSageMaker:
-    def __init__(self) -> None:
+    def __init__(self, iam: LocalIam) -> None:
+        self.iam = iam
         self.s3 = boto3.client("s3", region_name=REGION)
         self.jobs: dict[str, dict[str, dict]] = {kind: {} for kind in JOB_KINDS}
         self.models: dict[str, dict] = {}
@@ -41,7 +48,7 @@ class LocalSageMaker:
         self.lock = threading.Lock()
         self.runners = JobRunners(self.s3, self._record_child)
         self.s3_access = self.runners.s3_access  # (job name, "read"/"write", s3 uri)
-        self.hosting = LocalHosting(self.s3, self.models, self.runners.load_model, self.lock)
+        self.hosting = LocalHosting(self.s3, self.models, self._load_as_model_role, self.lock)
         # Called with a version's description when it is registered or its approval changes (the event
         # SageMaker sends EventBridge); offline/cloud.py puts it on the local bus.
         self.on_model_package_change: Callable[[dict], None] = lambda description: None
@@ -203,6 +210,29 @@ class LocalSageMaker:
             self.jobs[kind][name] = {**request, **result, f"{kind}Arn": arn, status_key(kind): "Completed",
                                      "CreationTime": time.time(), "LastModifiedTime": time.time()}
 
+    # -- roles ------------------------------------------------------------------------------------
+    def _job_role(self, kind: str, job: dict) -> str:
+        if kind not in JOB_ROLES:
+            raise RuntimeError(f"no role field known for {kind}s; add where its request names it to "
+                               "offline/sagemaker_service.py JOB_ROLES")
+        value = job
+        for part in JOB_ROLES[kind]:
+            value = value[part]
+        return value
+
+    def _load_as_model_role(self, user: str, model: dict):
+        """An endpoint's instances fetch their model as the model's execution role."""
+        with self.iam.acting_as(model["ExecutionRoleArn"], SESSION):
+            return self.runners.load_model(user, model)
+
+    def serving_as_model_role(self, endpoint: str) -> contextlib.AbstractContextManager:
+        """What an endpoint does while serving (data capture into S3), as the role of the model it serves."""
+        with self.lock:
+            config, _ = self.hosting.serving.get(endpoint, (None, None))
+            variants = self.hosting.configs.get(config, {}).get("ProductionVariants", [{}])
+            role = self.models.get(variants[0].get("ModelName"), {}).get("ExecutionRoleArn")
+        return self.iam.acting_as(role, SESSION) if role else contextlib.nullcontext()
+
     # -- job execution --------------------------------------------------------------------------
     def _run(self, kind: str, name: str, runner: Callable[[str, dict], dict], failure: str | None) -> None:
         job = self.jobs[kind][name]
@@ -210,7 +240,8 @@ class LocalSageMaker:
         try:
             if failure:
                 raise RuntimeError(failure)
-            result, status = runner(name, job), "Completed"
+            with self.iam.acting_as(self._job_role(kind, job), SESSION):
+                result, status = runner(name, job), "Completed"
         except Exception as error:  # a failed job, as SageMaker reports one
             result, status = {"FailureReason": str(error) or type(error).__name__}, "Failed"
         with self.lock:

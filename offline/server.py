@@ -42,9 +42,10 @@ class _Handler(BaseHTTPRequestHandler):
             payload, raised = self.server.lambda_.invoke(function, body)
             self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled"} if raised else {})
         elif self.path.startswith("/endpoints/") and self.path.endswith("/invocations"):  # sagemaker-runtime
-            status, answer = self.server.sagemaker.hosting.invoke(
-                unquote(self.path.split("/")[2]), body, self.headers.get("Content-Type", ""),
-                self.headers.get("Accept", ""))
+            endpoint = unquote(self.path.split("/")[2])
+            with self.server.sagemaker.serving_as_model_role(endpoint):
+                status, answer = self.server.sagemaker.hosting.invoke(
+                    endpoint, body, self.headers.get("Content-Type", ""), self.headers.get("Accept", ""))
             if status == 200:
                 self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"]})
             else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -17,6 +18,8 @@ def test_run_one_workflow_with_input_name_and_kept_s3(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0
     assert "[TrainAndTransform] -> TrainModel" in printed and "TrainAndTransform: SUCCEEDED" in printed
+    assert re.search(r"\nIAM: [1-9]\d* authorizations against the synthesized policies of the calling roles, 0 refused\n",
+                     printed)
     result = json.loads(summary.read_text())["TrainAndTransform"]
     assert result["status"] == "SUCCEEDED" and result["states_executed"] == 7
     assert result["output"]["run_prefix"] == "runs/cli-run/"
