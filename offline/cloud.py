@@ -44,7 +44,7 @@ class LocalCloud:
         self.sagemaker = LocalSageMaker()
         self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_, self.sfn)
         self.announced: set[str] = set()
-        self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker)
+        self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker, self.sfn)
         # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
         for service in ("LAMBDA", "SAGEMAKER", "SAGEMAKER_RUNTIME"):
             os.environ[f"AWS_ENDPOINT_URL_{service}"] = self.endpoints.url
@@ -62,6 +62,12 @@ class LocalCloud:
                 name=workflow.state_machine_name, definition=workflow.definition,
                 roleArn=workflow.role_arn)["stateMachineArn"]
         return self
+
+    def cli_environment(self) -> dict[str, str]:
+        """What a shell needs for its AWS CLI commands to reach this account: its Step Functions calls go to the
+        loopback endpoint, which answers them from this account's state machines."""
+        return {**ENVIRONMENT, "AWS_REGION": REGION, "AWS_ENDPOINT_URL_SFN": self.endpoints.url,
+                "AWS_EC2_METADATA_DISABLED": "true"}
 
     def __exit__(self, *exc) -> None:
         self.endpoints.shutdown()

@@ -1,15 +1,22 @@
-"""Loopback HTTP endpoints for the Lambda Invoke API, the SageMaker JSON API and SageMaker Runtime's InvokeEndpoint.
+"""Loopback HTTP endpoints for the Lambda Invoke API, the SageMaker JSON API, SageMaker Runtime's InvokeEndpoint
+and, for AWS CLI commands run in a shell, the Step Functions API.
 
 moto's Step Functions interpreter calls services through boto3; AWS_ENDPOINT_URL_LAMBDA and
 AWS_ENDPOINT_URL_SAGEMAKER (and _SAGEMAKER_RUNTIME) point those clients here, so no call leaves this machine.
+Step Functions requests are answered by the local account's client (moto, in this process).
 """
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import uuid
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
+
+from botocore import xform_name
+from botocore.exceptions import ClientError
 
 from offline.lambda_service import LocalLambda
 from offline.sagemaker_service import LocalSageMaker, SageMakerError
@@ -54,16 +61,36 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(200, json.dumps(result).encode())
             except SageMakerError as error:
                 self._reply(400, json.dumps({"__type": error.code, "message": str(error)}).encode())
+        elif target.startswith("AWSStepFunctions."):
+            self._step_functions(target.split(".", 1)[1], json.loads(body or b"{}"))
         else:
             self._reply(404, b'{"message": "not a local endpoint"}')
+
+    def _step_functions(self, operation: str, request: dict) -> None:
+        try:
+            answer = getattr(self.server.sfn, xform_name(operation))(**request)
+        except ClientError as error:
+            self._reply(400, json.dumps({"__type": error.response["Error"]["Code"],
+                                         "message": error.response["Error"].get("Message")}).encode())
+            return
+        answer.pop("ResponseMetadata", None)
+        self._reply(200, json.dumps(answer, default=_epoch_seconds).encode(),
+                    {"Content-Type": "application/x-amz-json-1.0"})
+
+
+def _epoch_seconds(value: Any) -> float:
+    """Timestamps as the JSON protocols send them."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"cannot send {type(value).__name__}")
 
 
 class LocalEndpoints(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, lambda_: LocalLambda, sagemaker: LocalSageMaker) -> None:
+    def __init__(self, lambda_: LocalLambda, sagemaker: LocalSageMaker, sfn: Any) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.lambda_, self.sagemaker = lambda_, sagemaker
+        self.lambda_, self.sagemaker, self.sfn = lambda_, sagemaker, sfn
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property

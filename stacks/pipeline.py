@@ -5,6 +5,7 @@ import dataclasses
 import json
 import shlex
 from pathlib import Path
+from typing import Mapping
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -25,7 +26,6 @@ TOOLS = json.loads((ROOT / "package.json").read_text())["devDependencies"]  # th
 # CodeBuild's standard 7.0 image: the Python the kit's requirements are pinned for, and npm to install the
 # pinned Node from package.json (the image's own Node is not used).
 RUNTIMES = {"python": "3.11", "nodejs": "22"}
-CHECK_INPUT = {"rows": 500, "seed": 1}
 PIPELINE_SETTINGS = ("pipeline_repository", "pipeline_connection_arn", "pipeline_branch")
 # Why each wildcard in the policies CDK Pipelines generates cannot be narrower (by the cdk-nag finding ID).
 GENERATED_WILDCARDS = (
@@ -71,19 +71,20 @@ def context_arguments(config: KitConfig) -> str:
     return " ".join(pairs)
 
 
-def check_commands(variables: list[str]) -> list[str]:
-    """Start every workflow of the stage with a small input, then wait until each one has succeeded."""
-    start = " ".join(f'"${variable}"' for variable in variables)
-    return [
-        f"input='{json.dumps(CHECK_INPUT)}'; executions=''",
-        f"for machine in {start}; do executions=\"$executions $(aws stepfunctions start-execution "
-        "--state-machine-arn \"$machine\" --name \"pipeline-check-$CODEBUILD_BUILD_NUMBER\" --input \"$input\" "
-        "--query executionArn --output text)\"; done",
-        "for execution in $executions; do "
-        "while status=$(aws stepfunctions describe-execution --execution-arn \"$execution\" --query status "
-        "--output text) && [ \"$status\" = RUNNING ]; do sleep 30; done; echo \"$execution: $status\"; "
-        "[ \"$status\" = SUCCEEDED ] || exit 1; done",
-    ]
+def check_commands(checks: Mapping[str, str]) -> list[str]:
+    """Start one run of every workflow of the stage (variable prefix -> the outcome its DeliveryCheck expects, as
+    status:error), then wait for each and fail unless it ended as expected. The state machine ARNs and inputs
+    come from the stage's outputs, as <prefix>_STATE_MACHINE and <prefix>_CHECK_INPUT."""
+    start = [f'run=$(aws stepfunctions start-execution --state-machine-arn "${prefix}_STATE_MACHINE" '
+             f'--name "pipeline-check-$CODEBUILD_BUILD_NUMBER" --input "${prefix}_CHECK_INPUT" '
+             f'--query executionArn --output text) || exit 1; runs="$runs $run={outcome}"'
+             for prefix, outcome in sorted(checks.items())]
+    wait = ('for check in $runs; do execution=${check%%=*}; expected=${check#*=}; '
+            'while outcome=$(aws stepfunctions describe-execution --execution-arn "$execution" '
+            '--query "[status, error]" --output text) && [ "${outcome%%[[:space:]]*}" = RUNNING ]; do sleep 30; '
+            'done; set -- $outcome; echo "$execution: $1:${2:-} (expected $expected)"; '
+            '[ "$1:${2:-}" = "$expected" ] || exit 1; done')
+    return ["\n".join(['runs=""', *start, wait])]
 
 
 class PipelineStack(Stack):
@@ -116,10 +117,12 @@ class PipelineStack(Stack):
 
         stage_config = dataclasses.replace(config, **dict.fromkeys(PIPELINE_SETTINGS[:2]))
         dev = KitStage(self, "dev", config=stage_config)
-        outputs = {f"{stack_id.upper()}_STATE_MACHINE": stack.state_machine_arn_output
-                   for stack_id, stack in dev.stacks.items()}
+        outputs = {f"{stack_id.upper()}_{name}": output for stack_id, stack in dev.stacks.items()
+                   for name, output in (("STATE_MACHINE", stack.state_machine_arn_output),
+                                        ("CHECK_INPUT", stack.check_input_output))}
+        checks = {stack_id.upper(): stack.spec.check.outcome for stack_id, stack in dev.stacks.items()}
         check = pipelines.CodeBuildStep(
-            "CheckDev", env_from_cfn_outputs=outputs, commands=check_commands(sorted(outputs)),
+            "CheckDev", env_from_cfn_outputs=outputs, commands=check_commands(checks),
             timeout=Duration.minutes(config.workflow_timeout_minutes + 15),
             role_policy_statements=self._check_permissions(dev))
         self.pipeline.add_stage(dev, post=[check])

@@ -65,6 +65,23 @@ SHARED_FUNCTIONS: dict[str, FunctionSpec] = {
 
 
 @dataclass(frozen=True)
+class DeliveryCheck:
+    """How a delivery checks a deployed copy of the workflow: start one run with `input` (strings may hold the
+    stack's text placeholders, ${Name}) and expect it to succeed or, with `error`, to fail with that error. A
+    workflow an event starts declares a run that proves its deployed copy works in a fresh stage, where nothing
+    has started it yet."""
+
+    input: Mapping[str, Any]
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The ended run's status and error as the AWS CLI prints them (`--query "[status, error]" --output text`,
+        joined by a colon)."""
+        return f"FAILED:{self.error}" if self.error else "SUCCEEDED:None"
+
+
+@dataclass(frozen=True)
 class WorkflowSpec:
     """What makes a workflow different from the others; everything else is shared."""
 
@@ -78,6 +95,8 @@ class WorkflowSpec:
     assets: Mapping[str, str] = field(default_factory=dict)
     functions: Mapping[str, FunctionSpec] = field(default_factory=dict)  # construct id -> function
     sample_input: Mapping[str, Any] = field(default_factory=dict)  # a small run, for offline tests and checks
+    # How a delivery checks the deployed workflow (the pipeline's CheckDev); by default, its sample input must succeed.
+    delivery_check: DeliveryCheck | None = None
     # Settings of its own (name -> (default, parser)), given like the kit's (-c name=value, cdk.json) and read
     # as self.config.workflow_settings[name]; document each in the README's configuration table.
     settings: Mapping[str, Setting] = field(default_factory=dict)
@@ -87,6 +106,10 @@ class WorkflowSpec:
     # ASL its definition uses in more than one state, written once: a field whose value is "${<name>}" gets a
     # copy (placeholders inside are filled like the rest).
     fragments: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def check(self) -> DeliveryCheck:
+        return self.delivery_check or DeliveryCheck(self.sample_input)
 
 
 def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
@@ -224,6 +247,8 @@ class SageMakerWorkflowStack(Stack):
         self.add_permissions()
         self.add_triggers()
         self.state_machine_arn_output = CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        self.check_input_output = CfnOutput(self, "DeliveryCheckInput", value=self._check_input(),
+                                            description="The input of the run a delivery checks this copy with")
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
         CfnOutput(self, "OperatorPolicyArn", value=self.operator_policy.managed_policy_arn,
                   description="Attach to the users or roles that start and watch this workflow's runs")
@@ -285,6 +310,12 @@ class SageMakerWorkflowStack(Stack):
             allow(function.role, actions, [self.key.key_arn],
                   conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
         return function
+
+    def _check_input(self) -> str:
+        """The delivery check's input as JSON, its ${Name} placeholders filled with the stack's values."""
+        def fill(match) -> str:
+            return str(self._placeholder_value(match.group(0), "delivery_check input"))
+        return PLACEHOLDER.sub(fill, json.dumps(self.spec.check.input, separators=(",", ":")))
 
     def _placeholder_value(self, text: str, where: str) -> str:
         whole = PLACEHOLDER.fullmatch(text)

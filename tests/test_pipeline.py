@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -9,6 +10,7 @@ import subprocess
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from offline.cloud import LocalCloud
 from stacks.config import KitConfig
 from stacks.kit import WORKFLOWS, workflow_settings
 from stacks.pipeline import TOOLS, context_arguments
@@ -103,8 +105,6 @@ def test_dev_check_may_only_start_and_watch_its_own_executions(template):
         {"Action": "states:DescribeExecution", "Effect": "Allow",
          "Resource": [arn("states", f"execution:{name}:pipeline-check-*") for name in names]},
     ]
-    commands = buildspec(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")["phases"]["build"]["commands"]
-    assert "aws stepfunctions start-execution" in commands[1] and '[ "$status" = SUCCEEDED ] || exit 1' in commands[2]
 
 
 def test_dev_check_uses_the_stage_keys_only_through_step_functions(synthesized):
@@ -142,3 +142,57 @@ def test_stages_in_the_pipeline_are_the_same_copies_as_the_plain_app_builds(pipe
     staged = {name: comparable(t) for name, t in synthesized["stage-dev"].templates.items()}
     in_pipeline = {name: comparable(t) for name, t in pipeline.templates.items() if name.startswith("dev-")}
     assert in_pipeline == staged
+
+
+def check_environment(template: dict, cloud) -> dict[str, str]:
+    """CheckDev's environment as CodePipeline sets it: each variable from its dev stack's output, here the offline
+    copy's (the deploy action with the variable's namespace names the stack)."""
+    (codepipeline,) = of_type(template, "AWS::CodePipeline::Pipeline").values()
+    actions = [a for s in codepipeline["Properties"]["Stages"] for a in s["Actions"]]
+    stacks = {a["Namespace"]: a["Configuration"]["StackName"].removeprefix("dev-") for a in actions if "Namespace" in a}
+    (check,) = [a for a in actions if a["Name"] == "CheckDev"]
+    variables = {}
+    for variable in json.loads(check["Configuration"]["EnvironmentVariables"]):
+        namespace, output = re.fullmatch(r"#\{(\w+)\.(\w+)\}", variable["value"]).groups()
+        variables[variable["name"]] = cloud.workflows[stacks[namespace]].outputs[output]
+    return variables
+
+
+def run_check(template: dict, cloud, tmp_path, build: int, **changed: str) -> subprocess.CompletedProcess:
+    """CheckDev's buildspec commands as build number `build`, in a shell, their AWS CLI calls answered by the
+    offline dev stage; `sleep` is shortened (the runs take seconds offline). Waits until every run has ended."""
+    spec = buildspec(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")
+    (tmp_path / "sleep").write_text("#!/bin/sh\nexec /bin/sleep 0.2\n")
+    (tmp_path / "sleep").chmod(0o755)
+    environment = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "HOME": str(tmp_path),
+                   "CODEBUILD_BUILD_NUMBER": str(build),
+                   **cloud.cli_environment(), **check_environment(template, cloud), **changed}
+    done = subprocess.run(["sh", "-c", "\n".join(spec["phases"]["build"]["commands"])], env=environment,
+                          capture_output=True, text=True, timeout=900)
+    runs = [e["executionArn"] for arn in cloud.machines.values()
+            for e in cloud.sfn.list_executions(stateMachineArn=arn)["executions"]]
+    cloud.wait(runs)
+    return done
+
+
+@pytest.fixture(scope="module")
+def dev_stage(pipeline):
+    with LocalCloud(pipeline.outdir, stage="dev") as cloud:
+        yield cloud
+
+
+def test_dev_check_passes_with_every_workflows_declared_check(template, dev_stage, tmp_path):
+    done = run_check(template, dev_stage, tmp_path, 1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ended = done.stdout.splitlines()
+    assert len(ended) == len(WORKFLOWS) and all(re.search(r": (\S+) \(expected \1\)$", line) for line in ended), ended
+    assert sum(line.endswith("(expected SUCCEEDED:None)") for line in ended) == len(WORKFLOWS) - 1
+    assert any(":mlkit-dev-da:" in line and "FAILED:ModelPackageNotFound" in line for line in ended), ended
+
+
+def test_dev_check_fails_when_a_workflows_check_is_wrong(template, dev_stage, tmp_path):
+    """The input every workflow once got: DeployApproved refuses it, so the delivery must stop before prod."""
+    done = run_check(template, dev_stage, tmp_path, 2, DEPLOYAPPROVED_CHECK_INPUT='{"rows": 500, "seed": 1}')
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith(
+        ":mlkit-dev-da:pipeline-check-2: FAILED:InvalidExecutionInput (expected FAILED:ModelPackageNotFound)"), done.stdout

@@ -19,7 +19,7 @@ from stacks.config import ConfigError, instance_type, whole_number
 from stacks.event_targets import start_on_event, starter_role
 from stacks.permissions import allow
 from stacks.sagemaker_role import allow_log_streams
-from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name,
                                                  shared_parameter)
 
@@ -83,6 +83,10 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                 memory_size=512, timeout_seconds=120),
         },
         sample_input={},  # needs an approved version: offline runs approve one BuildAndRegister registered
+        # A fresh stage has no approved version: the check asks for one that cannot exist, which proves the
+        # deployed input check, version check (its IAM on the build group) and failure notice work end to end.
+        delivery_check=DeliveryCheck({"model_package_arn": "${BuildModelPackages}999999999"},
+                                     error="ModelPackageNotFound"),
         settings={
             "endpoint_instance_type": ("ml.m5.large", instance_type),
             "data_capture_percentage": (100, whole_number(1, 100)),
