@@ -44,6 +44,7 @@ class LocalCloud:
         self.sagemaker = LocalSageMaker()
         self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_, self.sfn)
         self.announced: set[str] = set()
+        self.sequencer = 0
         self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker, self.sfn)
         # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
         for service in ("LAMBDA", "SAGEMAKER", "SAGEMAKER_RUNTIME"):
@@ -126,8 +127,9 @@ class LocalCloud:
         self.events.put("aws.states", "Step Functions Execution Status Change", detail, [described["executionArn"]])
 
     def _announce_model_package(self, description: dict) -> None:
-        """SageMaker's event for a registered version or a changed approval, on the local bus."""
-        detail = {key: value for key, value in description.items() if not key.endswith("Time")}
+        """SageMaker's event for a registered version or a changed approval, on the local bus: the version's
+        description, its times in epoch milliseconds (as in AWS's published sample events)."""
+        detail = {key: round(value * 1000) if key.endswith("Time") else value for key, value in description.items()}
         self.events.put("aws.sagemaker", "SageMaker Model Package State Change", detail,
                         [description["ModelPackageArn"]])
 
@@ -141,9 +143,11 @@ class LocalCloud:
     def upload(self, bucket: str, key: str, body: bytes) -> list[dict]:
         """Put an object, as a user would, and announce it as S3 does to EventBridge (for buckets that send
         their events there); returns what the rules' targets answered."""
-        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+        etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+        self.sequencer += 1  # S3's sequencer orders the changes of a key; it grows with each one
         return self.events.put("aws.s3", "Object Created", {
-            "version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": len(body)},
+            "version": "0", "bucket": {"name": bucket}, "object": {
+                "key": key, "size": len(body), "etag": etag, "sequencer": f"{self.sequencer:016X}"},
             "reason": "PutObject"}, [f"arn:aws:s3:::{bucket}"])
 
     def notifications(self) -> list[dict]:

@@ -172,7 +172,7 @@ class LocalSageMaker:
                                         "ModelPackageVersion": version, "ModelPackageStatus": "Completed",
                                         "ModelApprovalStatus": request.get("ModelApprovalStatus",
                                                                            "PendingManualApproval"),
-                                        "CreationTime": time.time()}
+                                        "CreationTime": (now := time.time()), "LastModifiedTime": now}
         self.on_model_package_change(self._describe_model_package({"ModelPackageName": arn}))
         return {"ModelPackageArn": arn}
 
@@ -192,7 +192,8 @@ class LocalSageMaker:
         arn = request["ModelPackageArn"]
         package = self._lookup(self.model_packages, arn, "model package")
         with self.lock:
-            self.model_packages[arn] = {**package, **{k: v for k, v in request.items() if k != "ModelPackageArn"}}
+            self.model_packages[arn] = {**package, **{k: v for k, v in request.items() if k != "ModelPackageArn"},
+                                        "LastModifiedTime": time.time()}
         self.on_model_package_change(self._describe_model_package({"ModelPackageName": arn}))
         return {"ModelPackageArn": arn}
 

@@ -49,6 +49,9 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     # Prefixes of the data bucket outside runs/ it reads (user data sets): GetObject, and ListBucket on them.
     bucket_reads: tuple[str, ...] = ()
+    # Prefixes outside runs/ where it creates objects that must not exist yet: PutObject only with If-None-Match: *
+    # (a conditional write, which S3 refuses once the key exists), so it can never overwrite one.
+    bucket_creates: tuple[str, ...] = ()
     memory_size: int = 256
     timeout_seconds: int = 30
 
@@ -304,9 +307,14 @@ class SageMakerWorkflowStack(Stack):
         if spec.writes:
             allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.writes],
                   wildcard_reason=RUN_FOLDERS)
-        reads = spec.reads or spec.bucket_reads
-        if self.key and (reads or spec.writes):  # SSE-KMS objects, through S3 only
-            actions = [*(["kms:Decrypt"] if reads else []), *(["kms:GenerateDataKey"] if spec.writes else [])]
+        if spec.bucket_creates:
+            allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"{p}*") for p in spec.bucket_creates],
+                  conditions={"StringEquals": {"s3:if-none-match": "*"}},
+                  wildcard_reason="The function names its objects under these prefixes itself, and may only create "
+                                  "them (If-None-Match: *), never overwrite one.")
+        reads, writes = spec.reads or spec.bucket_reads, spec.writes or spec.bucket_creates
+        if self.key and (reads or writes):  # SSE-KMS objects, through S3 only
+            actions = [*(["kms:Decrypt"] if reads else []), *(["kms:GenerateDataKey"] if writes else [])]
             allow(function.role, actions, [self.key.key_arn],
                   conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
         return function

@@ -113,12 +113,23 @@ def test_bad_data_sets_fail_with_a_named_error_before_any_job(cloud, where, body
     assert len(cloud.sagemaker.calls) == calls
 
 
-def test_a_file_arriving_under_incoming_starts_a_run_on_everything_there(cloud):
+def test_a_multi_file_upload_and_its_ready_marker_train_once_on_everything_there(cloud):
     bucket = cloud.workflows[BR].data_bucket
-    (delivery,) = cloud.upload(bucket, "incoming/2026-11-23.csv", csv_text(500, 3))
-    described = cloud.wait([delivery["result"]])[delivery["result"]]
-    assert described["status"] == "SUCCEEDED", described.get("cause")
-    assert json.loads(described["input"]) == {"dataset_uri": f"s3://{bucket}/incoming/"}
+    calls = len(cloud.sagemaker.calls)
+    for part in (1, 2, 3):  # data files start nothing, however many there are
+        assert cloud.upload(bucket, f"incoming/2026-11-23/part-{part}.csv", csv_text(300, part)) == []
+    (delivery,) = cloud.upload(bucket, "incoming/_READY", b"")
+    # EventBridge delivers an event at least once: the same event again starts a second run, a duplicate.
+    event = delivery["event"]
+    (again,) = cloud.events.put(event["source"], event["detail-type"], event["detail"], event["resources"])
+    first, second = (cloud.wait([d["result"]])[d["result"]] for d in (delivery, again))
+    assert first["status"] == "SUCCEEDED", first.get("cause")
+    assert json.loads(first["input"]) == {"dataset_uri": f"s3://{bucket}/incoming/",
+                                          "event_claim": f"incoming/_READY@{event['detail']['object']['sequencer']}"}
+    rows = cloud.read(f"s3://{bucket}/runs/{first['name']}/input/raw/train.csv").decode().splitlines()
+    assert len(rows) - 1 == int(900 * 0.7)  # all three files, 300 rows each
+    assert second["status"] == "SUCCEEDED" and json.loads(second["output"])["claim"] == {"claimed": False}
+    assert cloud.sagemaker.calls[calls:].count("CreateTrainingJob") == 1
     assert cloud.upload(bucket, "datasets/not-incoming.csv", b"label,x\n") == []  # other prefixes start nothing
 
 
@@ -126,7 +137,7 @@ def test_the_incoming_rule_and_its_role_start_only_this_workflow(templates):
     template = templates[BR]
     rule = resource(template, "OnIncomingData/Resource")["Properties"]
     bucket = ref(template, "Data/Bucket/Resource")
-    assert rule["EventPattern"] == {"detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": "incoming/"}]}},
+    assert rule["EventPattern"] == {"detail": {"bucket": {"name": [bucket]}, "object": {"key": ["incoming/_READY"]}},
                                     "detail-type": ["Object Created"], "source": ["aws.s3"]}
     (target,) = rule["Targets"]
     assert target["Arn"] == ref(template, "Workflow/StateMachine/Resource")

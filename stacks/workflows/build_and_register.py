@@ -16,6 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import Acknowledgment, Validations
 
 from stacks.config import optional_text
+from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.compliance import acknowledge_wildcards
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
@@ -23,7 +24,8 @@ from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, Workflow
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
 # prefix, read at deploy time, so no CloudFormation export ties the stacks' updates together.
 SHARED_PARAMETERS = ("data-bucket-name", "notification-topic-arn", "key-arn")
-INCOMING = "incoming/"  # new files here start a run on everything under it
+INCOMING = "incoming/"  # the data a marker-started (or scheduled) run trains on: every .csv file under it
+READY_MARKER = f"{INCOMING}_READY"  # put after an upload: each put starts one run on everything under incoming/
 DATASETS = "datasets/"  # data sets a run names with dataset_uri
 BUCKET_ENV = {"DATA_BUCKET": "${DataBucket}"}
 
@@ -49,6 +51,7 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         writes=("processed", "model", "evaluation", "baseline"),
         assets={"ProcessingScript": "processing/standardize.py", "EvaluationScript": "processing/evaluate_model.py"},
         functions={
+            **CLAIM_FUNCTION,
             "ImportDataset": FunctionSpec("import_dataset", "Checks a user's CSV data set and splits it into one run",
                                           writes=("input",), bucket_reads=(DATASETS, INCOMING),
                                           environment=BUCKET_ENV, memory_size=2048, timeout_seconds=300),
@@ -56,6 +59,7 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                                         reads=("evaluation",), environment=BUCKET_ENV),
         },
         sample_input={"rows": 1000, "seed": 3},
+        fragments=CLAIM_FRAGMENTS,
         settings={
             "retrain_schedule": ("", optional_text(r"^(rate\([^)]+\)|cron\([^)]+\))$",
                                                    "an EventBridge Scheduler expression such as rate(7 days) or "
@@ -91,8 +95,9 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
     def add_triggers(self) -> None:
-        """New data under incoming/ starts a run on all of it; so does the schedule, when one is set. Operators
-        may also upload data sets and approve or reject the versions this workflow registers."""
+        """The ready marker (incoming/_READY), put after an upload, starts one run on everything under incoming/;
+        so does the schedule, when one is set. Operators may also upload data sets and approve or reject the
+        versions this workflow registers."""
         uploads = [self.data_bucket.arn_for_objects(f"{prefix}*") for prefix in (DATASETS, INCOMING)]
         packages = self.format_arn(service="sagemaker", resource="model-package",
                                    resource_name=f"{self.job_name_prefix}-*")
@@ -109,12 +114,17 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         run_on_incoming = {"dataset_uri": f"s3://{self.data_bucket.bucket_name}/{INCOMING}"}
         rule_name = f"{self.job_name_prefix}-on-incoming-data"
+        # One put of the marker is one S3 event, which EventBridge may deliver more than once: the marker's
+        # sequencer (unique per change of a key, S3 event message structure) names it.
         start_on_event(
             self, "OnIncomingData", rule_name=rule_name, state_machine=self.state_machine,
-            description=f"Starts {self.job_name_prefix} when a file arrives under {INCOMING} in the data bucket",
+            description=f"Starts {self.job_name_prefix} on everything under {INCOMING} when {READY_MARKER} is put",
             pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
-                "bucket": {"name": [self.data_bucket.bucket_name]}, "object": {"key": [{"prefix": INCOMING}]}}),
-            run_input=run_on_incoming, holds="S3 object-created events", encryption_key=self.key,
+                "bucket": {"name": [self.data_bucket.bucket_name]}, "object": {"key": [READY_MARKER]}}),
+            run_input={**run_on_incoming, "event_claim": claim_of(
+                events.EventField.from_path("$.detail.object.key"),
+                events.EventField.from_path("$.detail.object.sequencer"))},
+            holds="S3 object-created events", encryption_key=self.key,
             role=self._starter_role("events.amazonaws.com", "EventBridge, when data arrives under incoming/"))
         schedule = self.config.workflow_settings["retrain_schedule"]
         if schedule:
