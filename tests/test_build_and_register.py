@@ -1,13 +1,16 @@
 """BuildAndRegister: the MLOps training pipeline, offline end to end and as synthesized (triggers, IAM)."""
 from __future__ import annotations
 
+import http.server
 import json
 import random
+import threading
 
 import numpy as np
 import pytest
 
 from offline.cloud import LocalCloud
+from offline.sagemaker_validation import SageMakerError
 from tests.cfn import arn, get_att, of_type, ref, resource
 from tests.conftest import load_lambda_module
 from tests.test_iam import statements, trust
@@ -222,3 +225,58 @@ def test_operators_may_upload_data_sets_and_approve_this_workflows_models(templa
         {"Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:UpdateModelPackage"],
          "Effect": "Allow", "Resource": arn("sagemaker", "model-package/mlkit-br-*")},
     ]
+
+
+# -- teardown -------------------------------------------------------------------------------------
+class ResponseURL(http.server.ThreadingHTTPServer):
+    """Where CloudFormation waits for a custom resource's answer: keeps each PUT body."""
+
+    def __init__(self) -> None:
+        answers = self.answers = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                answers.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_destroy_data_on_delete_empties_the_model_package_group_before_cloudformation_deletes_it(synthesized):
+    template = synthesized["destroy-data"].templates[BR]
+    empty = resource(template, "EmptyModelPackageGroupOnDelete/Default")
+    group = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::ModelPackageGroup")
+    assert empty["Properties"] == {"ServiceToken": get_att(template, "EmptyModelPackageGroup/Function/Resource"),
+                                   "ModelPackageGroupName": "mlkit-br-models"}
+    assert empty["DependsOn"] == [group]  # so CloudFormation deletes it, emptying the group, before the group
+    assert template["Resources"][group]["DeletionPolicy"] == "Delete"
+    assert statements(template, "EmptyModelPackageGroup/Role")[-1] == {
+        "Action": ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"], "Effect": "Allow",
+        "Resource": arn("sagemaker", "model-package/mlkit-br-models/*")}
+    default = synthesized["default"].templates[BR]  # the group and its versions are kept: nothing to empty
+    assert not of_type(default, "Custom::EmptyModelPackageGroup")
+
+    answers = ResponseURL()
+    with LocalCloud(synthesized["destroy-data"].outdir) as cloud:
+        for _ in range(2):
+            cloud.sagemaker.handle("CreateModelPackage", {"ModelPackageGroupName": "mlkit-br-models"})
+        with pytest.raises(SageMakerError, match="still has 2 model package"):  # what cdk destroy met
+            cloud.sagemaker.handle("DeleteModelPackageGroup", {"ModelPackageGroupName": "mlkit-br-models"})
+        (function,) = [f for f in cloud.workflows[BR].functions.values() if "emptymodelpackagegroup" in f.name]
+        request = {"RequestType": "Delete", "ResponseURL": f"http://127.0.0.1:{answers.server_address[1]}/answer",
+                   "StackId": "stack", "RequestId": "1", "LogicalResourceId": "EmptyModelPackageGroupOnDelete",
+                   "PhysicalResourceId": "mlkit-br-models-versions", "ResourceProperties": empty["Properties"]}
+        cloud.sagemaker.inject_error("DeleteModelPackage", "AccessDeniedException", "not authorized")
+        cloud.lambda_.invoke(function, json.dumps(request).encode())  # a failure is answered, not left waiting
+        cloud.lambda_.invoke(function, json.dumps(request).encode())  # CloudFormation's next attempt
+        assert cloud.sagemaker.handle("DeleteModelPackageGroup", {"ModelPackageGroupName": "mlkit-br-models"}) == {}
+    answers.shutdown()
+    failed, deleted = answers.answers
+    assert failed["Status"] == "FAILED" and "AccessDeniedException" in failed["Reason"]
+    assert (deleted["Status"], deleted["Data"], deleted["PhysicalResourceId"]) == (
+        "SUCCESS", {"Deleted": 2}, "mlkit-br-models-versions")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -19,6 +20,8 @@ from stacks.config import optional_text
 from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.compliance import acknowledge_wildcards
+from stacks.functions import KitFunction
+from stacks.permissions import allow
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
@@ -73,7 +76,9 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         group = sagemaker.CfnModelPackageGroup(
             self, "ModelPackageGroup", model_package_group_name=model_package_group_name(self.job_name_prefix),
             model_package_group_description=f"Models the {self.stack_name} workflow registered for approval")
-        group.apply_removal_policy(removal)  # a group with versions cannot be deleted anyway: kept by default
+        group.apply_removal_policy(removal)  # kept by default, with the registered versions
+        if self.config.destroy_data_on_delete:
+            self._empty_on_delete(group)
         self.topic = sns.Topic(
             self, "Notifications", enforce_ssl=True, display_name="SageMaker model registration",
             master_key=self.key or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"))
@@ -93,6 +98,27 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                                     description=f"The {name.replace('-', ' ')} of {self.job_name_prefix}, for "
                                                 "the stacks that deploy its models")
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
+
+    def _empty_on_delete(self, group: sagemaker.CfnModelPackageGroup) -> None:
+        """SageMaker deletes no model package group that still holds versions, so `cdk destroy` would fail on it:
+        a custom resource that depends on the group (CloudFormation deletes it first) deletes the versions."""
+        cleanup = KitFunction(
+            self, "EmptyModelPackageGroup", folder="empty_model_package_group",
+            description="Deletes the model package group's versions when the stack is deleted, so the group can go too",
+            environment={}, log_retention=self.log_retention, removal_policy=self.removal_policy,
+            timeout=Duration.minutes(5), encryption_key=self.key,
+            dead_letter_reason="CloudFormation invokes this function for its custom resource and waits for the "
+                               "answer on the request's response URL, which the function sends even when it "
+                               "fails; a queue of failed invocations would hold nothing CloudFormation reads.")
+        allow(cleanup.role, ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"],
+              [self.format_arn(service="sagemaker", resource="model-package",
+                               resource_name=f"{group.model_package_group_name}/*")],
+              wildcard_reason="SageMaker numbers the versions of this stack's group; the function lists and deletes "
+                              "the versions of that one group only.")
+        versions = CustomResource(self, "EmptyModelPackageGroupOnDelete", service_token=cleanup.function.function_arn,
+                                  resource_type="Custom::EmptyModelPackageGroup",
+                                  properties={"ModelPackageGroupName": group.model_package_group_name})
+        versions.node.add_dependency(group)
 
     def add_triggers(self) -> None:
         """The ready marker (incoming/_READY), put after an upload, starts one run on everything under incoming/;
