@@ -65,10 +65,10 @@ class LocalCloud:
         return self
 
     def cli_environment(self) -> dict[str, str]:
-        """What a shell needs for its AWS CLI commands to reach this account: its Step Functions calls go to the
-        loopback endpoint, which answers them from this account's state machines."""
+        """What a shell needs for its AWS CLI commands to reach this account: its Step Functions and STS calls go
+        to the loopback endpoint, which answers them from this account (state machines, assumed roles)."""
         return {**ENVIRONMENT, "AWS_REGION": REGION, "AWS_ENDPOINT_URL_SFN": self.endpoints.url,
-                "AWS_EC2_METADATA_DISABLED": "true"}
+                "AWS_ENDPOINT_URL_STS": self.endpoints.url, "AWS_EC2_METADATA_DISABLED": "true"}
 
     def __exit__(self, *exc) -> None:
         self.endpoints.shutdown()

@@ -10,13 +10,14 @@ import subprocess
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from offline.assembly import StackResolver
 from offline.cloud import LocalCloud
 from stacks.config import KitConfig
 from stacks.kit import WORKFLOWS, workflow_settings
 from stacks.pipeline import TOOLS, context_arguments
-from tests.cfn import REGION, arn, of_type, resource
+from tests.cfn import REGION, arn, join, of_type, resource
 from tests.conftest import CDK_CONTEXT, PIPELINE, ROOT
-from tests.test_iam import iam_of
+from tests.test_iam import iam_of, statements
 from tests.test_snapshots import masked
 
 
@@ -41,7 +42,8 @@ def test_pipeline_tests_and_synthesizes_updates_itself_deploys_dev_checks_approv
     assert [name for name, _ in order] == ["Source", "Build", "UpdatePipeline", "Assets", "dev", "prod"]
     dev, prod = dict(order)["dev"], dict(order)["prod"]
     assert dev[-1] == "CheckDev" and prod[0] == "PromoteToProd"
-    assert {a.split(".")[0] for a in dev[:-1]} == {a.split(".")[0] for a in prod[1:]} == set(WORKFLOWS)
+    assert {a.split(".")[0] for a in prod[1:]} == set(WORKFLOWS)
+    assert {a.split(".")[0] for a in dev[:-1]} == {*WORKFLOWS, "DeliveryCheck"}  # the role the check assumes
 
 
 def buildspec(template: dict, path: str) -> dict:
@@ -86,20 +88,26 @@ def test_pinned_asset_publisher_reads_this_cdk_versions_assemblies(synthesized):
     assert listed.returncode == 0 and ".zip" in listed.stdout, listed.stderr
 
 
-def check_statements(template: dict) -> list[dict]:
-    """The dev check's own statements (CDK Pipelines adds its artifact and log access before them)."""
-    statements = resource(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Role/DefaultPolicy/Resource")[
-        "Properties"]["PolicyDocument"]["Statement"]
-    return [s for s in statements if json.dumps(s).count("mlkit-dev-")]
-
-
 # The dev state machines: in the order the stage builds its stacks, and as CDK sorts a statement's resources.
 DEV_MACHINES = [f"mlkit-dev-{cls.spec.slug}" for cls in WORKFLOWS.values()]
+CHECK_ROLE = "mlkit-dev-delivery-check"
 
 
-def test_dev_check_may_only_start_and_watch_its_own_executions(template):
+def test_dev_check_assumes_one_role_in_dev_which_may_only_start_and_watch_its_own_executions(pipeline, template):
+    checker = resource(template, "CheckDevRole/Resource")["Properties"]
+    assert checker["RoleName"] == "mlkit-pipeline-check"
+    own = [s for s in resource(template, "CheckDevRole/DefaultPolicy/Resource")["Properties"]["PolicyDocument"][
+        "Statement"] if "sts:AssumeRole" in json.dumps(s)]
+    assert own == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": join(
+        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, f":role/{CHECK_ROLE}")}]
+    check = pipeline.templates["dev-DeliveryCheck"]
+    role = resource(check, "dev/DeliveryCheck/Role/Resource")["Properties"]
+    assert role["RoleName"] == CHECK_ROLE
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": join(
+            "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":role/mlkit-pipeline-check")}}]
     names = sorted(DEV_MACHINES)
-    assert check_statements(template) == [
+    assert statements(check, "dev/DeliveryCheck/Role") == [
         {"Action": "states:StartExecution", "Effect": "Allow",
          "Resource": [arn("states", f"stateMachine:{name}") for name in names]},
         {"Action": "states:DescribeExecution", "Effect": "Allow",
@@ -108,13 +116,12 @@ def test_dev_check_may_only_start_and_watch_its_own_executions(template):
 
 
 def test_dev_check_uses_the_stage_keys_only_through_step_functions(synthesized):
-    template = synthesized["pipeline-kms"].templates["Pipeline"]
-    names = DEV_MACHINES
-    assert check_statements(template)[-1] == {
+    check = synthesized["pipeline-kms"].templates["dev-DeliveryCheck"]
+    assert statements(check, "dev/DeliveryCheck/Role")[-1] == {
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": arn("kms", "key/*"),
         "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["states.", REGION, ".amazonaws.com"]]}},
                       "ForAnyValue:StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [
-                          arn("states", f"stateMachine:{name}") for name in names]}}}
+                          arn("states", f"stateMachine:{name}") for name in DEV_MACHINES]}}}
 
 
 def test_every_nag_pack_is_clean_and_each_acceptance_is_on_its_resource(pipeline):
@@ -140,7 +147,8 @@ def comparable(template: dict) -> str:
 
 def test_stages_in_the_pipeline_are_the_same_copies_as_the_plain_app_builds(pipeline, synthesized):
     staged = {name: comparable(t) for name, t in synthesized["stage-dev"].templates.items()}
-    in_pipeline = {name: comparable(t) for name, t in pipeline.templates.items() if name.startswith("dev-")}
+    in_pipeline = {name: comparable(t) for name, t in pipeline.templates.items()
+                   if name.startswith("dev-") and name != "dev-DeliveryCheck"}
     assert in_pipeline == staged
 
 
@@ -158,6 +166,13 @@ def check_environment(template: dict, cloud) -> dict[str, str]:
     return variables
 
 
+def project_environment(template: dict) -> dict[str, str]:
+    """The variables the CheckDev project sets itself (its check role and region), resolved as offline."""
+    project = resource(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")["Properties"]
+    resolver = StackResolver("Pipeline", template)
+    return {v["Name"]: resolver.resolve(v["Value"]) for v in project["Environment"]["EnvironmentVariables"]}
+
+
 def run_check(template: dict, cloud, tmp_path, build: int, **changed: str) -> subprocess.CompletedProcess:
     """CheckDev's buildspec commands as build number `build`, in a shell, their AWS CLI calls answered by the
     offline dev stage; `sleep` is shortened (the runs take seconds offline). Waits until every run has ended."""
@@ -166,7 +181,8 @@ def run_check(template: dict, cloud, tmp_path, build: int, **changed: str) -> su
     (tmp_path / "sleep").chmod(0o755)
     environment = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "HOME": str(tmp_path),
                    "CODEBUILD_BUILD_NUMBER": str(build),
-                   **cloud.cli_environment(), **check_environment(template, cloud), **changed}
+                   **cloud.cli_environment(), **project_environment(template), **check_environment(template, cloud),
+                   **changed}
     done = subprocess.run(["sh", "-c", "\n".join(spec["phases"]["build"]["commands"])], env=environment,
                           capture_output=True, text=True, timeout=900)
     runs = [e["executionArn"] for arn in cloud.machines.values()
@@ -188,6 +204,7 @@ def test_dev_check_passes_with_every_workflows_declared_check(template, dev_stag
     assert len(ended) == len(WORKFLOWS) and all(re.search(r": (\S+) \(expected \1\)$", line) for line in ended), ended
     assert sum(line.endswith("(expected SUCCEEDED:None)") for line in ended) == len(WORKFLOWS) - 1
     assert any(":mlkit-dev-da:" in line and "FAILED:ModelPackageNotFound" in line for line in ended), ended
+    assert dev_stage.endpoints.assumed[-1] == "arn:aws:iam::123456789012:role/mlkit-dev-delivery-check"
 
 
 def test_dev_check_fails_when_a_workflows_check_is_wrong(template, dev_stage, tmp_path):
