@@ -189,6 +189,12 @@ class KitConfig:
         if (self.dev_environment or self.prod_environment) and not self.pipeline_environment:
             raise _fail("pipeline_environment", None, "aws://<account>/<region> of the pipeline when dev_environment "
                                                       "or prod_environment is set (stages in other accounts trust it)")
+        pipeline_region = (self.environment("pipeline") or (None, None))[1]
+        for where in ("dev", "prod"):
+            value = getattr(self, f"{where}_environment")
+            if value and self.environment(where)[1] != pipeline_region:
+                raise _fail(f"{where}_environment", value, f"the pipeline's region ({pipeline_region}): stages in "
+                                                           "other accounts are supported, in other regions not yet")
         if self.pipeline and self.stage:
             raise _fail("stage", self.stage, "no stage with pipeline settings (the pipeline deploys dev and prod)")
         # A workflow runs up to three jobs back to back, and a spot training job may wait for capacity as long

@@ -43,7 +43,7 @@ GENERATED_WILDCARDS = (
      "asset projects' groups, named by CDK at synthesis)."),
     (r":report-group/",
      "CodeBuild names test-report groups after the project at run time; no project here publishes reports."),
-    (r"^Resource::arn:\*:iam::<AWS::AccountId>:role/\*$",
+    (r"^Resource::arn:\*:iam::(<AWS::AccountId>|\d{12}):role/\*$",
      "Self-mutation assumes the CDK bootstrap roles of this account, whose names carry the bootstrap "
      "qualifier; CDK limits the statement to roles tagged aws-cdk:bootstrap-role."),
     (r"^Resource::\*$",

@@ -213,3 +213,100 @@ def test_dev_check_fails_when_a_workflows_check_is_wrong(template, dev_stage, tm
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].endswith(
         ":mlkit-dev-da:pipeline-check-2: FAILED:InvalidExecutionInput (expected FAILED:ModelPackageNotFound)"), done.stdout
+
+
+# -- stages in separate accounts ------------------------------------------------------------------
+PIPELINE_ACCOUNT, STAGE_ACCOUNTS = "111111111111", {"dev": "222222222222", "prod": "333333333333"}
+BOOTSTRAP_ROLE = r"cdk-hnb659fds-(deploy|cfn-exec|file-publishing)-role-{account}-eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def cross_account(synthesized):
+    return synthesized["pipeline-cross-account"]
+
+
+def strings(node, path=()):
+    """Every text of a template with where it sits."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from strings(value, (*path, index))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def test_cross_account_pipeline_is_nag_clean(cross_account):
+    test_every_nag_pack_is_clean_and_each_acceptance_is_on_its_resource(cross_account)
+
+
+def test_the_pipeline_grants_other_accounts_nothing_wider_than_their_bootstrap_roles_and_the_check_role(cross_account):
+    template = cross_account.templates["Pipeline"]
+    named = {}
+    for path, text in strings(template["Resources"]):
+        for stage, account in STAGE_ACCOUNTS.items():
+            if account in text and path[-1] == "BuildSpec":  # the settings the pipeline synthesizes with
+                assert f"-c {stage}_environment=aws://{account}/eu-west-1" in text
+            elif account in text:
+                named.setdefault(stage, set()).add(text)
+                allowed = BOOTSTRAP_ROLE.format(account=account) + ("|mlkit-dev-delivery-check" if stage == "dev" else "")
+                assert re.fullmatch(rf"(arn:\$\{{AWS::Partition\}})?:iam::{account}:role/({allowed})", text), (path, text)
+    assert set(named) == set(STAGE_ACCOUNTS)
+    # No stage account is trusted whole (its ":root" or a bare account ID) in the bucket or key policies.
+    for path, text in strings(template["Resources"]):
+        assert text not in STAGE_ACCOUNTS.values() and not re.search(r"(222222222222|333333333333):root", text), path
+
+
+def deploy_actions(template: dict, stage: str) -> list[dict]:
+    (codepipeline,) = of_type(template, "AWS::CodePipeline::Pipeline").values()
+    (actions,) = [s["Actions"] for s in codepipeline["Properties"]["Stages"] if s["Name"] == stage]
+    return [a for a in actions if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+
+
+def role_in(account: str, name: str) -> dict:
+    return join("arn:", {"Ref": "AWS::Partition"}, f":iam::{account}:role/{name}")
+
+
+def test_each_stage_deploys_with_its_own_accounts_bootstrap_roles(cross_account):
+    template = cross_account.templates["Pipeline"]
+    for stage, account in STAGE_ACCOUNTS.items():
+        actions = deploy_actions(template, stage)
+        assert actions and {json.dumps(a["RoleArn"]) for a in actions} == {
+            json.dumps(role_in(account, f"cdk-hnb659fds-deploy-role-{account}-eu-west-1"))}
+        assert {json.dumps(a["Configuration"].get("RoleArn")) for a in actions if "RoleArn" in a["Configuration"]} == {
+            json.dumps(role_in(account, f"cdk-hnb659fds-cfn-exec-role-{account}-eu-west-1"))}
+
+
+def test_assets_are_published_into_each_stage_accounts_bootstrap_bucket_by_its_own_role(cross_account):
+    template = cross_account.templates["Pipeline"]
+    assumed = [s for s in resource(template, "Pipeline/Assets/FileRole/DefaultPolicy/Resource")["Properties"][
+        "PolicyDocument"]["Statement"] if s["Action"] == "sts:AssumeRole"]
+    assert assumed == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": [
+        {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-hnb659fds-file-publishing-role-{account}-eu-west-1"}
+        for account in STAGE_ACCOUNTS.values()]}]
+    for stage, account in STAGE_ACCOUNTS.items():
+        manifests = list((cross_account.outdir / f"assembly-Pipeline-{stage}").glob("*.assets.json"))
+        destinations = [d for m in manifests for f in json.loads(m.read_text())["files"].values()
+                        for d in f["destinations"].values()]
+        assert destinations and all(
+            d["bucketName"] == f"cdk-hnb659fds-assets-{account}-eu-west-1" and d["assumeRoleArn"] ==
+            f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-hnb659fds-file-publishing-role-{account}-eu-west-1"
+            for d in destinations), destinations
+
+
+def test_dev_trusts_only_the_pipelines_check_role_and_the_check_assumes_it_there(cross_account):
+    pipeline = cross_account.templates["Pipeline"]
+    check = cross_account.templates["dev-DeliveryCheck"]
+    assert resource(check, "dev/DeliveryCheck/Role/Resource")["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow",
+         "Principal": {"AWS": role_in(PIPELINE_ACCOUNT, "mlkit-pipeline-check")}}]
+    environment = {v["Name"]: v["Value"] for v in resource(pipeline, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")[
+        "Properties"]["Environment"]["EnvironmentVariables"]}
+    assert environment == {"CHECK_ROLE_ARN": role_in(STAGE_ACCOUNTS["dev"], "mlkit-dev-delivery-check"),
+                           "CHECK_REGION": "eu-west-1"}
+    # Nothing else in a stage names the pipeline's account.
+    for name, template in cross_account.templates.items():
+        if name != "Pipeline":
+            texts = [text for _, text in strings(template["Resources"]) if PIPELINE_ACCOUNT in text]
+            assert texts == ([":iam::111111111111:role/mlkit-pipeline-check"] if name == "dev-DeliveryCheck" else []), name
