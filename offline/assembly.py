@@ -59,6 +59,7 @@ class LocalWorkflow:
     rules: list[LocalRule]
     topics: list[str]  # SNS topic names
     model_package_groups: list[str]
+    outputs: dict[str, str]  # the stack's outputs, resolved as CloudFormation would
 
     @property
     def starts_on_model_approval(self) -> bool:
@@ -240,5 +241,6 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                 rules=rules,
                 topics=named("AWS::SNS::Topic"),
                 model_package_groups=named("AWS::SageMaker::ModelPackageGroup"),
+                outputs={name: resolver.resolve(output["Value"]) for name, output in template["Outputs"].items()},
             )
     return workflows

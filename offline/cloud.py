@@ -49,7 +49,8 @@ class LocalCloud:
         self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_,
                                     self.sfn, self.iam)
         self.announced: set[str] = set()
-        self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker)
+        self.sequencer = 0
+        self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker, self.sfn)
         # Only the interpreter's Lambda and SageMaker clients go to the loopback endpoints; S3 stays moto's.
         for service in ("LAMBDA", "SAGEMAKER", "SAGEMAKER_RUNTIME"):
             os.environ[f"AWS_ENDPOINT_URL_{service}"] = self.endpoints.url
@@ -67,6 +68,12 @@ class LocalCloud:
                 name=workflow.state_machine_name, definition=workflow.definition,
                 roleArn=workflow.role_arn)["stateMachineArn"]
         return self
+
+    def cli_environment(self) -> dict[str, str]:
+        """What a shell needs for its AWS CLI commands to reach this account: its Step Functions and STS calls go
+        to the loopback endpoint, which answers them from this account (state machines, assumed roles)."""
+        return {**ENVIRONMENT, "AWS_REGION": REGION, "AWS_ENDPOINT_URL_SFN": self.endpoints.url,
+                "AWS_ENDPOINT_URL_STS": self.endpoints.url, "AWS_EC2_METADATA_DISABLED": "true"}
 
     def __exit__(self, *exc) -> None:
         self.endpoints.shutdown()
@@ -127,8 +134,9 @@ class LocalCloud:
         self.events.put("aws.states", "Step Functions Execution Status Change", detail, [described["executionArn"]])
 
     def _announce_model_package(self, description: dict) -> None:
-        """SageMaker's event for a registered version or a changed approval, on the local bus."""
-        detail = {key: value for key, value in description.items() if not key.endswith("Time")}
+        """SageMaker's event for a registered version or a changed approval, on the local bus: the version's
+        description, its times in epoch milliseconds (as in AWS's published sample events)."""
+        detail = {key: round(value * 1000) if key.endswith("Time") else value for key, value in description.items()}
         self.events.put("aws.sagemaker", "SageMaker Model Package State Change", detail,
                         [description["ModelPackageArn"]])
 
@@ -142,9 +150,11 @@ class LocalCloud:
     def upload(self, bucket: str, key: str, body: bytes) -> list[dict]:
         """Put an object, as a user would, and announce it as S3 does to EventBridge (for buckets that send
         their events there); returns what the rules' targets answered."""
-        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+        etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+        self.sequencer += 1  # S3's sequencer orders the changes of a key; it grows with each one
         return self.events.put("aws.s3", "Object Created", {
-            "version": "0", "bucket": {"name": bucket}, "object": {"key": key, "size": len(body)},
+            "version": "0", "bucket": {"name": bucket}, "object": {
+                "key": key, "size": len(body), "etag": etag, "sequencer": f"{self.sequencer:016X}"},
             "reason": "PutObject"}, [f"arn:aws:s3:::{bucket}"])
 
     def notifications(self) -> list[dict]:

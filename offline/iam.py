@@ -71,6 +71,7 @@ class LocalIam:
     keys: Keys = field(default_factory=Keys)
     function_permissions: Mapping[str, list[tuple[str, Statement]]] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
+    unreadable: Mapping[str, Exception] = field(default_factory=dict)  # role -> why offline cannot read it
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -80,6 +81,7 @@ class LocalIam:
         """Every role's identity policies (inline, and managed policies of the same templates), the
         customer-managed keys of buckets, topics and state machines, and the Lambda permissions."""
         roles: dict[str, list[Statement]] = defaultdict(list)
+        unreadable: dict[str, UnsupportedPolicy] = {}  # roles offline cannot read (CDK's providers, say)
         buckets, topics, machines, permissions = {}, {}, {}, defaultdict(list)
         for stack in synthesized_stacks(outdir, stage):
             resources, resolve = stack.template["Resources"], stack.resolver.resolve
@@ -87,7 +89,10 @@ class LocalIam:
                 kind, props = resource["Type"], resource.get("Properties", {})
                 where = f"{stack.name} {logical_id}"
                 if kind == "AWS::IAM::Role":
-                    roles[stack.resolver.arn(logical_id)] += _role_statements(stack, props, where)
+                    try:
+                        roles[stack.resolver.arn(logical_id)] += _role_statements(stack, props, where)
+                    except UnsupportedPolicy as error:  # fails the run only if the role makes a call offline
+                        unreadable[stack.resolver.arn(logical_id)] = error
                 elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
                     statements = parse_policy(resolve(props["PolicyDocument"]), where)
                     for role in props.get("Roles", []):
@@ -108,7 +113,7 @@ class LocalIam:
                     function = resolve(props["FunctionName"])
                     permissions[function].append((props["Principal"], Statement(
                         "Allow", (props["Action"],), False, (function,), False, condition)))
-        return cls(dict(roles), Keys(buckets, topics, machines), dict(permissions))
+        return cls(dict(roles), Keys(buckets, topics, machines), dict(permissions), unreadable=unreadable)
 
     @contextlib.contextmanager
     def acting_as(self, role_arn: str, session: str) -> Iterator[Caller]:
@@ -123,6 +128,8 @@ class LocalIam:
 
     def refusal(self, caller: Caller, checks: list[Check]) -> tuple[Check, str] | None:
         """The first check the caller's policies do not allow, with the decision, or None."""
+        if caller.role_arn in self.unreadable:
+            raise self.unreadable[caller.role_arn]
         for check in checks:
             decision = decide(self.roles[caller.role_arn], check.action, check.resource, check.context, MODELED_KEYS)
             with self._lock:

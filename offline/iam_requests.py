@@ -39,7 +39,7 @@ class Keys:
 
 # Every condition key a row sets when the call has it: a key not listed here is one offline does not model.
 MODELED_KEYS = frozenset({
-    "s3:prefix", "kms:ViaService", "kms:CallerAccount", "kms:EncryptionContext:aws:states:stateMachineArn",
+    "s3:prefix", "s3:if-none-match", "kms:ViaService", "kms:CallerAccount", "kms:EncryptionContext:aws:states:stateMachineArn",
     "iam:PassedToService", "sagemaker:InstanceTypes", "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation",
     "sagemaker:InterContainerTrafficEncryption", "sagemaker:VolumeKmsKey", "sagemaker:OutputKmsKey",
     "aws:SourceArn"})  # aws:SourceArn: a rule invoking a function (offline/iam.py, Lambda permissions)
@@ -61,7 +61,9 @@ def _via(service: str) -> dict[str, str]:
 def _object(action: str, kms_action: str | None) -> Callable[[Mapping, Keys], list[Check]]:
     """An object call; with the bucket's customer-managed key, S3 uses it with the caller's permissions."""
     def checks(params: Mapping, keys: Keys) -> list[Check]:
-        found = [Check(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
+        # A conditional create (If-None-Match) sets s3:if-none-match (S3's condition keys for PutObject).
+        context = {"s3:if-none-match": params["IfNoneMatch"]} if "IfNoneMatch" in params else {}
+        found = [Check(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", context)]
         key = params.get("SSEKMSKeyId") or keys.buckets.get(params["Bucket"])
         if key and kms_action:
             found.append(Check(kms_action, key, _via("s3")))
@@ -166,6 +168,14 @@ def _model_package(field_name: str) -> Callable[[str, Mapping, Keys], list[Check
     return checks
 
 
+def _model_package_group(field_name: str) -> Callable[[str, Mapping, Keys], list[Check]]:
+    """A call on a model package group, by name or ARN."""
+    def checks(operation: str, params: Mapping, keys: Keys) -> list[Check]:
+        name = params[field_name].rsplit("/", 1)[-1]
+        return [Check(f"sagemaker:{operation}", _arn("sagemaker", f"model-package-group/{name}"))]
+    return checks
+
+
 # -- Step Functions, Lambda, SNS ----------------------------------------------------------------------
 def _states(action: str, field_name: str, kms_action: str | None) -> Callable[[Mapping, Keys], list[Check]]:
     """A call on a state machine or one of its executions; a customer-managed key encrypts its execution data,
@@ -230,6 +240,11 @@ _SAGEMAKER: dict[str, Callable[[str, Mapping, Keys], list[Check]]] = {
     "CreateModelPackage": _model_package("ModelPackageGroupName"),
     "DescribeModelPackage": _model_package("ModelPackageName"),
     "UpdateModelPackage": _model_package("ModelPackageArn"),
+    "DeleteModelPackage": _model_package("ModelPackageName"),
+    # A listing names no version; offline authorizes it on the group's versions as a whole (model-package type).
+    "ListModelPackages": lambda operation, params, keys: [Check(
+        "sagemaker:ListModelPackages", _arn("sagemaker", f"model-package/{params['ModelPackageGroupName']}/*"))],
+    "DeleteModelPackageGroup": _model_package_group("ModelPackageGroupName"),
 }
 
 

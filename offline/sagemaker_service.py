@@ -25,7 +25,7 @@ from stacks.integrations import SERVICE_INTEGRATIONS
 # Job noun (TrainingJob, ...) -> ARN resource type, for every job a `.sync` integration of the kit waits for.
 JOB_KINDS = {i.stoppable_job: i.sagemaker_resources[0] for i in SERVICE_INTEGRATIONS.values() if i.stoppable_job}
 REGISTRY_OPERATIONS = ("CreateModelPackageGroup", "CreateModelPackage", "DescribeModelPackage", "ListModelPackages",
-                       "UpdateModelPackage")
+                       "UpdateModelPackage", "DeleteModelPackage", "DeleteModelPackageGroup")
 # Where each job kind's request names the role the job runs as (a transform job runs as its model's role).
 JOB_ROLES = {"TrainingJob": ("RoleArn",), "ProcessingJob": ("RoleArn",), "TransformJob": ("_model", "ExecutionRoleArn"),
              "HyperParameterTuningJob": ("TrainingJobDefinition", "RoleArn")}
@@ -179,7 +179,7 @@ class LocalSageMaker:
                                         "ModelPackageVersion": version, "ModelPackageStatus": "Completed",
                                         "ModelApprovalStatus": request.get("ModelApprovalStatus",
                                                                            "PendingManualApproval"),
-                                        "CreationTime": time.time()}
+                                        "CreationTime": (now := time.time()), "LastModifiedTime": now}
         self.on_model_package_change(self._describe_model_package({"ModelPackageName": arn}))
         return {"ModelPackageArn": arn}
 
@@ -199,9 +199,30 @@ class LocalSageMaker:
         arn = request["ModelPackageArn"]
         package = self._lookup(self.model_packages, arn, "model package")
         with self.lock:
-            self.model_packages[arn] = {**package, **{k: v for k, v in request.items() if k != "ModelPackageArn"}}
+            self.model_packages[arn] = {**package, **{k: v for k, v in request.items() if k != "ModelPackageArn"},
+                                        "LastModifiedTime": time.time()}
         self.on_model_package_change(self._describe_model_package({"ModelPackageName": arn}))
         return {"ModelPackageArn": arn}
+
+    def _delete_model_package(self, request: dict) -> dict:
+        arn = request["ModelPackageName"]
+        self._lookup(self.model_packages, arn, "model package")
+        with self.lock:
+            del self.model_packages[arn]
+        return {}
+
+    def _delete_model_package_group(self, request: dict) -> dict:
+        """As SageMaker: a group that still holds versions is not deleted (ConflictException, the one error
+        botocore's model declares for DeleteModelPackageGroup)."""
+        group = request["ModelPackageGroupName"]
+        self._lookup(self.model_package_groups, group, "model package group")
+        with self.lock:
+            held = sorted(arn for arn, p in self.model_packages.items() if p["ModelPackageGroupName"] == group)
+            if held:
+                raise SageMakerError("ConflictException", f"Model Package Group {group!r} still has "
+                                                          f"{len(held)} model package(s); delete them first.")
+            del self.model_package_groups[group]
+        return {}
 
     def _record_child(self, kind: str, name: str, request: dict, result: dict) -> None:
         """A job another job started (a tuning job's training jobs), already completed."""

@@ -24,6 +24,8 @@ SPOT_WAIT_FACTOR = 2
 STAGE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
 CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# Where the pipeline and its stages live, as `cdk bootstrap` names an environment.
+ENVIRONMENT = re.compile(r"^aws://(?P<account>\d{12})/(?P<region>[a-z]{2}(-[a-z]+)+-\d)$")
 # Instance families SageMaker offers with EBS storage only. Families with local NVMe instance storage (m5d,
 # g4dn, g5, g6, p3dn, p4d, p5, trn1, ...) encrypt it in hardware, and SageMaker rejects a volume KMS key for
 # them (API reference, ResourceConfig/TransformResources/ProcessingClusterConfig.VolumeKmsKeyId; the families
@@ -127,6 +129,9 @@ class KitConfig:
     pipeline_connection_arn: str | None
     pipeline_repository: str | None
     pipeline_branch: str
+    pipeline_environment: str | None
+    dev_environment: str | None
+    prod_environment: str | None
     # Settings a workflow declares for itself (WorkflowSpec.settings), parsed like these: name -> value.
     workflow_settings: Mapping[str, Any] = field(default_factory=dict)
 
@@ -137,6 +142,11 @@ class KitConfig:
     @property
     def pipeline(self) -> bool:
         return bool(self.pipeline_repository)
+
+    def environment(self, where: str) -> tuple[str, str] | None:
+        """(account, region) of `<where>_environment` (pipeline, dev, prod), or None: the pipeline's own."""
+        value = getattr(self, f"{where}_environment")
+        return ENVIRONMENT.fullmatch(value).group("account", "region") if value else None
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any],
@@ -171,6 +181,20 @@ class KitConfig:
             missing = "pipeline_connection_arn" if self.pipeline_repository else "pipeline_repository"
             raise _fail(missing, None, "a value: a pipeline needs both pipeline_repository and "
                                        "pipeline_connection_arn")
+        for where in ("pipeline", "dev", "prod"):
+            value = getattr(self, f"{where}_environment")
+            if value and not self.pipeline:
+                raise _fail(f"{where}_environment", value, "no value without pipeline_repository and "
+                                                           "pipeline_connection_arn (it places the pipeline's stages)")
+        if (self.dev_environment or self.prod_environment) and not self.pipeline_environment:
+            raise _fail("pipeline_environment", None, "aws://<account>/<region> of the pipeline when dev_environment "
+                                                      "or prod_environment is set (stages in other accounts trust it)")
+        pipeline_region = (self.environment("pipeline") or (None, None))[1]
+        for where in ("dev", "prod"):
+            value = getattr(self, f"{where}_environment")
+            if value and self.environment(where)[1] != pipeline_region:
+                raise _fail(f"{where}_environment", value, f"the pipeline's region ({pipeline_region}): stages in "
+                                                           "other accounts are supported, in other regions not yet")
         if self.pipeline and self.stage:
             raise _fail("stage", self.stage, "no stage with pipeline settings (the pipeline deploys dev and prod)")
         # A workflow runs up to three jobs back to back, and a spot training job may wait for capacity as long
@@ -203,6 +227,9 @@ SETTINGS: dict[str, Setting] = {
                                 "arn:aws:codeconnections:eu-west-1:111122223333:connection/<uuid>", optional=True)),
     "pipeline_repository": ("", _pattern(REPOSITORY, "a repository as owner/name", optional=True)),
     "pipeline_branch": ("main", _pattern(re.compile(r"^[A-Za-z0-9._/-]{1,255}$"), "a branch name")),
+    **{f"{where}_environment": ("", _pattern(ENVIRONMENT, "aws://<12-digit account>/<region> such as "
+                                                         "aws://111122223333/eu-west-1", optional=True))
+       for where in ("pipeline", "dev", "prod")},
 }
 assert list(SETTINGS) == [f.name for f in fields(KitConfig)][:-1], "SETTINGS and KitConfig must list the same keys"
 

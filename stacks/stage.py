@@ -7,6 +7,7 @@ from aws_cdk import Stage
 from constructs import Construct
 
 from stacks.config import ConfigError, KitConfig
+from stacks.delivery_check import DeliveryCheckStack, check_role_name
 from stacks.workflow_stack import WORKFLOWS
 
 
@@ -20,9 +21,14 @@ def build_workflow_stacks(scope: Construct, config: KitConfig) -> dict:
 
 
 class KitStage(Stage):
-    """All workflow stacks for one stage; CloudFormation names them <stage>-<StackId>, the CLI <stage>/<StackId>."""
+    """All workflow stacks for one stage; CloudFormation names them <stage>-<StackId>, the CLI <stage>/<StackId>.
+    With `checked_by` (a role ARN), also the role that role assumes to check the stage (DeliveryCheck)."""
 
-    def __init__(self, scope: Construct, stage: str, *, config: KitConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, stage: str, *, config: KitConfig, checked_by: str | None = None,
+                 **kwargs) -> None:
         super().__init__(scope, stage, **kwargs)
         self.config = dataclasses.replace(config, stage=stage)
         self.stacks = build_workflow_stacks(self, self.config)
+        if checked_by:
+            self.check = DeliveryCheckStack(self, "DeliveryCheck", workflows=self.stacks, trusted_role_arn=checked_by,
+                                            role_name=check_role_name(config.name_prefix, stage))

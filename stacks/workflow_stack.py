@@ -50,6 +50,9 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     # Prefixes of the data bucket outside runs/ it reads (user data sets): GetObject, and ListBucket on them.
     bucket_reads: tuple[str, ...] = ()
+    # Prefixes outside runs/ where it creates objects that must not exist yet: PutObject only with If-None-Match: *
+    # (a conditional write, which S3 refuses once the key exists), so it can never overwrite one.
+    bucket_creates: tuple[str, ...] = ()
     memory_size: int = 256
     timeout_seconds: int = 30
 
@@ -63,6 +66,23 @@ SHARED_FUNCTIONS: dict[str, FunctionSpec] = {
                                 writes=("input",), environment={"DATA_BUCKET": "${DataBucket}"},
                                 memory_size=1024, timeout_seconds=300),
 }
+
+
+@dataclass(frozen=True)
+class DeliveryCheck:
+    """How a delivery checks a deployed copy of the workflow: start one run with `input` (strings may hold the
+    stack's text placeholders, ${Name}) and expect it to succeed or, with `error`, to fail with that error. A
+    workflow an event starts declares a run that proves its deployed copy works in a fresh stage, where nothing
+    has started it yet."""
+
+    input: Mapping[str, Any]
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The ended run's status and error as the AWS CLI prints them (`--query "[status, error]" --output text`,
+        joined by a colon)."""
+        return f"FAILED:{self.error}" if self.error else "SUCCEEDED:None"
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,8 @@ class WorkflowSpec:
     source_dirs: Mapping[str, str] = field(default_factory=dict)
     functions: Mapping[str, FunctionSpec] = field(default_factory=dict)  # construct id -> function
     sample_input: Mapping[str, Any] = field(default_factory=dict)  # a small run, for offline tests and checks
+    # How a delivery checks the deployed workflow (the pipeline's CheckDev); by default, its sample input must succeed.
+    delivery_check: DeliveryCheck | None = None
     # Settings of its own (name -> (default, parser)), given like the kit's (-c name=value, cdk.json) and read
     # as self.config.workflow_settings[name]; document each in the README's configuration table.
     settings: Mapping[str, Setting] = field(default_factory=dict)
@@ -91,6 +113,10 @@ class WorkflowSpec:
     # ASL its definition uses in more than one state, written once: a field whose value is "${<name>}" gets a
     # copy (placeholders inside are filled like the rest).
     fragments: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def check(self) -> DeliveryCheck:
+        return self.delivery_check or DeliveryCheck(self.sample_input)
 
 
 def job_guards(config: KitConfig, key: kms.IKey | None) -> dict[str, dict]:
@@ -228,6 +254,8 @@ class SageMakerWorkflowStack(Stack):
         self.add_permissions()
         self.add_triggers()
         self.state_machine_arn_output = CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        self.check_input_output = CfnOutput(self, "DeliveryCheckInput", value=self._check_input(),
+                                            description="The input of the run a delivery checks this copy with")
         CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
         CfnOutput(self, "OperatorPolicyArn", value=self.operator_policy.managed_policy_arn,
                   description="Attach to the users or roles that start and watch this workflow's runs")
@@ -295,12 +323,23 @@ class SageMakerWorkflowStack(Stack):
         if spec.writes:
             allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.writes],
                   wildcard_reason=RUN_FOLDERS)
-        reads = spec.reads or spec.bucket_reads
-        if self.key and (reads or spec.writes):  # SSE-KMS objects, through S3 only
-            actions = [*(["kms:Decrypt"] if reads else []), *(["kms:GenerateDataKey"] if spec.writes else [])]
+        if spec.bucket_creates:
+            allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"{p}*") for p in spec.bucket_creates],
+                  conditions={"StringEquals": {"s3:if-none-match": "*"}},
+                  wildcard_reason="The function names its objects under these prefixes itself, and may only create "
+                                  "them (If-None-Match: *), never overwrite one.")
+        reads, writes = spec.reads or spec.bucket_reads, spec.writes or spec.bucket_creates
+        if self.key and (reads or writes):  # SSE-KMS objects, through S3 only
+            actions = [*(["kms:Decrypt"] if reads else []), *(["kms:GenerateDataKey"] if writes else [])]
             allow(function.role, actions, [self.key.key_arn],
                   conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
         return function
+
+    def _check_input(self) -> str:
+        """The delivery check's input as JSON, its ${Name} placeholders filled with the stack's values."""
+        def fill(match) -> str:
+            return str(self._placeholder_value(match.group(0), "delivery_check input"))
+        return PLACEHOLDER.sub(fill, json.dumps(self.spec.check.input, separators=(",", ":")))
 
     def _placeholder_value(self, text: str, where: str) -> str:
         whole = PLACEHOLDER.fullmatch(text)

@@ -43,11 +43,15 @@ CONFIGURATIONS = {
 }
 PIPELINE = {"pipeline_repository": "example/sagemaker-kit", "pipeline_connection_arn":
             "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012"}
+# The pipeline in one account, dev and prod in two others (one region).
+CROSS_ACCOUNT = {"pipeline_environment": "aws://111111111111/eu-west-1", "dev_environment": "aws://222222222222/eu-west-1",
+                 "prod_environment": "aws://333333333333/eu-west-1"}
 # Synthesized only for the tests that ask: two copies side by side (one account and region), and the pipeline.
 EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com"},
                         "spot": {"spot_training": "true", "workflow_timeout_minutes": "300"},
                         "stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}, "pipeline": PIPELINE,
-                        "pipeline-kms": {**PIPELINE, "encryption": "kms"}}
+                        "pipeline-kms": {**PIPELINE, "encryption": "kms"},
+                        "pipeline-cross-account": {**PIPELINE, **CROSS_ACCOUNT}}
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """BuildAndRegister: the MLOps training pipeline, offline end to end and as synthesized (triggers, IAM)."""
 from __future__ import annotations
 
+import http.server
 import json
 import random
+import threading
 from typing import Callable
 
 import numpy as np
 import pytest
 
 from offline.cloud import LocalCloud
+from offline.sagemaker_validation import SageMakerError
 from tests.cfn import arn, get_att, of_type, ref, resource
 from tests.conftest import load_processing_module
 from tests.test_iam import statements, trust
@@ -140,12 +143,24 @@ def test_bad_data_sets_fail_with_a_named_error_before_any_job(cloud, where, body
     assert len(cloud.sagemaker.calls) == calls
 
 
-def test_a_file_arriving_under_incoming_starts_a_run_on_everything_there(cloud):
+def test_a_multi_file_upload_and_its_ready_marker_train_once_on_everything_there(cloud):
     bucket = cloud.workflows[BR].data_bucket
-    (delivery,) = cloud.upload(bucket, "incoming/2026-11-23.csv", csv_text(500, 3))
-    described = cloud.wait([delivery["result"]])[delivery["result"]]
-    assert described["status"] == "SUCCEEDED", described.get("cause")
-    assert json.loads(described["input"]) == {"dataset_uri": f"s3://{bucket}/incoming/"}
+    calls = len(cloud.sagemaker.calls)
+    for part in (1, 2, 3):  # data files start nothing, however many there are
+        assert cloud.upload(bucket, f"incoming/2026-11-23/part-{part}.csv", csv_text(300, part)) == []
+    (delivery,) = cloud.upload(bucket, "incoming/_READY", b"")
+    # EventBridge delivers an event at least once: the same event again starts a second run, a duplicate.
+    event = delivery["event"]
+    (again,) = cloud.events.put(event["source"], event["detail-type"], event["detail"], event["resources"])
+    first, second = (cloud.wait([d["result"]])[d["result"]] for d in (delivery, again))
+    assert first["status"] == "SUCCEEDED", first.get("cause")
+    assert json.loads(first["input"]) == {"dataset_uri": f"s3://{bucket}/incoming/",
+                                          "event_claim": f"incoming/_READY@{event['detail']['object']['sequencer']}"}
+    split = [cloud.read(f"s3://{bucket}/runs/{first['name']}/input/raw/{name}.csv").decode().splitlines()
+             for name in ("train", "validation", "test")]
+    assert len(split[0]) - 1 + len(split[1]) - 1 + len(split[2]) == 900  # all three files, 300 rows each
+    assert second["status"] == "SUCCEEDED" and json.loads(second["output"])["claim"] == {"claimed": False}
+    assert cloud.sagemaker.calls[calls:].count("CreateTrainingJob") == 1
     assert cloud.upload(bucket, "datasets/not-incoming.csv", b"label,x\n") == []  # other prefixes start nothing
 
 
@@ -153,7 +168,7 @@ def test_the_incoming_rule_and_its_role_start_only_this_workflow(templates):
     template = templates[BR]
     rule = resource(template, "OnIncomingData/Resource")["Properties"]
     bucket = ref(template, "Data/Bucket/Resource")
-    assert rule["EventPattern"] == {"detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": "incoming/"}]}},
+    assert rule["EventPattern"] == {"detail": {"bucket": {"name": [bucket]}, "object": {"key": ["incoming/_READY"]}},
                                     "detail-type": ["Object Created"], "source": ["aws.s3"]}
     (target,) = rule["Targets"]
     assert target["Arn"] == ref(template, "Workflow/StateMachine/Resource")
@@ -224,3 +239,58 @@ def test_operators_may_upload_data_sets_and_approve_this_workflows_models(templa
         {"Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages", "sagemaker:UpdateModelPackage"],
          "Effect": "Allow", "Resource": arn("sagemaker", "model-package/mlkit-br-*")},
     ]
+
+
+# -- teardown -------------------------------------------------------------------------------------
+class ResponseURL(http.server.ThreadingHTTPServer):
+    """Where CloudFormation waits for a custom resource's answer: keeps each PUT body."""
+
+    def __init__(self) -> None:
+        answers = self.answers = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                answers.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_destroy_data_on_delete_empties_the_model_package_group_before_cloudformation_deletes_it(synthesized):
+    template = synthesized["destroy-data"].templates[BR]
+    empty = resource(template, "EmptyModelPackageGroupOnDelete/Default")
+    group = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::SageMaker::ModelPackageGroup")
+    assert empty["Properties"] == {"ServiceToken": get_att(template, "EmptyModelPackageGroup/Function/Resource"),
+                                   "ModelPackageGroupName": "mlkit-br-models"}
+    assert empty["DependsOn"] == [group]  # so CloudFormation deletes it, emptying the group, before the group
+    assert template["Resources"][group]["DeletionPolicy"] == "Delete"
+    assert statements(template, "EmptyModelPackageGroup/Role")[-1] == {
+        "Action": ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"], "Effect": "Allow",
+        "Resource": arn("sagemaker", "model-package/mlkit-br-models/*")}
+    default = synthesized["default"].templates[BR]  # the group and its versions are kept: nothing to empty
+    assert not of_type(default, "Custom::EmptyModelPackageGroup")
+
+    answers = ResponseURL()
+    with LocalCloud(synthesized["destroy-data"].outdir) as cloud:
+        for _ in range(2):
+            cloud.sagemaker.handle("CreateModelPackage", {"ModelPackageGroupName": "mlkit-br-models"})
+        with pytest.raises(SageMakerError, match="still has 2 model package"):  # what cdk destroy met
+            cloud.sagemaker.handle("DeleteModelPackageGroup", {"ModelPackageGroupName": "mlkit-br-models"})
+        (function,) = [f for f in cloud.workflows[BR].functions.values() if "emptymodelpackagegroup" in f.name]
+        request = {"RequestType": "Delete", "ResponseURL": f"http://127.0.0.1:{answers.server_address[1]}/answer",
+                   "StackId": "stack", "RequestId": "1", "LogicalResourceId": "EmptyModelPackageGroupOnDelete",
+                   "PhysicalResourceId": "mlkit-br-models-versions", "ResourceProperties": empty["Properties"]}
+        cloud.sagemaker.inject_error("DeleteModelPackage", "AccessDeniedException", "not authorized")
+        cloud.lambda_.invoke(function, json.dumps(request).encode())  # a failure is answered, not left waiting
+        cloud.lambda_.invoke(function, json.dumps(request).encode())  # CloudFormation's next attempt
+        assert cloud.sagemaker.handle("DeleteModelPackageGroup", {"ModelPackageGroupName": "mlkit-br-models"}) == {}
+    answers.shutdown()
+    failed, deleted = answers.answers
+    assert failed["Status"] == "FAILED" and "AccessDeniedException" in failed["Reason"]
+    assert (deleted["Status"], deleted["Data"], deleted["PhysicalResourceId"]) == (
+        "SUCCESS", {"Deleted": 2}, "mlkit-br-models-versions")

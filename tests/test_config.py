@@ -51,6 +51,34 @@ BAD_VALUES = [
 ]
 
 
+PIPELINE_AT = {"pipeline_repository": "example/kit", "pipeline_connection_arn": (
+    "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012"),
+               "pipeline_environment": "aws://111122223333/eu-west-1"}
+
+
+@pytest.mark.parametrize(("context", "key", "allowed"), [
+    ({**PIPELINE_AT, "dev_environment": "222233334444/eu-west-1"}, "dev_environment",
+     "aws://<12-digit account>/<region> such as aws://111122223333/eu-west-1"),
+    ({**PIPELINE_AT, "prod_environment": "aws://1234/eu-west-1"}, "prod_environment", "aws://<12-digit account>"),
+    ({**PIPELINE_AT, "pipeline_environment": "", "dev_environment": "aws://222233334444/eu-west-1"},
+     "pipeline_environment", "aws://<account>/<region> of the pipeline when dev_environment or prod_environment"),
+    ({"dev_environment": "aws://222233334444/eu-west-1"}, "dev_environment",
+     "no value without pipeline_repository and pipeline_connection_arn"),
+    ({**PIPELINE_AT, "prod_environment": "aws://222233334444/us-east-1"}, "prod_environment",
+     "the pipeline's region (eu-west-1): stages in other accounts are supported, in other regions not yet"),
+], ids=["not-aws-uri", "short-account", "no-pipeline-environment", "no-pipeline", "other-region"])
+def test_bad_stage_environments_are_one_line_errors(context, key, allowed):
+    with pytest.raises(ConfigError) as error:
+        KitConfig.from_context(context)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"invalid setting {key}=") and allowed in message, message
+
+
+def test_stage_environments_are_parsed():
+    config = KitConfig.from_context({**PIPELINE_AT, "dev_environment": "aws://222233334444/eu-west-1"})
+    assert config.environment("dev") == ("222233334444", "eu-west-1") and config.environment("prod") is None
+
+
 @pytest.mark.parametrize(("key", "value", "allowed"), BAD_VALUES)
 def test_bad_values_are_one_line_errors(key, value, allowed):
     with pytest.raises(ConfigError) as error:

@@ -63,8 +63,11 @@ def test_approving_a_version_of_the_build_group_starts_a_deployment_of_it(templa
     assert not pattern.matches_event(approval_event("Approved", group="mlkit-dev-br-models"))
     (target,) = rule["Targets"]
     assert target["Arn"] == ref(template, "Workflow/StateMachine/Resource")
-    assert target["InputTransformer"] == {"InputPathsMap": {"detail-ModelPackageArn": "$.detail.ModelPackageArn"},
-                                          "InputTemplate": '{"model_package_arn":<detail-ModelPackageArn>}'}
+    assert target["InputTransformer"] == {
+        "InputPathsMap": {"detail-ModelPackageArn": "$.detail.ModelPackageArn",
+                          "detail-LastModifiedTime": "$.detail.LastModifiedTime"},
+        "InputTemplate": '{"model_package_arn":<detail-ModelPackageArn>,'
+                         '"event_claim":"<detail-ModelPackageArn>@<detail-LastModifiedTime>"}'}
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
     assert target["DeadLetterConfig"] == {"Arn": get_att(template, "UndeliveredApproval/Resource")}
     assert statements(template, "StartedByEvents") == [
@@ -164,7 +167,8 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
     assert trust(template, "Workflow/Role") == service_trust("states.amazonaws.com")
     assert statements(template, "Workflow/Role") == [
         {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": [
-            get_att(template, f"{f}/Function/Resource") for f in ("CheckModelPackage", "SmokeTest", "ValidateInput")]},
+            get_att(template, f"{f}/Function/Resource")
+            for f in ("CheckModelPackage", "ClaimEvent", "SmokeTest", "ValidateInput")]},
         {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
          "Effect": "Allow", "Resource": sm("model")},
         {"Action": ["sagemaker:AddTags", "sagemaker:ListTags"], "Effect": "Allow", "Resource": sm("model")},
@@ -367,6 +371,21 @@ def loop(cloud):
     return steps
 
 
+@pytest.fixture(scope="module")
+def duplicated(cloud, loop):
+    """After the loop: approve a new version once while SageMaker sends the state change twice (as its guide
+    says it may), so two runs start."""
+    version = register(cloud, "loop-v6", seed=13)
+    calls = len(cloud.sagemaker.calls)
+    (delivery,) = cloud.approve(version)
+    event = delivery["event"]
+    (again,) = cloud.events.put(event["source"], event["detail-type"], dict(event["detail"]), event["resources"])
+    runs = [delivery["result"], again["result"]]
+    ended = cloud.wait(runs)
+    return {"ended": [ended[run] for run in runs], "histories": [cloud.history(run) for run in runs],
+            "calls": cloud.sagemaker.calls[calls:]}
+
+
 def test_first_deployment_creates_the_endpoint_with_capture_and_a_schedule(cloud, loop):
     run = loop["created"]
     assert run["status"] == "SUCCEEDED", run.get("cause")
@@ -469,6 +488,18 @@ def test_a_run_without_a_version_arn_is_refused_as_invalid_input(cloud, given):
     described = cloud.wait([arn_])[arn_]
     assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
     assert "model_package_arn" in described["cause"]
+
+
+def test_an_approval_sent_twice_deploys_once_and_the_second_run_ends_as_a_duplicate(duplicated):
+    first, second = duplicated["ended"]
+    assert first["status"] == second["status"] == "SUCCEEDED", (first.get("cause"), second.get("cause"))
+    entered = [[e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+               for history in duplicated["histories"]]
+    deployed, duplicate = sorted(entered, key=len, reverse=True)
+    assert "UpdateEndpoint" in deployed and "NotifyDeployed" in deployed
+    assert duplicate == ["FromEvent", "ClaimEvent", "FirstForEvent", "DuplicateEvent"]
+    calls = duplicated["calls"]
+    assert calls.count("CreateModel") == calls.count("CreateEndpointConfig") == calls.count("UpdateEndpoint") == 1
 
 
 # -- teardown (last: it deletes what the loop deployed) -------------------------------------------

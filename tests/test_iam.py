@@ -104,6 +104,17 @@ def test_seed_function_role_writes_only_run_inputs(template):
     ]
 
 
+def test_claim_function_role_may_only_create_claims(template):
+    if "ClaimEvent/Role" not in roles(template):
+        pytest.skip("no rule starts this workflow")
+    assert trust(template, "ClaimEvent/Role") == service_trust("lambda.amazonaws.com")
+    assert statements(template, "ClaimEvent/Role") == [
+        *function_basics(template, "ClaimEvent"),
+        {"Action": "s3:PutObject", "Condition": {"StringEquals": {"s3:if-none-match": "*"}}, "Effect": "Allow",
+         "Resource": bucket_objects(template, "claims/*")},
+    ]
+
+
 def test_sagemaker_role(workflow):
     template, w = workflow
     if w["grants_own"]:  # CDK merges its grants on the other stack's data into these statements

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -9,12 +10,14 @@ import subprocess
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from offline.assembly import StackResolver
+from offline.cloud import LocalCloud
 from stacks.config import KitConfig
 from stacks.kit import WORKFLOWS, workflow_settings
 from stacks.pipeline import TOOLS, context_arguments
-from tests.cfn import REGION, arn, of_type, resource
+from tests.cfn import REGION, arn, join, of_type, resource
 from tests.conftest import CDK_CONTEXT, PIPELINE, ROOT
-from tests.test_iam import iam_of
+from tests.test_iam import iam_of, statements
 from tests.test_snapshots import masked
 
 
@@ -39,7 +42,8 @@ def test_pipeline_tests_and_synthesizes_updates_itself_deploys_dev_checks_approv
     assert [name for name, _ in order] == ["Source", "Build", "UpdatePipeline", "Assets", "dev", "prod"]
     dev, prod = dict(order)["dev"], dict(order)["prod"]
     assert dev[-1] == "CheckDev" and prod[0] == "PromoteToProd"
-    assert {a.split(".")[0] for a in dev[:-1]} == {a.split(".")[0] for a in prod[1:]} == set(WORKFLOWS)
+    assert {a.split(".")[0] for a in prod[1:]} == set(WORKFLOWS)
+    assert {a.split(".")[0] for a in dev[:-1]} == {*WORKFLOWS, "DeliveryCheck"}  # the role the check assumes
 
 
 def buildspec(template: dict, path: str) -> dict:
@@ -84,37 +88,40 @@ def test_pinned_asset_publisher_reads_this_cdk_versions_assemblies(synthesized):
     assert listed.returncode == 0 and ".zip" in listed.stdout, listed.stderr
 
 
-def check_statements(template: dict) -> list[dict]:
-    """The dev check's own statements (CDK Pipelines adds its artifact and log access before them)."""
-    statements = resource(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Role/DefaultPolicy/Resource")[
-        "Properties"]["PolicyDocument"]["Statement"]
-    return [s for s in statements if json.dumps(s).count("mlkit-dev-")]
-
-
 # The dev state machines: in the order the stage builds its stacks, and as CDK sorts a statement's resources.
 DEV_MACHINES = [f"mlkit-dev-{cls.spec.slug}" for cls in WORKFLOWS.values()]
+CHECK_ROLE = "mlkit-dev-delivery-check"
 
 
-def test_dev_check_may_only_start_and_watch_its_own_executions(template):
+def test_dev_check_assumes_one_role_in_dev_which_may_only_start_and_watch_its_own_executions(pipeline, template):
+    checker = resource(template, "CheckDevRole/Resource")["Properties"]
+    assert checker["RoleName"] == "mlkit-pipeline-check"
+    own = [s for s in resource(template, "CheckDevRole/DefaultPolicy/Resource")["Properties"]["PolicyDocument"][
+        "Statement"] if "sts:AssumeRole" in json.dumps(s)]
+    assert own == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": join(
+        "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, f":role/{CHECK_ROLE}")}]
+    check = pipeline.templates["dev-DeliveryCheck"]
+    role = resource(check, "dev/DeliveryCheck/Role/Resource")["Properties"]
+    assert role["RoleName"] == CHECK_ROLE
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"AWS": join(
+            "arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":role/mlkit-pipeline-check")}}]
     names = sorted(DEV_MACHINES)
-    assert check_statements(template) == [
+    assert statements(check, "dev/DeliveryCheck/Role") == [
         {"Action": "states:StartExecution", "Effect": "Allow",
          "Resource": [arn("states", f"stateMachine:{name}") for name in names]},
         {"Action": "states:DescribeExecution", "Effect": "Allow",
          "Resource": [arn("states", f"execution:{name}:pipeline-check-*") for name in names]},
     ]
-    commands = buildspec(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")["phases"]["build"]["commands"]
-    assert "aws stepfunctions start-execution" in commands[1] and '[ "$status" = SUCCEEDED ] || exit 1' in commands[2]
 
 
 def test_dev_check_uses_the_stage_keys_only_through_step_functions(synthesized):
-    template = synthesized["pipeline-kms"].templates["Pipeline"]
-    names = DEV_MACHINES
-    assert check_statements(template)[-1] == {
+    check = synthesized["pipeline-kms"].templates["dev-DeliveryCheck"]
+    assert statements(check, "dev/DeliveryCheck/Role")[-1] == {
         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": arn("kms", "key/*"),
         "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["states.", REGION, ".amazonaws.com"]]}},
                       "ForAnyValue:StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [
-                          arn("states", f"stateMachine:{name}") for name in names]}}}
+                          arn("states", f"stateMachine:{name}") for name in DEV_MACHINES]}}}
 
 
 def test_every_nag_pack_is_clean_and_each_acceptance_is_on_its_resource(pipeline):
@@ -140,5 +147,166 @@ def comparable(template: dict) -> str:
 
 def test_stages_in_the_pipeline_are_the_same_copies_as_the_plain_app_builds(pipeline, synthesized):
     staged = {name: comparable(t) for name, t in synthesized["stage-dev"].templates.items()}
-    in_pipeline = {name: comparable(t) for name, t in pipeline.templates.items() if name.startswith("dev-")}
+    in_pipeline = {name: comparable(t) for name, t in pipeline.templates.items()
+                   if name.startswith("dev-") and name != "dev-DeliveryCheck"}
     assert in_pipeline == staged
+
+
+def check_environment(template: dict, cloud) -> dict[str, str]:
+    """CheckDev's environment as CodePipeline sets it: each variable from its dev stack's output, here the offline
+    copy's (the deploy action with the variable's namespace names the stack)."""
+    (codepipeline,) = of_type(template, "AWS::CodePipeline::Pipeline").values()
+    actions = [a for s in codepipeline["Properties"]["Stages"] for a in s["Actions"]]
+    stacks = {a["Namespace"]: a["Configuration"]["StackName"].removeprefix("dev-") for a in actions if "Namespace" in a}
+    (check,) = [a for a in actions if a["Name"] == "CheckDev"]
+    variables = {}
+    for variable in json.loads(check["Configuration"]["EnvironmentVariables"]):
+        namespace, output = re.fullmatch(r"#\{(\w+)\.(\w+)\}", variable["value"]).groups()
+        variables[variable["name"]] = cloud.workflows[stacks[namespace]].outputs[output]
+    return variables
+
+
+def project_environment(template: dict) -> dict[str, str]:
+    """The variables the CheckDev project sets itself (its check role and region), resolved as offline."""
+    project = resource(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")["Properties"]
+    resolver = StackResolver("Pipeline", template)
+    return {v["Name"]: resolver.resolve(v["Value"]) for v in project["Environment"]["EnvironmentVariables"]}
+
+
+def run_check(template: dict, cloud, tmp_path, build: int, **changed: str) -> subprocess.CompletedProcess:
+    """CheckDev's buildspec commands as build number `build`, in a shell, their AWS CLI calls answered by the
+    offline dev stage; `sleep` is shortened (the runs take seconds offline). Waits until every run has ended."""
+    spec = buildspec(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")
+    (tmp_path / "sleep").write_text("#!/bin/sh\nexec /bin/sleep 0.2\n")
+    (tmp_path / "sleep").chmod(0o755)
+    environment = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "HOME": str(tmp_path),
+                   "CODEBUILD_BUILD_NUMBER": str(build),
+                   **cloud.cli_environment(), **project_environment(template), **check_environment(template, cloud),
+                   **changed}
+    done = subprocess.run(["sh", "-c", "\n".join(spec["phases"]["build"]["commands"])], env=environment,
+                          capture_output=True, text=True, timeout=900)
+    runs = [e["executionArn"] for arn in cloud.machines.values()
+            for e in cloud.sfn.list_executions(stateMachineArn=arn)["executions"]]
+    cloud.wait(runs)
+    return done
+
+
+@pytest.fixture(scope="module")
+def dev_stage(pipeline):
+    with LocalCloud(pipeline.outdir, stage="dev") as cloud:
+        yield cloud
+
+
+def test_dev_check_passes_with_every_workflows_declared_check(template, dev_stage, tmp_path):
+    done = run_check(template, dev_stage, tmp_path, 1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ended = done.stdout.splitlines()
+    assert len(ended) == len(WORKFLOWS) and all(re.search(r": (\S+) \(expected \1\)$", line) for line in ended), ended
+    assert sum(line.endswith("(expected SUCCEEDED:None)") for line in ended) == len(WORKFLOWS) - 1
+    assert any(":mlkit-dev-da:" in line and "FAILED:ModelPackageNotFound" in line for line in ended), ended
+    assert dev_stage.endpoints.assumed[-1] == "arn:aws:iam::123456789012:role/mlkit-dev-delivery-check"
+
+
+def test_dev_check_fails_when_a_workflows_check_is_wrong(template, dev_stage, tmp_path):
+    """The input every workflow once got: DeployApproved refuses it, so the delivery must stop before prod."""
+    done = run_check(template, dev_stage, tmp_path, 2, DEPLOYAPPROVED_CHECK_INPUT='{"rows": 500, "seed": 1}')
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].endswith(
+        ":mlkit-dev-da:pipeline-check-2: FAILED:InvalidExecutionInput (expected FAILED:ModelPackageNotFound)"), done.stdout
+
+
+# -- stages in separate accounts ------------------------------------------------------------------
+PIPELINE_ACCOUNT, STAGE_ACCOUNTS = "111111111111", {"dev": "222222222222", "prod": "333333333333"}
+BOOTSTRAP_ROLE = r"cdk-hnb659fds-(deploy|cfn-exec|file-publishing)-role-{account}-eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def cross_account(synthesized):
+    return synthesized["pipeline-cross-account"]
+
+
+def strings(node, path=()):
+    """Every text of a template with where it sits."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from strings(value, (*path, index))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def test_cross_account_pipeline_is_nag_clean(cross_account):
+    test_every_nag_pack_is_clean_and_each_acceptance_is_on_its_resource(cross_account)
+
+
+def test_the_pipeline_grants_other_accounts_nothing_wider_than_their_bootstrap_roles_and_the_check_role(cross_account):
+    template = cross_account.templates["Pipeline"]
+    named = {}
+    for path, text in strings(template["Resources"]):
+        for stage, account in STAGE_ACCOUNTS.items():
+            if account in text and path[-1] == "BuildSpec":  # the settings the pipeline synthesizes with
+                assert f"-c {stage}_environment=aws://{account}/eu-west-1" in text
+            elif account in text:
+                named.setdefault(stage, set()).add(text)
+                allowed = BOOTSTRAP_ROLE.format(account=account) + ("|mlkit-dev-delivery-check" if stage == "dev" else "")
+                assert re.fullmatch(rf"(arn:\$\{{AWS::Partition\}})?:iam::{account}:role/({allowed})", text), (path, text)
+    assert set(named) == set(STAGE_ACCOUNTS)
+    # No stage account is trusted whole (its ":root" or a bare account ID) in the bucket or key policies.
+    for path, text in strings(template["Resources"]):
+        assert text not in STAGE_ACCOUNTS.values() and not re.search(r"(222222222222|333333333333):root", text), path
+
+
+def deploy_actions(template: dict, stage: str) -> list[dict]:
+    (codepipeline,) = of_type(template, "AWS::CodePipeline::Pipeline").values()
+    (actions,) = [s["Actions"] for s in codepipeline["Properties"]["Stages"] if s["Name"] == stage]
+    return [a for a in actions if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+
+
+def role_in(account: str, name: str) -> dict:
+    return join("arn:", {"Ref": "AWS::Partition"}, f":iam::{account}:role/{name}")
+
+
+def test_each_stage_deploys_with_its_own_accounts_bootstrap_roles(cross_account):
+    template = cross_account.templates["Pipeline"]
+    for stage, account in STAGE_ACCOUNTS.items():
+        actions = deploy_actions(template, stage)
+        assert actions and {json.dumps(a["RoleArn"]) for a in actions} == {
+            json.dumps(role_in(account, f"cdk-hnb659fds-deploy-role-{account}-eu-west-1"))}
+        assert {json.dumps(a["Configuration"].get("RoleArn")) for a in actions if "RoleArn" in a["Configuration"]} == {
+            json.dumps(role_in(account, f"cdk-hnb659fds-cfn-exec-role-{account}-eu-west-1"))}
+
+
+def test_assets_are_published_into_each_stage_accounts_bootstrap_bucket_by_its_own_role(cross_account):
+    template = cross_account.templates["Pipeline"]
+    assumed = [s for s in resource(template, "Pipeline/Assets/FileRole/DefaultPolicy/Resource")["Properties"][
+        "PolicyDocument"]["Statement"] if s["Action"] == "sts:AssumeRole"]
+    assert assumed == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": [
+        {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-hnb659fds-file-publishing-role-{account}-eu-west-1"}
+        for account in STAGE_ACCOUNTS.values()]}]
+    for stage, account in STAGE_ACCOUNTS.items():
+        manifests = list((cross_account.outdir / f"assembly-Pipeline-{stage}").glob("*.assets.json"))
+        destinations = [d for m in manifests for f in json.loads(m.read_text())["files"].values()
+                        for d in f["destinations"].values()]
+        assert destinations and all(
+            d["bucketName"] == f"cdk-hnb659fds-assets-{account}-eu-west-1" and d["assumeRoleArn"] ==
+            f"arn:${{AWS::Partition}}:iam::{account}:role/cdk-hnb659fds-file-publishing-role-{account}-eu-west-1"
+            for d in destinations), destinations
+
+
+def test_dev_trusts_only_the_pipelines_check_role_and_the_check_assumes_it_there(cross_account):
+    pipeline = cross_account.templates["Pipeline"]
+    check = cross_account.templates["dev-DeliveryCheck"]
+    assert resource(check, "dev/DeliveryCheck/Role/Resource")["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow",
+         "Principal": {"AWS": role_in(PIPELINE_ACCOUNT, "mlkit-pipeline-check")}}]
+    environment = {v["Name"]: v["Value"] for v in resource(pipeline, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")[
+        "Properties"]["Environment"]["EnvironmentVariables"]}
+    assert environment == {"CHECK_ROLE_ARN": role_in(STAGE_ACCOUNTS["dev"], "mlkit-dev-delivery-check"),
+                           "CHECK_REGION": "eu-west-1"}
+    # Nothing else in a stage names the pipeline's account.
+    for name, template in cross_account.templates.items():
+        if name != "Pipeline":
+            texts = [text for _, text in strings(template["Resources"]) if PIPELINE_ACCOUNT in text]
+            assert texts == ([":iam::111111111111:role/mlkit-pipeline-check"] if name == "dev-DeliveryCheck" else []), name

@@ -18,12 +18,22 @@ COMMANDS = {
     "make deploy STAGE=dev": None,
     "make deploy STACKS=Pipeline CDK_ARGS=\"-c pipeline_repository=example/sagemaker-kit -c pipeline_connection_arn="
     "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012\"": None,
+    "npx cdk bootstrap aws://111111111111/eu-west-1": None,
+    "npx cdk bootstrap aws://222222222222/eu-west-1 aws://333333333333/eu-west-1 --trust 111111111111 "
+    "--cloudformation-execution-policies arn:aws:iam::aws:policy/AdministratorAccess": None,
+    "make deploy STACKS=Pipeline CDK_ARGS=\"-c pipeline_repository=example/sagemaker-kit -c pipeline_connection_arn="
+    "arn:aws:codeconnections:eu-west-1:111111111111:connection/12345678-1234-1234-1234-123456789012 -c "
+    "pipeline_environment=aws://111111111111/eu-west-1 -c dev_environment=aws://222222222222/eu-west-1 -c "
+    "prod_environment=aws://333333333333/eu-west-1\"": None,
     "make destroy": "y\n",
     "make destroy CDK_ARGS=--force": None,
     "make delete-endpoint": None,
     "make delete-endpoint STAGE=dev": None,
 }
 NO_CREDENTIALS = "Unable to resolve AWS account to use"  # the CDK CLI's words; boto3's below
+# The CDK CLI's words when the command names the account (aws://<account>/<region>, or a stack's env).
+NO_CREDENTIALS_FOR_ACCOUNT = re.compile(r"Need to perform AWS calls for account \d{12}, but no credentials have been "
+                                        r"configured")
 BOTO3_NO_CREDENTIALS = "Unable to locate credentials"
 
 
@@ -48,7 +58,8 @@ def test_command_fails_only_for_want_of_credentials(command, tmp_path):
     done = subprocess.run(argv, cwd=ROOT, env=environment, input=answer or "", capture_output=True, text=True,
                           timeout=300)
     output = done.stdout + done.stderr
-    expected = BOTO3_NO_CREDENTIALS if command.startswith("make delete-endpoint") else NO_CREDENTIALS
+    expected = (BOTO3_NO_CREDENTIALS if command.startswith("make delete-endpoint") else
+                NO_CREDENTIALS_FOR_ACCOUNT.search(output).group(0) if "aws://" in command else NO_CREDENTIALS)
     assert done.returncode != 0, output
     assert expected in output, output
     assert "Traceback" not in output and "error:" not in output.replace(expected, ""), output

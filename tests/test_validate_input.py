@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from stacks.definition import load_definition
-from tests.conftest import ROOT, load_lambda_module
+from stacks.definition import expand, load_definition
+from tests.conftest import ROOT, WORKFLOWS, load_lambda_module
 
 handler = load_lambda_module("validate_input", "handler")
 rules = load_lambda_module("validate_input", "rules")
@@ -72,7 +72,8 @@ def test_handler_reads_allowed_instance_types_from_environment(monkeypatch):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "statemachines").glob("*.asl.json")), ids=lambda p: p.name)
 def test_every_workflow_default_has_a_rule_and_passes_it(path):
-    definition = load_definition(path)
+    fragments = next(c.spec.fragments for c in WORKFLOWS.values() if f"{c.spec.definition}.asl.json" == path.name)
+    definition = expand(load_definition(path), fragments)
     payload = definition["States"]["ValidateInput"]["Parameters"]["Payload"]
     defaults, declared = payload["defaults"], payload.get("rules", {})
     for key in defaults:

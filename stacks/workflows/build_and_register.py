@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from aws_cdk import CustomResource, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -16,14 +17,18 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import Acknowledgment, Validations
 
 from stacks.config import optional_text
+from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.compliance import acknowledge_wildcards
+from stacks.functions import KitFunction
+from stacks.permissions import allow
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
 # prefix, read at deploy time, so no CloudFormation export ties the stacks' updates together.
 SHARED_PARAMETERS = ("data-bucket-name", "notification-topic-arn", "key-arn")
-INCOMING = "incoming/"  # new files here start a run on everything under it
+INCOMING = "incoming/"  # the data a marker-started (or scheduled) run trains on: every .csv file under it
+READY_MARKER = f"{INCOMING}_READY"  # put after an upload: each put starts one run on everything under incoming/
 DATASETS = "datasets/"  # data sets a run names with dataset_uri
 BUCKET_ENV = {"DATA_BUCKET": "${DataBucket}"}
 
@@ -49,6 +54,7 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         writes=("processed", "model", "evaluation", "baseline"),
         assets={"ProcessingScript": "processing/standardize.py", "EvaluationScript": "processing/evaluate_model.py"},
         functions={
+            **CLAIM_FUNCTION,
             "ImportDataset": FunctionSpec("import_dataset", "Checks a user's CSV data set and splits it into one run",
                                           writes=("input",), bucket_reads=(DATASETS, INCOMING),
                                           environment=BUCKET_ENV, memory_size=2048, timeout_seconds=300),
@@ -56,6 +62,7 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                                         reads=("evaluation",), environment=BUCKET_ENV),
         },
         sample_input={"rows": 1000, "seed": 3},
+        fragments=CLAIM_FRAGMENTS,
         settings={
             "retrain_schedule": ("", optional_text(r"^(rate\([^)]+\)|cron\([^)]+\))$",
                                                    "an EventBridge Scheduler expression such as rate(7 days) or "
@@ -69,7 +76,9 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         group = sagemaker.CfnModelPackageGroup(
             self, "ModelPackageGroup", model_package_group_name=model_package_group_name(self.job_name_prefix),
             model_package_group_description=f"Models the {self.stack_name} workflow registered for approval")
-        group.apply_removal_policy(removal)  # a group with versions cannot be deleted anyway: kept by default
+        group.apply_removal_policy(removal)  # kept by default, with the registered versions
+        if self.config.destroy_data_on_delete:
+            self._empty_on_delete(group)
         self.topic = sns.Topic(
             self, "Notifications", enforce_ssl=True, display_name="SageMaker model registration",
             master_key=self.key or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"))
@@ -90,9 +99,31 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                                                 "the stacks that deploy its models")
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
+    def _empty_on_delete(self, group: sagemaker.CfnModelPackageGroup) -> None:
+        """SageMaker deletes no model package group that still holds versions, so `cdk destroy` would fail on it:
+        a custom resource that depends on the group (CloudFormation deletes it first) deletes the versions."""
+        cleanup = KitFunction(
+            self, "EmptyModelPackageGroup", folder="empty_model_package_group",
+            description="Deletes the model package group's versions when the stack is deleted, so the group can go too",
+            environment={}, log_retention=self.log_retention, removal_policy=self.removal_policy,
+            timeout=Duration.minutes(5), encryption_key=self.key,
+            dead_letter_reason="CloudFormation invokes this function for its custom resource and waits for the "
+                               "answer on the request's response URL, which the function sends even when it "
+                               "fails; a queue of failed invocations would hold nothing CloudFormation reads.")
+        allow(cleanup.role, ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"],
+              [self.format_arn(service="sagemaker", resource="model-package",
+                               resource_name=f"{group.model_package_group_name}/*")],
+              wildcard_reason="SageMaker numbers the versions of this stack's group; the function lists and deletes "
+                              "the versions of that one group only.")
+        versions = CustomResource(self, "EmptyModelPackageGroupOnDelete", service_token=cleanup.function.function_arn,
+                                  resource_type="Custom::EmptyModelPackageGroup",
+                                  properties={"ModelPackageGroupName": group.model_package_group_name})
+        versions.node.add_dependency(group)
+
     def add_triggers(self) -> None:
-        """New data under incoming/ starts a run on all of it; so does the schedule, when one is set. Operators
-        may also upload data sets and approve or reject the versions this workflow registers."""
+        """The ready marker (incoming/_READY), put after an upload, starts one run on everything under incoming/;
+        so does the schedule, when one is set. Operators may also upload data sets and approve or reject the
+        versions this workflow registers."""
         uploads = [self.data_bucket.arn_for_objects(f"{prefix}*") for prefix in (DATASETS, INCOMING)]
         packages = self.format_arn(service="sagemaker", resource="model-package",
                                    resource_name=f"{self.job_name_prefix}-*")
@@ -109,12 +140,17 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         run_on_incoming = {"dataset_uri": f"s3://{self.data_bucket.bucket_name}/{INCOMING}"}
         rule_name = f"{self.job_name_prefix}-on-incoming-data"
+        # One put of the marker is one S3 event, which EventBridge may deliver more than once: the marker's
+        # sequencer (unique per change of a key, S3 event message structure) names it.
         start_on_event(
             self, "OnIncomingData", rule_name=rule_name, state_machine=self.state_machine,
-            description=f"Starts {self.job_name_prefix} when a file arrives under {INCOMING} in the data bucket",
+            description=f"Starts {self.job_name_prefix} on everything under {INCOMING} when {READY_MARKER} is put",
             pattern=events.EventPattern(source=["aws.s3"], detail_type=["Object Created"], detail={
-                "bucket": {"name": [self.data_bucket.bucket_name]}, "object": {"key": [{"prefix": INCOMING}]}}),
-            run_input=run_on_incoming, holds="S3 object-created events", encryption_key=self.key,
+                "bucket": {"name": [self.data_bucket.bucket_name]}, "object": {"key": [READY_MARKER]}}),
+            run_input={**run_on_incoming, "event_claim": claim_of(
+                events.EventField.from_path("$.detail.object.key"),
+                events.EventField.from_path("$.detail.object.sequencer"))},
+            holds="S3 object-created events", encryption_key=self.key,
             role=self._starter_role("events.amazonaws.com", "EventBridge, when data arrives under incoming/"))
         schedule = self.config.workflow_settings["retrain_schedule"]
         if schedule:

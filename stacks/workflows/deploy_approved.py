@@ -16,10 +16,11 @@ from aws_cdk import aws_ssm as ssm
 
 from stacks.compliance import accept, acknowledge_wildcards
 from stacks.config import ConfigError, instance_type, whole_number
+from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.permissions import allow
 from stacks.sagemaker_role import allow_log_streams
-from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name,
                                                  shared_parameter)
 
@@ -72,6 +73,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         reads=("capture",),  # the monitor reads the captured traffic
         writes=("capture", "monitoring"),
         functions={
+            **CLAIM_FUNCTION,
             "CheckModelPackage": FunctionSpec(
                 "check_model_package", "Checks that a model version may be deployed and reads what it registered",
                 environment={"MODEL_PACKAGES": "${BuildModelPackages}",
@@ -84,12 +86,16 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                 memory_size=512, timeout_seconds=120),
         },
         sample_input={},  # needs an approved version: offline runs approve one BuildAndRegister registered
+        # A fresh stage has no approved version: the check asks for one that cannot exist, which proves the
+        # deployed input check, version check (its IAM on the build group) and failure notice work end to end.
+        delivery_check=DeliveryCheck({"model_package_arn": "${BuildModelPackages}999999999"},
+                                     error="ModelPackageNotFound"),
         settings={
             "endpoint_instance_type": ("ml.m5.large", instance_type),
             "data_capture_percentage": (100, whole_number(1, 100)),
         },
         # Failures after the version was accepted are notified (NotifyError) before the run fails.
-        fragments={"DataQualityMonitoring": MONITORING,
+        fragments={**CLAIM_FRAGMENTS, "DataQualityMonitoring": MONITORING,
                    "CatchAndNotify": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyError"}]},
     )
 
@@ -206,7 +212,11 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
                 detail={"ModelPackageGroupName": [self.build_group], "ModelApprovalStatus": ["Approved"]}),
-            run_input={"model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn")},
+            # SageMaker may send one change more than once: the version and its LastModifiedTime name it (the
+            # event's detail is the version's description, DescribeModelPackage's fields).
+            run_input={"model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn"),
+                       "event_claim": claim_of(events.EventField.from_path("$.detail.ModelPackageArn"),
+                                               events.EventField.from_path("$.detail.LastModifiedTime"))},
             holds="model approval events", encryption_key=self.key,
             role=starter_role(self, service="events.amazonaws.com", who="EventBridge, on a model approval",
                               state_machine=self.state_machine, state_machine_name=self.job_name_prefix,
