@@ -26,8 +26,7 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
     # Hosting: endpoints that serve their model over HTTP (offline/sagemaker_hosting.py).
     "sagemaker:createEndpoint": SAGEMAKER_CALL,
     **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
-       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint",
-                      "createMonitoringSchedule", "describeMonitoringSchedule", "updateMonitoringSchedule")},
+       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint")},
     "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud.py LocalCloud.notifications()",
 }
 

@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from offline.model_monitor import MODEL_MONITOR_REPOSITORY, suggest_baseline
 from offline.s3_objects import list_keys, split_s3
 
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
@@ -77,11 +76,7 @@ class JobRunners:
         outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for item in outputs:
             Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
-        app = job["AppSpecification"]
-        if MODEL_MONITOR_REPOSITORY in app["ImageUri"]:  # SageMaker's analyzer: its program, emulated
-            suggest_baseline({k: local(v) for k, v in job.get("Environment", {}).items()})
-        else:
-            self._run_command(app, local, job)
+        self._run_command(job["AppSpecification"], local, job)
         for item in outputs:
             folder = Path(local(item["S3Output"]["LocalPath"]))
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):

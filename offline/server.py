@@ -43,7 +43,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled"} if raised else {})
         elif self.path.startswith("/endpoints/") and self.path.endswith("/invocations"):  # sagemaker-runtime
             status, answer = self.server.sagemaker.hosting.invoke(
-                unquote(self.path.split("/")[2]), body, self.headers.get("Content-Type", ""))
+                unquote(self.path.split("/")[2]), body, self.headers.get("Content-Type", ""),
+                self.headers.get("X-Amzn-SageMaker-Inference-Id"))
             if status == 200:
                 self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"]})
             else:

@@ -44,7 +44,8 @@ CONFIGURATIONS = {
 PIPELINE = {"pipeline_repository": "example/sagemaker-kit", "pipeline_connection_arn":
             "arn:aws:codeconnections:eu-west-1:111122223333:connection/12345678-1234-1234-1234-123456789012"}
 # Synthesized only for the tests that ask: two copies side by side (one account and region), and the pipeline.
-EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com"},
+EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com",
+                                    "retrain_on_drift": "true"},
                         "spot": {"spot_training": "true", "workflow_timeout_minutes": "300"},
                         "stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}, "pipeline": PIPELINE,
                         "pipeline-kms": {**PIPELINE, "encryption": "kms"}}

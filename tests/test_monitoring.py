@@ -1,0 +1,273 @@
+"""Monitoring without SageMaker Model Monitor: the baseline and monitor scripts, and the loop offline (deploy, traffic,
+drift, no traffic, ground truth, alarms, retraining on drift)."""
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from offline.cloud import LocalCloud
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "processing"))
+import baseline  # noqa: E402
+import monitor  # noqa: E402
+
+BR, DA, MON = "BuildAndRegister", "DeployApproved", "MonitorEndpoint"
+ENDPOINT = "mlkit-da-endpoint"
+HOUR = datetime.timedelta(hours=1)
+
+
+# -- the scripts ----------------------------------------------------------------------------------
+def frame(rows: int, seed: int, shift: float = 0.0, colours=("red", "green", "blue")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"label": rng.integers(0, 2, rows), "size": rng.normal(50 + shift, 10, rows),
+                         "colour": rng.choice(colours, rows)})
+    data.loc[data.index[::20], "size"] = np.nan  # 5% missing
+    return data
+
+
+def test_baseline_describes_numbers_categories_and_missing_values():
+    statistics, constraints = baseline.baseline(frame(2000, 1), "label")
+    size, colour = statistics["features"]
+    assert (size["name"], size["type"], colour["name"], colour["type"]) == ("size", "numeric", "colour", "categorical")
+    assert size["missing_rate"] == pytest.approx(0.05) and size["count"] == 2000
+    present = frame(2000, 1)["size"].dropna()
+    assert size["percentiles"][0] == present.min() and size["percentiles"][100] == present.max()
+    assert size["percentiles"][25] == pytest.approx(np.percentile(present, 25))
+    assert sum(size["histogram"]["counts"]) == len(present) and len(size["histogram"]["edges"]) == 11
+    assert set(colour["frequencies"]) == {"red", "green", "blue"} and sum(colour["frequencies"].values()) == 1
+    assert constraints["features"][1] == {"name": "colour", "type": "categorical", "max_missing_rate": 0.0,
+                                          "categories": ["blue", "green", "red"]}
+    with pytest.raises(baseline.BadInput, match="no 'target' column"):
+        baseline.baseline(frame(10, 1), "target")
+
+
+def folders(tmp_path, train: pd.DataFrame, traffic: pd.DataFrame, labels: list[int] | None = None):
+    """The monitor job's inputs as the workflow stages them: baseline files, captured requests, ground truth."""
+    statistics, constraints = baseline.baseline(train, "label")
+    for name, document in (("baseline/statistics.json", statistics), ("constraints/constraints.json", constraints),
+                           ("evaluation/evaluation.json", {
+                               "binary_classification_metrics": {"auc": {"value": 0.9}, "accuracy": {"value": 0.8}},
+                               "predictions": baseline.numeric_summary(np.linspace(0, 1, 500))}),
+                           ("traffic/window.json", {"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T11:00:00Z"})):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(document))
+    features = traffic.drop(columns="label")
+    scores = np.clip(features["size"].fillna(50).to_numpy() / 100, 0, 1)
+    lines = []
+    for start in range(0, len(features), 10):  # requests of ten rows, as a client would batch them
+        part = features.iloc[start:start + 10]
+        lines.append(json.dumps({"captureData": {
+            "endpointInput": {"data": part.to_csv(header=False, index=False), "encoding": "CSV", "mode": "INPUT"},
+            "endpointOutput": {"data": "".join(f"{s}\n" for s in scores[start:start + 10]), "encoding": "CSV"}},
+            "eventMetadata": {"eventId": f"e{start}", "inferenceId": f"r{start}"}, "eventVersion": "0"}))
+    for folder in ("capture", "labelled"):
+        (tmp_path / "traffic" / folder / "2026/01/01/10").mkdir(parents=True)
+        (tmp_path / "traffic" / folder / "2026/01/01/10/a.jsonl").write_text("\n".join(lines) + "\n")
+    if labels is not None:
+        (tmp_path / "traffic/ground-truth/2026/01/01/10").mkdir(parents=True)
+        (tmp_path / "traffic/ground-truth/2026/01/01/10/labels.jsonl").write_text("".join(
+            json.dumps({"groundTruthData": {"data": "".join(f"{v}\n" for v in labels[s:s + 10]), "encoding": "CSV"},
+                        "eventMetadata": {"eventId": f"r{s}"}, "eventVersion": "0"}) + "\n"
+            for s in range(0, len(labels), 10)))
+    return scores
+
+
+def test_the_monitor_finds_no_drift_in_traffic_like_training(tmp_path):
+    folders(tmp_path, frame(3000, 1), frame(600, 2))
+    report = monitor.analyze(tmp_path)
+    assert report["outcome"] == "NoDrift" and report["drift"]["share"] == 0 and report["rows"] == 600
+    size = report["drift"]["features"][0]
+    assert size["psi"] < 0.1 and size["ks_p_value"] > 0.01 and report["data_quality"]["violations"] == 0
+    assert report["model_quality"] is None  # no ground truth yet
+
+
+def test_the_monitor_finds_drift_and_data_quality_issues(tmp_path):
+    traffic = frame(600, 2, shift=30, colours=("red", "purple"))
+    folders(tmp_path, frame(3000, 1), traffic)
+    report = monitor.analyze(tmp_path)
+    assert report["outcome"] == "Drift" and report["drift"]["drifted"] == ["size", "colour"]
+    size, colour = report["drift"]["features"]
+    present = traffic["size"].dropna().to_numpy()
+    statistics = json.loads((tmp_path / "baseline/statistics.json").read_text())["features"][0]
+    # The PSI is the one over the baseline's bins, recomputed here from its definition.
+    edges = statistics["histogram"]["edges"]
+    current = np.histogram(np.clip(present, edges[0], edges[-1]), bins=edges)[0] / len(present)
+    expected = np.asarray(statistics["histogram"]["counts"]) / sum(statistics["histogram"]["counts"])
+    e, c = np.clip(expected, 1e-4, None), np.clip(current, 1e-4, None)
+    assert size["psi"] == pytest.approx(float(np.sum((c - e) * np.log(c / e))), abs=1e-5) and size["psi"] > 0.2
+    assert size["ks_p_value"] < 1e-10
+    # Chi-square over the trained categories (blue, green, red); the unseen purple is a data-quality issue.
+    trained = json.loads((tmp_path / "baseline/statistics.json").read_text())["features"][1]["frequencies"]
+    red = int((traffic["colour"] == "red").sum())
+    expected_counts = np.asarray([trained[c] for c in ("blue", "green", "red")]) * red
+    assert colour["chi2_statistic"] == pytest.approx(stats.chisquare([0, 0, red], expected_counts).statistic, rel=1e-5)
+    assert colour["quality"]["unseen"] == ["purple"] and "unseen_category" in colour["quality"]["violations"]
+    assert "out_of_range" in size["quality"]["violations"] and report["data_quality"]["violations"] == 2
+
+
+def test_model_quality_is_computed_once_ground_truth_arrives_joined_by_inference_id(tmp_path):
+    traffic = frame(400, 3)
+    labels = [int(v) for v in traffic["label"]]
+    scores = folders(tmp_path, frame(3000, 1), traffic, labels)
+    quality = monitor.analyze(tmp_path)["model_quality"]
+    assert quality["rows"] == 400
+    ranks = stats.rankdata(scores)
+    positives = sum(labels)
+    expected_auc = (ranks[np.asarray(labels) == 1].sum() - positives * (positives + 1) / 2) / (positives * (400 - positives))
+    assert quality["auc"] == pytest.approx(expected_auc, abs=1e-6)
+    assert quality["accuracy"] == pytest.approx(np.mean((scores >= 0.5) == (np.asarray(labels) == 1)), abs=1e-6)
+    assert quality["auc_drop"] == pytest.approx(0.9 - quality["auc"], abs=1e-6)
+
+
+def test_the_monitor_refuses_rows_that_do_not_match_the_baseline(tmp_path):
+    folders(tmp_path, frame(300, 1), frame(20, 2))
+    extra = tmp_path / "traffic/capture/2026/01/01/10/b.jsonl"
+    extra.write_text(json.dumps({"captureData": {"endpointInput": {"data": "1,2,3\n", "encoding": "CSV"}},
+                                 "eventMetadata": {"eventId": "x"}}) + "\n")
+    with pytest.raises(monitor.BadInput, match="b.jsonl line 1 has a row of 3 values; the baseline has 2 features"):
+        monitor.analyze(tmp_path)
+
+
+# -- offline: the loop ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cloud(synthesized):
+    with LocalCloud(synthesized["retrain"].outdir) as local:  # retrain_on_drift=true
+        yield local
+
+
+def wait(cloud: LocalCloud, arn_: str) -> dict:
+    described = cloud.wait([arn_])[arn_]
+    return {**described, "output": json.loads(described.get("output") or "null")}
+
+
+def check(cloud: LocalCloud, name: str, window_end: datetime.datetime) -> dict:
+    """A monitor run, as the schedule starts it for the hour that just ended."""
+    return wait(cloud, cloud.start(MON, {"window_end": f"{window_end:%Y-%m-%dT%H:%M:%SZ}"}, name))
+
+
+def send(cloud: LocalCloud, rows: np.ndarray, hour: datetime.datetime, tag: str) -> list[str]:
+    """Raw rows to the endpoint as a client sends them, in requests of 25 with an inference id each."""
+    cloud.sagemaker.hosting.clock = lambda: hour + datetime.timedelta(minutes=10)
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    ids = []
+    for start in range(0, len(rows), 25):
+        ids.append(f"{tag}-{start}")
+        body = "\n".join(",".join(f"{v:g}" for v in row) for row in rows[start:start + 25])
+        runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body, InferenceId=ids[-1])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def loop(cloud):
+    build = wait(cloud, cloud.start(BR, {"rows": 1500, "seed": 3}, "monitored-v1"))
+    assert build["status"] == "SUCCEEDED", build.get("cause")
+    (delivery,) = cloud.approve(build["output"]["model_package_arn"])
+    deployed = wait(cloud, delivery["result"])
+    assert deployed["status"] == "SUCCEEDED", deployed.get("cause")
+    bucket = cloud.workflows[BR].data_bucket
+    raw = f"s3://{bucket}/runs/monitored-v1/input/"
+    test = pd.read_csv(pd.io.common.BytesIO(cloud.read(f"{raw}raw/test.csv"))).to_numpy(dtype=float)
+    labels = [int(v) for v in cloud.read(f"{raw}test-labels/labels.csv").decode().split()]
+    now = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    quiet, normal, drifted, later = now - 6 * HOUR, now - 5 * HOUR, now - 4 * HOUR, now - 3 * HOUR
+    steps = {"test": test, "labels": labels, "hours": (quiet, normal, drifted, later)}
+    steps["before_deploy_checked"] = deployed
+    steps["quiet"] = check(cloud, "quiet", quiet + HOUR)
+    steps["normal_ids"] = send(cloud, test, normal, "n")
+    steps["normal"] = check(cloud, "normal", normal + HOUR)
+    steps["alarms_normal"] = cloud.alarms.evaluate(normal + HOUR)
+    shifted = test.copy()
+    shifted[:, 0] += 60  # x moves well past the range training saw
+    shifted[:, 1] *= 0.3
+    # New labelled data lands under incoming/ (for the retraining the drift alarm starts).
+    cloud.s3.put_object(Bucket=bucket, Key="incoming/fresh.csv", Body=cloud.read(f"{raw}raw/train.csv"))
+    send(cloud, shifted, drifted, "d")
+    steps["drifted"] = check(cloud, "drifted", drifted + HOUR)
+    steps["alarms_drifted"] = cloud.alarms.evaluate(drifted + HOUR)
+    # Ground truth for the normal hour arrives later, in the documented layout, joined by inference id.
+    truth = "".join(json.dumps({"groundTruthData": {"data": "".join(f"{v}\n" for v in labels[i * 25:(i + 1) * 25]),
+                                                    "encoding": "CSV"},
+                                "eventMetadata": {"eventId": request}, "eventVersion": "0"}) + "\n"
+                    for i, request in enumerate(steps["normal_ids"]))
+    cloud.s3.put_object(Bucket=cloud.workflows[MON].data_bucket, Key=f"ground-truth/{normal:%Y/%m/%d/%H}/labels.jsonl",
+                        Body=truth.encode())
+    steps["labelled"] = check(cloud, "labelled", later + HOUR)
+    return steps
+
+
+def report(cloud: LocalCloud, run: dict) -> dict:
+    return json.loads(cloud.read(run["output"]["report"]))
+
+
+def test_an_hour_without_traffic_is_a_named_outcome_not_a_failure(loop):
+    run = loop["quiet"]
+    assert run["status"] == "SUCCEEDED" and run["output"]["outcome"] == "NoTraffic"
+    assert run["output"]["details"]["capture_files"] == 0
+
+
+def test_traffic_like_training_shows_no_drift_and_publishes_its_metrics(cloud, loop):
+    run = loop["normal"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    out = run["output"]
+    assert out["outcome"] == "NoDrift" and out["drift_share"] == 0 and out["data_quality_issues"] == 0
+    found = report(cloud, run)
+    assert found["rows"] == len(loop["test"]) and found["requests"] == len(loop["normal_ids"])
+    assert [f["name"] for f in found["drift"]["features"]] == ["x", "y"]
+    points = cloud.cloudwatch.get_metric_statistics(
+        Namespace="mlkit-mon", MetricName="DriftShare", Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
+        StartTime=loop["hours"][1], EndTime=loop["hours"][1] + 2 * HOUR, Period=3600, Statistics=["Maximum"])
+    assert [p["Maximum"] for p in points["Datapoints"]] == [0.0]
+    assert all(change["state"] == "OK" for change in loop["alarms_normal"])
+
+
+def test_a_drifted_batch_is_found_and_its_alarm_notifies_and_starts_retraining(cloud, loop):
+    run = loop["drifted"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    found = report(cloud, run)
+    assert run["output"]["outcome"] == "Drift" and found["drift"]["drifted"] == ["x", "y"]
+    x = found["drift"]["features"][0]
+    assert x["psi"] > 1 and x["ks_p_value"] < 1e-10 and "out_of_range" in x["quality"]["violations"]
+    fired = {change["alarm"]: change for change in loop["alarms_drifted"]}
+    assert fired["mlkit-mon-drift"]["state"] == "ALARM" and fired["mlkit-mon-data-quality"]["state"] == "ALARM"
+    sent = [n for n in cloud.notifications() if n["subject"] == 'ALARM: "mlkit-mon-drift" in us-east-1']
+    assert sent and json.loads(sent[0]["message"])["NewStateValue"] == "ALARM"
+    (retrain,) = [d for d in fired["mlkit-mon-drift"]["delivered"] if d["rule"] == "mlkit-mon-retrain-on-drift"]
+    retrained = wait(cloud, retrain["result"])
+    assert retrained["status"] == "SUCCEEDED", retrained.get("cause")
+    assert json.loads(retrained["input"]) == {"dataset_uri": f"s3://{cloud.workflows[BR].data_bucket}/incoming/"}
+    assert cloud.sagemaker.model_packages[retrained["output"]["model_package_arn"]]["ModelApprovalStatus"] == \
+        "PendingManualApproval"  # a person still approves
+
+
+def test_model_quality_is_scored_once_ground_truth_arrives(cloud, loop):
+    run = loop["labelled"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert run["output"]["outcome"] == "NoTraffic"  # a quiet hour, but the labels that arrived are scored
+    quality = run["output"]["model_quality"]
+    # The same numbers, recomputed from what the endpoint answered for those requests and the true labels.
+    scores = []
+    bucket = cloud.workflows[MON].data_bucket
+    for key in cloud.keys(bucket, f"{run['output']['run_prefix']}traffic/labelled/"):
+        for line in cloud.read(f"s3://{bucket}/{key}").decode().splitlines():
+            record = json.loads(line)
+            if record["eventMetadata"].get("inferenceId", "").startswith("n-"):
+                start = int(record["eventMetadata"]["inferenceId"][2:])
+                scores += [(start + i, float(v)) for i, v in
+                           enumerate(record["captureData"]["endpointOutput"]["data"].split())]
+    scored = np.asarray([s for _, s in sorted(scores)])
+    truth = np.asarray(loop["labels"])
+    assert quality["rows"] == len(truth) == len(scored)
+    assert quality["accuracy"] == pytest.approx(np.mean((scored >= 0.5) == (truth == 1)), abs=1e-6)
+    if 0 < truth.sum() < len(truth):
+        ranks = stats.rankdata(scored)
+        positives = truth.sum()
+        auc = (ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(truth) - positives))
+        assert quality["auc"] == pytest.approx(auc, abs=1e-6)
