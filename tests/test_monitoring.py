@@ -13,7 +13,11 @@ import pytest
 from scipy import stats
 
 from offline.cloud import LocalCloud
-from tests.conftest import ROOT
+from stacks.workflow_stack import WORKFLOWS
+from stacks.workflows.monitor_endpoint import ENDPOINT_METRICS, EXECUTION_METRICS, MONITOR_METRICS
+from tests.cfn import arn, get_att, of_type
+from tests.conftest import ROOT, load_lambda_module
+from tests.test_iam import statements, trust
 
 sys.path.insert(0, str(ROOT / "processing"))
 import baseline  # noqa: E402
@@ -271,3 +275,112 @@ def test_model_quality_is_scored_once_ground_truth_arrives(cloud, loop):
         positives = truth.sum()
         auc = (ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(truth) - positives))
         assert quality["auc"] == pytest.approx(auc, abs=1e-6)
+
+
+# -- as synthesized: alarms, retraining, dashboard, no Model Monitor -------------------------------
+def topic(template: dict) -> dict:
+    """The copy's topic: BuildAndRegister's, read from SSM at deploy time."""
+    (parameter,) = [k for k, p in template["Parameters"].items()
+                    if p.get("Default") == "/mlkit-br/notification-topic-arn"]
+    return {"Ref": parameter}
+
+
+def alarms(template: dict) -> dict[str, dict]:
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()}
+
+
+def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized):
+    template = synthesized["default"].templates[MON]
+    found = alarms(template)
+    endpoint = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    mine = [{"Name": "EndpointName", "Value": ENDPOINT}]
+    expected = {
+        "mlkit-mon-drift": ("mlkit-mon", "DriftShare", mine, "Maximum", 3600, 0.3),
+        "mlkit-mon-data-quality": ("mlkit-mon", "DataQualityIssues", mine, "Maximum", 3600, 1),
+        "mlkit-mon-model-quality": ("mlkit-mon", "AUCDrop", mine, "Maximum", 3600, 0.1),
+        "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
+        "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
+    }
+    for stack, cls in WORKFLOWS.items():
+        machine = [{"Name": "StateMachineArn", "Value": arn("states", f"stateMachine:mlkit-{cls.spec.slug}")}]
+        expected[f"mlkit-mon-{cls.spec.slug}-failed"] = ("AWS/States", "ExecutionsFailed", machine, "Sum", 300, 1)
+        expected[f"mlkit-mon-{cls.spec.slug}-timed-out"] = ("AWS/States", "ExecutionsTimedOut", machine, "Sum", 300, 1)
+    assert set(found) == set(expected)
+    for name, (namespace, metric, dimensions, statistic, period, threshold) in expected.items():
+        alarm = found[name]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"], alarm["Period"]) == (
+            namespace, metric, dimensions, period), name
+        assert alarm.get("Statistic", alarm.get("ExtendedStatistic")) == statistic, name
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (
+            threshold, "GreaterThanOrEqualToThreshold", 1), name
+        assert alarm["TreatMissingData"] == "notBreaching" and alarm["AlarmActions"] == [topic(template)], name
+    # The workflows' state machines are named so: each alarm watches a machine that exists.
+    for stack, cls in WORKFLOWS.items():
+        machines = of_type(synthesized["default"].templates[stack], "AWS::StepFunctions::StateMachine")
+        assert [m["Properties"]["StateMachineName"] for m in machines.values()] == [f"mlkit-{cls.spec.slug}"]
+
+
+def test_under_kms_the_build_key_lets_only_this_copys_alarms_notify_its_topic(synthesized):
+    key = [r for r in of_type(synthesized["kms"].templates[BR], "AWS::KMS::Key").values()][0]
+    (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                    if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert statement == {"Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Effect": "Allow", "Resource": "*",
+                         "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                         "Condition": {"ArnLike": {"aws:SourceArn": arn("cloudwatch", "alarm:mlkit-*")}}}
+
+
+def test_retraining_on_drift_is_off_by_default_and_then_starts_only_buildandregister(synthesized):
+    def retraining(template: dict) -> list[dict]:
+        return [r["Properties"] for r in of_type(template, "AWS::Events::Rule").values()
+                if r["Properties"]["Name"] == "mlkit-mon-retrain-on-drift"]
+
+    assert retraining(synthesized["default"].templates[MON]) == []
+    template = synthesized["retrain"].templates[MON]
+    (props,) = retraining(template)
+    assert props["EventPattern"] == {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+                                     "resources": [get_att(template, "AlarmDrift/Resource")],
+                                     "detail": {"state": {"value": ["ALARM"]}}}
+    (target,) = props["Targets"]
+    build = arn("states", "stateMachine:mlkit-br")
+    assert target["Arn"] == build
+    assert statements(template, "StartedByEvents") == [{"Action": "states:StartExecution", "Effect": "Allow",
+                                                        "Resource": build}]
+    assert trust(template, "StartedByEvents")[0]["Principal"] == {"Service": "events.amazonaws.com"}
+
+
+def dashboard_body(body: dict) -> dict:
+    """The dashboard's JSON, with CloudFormation values (an Fn::Join of text and Refs) as placeholders."""
+    parts = body["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "X" for p in parts))
+
+
+def test_the_dashboard_has_a_widget_per_metric(synthesized):
+    template = synthesized["default"].templates[MON]
+    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "mlkit-mon-dashboard"
+    body = dashboard_body(dashboard["Properties"]["DashboardBody"])
+    graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
+    shown = {tuple(m[:2]) for g in graphs for m in g["metrics"]}  # (namespace, metric) of every line
+    wanted = {("mlkit-mon", name) for name in MONITOR_METRICS}
+    wanted |= {("AWS/States", name) for name in (*EXECUTION_METRICS, "ExecutionTime", "ServiceIntegrationTime")}
+    wanted |= {("AWS/SageMaker", name) for name in ENDPOINT_METRICS}
+    assert shown == wanted
+    # One graph per metric (and per workflow or job): nothing is hidden in a crowded chart.
+    assert all(len({tuple(m[:2]) for m in g["metrics"]}) == 1 for g in graphs)
+    assert len(graphs) == len(WORKFLOWS) * (len(EXECUTION_METRICS) + 1) + 4 + len(ENDPOINT_METRICS) + len(MONITOR_METRICS)
+    (status,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert len(status["properties"]["alarms"]) == len(alarms(template))
+    # Every metric the monitor publishes is on the dashboard.
+    published = load_lambda_module("publish_metrics", "handler")
+    report = {"outcome": "Drift", "rows": 3, "drift": {"share": 1, "drifted": ["x"]}, "data_quality": {"violations": 1},
+              "predictions": {"psi": 0.5}, "model_quality": {"rows": 3, "accuracy": 0.5, "accuracy_drop": 0.4,
+                                                             "auc": 0.6, "auc_drop": 0.3}}
+    assert set(published.metrics(report)) == set(MONITOR_METRICS)
+
+
+def test_no_template_names_model_monitor(synthesized):
+    for name in ("default", "kms", "retrain"):
+        for stack, template in synthesized[name].templates.items():
+            text = json.dumps(template)
+            for banned in ("model-monitor", "ModelMonitor", "MonitoringSchedule", "monitoring-schedule"):
+                assert banned not in text, (name, stack, banned)
