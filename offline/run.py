@@ -2,9 +2,11 @@
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
                           [--assembly DIR] [--no-synth] [--stage NAME] [--dataset FILE] [--approve]
+                          [--context KEY=VALUE ...]
 
 Workflows a model approval starts (DeployApproved) run only with --approve: the runner approves each version
-the runs registered, as a person would, and the approval event starts them.
+the runs registered, as a person would, and the approval event starts them; then, when MonitorEndpoint is part
+of the app, the loop closes (offline/monitor_loop.py): traffic, a drifted batch, the monitor, the alarms.
 """
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUMMARY = ROOT / ".offline" / "summary.json"
 
 
-def synthesize(outdir: Path, stage: str | None) -> float:
+def synthesize(outdir: Path, stage: str | None, context: dict[str, str] | None = None) -> float:
     from stacks.kit import build_app, cdk_json_context
 
     start = time.perf_counter()
-    build_app({**cdk_json_context(), **({"stage": stage} if stage else {})}, outdir=str(outdir)).synth()
+    build_app({**cdk_json_context(), **(context or {}), **({"stage": stage} if stage else {})},
+              outdir=str(outdir)).synth()
     return time.perf_counter() - start
 
 
@@ -73,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                                                      "workflow's data bucket and named as dataset_uri in its input")
     parser.add_argument("--approve", action="store_true", help="approve each model version the runs register, "
                                                                "which starts the workflows that deploy approved models")
+    parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for this synthesis, as cdk -c KEY=VALUE (e.g. retrain_on_drift=true)")
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.context):
+        parser.error("--context takes KEY=VALUE, e.g. --context retrain_on_drift=true")
     try:
         execution_input = json.loads(args.input)
     except json.JSONDecodeError as error:
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_synth:
         try:
-            seconds = synthesize(args.assembly, args.stage)
+            seconds = synthesize(args.assembly, args.stage, dict(item.split("=", 1) for item in args.context))
         except ConfigError as error:  # a bad setting: the one line synthesis gives
             parser.error(str(error))
         print(f"synthesized the app into {args.assembly} in {seconds:.1f} s", flush=True)
@@ -111,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         arns = {cloud.start(stack, inputs[stack], names[stack]): stack for stack in stacks}
         progress = Progress(arns)
         ended = cloud.wait(list(arns), progress)
+        loop = None
         if args.approve:  # as a person would in the registry; the approval event starts the deployments
             for arn in list(ended):
                 registered = json.loads(ended[arn].get("output") or "{}").get("model_package_arn")
@@ -122,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                                              if w.state_machine_arn == delivery["target"])
                         progress.labels[started], progress.states[started] = arns[started], 0
             ended.update(cloud.wait([arn for arn in arns if arn not in ended], progress))
-        summary = {}
+            loop = _close_the_loop(cloud, arns, ended)
+        summary = {"monitoring": loop} if loop else {}
         for arn, stack in arns.items():
             described = ended[arn]
             result = {
@@ -148,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     args.summary.write_text(json.dumps(summary, indent=2) + "\n")
     print()
     for stack, result in summary.items():
+        if stack == "monitoring":
+            for name, step in result.items():
+                if "page" in step:
+                    print(f"monitor ({name}): {step['output']['outcome']}; report: {step['page']}")
+            for arn, status in result.get("retraining", {}).items():
+                print(f"retraining (started by the drift alarm): {status}, {arn}")
+            continue
         print(f"{stack}: {result['status']} in {result['duration_seconds']} s, {result['states_executed']} states")
         if "quality" in result:
             quality, output = result["quality"], result["output"]
@@ -159,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             output = result["output"]
             print(f"  endpoint:    {output['endpoint']} ({output['deployment']}d) serves {output['model_package_arn']}")
             print(f"  smoke test:  {output['smoke_test']}")
-            print(f"  monitoring:  {output['monitoring_schedule']} (hourly data quality); traffic captured under "
+            print(f"  monitoring:  {output['monitoring_schedule']} (MonitorEndpoint's schedule); traffic captured under "
                   f"{output['capture']}")
         elif "output" in result:
             output = result["output"]
@@ -172,7 +188,27 @@ def main(argv: list[str] | None = None) -> int:
     for sent in notifications:
         print(f"notification to {sent['topic'].rsplit(':', 1)[1]}: {sent['subject']}\n  {sent['message']}")
     print(f"summary written to {args.summary}")
-    return 0 if all(r["status"] == "SUCCEEDED" for r in summary.values()) else 1
+    return 0 if all(r["status"] == "SUCCEEDED" for s, r in summary.items() if s != "monitoring") else 1
+
+
+def _close_the_loop(cloud: LocalCloud, arns: dict, ended: dict) -> dict | None:
+    """After a successful deployment, with MonitorEndpoint in the app: traffic, drift, alarms, retraining."""
+    from offline.monitor_loop import MONITOR, close_the_loop
+
+    outputs = {arns[arn]: json.loads(d.get("output") or "{}") for arn, d in ended.items() if d["status"] == "SUCCEEDED"}
+    if MONITOR not in cloud.workflows or "endpoint" not in outputs.get("DeployApproved", {}):
+        return None
+
+    progress = Progress({})  # the loop's runs, shown as they go, summarized apart from the workflows'
+
+    def wait(started: list[str]) -> dict:
+        for arn in started:
+            name = next(s for s, w in cloud.workflows.items() if arn.split(":")[6] == w.state_machine_name)
+            progress.labels[arn], progress.states[arn] = name, 0
+        return cloud.wait(started, progress)
+
+    return close_the_loop(cloud, outputs["BuildAndRegister"], outputs["DeployApproved"], wait,
+                          ROOT / ".offline")
 
 
 if __name__ == "__main__":
