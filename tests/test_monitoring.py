@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import shutil
+import struct
+import subprocess
 import sys
+import zlib
+from pathlib import Path
 
 import boto3
 import numpy as np
@@ -384,3 +390,73 @@ def test_no_template_names_model_monitor(synthesized):
             text = json.dumps(template)
             for banned in ("model-monitor", "ModelMonitor", "MonitoringSchedule", "monitoring-schedule"):
                 assert banned not in text, (name, stack, banned)
+
+
+# -- the report page, as a browser renders it -----------------------------------------------------
+# Debian's package `chromium` (/usr/bin/chromium), which .ci/run installs when no Chromium is on the machine;
+# CHROMIUM names another build (GitHub's Ubuntu runners ship Google Chrome).
+CHROMIUM = Path(os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+                or shutil.which("google-chrome") or "/usr/bin/chromium")
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """(height, width, channels) of an 8-bit, non-interlaced RGB(A) PNG, decoded with the standard library."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, chunks, header = 8, [], None
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        header = body if kind == b"IHDR" else header
+        chunks += [body] if kind == b"IDAT" else []
+        position += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    channels = 3 if colour == 2 else 4
+    raw, stride = zlib.decompress(b"".join(chunks)), width * channels
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, corner = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                guess = left + up - corner
+                near = min((abs(guess - left), 0, left), (abs(guess - up), 1, up), (abs(guess - corner), 2, corner))
+                line[i] = (line[i] + near[2]) & 255
+        rows.append(bytes(line))
+        previous = line
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width, channels)
+
+
+def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium on this CI machine: .ci/run installs Debian's chromium package (or set CHROMIUM)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    folders(tmp_path, frame(3000, 1), frame(600, 2, shift=30, colours=("red", "purple")))
+    page = tmp_path / "report.html"
+    page.write_text(monitor.render_html(monitor.analyze(tmp_path)))
+    shot = tmp_path / "shot.png"
+    done = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                           "--disable-background-networking", "--disable-dev-shm-usage", "--hide-scrollbars",
+                           "--window-size=900,1000", f"--screenshot={shot}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.exists(), done.stderr[-500:]
+    pixels = png_pixels(shot.read_bytes())[:, :, :3].astype(int)
+
+    def painted(colour: str) -> np.ndarray:
+        """Where the page shows this colour: the rows of the screenshot holding it."""
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return np.flatnonzero((np.abs(pixels - rgb).sum(axis=2) <= 6).sum(axis=1) >= 3)
+
+    baseline_rows, traffic_rows = painted(monitor.BASELINE_COLOR), painted(monitor.CURRENT_COLOR)
+    # Bars of both series, in three charts (size, colour, the model's scores) stacked down the page.
+    assert len(baseline_rows) > 100 and len(traffic_rows) > 100, (len(baseline_rows), len(traffic_rows))
+    charts = np.split(baseline_rows, np.flatnonzero(np.diff(baseline_rows) > 30) + 1)
+    assert len([c for c in charts if len(c) > 20]) >= 3
