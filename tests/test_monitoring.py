@@ -460,3 +460,20 @@ def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
     assert len(baseline_rows) > 100 and len(traffic_rows) > 100, (len(baseline_rows), len(traffic_rows))
     charts = np.split(baseline_rows, np.flatnonzero(np.diff(baseline_rows) > 30) + 1)
     assert len([c for c in charts if len(c) > 20]) >= 3
+
+
+def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp_path, capsys):
+    from offline.run import ROOT as RUN_ROOT, main
+
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", BR, "--approve", "--input", '{"rows": 1000, "seed": 4}', "--summary", str(summary),
+                 "--assembly", str(synthesized["retrain"].outdir), "--no-synth"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    loop = json.loads(summary.read_text())["monitoring"]
+    assert (loop["traffic"]["output"]["outcome"], loop["drifted"]["output"]["outcome"]) == ("NoDrift", "Drift")
+    assert 'notification to buildandregister-notifications' in printed and 'ALARM: "mlkit-mon-drift"' in printed
+    assert list(loop["retraining"].values()) == ["SUCCEEDED"]
+    assert "retraining (started by the drift alarm): SUCCEEDED" in printed
+    page = RUN_ROOT / ".offline" / "monitor-drifted.html"
+    assert loop["drifted"]["page"] == str(page) and "<svg class=\"chart\"" in page.read_text()
