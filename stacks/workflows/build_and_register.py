@@ -98,7 +98,10 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         shared = {"data-bucket-name": self.data_bucket.bucket_name, "notification-topic-arn": self.topic.topic_arn,
                   "key-arn": self.key.key_arn if self.key else None}
         share(self, shared, "the stacks that deploy its models")
-        if self.key:  # CloudWatch alarms of this copy (MonitorEndpoint) notify on the key-encrypted topic
+        # CloudWatch alarms of this copy (MonitorEndpoint) notify on the key-encrypted topic: CloudWatch needs the
+        # key (SNS developer guide, "Enable compatibility between event sources from AWS services and encrypted
+        # topics"), and aws:SourceArn confines it to alarms named by this copy's prefix.
+        if self.key:
             self.key.add_to_resource_policy(iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],  # in a key policy: this key

@@ -145,6 +145,8 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
                 arn=self.state_machine.state_machine_arn, role_arn=role.role_arn,
+                # A context attribute EventBridge Scheduler fills in (ISO 8601, UTC): the run checks the hours
+                # before it, so a delayed or retried start still checks the same window.
                 input='{"window_end": "<aws.scheduler.scheduled-time>"}',
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
         self.alarms = self._alarms(hours)
