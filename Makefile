@@ -16,7 +16,7 @@ help:
 	@echo "make test     run the test suite"
 	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
-	@echo "make delete-endpoint  delete DeployApproved's endpoint, its configs, models and monitoring schedule (STAGE=...)"
+	@echo "make delete-endpoint  delete DeployApproved's endpoint, its configs and models (STAGE=...)"
 	@echo "make bench    measure synthesis and test-suite times"
 	@echo "make diagrams rewrite the README's workflow diagrams from statemachines/*.asl.json"
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ NAME_PROPERTIES = {"AWS::StepFunctions::StateMachine": "StateMachineName", "AWS:
                    "AWS::Lambda::Function": "FunctionName", "AWS::S3::Bucket": "BucketName",
                    "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName", "AWS::IAM::Role": "RoleName",
                    "AWS::SageMaker::ModelPackageGroup": "ModelPackageGroupName", "AWS::SSM::Parameter": "Name",
-                   "AWS::CloudWatch::Alarm": "AlarmName"}
+                   "AWS::CloudWatch::Alarm": "AlarmName", "AWS::Scheduler::Schedule": "Name"}
 REF_IS_ARN = {"AWS::StepFunctions::StateMachine", "AWS::SNS::Topic", "AWS::SageMaker::ModelPackageGroup"}
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
           "AWS::URLSuffix": "amazonaws.com"}
@@ -60,6 +60,8 @@ class LocalWorkflow:
     topics: list[str]  # SNS topic names
     model_package_groups: list[str]
     outputs: dict[str, str]  # the stack's outputs, resolved as CloudFormation would
+    schedules: list[dict] = field(default_factory=list)  # EventBridge Scheduler schedules' properties, resolved
+    alarms: list[dict] = field(default_factory=list)  # CloudWatch alarms' properties, resolved
 
     @property
     def starts_on_model_approval(self) -> bool:
@@ -230,6 +232,9 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                                         for t in rule["Properties"].get("Targets", [])])
                      for rule_id, rule in resources.items() if rule["Type"] == "AWS::Events::Rule"]
             named = lambda kind: [resolver.physical_name(k) for k, r in resources.items() if r["Type"] == kind]  # noqa
+            properties = lambda kind: [{**resolver.resolve(r["Properties"]),  # noqa: E731
+                                        "Name": resolver.physical_name(k)}
+                                       for k, r in resources.items() if r["Type"] == kind]
             workflows[stack] = LocalWorkflow(
                 stack=stack,
                 state_machine_name=resolver.physical_name(logical_id),
@@ -242,5 +247,7 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                 topics=named("AWS::SNS::Topic"),
                 model_package_groups=named("AWS::SageMaker::ModelPackageGroup"),
                 outputs={name: resolver.resolve(output["Value"]) for name, output in template["Outputs"].items()},
+                schedules=properties("AWS::Scheduler::Schedule"),
+                alarms=properties("AWS::CloudWatch::Alarm"),
             )
     return workflows

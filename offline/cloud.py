@@ -11,6 +11,7 @@ import boto3
 from moto import mock_aws
 
 from offline import iam, sfn_sagemaker
+from offline.alarms import LocalAlarms
 from offline.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
 from offline.event_bus import LocalEventBus
 from offline.integrations import check_images, check_supported
@@ -43,11 +44,15 @@ class LocalCloud:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
+        self.scheduler = boto3.client("scheduler", region_name=REGION)
+        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         self.lambda_ = LocalLambda({arn: f for w in self.workflows.values() for arn, f in w.functions.items()},
                                    self.iam)
         self.sagemaker = LocalSageMaker(self.iam)
         self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_,
                                     self.sfn, self.iam)
+        self.alarms = LocalAlarms([alarm for w in self.workflows.values() for alarm in w.alarms], self.cloudwatch,
+                                  self.sns, self.events)
         self.announced: set[str] = set()
         self.sequencer = 0
         self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker, self.sfn)
@@ -64,6 +69,8 @@ class LocalCloud:
                 self.sns.create_topic(Name=topic)
             for group in workflow.model_package_groups:
                 self.sagemaker.handle("CreateModelPackageGroup", {"ModelPackageGroupName": group})
+            for schedule in workflow.schedules:  # moto's EventBridge Scheduler keeps them; nothing fires on time
+                self._put_schedule(schedule)
             self.machines[workflow.stack] = self.sfn.create_state_machine(
                 name=workflow.state_machine_name, definition=workflow.definition,
                 roleArn=workflow.role_arn)["stateMachineArn"]
@@ -82,6 +89,15 @@ class LocalCloud:
         self._mock.stop()
         os.environ.clear()
         os.environ.update(self._saved_environment)
+
+    def _put_schedule(self, schedule: dict) -> None:
+        """As CloudFormation would: the schedule with the template's properties (another local account open in
+        this process may have made it already: moto's state is per process)."""
+        request = {k: schedule[k] for k in ("Name", "ScheduleExpression", "State", "FlexibleTimeWindow", "Target")}
+        try:
+            self.scheduler.create_schedule(**request)
+        except self.scheduler.exceptions.ConflictException:
+            self.scheduler.update_schedule(**request)
 
     def _create_bucket(self, bucket: str) -> None:
         if bucket not in {b["Name"] for b in self.s3.list_buckets()["Buckets"]}:

@@ -71,6 +71,13 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
     again), with where each S3 object of the run now is on this machine."""
     where = lambda uri: f"{uri}\n               ({local(uri)})"  # noqa: E731
     for stack, result in summary.items():
+        if stack == "monitoring":  # make run's closed loop: each hour the monitor checked, and what it started
+            for name, step in result.items():
+                if "page" in step:
+                    print(f"monitor ({name}): {step['output']['outcome']}; report: {step['page']}")
+            for arn, status in result.get("retraining", {}).items():
+                print(f"retraining (started by the drift alarm): {status}, {arn}")
+            continue
         print(f"{stack}: {result['status']} in {result['duration_seconds']} s, {result['states_executed']} states")
         output = result.get("output", {})
         if "quality" in result:
@@ -81,8 +88,8 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
         elif "endpoint" in output:
             print(f"  endpoint:    {output['endpoint']} ({output['deployment']}d) serves {output['model_package_arn']}")
             print(f"  smoke test:  {output['smoke_test']}")
-            print(f"  monitoring:  {output['monitoring_schedule']} (hourly data quality); traffic captured under "
-                  f"{where(output['capture'])}")
+            print(f"  monitoring:  {output['monitoring_schedule']} (MonitorEndpoint's schedule); traffic captured "
+                  f"under {where(output['capture'])}")
         elif "model_package_arn" in output:
             metrics = output["metrics"]
             report = json.loads(read(output["evaluation"]))

@@ -28,8 +28,7 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
     # Hosting: endpoints that serve their model over HTTP (offline/sagemaker_hosting.py).
     "sagemaker:createEndpoint": SAGEMAKER_CALL,
     **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
-       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint",
-                      "createMonitoringSchedule", "describeMonitoringSchedule", "updateMonitoringSchedule")},
+       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint")},
     "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud.py LocalCloud.notifications()",
 }
 
@@ -61,8 +60,7 @@ IMAGE_RUNNERS = {"sagemaker-xgboost": "the built-in XGBoost algorithm, or a scri
                                       "(offline/sagemaker_jobs.py, offline/script_mode.py)",
                  "sagemaker-scikit-learn": "processing scripts and script-mode training (offline/sagemaker_jobs.py, "
                                            "offline/script_mode.py); serving its inference module "
-                                           "(offline/serving.py)",
-                 "sagemaker-model-monitor-analyzer": "Model Monitor's baseline, emulated (offline/model_monitor.py)"}
+                                           "(offline/serving.py)"}
 IMAGE = re.compile(r"\b\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[^\"\s]+")
 
 

@@ -2,10 +2,11 @@
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
                           [--log PATH] [--assembly DIR] [--no-synth] [--stage NAME] [--cdk-args "-c k=v ..."]
-                          [--dataset FILE] [--approve]
+                          [--context KEY=VALUE ...] [--dataset FILE] [--approve]
 
 Workflows a model approval starts (DeployApproved) run only with --approve: the runner approves each version
-the runs registered, as a person would, and the approval event starts them.
+the runs registered, as a person would, and the approval event starts them; then, when MonitorEndpoint is part
+of the app, the loop closes (offline/monitor_loop.py): traffic, a drifted batch, the monitor, the alarms.
 """
 from __future__ import annotations
 
@@ -70,10 +71,14 @@ def main(argv: list[str] | None = None) -> int:
                                                      "named in their input")
     parser.add_argument("--approve", action="store_true", help="approve each model version the runs register, "
                                                                "which starts the workflows that deploy approved models")
+    parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for this synthesis, as cdk -c KEY=VALUE (e.g. retrain_on_drift=true)")
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.context):
+        parser.error("--context takes KEY=VALUE, e.g. --context retrain_on_drift=true")
     try:
         execution_input = json.loads(args.input)
-        settings = context_settings(args.cdk_args)
+        settings = {**context_settings(args.cdk_args), **dict(item.split("=", 1) for item in args.context)}
     except json.JSONDecodeError as error:
         parser.error(f"--input is not JSON: {error}")
     except ValueError as error:
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         arns = {cloud.start(stack, inputs[stack], names[stack]): stack for stack in stacks}
         progress = Progress(arns)
         ended = cloud.wait(list(arns), progress)
+        loop = None
         if args.approve:  # as a person would in the registry; the approval event starts the deployments
             for arn in list(ended):
                 registered = json.loads(ended[arn].get("output") or "{}").get("model_package_arn")
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                                              if w.state_machine_arn == delivery["target"])
                         progress.labels[started], progress.states[started] = arns[started], 0
             ended.update(cloud.wait([arn for arn in arns if arn not in ended], progress))
-        summary = {}
+            loop = _close_the_loop(cloud, arns, ended)
+        summary = {"monitoring": loop} if loop else {}
         for arn, stack in arns.items():
             described = ended[arn]
             result = {
@@ -168,7 +175,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"the {kept} objects of this run's local S3 are in {args.keep_s3}/ (s3://<bucket>/<key> is "
           f"{args.keep_s3}/<bucket>/<key>)")
     print(f"summary written to {args.summary}; full causes and internal logs in {args.log}")
-    return 0 if all(r["status"] == "SUCCEEDED" for r in summary.values()) else 1
+    return 0 if all(r["status"] == "SUCCEEDED" for s, r in summary.items() if s != "monitoring") else 1
+
+
+def _close_the_loop(cloud: LocalCloud, arns: dict, ended: dict) -> dict | None:
+    """After a successful deployment, with MonitorEndpoint in the app: traffic, drift, alarms, retraining."""
+    from offline.monitor_loop import MONITOR, close_the_loop
+
+    outputs = {arns[arn]: json.loads(d.get("output") or "{}") for arn, d in ended.items() if d["status"] == "SUCCEEDED"}
+    if MONITOR not in cloud.workflows or "endpoint" not in outputs.get("DeployApproved", {}):
+        return None
+
+    progress = Progress({})  # the loop's runs, shown as they go, summarized apart from the workflows'
+
+    def wait(started: list[str]) -> dict:
+        for arn in started:
+            name = next(s for s, w in cloud.workflows.items() if arn.split(":")[6] == w.state_machine_name)
+            progress.labels[arn], progress.states[arn] = name, 0
+        return cloud.wait(started, progress)
+
+    return close_the_loop(cloud, outputs["BuildAndRegister"], outputs["DeployApproved"], wait,
+                          ROOT / ".offline")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Local SageMaker hosting: endpoint configs, endpoints that really serve their model's containers (InvokeEndpoint,
-with data capture into S3 as SageMaker writes it), blue/green updates that SageMaker may roll back, and
-monitoring schedules. Each call answers as SageMaker does, errors included (codes and messages as SageMaker's)."""
+with data capture into S3 as SageMaker writes it) and blue/green updates that SageMaker may roll back. Each call
+answers as SageMaker does, errors included (codes and messages as SageMaker's)."""
 from __future__ import annotations
 
 import datetime
@@ -17,20 +17,12 @@ from offline.sagemaker_validation import SageMakerError
 from offline.serving import ModelError
 
 HOSTING_OPERATIONS = ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "ListEndpointConfigs",
-                      "CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DeleteEndpoint",
-                      "CreateMonitoringSchedule", "UpdateMonitoringSchedule", "DescribeMonitoringSchedule",
-                      "DeleteMonitoringSchedule")
+                      "CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DeleteEndpoint")
 CHANGING = ("Creating", "Updating", "RollingBack")
 
 
 def _arn(kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
-
-
-def _monitored(schedule: dict) -> list[str]:
-    """The endpoints a schedule (or its request) monitors."""
-    definition = schedule["MonitoringScheduleConfig"].get("MonitoringJobDefinition", {})
-    return [item.get("EndpointInput", {}).get("EndpointName") for item in definition.get("MonitoringInputs", [])]
 
 
 def _missing(what: str, name: str) -> SageMakerError:
@@ -45,11 +37,11 @@ class LocalHosting:
         self.s3, self.models, self.load_model, self.lock = s3, models, load_model, lock
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, dict] = {}
-        self.schedules: dict[str, dict] = {}
         self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, served model) answering requests
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
         self.held_seconds: float | None = None  # how long the next endpoint created stays Creating
+        self.clock = lambda: datetime.datetime.now(datetime.UTC)  # when requests arrive (tests may set the hour)
 
     # -- test hooks ---------------------------------------------------------------------------
     def fail_next_endpoint(self, reason: str) -> None:
@@ -173,8 +165,7 @@ class LocalHosting:
         return endpoint
 
     def _DeleteEndpoint(self, request: dict) -> dict:
-        """Refused while the endpoint changes, and while a schedule monitors it (stricter than SageMaker may be:
-        delete the schedule first, as the kit does)."""
+        """Refused while the endpoint changes."""
         name = request["EndpointName"]
         with self.lock:
             endpoint = self.endpoints.get(name)
@@ -182,72 +173,9 @@ class LocalHosting:
                 raise _missing("endpoint", name)
             if endpoint["EndpointStatus"] in CHANGING:
                 raise SageMakerError("ValidationException", f"Cannot delete in-progress endpoint \"{endpoint['EndpointArn']}\".")
-            monitors = [s for s, schedule in self.schedules.items() if name in _monitored(schedule)]
-            if monitors:
-                raise SageMakerError("ValidationException", f"Endpoint {name} is monitored by {monitors[0]}; "
-                                                            "delete the monitoring schedule first.")
             del self.endpoints[name]
             self.serving.pop(name, None)
         return {}
-
-    def _CreateMonitoringSchedule(self, request: dict) -> dict:
-        name = request["MonitoringScheduleName"]
-        self._check_monitoring(request)
-        with self.lock:
-            if name in self.schedules:
-                raise SageMakerError("ResourceInUse", f"Monitoring Schedule with name {name} already exists.")
-            self.schedules[name] = {**request, "MonitoringScheduleArn": _arn("monitoring-schedule", name),
-                                    "MonitoringScheduleStatus": "Scheduled", "CreationTime": time.time(),
-                                    "LastModifiedTime": time.time()}
-        return {"MonitoringScheduleArn": _arn("monitoring-schedule", name)}
-
-    def _UpdateMonitoringSchedule(self, request: dict) -> dict:
-        name = request["MonitoringScheduleName"]
-        self._check_monitoring(request)
-        with self.lock:
-            if name not in self.schedules:
-                raise SageMakerError("ResourceNotFound", f"Monitoring Schedule {name} does not exist.")
-            self.schedules[name].update(request, LastModifiedTime=time.time())
-        return {"MonitoringScheduleArn": _arn("monitoring-schedule", name)}
-
-    def _DescribeMonitoringSchedule(self, request: dict) -> dict:
-        with self.lock:
-            if request["MonitoringScheduleName"] not in self.schedules:
-                raise SageMakerError("ResourceNotFound",
-                                     f"Monitoring Schedule {request['MonitoringScheduleName']} does not exist.")
-            return dict(self.schedules[request["MonitoringScheduleName"]])
-
-    def _DeleteMonitoringSchedule(self, request: dict) -> dict:
-        with self.lock:
-            if self.schedules.pop(request["MonitoringScheduleName"], None) is None:
-                raise SageMakerError("ResourceNotFound",
-                                     f"Monitoring Schedule {request['MonitoringScheduleName']} does not exist.")
-        return {}
-
-    def _check_monitoring(self, request: dict) -> None:
-        """A data-quality schedule monitors an endpoint that exists and captures its data, against baseline
-        files that exist, with a job that ends within the hour (botocore: MonitoringStoppingCondition)."""
-        config = request["MonitoringScheduleConfig"]
-        definition = config.get("MonitoringJobDefinition", {})
-        runtime = definition.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 3600)
-        if config.get("ScheduleConfig", {}).get("ScheduleExpression", "").startswith("cron(0 * ") and runtime > 3600:
-            raise SageMakerError("ValidationException", f"MaxRuntimeInSeconds {runtime} exceeds the hourly "
-                                                        "schedule's frequency (at most 3600 for data quality)")
-        for name in _monitored(request):
-            with self.lock:
-                if name not in self.endpoints:
-                    raise SageMakerError("ValidationException", f"Endpoint {name} does not exist.")
-                capture = self.configs.get(self.endpoints[name]["EndpointConfigName"], {}).get("DataCaptureConfig")
-            if not capture or not capture.get("EnableCapture", True):
-                raise SageMakerError("ValidationException", f"Endpoint {name} does not capture data to monitor.")
-        for resource in ("ConstraintsResource", "StatisticsResource"):
-            uri = definition.get("BaselineConfig", {}).get(resource, {}).get("S3Uri")
-            if uri:
-                bucket, key = split_s3(uri)
-                try:
-                    self.s3.head_object(Bucket=bucket, Key=key)
-                except Exception:
-                    raise SageMakerError("ValidationException", f"{resource} {uri} does not exist.") from None
 
     # -- the fleet ----------------------------------------------------------------------------
     def _provision(self, name: str, config: str, failure: str | None, rollback: str | None,
@@ -283,7 +211,8 @@ class LocalHosting:
             endpoint["LastModifiedTime"] = time.time()
 
     # -- runtime ------------------------------------------------------------------------------
-    def invoke(self, name: str, body: bytes, content_type: str, accept: str = "text/csv") -> tuple[int, dict]:
+    def invoke(self, name: str, body: bytes, content_type: str, accept: str = "text/csv",
+               inference_id: str | None = None) -> tuple[int, dict]:
         """(HTTP status, answer) of InvokeEndpoint: the model's containers' answer, and the capture SageMaker
         writes."""
         with self.lock:
@@ -297,18 +226,19 @@ class LocalHosting:
         except ModelError as error:  # a container's error, as SageMaker Runtime reports it
             return 424, {"__type": "ModelError", "message": f"Received client error ({error.status}) from "
                                                             f"primary with message \"{error}\""}
-        self._capture(name, self.configs.get(config, {}), body.decode(), answer.decode())
+        self._capture(name, self.configs.get(config, {}), body.decode(), answer.decode(), inference_id)
         return 200, {"body": answer.decode(), "content_type": kind}
 
-    def _capture(self, name: str, config: dict, request: str, response: str) -> None:
+    def _capture(self, name: str, config: dict, request: str, response: str, inference_id: str | None) -> None:
         """One JSON line per captured request under <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/, as
-        SageMaker's data capture writes it (sampled at InitialSamplingPercentage)."""
+        SageMaker's data capture writes it (sampled at InitialSamplingPercentage), with the request's InferenceId
+        as eventMetadata.inferenceId (SageMaker guide, "Capture data")."""
         capture = config.get("DataCaptureConfig")
         if not capture or not capture.get("EnableCapture", True):
             return
         if random.uniform(0, 100) >= capture["InitialSamplingPercentage"]:
             return
-        now = datetime.datetime.now(datetime.UTC)
+        now = self.clock()
         variant = config["ProductionVariants"][0]["VariantName"]
         modes = {option["CaptureMode"] for option in capture["CaptureOptions"]}
         record = {"captureData": {
@@ -316,7 +246,8 @@ class LocalHosting:
                                   "encoding": "CSV"}} if "Input" in modes else {}),
             **({"endpointOutput": {"observedContentType": "text/csv", "mode": "OUTPUT", "data": response,
                                    "encoding": "CSV"}} if "Output" in modes else {})},
-            "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "eventMetadata": {"eventId": str(uuid.uuid4()), "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              **({"inferenceId": inference_id} if inference_id else {})},
             "eventVersion": "0"}
         bucket, prefix = split_s3(capture["DestinationS3Uri"].rstrip("/"))
         key = f"{prefix}/{name}/{variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{uuid.uuid4().hex[:8]}.jsonl"

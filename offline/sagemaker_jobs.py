@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from offline.model_monitor import MODEL_MONITOR_REPOSITORY, suggest_baseline
 from offline.s3_objects import list_keys, split_s3
 from offline.image_versions import report_versions
 from offline.script_mode import run_script
@@ -88,11 +87,8 @@ class JobRunners:
         for item in outputs:
             Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         app = job["AppSpecification"]
-        if MODEL_MONITOR_REPOSITORY in app["ImageUri"]:  # SageMaker's analyzer: its program, emulated
-            suggest_baseline({k: local(v) for k, v in job.get("Environment", {}).items()})
-        else:
-            report_versions(repository(app["ImageUri"]), print)
-            self._run_command(app, local, job)
+        report_versions(repository(app["ImageUri"]), print)
+        self._run_command(app, local, job)
         for item in outputs:
             folder = Path(local(item["S3Output"]["LocalPath"]))
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):

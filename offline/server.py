@@ -55,7 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
             endpoint = unquote(self.path.split("/")[2])
             with self.server.sagemaker.serving_as_model_role(endpoint):
                 status, answer = self.server.sagemaker.hosting.invoke(
-                    endpoint, body, self.headers.get("Content-Type", ""), self.headers.get("Accept", ""))
+                    endpoint, body, self.headers.get("Content-Type", ""), self.headers.get("Accept", ""),
+                    self.headers.get("X-Amzn-SageMaker-Inference-Id"))
             if status == 200:
                 self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"]})
             else:

@@ -1,5 +1,5 @@
 """`make delete-endpoint`: delete what DeployApproved's runs created and CloudFormation does not own (so `cdk
-destroy` leaves it billing): the monitoring schedule, the endpoint, and the endpoint configs and models.
+destroy` leaves it billing): the endpoint, and the endpoint configs and models.
 
     python -m operations.delete_endpoint [--stage NAME]
 
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 from stacks.kit import WORKFLOWS, cdk_json_context
 from stacks.config import KitConfig
 from stacks.workflow_stack import workflow_settings
-from stacks.workflows.deploy_approved import endpoint_name, schedule_name
+from stacks.workflows.deploy_approved import endpoint_name
 
 class StillThere(RuntimeError):
     """SageMaker refused to delete something (an endpoint still changing) or has not finished deleting it."""
@@ -62,15 +62,10 @@ def _wait_until_gone(describe, what: str, wait_seconds: float, attempts: int, **
 
 
 def delete_all(sagemaker, name_prefix: str, wait_seconds: float = 5, attempts: int = 120) -> list[str]:
-    """Delete the schedule (it names the endpoint it monitors), the endpoint (waiting until it is gone, since
-    SageMaker finishes with the stack's SageMaker role), then the endpoint configs and models named
-    <name_prefix>-...; returns what was deleted."""
+    """Delete the endpoint (waiting until it is gone, since SageMaker finishes with the stack's SageMaker role),
+    then the endpoint configs and models named <name_prefix>-...; returns what was deleted."""
     deleted = []
-    schedule, endpoint = schedule_name(name_prefix), endpoint_name(name_prefix)
-    if _delete(sagemaker.delete_monitoring_schedule, MonitoringScheduleName=schedule):
-        deleted.append(f"monitoring schedule {schedule}")
-        _wait_until_gone(sagemaker.describe_monitoring_schedule, f"monitoring schedule {schedule}", wait_seconds,
-                         attempts, MonitoringScheduleName=schedule)
+    endpoint = endpoint_name(name_prefix)
     try:
         if _delete(sagemaker.delete_endpoint, EndpointName=endpoint):
             deleted.append(f"endpoint {endpoint}")

@@ -3,8 +3,10 @@
 Reads model.tar.gz from /opt/ml/processing/model, the test features (CSV, no header) from
 /opt/ml/processing/test and the line-aligned true labels from /opt/ml/processing/labels; writes
 evaluation.json in SageMaker Model Registry's model-quality format (binary classification: accuracy, AUC,
-precision, recall, F1, confusion matrix) to /opt/ml/processing/evaluation. Runs on a laptop with the same
-folders given as --root (numpy and xgboost only, as in the container).
+precision, recall, F1, confusion matrix) to /opt/ml/processing/evaluation, with the distribution of the
+model's test-set scores (`predictions`: percentiles 0-100 and a histogram), the baseline the monitor compares
+the endpoint's answers with. Runs on a laptop with the same folders given as --root (numpy and xgboost only, as
+in the container).
 """
 from __future__ import annotations
 
@@ -43,6 +45,14 @@ def metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
         "confusion_matrix": {"0": {"0": tn, "1": fp}, "1": {"0": fn, "1": tp}}}}
 
 
+def score_distribution(scores: np.ndarray) -> dict:
+    """The test-set scores as the monitor reads a numeric baseline (processing/baseline.py's shape): scores
+    are probabilities, so the histogram has ten bins over [0, 1]."""
+    counts, edges = np.histogram(scores, bins=10, range=(0.0, 1.0))
+    return {"count": int(len(scores)), "percentiles": [round(float(v), 6) for v in np.percentile(scores, np.arange(101))],
+            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}}
+
+
 def read_csv(folder: Path) -> np.ndarray:
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     if not files:
@@ -63,7 +73,8 @@ def main(argv: list[str]) -> int:
         features, labels = read_csv(root / "test"), read_csv(root / "labels")[:, 0]
         if len(features) != len(labels):
             raise ValueError(f"{len(features)} test rows but {len(labels)} labels")
-        report = metrics(labels.astype(int), booster.predict(xgboost.DMatrix(features)))
+        scores = booster.predict(xgboost.DMatrix(features))
+        report = {**metrics(labels.astype(int), scores), "predictions": score_distribution(scores)}
     except (StopIteration, KeyError, ValueError) as error:
         print(f"evaluate_model: {error or 'no model.tar.gz under model/'}", file=sys.stderr)
         return 1

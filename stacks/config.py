@@ -247,3 +247,8 @@ def whole_number(low: int, high: int) -> Callable[[str, Any], int]:
 def instance_type(key: str, value: Any) -> str:
     """A parser for a SageMaker instance type setting; for workflow settings (the stack checks the allow-list)."""
     return _instance_type(key, value)
+
+
+def true_or_false(key: str, value: Any) -> bool:
+    """A parser for an on/off setting (true or false); for workflow settings."""
+    return _boolean(key, value)

@@ -46,29 +46,13 @@ REGISTRY_ACCOUNTS: dict[str, str] = {
 }
 
 
-# Region -> account of SageMaker's Model Monitor analyzer image (sagemaker-core's image_uri_config,
-# model-monitor.json; checked against it in tests). It is published in fewer regions than the framework images.
-MODEL_MONITOR_ACCOUNTS: dict[str, str] = {
-    "af-south-1": "875698925577", "ap-east-1": "001633400207", "ap-northeast-1": "574779866223",
-    "ap-northeast-2": "709848358524", "ap-northeast-3": "990339680094", "ap-south-1": "126357580389",
-    "ap-southeast-1": "245545462676", "ap-southeast-2": "563025443158", "ap-southeast-3": "669540362728",
-    "ca-central-1": "536280801234", "cn-north-1": "453000072557", "cn-northwest-1": "453252182341",
-    "eu-central-1": "048819808253", "eu-central-2": "590183933784", "eu-north-1": "895015795356",
-    "eu-south-1": "933208885752", "eu-south-2": "437450045455", "eu-west-1": "468650794304",
-    "eu-west-2": "749857270468", "eu-west-3": "680080141114", "il-central-1": "843974653677",
-    "me-central-1": "588750061953", "me-south-1": "607024016150", "sa-east-1": "539772159869",
-    "us-east-1": "156813124566", "us-east-2": "777275614652", "us-west-1": "890145073186",
-    "us-west-2": "159807026194",
-}
-
-
 @dataclass(frozen=True)
 class FrameworkImage:
     """A SageMaker container image, resolved per region at deploy time from its registry table (a mapping)."""
 
     framework: str
     repository: str
-    tag: str | None  # None: the registry's latest, as SageMaker publishes some images (Model Monitor)
+    tag: str
     accounts: tuple[tuple[str, str], ...] = tuple(REGISTRY_ACCOUNTS.items())
     mapping: str = "SageMakerImageRegistry"
 
@@ -79,9 +63,8 @@ class FrameworkImage:
         return mapping.find_in_map(Aws.REGION, "Account")
 
     def uri(self, scope: Construct) -> str:
-        tag = f":{self.tag}" if self.tag else ""
         return Fn.join("", [self._account(scope), ".dkr.ecr.", Aws.REGION, ".", Aws.URL_SUFFIX,
-                            f"/{self.repository}{tag}"])
+                            f"/{self.repository}:{self.tag}"])
 
     def repository_arn(self, scope: Construct) -> str:
         return Stack.of(scope).format_arn(service="ecr", account=self._account(scope),
@@ -92,8 +75,5 @@ class FrameworkImage:
 XGBOOST = FrameworkImage("xgboost", "sagemaker-xgboost", "1.7-1")
 SKLEARN = FrameworkImage("sklearn", "sagemaker-scikit-learn", "1.2-1-cpu-py3")
 
-MODEL_MONITOR = FrameworkImage("model-monitor", "sagemaker-model-monitor-analyzer", None,
-                               tuple(MODEL_MONITOR_ACCOUNTS.items()), "ModelMonitorImageRegistry")
-
 # ASL placeholder -> image; the SageMaker role may pull exactly the images a workflow's definition names.
-IMAGES = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN, "ModelMonitorImage": MODEL_MONITOR}
+IMAGES = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN}

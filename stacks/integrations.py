@@ -79,12 +79,6 @@ def _sdk(action: str, resources: tuple[str, ...], **facts) -> dict[str, Integrat
         actions=(f"sagemaker:{action}",), guarded_action=guarded, sagemaker_resources=resources, **facts)}
 
 
-_MONITOR_JOB = "MonitoringScheduleConfig.MonitoringJobDefinition"
-_MONITOR = dict(passes_role=f"{_MONITOR_JOB}.RoleArn", name_parameter="MonitoringScheduleName",
-                name_max_length=63, fresh_name=False, condition_keys=_JOB_GUARDS,
-                isolation_parameters=(f"{_MONITOR_JOB}.NetworkConfig.EnableNetworkIsolation",
-                                      f"{_MONITOR_JOB}.NetworkConfig.EnableInterContainerTrafficEncryption"))
-
 SERVICE_INTEGRATIONS: dict[str, Integration] = {
     # Lambda and SNS: the one function or topic the Task names.
     **{f"lambda:invoke{pattern}": Integration(actions=("lambda:InvokeFunction",), target_parameter="FunctionName")
@@ -133,14 +127,11 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     "sagemaker:updateEndpoint": Integration(
         actions=("sagemaker:UpdateEndpoint", *TAGS), sagemaker_resources=("endpoint", "endpoint-config"),
         name_parameter="EndpointName", name_max_length=63, fresh_name=False),
-    # AWS SDK integrations for the MLOps loop: the model registry, monitoring schedules, endpoint status.
+    # AWS SDK integrations for the MLOps loop: the model registry, endpoint status.
     **_sdk("CreateModelPackage", ("model-package", "model-package-group")),
     **_sdk("DescribeModelPackage", ("model-package",)),
     **_sdk("UpdateModelPackage", ("model-package",)),
     **_sdk("ListModelPackages", ("model-package",)),
-    **_sdk("CreateMonitoringSchedule", ("monitoring-schedule",), **_MONITOR),
-    **_sdk("UpdateMonitoringSchedule", ("monitoring-schedule",), **_MONITOR),
-    **_sdk("DescribeMonitoringSchedule", ("monitoring-schedule",)),
     **_sdk("DescribeEndpoint", ("endpoint",)),
     # The optimized createEndpointConfig and updateEndpoint take neither DataCaptureConfig nor DeploymentConfig.
     **_sdk("CreateEndpointConfig", ("endpoint-config",), name_parameter="EndpointConfigName", name_max_length=63,

@@ -47,7 +47,8 @@ PIPELINE = {"pipeline_repository": "example/sagemaker-kit", "pipeline_connection
 CROSS_ACCOUNT = {"pipeline_environment": "aws://111111111111/eu-west-1", "dev_environment": "aws://222222222222/eu-west-1",
                  "prod_environment": "aws://333333333333/eu-west-1"}
 # Synthesized only for the tests that ask: two copies side by side (one account and region), and the pipeline.
-EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com"},
+EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com",
+                                    "retrain_on_drift": "true"},
                         "spot": {"spot_training": "true", "workflow_timeout_minutes": "300"},
                         "stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}, "pipeline": PIPELINE,
                         "pipeline-kms": {**PIPELINE, "encryption": "kms"},

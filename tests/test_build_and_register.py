@@ -70,11 +70,24 @@ def test_a_good_model_is_registered_for_approval_with_metrics_baselines_and_line
     metrics = quality["binary_classification_metrics"]
     assert metrics["auc"]["value"] >= 0.8 and set(metrics) == {"accuracy", "auc", "precision", "recall", "f1",
                                                                  "confusion_matrix"}
-    baselines = package["DriftCheckBaselines"]["ModelDataQuality"]
-    statistics = json.loads(cloud.read(baselines["Statistics"]["S3Uri"]))
-    constraints = json.loads(cloud.read(baselines["Constraints"]["S3Uri"]))
-    assert [f["name"] for f in statistics["features"]] == ["_c0", "_c1", "_c2"]  # label first, then x and y
-    assert statistics["dataset"]["item_count"] == 1000 and constraints["monitoring_config"]["evaluate_constraints"]
+    # The kit's own drift-check baseline: the raw training features the endpoint receives (no label, not
+    # standardized), and the test-set score distribution with the model-quality metrics.
+    baselines = package["DriftCheckBaselines"]
+    statistics = json.loads(cloud.read(baselines["ModelDataQuality"]["Statistics"]["S3Uri"]))
+    constraints = json.loads(cloud.read(baselines["ModelDataQuality"]["Constraints"]["S3Uri"]))
+    raw = np.loadtxt(cloud.read(f"s3://{cloud.workflows[BR].data_bucket}/runs/registered/input/raw/train.csv")
+                     .decode().splitlines()[1:], delimiter=",")
+    assert [f["name"] for f in statistics["features"]] == ["x", "y"] and statistics["rows"] == len(raw)
+    for column, feature in enumerate(statistics["features"], 1):
+        assert feature["type"] == "numeric" and feature["missing_rate"] == 0
+        assert (feature["min"], feature["max"]) == (raw[:, column].min(), raw[:, column].max())
+        assert feature["percentiles"][50] == pytest.approx(np.median(raw[:, column]))
+        assert sum(feature["histogram"]["counts"]) == len(raw)
+    assert constraints["features"] == [{"name": f["name"], "type": "numeric", "max_missing_rate": 0.0,
+                                        "min": f["min"], "max": f["max"]} for f in statistics["features"]]
+    assert baselines["ModelQuality"]["Statistics"]["S3Uri"] == package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    scores = quality["predictions"]
+    assert len(scores["percentiles"]) == 101 and sum(scores["histogram"]["counts"]) == scores["count"] > 0
     assert package["CustomerMetadataProperties"]["run_prefix"] == "runs/registered/"
     assert package["CustomerMetadataProperties"]["execution"].endswith(":registered")
     (message,) = messages(cloud, output["model_package_arn"])

@@ -21,7 +21,7 @@ from tests.test_iam import function_basics, service_trust, statements, trust
 from tests.test_resources import inline_definition
 
 DA, BR = "DeployApproved", "BuildAndRegister"
-ENDPOINT, SCHEDULE = "mlkit-da-endpoint", "mlkit-da-data-quality"
+ENDPOINT, SCHEDULE = "mlkit-da-endpoint", "mlkit-da-monitor"  # the monitor's schedule (MonitorEndpoint)
 checker = load_lambda_module("check_model_package", "handler")
 smoke = load_lambda_module("smoke_test", "handler")
 
@@ -128,10 +128,9 @@ def test_smoke_test_function_invokes_only_the_endpoint_and_reads_only_registered
          "Resource": join("arn:", PARTITION, ":s3:::", shared(template, "data-bucket-name"))}]
 
 
-def test_sagemaker_role_serves_the_build_model_and_writes_only_capture_and_reports(template):
-    def logs(suffix: str) -> list[dict]:
-        return [arn("logs", f"log-group:/aws/sagemaker/Endpoints/{ENDPOINT}:{suffix.format('AllTraffic/*')}"),
-                arn("logs", f"log-group:/aws/sagemaker/ProcessingJobs:{suffix.format('model-monitoring-*')}")]
+def test_sagemaker_role_serves_the_build_model_and_writes_only_capture(template):
+    def logs(suffix: str) -> dict:
+        return arn("logs", f"log-group:/aws/sagemaker/Endpoints/{ENDPOINT}:{suffix.format('AllTraffic/*')}")
 
     own = lambda folder: join(get_att(template, "Data/Bucket/Resource"), f"/runs/*/{folder}/*")  # noqa: E731
     registry = lambda name, mapping: arn("ecr", f"repository/{name}", account={  # noqa: E731
@@ -140,15 +139,12 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture_and_repor
     assert statements(template, "SageMakerRole/Role") == [
         {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
          "Resource": get_att(template, "Data/Bucket/Resource")},
-        # CDK merges the model and baseline reads of the build bucket into the same action's statement.
         {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": [*build_objects(template, "baseline", "model", "processed/preprocessor"), own("capture")]},
-        {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow",
-         "Resource": [own("capture"), own("monitoring")]},
+         "Resource": [*build_objects(template, "model", "processed/preprocessor"), own("capture")]},
+        {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow", "Resource": own("capture")},
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
         {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-         "Effect": "Allow", "Resource": [registry("sagemaker-model-monitor-analyzer", "ModelMonitorImageRegistry"),
-                                         registry("sagemaker-scikit-learn", "SageMakerImageRegistry"),
+         "Effect": "Allow", "Resource": [registry("sagemaker-scikit-learn", "SageMakerImageRegistry"),
                                          registry("sagemaker-xgboost", "SageMakerImageRegistry")]},
         {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
          "Effect": "Allow", "Resource": "*"},
@@ -168,7 +164,7 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
     assert statements(template, "Workflow/Role") == [
         {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": [
             get_att(template, f"{f}/Function/Resource")
-            for f in ("CheckModelPackage", "ClaimEvent", "SmokeTest", "ValidateInput")]},
+            for f in ("CheckModelPackage", "ClaimEvent", "MonitorDeployment", "SmokeTest", "ValidateInput")]},
         {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
          "Effect": "Allow", "Resource": sm("model")},
         {"Action": ["sagemaker:AddTags", "sagemaker:ListTags"], "Effect": "Allow", "Resource": sm("model")},
@@ -181,11 +177,6 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
         {"Action": ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:ListTags", "sagemaker:UpdateEndpoint"],
          "Effect": "Allow", "Resource": [sm("endpoint-config"), sm("endpoint")]},
         {"Action": "sns:Publish", "Effect": "Allow", "Resource": shared(template, "notification-topic-arn")},
-        {"Action": "sagemaker:DescribeMonitoringSchedule", "Effect": "Allow", "Resource": sm("monitoring-schedule")},
-        {"Action": ["sagemaker:CreateMonitoringSchedule", "sagemaker:UpdateMonitoringSchedule"], "Condition": {
-            **guard, "Bool": {"sagemaker:InterContainerTrafficEncryption": "true", "sagemaker:NetworkIsolation": "true"},
-            "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": 3600}},
-         "Effect": "Allow", "Resource": sm("monitoring-schedule")},
         {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords",
@@ -366,6 +357,13 @@ def loop(cloud):
     cloud.sagemaker.hosting.trip_alarm_during_next_update(f"{ENDPOINT}-errors")
     steps["rolled_back"] = deploy(cloud, register(cloud, "loop-v4", seed=9))
     steps["config_after_rollback"] = endpoint(cloud)["EndpointConfigName"]
+    schedule = cloud.scheduler.get_schedule(Name=SCHEDULE)
+    cloud.scheduler.update_schedule(**{k: schedule[k] for k in ("Name", "ScheduleExpression", "FlexibleTimeWindow",
+                                                                "Target")}, State="DISABLED")
+    steps["unmonitored"] = deploy(cloud, register(cloud, "loop-v6", seed=13))
+    steps["config_unmonitored"] = served_config(cloud)
+    cloud.scheduler.update_schedule(**{k: schedule[k] for k in ("Name", "ScheduleExpression", "FlexibleTimeWindow",
+                                                                "Target")}, State="ENABLED")
     fifth = register(cloud, "loop-v5", seed=11)
     steps["rejected_deliveries"] = cloud.approve(fifth, "Rejected")
     return steps
@@ -386,7 +384,7 @@ def duplicated(cloud, loop):
             "calls": cloud.sagemaker.calls[calls:]}
 
 
-def test_first_deployment_creates_the_endpoint_with_capture_and_a_schedule(cloud, loop):
+def test_first_deployment_creates_the_endpoint_with_capture_and_hands_it_to_the_monitor(cloud, loop):
     run = loop["created"]
     assert run["status"] == "SUCCEEDED", run.get("cause")
     output = run["output"]
@@ -397,14 +395,19 @@ def test_first_deployment_creates_the_endpoint_with_capture_and_a_schedule(cloud
     assert capture["InitialSamplingPercentage"] == 100 and capture["DestinationS3Uri"] == output["capture"]
     assert [o["CaptureMode"] for o in capture["CaptureOptions"]] == ["Input", "Output"]
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
-    # The smoke test's requests and responses were captured where Model Monitor reads them.
+    # The smoke test's requests and responses were captured where the monitor reads them, and the deployment
+    # record names the version's baseline.
+    record = json.loads(cloud.read(output["deployment_record"]))
+    assert output["deployment_record"].endswith(f"/{output['run_prefix']}deployment/version.json")
+    assert record["capture"] == output["capture"] and record["endpoint"] == ENDPOINT
+    assert record["baseline"]["statistics"].endswith("/runs/loop-v1/baseline/statistics.json")
     bucket, prefix = output["capture"][5:].split("/", 1)
     captured = cloud.keys(bucket, f"{prefix}/{ENDPOINT}/AllTraffic/")
     assert captured and all(key.endswith(".jsonl") for key in captured)
     record = json.loads(cloud.read(f"s3://{bucket}/{captured[0]}").decode().splitlines()[0])
     assert set(record["captureData"]) == {"endpointInput", "endpointOutput"}
     sent = [n for n in cloud.notifications() if n["subject"] == "A model was deployed"]
-    assert sent and ENDPOINT in sent[0]["message"]
+    assert sent and ENDPOINT in sent[0]["message"] and f"Monitored: schedule {SCHEDULE} (cron(5 * * * ? *))" in sent[0]["message"]
 
 
 def test_a_run_stopped_while_its_endpoint_is_creating_leaves_no_endpoint_billing(loop):
@@ -423,7 +426,7 @@ def test_a_failed_endpoint_ends_the_run_with_a_named_error_after_notifying_and_i
     assert any(n["message"].startswith("EndpointFailed deploying model package") for n in failures)
 
 
-def test_second_deployment_updates_blue_green_and_points_the_schedule_at_the_new_baseline(cloud, loop):
+def test_second_deployment_updates_blue_green_and_records_the_new_baseline(cloud, loop):
     run = loop["updated"]
     assert run["status"] == "SUCCEEDED", run.get("cause")
     assert run["output"]["deployment"] == "update" and loop["config_v2"] != loop["config_v1"]
@@ -432,10 +435,8 @@ def test_second_deployment_updates_blue_green_and_points_the_schedule_at_the_new
     policy = update["DeploymentConfig"]
     assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": f"{ENDPOINT}-errors"}]}
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
-    schedule = cloud.sagemaker.hosting.schedules[SCHEDULE]["MonitoringScheduleConfig"]
-    baseline = schedule["MonitoringJobDefinition"]["BaselineConfig"]["ConstraintsResource"]["S3Uri"]
-    assert "/runs/loop-v2/baseline/" in baseline
-    assert schedule["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+    record = json.loads(cloud.read(run["output"]["deployment_record"]))
+    assert "/runs/loop-v2/baseline/" in record["baseline"]["constraints"]
 
 
 def test_an_update_failing_its_smoke_test_is_restored_and_the_old_model_still_serves(loop):
@@ -457,6 +458,15 @@ def test_an_update_sagemaker_rolls_back_ends_with_a_named_error(loop):
     run = loop["rolled_back"]
     assert run["status"] == "FAILED" and run["error"] == "EndpointRolledBack"
     assert loop["config_after_rollback"] == loop["config_v2"]
+
+
+def test_a_deployment_is_announced_as_monitored_only_while_the_monitors_schedule_is_enabled(cloud, loop):
+    run = loop["unmonitored"]
+    assert run["status"] == "FAILED" and run["error"] == "MonitoringNotInPlace"
+    assert f"schedule {SCHEDULE} is DISABLED" in run["cause"] and "but it is not monitored" in run["cause"]
+    assert loop["config_unmonitored"] != loop["config_v2"]  # the model passed its smoke test and serves
+    failures = [n["message"] for n in cloud.notifications() if n["subject"] == "A model deployment failed"]
+    assert any(m.startswith("MonitoringNotInPlace deploying model package") for m in failures)
 
 
 def test_a_rejected_version_starts_nothing(loop):
@@ -540,9 +550,9 @@ def test_delete_endpoint_removes_what_runs_created_which_cdk_destroy_leaves(clou
     made = {name for name in [*hosting.configs, *cloud.sagemaker.models] if name.startswith("mlkit-da-")}
     assert made
     deleted = delete_all(boto3.client("sagemaker", region_name="us-east-1"), "mlkit-da", wait_seconds=0)
-    assert deleted[:2] == [f"monitoring schedule {SCHEDULE}", f"endpoint {ENDPOINT}"]
-    assert {item.split(" ")[-1] for item in deleted[2:]} == made
-    assert not hosting.endpoints and not hosting.schedules
+    assert deleted[0] == f"endpoint {ENDPOINT}"
+    assert {item.split(" ")[-1] for item in deleted[1:]} == made
+    assert not hosting.endpoints
     assert not [n for n in [*hosting.configs, *cloud.sagemaker.models] if n.startswith("mlkit-da-")]
     assert delete_all(boto3.client("sagemaker", region_name="us-east-1"), "mlkit-da", wait_seconds=0) == []
 
@@ -567,9 +577,8 @@ def test_cleanup_deletes_only_an_endpoint_still_running_the_config_its_run_creat
                                               "parameters": json.dumps({"EndpointName": ENDPOINT,
                                                                         "EndpointConfigName": "mlkit-da-2"})}}]
     assert list(cleanup.created_endpoints(history)) == [(ENDPOINT, "mlkit-da-1")]  # an update creates nothing
-    went_on = [*history, {"taskScheduledEventDetails": {"resourceType": "aws-sdk:sagemaker",
-                                                        "resource": "describeMonitoringSchedule", "parameters": "{}"}}]
-    assert list(cleanup.created_endpoints(went_on)) == []  # it reached monitoring: its smoke test had passed
+    went_on = [*history, {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "MonitorDeployment"}}]
+    assert list(cleanup.created_endpoints(went_on)) == []  # handed to the monitor: its smoke test had passed
     ours, later = SageMaker("mlkit-da-1"), SageMaker("mlkit-da-9")
     assert cleanup.delete_if_still_ours(ours, ENDPOINT, "mlkit-da-1") == "Deleted" and ours.deleted == [ENDPOINT]
     assert cleanup.delete_if_still_ours(later, ENDPOINT, "mlkit-da-1") == "mlkit-da-9" and later.deleted == []
@@ -582,9 +591,6 @@ def test_delete_endpoint_reports_an_endpoint_it_could_not_delete(capsys, monkeyp
 
     class Changing:
         """SageMaker with an endpoint still Creating: nothing else to delete."""
-        def delete_monitoring_schedule(self, **_):
-            raise ClientError({"Error": {"Code": "ResourceNotFound", "Message": "does not exist"}}, "Delete")
-
         def delete_endpoint(self, **_):
             raise ClientError({"Error": {"Code": "ValidationException",
                                          "Message": "Cannot delete in-progress endpoint"}}, "DeleteEndpoint")

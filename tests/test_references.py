@@ -11,7 +11,7 @@ import re
 import botocore.session
 import pytest
 
-from stacks.images import MODEL_MONITOR, REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
+from stacks.images import REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS
 from stacks.shared_asl import CREATE_ONLY_ERRORS
 from tests.conftest import ROOT
@@ -43,14 +43,6 @@ def test_region_table_matches_the_sagemaker_sdk(image, version):
         assert entry["repository"] == image.repository, scope
         supported = {r: a for r, a in entry["registries"].items() if not ISOLATED.match(r)}
         assert supported == REGISTRY_ACCOUNTS, scope
-
-
-def test_model_monitor_table_matches_the_sagemaker_sdk():
-    config = importlib.metadata.distribution("sagemaker-core").locate_file(
-        "sagemaker/core/image_uri_config/model-monitor.json")
-    registries = json.loads(config.read_text())["versions"][""]["registries"]
-    assert {r: a for r, a in registries.items() if not ISOLATED.match(r)} == dict(MODEL_MONITOR.accounts)
-    assert MODEL_MONITOR.repository == json.loads(config.read_text())["versions"][""]["repository"]
 
 
 def test_region_table_matches_shared_reference():

@@ -4,7 +4,7 @@ and delete the endpoint it created (with DELETES_CREATED_ENDPOINTS).
 Step Functions does not stop a `.sync` job when its task times out, is retried, or fails in a way that leaves
 the job running, so an EventBridge rule on the execution's end invokes this function. It reads the execution's
 history for the jobs its `.sync` tasks scheduled (each attempt named its own) and stops those still in progress.
-An endpoint bills every hour: one the execution created and did not go on to monitor is deleted once it has
+An endpoint bills every hour: one the execution created and did not hand to the monitor is deleted once it has
 settled, if it still runs the config that execution gave it (a later deployment's endpoint is left alone).
 """
 from __future__ import annotations
@@ -37,21 +37,23 @@ def scheduled_jobs(events: list[dict], sync_jobs: dict[str, str]) -> Iterator[tu
 
 
 CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
-MONITORING = ("describeMonitoringSchedule", "createMonitoringSchedule", "updateMonitoringSchedule")
+# A workflow that creates an endpoint enters this state only with an endpoint it accepted (its smoke test
+# passed), to hand it to the monitor (statemachines/deploy_approved.asl.json).
+ACCEPTED = "MonitorDeployment"
 
 
 def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
-    """(endpoint name, endpoint config name) for each endpoint the execution created, unless it went on to set
-    up monitoring: a run gets there only with an endpoint it accepted (its smoke test passed), which stays."""
+    """(endpoint name, endpoint config name) for each endpoint the execution created, unless it went on to hand
+    it to the monitor: a run gets there only with an endpoint it accepted, which stays."""
     created, accepted = [], False
     for event in events:
+        accepted |= (event.get("stateEnteredEventDetails") or {}).get("name") == ACCEPTED
         details = event.get("taskScheduledEventDetails") or {}
         if details.get("resourceType") not in ("sagemaker", "aws-sdk:sagemaker"):
             continue
         parameters = json.loads(details.get("parameters") or "{}")
         if details.get("resource") == "createEndpoint" and parameters.get("EndpointConfigName"):
             created.append((parameters.get("EndpointName"), parameters["EndpointConfigName"]))
-        accepted |= details.get("resource") in MONITORING
     yield from ((name, config) for name, config in created if name and not accepted)
 
 

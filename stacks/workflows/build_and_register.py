@@ -1,5 +1,5 @@
-"""Build and register: the user's data (or seeded data) → standardize → train → evaluate → baseline → gate →
-register a model version for approval → notify. Starts by hand, when data arrives under incoming/, or on a
+"""Build and register: the user's data (or seeded data) → standardize → train → evaluate and baseline (in
+parallel) → gate → register a model version for approval → notify. Starts by hand, when data arrives under incoming/, or on a
 schedule (retrain_schedule)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Validations
 
 from stacks.config import optional_text
 from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
@@ -43,6 +43,20 @@ def shared_parameter(prefix: str, name: str) -> str:
     return f"/{prefix}/{name}"
 
 
+def share(stack: SageMakerWorkflowStack, values: Mapping[str, str | None], reader: str) -> None:
+    """Publish what later stacks of the copy read (`reader`), as SSM parameters named by the stack's prefix."""
+    for name, value in values.items():
+        if value:
+            ssm.StringParameter(stack, f"Shared{name.title().replace('-', '')}", string_value=value,
+                                parameter_name=shared_parameter(stack.job_name_prefix, name),
+                                description=f"The {name.replace('-', ' ')} of {stack.job_name_prefix}, for {reader}")
+
+
+def read_shared(stack: SageMakerWorkflowStack, prefix: str, name: str) -> str:
+    """What the stack with `prefix` shares as `name`, resolved at deploy time."""
+    return ssm.StringParameter.value_for_string_parameter(stack, shared_parameter(prefix, name))
+
+
 @register("BuildAndRegister")
 class BuildAndRegisterStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
@@ -52,7 +66,8 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                     "by Step Functions",
         reads=("input", "processed", "model"),
         writes=("processed", "model", "evaluation", "baseline"),
-        assets={"ProcessingScript": "processing/standardize.py", "EvaluationScript": "processing/evaluate_model.py"},
+        assets={"ProcessingScript": "processing/standardize.py", "EvaluationScript": "processing/evaluate_model.py",
+                "BaselineScript": "processing/baseline.py"},
         functions={
             **CLAIM_FUNCTION,
             "ImportDataset": FunctionSpec("import_dataset", "Checks a user's CSV data set and splits it into one run",
@@ -91,12 +106,17 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                        "delivery metrics; a dead-letter queue would only hold copies of notification emails."))
         shared = {"data-bucket-name": self.data_bucket.bucket_name, "notification-topic-arn": self.topic.topic_arn,
                   "key-arn": self.key.key_arn if self.key else None}
-        for name, value in shared.items():
-            if value:
-                ssm.StringParameter(self, f"Shared{name.title().replace('-', '')}", string_value=value,
-                                    parameter_name=shared_parameter(self.job_name_prefix, name),
-                                    description=f"The {name.replace('-', ' ')} of {self.job_name_prefix}, for "
-                                                "the stacks that deploy its models")
+        share(self, shared, "the stacks that deploy its models")
+        # CloudWatch alarms of this copy (MonitorEndpoint) notify on the key-encrypted topic: CloudWatch needs the
+        # key (SNS developer guide, "Enable compatibility between event sources from AWS services and encrypted
+        # topics"), and aws:SourceArn confines it to alarms named by this copy's prefix.
+        if self.key:
+            self.key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],  # in a key policy: this key
+                conditions={"ArnLike": {"aws:SourceArn": self.format_arn(
+                    service="cloudwatch", resource="alarm", resource_name=f"{self.config.job_name_prefix('')}*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
     def _empty_on_delete(self, group: sagemaker.CfnModelPackageGroup) -> None:

@@ -1,7 +1,8 @@
 """Deploy approved: a model version approved in BuildAndRegister's registry → a real-time endpoint that records its
 traffic (created, or updated blue/green with automatic rollback) → smoke test against the registered test set
-(rolled back when it fails) → hourly data-quality monitoring against the version's baseline → notify. Starts
-when a version of that group is approved, or by hand with a version's ARN."""
+(rolled back when it fails) → handed to the monitoring workflow (MonitorEndpoint), announced as monitored once
+its schedule is in place → notify. Starts when a version of that group is approved, or by hand with a version's
+ARN."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -12,7 +13,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 
 from stacks.compliance import accept, acknowledge_wildcards
 from stacks.config import ConfigError, instance_type, whole_number
@@ -21,45 +21,21 @@ from stacks.event_targets import start_on_event, starter_role
 from stacks.permissions import allow
 from stacks.sagemaker_role import allow_log_streams
 from stacks.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
-from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name,
-                                                 shared_parameter)
+from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name, read_shared,
+                                                 share)
 
 BUILD_STACK = "BuildAndRegister"
 VARIANT = "AllTraffic"
 POLL_SECONDS, MAX_POLLS = 30, 150  # up to 75 minutes for a create, or a blue/green update's bake and teardown
 SMOKE_TEST_ROWS, SMOKE_TEST_TOLERANCE = 1000, 0.05  # accuracy and AUC may differ from the registered by this
-# What the endpoint's data-quality monitor runs: the version's drift-check baseline against the captured traffic.
-MONITORING = {
-    "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
-    "MonitoringType": "DataQuality",
-    "MonitoringJobDefinition": {
-        "BaselineConfig": {"ConstraintsResource": {"S3Uri.$": "$.package.constraints"},
-                           "StatisticsResource": {"S3Uri.$": "$.package.statistics"}},
-        "MonitoringInputs": [{"EndpointInput": {"EndpointName": "${EndpointName}",
-                                                "LocalPath": "/opt/ml/processing/input/endpoint",
-                                                "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
-        "MonitoringOutputConfig": {
-            "MonitoringOutputs": [{"S3Output": {
-                "S3Uri.$": "States.Format('s3://${DataBucket}/{}monitoring', $.settings.run_prefix)",
-                "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}],
-            "KmsKeyId": "${KmsKeyArn}"},
-        "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "${ProcessingInstanceType}",
-                                                  "VolumeSizeInGB": 10, "VolumeKmsKeyId": "${KmsKeyArn}"}},
-        "MonitoringAppSpecification": {"ImageUri": "${ModelMonitorImage}"},
-        "StoppingCondition": {"MaxRuntimeInSeconds": "${MonitoringMaxRuntimeSeconds}"},
-        "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
-        "RoleArn": "${SageMakerRoleArn}",
-    },
-}
-
-
 def endpoint_name(prefix: str) -> str:
     """The stack's one endpoint: one name per copy, so clients keep calling it across deployments."""
     return f"{prefix}-endpoint"
 
 
-def schedule_name(prefix: str) -> str:
-    return f"{prefix}-data-quality"
+def monitor_schedule_name(prefix: str) -> str:
+    """The schedule of the workflow that monitors the endpoint of the DeployApproved stack with this prefix."""
+    return f"{prefix}-monitor"
 
 
 @register("DeployApproved")
@@ -70,8 +46,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         description="Deploy approved XGBoost models behind a monitored SageMaker endpoint, orchestrated by Step "
                     "Functions",
         reads_from=(BUILD_STACK,),
-        reads=("capture",),  # the monitor reads the captured traffic
-        writes=("capture", "monitoring"),
+        reads=(),
+        writes=("capture",),  # the endpoint's data capture
         functions={
             **CLAIM_FUNCTION,
             "CheckModelPackage": FunctionSpec(
@@ -84,6 +60,10 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "metrics", environment={"BUILD_DATA_BUCKET": "${BuildDataBucket}",
                                                       "ENDPOINT_NAME": "${EndpointName}"},
                 memory_size=512, timeout_seconds=120),
+            "MonitorDeployment": FunctionSpec(
+                "monitor_deployment", "Records a deployment for the monitor and checks that its schedule is enabled",
+                writes=("deployment",), environment={"DATA_BUCKET": "${DataBucket}", "ENDPOINT_NAME": "${EndpointName}",
+                                                     "MONITOR_SCHEDULE": "${MonitorScheduleName}"}),
         },
         sample_input={},  # needs an approved version: offline runs approve one BuildAndRegister registered
         # A fresh stage has no approved version: the check asks for one that cannot exist, which proves the
@@ -95,7 +75,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "data_capture_percentage": (100, whole_number(1, 100)),
         },
         # Failures after the version was accepted are notified (NotifyError) before the run fails.
-        fragments={**CLAIM_FRAGMENTS, "DataQualityMonitoring": MONITORING,
+        fragments={**CLAIM_FRAGMENTS,
                    "CatchAndNotify": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyError"}]},
     )
 
@@ -108,12 +88,11 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "it to allowed_instance_types")
         # The build stack of this copy (reads_from): its registry, data and topic, shared through SSM.
         build_prefix = self.config.job_name_prefix(BuildAndRegisterStack.spec.slug)
-        shared = {name: ssm.StringParameter.value_for_string_parameter(self, shared_parameter(build_prefix, name))
-                  for name in ("data-bucket-name", "notification-topic-arn")}
+        shared = {name: read_shared(self, build_prefix, name) for name in ("data-bucket-name", "notification-topic-arn")}
         self.build_bucket = s3.Bucket.from_bucket_name(self, "BuildBucket", shared["data-bucket-name"])
         self.build_group = model_package_group_name(build_prefix)
-        self.build_key = (kms.Key.from_key_arn(self, "BuildKey", ssm.StringParameter.value_for_string_parameter(
-            self, shared_parameter(build_prefix, "key-arn"))) if self.key else None)
+        self.build_key = (kms.Key.from_key_arn(self, "BuildKey", read_shared(self, build_prefix, "key-arn"))
+                          if self.key else None)
         self.topic_key = self.build_key  # the build stack's topic is encrypted with its key
         self.endpoint_name = endpoint_name(self.job_name_prefix)
         self.endpoint_arn = self.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
@@ -131,6 +110,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                "SageMaker's deployment guardrails watch this alarm and roll an update back when it fires; that is "
                "its action. The run's outcome is notified on the build stack's topic.")
         self._allow_sagemaker_role()
+        share(self, {"data-bucket-name": self.data_bucket.bucket_name, "key-arn": self.key.key_arn if self.key else None},
+              "the stack that monitors its endpoint")
         return {
             "BuildModelPackages": self.format_arn(service="sagemaker", resource="model-package",
                                                   resource_name=f"{self.build_group}/"),
@@ -139,24 +120,21 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
             "DataCapturePercentage": settings["data_capture_percentage"],
             "RollbackAlarmName": self.alarm.alarm_name,
-            "MonitoringScheduleName": schedule_name(self.job_name_prefix),
-            # An hourly schedule's job must end within the hour; the kit's job cap may be shorter.
-            "MonitoringMaxRuntimeSeconds": min(3600, self.config.max_job_runtime_minutes * 60),
+            "MonitorScheduleName": monitor_schedule_name(self.job_name_prefix),
             "EndpointPollSeconds": POLL_SECONDS, "EndpointMaxPolls": MAX_POLLS,
             "EndpointWaitLimit": f"{MAX_POLLS} checks {POLL_SECONDS} s apart",
             "SmokeTestRows": SMOKE_TEST_ROWS, "SmokeTestTolerance": str(SMOKE_TEST_TOLERANCE),
         }
 
     def _allow_sagemaker_role(self) -> None:
-        """The endpoint's containers download their artifacts (the fitted preprocessing and the model), and the
-        monitor reads its baseline, from the build stack's bucket; both log into SageMaker's log groups."""
-        self._read_build_data(self.sagemaker_role, ("model", "processed/preprocessor", "baseline"),
-                              "BuildAndRegister keeps each run's model, fitted preprocessing and baseline under "
+        """The endpoint's containers download their artifacts (the fitted preprocessing and the model) from the
+        build stack's bucket and log into the endpoint's log group."""
+        self._read_build_data(self.sagemaker_role, ("model", "processed/preprocessor"),
+                              "BuildAndRegister keeps each run's model and fitted preprocessing under "
                               "runs/<execution name>/; the role reads only those folders of its bucket.")
-        allow_log_streams(self.sagemaker_role, {f"/aws/sagemaker/Endpoints/{self.endpoint_name}": f"{VARIANT}/*",
-                                                "/aws/sagemaker/ProcessingJobs": "model-monitoring-*"},
+        allow_log_streams(self.sagemaker_role, {f"/aws/sagemaker/Endpoints/{self.endpoint_name}": f"{VARIANT}/*"},
                           "SageMaker names the endpoint's log group after it and its streams <variant>/<instance "
-                          "id>; it names monitoring jobs, and their streams, model-monitoring-<time>-<id>.")
+                          "id>.")
 
     def _read_build_data(self, role: iam.Role, folders: tuple[str, ...], reason: str) -> None:
         """Read these run folders of the build stack's bucket (through S3 with its key, under kms)."""
@@ -186,16 +164,16 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
             allow(self.workflow.role, ["kms:DescribeKey"], [self.key.key_arn])
+        monitor = self.functions["MonitorDeployment"].function
+        allow(monitor.role, ["scheduler:GetSchedule"], [self.format_arn(
+            service="scheduler", resource="schedule",
+            resource_name=f"default/{monitor_schedule_name(self.job_name_prefix)}")])
         # Operators watch and call the endpoint, and tear down what runs created (make delete-endpoint).
-        schedule = self.format_arn(service="sagemaker", resource="monitoring-schedule",
-                                   resource_name=schedule_name(self.job_name_prefix))
         made = [self.format_arn(service="sagemaker", resource=kind, resource_name=f"{self.job_name_prefix}-*")
                 for kind in ("endpoint-config", "model")]
         self.operator_policy.add_statements(
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
                                          "sagemaker:InvokeEndpoint"], resources=[self.endpoint_arn]),
-            iam.PolicyStatement(actions=["sagemaker:DeleteMonitoringSchedule", "sagemaker:DescribeMonitoringSchedule"],
-                                resources=[schedule]),
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"], resources=made),
             iam.PolicyStatement(actions=["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"], resources=["*"]))
         acknowledge_wildcards(self.operator_policy, made, "Each deployment makes an endpoint config and a model "

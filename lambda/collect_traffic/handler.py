@@ -1,0 +1,124 @@
+"""Lambda handler: gather what the monitor checks in one window into this run's traffic/ folder.
+
+The window is the `hours` whole hours ending at `window_end` (the schedule's time, rounded down to the hour; now
+when absent), so consecutive scheduled runs check each captured hour once. The endpoint's current config names
+the capture folder of the deployment serving now, and that deployment's record (runs/<run>/deployment/version.json
+of the DeployApproved bucket) names the version and its baseline. Copies into runs/<run>/traffic/:
+capture/ the window's data-capture files; ground-truth/ the ground truth uploaded under
+ground-truth/yyyy/mm/dd/hh/ of this stack's bucket for the last LOOKBACK_HOURS hours (hh: the hour the predictions
+were made, UTC); labelled/ the capture files of those hours, to join by inference id; window.json.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import re
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+LOGGER = logging.getLogger()
+LOGGER.setLevel(logging.INFO)
+RECORD = "deployment/version.json"  # what DeployApproved's MonitorDeployment writes in the deployment's run folder
+GROUND_TRUTH = "ground-truth/"
+LOOKBACK_HOURS = 24  # ground truth of predictions older than this is not joined any more
+CAPTURE = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<run>runs/[^/]+/)capture/?$")
+HOUR = datetime.timedelta(hours=1)
+
+
+def window(end: Any, hours: Any, now: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
+    """[start, end) of the whole hours checked; refuses what is not a time or a number of hours."""
+    if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= 24:
+        raise ValueError(f"hours must be a whole number from 1 to 24, got {hours!r}")
+    if end is None:
+        moment = now or datetime.datetime.now(datetime.UTC)
+    else:
+        try:
+            moment = datetime.datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"window_end must be an ISO 8601 time such as 2026-01-31T14:00:00Z, got {end!r}") from None
+        if moment.tzinfo is None:
+            raise ValueError(f"window_end must name its time zone (Z for UTC), got {end!r}")
+    stop = moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    return stop - hours * HOUR, stop
+
+
+def _hours(start: datetime.datetime, stop: datetime.datetime) -> list[str]:
+    count = int((stop - start) / HOUR)
+    return [f"{start + i * HOUR:%Y/%m/%d/%H}/" for i in range(count)]
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _copy(s3: Any, bucket: str, keys: list[str], strip: str, target: str) -> int:
+    for key in keys:
+        s3.copy_object(Bucket=os.environ["DATA_BUCKET"], Key=f"{target}{key[len(strip):]}",
+                       CopySource={"Bucket": bucket, "Key": key})
+    return len(keys)
+
+
+def deployment(sagemaker: Any, s3: Any, endpoint: str) -> dict | None:
+    """What serves now: the deployment record and where its traffic is captured; None without an endpoint."""
+    try:
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    except ClientError as error:  # SageMaker answers a missing endpoint with a ValidationException
+        if error.response["Error"]["Code"] == "ValidationException":
+            return None
+        raise
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    destination = (config.get("DataCaptureConfig") or {}).get("DestinationS3Uri", "")
+    match = CAPTURE.match(destination)
+    if not match or match["bucket"] != os.environ["DEPLOY_BUCKET"]:
+        raise ValueError(f"endpoint {endpoint} runs config {described['EndpointConfigName']}, which does not "
+                         f"capture into a run of s3://{os.environ['DEPLOY_BUCKET']}/ (got {destination!r}); "
+                         "deploy the version with DeployApproved")
+    try:
+        body = s3.get_object(Bucket=match["bucket"], Key=f"{match['run']}{RECORD}")["Body"].read()
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return {"record": None, "run": match["run"]}
+        raise
+    return {"record": json.loads(body), "run": match["run"],
+            "variant": config["ProductionVariants"][0]["VariantName"], "status": described["EndpointStatus"]}
+
+
+def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) -> dict:
+    run = event.get("run_prefix")
+    if not isinstance(run, str) or not re.fullmatch(r"runs/[^/]+/", run):
+        raise ValueError(f"run_prefix must be runs/<execution name>/, got {run!r}")
+    start, stop = window(event.get("window_end"), event.get("hours"))
+    span = {"start": f"{start:%Y-%m-%dT%H:%M:%SZ}", "end": f"{stop:%Y-%m-%dT%H:%M:%SZ}"}
+    endpoint = os.environ["ENDPOINT_NAME"]
+    s3, sagemaker = s3_client or boto3.client("s3"), sagemaker_client or boto3.client("sagemaker")
+    serving = deployment(sagemaker, s3, endpoint)
+    if serving is None:
+        return {"outcome": "NoEndpoint", "window": span, "detail": f"endpoint {endpoint} does not exist"}
+    if serving["record"] is None:
+        return {"outcome": "NotHandedOver", "window": span,
+                "detail": f"the deployment in {serving['run']} has not been handed to the monitor yet"}
+    record, bucket = serving["record"], os.environ["DEPLOY_BUCKET"]
+    captured = f"{serving['run']}capture/{endpoint}/{serving['variant']}/"
+    traffic = f"{run}traffic/"
+    files = sum(_copy(s3, bucket, _keys(s3, bucket, f"{captured}{hour}"), captured, f"{traffic}capture/")
+                for hour in _hours(start, stop))
+    labelled_hours = []
+    for hour in _hours(stop - LOOKBACK_HOURS * HOUR, stop):
+        truth = _keys(s3, os.environ["DATA_BUCKET"], f"{GROUND_TRUTH}{hour}")
+        if truth:
+            _copy(s3, os.environ["DATA_BUCKET"], truth, GROUND_TRUTH, f"{traffic}ground-truth/")
+            _copy(s3, bucket, _keys(s3, bucket, f"{captured}{hour}"), captured, f"{traffic}labelled/")
+            labelled_hours.append(hour.rstrip("/"))
+    summary = {**span, "endpoint": endpoint, "model_package_arn": record["model_package_arn"],
+               "capture_files": files, "labelled_hours": labelled_hours}
+    s3.put_object(Bucket=os.environ["DATA_BUCKET"], Key=f"{traffic}window.json", Body=json.dumps(summary).encode())
+    LOGGER.info("traffic collected", extra={"window": summary})
+    # A quiet window is still checked when ground truth arrived: model quality is scored on it.
+    return {"outcome": "Traffic" if files else "LabelsOnly" if labelled_hours else "NoTraffic", "window": span, "capture_files": files,
+            "labelled_hours": labelled_hours, "model_package_arn": record["model_package_arn"],
+            "baseline": record["baseline"], "traffic": f"s3://{os.environ['DATA_BUCKET']}/{traffic}"}

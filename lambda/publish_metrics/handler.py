@@ -1,0 +1,50 @@
+"""Lambda handler: publish a monitor report's numbers as CloudWatch metrics (the alarms and the dashboard read them).
+
+Namespace NAMESPACE (this copy's own: the function may write no other), dimension EndpointName. Model-quality
+metrics appear only for windows whose ground truth has arrived.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import boto3
+
+
+def metrics(report: dict) -> dict[str, tuple[float, str]]:
+    """Metric name -> (value, unit) of one report."""
+    values = {"Rows": (report["rows"], "Count")}
+    if report["outcome"] != "NoTraffic":  # a quiet window has no drift or data quality to speak of
+        values.update(DriftShare=(report["drift"]["share"], "None"),
+                      DriftedFeatures=(len(report["drift"]["drifted"]), "Count"),
+                      DataQualityIssues=(report["data_quality"]["violations"], "Count"))
+    if report.get("predictions"):
+        values["PredictionPSI"] = (report["predictions"]["psi"], "None")
+    quality = report.get("model_quality")
+    if quality:
+        values["LabelledRows"] = (quality["rows"], "Count")
+        values["LiveAccuracy"] = (quality["accuracy"], "None")
+        values["AccuracyDrop"] = (quality["accuracy_drop"], "None")
+        if quality["auc"] is not None:
+            values.update(LiveAUC=(quality["auc"], "None"), AUCDrop=(quality["auc_drop"], "None"))
+    return values
+
+
+def handler(event: dict, context: Any, s3_client=None, cloudwatch_client=None) -> dict:
+    uri, bucket = event.get("report_uri", ""), os.environ["DATA_BUCKET"]
+    match = re.fullmatch(r"s3://([^/]+)/(runs/[^/]+/report/report\.json)", uri if isinstance(uri, str) else "")
+    if not match or match.group(1) != bucket:
+        raise ValueError(f"report_uri must be a run's report/report.json in s3://{bucket}/, got {uri!r}")
+    report = json.loads((s3_client or boto3.client("s3")).get_object(Bucket=bucket, Key=match.group(2))["Body"].read())
+    values = metrics(report)
+    dimensions = [{"Name": "EndpointName", "Value": os.environ["ENDPOINT_NAME"]}]
+    (cloudwatch_client or boto3.client("cloudwatch")).put_metric_data(
+        Namespace=os.environ["NAMESPACE"],
+        MetricData=[{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit,
+                     "Timestamp": report["window"]["end"]} for name, (value, unit) in values.items()])
+    drift = report.get("drift", {"share": 0, "drifted": []})
+    return {"outcome": report["outcome"], "published": sorted(values), "drift_share": drift["share"],
+            "drifted": drift["drifted"], "data_quality_issues": report.get("data_quality", {}).get("violations", 0),
+            "model_quality": report.get("model_quality")}

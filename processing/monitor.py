@@ -1,0 +1,318 @@
+"""SageMaker Processing script (runs in the scikit-learn container): check an endpoint's captured traffic against
+the deployed version's baseline, with scipy's statistics.
+
+Reads, under --root (default /opt/ml/processing):
+- traffic/window.json: the window checked (start, end) and what was collected;
+- traffic/capture/**.jsonl: SageMaker data-capture records of the window (endpointInput: raw CSV rows without
+  the label; endpointOutput: one score per row; eventMetadata: eventId, inferenceId, inferenceTime);
+- traffic/labelled/**.jsonl and traffic/ground-truth/**.jsonl: captures of the hours that have ground truth, and
+  the ground truth (groundTruthData.data: one label per row of the request; eventMetadata.eventId: the request's
+  inference id), joined by inference id;
+- baseline/statistics.json, constraints/constraints.json (processing/baseline.py) and evaluation/evaluation.json
+  (processing/evaluate_model.py: test metrics and the test-set score distribution).
+Writes report/report.json and report/report.html (a page with a chart per feature). Per numeric feature: PSI over
+the baseline's histogram bins and the Kolmogorov-Smirnov test against the baseline's percentiles; per categorical
+feature: PSI and the chi-square test against the training frequencies. Runs on a laptop the same way.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import html
+import io
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+# A feature drifts when its PSI reaches 0.2 (the usual "significant shift") or its test's p-value is below 0.01.
+PSI_DRIFT, P_VALUE_DRIFT = 0.2, 0.01
+# Data quality: a feature is in violation when, in the window, its missing rate exceeds training's by more than
+# this, or this share of its values is out of the trained range, an unseen category, or not a number.
+QUALITY_TOLERANCE = 0.05
+EPSILON = 1e-4  # keeps PSI finite for bins empty on one side
+BASELINE_COLOR, CURRENT_COLOR = "#4c72b0", "#dd8452"
+
+
+class BadInput(Exception):
+    """The traffic or the baseline cannot be read; the message says why."""
+
+
+# -- reading captures -------------------------------------------------------------------------
+def _payload(part: dict) -> str:
+    data = part.get("data", "")
+    return base64.b64decode(data).decode() if part.get("encoding") == "BASE64" else data
+
+
+def _lines(text: str) -> list[list[str]]:
+    return [row for row in csv.reader(io.StringIO(text)) if row]
+
+
+def read_captures(folder: Path, width: int) -> list[dict]:
+    """One item per captured row: its request's inference id, its feature values (text, "" when missing), its score."""
+    rows = []
+    for path in sorted(folder.rglob("*.jsonl")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                data = record["captureData"]
+                inputs = _lines(_payload(data["endpointInput"]))
+                scores = [float(r[0]) for r in _lines(_payload(data["endpointOutput"]))] if "endpointOutput" in data else []
+            except (ValueError, KeyError, IndexError) as error:
+                raise BadInput(f"{path.name} line {number} is not a data-capture record: {error}") from None
+            meta = record.get("eventMetadata", {})
+            request = meta.get("inferenceId") or meta.get("eventId")
+            for index, values in enumerate(inputs):
+                if len(values) != width:
+                    raise BadInput(f"{path.name} line {number} has a row of {len(values)} values; the baseline has "
+                                   f"{width} features (raw rows without the label)")
+                rows.append({"request": request, "index": index, "values": values,
+                             "score": scores[index] if len(scores) == len(inputs) else None})
+    return rows
+
+
+def read_ground_truth(folder: Path) -> dict[tuple[str, int], float]:
+    """(inference id, row index in its request) -> true label."""
+    labels = {}
+    for path in sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                request = record["eventMetadata"]["eventId"]
+                values = [float(r[0]) for r in _lines(_payload(record["groundTruthData"]))]
+            except (ValueError, KeyError, IndexError) as error:
+                raise BadInput(f"ground truth {path.name} line {number} is not a ground-truth record "
+                               f"(groundTruthData, eventMetadata.eventId): {error}") from None
+            labels.update({(request, index): value for index, value in enumerate(values)})
+    return labels
+
+
+# -- statistics -------------------------------------------------------------------------------
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index of two distributions over the same bins (shares)."""
+    expected, actual = np.clip(expected, EPSILON, None), np.clip(actual, EPSILON, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Shares of the values in the baseline's bins; the outer bins take what lies beyond them."""
+    inner = np.asarray(edges[1:-1])
+    counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(edges) - 1)
+    return counts / max(len(values), 1)
+
+
+def baseline_cdf(percentiles: list[float]):
+    """The baseline's distribution function, interpolated between its 101 percentiles."""
+    points = np.unique(np.asarray(percentiles))
+    levels = np.linspace(0.0, 1.0, 101)
+    # At a repeated value the distribution jumps to the last percentile holding it.
+    last = [int(np.flatnonzero(np.asarray(percentiles) == p)[-1]) for p in points]
+    heights = levels[last]
+    return lambda x: np.interp(x, points, heights, left=0.0, right=1.0)
+
+
+def numeric_drift(values: np.ndarray, baseline: dict) -> dict:
+    histogram = baseline["histogram"]
+    expected = np.asarray(histogram["counts"], dtype=float) / max(sum(histogram["counts"]), 1)
+    current = bin_shares(values, histogram["edges"])
+    test = stats.kstest(values, baseline_cdf(baseline["percentiles"]))
+    index = psi(expected, current)
+    return {"psi": round(index, 6), "ks_statistic": round(float(test.statistic), 6),
+            "ks_p_value": float(test.pvalue), "drifted": bool(index >= PSI_DRIFT or test.pvalue < P_VALUE_DRIFT),
+            "chart": {"bins": [f"{a:.3g}..{b:.3g}" for a, b in zip(histogram["edges"], histogram["edges"][1:])],
+                      "baseline": expected.tolist(), "current": current.tolist()},
+            "current": {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
+                        "percentiles": {str(p): float(np.percentile(values, p)) for p in (5, 50, 95)}}}
+
+
+def categorical_drift(values: list[str], baseline: dict) -> dict:
+    categories = sorted(baseline["frequencies"])
+    expected = np.asarray([baseline["frequencies"][c] for c in categories])
+    known = [v for v in values if v in baseline["frequencies"]]
+    observed = np.asarray([known.count(c) for c in categories], dtype=float)
+    shares = observed / max(len(known), 1)
+    if known:
+        test = stats.chisquare(observed, expected / expected.sum() * len(known))
+        statistic, p_value = float(test.statistic), float(test.pvalue)
+    else:  # nothing but unseen categories: all of the distribution moved
+        statistic, p_value = math.inf, 0.0
+    index = psi(expected, shares)
+    return {"psi": round(index, 6), "chi2_statistic": round(statistic, 6), "chi2_p_value": p_value,
+            "drifted": bool(index >= PSI_DRIFT or p_value < P_VALUE_DRIFT),
+            "chart": {"bins": categories, "baseline": expected.tolist(), "current": shares.tolist()}}
+
+
+def quality(raw: list[str], constraint: dict) -> dict:
+    """Missing values, values out of the trained range or unseen, and text where a number belongs."""
+    present = [v for v in raw if v.strip() != ""]
+    count = max(len(raw), 1)
+    result = {"missing_rate": round(1 - len(present) / count, 6),
+              "baseline_missing_rate": constraint["max_missing_rate"]}
+    if constraint["type"] == "numeric":
+        numbers = [_number(v) for v in present]
+        result["not_numeric_share"] = round(sum(n is None for n in numbers) / count, 6)
+        result["out_of_range_share"] = round(sum(n is not None and not constraint["min"] <= n <= constraint["max"]
+                                                 for n in numbers) / count, 6)
+    else:
+        unseen = sorted({v for v in present if v not in constraint["categories"]})
+        result["unseen_share"] = round(sum(v in unseen for v in present) / count, 6)
+        result["unseen"] = unseen[:20]
+    violations = [name for name, share in (("missing", result["missing_rate"] - constraint["max_missing_rate"]),
+                                           ("not_numeric", result.get("not_numeric_share", 0)),
+                                           ("out_of_range", result.get("out_of_range_share", 0)),
+                                           ("unseen_category", result.get("unseen_share", 0)))
+                  if share > (0 if name == "not_numeric" else QUALITY_TOLERANCE)]
+    return {**result, "violations": violations}
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC from average ranks; None when one class is absent."""
+    positives = int(labels.sum())
+    if positives in (0, len(labels)):
+        return None
+    ranks = stats.rankdata(scores)
+    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(labels) - positives)))
+
+
+def model_quality(captured: list[dict], labels: dict, registered: dict) -> dict | None:
+    joined = [(labels[(r["request"], r["index"])], r["score"]) for r in captured
+              if (r["request"], r["index"]) in labels and r["score"] is not None]
+    if not joined:
+        return None
+    truth, scores = (np.asarray(v, dtype=float) for v in zip(*joined))
+    live = {"auc": auc(truth, scores), "accuracy": float(((scores >= 0.5) == (truth == 1)).mean())}
+    baseline = {name: registered[name]["value"] for name in live}
+    return {"rows": len(joined), **{k: (round(v, 6) if v is not None else None) for k, v in live.items()},
+            "baseline": baseline,
+            "auc_drop": round(baseline["auc"] - live["auc"], 6) if live["auc"] is not None else None,
+            "accuracy_drop": round(baseline["accuracy"] - live["accuracy"], 6)}
+
+
+# -- the report -------------------------------------------------------------------------------
+def analyze(root: Path) -> dict:
+    statistics = json.loads((root / "baseline" / "statistics.json").read_text())
+    constraints = {c["name"]: c for c in json.loads((root / "constraints" / "constraints.json").read_text())["features"]}
+    evaluation = json.loads((root / "evaluation" / "evaluation.json").read_text())
+    window = json.loads((root / "traffic" / "window.json").read_text())
+    features = statistics["features"]
+    captured = read_captures(root / "traffic" / "capture", len(features))
+    labels = read_ground_truth(root / "traffic" / "ground-truth")
+    labelled = read_captures(root / "traffic" / "labelled", len(features)) if labels else []
+    registered = evaluation.get("binary_classification_metrics", {})
+    report = {"window": window, "rows": len(captured), "requests": len({r["request"] for r in captured}),
+              "thresholds": {"psi": PSI_DRIFT, "p_value": P_VALUE_DRIFT, "quality_tolerance": QUALITY_TOLERANCE},
+              "ground_truth_labels": len(labels),
+              "model_quality": model_quality(labelled, labels, registered) if labelled else None}
+    if not captured:  # a quiet window; ground truth that arrived for earlier hours is still scored
+        return {**report, "outcome": "NoTraffic"}
+    checked, issues = [], []
+    for position, feature in enumerate(features):
+        raw = [r["values"][position] for r in captured]
+        present = [v for v in raw if v.strip() != ""]
+        entry = {"name": feature["name"], "type": feature["type"], "rows": len(present)}
+        if feature["type"] == "numeric":
+            numbers = np.asarray([n for n in map(_number, present) if n is not None])
+            entry.update(numeric_drift(numbers, feature) if len(numbers) else {"drifted": False, "psi": None})
+        else:
+            entry.update(categorical_drift(present, feature) if present else {"drifted": False, "psi": None})
+        entry["quality"] = quality(raw, constraints[feature["name"]])
+        checked.append(entry)
+        issues += [f"{feature['name']}: {v}" for v in entry["quality"]["violations"]]
+    drifted = [f["name"] for f in checked if f["drifted"]]
+    scores = np.asarray([r["score"] for r in captured if r["score"] is not None])
+    predictions = (numeric_drift(scores, evaluation["predictions"]) if len(scores) and "predictions" in evaluation
+                   else None)
+    return {**report, "outcome": "Drift" if drifted else "NoDrift",
+            "drift": {"share": round(len(drifted) / len(checked), 6), "drifted": drifted, "features": checked},
+            "predictions": predictions, "data_quality": {"violations": len(issues), "issues": issues}}
+
+
+def bar_chart(title: str, chart: dict, width: int = 460, height: int = 180) -> str:
+    """Baseline and current shares side by side per bin, as inline SVG (no script, renders anywhere)."""
+    bins, top = chart["bins"], max(max(chart["baseline"]), max(chart["current"]), EPSILON)
+    slot = (width - 40) / len(bins)
+    bars = []
+    for i, _ in enumerate(bins):
+        for offset, series, color in ((0.1, "baseline", BASELINE_COLOR), (0.5, "current", CURRENT_COLOR)):
+            tall = (height - 40) * chart[series][i] / top
+            bars.append(f'<rect class="{series}" x="{30 + slot * (i + offset):.1f}" y="{height - 20 - tall:.1f}" '
+                        f'width="{slot * 0.4:.1f}" height="{tall:.1f}" fill="{color}">'
+                        f'<title>{html.escape(str(bins[i]))}: {series} {chart[series][i]:.3f}</title></rect>')
+    return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg class="chart" width="{width}" '
+            f'height="{height}" role="img"><line x1="30" y1="{height - 20}" x2="{width - 10}" y2="{height - 20}" '
+            f'stroke="#333"/>{"".join(bars)}<text x="30" y="{height - 5}" font-size="10">{html.escape(str(bins[0]))}'
+            f'</text><text x="{width - 10}" y="{height - 5}" font-size="10" text-anchor="end">'
+            f'{html.escape(str(bins[-1]))}</text></svg></figure>')
+
+
+def render_html(report: dict) -> str:
+    window = report["window"]
+    head = (f"<h1>Endpoint monitor: {html.escape(report['outcome'])}</h1><p>{html.escape(str(window.get('endpoint')))}"
+            f" serving {html.escape(str(window.get('model_package_arn')))}; window {html.escape(window['start'])} to "
+            f"{html.escape(window['end'])}; {report['rows']} rows in {report['requests']} requests.</p>"
+            f'<p><span style="color:{BASELINE_COLOR}">&#9632; baseline (training)</span> '
+            f'<span style="color:{CURRENT_COLOR}">&#9632; captured traffic</span></p>')
+    quality_text = ("no ground truth yet" if not report.get("model_quality") else
+                    ", ".join(f"{k} {v}" for k, v in report["model_quality"].items() if k != "baseline"))
+    if report["outcome"] == "NoTraffic":
+        return _page(head + f"<p>No traffic was captured in this window. Model quality: {html.escape(quality_text)}.</p>")
+    rows, charts = [], []
+    for f in report["drift"]["features"]:
+        test = (f"KS {f['ks_statistic']:.3f} (p {f['ks_p_value']:.3g})" if "ks_statistic" in f else
+                f"chi-square {f['chi2_statistic']:.3g} (p {f['chi2_p_value']:.3g})" if "chi2_statistic" in f else "-")
+        rows.append(f"<tr><td>{html.escape(f['name'])}</td><td>{f['type']}</td><td>{f['psi']}</td><td>{test}</td>"
+                    f"<td>{'DRIFT' if f['drifted'] else 'ok'}</td><td>{f['quality']['missing_rate']:.3f}</td>"
+                    f"<td>{html.escape(', '.join(f['quality']['violations']) or 'ok')}</td></tr>")
+        if "chart" in f:
+            charts.append(bar_chart(f"{f['name']}: PSI {f['psi']}", f["chart"]))
+    if report.get("predictions"):
+        p = report["predictions"]
+        charts.append(bar_chart(f"model scores: PSI {p['psi']}, KS {p['ks_statistic']:.3f}", p["chart"]))
+    table = ("<table border=1 cellpadding=4><tr><th>feature</th><th>type</th><th>PSI</th><th>test</th><th>drift</th>"
+             "<th>missing</th><th>data quality</th></tr>" + "".join(rows) + "</table>")
+    summary = (f"<p>Drift share {report['drift']['share']:.2f} ({', '.join(report['drift']['drifted']) or 'none'});"
+               f" data-quality issues {report['data_quality']['violations']}; model quality: "
+               f"{html.escape(quality_text)}.</p>")
+    return _page(head + summary + table + '<div class="charts">' + "".join(charts) + "</div>")
+
+
+def _page(body: str) -> str:
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Endpoint monitor report</title><style>"
+            "body{font-family:sans-serif;margin:1em}figure{display:inline-block;margin:.5em}"
+            "table{border-collapse:collapse}</style></head><body>" + body + "</body></html>\n")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("/opt/ml/processing"))
+    root = parser.parse_args(argv).root
+    try:
+        report = analyze(root)
+    except (BadInput, FileNotFoundError, KeyError) as error:
+        print(f"monitor: {error}", file=sys.stderr)
+        return 1
+    (root / "report").mkdir(parents=True, exist_ok=True)
+    (root / "report" / "report.json").write_text(json.dumps(report, indent=1))
+    (root / "report" / "report.html").write_text(render_html(report))
+    print(json.dumps({k: report.get(k) for k in ("outcome", "rows")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,248 @@
+"""Monitor endpoint: on a schedule, DeployApproved's captured traffic → drift, data quality and model quality against
+the deployed version's baseline (the kit's own statistics, no SageMaker Model Monitor) → a JSON report and an HTML
+page → CloudWatch metrics. Alarms on those metrics, on every workflow's failed and timed-out executions and on the
+endpoint's errors and latency notify the copy's topic; with retrain_on_drift the drift alarm starts
+BuildAndRegister. A dashboard per copy shows it all."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from aws_cdk import ArnFormat, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+
+from stacks.compliance import acknowledge_wildcards
+from stacks.config import true_or_false, whole_number
+from stacks.event_targets import start_on_event, starter_role
+from stacks.permissions import allow
+from stacks.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.build_and_register import INCOMING, BuildAndRegisterStack, read_shared
+from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpoint_name, monitor_schedule_name
+
+GROUND_TRUTH = "ground-truth/"  # where operators upload labels: ground-truth/yyyy/mm/dd/hh/<file>.jsonl
+# Alarm thresholds. Drift: Evidently's default alert share (../shared/reference/monitoring.md); model quality: the
+# live AUC more than 0.1 below the registered test AUC; latency: ModelLatency (microseconds) p90 over a second.
+DRIFT_SHARE, AUC_DROP, LATENCY_P90_MICROSECONDS = 0.3, 0.1, 1_000_000
+# The metrics PublishMetrics writes (lambda/publish_metrics): name -> what the dashboard calls it.
+MONITOR_METRICS = {"Rows": "rows checked", "DriftShare": "share of features drifted",
+                   "DriftedFeatures": "features drifted", "PredictionPSI": "PSI of the model's scores",
+                   "DataQualityIssues": "data-quality issues", "LabelledRows": "rows with ground truth",
+                   "LiveAUC": "AUC on ground truth", "AUCDrop": "registered AUC minus live AUC",
+                   "LiveAccuracy": "accuracy on ground truth", "AccuracyDrop": "registered minus live accuracy"}
+ENDPOINT_METRICS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "ModelLatency", "OverheadLatency")
+EXECUTION_METRICS = ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut")
+# The SageMaker jobs Step Functions waits for: it publishes their time per integration (AWS/States
+# ServiceIntegrationTime, dimension ServiceIntegrationResourceArn), account-wide rather than per state machine.
+SYNC_JOBS = ("createTrainingJob.sync", "createProcessingJob.sync", "createTransformJob.sync",
+             "createHyperParameterTuningJob.sync")
+
+
+@register("MonitorEndpoint")
+class MonitorEndpointStack(SageMakerWorkflowStack):
+    spec = WorkflowSpec(
+        definition="monitor_endpoint",
+        slug="mon",
+        description="Monitor DeployApproved's endpoint for drift and data and model quality (the kit's own checks), "
+                    "with alarms, retraining on drift and a dashboard, orchestrated by Step Functions",
+        reads_from=("BuildAndRegister", "DeployApproved"),
+        reads=("traffic",),
+        writes=("report",),
+        assets={"MonitorScript": "processing/monitor.py"},
+        functions={
+            "CollectTraffic": FunctionSpec(
+                "collect_traffic", "Copies a window's captured traffic and arrived ground truth into one run",
+                writes=("traffic",), bucket_reads=(GROUND_TRUTH,),
+                environment={"DATA_BUCKET": "${DataBucket}", "DEPLOY_BUCKET": "${DeployDataBucket}",
+                             "ENDPOINT_NAME": "${EndpointName}"},
+                memory_size=512, timeout_seconds=300),
+            "PublishMetrics": FunctionSpec(
+                "publish_metrics", "Publishes a monitor report's numbers as CloudWatch metrics", reads=("report",),
+                environment={"DATA_BUCKET": "${DataBucket}", "NAMESPACE": "${MetricNamespace}",
+                             "ENDPOINT_NAME": "${EndpointName}"}),
+        },
+        # One hour's check: offline, a quiet hour (or, before any deployment, no endpoint), a named outcome either way.
+        sample_input={"window_end": "2026-01-01T01:00:00Z"},
+        settings={
+            "monitoring_interval_hours": (1, whole_number(1, 24)),
+            "retrain_on_drift": (False, true_or_false),
+        },
+    )
+
+    def add_resources(self) -> Mapping[str, object]:
+        build_prefix = self.config.job_name_prefix(BuildAndRegisterStack.spec.slug)
+        self.deploy_prefix = self.config.job_name_prefix(DeployApprovedStack.spec.slug)
+        self.endpoint_name = endpoint_name(self.deploy_prefix)
+        self.build_bucket = s3.Bucket.from_bucket_name(self, "BuildBucket",
+                                                       read_shared(self, build_prefix, "data-bucket-name"))
+        self.deploy_bucket = s3.Bucket.from_bucket_name(self, "DeployBucket",
+                                                        read_shared(self, self.deploy_prefix, "data-bucket-name"))
+        self.build_key = self.deploy_key = None
+        if self.key:
+            self.build_key = kms.Key.from_key_arn(self, "BuildKey", read_shared(self, build_prefix, "key-arn"))
+            self.deploy_key = kms.Key.from_key_arn(self, "DeployKey", read_shared(self, self.deploy_prefix, "key-arn"))
+        self.topic = sns.Topic.from_topic_arn(self, "Notifications",
+                                              read_shared(self, build_prefix, "notification-topic-arn"))
+        self.namespace = self.job_name_prefix  # this copy's metrics only: PutMetricData is limited to it
+        # The monitor's job reads the version's baseline and evaluation from the build stack's bucket.
+        self._read(self.sagemaker_role, self.build_bucket, self.build_key, ("baseline", "evaluation"),
+                   "BuildAndRegister keeps each run's baseline and evaluation under runs/<execution name>/; the "
+                   "monitor's jobs read only those folders of its bucket.")
+        return {"DeployDataBucket": self.deploy_bucket.bucket_name, "EndpointName": self.endpoint_name,
+                "MetricNamespace": self.namespace,
+                "MonitoringIntervalHours": self.config.workflow_settings["monitoring_interval_hours"]}
+
+    def _read(self, role: iam.IRole, bucket: s3.IBucket, key: kms.IKey | None, folders: tuple[str, ...],
+              reason: str) -> None:
+        """GetObject on these run folders of another stack's bucket (and its key, through S3)."""
+        allow(role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in folders],
+              wildcard_reason=reason)
+        if key:
+            allow(role, ["kms:Decrypt"], [key.key_arn],
+                  conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}})
+
+    def add_permissions(self) -> None:
+        collect = self.functions["CollectTraffic"].function
+        allow(collect.role, ["sagemaker:DescribeEndpoint"], [self.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)])
+        allow(collect.role, ["sagemaker:DescribeEndpointConfig"], [self.format_arn(
+            service="sagemaker", resource="endpoint-config", resource_name=f"{self.deploy_prefix}-*")],
+              wildcard_reason="DeployApproved names each deployment's endpoint config <prefix>-<uuid>; the function "
+                              "describes only the configs of that stack.")
+        self._read(collect.role, self.deploy_bucket, self.deploy_key, ("capture", "deployment"),
+                   "DeployApproved keeps each deployment's record and captured traffic under runs/<execution "
+                   "name>/; the function reads only those folders of its bucket.")
+        allow(collect.role, ["s3:ListBucket"], [self.deploy_bucket.bucket_arn],
+              conditions={"StringLike": {"s3:prefix": ["runs/*/capture/*"]}})
+        publish = self.functions["PublishMetrics"].function
+        allow(publish.role, ["cloudwatch:PutMetricData"], ["*"],
+              conditions={"StringEquals": {"cloudwatch:namespace": self.namespace}},
+              wildcard_reason="PutMetricData has no resource-level permissions; the condition confines it to this "
+                              "copy's namespace.")
+        # Operators upload ground truth for the monitor to join.
+        uploads = self.data_bucket.arn_for_objects(f"{GROUND_TRUTH}*")
+        self.operator_policy.add_statements(iam.PolicyStatement(actions=["s3:PutObject"], resources=[uploads]))
+        acknowledge_wildcards(self.operator_policy, [uploads], "Operators name their ground-truth files by the "
+                                                               "hour of the predictions; only under ground-truth/.")
+
+    def add_triggers(self) -> None:
+        """The schedule that runs the monitor; the alarms, the retraining rule and the dashboard of the copy."""
+        hours = self.config.workflow_settings["monitoring_interval_hours"]
+        role = starter_role(self, service="scheduler.amazonaws.com", who="EventBridge Scheduler, every "
+                            f"{hours} hour(s)", state_machine=self.state_machine,
+                            state_machine_name=self.job_name_prefix, encryption_key=self.key)
+        # At minute 5, so the hour just ended has been written by data capture; the run checks whole hours.
+        self.schedule = scheduler.CfnSchedule(
+            self, "Schedule", name=monitor_schedule_name(self.deploy_prefix), state="ENABLED",
+            schedule_expression=f"cron(5 */{hours} * * ? *)" if hours > 1 else "cron(5 * * * ? *)",
+            description=f"Checks the traffic of {self.endpoint_name} every {hours} hour(s)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.state_machine.state_machine_arn, role_arn=role.role_arn,
+                # A context attribute EventBridge Scheduler fills in (ISO 8601, UTC): the run checks the hours
+                # before it, so a delayed or retried start still checks the same window.
+                input='{"window_end": "<aws.scheduler.scheduled-time>"}',
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+        self.alarms = self._alarms(hours)
+        if self.config.workflow_settings["retrain_on_drift"]:
+            self._retrain_on_drift()
+        self.dashboard = self._dashboard(hours)
+
+    # -- alarms -------------------------------------------------------------------------------------
+    def _monitor_metric(self, name: str, hours: int, statistic: str = "Maximum") -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace=self.namespace, metric_name=name, statistic=statistic,
+                                 dimensions_map={"EndpointName": self.endpoint_name}, period=Duration.hours(hours))
+
+    def _endpoint_metric(self, name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, statistic=statistic,
+                                 dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
+                                 period=Duration.minutes(5))
+
+    def _execution_metric(self, workflow: str, name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+        machine = self.format_arn(service="states", resource="stateMachine", resource_name=self._machine(workflow),
+                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        return cloudwatch.Metric(namespace="AWS/States", metric_name=name, statistic=statistic,
+                                 dimensions_map={"StateMachineArn": machine}, period=Duration.minutes(5))
+
+    def _machine(self, workflow: str) -> str:
+        """Each workflow's state machine is named by its prefix (stacks/workflow.py)."""
+        return self.config.job_name_prefix(WORKFLOWS[workflow].spec.slug)
+
+    def _alarms(self, hours: int) -> dict[str, cloudwatch.Alarm]:
+        """Alarm name suffix -> alarm, each notifying the copy's topic; named <prefix>-<suffix>."""
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        wanted = {
+            "drift": (self._monitor_metric("DriftShare", hours), DRIFT_SHARE,
+                      f"At least {DRIFT_SHARE:.0%} of the features of {self.endpoint_name}'s traffic drifted from "
+                      "the deployed version's training data (see the monitor run's report/report.html)"),
+            "data-quality": (self._monitor_metric("DataQualityIssues", hours), 1,
+                             f"{self.endpoint_name}'s traffic has missing, out-of-range, unseen or non-numeric "
+                             "values beyond what training saw"),
+            "model-quality": (self._monitor_metric("AUCDrop", hours), AUC_DROP,
+                              f"On the ground truth that arrived, {self.endpoint_name}'s AUC is {AUC_DROP} or more "
+                              "below the AUC registered with the deployed version"),
+            "endpoint-errors": (self._endpoint_metric("Invocation5XXErrors", "Sum"), 1,
+                                f"{self.endpoint_name} answered with server errors (5XX)"),
+            "endpoint-latency": (self._endpoint_metric("ModelLatency", "p90"), LATENCY_P90_MICROSECONDS,
+                                 f"{self.endpoint_name}'s model took over a second for a tenth of its requests"),
+        }
+        for workflow in WORKFLOWS:
+            for metric, what in (("ExecutionsFailed", "failed"), ("ExecutionsTimedOut", "timed out")):
+                wanted[f"{WORKFLOWS[workflow].spec.slug}-{what.replace(' ', '-')}"] = (
+                    self._execution_metric(workflow, metric), 1,
+                    f"An execution of {workflow} ({self._machine(workflow)}) {what}")
+        alarms = {}
+        for suffix, (metric, threshold, description) in wanted.items():
+            alarm = cloudwatch.Alarm(
+                self, f"Alarm{suffix.title().replace('-', '')}", alarm_name=f"{self.job_name_prefix}-{suffix}",
+                alarm_description=description, metric=metric, threshold=threshold, evaluation_periods=1,
+                comparison_operator=above, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+            alarm.add_alarm_action(actions.SnsAction(self.topic))
+            alarms[suffix] = alarm
+        return alarms
+
+    def _retrain_on_drift(self) -> None:
+        """The drift alarm's change to ALARM starts BuildAndRegister on what is under its incoming/ folder (as its
+        retrain_schedule does); the new version waits for approval as always."""
+        build = sfn.StateMachine.from_state_machine_name(self, "Build", self._machine("BuildAndRegister"))
+        rule_name = f"{self.job_name_prefix}-retrain-on-drift"
+        start_on_event(
+            self, "OnDrift", rule_name=rule_name, state_machine=build,
+            description=f"Retrains {self._machine('BuildAndRegister')} when {self.alarms['drift'].alarm_name} fires",
+            pattern=events.EventPattern(source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
+                                        resources=[self.alarms["drift"].alarm_arn],
+                                        detail={"state": {"value": ["ALARM"]}}),
+            run_input={"dataset_uri": f"s3://{self.build_bucket.bucket_name}/{INCOMING}"},
+            holds="drift alarm state changes", encryption_key=self.key,
+            role=starter_role(self, service="events.amazonaws.com", who="EventBridge, when the drift alarm fires",
+                              state_machine=build, state_machine_name=self._machine("BuildAndRegister"),
+                              encryption_key=self.build_key))
+
+    # -- dashboard ----------------------------------------------------------------------------------
+    def _dashboard(self, hours: int) -> cloudwatch.Dashboard:
+        """A widget per metric: each workflow's executions and durations, job times, the endpoint's traffic,
+        errors and latency, the monitor's drift and quality, and the alarms."""
+        board = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{self.job_name_prefix}-dashboard",
+                                     default_interval=Duration.days(7))
+        graph = lambda title, metrics: cloudwatch.GraphWidget(title=title, left=metrics, width=8, height=6)  # noqa: E731
+        board.add_widgets(*[graph(f"{w}: {m}", [self._execution_metric(w, m)])
+                            for w in WORKFLOWS for m in EXECUTION_METRICS])
+        board.add_widgets(*[graph(f"{w}: ExecutionTime", [self._execution_metric(w, "ExecutionTime", "Average"),
+                                                          self._execution_metric(w, "ExecutionTime", "Maximum")])
+                            for w in WORKFLOWS])
+        board.add_widgets(*[graph(f"SageMaker job time: {job}", [cloudwatch.Metric(
+            namespace="AWS/States", metric_name="ServiceIntegrationTime", statistic="Average",
+            dimensions_map={"ServiceIntegrationResourceArn": f"arn:{self.partition}:states:::sagemaker:{job}"},
+            period=Duration.hours(1))]) for job in SYNC_JOBS])
+        board.add_widgets(*[graph(f"{self.endpoint_name}: {m}", [self._endpoint_metric(
+            m, "p90" if m.endswith("Latency") else "Sum")]) for m in ENDPOINT_METRICS])
+        board.add_widgets(*[graph(f"Monitor: {meaning} ({name})", [self._monitor_metric(name, hours)])
+                            for name, meaning in MONITOR_METRICS.items()])
+        board.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24))
+        return board

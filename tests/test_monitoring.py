@@ -1,0 +1,479 @@
+"""Monitoring without SageMaker Model Monitor: the baseline and monitor scripts, and the loop offline (deploy, traffic,
+drift, no traffic, ground truth, alarms, retraining on drift)."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from offline.cloud import LocalCloud
+from stacks.workflow_stack import WORKFLOWS
+from stacks.workflows.monitor_endpoint import ENDPOINT_METRICS, EXECUTION_METRICS, MONITOR_METRICS
+from tests.cfn import arn, get_att, of_type
+from tests.conftest import ROOT, load_lambda_module
+from tests.test_iam import statements, trust
+
+sys.path.insert(0, str(ROOT / "processing"))
+import baseline  # noqa: E402
+import monitor  # noqa: E402
+
+BR, DA, MON = "BuildAndRegister", "DeployApproved", "MonitorEndpoint"
+ENDPOINT = "mlkit-da-endpoint"
+HOUR = datetime.timedelta(hours=1)
+
+
+# -- the scripts ----------------------------------------------------------------------------------
+def frame(rows: int, seed: int, shift: float = 0.0, colours=("red", "green", "blue")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"label": rng.integers(0, 2, rows), "size": rng.normal(50 + shift, 10, rows),
+                         "colour": rng.choice(colours, rows)})
+    data.loc[data.index[::20], "size"] = np.nan  # 5% missing
+    return data
+
+
+def test_baseline_describes_numbers_categories_and_missing_values():
+    statistics, constraints = baseline.baseline(frame(2000, 1), "label")
+    size, colour = statistics["features"]
+    assert (size["name"], size["type"], colour["name"], colour["type"]) == ("size", "numeric", "colour", "categorical")
+    assert size["missing_rate"] == pytest.approx(0.05) and size["count"] == 2000
+    present = frame(2000, 1)["size"].dropna()
+    assert size["percentiles"][0] == present.min() and size["percentiles"][100] == present.max()
+    assert size["percentiles"][25] == pytest.approx(np.percentile(present, 25))
+    assert sum(size["histogram"]["counts"]) == len(present) and len(size["histogram"]["edges"]) == 11
+    assert set(colour["frequencies"]) == {"red", "green", "blue"} and sum(colour["frequencies"].values()) == 1
+    assert constraints["features"][1] == {"name": "colour", "type": "categorical", "max_missing_rate": 0.0,
+                                          "categories": ["blue", "green", "red"]}
+    with pytest.raises(baseline.BadInput, match="no 'target' column"):
+        baseline.baseline(frame(10, 1), "target")
+
+
+def folders(tmp_path, train: pd.DataFrame, traffic: pd.DataFrame, labels: list[int] | None = None):
+    """The monitor job's inputs as the workflow stages them: baseline files, captured requests, ground truth."""
+    statistics, constraints = baseline.baseline(train, "label")
+    for name, document in (("baseline/statistics.json", statistics), ("constraints/constraints.json", constraints),
+                           ("evaluation/evaluation.json", {
+                               "binary_classification_metrics": {"auc": {"value": 0.9}, "accuracy": {"value": 0.8}},
+                               "predictions": baseline.numeric_summary(np.linspace(0, 1, 500))}),
+                           ("traffic/window.json", {"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T11:00:00Z"})):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(document))
+    features = traffic.drop(columns="label")
+    scores = np.clip(features["size"].fillna(50).to_numpy() / 100, 0, 1)
+    lines = []
+    for start in range(0, len(features), 10):  # requests of ten rows, as a client would batch them
+        part = features.iloc[start:start + 10]
+        lines.append(json.dumps({"captureData": {
+            "endpointInput": {"data": part.to_csv(header=False, index=False), "encoding": "CSV", "mode": "INPUT"},
+            "endpointOutput": {"data": "".join(f"{s}\n" for s in scores[start:start + 10]), "encoding": "CSV"}},
+            "eventMetadata": {"eventId": f"e{start}", "inferenceId": f"r{start}"}, "eventVersion": "0"}))
+    for folder in ("capture", "labelled"):
+        (tmp_path / "traffic" / folder / "2026/01/01/10").mkdir(parents=True)
+        (tmp_path / "traffic" / folder / "2026/01/01/10/a.jsonl").write_text("\n".join(lines) + "\n")
+    if labels is not None:
+        (tmp_path / "traffic/ground-truth/2026/01/01/10").mkdir(parents=True)
+        (tmp_path / "traffic/ground-truth/2026/01/01/10/labels.jsonl").write_text("".join(
+            json.dumps({"groundTruthData": {"data": "".join(f"{v}\n" for v in labels[s:s + 10]), "encoding": "CSV"},
+                        "eventMetadata": {"eventId": f"r{s}"}, "eventVersion": "0"}) + "\n"
+            for s in range(0, len(labels), 10)))
+    return scores
+
+
+def test_the_monitor_finds_no_drift_in_traffic_like_training(tmp_path):
+    folders(tmp_path, frame(3000, 1), frame(600, 2))
+    report = monitor.analyze(tmp_path)
+    assert report["outcome"] == "NoDrift" and report["drift"]["share"] == 0 and report["rows"] == 600
+    size = report["drift"]["features"][0]
+    assert size["psi"] < 0.1 and size["ks_p_value"] > 0.01 and report["data_quality"]["violations"] == 0
+    assert report["model_quality"] is None  # no ground truth yet
+
+
+def test_the_monitor_finds_drift_and_data_quality_issues(tmp_path):
+    traffic = frame(600, 2, shift=30, colours=("red", "purple"))
+    folders(tmp_path, frame(3000, 1), traffic)
+    report = monitor.analyze(tmp_path)
+    assert report["outcome"] == "Drift" and report["drift"]["drifted"] == ["size", "colour"]
+    size, colour = report["drift"]["features"]
+    present = traffic["size"].dropna().to_numpy()
+    statistics = json.loads((tmp_path / "baseline/statistics.json").read_text())["features"][0]
+    # The PSI is the one over the baseline's bins, recomputed here from its definition.
+    edges = statistics["histogram"]["edges"]
+    current = np.histogram(np.clip(present, edges[0], edges[-1]), bins=edges)[0] / len(present)
+    expected = np.asarray(statistics["histogram"]["counts"]) / sum(statistics["histogram"]["counts"])
+    e, c = np.clip(expected, 1e-4, None), np.clip(current, 1e-4, None)
+    assert size["psi"] == pytest.approx(float(np.sum((c - e) * np.log(c / e))), abs=1e-5) and size["psi"] > 0.2
+    assert size["ks_p_value"] < 1e-10
+    # Chi-square over the trained categories (blue, green, red); the unseen purple is a data-quality issue.
+    trained = json.loads((tmp_path / "baseline/statistics.json").read_text())["features"][1]["frequencies"]
+    red = int((traffic["colour"] == "red").sum())
+    expected_counts = np.asarray([trained[c] for c in ("blue", "green", "red")]) * red
+    assert colour["chi2_statistic"] == pytest.approx(stats.chisquare([0, 0, red], expected_counts).statistic, rel=1e-5)
+    assert colour["quality"]["unseen"] == ["purple"] and "unseen_category" in colour["quality"]["violations"]
+    assert "out_of_range" in size["quality"]["violations"] and report["data_quality"]["violations"] == 2
+
+
+def test_model_quality_is_computed_once_ground_truth_arrives_joined_by_inference_id(tmp_path):
+    traffic = frame(400, 3)
+    labels = [int(v) for v in traffic["label"]]
+    scores = folders(tmp_path, frame(3000, 1), traffic, labels)
+    quality = monitor.analyze(tmp_path)["model_quality"]
+    assert quality["rows"] == 400
+    ranks = stats.rankdata(scores)
+    positives = sum(labels)
+    expected_auc = (ranks[np.asarray(labels) == 1].sum() - positives * (positives + 1) / 2) / (positives * (400 - positives))
+    assert quality["auc"] == pytest.approx(expected_auc, abs=1e-6)
+    assert quality["accuracy"] == pytest.approx(np.mean((scores >= 0.5) == (np.asarray(labels) == 1)), abs=1e-6)
+    assert quality["auc_drop"] == pytest.approx(0.9 - quality["auc"], abs=1e-6)
+
+
+def test_the_monitor_refuses_rows_that_do_not_match_the_baseline(tmp_path):
+    folders(tmp_path, frame(300, 1), frame(20, 2))
+    extra = tmp_path / "traffic/capture/2026/01/01/10/b.jsonl"
+    extra.write_text(json.dumps({"captureData": {"endpointInput": {"data": "1,2,3\n", "encoding": "CSV"}},
+                                 "eventMetadata": {"eventId": "x"}}) + "\n")
+    with pytest.raises(monitor.BadInput, match="b.jsonl line 1 has a row of 3 values; the baseline has 2 features"):
+        monitor.analyze(tmp_path)
+
+
+# -- offline: the loop ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cloud(synthesized):
+    with LocalCloud(synthesized["retrain"].outdir) as local:  # retrain_on_drift=true
+        yield local
+
+
+def wait(cloud: LocalCloud, arn_: str) -> dict:
+    described = cloud.wait([arn_])[arn_]
+    return {**described, "output": json.loads(described.get("output") or "null")}
+
+
+def check(cloud: LocalCloud, name: str, window_end: datetime.datetime) -> dict:
+    """A monitor run, as the schedule starts it for the hour that just ended."""
+    return wait(cloud, cloud.start(MON, {"window_end": f"{window_end:%Y-%m-%dT%H:%M:%SZ}"}, name))
+
+
+def send(cloud: LocalCloud, rows: np.ndarray, hour: datetime.datetime, tag: str) -> list[str]:
+    """Raw rows to the endpoint as a client sends them, in requests of 25 with an inference id each."""
+    cloud.sagemaker.hosting.clock = lambda: hour + datetime.timedelta(minutes=10)
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    ids = []
+    for start in range(0, len(rows), 25):
+        ids.append(f"{tag}-{start}")
+        body = "\n".join(",".join(f"{v:g}" for v in row) for row in rows[start:start + 25])
+        runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body, InferenceId=ids[-1])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def loop(cloud):
+    build = wait(cloud, cloud.start(BR, {"rows": 1500, "seed": 3}, "monitored-v1"))
+    assert build["status"] == "SUCCEEDED", build.get("cause")
+    (delivery,) = cloud.approve(build["output"]["model_package_arn"])
+    deployed = wait(cloud, delivery["result"])
+    assert deployed["status"] == "SUCCEEDED", deployed.get("cause")
+    bucket = cloud.workflows[BR].data_bucket
+    raw = f"s3://{bucket}/runs/monitored-v1/input/"
+    test = pd.read_csv(pd.io.common.BytesIO(cloud.read(f"{raw}raw/test.csv"))).to_numpy(dtype=float)
+    labels = [int(v) for v in cloud.read(f"{raw}test-labels/labels.csv").decode().split()]
+    now = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    quiet, normal, drifted, later = now - 6 * HOUR, now - 5 * HOUR, now - 4 * HOUR, now - 3 * HOUR
+    steps = {"test": test, "labels": labels, "hours": (quiet, normal, drifted, later)}
+    steps["before_deploy_checked"] = deployed
+    steps["quiet"] = check(cloud, "quiet", quiet + HOUR)
+    steps["normal_ids"] = send(cloud, test, normal, "n")
+    steps["normal"] = check(cloud, "normal", normal + HOUR)
+    steps["alarms_normal"] = cloud.alarms.evaluate(normal + HOUR)
+    shifted = test.copy()
+    shifted[:, 0] += 60  # x moves well past the range training saw
+    shifted[:, 1] *= 0.3
+    # New labelled data lands under incoming/ (for the retraining the drift alarm starts).
+    cloud.s3.put_object(Bucket=bucket, Key="incoming/fresh.csv", Body=cloud.read(f"{raw}raw/train.csv"))
+    send(cloud, shifted, drifted, "d")
+    steps["drifted"] = check(cloud, "drifted", drifted + HOUR)
+    steps["alarms_drifted"] = cloud.alarms.evaluate(drifted + HOUR)
+    # Ground truth for the normal hour arrives later, in the documented layout, joined by inference id.
+    truth = "".join(json.dumps({"groundTruthData": {"data": "".join(f"{v}\n" for v in labels[i * 25:(i + 1) * 25]),
+                                                    "encoding": "CSV"},
+                                "eventMetadata": {"eventId": request}, "eventVersion": "0"}) + "\n"
+                    for i, request in enumerate(steps["normal_ids"]))
+    cloud.s3.put_object(Bucket=cloud.workflows[MON].data_bucket, Key=f"ground-truth/{normal:%Y/%m/%d/%H}/labels.jsonl",
+                        Body=truth.encode())
+    steps["labelled"] = check(cloud, "labelled", later + HOUR)
+    return steps
+
+
+def report(cloud: LocalCloud, run: dict) -> dict:
+    return json.loads(cloud.read(run["output"]["report"]))
+
+
+def test_an_hour_without_traffic_is_a_named_outcome_not_a_failure(loop):
+    run = loop["quiet"]
+    assert run["status"] == "SUCCEEDED" and run["output"]["outcome"] == "NoTraffic"
+    assert run["output"]["details"]["capture_files"] == 0
+
+
+def test_traffic_like_training_shows_no_drift_and_publishes_its_metrics(cloud, loop):
+    run = loop["normal"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    out = run["output"]
+    assert out["outcome"] == "NoDrift" and out["drift_share"] == 0 and out["data_quality_issues"] == 0
+    found = report(cloud, run)
+    assert found["rows"] == len(loop["test"]) and found["requests"] == len(loop["normal_ids"])
+    assert [f["name"] for f in found["drift"]["features"]] == ["x", "y"]
+    points = cloud.cloudwatch.get_metric_statistics(
+        Namespace="mlkit-mon", MetricName="DriftShare", Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
+        StartTime=loop["hours"][1], EndTime=loop["hours"][1] + 2 * HOUR, Period=3600, Statistics=["Maximum"])
+    assert [p["Maximum"] for p in points["Datapoints"]] == [0.0]
+    assert all(change["state"] == "OK" for change in loop["alarms_normal"])
+
+
+def test_a_drifted_batch_is_found_and_its_alarm_notifies_and_starts_retraining(cloud, loop):
+    run = loop["drifted"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    found = report(cloud, run)
+    assert run["output"]["outcome"] == "Drift" and found["drift"]["drifted"] == ["x", "y"]
+    x = found["drift"]["features"][0]
+    assert x["psi"] > 1 and x["ks_p_value"] < 1e-10 and "out_of_range" in x["quality"]["violations"]
+    fired = {change["alarm"]: change for change in loop["alarms_drifted"]}
+    assert fired["mlkit-mon-drift"]["state"] == "ALARM" and fired["mlkit-mon-data-quality"]["state"] == "ALARM"
+    sent = [n for n in cloud.notifications() if n["subject"] == 'ALARM: "mlkit-mon-drift" in us-east-1']
+    assert sent and json.loads(sent[0]["message"])["NewStateValue"] == "ALARM"
+    (retrain,) = [d for d in fired["mlkit-mon-drift"]["delivered"] if d["rule"] == "mlkit-mon-retrain-on-drift"]
+    retrained = wait(cloud, retrain["result"])
+    assert retrained["status"] == "SUCCEEDED", retrained.get("cause")
+    assert json.loads(retrained["input"]) == {"dataset_uri": f"s3://{cloud.workflows[BR].data_bucket}/incoming/"}
+    assert cloud.sagemaker.model_packages[retrained["output"]["model_package_arn"]]["ModelApprovalStatus"] == \
+        "PendingManualApproval"  # a person still approves
+
+
+def test_model_quality_is_scored_once_ground_truth_arrives(cloud, loop):
+    run = loop["labelled"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert run["output"]["outcome"] == "NoTraffic"  # a quiet hour, but the labels that arrived are scored
+    quality = run["output"]["model_quality"]
+    # The same numbers, recomputed from what the endpoint answered for those requests and the true labels.
+    scores = []
+    bucket = cloud.workflows[MON].data_bucket
+    for key in cloud.keys(bucket, f"{run['output']['run_prefix']}traffic/labelled/"):
+        for line in cloud.read(f"s3://{bucket}/{key}").decode().splitlines():
+            record = json.loads(line)
+            if record["eventMetadata"].get("inferenceId", "").startswith("n-"):
+                start = int(record["eventMetadata"]["inferenceId"][2:])
+                scores += [(start + i, float(v)) for i, v in
+                           enumerate(record["captureData"]["endpointOutput"]["data"].split())]
+    scored = np.asarray([s for _, s in sorted(scores)])
+    truth = np.asarray(loop["labels"])
+    assert quality["rows"] == len(truth) == len(scored)
+    assert quality["accuracy"] == pytest.approx(np.mean((scored >= 0.5) == (truth == 1)), abs=1e-6)
+    if 0 < truth.sum() < len(truth):
+        ranks = stats.rankdata(scored)
+        positives = truth.sum()
+        auc = (ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(truth) - positives))
+        assert quality["auc"] == pytest.approx(auc, abs=1e-6)
+
+
+# -- as synthesized: alarms, retraining, dashboard, no Model Monitor -------------------------------
+def topic(template: dict) -> dict:
+    """The copy's topic: BuildAndRegister's, read from SSM at deploy time."""
+    (parameter,) = [k for k, p in template["Parameters"].items()
+                    if p.get("Default") == "/mlkit-br/notification-topic-arn"]
+    return {"Ref": parameter}
+
+
+def alarms(template: dict) -> dict[str, dict]:
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()}
+
+
+def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized):
+    template = synthesized["default"].templates[MON]
+    found = alarms(template)
+    endpoint = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    mine = [{"Name": "EndpointName", "Value": ENDPOINT}]
+    expected = {
+        "mlkit-mon-drift": ("mlkit-mon", "DriftShare", mine, "Maximum", 3600, 0.3),
+        "mlkit-mon-data-quality": ("mlkit-mon", "DataQualityIssues", mine, "Maximum", 3600, 1),
+        "mlkit-mon-model-quality": ("mlkit-mon", "AUCDrop", mine, "Maximum", 3600, 0.1),
+        "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
+        "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
+    }
+    for stack, cls in WORKFLOWS.items():
+        machine = [{"Name": "StateMachineArn", "Value": arn("states", f"stateMachine:mlkit-{cls.spec.slug}")}]
+        expected[f"mlkit-mon-{cls.spec.slug}-failed"] = ("AWS/States", "ExecutionsFailed", machine, "Sum", 300, 1)
+        expected[f"mlkit-mon-{cls.spec.slug}-timed-out"] = ("AWS/States", "ExecutionsTimedOut", machine, "Sum", 300, 1)
+    assert set(found) == set(expected)
+    for name, (namespace, metric, dimensions, statistic, period, threshold) in expected.items():
+        alarm = found[name]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"], alarm["Period"]) == (
+            namespace, metric, dimensions, period), name
+        assert alarm.get("Statistic", alarm.get("ExtendedStatistic")) == statistic, name
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (
+            threshold, "GreaterThanOrEqualToThreshold", 1), name
+        assert alarm["TreatMissingData"] == "notBreaching" and alarm["AlarmActions"] == [topic(template)], name
+    # The workflows' state machines are named so: each alarm watches a machine that exists.
+    for stack, cls in WORKFLOWS.items():
+        machines = of_type(synthesized["default"].templates[stack], "AWS::StepFunctions::StateMachine")
+        assert [m["Properties"]["StateMachineName"] for m in machines.values()] == [f"mlkit-{cls.spec.slug}"]
+
+
+def test_under_kms_the_build_key_lets_only_this_copys_alarms_notify_its_topic(synthesized):
+    key = [r for r in of_type(synthesized["kms"].templates[BR], "AWS::KMS::Key").values()][0]
+    (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                    if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert statement == {"Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Effect": "Allow", "Resource": "*",
+                         "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                         "Condition": {"ArnLike": {"aws:SourceArn": arn("cloudwatch", "alarm:mlkit-*")}}}
+
+
+def test_retraining_on_drift_is_off_by_default_and_then_starts_only_buildandregister(synthesized):
+    def retraining(template: dict) -> list[dict]:
+        return [r["Properties"] for r in of_type(template, "AWS::Events::Rule").values()
+                if r["Properties"]["Name"] == "mlkit-mon-retrain-on-drift"]
+
+    assert retraining(synthesized["default"].templates[MON]) == []
+    template = synthesized["retrain"].templates[MON]
+    (props,) = retraining(template)
+    assert props["EventPattern"] == {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+                                     "resources": [get_att(template, "AlarmDrift/Resource")],
+                                     "detail": {"state": {"value": ["ALARM"]}}}
+    (target,) = props["Targets"]
+    build = arn("states", "stateMachine:mlkit-br")
+    assert target["Arn"] == build
+    assert statements(template, "StartedByEvents") == [{"Action": "states:StartExecution", "Effect": "Allow",
+                                                        "Resource": build}]
+    assert trust(template, "StartedByEvents")[0]["Principal"] == {"Service": "events.amazonaws.com"}
+
+
+def dashboard_body(body: dict) -> dict:
+    """The dashboard's JSON, with CloudFormation values (an Fn::Join of text and Refs) as placeholders."""
+    parts = body["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "X" for p in parts))
+
+
+def test_the_dashboard_has_a_widget_per_metric(synthesized):
+    template = synthesized["default"].templates[MON]
+    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "mlkit-mon-dashboard"
+    body = dashboard_body(dashboard["Properties"]["DashboardBody"])
+    graphs = [w["properties"] for w in body["widgets"] if w["type"] == "metric"]
+    shown = {tuple(m[:2]) for g in graphs for m in g["metrics"]}  # (namespace, metric) of every line
+    wanted = {("mlkit-mon", name) for name in MONITOR_METRICS}
+    wanted |= {("AWS/States", name) for name in (*EXECUTION_METRICS, "ExecutionTime", "ServiceIntegrationTime")}
+    wanted |= {("AWS/SageMaker", name) for name in ENDPOINT_METRICS}
+    assert shown == wanted
+    # One graph per metric (and per workflow or job): nothing is hidden in a crowded chart.
+    assert all(len({tuple(m[:2]) for m in g["metrics"]}) == 1 for g in graphs)
+    assert len(graphs) == len(WORKFLOWS) * (len(EXECUTION_METRICS) + 1) + 4 + len(ENDPOINT_METRICS) + len(MONITOR_METRICS)
+    (status,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert len(status["properties"]["alarms"]) == len(alarms(template))
+    # Every metric the monitor publishes is on the dashboard.
+    published = load_lambda_module("publish_metrics", "handler")
+    report = {"outcome": "Drift", "rows": 3, "drift": {"share": 1, "drifted": ["x"]}, "data_quality": {"violations": 1},
+              "predictions": {"psi": 0.5}, "model_quality": {"rows": 3, "accuracy": 0.5, "accuracy_drop": 0.4,
+                                                             "auc": 0.6, "auc_drop": 0.3}}
+    assert set(published.metrics(report)) == set(MONITOR_METRICS)
+
+
+def test_no_template_names_model_monitor(synthesized):
+    for name in ("default", "kms", "retrain"):
+        for stack, template in synthesized[name].templates.items():
+            text = json.dumps(template)
+            for banned in ("model-monitor", "ModelMonitor", "MonitoringSchedule", "monitoring-schedule"):
+                assert banned not in text, (name, stack, banned)
+
+
+# -- the report page, as a browser renders it -----------------------------------------------------
+# Debian's package `chromium` (/usr/bin/chromium), which .ci/run installs when no Chromium is on the machine;
+# CHROMIUM names another build (GitHub's Ubuntu runners ship Google Chrome).
+CHROMIUM = Path(os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+                or shutil.which("google-chrome") or "/usr/bin/chromium")
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """(height, width, channels) of an 8-bit, non-interlaced RGB(A) PNG, decoded with the standard library."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, chunks, header = 8, [], None
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        header = body if kind == b"IHDR" else header
+        chunks += [body] if kind == b"IDAT" else []
+        position += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    channels = 3 if colour == 2 else 4
+    raw, stride = zlib.decompress(b"".join(chunks)), width * channels
+    rows, previous = [], bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, corner = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                guess = left + up - corner
+                near = min((abs(guess - left), 0, left), (abs(guess - up), 1, up), (abs(guess - corner), 2, corner))
+                line[i] = (line[i] + near[2]) & 255
+        rows.append(bytes(line))
+        previous = line
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width, channels)
+
+
+def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium on this CI machine: .ci/run installs Debian's chromium package (or set CHROMIUM)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    folders(tmp_path, frame(3000, 1), frame(600, 2, shift=30, colours=("red", "purple")))
+    page = tmp_path / "report.html"
+    page.write_text(monitor.render_html(monitor.analyze(tmp_path)))
+    shot = tmp_path / "shot.png"
+    done = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                           "--disable-background-networking", "--disable-dev-shm-usage", "--hide-scrollbars",
+                           "--window-size=900,1000", f"--screenshot={shot}", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.exists(), done.stderr[-500:]
+    pixels = png_pixels(shot.read_bytes())[:, :, :3].astype(int)
+
+    def painted(colour: str) -> np.ndarray:
+        """Where the page shows this colour: the rows of the screenshot holding it."""
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return np.flatnonzero((np.abs(pixels - rgb).sum(axis=2) <= 6).sum(axis=1) >= 3)
+
+    baseline_rows, traffic_rows = painted(monitor.BASELINE_COLOR), painted(monitor.CURRENT_COLOR)
+    # Bars of both series, in three charts (size, colour, the model's scores) stacked down the page.
+    assert len(baseline_rows) > 100 and len(traffic_rows) > 100, (len(baseline_rows), len(traffic_rows))
+    charts = np.split(baseline_rows, np.flatnonzero(np.diff(baseline_rows) > 30) + 1)
+    assert len([c for c in charts if len(c) > 20]) >= 3
+
+
+def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp_path, capsys):
+    from offline.run import ROOT as RUN_ROOT, main
+
+    summary = tmp_path / "summary.json"
+    code = main(["--workflow", BR, "--approve", "--input", '{"rows": 1000, "seed": 4}', "--summary", str(summary),
+                 "--assembly", str(synthesized["retrain"].outdir), "--no-synth"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    loop = json.loads(summary.read_text())["monitoring"]
+    assert (loop["traffic"]["output"]["outcome"], loop["drifted"]["output"]["outcome"]) == ("NoDrift", "Drift")
+    assert 'notification to buildandregister-notifications' in printed and 'ALARM: "mlkit-mon-drift"' in printed
+    assert list(loop["retraining"].values()) == ["SUCCEEDED"]
+    assert "retraining (started by the drift alarm): SUCCEEDED" in printed
+    page = RUN_ROOT / ".offline" / "monitor-drifted.html"
+    assert loop["drifted"]["page"] == str(page) and "<svg class=\"chart\"" in page.read_text()
