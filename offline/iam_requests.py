@@ -39,7 +39,7 @@ class Keys:
 
 # Every condition key a row sets when the call has it: a key not listed here is one offline does not model.
 MODELED_KEYS = frozenset({
-    "s3:prefix", "s3:if-none-match", "kms:ViaService", "kms:CallerAccount", "kms:EncryptionContext:aws:states:stateMachineArn",
+    "s3:prefix", "s3:if-none-match", "cloudwatch:namespace", "kms:ViaService", "kms:CallerAccount", "kms:EncryptionContext:aws:states:stateMachineArn",
     "iam:PassedToService", "sagemaker:InstanceTypes", "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation",
     "sagemaker:InterContainerTrafficEncryption", "sagemaker:VolumeKmsKey", "sagemaker:OutputKmsKey",
     "aws:SourceArn"})  # aws:SourceArn: a rule invoking a function (offline/iam.py, Lambda permissions)
@@ -69,6 +69,16 @@ def _object(action: str, kms_action: str | None) -> Callable[[Mapping, Keys], li
             found.append(Check(kms_action, key, _via("s3")))
         return found
     return checks
+
+
+def _copy_object(params: Mapping, keys: Keys) -> list[Check]:
+    """A copy reads its source and writes its target, each with the caller's permissions (S3 API reference,
+    CopyObject: s3:GetObject on the source, s3:PutObject on the target)."""
+    source = params["CopySource"]
+    bucket, key = ((source["Bucket"], source["Key"]) if isinstance(source, Mapping)
+                   else source.lstrip("/").split("/", 1))
+    return [*_object("s3:GetObject", "kms:Decrypt")({"Bucket": bucket, "Key": key}, keys),
+            *_object("s3:PutObject", "kms:GenerateDataKey")(params, keys)]
 
 
 def _list_bucket(params: Mapping, keys: Keys) -> list[Check]:
@@ -206,6 +216,17 @@ def _publish(params: Mapping, keys: Keys) -> list[Check]:
             *([Check(action, key, _via("sns")) for action in ("kms:GenerateDataKey", "kms:Decrypt")] if key else [])]
 
 
+def _schedule(params: Mapping, keys: Keys) -> list[Check]:
+    """An EventBridge Scheduler schedule, in its group (`default` unless named)."""
+    group = params.get("GroupName", "default")
+    return [Check("scheduler:GetSchedule", f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{group}/{params['Name']}")]
+
+
+def _metric_data(params: Mapping, keys: Keys) -> list[Check]:
+    """CloudWatch metrics have no resource ARN; a policy scopes them by the cloudwatch:namespace key."""
+    return [Check("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": params["Namespace"]})]
+
+
 def _endpoint_invocation(params: Mapping, keys: Keys) -> list[Check]:
     return [Check("sagemaker:InvokeEndpoint", _arn("sagemaker", f"endpoint/{params['EndpointName'].lower()}"))]
 
@@ -216,6 +237,9 @@ _PLAIN: dict[tuple[str, str], Callable[[Mapping, Keys], list[Check]]] = {
     ("s3", "HeadObject"): _object("s3:GetObject", "kms:Decrypt"),
     ("s3", "PutObject"): _object("s3:PutObject", "kms:GenerateDataKey"),
     ("s3", "DeleteObject"): _object("s3:DeleteObject", None),
+    ("s3", "CopyObject"): _copy_object,
+    ("scheduler", "GetSchedule"): _schedule,
+    ("cloudwatch", "PutMetricData"): _metric_data,
     ("s3", "ListObjectsV2"): _list_bucket,
     ("s3", "ListObjects"): _list_bucket,
     ("lambda", "Invoke"): _function,

@@ -46,7 +46,7 @@ def close_the_loop(cloud: LocalCloud, build_output: dict, deployed: dict, wait: 
     """Send traffic, check it, evaluate the alarms; returns what happened, by step."""
     bucket, prefix = cloud.workflows[BUILD].data_bucket, build_output["run_prefix"]
     raw = cloud.read(f"s3://{bucket}/{prefix}input/raw/test.csv").decode()
-    rows = np.loadtxt(io.StringIO(raw), delimiter=",", skiprows=1, ndmin=2)
+    rows = np.loadtxt(io.StringIO(raw), delimiter=",", ndmin=2)  # the rows a client sends: no header
     now = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     steps, endpoint = {}, deployed["endpoint"]
     # The labelled data the retraining would learn from is already waiting under incoming/.

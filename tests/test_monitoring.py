@@ -184,7 +184,7 @@ def loop(cloud):
     assert deployed["status"] == "SUCCEEDED", deployed.get("cause")
     bucket = cloud.workflows[BR].data_bucket
     raw = f"s3://{bucket}/runs/monitored-v1/input/"
-    test = pd.read_csv(pd.io.common.BytesIO(cloud.read(f"{raw}raw/test.csv"))).to_numpy(dtype=float)
+    test = pd.read_csv(pd.io.common.BytesIO(cloud.read(f"{raw}raw/test.csv")), header=None).to_numpy(dtype=float)
     labels = [int(v) for v in cloud.read(f"{raw}test-labels/labels.csv").decode().split()]
     now = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     quiet, normal, drifted, later = now - 6 * HOUR, now - 5 * HOUR, now - 4 * HOUR, now - 3 * HOUR

@@ -94,6 +94,9 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         self._read(self.sagemaker_role, self.build_bucket, self.build_key, ("baseline", "evaluation"),
                    "BuildAndRegister keeps each run's baseline and evaluation under runs/<execution name>/; the "
                    "monitor's jobs read only those folders of its bucket.")
+        # SageMaker lists an S3Prefix input's prefix before it downloads it (offline IAM found this missing).
+        allow(self.sagemaker_role, ["s3:ListBucket"], [self.build_bucket.bucket_arn],
+              conditions={"StringLike": {"s3:prefix": ["runs/*/baseline/*", "runs/*/evaluation/*"]}})
         return {"DeployDataBucket": self.deploy_bucket.bucket_name, "EndpointName": self.endpoint_name,
                 "MetricNamespace": self.namespace,
                 "MonitoringIntervalHours": self.config.workflow_settings["monitoring_interval_hours"]}
