@@ -8,6 +8,7 @@ the kit and is never deployed. Run alone: `python benchmarks/peer_app.py` (write
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from aws_cdk import Acknowledgment, App, Duration, RemovalPolicy, Size, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
@@ -22,6 +23,8 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 from constructs import Construct
 
 ROOT = Path(__file__).resolve().parent.parent
+# Stack name -> whether it standardizes the data first (PreprocessAndTrain) or not (TrainAndTransform).
+PEER_STACKS = {"PeerTrainAndTransform": False, "PeerPreprocessAndTrain": True}
 NAG_PACKS = (AwsSolutionsChecks, NIST80053R5Checks, HIPAASecurityChecks, ServerlessChecks)  # the kit's
 # A typical app pins one region's images (SageMaker's eu-west-1 registry for both frameworks).
 XGBOOST_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -221,10 +224,11 @@ class PeerWorkflowStack(Stack):
         return state
 
 
-def build_peer_app(outdir: str | None = None) -> App:
+def build_peer_app(outdir: str | None = None, stacks: Sequence[str] = tuple(PEER_STACKS)) -> App:
+    """The peer's app with `stacks` (by default both), the four nag packs applied."""
     app = App(outdir=outdir, analytics_reporting=False)
-    PeerWorkflowStack(app, "PeerTrainAndTransform", preprocess=False)
-    PeerWorkflowStack(app, "PeerPreprocessAndTrain", preprocess=True)
+    for stack in stacks:
+        PeerWorkflowStack(app, stack, preprocess=PEER_STACKS[stack])
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app
 
