@@ -17,7 +17,7 @@ help:
 	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
 	@echo "make delete-endpoint  delete DeployApproved's endpoint, its configs and models (STAGE=...)"
-	@echo "make bench    measure synthesis and test-suite times"
+	@echo "make bench    synthesis vs a hand-written peer (time, jsii calls), per added workflow, test suite, make run"
 	@echo "make diagrams rewrite the README's workflow diagrams from statemachines/*.asl.json"
 
 $(STAMPS)/node: package.json package-lock.json

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+import weakref
+from typing import Any, Iterable, Mapping
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
+# How CDK encodes a token inside a Python string (its BEGIN_STRING_TOKEN_MARKER): a value without it is plain text.
+TOKEN_MARKER = "${Token["
 # Packs applied by stacks.kit whose wildcard-permission rule needs a per-resource acknowledgement.
 WILDCARD_RULES = ("AwsSolutions::AwsSolutions-IAM5",)
 
@@ -35,12 +38,18 @@ FINDINGS: dict[str, tuple[str, ...]] = {
 
 def accept(resource: CfnResource, finding: str, reason: str) -> None:
     """Accept one finding on one CloudFormation resource, in every checker that reports it."""
-    skips = []
-    for rule in FINDINGS[finding]:
-        if rule.startswith("CKV_"):
-            skips.append({"id": rule, "comment": reason})
-        else:
-            Validations.of(resource).acknowledge(Acknowledgment(id=f"{rule.split('-')[0]}::{rule}", reason=reason))
+    accept_each(resource, {finding: reason})
+
+
+def accept_each(resource: CfnResource, reasons: Mapping[str, str]) -> None:
+    """Accept several findings (finding -> reason) on one resource, handed to CDK in as few calls as possible:
+    each call is a round trip to its Node process."""
+    rules = [(rule, reason) for finding, reason in reasons.items() for rule in FINDINGS[finding]]
+    skips = [{"id": rule, "comment": reason} for rule, reason in rules if rule.startswith("CKV_")]
+    acknowledgments = [Acknowledgment(id=f"{rule.split('-')[0]}::{rule}", reason=reason)
+                       for rule, reason in rules if not rule.startswith("CKV_")]
+    if acknowledgments:
+        Validations.of(resource).acknowledge(*acknowledgments)
     if skips:
         existing = resource.get_metadata("checkov") or {"skip": []}
         resource.add_metadata("checkov", {"skip": existing["skip"] + skips})
@@ -65,12 +74,32 @@ def _render(node: Any) -> str:
 def acknowledge_wildcards(holder: iam.Role | iam.ManagedPolicy, resources: Iterable[str], reason: str) -> None:
     """Acknowledge the IAM5 finding for each wildcard resource of a role's policy (or of a managed policy),
     on that policy only."""
-    policy = (holder.node.default_child if isinstance(holder, iam.ManagedPolicy)
-              else holder.node.find_child("DefaultPolicy").node.default_child)
-    for resource in resources:
-        name = _render(Stack.of(holder).resolve(resource))
-        for rule in WILDCARD_RULES:
-            Validations.of(policy).acknowledge(Acknowledgment(id=f"{rule}[Resource::{name}]", reason=reason))
+    resources = list(resources)
+    # Only values holding tokens need CDK to resolve them, all in one call; plain text ("*") names itself.
+    tokens = [r for r in resources if TOKEN_MARKER in r]
+    resolved = dict(zip(tokens, Stack.of(holder).resolve(tokens) if tokens else []))
+    acknowledge_resolved_wildcards(holder, [resolved.get(r, r) for r in resources], reason)
+
+
+# Each role's policy resource, found once per role: a lookup is four calls to CDK's Node process.
+_DEFAULT_POLICIES: "weakref.WeakKeyDictionary[iam.Role, CfnResource]" = weakref.WeakKeyDictionary()
+
+
+def default_policy(role: iam.Role) -> CfnResource:
+    """The CloudFormation policy resource that holds a role's statements."""
+    if role not in _DEFAULT_POLICIES:
+        _DEFAULT_POLICIES[role] = role.node.find_child("DefaultPolicy").node.default_child
+    return _DEFAULT_POLICIES[role]
+
+
+def acknowledge_resolved_wildcards(holder: iam.Role | iam.ManagedPolicy, resources: Iterable[Any],
+                                   reason: str) -> None:
+    """As acknowledge_wildcards, for resources already resolved (CloudFormation values)."""
+    policy = holder.node.default_child if isinstance(holder, iam.ManagedPolicy) else default_policy(holder)
+    acknowledgments = [Acknowledgment(id=f"{rule}[Resource::{_render(resource)}]", reason=reason)
+                       for resource in resources for rule in WILDCARD_RULES]
+    if acknowledgments:
+        Validations.of(policy).acknowledge(*acknowledgments)
 
 
 INLINE_POLICY_REASON = ("This policy belongs to exactly one role, is created and deleted with it and is "

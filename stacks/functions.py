@@ -11,7 +11,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.compliance import INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, acknowledge_wildcards
+from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
+                               acknowledge_wildcards)
 from stacks.permissions import default_policy, drop_redundant_dependency
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
@@ -58,17 +59,19 @@ class KitFunction(Construct):
         acknowledge_wildcards(self.role, ["*"], XRAY_REASON)
         function = self.function.node.default_child
         drop_redundant_dependency(function, self.role)
-        accept(function, "lambda-dead-letter-queue", dead_letter_reason)
-        accept(function, "lambda-in-vpc",
-               "The function reaches no private network resource, only S3 through its public endpoint over TLS "
-               "(or nothing); a VPC would add NAT or endpoints without narrowing access.")
-        accept(function, "lambda-reserved-concurrency",
-               "Only this stack's workflow (its state machine or its EventBridge rule) invokes the function, about "
-               "once per execution; reserving concurrency "
-               "fails deployment in new accounts whose unreserved concurrency is at the minimum of 10.")
         accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
+        reasons = {
+            "lambda-dead-letter-queue": dead_letter_reason,
+            "lambda-in-vpc": "The function reaches no private network resource, only S3 through its public endpoint "
+                             "over TLS (or nothing); a VPC would add NAT or endpoints without narrowing access.",
+            "lambda-reserved-concurrency": "Only this stack's workflow (its state machine or its EventBridge rule) "
+                                           "invokes the function, about once per execution; reserving concurrency "
+                                           "fails deployment in new accounts whose unreserved concurrency is at the "
+                                           "minimum of 10.",
+        }
         if not encryption_key:
-            accept(function, "lambda-environment-kms",
-                   "The environment holds only a bucket name, instance types or job kinds, no secret; Lambda encrypts it at "
-                   "rest with an AWS managed key. encryption=kms switches to the stack's key.")
+            reasons["lambda-environment-kms"] = (
+                "The environment holds only a bucket name, instance types or job kinds, no secret; Lambda encrypts it "
+                "at rest with an AWS managed key. encryption=kms switches to the stack's key.")
             accept(self.log_group.node.default_child, "logs-kms", LOGS_KMS_REASON)
+        accept_each(function, reasons)

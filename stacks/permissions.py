@@ -1,29 +1,23 @@
-"""IAM helpers: a statement on a role with the reason for any wildcard, the policy resource behind a role."""
+"""IAM helpers: a statement on a role with the reason for any wildcard, a resource waiting for a role's policy."""
 from __future__ import annotations
 
 import json
 
 from aws_cdk import CfnResource, Stack
 from aws_cdk import aws_iam as iam
-from constructs import IConstruct
 
-from stacks.compliance import acknowledge_wildcards
-
-
-def default_policy(role: iam.Role) -> IConstruct:
-    """The CloudFormation policy resource that holds a role's statements."""
-    return role.node.find_child("DefaultPolicy").node.default_child
+from stacks.compliance import acknowledge_resolved_wildcards, default_policy
 
 
 def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
           wildcard_reason: str | None = None) -> None:
     """Add a statement to the role; wildcard resources must come with the reason they cannot be narrower."""
     role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
-    wildcards = [r for r in resources if "*" in json.dumps(Stack.of(role).resolve(r))]
+    wildcards = [value for value in Stack.of(role).resolve(resources) if "*" in json.dumps(value)]
     if wildcards:
         if not wildcard_reason:
             raise ValueError(f"{role.node.path}: wildcard resources for {actions} need a reason")
-        acknowledge_wildcards(role, wildcards, wildcard_reason)
+        acknowledge_resolved_wildcards(role, wildcards, wildcard_reason)
 
 
 def drop_redundant_dependency(resource: CfnResource, role: iam.Role) -> None:

@@ -55,6 +55,12 @@ EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notific
                         "pipeline-cross-account": {**PIPELINE, **CROSS_ACCOUNT}}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # `make test PYTEST_ARGS='-m "not slow"'` skips these while working; CI and `make test` run everything.
+    config.addinivalue_line("markers", "slow: runs the CLI in new shells or whole offline loops (tens of seconds "
+                                       "each); skip with -m \"not slow\"")
+
+
 @dataclass(frozen=True)
 class Synthesis:
     templates: dict[str, dict]

@@ -62,6 +62,7 @@ def test_a_staged_assembly_needs_its_stage_named(tmp_path, capsys):
     assert "holds stages (dev); choose one (--stage)" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a whole BuildAndRegister run on an uploaded data set
 def test_a_local_csv_is_uploaded_and_trained_on(synthesized, tmp_path, capsys):
     from tests.test_build_and_register import csv_text
 
@@ -77,6 +78,7 @@ def test_a_local_csv_is_uploaded_and_trained_on(synthesized, tmp_path, capsys):
     assert "registered:  arn:aws:sagemaker:" in printed and "--model-approval-status Approved" in printed
 
 
+@pytest.mark.slow  # the whole loop: build, register, approve, deploy
 def test_approve_runs_the_whole_loop_build_register_approve_deploy(synthesized, tmp_path, capsys):
     summary = tmp_path / "summary.json"
     code = main(["--workflow", "BuildAndRegister", "--approve", "--input", '{"rows": 1000, "seed": 4}', "--summary",
@@ -99,6 +101,7 @@ def test_a_workflow_started_by_approval_is_not_run_on_its_own(synthesized, tmp_p
     assert "DeployApproved starts when a model version is approved" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the whole loop: build, register, approve, deploy
 def test_a_data_set_alone_runs_the_workflows_that_take_one_and_the_deployment_its_approval_starts(
         synthesized, tmp_path, capsys):
     from tests.test_build_and_register import csv_text

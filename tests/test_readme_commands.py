@@ -47,6 +47,7 @@ def test_the_readme_shows_exactly_these_deploy_commands():
     assert shown == set(COMMANDS)
 
 
+@pytest.mark.slow  # each command starts make, the CDK CLI and a synthesis in a new shell
 @pytest.mark.parametrize("command", COMMANDS)
 def test_command_fails_only_for_want_of_credentials(command, tmp_path):
     # A new shell: system PATH only (no .venv or node_modules), an empty home, no AWS configuration at all.
