@@ -109,24 +109,39 @@ def bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
     return counts / max(len(values), 1)
 
 
-def baseline_cdf(percentiles: list[float]):
-    """The baseline's distribution function, interpolated between its 101 percentiles."""
-    points = np.unique(np.asarray(percentiles))
+def baseline_cdf(percentiles: list[float], side: str = "right"):
+    """The baseline's distribution function, interpolated between its 101 percentiles. At a value several
+    percentiles share (an atom: many equal scores), it jumps from the first of them (its left limit) to the
+    last (its value there)."""
+    given = np.asarray(percentiles)
+    points = np.unique(given)
     levels = np.linspace(0.0, 1.0, 101)
-    # At a repeated value the distribution jumps to the last percentile holding it.
-    last = [int(np.flatnonzero(np.asarray(percentiles) == p)[-1]) for p in points]
-    heights = levels[last]
+    pick = (lambda p: np.flatnonzero(given == p)[-1]) if side == "right" else (lambda p: np.flatnonzero(given == p)[0])
+    heights = levels[[int(pick(p)) for p in points]]
     return lambda x: np.interp(x, points, heights, left=0.0, right=1.0)
+
+
+def ks_test(values: np.ndarray, percentiles: list[float]) -> tuple[float, float]:
+    """One-sample Kolmogorov-Smirnov statistic and p-value against the baseline's distribution, which may have
+    atoms (scipy's kstest assumes a continuous one and reports drift at an atom the sample shares). Both
+    functions are compared at every point either jumps, from both sides."""
+    ordered = np.sort(values)
+    grid = np.union1d(ordered, percentiles)
+    empirical = np.searchsorted(ordered, grid, side="right") / len(ordered)
+    before = np.concatenate([[0.0], empirical[:-1]])  # the sample's function just left of each grid point
+    statistic = float(max(np.max(np.abs(empirical - baseline_cdf(percentiles)(grid))),
+                          np.max(np.abs(before - baseline_cdf(percentiles, "left")(grid)))))
+    return statistic, float(stats.kstwo.sf(statistic, len(ordered)))
 
 
 def numeric_drift(values: np.ndarray, baseline: dict) -> dict:
     histogram = baseline["histogram"]
     expected = np.asarray(histogram["counts"], dtype=float) / max(sum(histogram["counts"]), 1)
     current = bin_shares(values, histogram["edges"])
-    test = stats.kstest(values, baseline_cdf(baseline["percentiles"]))
+    statistic, p_value = ks_test(values, baseline["percentiles"])
     index = psi(expected, current)
-    return {"psi": round(index, 6), "ks_statistic": round(float(test.statistic), 6),
-            "ks_p_value": float(test.pvalue), "drifted": bool(index >= PSI_DRIFT or test.pvalue < P_VALUE_DRIFT),
+    return {"psi": round(index, 6), "ks_statistic": round(statistic, 6),
+            "ks_p_value": p_value, "drifted": bool(index >= PSI_DRIFT or p_value < P_VALUE_DRIFT),
             "chart": {"bins": [f"{a:.3g}..{b:.3g}" for a, b in zip(histogram["edges"], histogram["edges"][1:])],
                       "baseline": expected.tolist(), "current": current.tolist()},
             "current": {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),

@@ -231,6 +231,8 @@ def test_traffic_like_training_shows_no_drift_and_publishes_its_metrics(cloud, l
     found = report(cloud, run)
     assert found["rows"] == len(loop["test"]) and found["requests"] == len(loop["normal_ids"])
     assert [f["name"] for f in found["drift"]["features"]] == ["x", "y"]
+    # The test rows, served raw by the registered pipeline, score exactly as the evaluation scored them.
+    assert found["predictions"]["ks_statistic"] <= 0.02 and not found["predictions"]["drifted"]
     points = cloud.cloudwatch.get_metric_statistics(
         Namespace="mlkit-mon", MetricName="DriftShare", Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
         StartTime=loop["hours"][1], EndTime=loop["hours"][1] + 2 * HOUR, Period=3600, Statistics=["Maximum"])
