@@ -48,6 +48,11 @@ def registered_metrics(cloud: LocalCloud, output: dict) -> dict:
     return {name: report[name]["value"] for name in ("accuracy", "auc")}
 
 
+def sagemaker_role(cloud: LocalCloud, stack: str) -> str:
+    """The stack's SageMaker execution role, which may read its runs' models (a batch transform runs as it)."""
+    return next(arn for arn in cloud.iam.roles if f"/{stack.lower()}-sagemakerrole" in arn)
+
+
 def scored(labels: list[int], answer: str) -> dict:
     scores = np.array([float(v) for v in answer.split()])
     report = evaluate_model.metrics(np.array(labels), scores)["binary_classification_metrics"]
@@ -83,13 +88,15 @@ def test_a_batch_transform_of_the_version_answers_raw_rows_with_the_registered_m
                   for c in package["InferenceSpecification"]["Containers"]]
     cloud.sagemaker.handle("CreateModel", {"ModelName": "mlkit-br-batch", "Containers": containers,
                                            "InferenceExecutionConfig": {"Mode": "Serial"},
-                                           "ExecutionRoleArn": cloud.workflows[BR].role_arn})
+                                           "ExecutionRoleArn": sagemaker_role(cloud, BR)})
     bucket = cloud.workflows[BR].data_bucket
     cloud.sagemaker.handle("CreateTransformJob", {
         "TransformJobName": "mlkit-br-batch", "ModelName": "mlkit-br-batch",
         "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output["test_data"]}},
                            "ContentType": "text/csv", "SplitType": "Line"},
-        "TransformOutput": {"S3OutputPath": f"s3://{bucket}/batch/", "Accept": "text/csv"},
+        # Into a folder of the run the role may write (offline IAM holds the job to its role, as AWS does).
+        "TransformOutput": {"S3OutputPath": f"s3://{bucket}/{output['run_prefix']}evaluation/batch/",
+                            "Accept": "text/csv"},
         "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}})
     for _ in range(200):
         job = cloud.sagemaker.handle("DescribeTransformJob", {"TransformJobName": "mlkit-br-batch"})
@@ -98,7 +105,7 @@ def test_a_batch_transform_of_the_version_answers_raw_rows_with_the_registered_m
         time.sleep(0.1)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     labels = [int(v) for v in cloud.read(output["test_labels"]).split()]
-    answer = cloud.read(f"s3://{bucket}/batch/test.csv.out").decode()
+    answer = cloud.read(f"s3://{bucket}/{output['run_prefix']}evaluation/batch/test.csv.out").decode()
     assert scored(labels, answer) == registered_metrics(cloud, output)
 
 
