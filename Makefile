@@ -39,6 +39,12 @@ $(STAMPS)/checkov: requirements-checkov.txt
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@mkdir -p $(STAMPS) && touch $@
 
+# The AWS CLI pins its own botocore: a virtual environment of its own, for the pipeline check test.
+$(STAMPS)/awscli: requirements-awscli.txt
+	test -x .venv-awscli/bin/python || $(PYTHON) -m venv .venv-awscli
+	.venv-awscli/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-awscli.txt
+	@mkdir -p $(STAMPS) && touch $@
+
 # STAGE=dev builds the copy of the kit for that stage (-c stage=dev); its stacks are selected as dev/*.
 STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
 
@@ -50,7 +56,7 @@ synth: $(STAMPS)/node $(STAMPS)/python
 run: $(STAMPS)/node $(STAMPS)/python-dev
 	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)
 
-test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
+test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # STACKS names the stacks to deploy or destroy; every stack (of the STAGE) when it is empty.
@@ -66,7 +72,7 @@ destroy: $(STAMPS)/node $(STAMPS)/python
 delete-endpoint: $(STAMPS)/node $(STAMPS)/python
 	$(VENV)/bin/python -m operations.delete_endpoint $(if $(STAGE),--stage $(STAGE))
 
-bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov
+bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
 	$(VENV)/bin/python benchmarks/measure.py
 
 diagrams: $(STAMPS)/node $(STAMPS)/python

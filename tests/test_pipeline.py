@@ -179,7 +179,8 @@ def run_check(template: dict, cloud, tmp_path, build: int, **changed: str) -> su
     spec = buildspec(template, "Pipeline/Pipeline/dev/CheckDev/CheckDev/Resource")
     (tmp_path / "sleep").write_text("#!/bin/sh\nexec /bin/sleep 0.2\n")
     (tmp_path / "sleep").chmod(0o755)
-    environment = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "HOME": str(tmp_path),
+    # The AWS CLI make installs for this test (.venv-awscli), ahead of any other on the machine.
+    environment = {"PATH": f"{tmp_path}:{ROOT / '.venv-awscli' / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp_path),
                    "CODEBUILD_BUILD_NUMBER": str(build),
                    **cloud.cli_environment(), **project_environment(template), **check_environment(template, cloud),
                    **changed}
