@@ -512,7 +512,6 @@ def test_an_approval_sent_twice_deploys_once_and_the_second_run_ends_as_a_duplic
     assert calls.count("CreateModel") == calls.count("CreateEndpointConfig") == calls.count("UpdateEndpoint") == 1
 
 
-# -- teardown (last: it deletes what the loop deployed) -------------------------------------------
 def readme_invoke_endpoint() -> dict:
     """The README's `aws sagemaker-runtime invoke-endpoint` line, its words as bash gives them to the AWS CLI, as
     the InvokeEndpoint request the CLI sends (checked against botocore's model of it)."""
@@ -542,6 +541,7 @@ def test_the_readmes_invoke_endpoint_command_scores_raw_rows(cloud, loop):  # be
     assert len(scores) == 2 and scores[0] > 0.5 > scores[1]  # (10, 90) lies well above the line y = 3x + 5, (60, 3) well below
 
 
+# -- teardown (last: it deletes what the loop deployed) -------------------------------------------
 def test_delete_endpoint_removes_what_runs_created_which_cdk_destroy_leaves(cloud, loop):
     from operations.delete_endpoint import delete_all, prefix
 
