@@ -92,6 +92,22 @@ class _Configurations(dict):
         return self[name]
 
 
+BUCKET = "data"  # the data bucket of a function under test, against moto's S3 (the s3 fixture)
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """moto's S3 with the function's data bucket, named in DATA_BUCKET as the stack sets it."""
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("DATA_BUCKET", BUCKET)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> dict[str, Synthesis]:
     return _Configurations(tmp_path_factory)

@@ -2,14 +2,11 @@
 is named (file, line, column, value, what to do) before any job."""
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from tests.conftest import load_lambda_module
+from tests.conftest import BUCKET, load_lambda_module
 
 importer = load_lambda_module("import_dataset", "handler")
-BUCKET = "data-bucket"
 
 # Values that a reformatting would change: the 15th significant digit, integers beyond 2^53 (exact in a decimal
 # text, not in a float64), long decimals, scientific notation, negative zero, a leading plus.
@@ -22,15 +19,6 @@ def data_set(values: list[str]) -> str:
     """A data set whose feature `v` holds each value on rows of both labels (so each lands in some split)."""
     rows = [f"{i % 2},{value},{i}" for i, value in enumerate(values * 4)]
     return "label,v,i\n" + "\n".join(rows) + "\n"
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("DATA_BUCKET", BUCKET)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def import_text(s3, text: str, seed: int = 0) -> dict[str, str]:
@@ -72,7 +60,7 @@ def test_splits_are_stratified_and_reproducible(s3):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("label,x\n" + "1,1\n" * 30, "s3://data-bucket/datasets/mine/data.csv: column 'label' is 1 in all 30 rows"),
+    ("label,x\n" + "1,1\n" * 30, "s3://data/datasets/mine/data.csv: column 'label' is 1 in all 30 rows"),
     ("x,y\n1,2\n", "line 1: the header must name a 'label' column and at least one feature; got x,y"),
     ("label,x,x\n1,2,3\n", "line 1 names column 'x' twice"),
     ("label,x\n1,2,3\n", "line 2 has 3 values for the 2 columns of the header"),
@@ -92,7 +80,7 @@ def test_data_problems_are_named_before_any_job(s3, text, message):
         import_text(s3, text, seed=5)  # with this seed, the one varied value of k lands outside training
     assert message.split(": ", 1)[-1] in str(raised.value)
     if message.startswith("s3://") or "line" in message:
-        assert "s3://data-bucket/datasets/mine/data.csv" in str(raised.value)
+        assert "s3://data/datasets/mine/data.csv" in str(raised.value)
 
 
 def test_files_must_share_one_header(s3):

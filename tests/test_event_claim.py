@@ -1,24 +1,12 @@
 """One run per event: the claim function against S3's conditional writes (moto enforces If-None-Match: *)."""
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from tests.conftest import load_lambda_module
+from tests.conftest import BUCKET, load_lambda_module
 
 claim = load_lambda_module("claim_event", "handler")
-BUCKET = "data"
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("DATA_BUCKET", BUCKET)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def test_the_first_claim_of_an_event_wins_and_every_later_one_finds_it_taken(s3):
