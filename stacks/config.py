@@ -215,7 +215,7 @@ SETTINGS: dict[str, Setting] = {
     "processing_instance_type": ("ml.m5.large", _instance_type),
     "transform_instance_type": ("ml.m5.large", _instance_type),
     "max_job_runtime_minutes": (60, _integer(5, 1440)),
-    "workflow_timeout_minutes": (240, _integer(15, 10080)),
+    "workflow_timeout_minutes": (360, _integer(15, 10080)),
     "log_retention_days": (30, _one_of(tuple(LOG_RETENTION))),
     "noncurrent_version_expiration_days": (30, _integer(1, 3650)),
     "access_log_expiration_days": (365, _integer(1, 3650)),

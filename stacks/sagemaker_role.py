@@ -33,11 +33,12 @@ def allow_log_streams(role: iam.Role, streams: Mapping[str, str], reason: str) -
 
 
 class SageMakerExecutionRole(Construct):
-    """Reads `runs/*/<read>/`, writes `runs/*/<write>/`, pulls only the given images, logs only its own jobs."""
+    """Reads `runs/*/<read>/` (and the user data prefixes `bucket_reads`), writes `runs/*/<write>/`, pulls only the given images, logs only its own jobs."""
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, reads: Iterable[str],
                  writes: Iterable[str], images: Iterable[FrameworkImage], job_log_groups: Iterable[str],
-                 job_name_prefix: str, encryption_key: kms.IKey | None = None) -> None:
+                 job_name_prefix: str, encryption_key: kms.IKey | None = None,
+                 bucket_reads: Iterable[str] = ()) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
                              assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={
@@ -45,9 +46,15 @@ class SageMakerExecutionRole(Construct):
 
         run_folders = ("Each execution keeps its data under runs/<execution name>/, a name known only at run "
                        "time; the role reaches only the named folders of runs in this stack's bucket.")
-        allow(self.role, ["s3:ListBucket"], [bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
+        bucket_reads = sorted(bucket_reads)
+        allow(self.role, ["s3:ListBucket"], [bucket.bucket_arn],
+              conditions={"StringLike": {"s3:prefix": ["runs/*", *(f"{p}*" for p in bucket_reads)]}})
         allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in reads],
               wildcard_reason=run_folders)
+        if bucket_reads:
+            allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"{prefix}*") for prefix in bucket_reads],
+                  wildcard_reason="Users add data set files of their own naming under these prefixes; the jobs "
+                                  "read only them outside the run folders.")
         allow(self.role, ["s3:PutObject", "s3:AbortMultipartUpload"],
               [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
         no_resource_level = ("ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "

@@ -94,6 +94,8 @@ class WorkflowSpec:
     description: str
     reads: tuple[str, ...]  # run folders (runs/<run>/<folder>/) SageMaker jobs read
     writes: tuple[str, ...]  # run folders SageMaker jobs write
+    # Prefixes of the data bucket outside runs/ that SageMaker jobs read (user data sets an import job checks).
+    job_bucket_reads: tuple[str, ...] = ()
     # Files SageMaker jobs run, shipped as S3 assets so the deployed definition pins their content hash:
     # name -> path; the ASL gets ${<name>S3Uri} and ${<name>File} (the object's file name in the job).
     assets: Mapping[str, str] = field(default_factory=dict)
@@ -176,8 +178,12 @@ class SageMakerWorkflowStack(Stack):
         super().__init__(scope, construct_id, description=spec.description, **kwargs)
         self.config = config
         self.source = f"{spec.definition}.asl.json"
-        definition = expand(load_definition(ROOT / "statemachines" / self.source), spec.fragments)
+        definition = expand(load_definition(ROOT / "statemachines" / self.source), self.definition_fragments())
         used = placeholders(definition)
+        # What the functions the definition calls are told counts as used too (an image a check accepts is one
+        # the stack's models run in).
+        used |= placeholders([dict(f.environment) for function_id, f in {**SHARED_FUNCTIONS, **spec.functions}.items()
+                              if f"{function_id}FunctionArn" in used])
         self._check_timeout(definition, config, construct_id)
         self.job_name_prefix = prefix = config.job_name_prefix(spec.slug)
         self.removal_policy = removal = (RemovalPolicy.DESTROY if config.destroy_data_on_delete
@@ -200,7 +206,7 @@ class SageMakerWorkflowStack(Stack):
         checkpoints = ("checkpoints",) if config.spot_training and "SpotCheckpoints" in used else ()
         sagemaker = SageMakerExecutionRole(
             self, "SageMakerRole", bucket=data.bucket, reads=spec.reads + checkpoints, writes=spec.writes + checkpoints,
-            images=images.values(), job_name_prefix=prefix, encryption_key=self.key,
+            images=images.values(), job_name_prefix=prefix, encryption_key=self.key, bucket_reads=spec.job_bucket_reads,
             job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, self.source)
                             if i.job_log_group])
         self.sagemaker_role = sagemaker.role
@@ -221,7 +227,7 @@ class SageMakerWorkflowStack(Stack):
                                if config.spot_training else None,
             "KmsKeyArn": self.key.key_arn if self.key else None,  # leaves the job's KMS fields out
         }
-        for name, path in {**spec.assets, **spec.source_dirs}.items():
+        for name, path in {**spec.assets, **self.source_folders()}.items():
             asset = s3_assets.Asset(self, name, path=str(self._asset_file(name, path)))
             sagemaker.allow_asset(asset)
             self.placeholders.update({f"{name}S3Uri": asset.s3_object_url, f"{name}File": asset.s3_object_key})
@@ -261,6 +267,15 @@ class SageMakerWorkflowStack(Stack):
                   description="Attach to the users or roles that start and watch this workflow's runs")
 
     # -- extension points -----------------------------------------------------------------------
+    def definition_fragments(self) -> Mapping[str, Any]:
+        """The ASL fragments the definition takes (spec.fragments); override to add some that depend on
+        settings (`self.config` is set)."""
+        return self.spec.fragments
+
+    def source_folders(self) -> Mapping[str, str]:
+        """Script-mode source folders to ship (spec.source_dirs); override to add some that settings name."""
+        return self.spec.source_dirs
+
     def add_resources(self) -> Mapping[str, Value]:
         """Override to add resources the state machine uses (topics, model package groups, ...); returns the
         ASL placeholders they fill. The bucket, key and SageMaker role exist already."""
@@ -293,7 +308,7 @@ class SageMakerWorkflowStack(Stack):
 
     def _asset_file(self, name: str, path: str) -> Path:
         """The file a job gets: an asset's file, or a source folder packed as the toolkit unpacks it."""
-        if name in self.spec.source_dirs:
+        if name in self.source_folders():
             if not (ROOT / path).is_dir():
                 raise WorkflowDefinitionError(f"{self.source}: source_dirs {name}={path!r} is not a folder")
             return source_archive(ROOT / path)

@@ -135,9 +135,10 @@ def test_app_reports_bad_setting_in_one_line_without_traceback():
 
 
 def test_each_workflow_needs_room_for_its_own_jobs(tmp_path):
-    """BuildAndRegister runs four jobs one after another, five job runtimes with spot training's capacity wait."""
+    """BuildAndRegister counts six jobs (import, preprocess, train, transform, evaluate, baseline), seven job
+    runtimes with spot training's capacity wait."""
     from stacks.kit import build_app, cdk_json_context
 
-    with pytest.raises(ConfigError, match=r"invalid setting workflow_timeout_minutes=240: expected at least 5 x "
-                                          r"max_job_runtime_minutes \(300\) for BuildAndRegister"):
+    with pytest.raises(ConfigError, match=r"invalid setting workflow_timeout_minutes=360: expected at least 7 x "
+                                          r"max_job_runtime_minutes \(420\) for BuildAndRegister"):
         build_app({**cdk_json_context(), "spot_training": "true"}, outdir=str(tmp_path))

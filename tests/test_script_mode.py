@@ -122,7 +122,7 @@ def test_a_source_folder_packs_to_the_same_bytes_and_a_folder_asset_is_refused(t
 
     spec = ScriptTrainAndTransformStack.spec
     monkeypatch.setattr(ScriptTrainAndTransformStack, "spec", type(spec)(
-        **{**spec.__dict__, "assets": {"TrainingSource": "training/sklearn_classifier"}, "source_dirs": {}}))
-    with pytest.raises(WorkflowDefinitionError, match="assets TrainingSource='training/sklearn_classifier' is not a "
+        **{**spec.__dict__, "assets": {"TrainingSource": "training/sklearn_linear"}, "source_dirs": {}}))
+    with pytest.raises(WorkflowDefinitionError, match="assets TrainingSource='training/sklearn_linear' is not a "
                                                       "file; CDK uploads a folder as a .zip"):
         build_app(cdk_json_context(), outdir=str(tmp_path / "out"))

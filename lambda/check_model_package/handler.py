@@ -41,27 +41,39 @@ def _field(description: dict, *path: str) -> Any:
     return value
 
 
+def _serving_environment(arn: str, role: str, environment: dict) -> dict:
+    """A container's environment must tell the serving toolkit its module, in the model archive's code/, and
+    nothing else."""
+    program = environment.get("SAGEMAKER_PROGRAM", "")
+    if ({k: v for k, v in environment.items() if k != "SAGEMAKER_PROGRAM"} != SERVING_ENVIRONMENT
+            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", program)):
+        raise UnsupportedModel(f"{arn} must tell its {role} container SAGEMAKER_PROGRAM (a .py module) and "
+                               f"{SERVING_ENVIRONMENT}; it has {environment}")
+    return environment
+
+
 def _chain(arn: str, containers: list, images: tuple[str, str], bucket: str) -> dict:
     """The version's two containers, as BuildAndRegister registers them: the fitted preprocessing in the
-    scikit-learn image, then the model in the XGBoost image, both from one run of the build bucket."""
-    if [c.get("Image") for c in containers] != list(images):
-        raise UnsupportedModel(f"{arn} must be the kit's inference pipeline of the images {', '.join(images)} (the "
-                               "fitted preprocessing, then XGBoost); it has "
-                               f"{', '.join(str(c.get('Image')) for c in containers) or 'no container'}")
+    scikit-learn image, then the model, both from one run of the build bucket. The model is the built-in XGBoost
+    algorithm (the XGBoost image, no environment) or a team's script served by its framework image (either image,
+    with the serving module in the archive's code/)."""
+    sklearn, xgboost = images
+    shown = ", ".join(str(c.get("Image")) for c in containers) or "no container"
+    if len(containers) != 2 or containers[0].get("Image") != sklearn or containers[1].get("Image") not in images:
+        raise UnsupportedModel(f"{arn} must be the kit's inference pipeline: the fitted preprocessing in {sklearn}, "
+                               f"then the model in {xgboost} or {sklearn}; it has {shown}")
     preprocessor, model = (c.get("ModelDataUrl", "") for c in containers)
     found = PREPROCESSOR.match(preprocessor), MODEL.match(model)
     if not all(found) or {m["bucket"] for m in found} != {bucket} or found[0]["run"] != found[1]["run"]:
         raise UnsupportedModel(f"{arn} must keep its preprocessing under runs/<run>/processed/preprocessor/ and "
                                f"its model under runs/<run>/model/ of one run in s3://{bucket}; has "
                                f"{preprocessor!r} and {model!r}")
-    environment = containers[0].get("Environment") or {}
-    program = environment.get("SAGEMAKER_PROGRAM", "")
-    if ({k: v for k, v in environment.items() if k != "SAGEMAKER_PROGRAM"} != SERVING_ENVIRONMENT
-            or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", program)):
-        raise UnsupportedModel(f"{arn} must tell its preprocessing container SAGEMAKER_PROGRAM (a .py module) and "
-                               f"{SERVING_ENVIRONMENT}; it has {environment}")
-    return {"preprocessor_data_url": preprocessor, "preprocessor_environment": environment,
-            "model_data_url": model}
+    model_environment = containers[1].get("Environment") or {}
+    if model_environment or containers[1]["Image"] != xgboost:  # a script, not the built-in algorithm
+        _serving_environment(arn, "model", model_environment)
+    return {"preprocessor_data_url": preprocessor,
+            "preprocessor_environment": _serving_environment(arn, "preprocessing", containers[0].get("Environment") or {}),
+            "model_image": containers[1]["Image"], "model_data_url": model, "model_environment": model_environment}
 
 
 def registered(description: dict, *, images: tuple[str, str], bucket: str) -> dict:

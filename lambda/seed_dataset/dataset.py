@@ -15,7 +15,7 @@ class Profile:
 
     y_scale: int
     header: bool
-    folders: dict[str, str]  # split -> folder under the input prefix
+    folders: dict[str, str]  # split -> folder under the input prefix; "all": one file of every row, unsplit
 
 
 PROFILES: dict[str, Profile] = {
@@ -25,6 +25,9 @@ PROFILES: dict[str, Profile] = {
     # Raw data for the processing step: y is 1000x larger than x, so standardization matters.
     "scaled": Profile(y_scale=1000, header=True,
                       folders={"train": "raw", "validation": "raw", "test": "raw"}),
+    # A data set as a user uploads one (header, label first, every row in one file), for a workflow that imports
+    # and splits it itself (BuildAndRegister).
+    "table": Profile(y_scale=1000, header=True, folders={"all": "seed"}),
 }
 
 
@@ -49,6 +52,9 @@ def split_sizes(rows: int) -> dict[str, int]:
 def build_files(profile: Profile, rows: int, seed: int) -> dict[str, str]:
     """Relative key -> CSV text for every file of the data set; the same seed gives the same bytes."""
     rng = random.Random(seed)
+    if "all" in profile.folders:
+        rows_text = "".join(f"{lab},{x},{y * profile.y_scale}\n" for lab, x, y in generate_points(rows, rng))
+        return {f"{profile.folders['all']}/data.csv": "label,x,y\n" + rows_text}
     points = {split: generate_points(size, rng) for split, size in split_sizes(rows).items()}
     files = {}
     for split in ("train", "validation"):

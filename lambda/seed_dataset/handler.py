@@ -62,10 +62,11 @@ def handler(event: dict, context: object, s3_client=None) -> dict:
     result = {
         "dataset": dataset,
         "seed": seed,
-        "rows": split_sizes(rows),
+        "rows": {"all": rows} if "all" in PROFILES[dataset].folders else split_sizes(rows),
         "channels": {folder: f"s3://{bucket}/{prefix}{folder}/" for folder in sorted(folders)},
         "objects": objects,
-        "test_labels": objects["test-labels/labels.csv"],  # the true labels, line-aligned with the test set
+        # The true labels, line-aligned with the test set (a data set split later has none yet).
+        "test_labels": objects.get("test-labels/labels.csv"),
     }
     LOGGER.info("seeded data set", extra={"dataset": dataset, "prefix": prefix, "rows": rows, "seed": seed})
     return result

@@ -65,6 +65,13 @@ def text(pattern: str, description: str) -> Rule:
     return check
 
 
+def replaced(message: str) -> Rule:
+    """A key the workflow no longer takes: any value is refused with what replaces it."""
+    def check(name: str, value: Any) -> None:
+        raise InvalidExecutionInput(f"{name} is no longer an input: {message}")
+    return check
+
+
 def required(rule: Rule) -> Rule:
     def check(name: str, value: Any) -> Any:
         if value is None:
@@ -77,11 +84,13 @@ def required(rule: Rule) -> Rule:
 def declared(spec: list, bucket: str) -> Rule:
     """A rule a workflow declares in its ASL as data: ["whole", low, high], ["number", low, high],
     ["choice", value, ...], ["text", regular expression, what it describes] or ["dataset"] (a URI in the
-    stack's data bucket); ["required", <rule>...] for a key the input must give (it has no default)."""
+    stack's data bucket); ["required", <rule>...] for a key the input must give (it has no default);
+    ["replaced", what replaces it] for a key the workflow took once and now refuses."""
     kind, *arguments = spec
     if kind == "required":
         return required(declared(arguments, bucket))
-    factories = {"whole": whole, "number": number, "choice": choice, "text": text, "dataset": lambda: dataset(bucket)}
+    factories = {"whole": whole, "number": number, "choice": choice, "text": text, "dataset": lambda: dataset(bucket),
+                 "replaced": replaced}
     if kind not in factories:
         raise LookupError(f"unknown input rule {spec!r}; known: {', '.join(factories)}")  # a wiring bug
     return factories[kind](*arguments)
@@ -104,6 +113,6 @@ XGBOOST_HYPERPARAMETERS: dict[str, Rule] = {
     "alpha": number(0, 1e6),
     "scale_pos_weight": number(0, 1e6),
     "seed": whole(0, 2**31 - 1),
-    "objective": choice("reg:logistic", "binary:logistic", "reg:squarederror", "binary:hinge"),
-    "eval_metric": choice("rmse", "logloss", "error", "auc", "mae"),
+    "objective": choice("reg:logistic", "binary:logistic", "reg:squarederror", "binary:hinge", "multi:softprob"),
+    "eval_metric": choice("rmse", "logloss", "error", "auc", "mae", "mlogloss", "merror"),
 }

@@ -1,6 +1,7 @@
-"""Build and register: the user's data (or seeded data) → standardize → train → evaluate and baseline (in
-parallel) → gate → register a model version for approval → notify. Starts by hand, when data arrives under incoming/, or on a
-schedule (retrain_schedule)."""
+"""Build and register: the user's data (or seeded data) → import under the model contract → fit the preprocessing
+→ train the contract's model → evaluate the served model and baseline (in parallel) → gate → register a model
+version for approval → notify. Starts by hand, when data arrives under incoming/, or on a schedule
+(retrain_schedule). The contract (label, task, features, model, gate) is stacks/model_contract.py's."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -21,6 +22,7 @@ from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.compliance import acknowledge_wildcards
 from stacks.functions import KitFunction
+from stacks.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
 from stacks.permissions import allow
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
@@ -62,17 +64,15 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
         definition="build_and_register",
         slug="br",
-        description="Preprocess, train, evaluate, baseline and register XGBoost models for approval, orchestrated "
-                    "by Step Functions",
-        reads=("input", "processed", "model"),
-        writes=("processed", "model", "evaluation", "baseline"),
-        assets={"ProcessingScript": "processing/standardize.py", "EvaluationScript": "processing/evaluate_model.py",
-                "BaselineScript": "processing/baseline.py"},
+        description="Import, preprocess, train, evaluate, baseline and register models for approval under a model "
+                    "contract, orchestrated by Step Functions",
+        reads=("input", "processed", "model", "answers"),
+        writes=("input", "processed", "model", "answers", "evaluation", "baseline"),
+        job_bucket_reads=(DATASETS, INCOMING),
+        assets={"ImportScript": "processing/import_dataset.py", "FeaturesScript": "processing/features.py",
+                "EvaluationScript": "processing/metrics.py", "BaselineScript": "processing/baseline.py"},
         functions={
             **CLAIM_FUNCTION,
-            "ImportDataset": FunctionSpec("import_dataset", "Checks a user's CSV data set and splits it into one run",
-                                          writes=("input",), bucket_reads=(DATASETS, INCOMING),
-                                          environment=BUCKET_ENV, memory_size=2048, timeout_seconds=300),
             "ReadMetrics": FunctionSpec("read_metrics", "Reads a run's evaluation for the registration gate",
                                         reads=("evaluation",), environment=BUCKET_ENV),
         },
@@ -83,8 +83,20 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                                                    "an EventBridge Scheduler expression such as rate(7 days) or "
                                                    "cron(0 3 ? * MON *)")),
             "notification_email": ("", optional_text(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", "an email address")),
+            **CONTRACT_SETTINGS,
         },
     )
+
+    @property
+    def contract(self) -> ModelContract:
+        return ModelContract.from_settings(self.config.workflow_settings)
+
+    def definition_fragments(self) -> Mapping[str, object]:
+        return {**self.spec.fragments, **self.contract.fragments()}
+
+    def source_folders(self) -> Mapping[str, str]:
+        source = self.contract.model.source
+        return {**self.spec.source_dirs, **({"ModelSource": source} if source else {})}
 
     def add_resources(self) -> Mapping[str, str]:
         removal = self.removal_policy

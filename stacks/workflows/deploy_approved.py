@@ -43,7 +43,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
         definition="deploy_approved",
         slug="da",
-        description="Deploy approved XGBoost models behind a monitored SageMaker endpoint, orchestrated by Step "
+        description="Deploy approved models behind a monitored SageMaker endpoint, orchestrated by Step "
                     "Functions",
         reads_from=(BUILD_STACK,),
         reads=(),

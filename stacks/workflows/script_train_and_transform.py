@@ -13,6 +13,6 @@ class ScriptTrainAndTransformStack(SageMakerWorkflowStack):
                     "Step Functions",
         reads=("input", "model"),
         writes=("model", "predictions"),
-        source_dirs={"TrainingSource": "training/sklearn_classifier"},
+        source_dirs={"TrainingSource": "training/sklearn_linear"},
         sample_input={"rows": 1000, "seed": 3},
     )
