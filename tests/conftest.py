@@ -49,10 +49,17 @@ CROSS_ACCOUNT = {"pipeline_environment": "aws://111111111111/eu-west-1", "dev_en
 # Synthesized only for the tests that ask: two copies side by side (one account and region), and the pipeline.
 EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com",
                                     "retrain_on_drift": "true"},
-                        "spot": {"spot_training": "true", "workflow_timeout_minutes": "300"},
+                        "spot": {"spot_training": "true", "workflow_timeout_minutes": "420"},
                         "stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}, "pipeline": PIPELINE,
                         "pipeline-kms": {**PIPELINE, "encryption": "kms"},
-                        "pipeline-cross-account": {**PIPELINE, **CROSS_ACCOUNT}}
+                        "pipeline-cross-account": {**PIPELINE, **CROSS_ACCOUNT},
+                        # The model contract's cases, each through the whole loop (tests/test_model_loop.py).
+                        "contract-multiclass": {"task": "multiclass", "label_column": "species"},
+                        "contract-regression": {"task": "regression", "label_column": "price", "gate_metric": "rmse",
+                                                "gate_threshold": "25000", "drop_columns": "listing_id"},
+                        "contract-binary": {"label_column": "churned"},
+                        "contract-script": {"model": "training/sklearn_linear", "task": "multiclass",
+                                            "label_column": "species"}}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,6 +1,7 @@
 """Synthetic data sets: integer points labelled 1 when they lie on or above the line y = 3x + 5."""
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 
@@ -62,6 +63,11 @@ def build_files(profile: Profile, rows: int, seed: int) -> dict[str, str]:
         lines += [f"{lab},{x},{y * profile.y_scale}" for lab, x, y in points[split]]
         files[f"{profile.folders[split]}/{split}.csv"] = "\n".join(lines) + "\n"
     files[f"{profile.folders['test']}/test.csv"] = "".join(f"{x},{y * profile.y_scale}\n" for _, x, y in points["test"])
+    if profile.header:  # raw data for the preprocessing job, described as an import describes a data set
+        files[f"{profile.folders['train']}/dataset.json"] = json.dumps({
+            "source": f"seeded (seed {seed})", "label_column": "label", "task": "binary",
+            "columns": ["label", "x", "y"], "features": ["x", "y"], "categorical": [], "numeric": ["x", "y"],
+            "dropped": [], "classes": ["0", "1"], "rows": split_sizes(rows)}, indent=2) + "\n"
     # True test labels, line-aligned with test.csv, kept apart so the model never sees them.
     files["test-labels/labels.csv"] = "".join(f"{lab}\n" for lab, _, _ in points["test"])
     return files

@@ -56,7 +56,8 @@ def handler(event: dict, context: object, s3_client=None) -> dict:
     s3 = s3_client or boto3.client("s3")
     objects = {}
     for relative_key, body in build_files(PROFILES[dataset], rows, seed).items():
-        s3.put_object(Bucket=bucket, Key=prefix + relative_key, Body=body.encode(), ContentType="text/csv")
+        s3.put_object(Bucket=bucket, Key=prefix + relative_key, Body=body.encode(),
+                      ContentType="application/json" if relative_key.endswith(".json") else "text/csv")
         objects[relative_key] = f"s3://{bucket}/{prefix}{relative_key}"
     folders = {key.rsplit("/", 1)[0] for key in objects}
     result = {

@@ -1,0 +1,102 @@
+"""The model contract through the whole loop, offline: a team's own data and settings are imported, preprocessed,
+trained, evaluated as served, registered, approved, deployed and smoke-tested on raw rows; the endpoint answers
+the raw test rows with exactly the registered metrics.
+
+The four cases of the issue, each a configuration of its own (tests/conftest.py `contract-*`):
+- three classes with a text column (built-in XGBoost, multi:softprob);
+- regression with missing values and an id column to drop, gated on RMSE (lower is better);
+- a binary set whose label is the last column, named `churned`, with the labels `no` and `yes`;
+- a team's own scikit-learn script (training/sklearn_linear) on the three-class set.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+import boto3
+import pytest
+
+from examples.make_data import DATA_SETS
+from offline.cloud import LocalCloud
+from tests.conftest import EXTRA_CONFIGURATIONS, ROOT, load_processing_module
+
+BR, DA = "BuildAndRegister", "DeployApproved"
+metrics = load_processing_module("metrics")
+pytestmark = pytest.mark.slow
+
+
+# configuration -> (example data set, its label column, the gate metric)
+CASES = {
+    "contract-multiclass": ("species.csv", "species", "accuracy"),
+    "contract-regression": ("listings.csv", "price", "rmse"),
+    "contract-binary": ("customers.csv", "churned", "auc"),
+    "contract-script": ("species.csv", "species", "accuracy"),
+}
+
+
+def test_the_example_data_sets_are_what_their_generator_writes():
+    for name, make in DATA_SETS.items():
+        assert (ROOT / "examples" / name).read_text() == make(), f"run python examples/make_data.py ({name})"
+
+
+def test_the_readme_worked_examples_are_these_cases():
+    """Each worked example in the README is one of the cases below: its settings and its data set."""
+    commands = re.findall(r'^make run CDK_ARGS="([^"]+)" RUN_ARGS="--dataset (examples/[\w.]+)"$',
+                          (ROOT / "README.md").read_text(), re.MULTILINE)
+    documented = set()
+    for cdk_args, dataset in commands:
+        words = shlex.split(cdk_args)
+        assert words[::2] == ["-c"] * (len(words) // 2), cdk_args
+        documented.add((json.dumps(dict(w.split("=", 1) for w in words[1::2]), sort_keys=True), dataset))
+    assert documented == {(json.dumps(EXTRA_CONFIGURATIONS[case], sort_keys=True), f"examples/{data}")
+                          for case, (data, _, _) in CASES.items()}
+
+
+def run_loop(synthesis, case: str) -> dict:
+    data, _, _ = CASES[case]
+    name = data.removesuffix(".csv")
+    with LocalCloud(synthesis.outdir) as cloud:
+        bucket = cloud.workflows[BR].data_bucket
+        cloud.s3.put_object(Bucket=bucket, Key=f"datasets/{name}/data.csv", Body=(ROOT / "examples" / data).read_bytes())
+        started = cloud.start(BR, {"dataset_uri": f"s3://{bucket}/datasets/{name}/", "seed": 4}, name)
+        built = cloud.wait([started])[started]
+        assert built["status"] == "SUCCEEDED", built.get("cause")
+        output = json.loads(built["output"])
+        (delivery,) = cloud.approve(output["model_package_arn"])
+        deployed = cloud.wait([delivery["result"]])[delivery["result"]]
+        assert deployed["status"] == "SUCCEEDED", deployed.get("cause")
+        report = json.loads(cloud.read(output["evaluation"]))
+        rows = cloud.read(output["test_data"]).decode()
+        labels = cloud.read(output["test_labels"] + "labels.csv").decode()
+        runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+        answer = runtime.invoke_endpoint(EndpointName=json.loads(deployed["output"])["endpoint"],
+                                         ContentType="text/csv", Accept="text/csv", Body=rows)["Body"].read().decode()
+        return {"output": output, "report": report, "rows": rows, "labels": labels, "answer": answer,
+                "deployed": json.loads(deployed["output"])}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def loop(request, synthesized):
+    return request.param, run_loop(synthesized[request.param], request.param)
+
+
+def test_the_endpoint_answers_raw_rows_with_the_registered_metrics(loop):
+    case, result = loop
+    report = result["report"]
+    measured = metrics.evaluate(report["task"], report.get("classes"), result["labels"].splitlines(),
+                                result["answer"].splitlines())
+    key = metrics.TASKS[report["task"]]["registry_key"]
+    assert measured[key] == report[key]
+    gate = report["gate"]
+    assert gate["metric"] == CASES[case][2] and gate["passed"] is True
+    print(f"{case}: {json.dumps({name: value['value'] for name, value in report[key].items() if 'value' in value})}")
+
+
+def test_raw_rows_reach_the_endpoint_as_the_user_wrote_them(loop):
+    case, result = loop
+    data, label_column, _ = CASES[case]
+    header, *lines = (ROOT / "examples" / data).read_text().splitlines()
+    label = header.split(",").index(label_column)
+    sent = {",".join(v for i, v in enumerate(line.split(",")) if i != label) for line in lines}
+    assert set(result["rows"].splitlines()) <= sent  # each test row exactly as written, without its label
