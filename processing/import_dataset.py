@@ -53,15 +53,10 @@ def _listed(text: str, empty: str) -> list[str]:
     return [] if text.strip() in (empty, "") else [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _unbounded(value: str) -> str | None:
-    """Why a number-like value cannot be a float64 feature or label, or None when it can (or is no number)."""
-    if value.lower().lstrip("+-") in INFINITE:
-        return f"{value!r}, which is not a finite number"
-    # Only an exponent or a very long text can overflow; float() on every value would cost the scan dearly.
-    if ("e" in value or "E" in value or len(value) > 300) and NUMBER.fullmatch(value) \
-            and not math.isfinite(float(value)):
-        return f"{value!r}, which is beyond a 64-bit float"
-    return None
+def _overflows(number: str) -> bool:
+    """Whether a NUMBER text is beyond a float64. Only an exponent or a very long text can be: float() on every
+    value would cost the scan dearly."""
+    return ("e" in number or "E" in number or len(number) > 300) and not math.isfinite(float(number))
 
 
 def _shown(values: list[str]) -> str:
@@ -90,7 +85,7 @@ class Source:
                 reader = csv.reader(handle)
                 for values in reader:
                     if values:  # a blank line holds no row
-                        yield reader.line_num, [v.strip() for v in values]
+                        yield reader.line_num, list(map(str.strip, values))
         except UnicodeDecodeError:
             raise InvalidDataset(self._not_utf8()) from None
         except csv.Error as error:
@@ -197,45 +192,53 @@ class Scan:
         self.unbounded: dict[int, str] = {}
         self.valued: set[int] = set()  # kept columns holding a value somewhere
         self.missing: dict[int, int] = {}  # missing values of the columns that may be numeric
+        self.unvalued = sorted(columns.listed)  # categorical columns as set, no value seen yet
         for number, source in enumerate(files):
             if number:
                 header, rows = read_header(source, columns.names)
-            for line, values in rows:
-                self._row(source, line, values)
+            self._scan(source, rows)
+        self.valued.update(self.constant, self.unbounded)
 
-    def _row(self, source: Source, line: int, values: list[str]) -> None:
-        columns = self.columns
-        if len(values) != len(columns.names):
-            raise InvalidDataset(f"{source.uri} line {line} has {len(values)} values for the {len(columns.names)} "
-                                 "columns of the header; quote a value that holds a comma")
-        self.rows += 1
-        self._label(source, line, values[columns.label])
-        for index in self.maybe_numeric:
-            value = values[index]
-            if value in MISSING:
-                self.missing[index] = self.missing.get(index, 0) + 1
-                continue
-            if not NUMBER.fullmatch(value):
-                if value.lower().lstrip("+-") not in INFINITE:
-                    self.maybe_numeric = [i for i in self.maybe_numeric if i != index]  # text: categorical
+    def _scan(self, source: Source, rows: Iterator[tuple[int, list[str]]]) -> None:
+        """Checks and counts the rows of one file (the hot loop of the job, so names are bound locally)."""
+        width, label, names = len(self.columns.names), self.columns.label, self.columns.names
+        number, missing, labels = NUMBER.fullmatch, MISSING, self.labels
+        varies, constant, unbounded, missed = self.varies, self.constant, self.unbounded, self.missing
+        classes = self.settings.task != "regression"
+        for line, values in rows:
+            if len(values) != width:
+                raise InvalidDataset(f"{source.uri} line {line} has {len(values)} values for the {width} columns "
+                                     "of the header; quote a value that holds a comma")
+            self.rows += 1
+            value = values[label]
+            count = labels.get(value) if classes else None
+            if count is None:
+                self._label(source, line, value)
+            else:
+                labels[value] = count + 1
+            for index in self.maybe_numeric:
+                value = values[index]
+                if value in missing:
+                    missed[index] = missed.get(index, 0) + 1
+                elif number(value):
+                    if _overflows(value):
+                        unbounded.setdefault(index, f"{source.uri} line {line}, column {names[index]!r}: "
+                                                    f"{value!r}, which is beyond a 64-bit float")
+                    elif index not in varies:
+                        first = constant.get(index)
+                        if first is None:
+                            constant[index] = (value, float(value), f"{source.uri} line {line}")
+                        elif value != first[0] and float(value) != first[1]:
+                            varies.add(index)
+                elif value.lower().lstrip("+-") in INFINITE:
+                    unbounded.setdefault(index, f"{source.uri} line {line}, column {names[index]!r}: {value!r}, "
+                                                "which is not a finite number")
+                else:  # text: the column is categorical
+                    self.maybe_numeric = [i for i in self.maybe_numeric if i != index]
                     self.valued.add(index)
-                    continue
-            if index not in self.unbounded:
-                problem = _unbounded(value)
-                if problem:
-                    self.unbounded[index] = f"{source.uri} line {line}, column {columns.names[index]!r}: {problem}"
-                    continue
-            self.valued.add(index)
-            if index in self.varies:
-                continue
-            first = self.constant.get(index)
-            if first is None:
-                self.constant[index] = (value, float(value), f"{source.uri} line {line}")
-            elif value != first[0] and float(value) != first[1]:
-                self.varies.add(index)
-        for index in columns.listed.difference(self.valued):
-            if values[index] not in MISSING:
-                self.valued.add(index)
+            if self.unvalued:
+                self.valued.update(i for i in self.unvalued if values[i] not in missing)
+                self.unvalued = [i for i in self.unvalued if i not in self.valued]
 
     def _label(self, source: Source, line: int, value: str) -> None:
         name = self.settings.label
@@ -244,9 +247,11 @@ class Scan:
             raise InvalidDataset(f"{where}: {value!r} is a missing label; drop the rows without a label, or fill "
                                  "them in")
         if self.settings.task == "regression":
-            problem = _unbounded(value)
-            if problem:
-                raise InvalidDataset(f"{where}: {problem}; replace it or drop the row")
+            if value.lower().lstrip("+-") in INFINITE:
+                raise InvalidDataset(f"{where}: {value!r}, which is not a finite number; replace it or drop the row")
+            if NUMBER.fullmatch(value) and _overflows(value):
+                raise InvalidDataset(f"{where}: {value!r}, which is beyond a 64-bit float; rescale it or drop the "
+                                     "row")
             if not NUMBER.fullmatch(value):
                 raise InvalidDataset(f"{where}: {value!r} is not a number, and task=regression predicts a number: "
                                      "correct the value, or set task=binary or task=multiclass to predict classes")

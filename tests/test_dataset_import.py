@@ -356,3 +356,83 @@ def test_a_large_file_streams_through_with_no_row_lost(tmp_path):
             written.append(f"{a},{b},{color},{label.rstrip()},{c}")
     assert len(written) == len(lines) and Counter(written) == Counter(lines)
     print(f"50 MB: {time.monotonic() - started:.1f} s, peak {peak_kib / 1024:.0f} MiB")
+
+
+# -- the job, as the offline SageMaker runs it ----------------------------------------------------------------
+ROLE = "arn:aws:iam::111122223333:role/jobs"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+# A container that writes `argv[2] * argv[3]` (hex) to the message file argv[1] and exits with argv[4].
+TELL = ("import pathlib, sys\npathlib.Path(sys.argv[1]).write_bytes(bytes.fromhex(sys.argv[2]) * int(sys.argv[3]))\n"
+        "sys.exit(int(sys.argv[4]))\n")
+
+
+@pytest.fixture
+def sagemaker(s3):
+    from offline.iam import LocalIam
+    from offline.sagemaker_service import LocalSageMaker
+
+    s3.put_object(Bucket=BUCKET, Key="code/import_dataset.py", Body=(ROOT / "processing" / "import_dataset.py").read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="code/tell.py", Body=TELL.encode())
+    return LocalSageMaker(LocalIam(roles={ROLE: []}))
+
+
+def processing_job(sagemaker, name: str, script: str, arguments: list[str], data: str | None = None) -> dict:
+    """Runs a processing job with the shipped code (and the data set, when given) to its end; its description."""
+    inputs = [{"InputName": "code", "S3Input": {"S3Uri": f"s3://{BUCKET}/code/{script}", "LocalPath": "/opt/ml/processing/code",
+                                                "S3DataType": "S3Prefix", "S3InputMode": "File"}}]
+    if data:
+        inputs.append({"InputName": "data", "S3Input": {"S3Uri": data, "LocalPath": "/opt/ml/processing/input",
+                                                        "S3DataType": "S3Prefix", "S3InputMode": "File"}})
+    sagemaker.handle("CreateProcessingJob", {
+        "ProcessingJobName": name, "RoleArn": ROLE, "ProcessingInputs": inputs,
+        "AppSpecification": {"ImageUri": IMAGE, "ContainerEntrypoint": ["python3", f"/opt/ml/processing/code/{script}"],
+                             "ContainerArguments": arguments},
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "run", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/runs/{name}/input", "LocalPath": "/opt/ml/processing/output",
+            "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                                  "VolumeSizeInGB": 30}}})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        described = sagemaker.handle("DescribeProcessingJob", {"ProcessingJobName": name})
+        if described["ProcessingJobStatus"] != "InProgress":
+            return described
+        time.sleep(0.05)
+    raise AssertionError(f"{name} did not end")
+
+
+def import_arguments(source: str) -> list[str]:
+    return ["--input-dir", "/opt/ml/processing/input", "--output-dir", "/opt/ml/processing/output",
+            "--label-column", "label", "--task", "binary", "--categorical-columns", "auto", "--drop-columns", "none",
+            "--seed", "1", "--source", source, "--message-file", "/opt/ml/output/message"]
+
+
+def test_a_refused_data_set_is_the_import_jobs_exit_message(s3, sagemaker):
+    s3.put_object(Bucket=BUCKET, Key="datasets/mine/data.csv", Body=b"label,x\n" + b"1,1\n" * 30)
+    failed = processing_job(sagemaker, "refused", "import_dataset.py", import_arguments(SOURCE), SOURCE)
+    message = (f"InvalidDataset: column 'label' is '1' in all 30 rows (from {DATA} line 2); a classifier needs rows "
+               "of at least 2 labels: add rows of the other classes")
+    assert (failed["ProcessingJobStatus"], failed["ExitMessage"]) == ("Failed", message)
+    assert failed["FailureReason"] == f"AlgorithmError: exit code 1: {message}"
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")  # nothing of a failed job
+    s3.put_object(Bucket=BUCKET, Key="datasets/mine/data.csv", Body=two_classes().encode())
+    done = processing_job(sagemaker, "imported", "import_dataset.py", import_arguments(SOURCE), SOURCE)
+    assert done["ProcessingJobStatus"] == "Completed" and "ExitMessage" not in done
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/imported/")["Contents"]}
+    assert keys == {f"runs/imported/input/{name}" for name in OUTPUTS}
+
+
+@pytest.mark.parametrize(("unit", "times", "code", "status", "expected"), [
+    ("done: 3 files", 1, 0, "Completed", {"ExitMessage": "done: 3 files"}),
+    ("aébc", 300, 0, "Completed", {"ExitMessage": "aébc" * 204 + "a"}),  # 1 KB ends inside an é: not kept
+    ("\udcff", 1, 0, "Failed", {"FailureReason": "ClientError: /opt/ml/output/message is not UTF-8 encoded",
+                                "ExitMessage": None}),
+    ("out of memory", 1, 3, "Failed", {"ExitMessage": "out of memory",
+                                       "FailureReason": "AlgorithmError: exit code 3: no output"}),
+], ids=["completed", "first-kb", "not-utf8", "failed"])
+def test_a_processing_jobs_message_file_is_its_exit_message(sagemaker, unit, times, code, status, expected):
+    body = unit.encode("utf-8", errors="surrogateescape").hex()
+    described = processing_job(sagemaker, "told", "tell.py", ["/opt/ml/output/message", body, str(times), str(code)])
+    assert described["ProcessingJobStatus"] == status
+    assert {key: described.get(key) for key in expected} == expected
+    assert ("FailureReason" in described) == (status == "Failed")
