@@ -118,6 +118,8 @@ def sources(input_dir: Path, source: str) -> list[Source]:
 
 
 class Settings:
+    """The model contract's settings as the job receives them (comma lists; `auto` and `none` for no names)."""
+
     def __init__(self, label: str, task: str, categorical: str, drop: str) -> None:
         if task not in TASKS:
             raise InvalidDataset(f"the task setting is {task!r}; set it to one of {', '.join(TASKS)}")
