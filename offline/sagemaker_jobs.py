@@ -26,9 +26,19 @@ from offline.script_mode import run_script
 from offline.serving import CSV, MODEL_FILE, ServedModel, repository
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
 SCRIPT_MODE_IMAGES = ("sagemaker-scikit-learn", "sagemaker-xgboost")  # images whose toolkit runs a user's script
+MESSAGE_FILE = "/opt/ml/output/message"  # what a processing container tells; its first 1 KB is the ExitMessage
+MESSAGE_BYTES = 1024
 TRAINING_FIELDS = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
                    "StoppingCondition", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
                    "CheckpointConfig", "EnableManagedSpotTraining")
+
+
+class JobFailure(RuntimeError):
+    """A job that failed, with what its description shows besides the FailureReason (the message)."""
+
+    def __init__(self, reason: str, described: dict) -> None:
+        super().__init__(reason)
+        self.described = described
 
 
 class JobRunners:
@@ -71,9 +81,13 @@ class JobRunners:
 
     # -- runners ----------------------------------------------------------------------------------
     def processing(self, name: str, job: dict) -> dict:
+        """Runs the job; the container's message file becomes the ExitMessage, whether it completed or failed."""
         with tempfile.TemporaryDirectory(prefix=f"{name}-") as root:
-            self._processing(name, job, root)
-        return {}
+            try:
+                self._processing(name, job, root)
+            except RuntimeError as error:
+                raise JobFailure(str(error), _exit_message(root)) from None
+            return _exit_message(root)
 
     def _processing(self, name: str, job: dict, root: str) -> None:
         """Stage the inputs as /opt/ml/processing/... under root, run the job, upload its outputs."""
@@ -84,6 +98,7 @@ class JobRunners:
                 (target / relative).parent.mkdir(parents=True, exist_ok=True)
                 (target / relative).write_bytes(body)
         outputs = job.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        Path(local(MESSAGE_FILE)).parent.mkdir(parents=True)  # the image has /opt/ml/output
         for item in outputs:
             Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         app = job["AppSpecification"]
@@ -208,6 +223,20 @@ class JobRunners:
                 "TrainingJobStatusCounters": {"Completed": count, "InProgress": 0, "RetryableError": 0,
                                               "NonRetryableError": 0, "Stopped": 0},
                 "ObjectiveStatusCounters": {"Succeeded": count, "Pending": 0, "Failed": 0}}
+
+
+def _exit_message(root: str) -> dict:
+    """{"ExitMessage": the first 1 KB of the message file} when the container wrote one (SageMaker fails a job
+    whose message is not UTF-8, with a ClientError)."""
+    path = Path(root + MESSAGE_FILE)
+    if not path.is_file():
+        return {}
+    body = path.read_bytes()
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuntimeError(f"ClientError: {MESSAGE_FILE} is not UTF-8 encoded") from None
+    return {"ExitMessage": body[:MESSAGE_BYTES].decode("utf-8", errors="ignore")}
 
 
 def _sample(ranges: dict, sampler: random.Random) -> dict[str, str]:

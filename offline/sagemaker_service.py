@@ -264,7 +264,8 @@ class LocalSageMaker:
             with self.iam.acting_as(self._job_role(kind, job), SESSION):
                 result, status = runner(name, job), "Completed"
         except Exception as error:  # a failed job, as SageMaker reports one
-            result, status = {"FailureReason": str(error) or type(error).__name__}, "Failed"
+            result = {**getattr(error, "described", {}), "FailureReason": str(error) or type(error).__name__}
+            status = "Failed"
         with self.lock:
             if job[status_key(kind)] == "Stopped":
                 return

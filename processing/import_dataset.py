@@ -1,0 +1,481 @@
+"""Take a user's CSV data set into one run: check it, type its columns, and split it 70/15/15.
+
+A SageMaker Processing script (scikit-learn image, Python 3.9, standard library only) that streams the data, so a
+data set of any size fits: pass 1 reads every *.csv under --input-dir (sorted by path) and checks every value,
+types each feature column (numeric when every value it holds is a number, else categorical) and counts the rows of
+each label; pass 2 reads the files again and writes each row to the split that a seeded shuffle gave it. Only one
+byte per row (its split) is held in memory, never the rows.
+
+Outputs under --output-dir: raw/train.csv and raw/validation.csv (header, every column in the data set's order),
+raw/test.csv (no header, no label: the rows a client sends), test-labels/labels.csv (their labels, line-aligned)
+and raw/dataset.json (the columns, their kinds, the classes, the row counts). Every value is the text the user
+wrote, only the spaces around it removed, so no precision is lost.
+
+A data set that a later job could not train on is refused here, before anything is billed: the message names the
+file (its s3:// URI), line, column and value and says what to do. It goes to --message-file (SageMaker returns that
+file as the job's ExitMessage) as `InvalidDataset: <message>`, and the script exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import re
+import sys
+from pathlib import Path
+from typing import Iterator
+
+TASKS = ("binary", "multiclass", "regression")
+SPLITS = ("train", "validation", "test")
+CUTS = (0.7, 0.85, 1.0)  # each split ends at this share of a label's rows (int() of the product)
+MIN_ROWS = 20
+MIN_CLASS_ROWS = 4  # the fewest rows for which those cuts leave every split at least one (3 -> 2, 0, 1)
+MAX_CATEGORIES = 100  # distinct values of a categorical column in the training split, each a one-hot column
+MAX_LABELS = 10_000  # distinct labels tracked in pass 1; more means the label is no class (memory stays bounded)
+MANY_NUMBERS = 10  # more distinct numeric labels than this look like a quantity to predict, not classes
+MESSAGE_BYTES = 1024  # what SageMaker returns of the message file as ExitMessage
+# A decimal number as pandas, numpy and XGBoost read it: no underscores, no hex, no inf or nan.
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# What pandas reads as a missing value (its default na_values), besides the empty cell.
+MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+INFINITE = frozenset({"inf", "infinity"})
+
+
+class InvalidDataset(ValueError):
+    """The data set cannot be trained on; the message says which file, line, column and value, and what to do."""
+
+
+def _listed(text: str, empty: str) -> list[str]:
+    """A comma list setting (`empty` meaning none), each name as the header would hold it."""
+    return [] if text.strip() in (empty, "") else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _overflows(number: str) -> bool:
+    """Whether a NUMBER text is beyond a float64. Only an exponent or a very long text can be: float() on every
+    value would cost the scan dearly."""
+    return ("e" in number or "E" in number or len(number) > 300) and not math.isfinite(float(number))
+
+
+def _shown(values: list[str]) -> str:
+    return ", ".join(repr(v) for v in values[:10]) + (", ..." if len(values) > 10 else "")
+
+
+def _numeric(values: list[str]) -> bool:
+    return all(NUMBER.fullmatch(v) for v in values)
+
+
+def sorted_labels(labels: list[str]) -> list[str]:
+    """Labels in the order of `classes`: numerically when all are numbers, else as text."""
+    return sorted(labels, key=float) if _numeric(labels) else sorted(labels)
+
+
+class Source:
+    """One CSV file of the data set and the s3:// URI that messages name it by."""
+
+    def __init__(self, path: Path, uri: str) -> None:
+        self.path, self.uri = path, uri
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number, values without their surrounding spaces) of every non-blank row, the header first."""
+        try:
+            with open(self.path, encoding="utf-8-sig", newline="") as handle:
+                reader = csv.reader(handle)
+                for values in reader:
+                    if values:  # a blank line holds no row
+                        yield reader.line_num, list(map(str.strip, values))
+        except UnicodeDecodeError:
+            raise InvalidDataset(self._not_utf8()) from None
+        except csv.Error as error:
+            raise InvalidDataset(f"{self.uri} line {reader.line_num}: {error}; save the file as plain CSV") \
+                from None
+
+    def _not_utf8(self) -> str:
+        """Where the first byte that is not UTF-8 is (the text reader only says which block of the file)."""
+        offset = 0
+        with open(self.path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return (f"{self.uri} line {number} is not UTF-8 text (byte {offset + error.start} of the file);"
+                            " save it as UTF-8 CSV")
+                offset += len(line)
+        return f"{self.uri} is not UTF-8 text; save it as UTF-8 CSV"
+
+
+def sources(input_dir: Path, source: str) -> list[Source]:
+    """Every *.csv under input_dir, in S3's key order, named as SageMaker staged it: relative to the folder of
+    the S3 prefix it came from."""
+    folder = source[: source.rfind("/") + 1]
+    paths = sorted((p for p in input_dir.rglob("*.csv") if p.is_file()),
+                   key=lambda p: p.relative_to(input_dir).as_posix())
+    if not paths:
+        raise InvalidDataset(f"no .csv file under {source}; upload the data set as CSV files with a header row")
+    return [Source(p, folder + p.relative_to(input_dir).as_posix()) for p in paths]
+
+
+class Settings:
+    """The model contract's settings as the job receives them (comma lists; `auto` and `none` for no names)."""
+
+    def __init__(self, label: str, task: str, categorical: str, drop: str) -> None:
+        if task not in TASKS:
+            raise InvalidDataset(f"the task setting is {task!r}; set it to one of {', '.join(TASKS)}")
+        self.label, self.task = label, task
+        self.categorical, self.drop = _listed(categorical, "auto"), _listed(drop, "none")
+
+
+class Columns:
+    """The header every file shares, checked against the settings."""
+
+    def __init__(self, settings: Settings, first: Source, header: list[str]) -> None:
+        self.names = header
+        label = settings.label
+        if label not in header:
+            raise InvalidDataset(f"{first.uri} line 1 has no column {label!r}, which the label_column setting "
+                                 f"names; its columns are {','.join(header)}: set label_column to the column "
+                                 "to predict, or rename that column")
+        if len(header) < 2:
+            raise InvalidDataset(f"{first.uri} line 1 names only the label column {label!r}; add feature columns")
+        for setting, names in (("categorical_columns", settings.categorical), ("drop_columns", settings.drop)):
+            for name in names:
+                if name == label:
+                    raise InvalidDataset(f"the {setting} setting names {name!r}, the label column "
+                                         f"(label_column); remove it from {setting}")
+                if name not in header:
+                    raise InvalidDataset(f"the {setting} setting names {name!r}, which is not a column of "
+                                         f"{first.uri} (its columns are {','.join(header)}); correct the name or "
+                                         f"remove it from {setting}")
+        self.label = header.index(label)
+        self.features = [i for i in range(len(header)) if i != self.label]
+        self.dropped = [i for i in self.features if header[i] in settings.drop]
+        self.kept = [i for i in self.features if i not in self.dropped]
+        if not self.kept:
+            raise InvalidDataset(f"the drop_columns setting drops every feature of {first.uri} "
+                                 f"({','.join(header[i] for i in self.features)}); keep at least one")
+        self.listed = {i for i in self.kept if header[i] in settings.categorical}
+
+
+def read_header(source: Source, before: list[str] | None) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The file's data rows, after checking its header (against the files before it, when there are some)."""
+    rows = source.rows()
+    _, header = next(rows, (1, [""]))
+    if not any(header):
+        raise InvalidDataset(f"{source.uri} is empty; each file needs a header row naming its columns")
+    for index, name in enumerate(header):
+        if not name:
+            raise InvalidDataset(f"{source.uri} line 1: column {index + 1} of the header has no name; name every "
+                                 "column")
+        if name in header[:index]:
+            raise InvalidDataset(f"{source.uri} line 1 names column {name!r} twice; give each column its own name")
+    if before is not None and header != before:
+        raise InvalidDataset(f"{source.uri} line 1 has columns {','.join(header)}, but the files before it have "
+                             f"{','.join(before)}; give every file the same header")
+    return header, rows
+
+
+class Scan:
+    """Pass 1: every row checked, the feature columns typed, the rows of each label counted."""
+
+    def __init__(self, settings: Settings, files: list[Source]) -> None:
+        self.settings, self.files = settings, files
+        self.rows = 0
+        self.labels: dict[str, int] = {}  # label text -> rows (classification)
+        self.first: dict[str, str] = {}  # label text -> where it first appears
+        header, rows = read_header(files[0], None)
+        self.columns = columns = Columns(settings, files[0], header)
+        # Columns that may still be numeric, and for those: the first value (text, number), where, and whether
+        # any value differs from it; the first infinite or overflowing value of each.
+        self.maybe_numeric = [i for i in columns.kept if i not in columns.listed]
+        self.constant: dict[int, tuple[str, float, str]] = {}
+        self.varies: set[int] = set()
+        self.unbounded: dict[int, str] = {}
+        self.valued: set[int] = set()  # kept columns holding a value somewhere
+        self.missing: dict[int, int] = {}  # missing values of the columns that may be numeric
+        self.unvalued = sorted(columns.listed)  # categorical columns as set, no value seen yet
+        for number, source in enumerate(files):
+            if number:
+                header, rows = read_header(source, columns.names)
+            self._scan(source, rows)
+        self.valued.update(self.constant, self.unbounded)
+
+    def _scan(self, source: Source, rows: Iterator[tuple[int, list[str]]]) -> None:
+        """Checks and counts the rows of one file (the hot loop of the job, so names are bound locally)."""
+        width, label, names = len(self.columns.names), self.columns.label, self.columns.names
+        number, missing, labels = NUMBER.fullmatch, MISSING, self.labels
+        varies, constant, unbounded, missed = self.varies, self.constant, self.unbounded, self.missing
+        classes = self.settings.task != "regression"
+        for line, values in rows:
+            if len(values) != width:
+                raise InvalidDataset(f"{source.uri} line {line} has {len(values)} values for the {width} columns "
+                                     "of the header; quote a value that holds a comma")
+            self.rows += 1
+            value = values[label]
+            count = labels.get(value) if classes else None
+            if count is None:
+                self._label(source, line, value)
+            else:
+                labels[value] = count + 1
+            for index in self.maybe_numeric:
+                value = values[index]
+                if value in missing:
+                    missed[index] = missed.get(index, 0) + 1
+                elif number(value):
+                    if _overflows(value):
+                        unbounded.setdefault(index, f"{source.uri} line {line}, column {names[index]!r}: "
+                                                    f"{value!r}, which is beyond a 64-bit float")
+                    elif index not in varies:
+                        first = constant.get(index)
+                        if first is None:
+                            constant[index] = (value, float(value), f"{source.uri} line {line}")
+                        elif value != first[0] and float(value) != first[1]:
+                            varies.add(index)
+                elif value.lower().lstrip("+-") in INFINITE:
+                    unbounded.setdefault(index, f"{source.uri} line {line}, column {names[index]!r}: {value!r}, "
+                                                "which is not a finite number")
+                else:  # text: the column is categorical
+                    self.maybe_numeric = [i for i in self.maybe_numeric if i != index]
+                    self.valued.add(index)
+            if self.unvalued:
+                self.valued.update(i for i in self.unvalued if values[i] not in missing)
+                self.unvalued = [i for i in self.unvalued if i not in self.valued]
+
+    def _label(self, source: Source, line: int, value: str) -> None:
+        name = self.settings.label
+        where = f"{source.uri} line {line}, column {name!r}"
+        if value in MISSING:
+            raise InvalidDataset(f"{where}: {value!r} is a missing label; drop the rows without a label, or fill "
+                                 "them in")
+        if self.settings.task == "regression":
+            if value.lower().lstrip("+-") in INFINITE:
+                raise InvalidDataset(f"{where}: {value!r}, which is not a finite number; replace it or drop the row")
+            if NUMBER.fullmatch(value) and _overflows(value):
+                raise InvalidDataset(f"{where}: {value!r}, which is beyond a 64-bit float; rescale it or drop the "
+                                     "row")
+            if not NUMBER.fullmatch(value):
+                raise InvalidDataset(f"{where}: {value!r} is not a number, and task=regression predicts a number: "
+                                     "correct the value, or set task=binary or task=multiclass to predict classes")
+            return
+        count = self.labels.get(value)
+        if count is not None:
+            self.labels[value] = count + 1
+            return
+        if len(self.labels) == MAX_LABELS:
+            raise InvalidDataset(f"{where}: {value!r} is one label too many: the column holds more than "
+                                 f"{MAX_LABELS} distinct labels, too many classes to learn; "
+                                 + ("set task=regression to predict the number" if _numeric(list(self.labels))
+                                    else "check that label_column names the column to predict"))
+        self.labels[value], self.first[value] = 1, f"{source.uri} line {line}"
+
+    def numeric(self) -> list[int]:
+        """The numeric feature columns; refuses an infinite or overflowing value in one."""
+        for index in self.maybe_numeric:
+            if index in self.unbounded:
+                raise InvalidDataset(f"{self.unbounded[index]}; replace it or leave the cell empty (a missing "
+                                     "value is imputed)")
+        return self.maybe_numeric
+
+    def classes(self) -> list[str] | None:
+        """The classes in `classes` order; refuses labels that do not fit the task, and too few rows."""
+        task, name = self.settings.task, self.settings.label
+        if self.rows < MIN_ROWS:
+            raise InvalidDataset(f"the data set has {self.rows} rows; at least {MIN_ROWS} are needed to train and "
+                                 "evaluate: add rows")
+        if task == "regression":
+            return None
+        labels = sorted_labels(list(self.labels))
+        # A classifier's classes are the texts; two spellings of one number would be two classes of one value.
+        if _numeric(labels):
+            for low, high in zip(labels, labels[1:]):
+                if float(low) == float(high):
+                    raise InvalidDataset(f"{self.first[high]}, column {name!r}: {high!r} is the number {low!r} "
+                                         f"(from {self.first[low]}) written another way; write each label one way")
+        many = _numeric(labels) and len(labels) > MANY_NUMBERS
+        if len(labels) == 1:
+            raise InvalidDataset(f"column {name!r} is {labels[0]!r} in all {self.rows} rows (from "
+                                 f"{self.first[labels[0]]}); a classifier needs rows of at least 2 labels: add rows "
+                                 "of the other classes")
+        if task == "binary" and len(labels) > 2:
+            third = list(self.first)[2]  # in the order read
+            advice = ("a label of this many values looks like a number to predict: set task=regression" if many
+                      else f"set task=multiclass to predict {len(labels)} classes")
+            raise InvalidDataset(f"{self.first[third]}, column {name!r}: {third!r} is a third label; the column "
+                                 f"holds {len(labels)} distinct labels ({_shown(labels)}) and task=binary needs "
+                                 f"exactly 2: {advice}")
+        if task == "multiclass" and len(labels) == 2:
+            raise InvalidDataset(f"column {name!r} holds 2 distinct labels ({_shown(labels)}) and task=multiclass "
+                                 "needs at least 3: set task=binary")
+        for label in labels:
+            if self.labels[label] < MIN_CLASS_ROWS:
+                raise InvalidDataset(f"label {label!r} has only {self.labels[label]} rows (from {self.first[label]}),"
+                                     " too few to put one in each of the train, validation and test splits: add rows "
+                                     f"labelled {label!r} (each label needs at least {MIN_CLASS_ROWS})"
+                                     + ("; or, if the label is a number to predict, set task=regression"
+                                        if many else ""))
+        return labels
+
+
+def assignment(counts: list[int], seed: int) -> list[bytearray]:
+    """Per group (a class, or all rows for regression), the split of each of its rows in the order they are read:
+    the group's 70/15/15 cut, shuffled with the seed."""
+    rng = random.Random(seed)
+    groups = []
+    for count in counts:
+        ends = [int(count * cut) for cut in CUTS]
+        splits = bytearray(ends[0]) + bytearray(b"\x01" * (ends[1] - ends[0])) + bytearray(b"\x02" * (count - ends[1]))
+        rng.shuffle(splits)
+        groups.append(splits)
+    return groups
+
+
+class Training:
+    """What pass 2 learns of each kept feature column in the training split."""
+
+    def __init__(self, columns: Columns, numeric: list[int]) -> None:
+        self.columns, self.numeric = columns, numeric
+        self.categorical = [i for i in columns.kept if i not in numeric]
+        self.rows = 0
+        self.missing = {i: 0 for i in columns.kept}
+        self.first: dict[int, tuple[str, float, str]] = {}  # numeric: first value and where
+        self.varies: set[int] = set()
+        self.categories: dict[int, set[str]] = {i: set() for i in self.categorical}
+
+    def add(self, uri: str, line: int, values: list[str]) -> None:
+        self.rows += 1
+        for index in self.numeric:
+            value = values[index]
+            if value in MISSING:
+                self.missing[index] += 1
+            elif index not in self.varies:
+                first = self.first.get(index)
+                if first is None:
+                    self.first[index] = (value, float(value), f"{uri} line {line}")
+                elif value != first[0] and float(value) != first[1]:
+                    self.varies.add(index)
+        for index in self.categorical:
+            value = values[index]
+            if value in MISSING:
+                self.missing[index] += 1
+                continue
+            seen = self.categories[index]
+            if value not in seen:
+                if len(seen) == MAX_CATEGORIES:
+                    raise InvalidDataset(f"{uri} line {line}, column {self.columns.names[index]!r}: {value!r} is "
+                                         f"its value number {MAX_CATEGORIES + 1} in the training split; a "
+                                         f"categorical column of more than {MAX_CATEGORIES} values is likely an id "
+                                         "or free text, which one-hot encoding cannot learn from: add "
+                                         f"{self.columns.names[index]!r} to drop_columns, or encode it as numbers")
+                seen.add(value)
+
+    def check(self, scan: Scan) -> None:
+        """Refuses a feature column the training split gives nothing to learn from."""
+        for index in self.columns.kept:
+            name = self.columns.names[index]
+            if self.missing[index] == self.rows:
+                anywhere = "" if index in scan.valued else ", nor in any other row of the data set"
+                raise InvalidDataset(f"column {name!r} has no value in any of the {self.rows} rows of the training "
+                                     f"split{anywhere}; add values, or add {name!r} to drop_columns")
+            if index in self.numeric and index not in self.varies:
+                value, _, where = self.first[index]
+                everywhere = index not in scan.varies
+                total, missing = (scan.rows, scan.missing.get(index, 0)) if everywhere else \
+                    (self.rows, self.missing[index])
+                rows = f"all {total - missing} rows" + ("" if everywhere else " of the training split") + \
+                    (f" that hold a value ({missing} are missing)" if missing else "")
+                raise InvalidDataset(f"column {name!r} holds the same value {value!r} in {rows} (for example "
+                                     f"{where}); a constant column carries no signal and cannot be standardized: "
+                                     f"add {name!r} to drop_columns" + ("" if everywhere else " or add varied rows"))
+
+
+def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path) -> dict[str, int]:
+    """Pass 2: each row to its split, as written; returns the rows of each split."""
+    columns = scan.columns
+    group_of = {label: number for number, label in enumerate(classes or [])}
+    counts = [scan.labels[label] for label in classes] if classes else [scan.rows]
+    groups = assignment(counts, seed)
+    read = [0] * len(groups)
+    training = Training(columns, scan.numeric())
+    label = columns.label
+    (output / "raw").mkdir(parents=True, exist_ok=True)
+    (output / "test-labels").mkdir(parents=True, exist_ok=True)
+    paths = [output / "raw" / f"{name}.csv" for name in SPLITS] + [output / "test-labels" / "labels.csv"]
+    handles = [open(path, "w", encoding="utf-8", newline="") for path in paths]
+    try:
+        train, validation, test, labels = (csv.writer(h, lineterminator="\n") for h in handles)
+        train.writerow(columns.names)
+        validation.writerow(columns.names)
+        for source in scan.files:
+            _, rows = read_header(source, columns.names)
+            for line, values in rows:
+                group = group_of[values[label]] if classes else 0
+                split = groups[group][read[group]]
+                read[group] += 1
+                if split == 0:
+                    train.writerow(values)
+                    training.add(source.uri, line, values)
+                elif split == 1:
+                    validation.writerow(values)
+                else:
+                    test.writerow(values[:label] + values[label + 1:])
+                    labels.writerow((values[label],))
+        training.check(scan)
+    except BaseException:
+        for handle, path in zip(handles, paths):
+            handle.close()
+            path.unlink()
+        raise
+    for handle in handles:
+        handle.close()
+    return {name: sum(group.count(number) for group in groups) for number, name in enumerate(SPLITS)}
+
+
+def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str) -> dict:
+    scan = Scan(settings, sources(input_dir, source))
+    classes = scan.classes()
+    numeric = scan.numeric()
+    rows = write_splits(scan, classes, seed, output)
+    names, columns = scan.columns.names, scan.columns
+    description = {"source": source, "label_column": settings.label, "task": settings.task, "columns": names,
+                   "features": [names[i] for i in columns.features],
+                   "categorical": [names[i] for i in columns.kept if i not in numeric],
+                   "numeric": [names[i] for i in numeric], "dropped": [names[i] for i in columns.dropped],
+                   "classes": classes, "rows": rows}
+    (output / "raw" / "dataset.json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    return description
+
+
+def exit_message(message: str) -> str:
+    """The message as SageMaker keeps it: its first 1024 bytes, not cutting a character in two."""
+    return message.encode("utf-8")[:MESSAGE_BYTES].decode("utf-8", errors="ignore")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--input-dir", type=Path, required=True)
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--label-column", required=True)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--categorical-columns", default="auto")
+    parser.add_argument("--drop-columns", default="none")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--source", required=True, help="the s3:// URI the input came from, for messages")
+    parser.add_argument("--message-file", type=Path, default=Path("/opt/ml/output/message"))
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns)
+        description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source)
+    except InvalidDataset as error:
+        message = exit_message(f"InvalidDataset: {error}")
+        args.message_file.parent.mkdir(parents=True, exist_ok=True)
+        args.message_file.write_text(message, encoding="utf-8")
+        print(message, file=sys.stderr)
+        return 1
+    print(json.dumps({"source": description["source"], "rows": description["rows"],
+                      "categorical": description["categorical"], "numeric": description["numeric"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
