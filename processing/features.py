@@ -1,0 +1,340 @@
+"""Fit the feature preprocessing on the training split, apply it to every split, and serve that same step.
+
+As a SageMaker Processing script it reads the import job's raw/ folder (--input-dir): train.csv and
+validation.csv (a header, every column of the data set in its order), test.csv (no header, every column but the
+label: the rows a client sends) and dataset.json (label column, task, classes, which columns are numeric,
+categorical or dropped). It writes to --output-dir:
+- train/train.csv and validation/validation.csv: no header, the label first, then the processed features;
+- test/test.csv: the processed features of the test rows, line for line;
+- params/features.json: everything fitted, with the task, the classes and the names of the output features;
+- preprocessor/model.tar.gz: features.json and this file as code/features.py, the model the scikit-learn
+  serving container runs as the first container of the registered inference pipeline (byte-stable: the same
+  data gives the same bytes).
+Runs the same way on a laptop: python features.py --input-dir raw/ --output-dir processed/
+
+What is fitted, on the training split only:
+- numeric columns: a missing value (an empty cell, or one of the texts pandas reads as missing by default: NA,
+  N/A, NULL, NaN, None, nan, null, ...) becomes the column's training median; every value is then standardized,
+  x' = (x - mean) / std, with the mean and the population standard deviation of the imputed training values;
+- categorical columns: one 0/1 column per category of the training split, sorted as text and named
+  `column=category`; a missing value, or a category the training split did not have, is all zeros;
+- dropped columns: removed;
+- the label: classification -> its index in dataset.json's `classes`; regression -> its text as written.
+Every value is read as text (surrounding spaces stripped, as the import strips them) and numbers are parsed from
+that text, so nothing is reformatted on the way. Numbers are written in their shortest exact form (a float's
+repr, without a trailing ".0", so one-hot columns read 0 and 1): one format for the training data and for what
+the served model passes on.
+
+As the serving module (the scikit-learn container's contract: model_fn, input_fn, predict_fn, output_fn), it
+answers raw CSV rows, as in raw/test.csv, with the processed rows written exactly as the training data was, so
+the next container (the model) scores what evaluation scored.
+
+It runs in SageMaker's scikit-learn 1.2-1 image (Python 3.9, numpy 1.24) and needs neither pandas nor
+scikit-learn: the standard library's csv module reads every value, in the job and in the container alike.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import gzip
+import io
+import json
+import math
+import re
+import sys
+import tarfile
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+DATASET = "dataset.json"  # the import job's description of the data set
+PARAMETERS = "features.json"
+SERVING_MODULE = "features.py"  # the name SAGEMAKER_PROGRAM gives this file in the served model
+CSV = "text/csv"
+TASKS = ("binary", "multiclass", "regression")
+CHUNK_ROWS = 20000  # rows processed at a time: memory stays bounded on data sets of any size
+# A decimal number as pandas, numpy and XGBoost read it: no underscores, no hex, no inf or nan.
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# What pandas reads as a missing value by default (its na_values), besides the empty cell.
+MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+# A whole column of a chunk, one value a line, each a number or missing: checked in one pass at C speed.
+_CELL = "(?:{}|{})?".format(NUMBER.pattern, "|".join(map(re.escape, sorted(MISSING - {""}))))
+NUMBER_LINES = re.compile(rf"{_CELL}(?:\n{_CELL})*")
+
+Where = Callable[[int], str]  # the index of a row in a batch -> where that row came from, for messages
+
+
+class BadInput(ValueError):
+    """The data cannot be processed; the message says where and why. A ValueError, so the serving container
+    answers it as a client error."""
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+def csv_rows(text: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, values with surrounding spaces stripped) of each non-blank CSV row."""
+    reader = csv.reader(text)
+    for row in reader:
+        if row:
+            yield reader.line_num, list(map(str.strip, row))
+
+
+def load_dataset(input_dir: Path) -> dict:
+    """dataset.json, checked to describe one consistent data set."""
+    path = input_dir / DATASET
+    if not path.is_file():
+        raise BadInput(f"missing input file {path}; the import job writes it beside the splits")
+    try:
+        dataset = json.loads(path.read_text())
+    except ValueError as error:
+        raise BadInput(f"{path} is not JSON: {error}") from None
+    keys = ("label_column", "task", "columns", "features", "categorical", "numeric", "dropped", "classes")
+    absent = [key for key in keys if key not in dataset]
+    if absent:
+        raise BadInput(f"{path} lacks {', '.join(absent)}")
+    label, task, columns = dataset["label_column"], dataset["task"], dataset["columns"]
+    if task not in TASKS:
+        raise BadInput(f"{path}: task {task!r} is not one of {', '.join(TASKS)}")
+    if label not in columns or dataset["features"] != [c for c in columns if c != label]:
+        raise BadInput(f"{path}: features must be every column but the label {label!r}, in the columns' order")
+    if (dataset["classes"] is None) != (task == "regression") or task == "binary" and len(dataset["classes"]) != 2:
+        raise BadInput(f"{path}: classes {dataset['classes']!r} do not fit the task {task!r} (binary: two "
+                       "classes, multiclass: a list, regression: null)")
+    for name in kept(dataset):
+        if (name in dataset["numeric"]) == (name in dataset["categorical"]):
+            raise BadInput(f"{path}: feature {name!r} must be in exactly one of numeric and categorical")
+    if not kept(dataset):
+        raise BadInput(f"{path}: every feature is dropped; keep at least one")
+    return dataset
+
+
+def row_shape(contract: dict) -> str:
+    """What one raw row holds (dataset.json and features.json alike), for messages about a row's width."""
+    return (f"{len(contract['features'])} values: {','.join(contract['features'])}, in this order, without the "
+            f"label {contract['label_column']!r}")
+
+
+def kept(contract: dict) -> list[str]:
+    """The features the model sees, in the data set's order (dataset.json and features.json alike)."""
+    return [name for name in contract["features"] if name not in contract["dropped"]]
+
+
+def split_chunks(input_dir: Path, split: str, dataset: dict) -> Iterator[tuple[list[str] | None, list[list[str]],
+                                                                               Where]]:
+    """(labels, feature rows in the data set's order, where) per chunk of a split; test rows have no label."""
+    path = input_dir / f"{split}.csv"
+    if not path.is_file():
+        raise BadInput(f"missing input file {path}")
+    columns, label = dataset["columns"], dataset["label_column"]
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = csv_rows(handle)
+        if split == "test":
+            width, position = len(dataset["features"]), None
+        else:
+            _, header = next(rows, (1, []))
+            if header != columns:
+                raise BadInput(f"{path} line 1 has columns {','.join(header)}; dataset.json says "
+                               f"{','.join(columns)}")
+            width, position = len(columns), columns.index(label)
+        expected = f"{width}, the columns of its header" if position is not None else row_shape(dataset)
+        count = 0
+        while True:
+            batch = [row for _, row in zip(range(CHUNK_ROWS), rows)]
+            if not batch:
+                break
+            lines = [number for number, _ in batch]
+            where = lambda i, lines=lines: f"{path} line {lines[i]}"  # noqa: E731
+            for index, (_, values) in enumerate(batch):
+                if len(values) != width:
+                    raise BadInput(f"{where(index)} has {len(values)} values; expected {expected}")
+            values = [row for _, row in batch]
+            labels = None if position is None else [row.pop(position) for row in values]
+            count += len(values)
+            yield labels, values, where
+    if not count:
+        raise BadInput(f"{path} has no rows")
+
+
+def numbers(values: tuple[str, ...] | list[str], column: str, where: Where) -> np.ndarray:
+    """A column's numbers, NaN where a value is missing; anything else that is not a finite number is refused."""
+    if NUMBER_LINES.fullmatch("\n".join(values)):
+        with contextlib.suppress(ValueError):  # a value holding a line break passes the check above
+            parsed = np.array([math.nan if text in MISSING else float(text) for text in values], dtype=float)
+            if not np.isinf(parsed).any():  # 1e999 is a number, but beyond a 64-bit float
+                return parsed
+    index, text = next((index, text) for index, text in enumerate(values) if text not in MISSING
+                       and not (NUMBER.fullmatch(text) and math.isfinite(float(text))))
+    raise BadInput(f"{where(index)}, column {column!r}: {text!r} is not a finite number, and the column is "
+                   "numeric; send a number, or an empty cell for a missing value")
+
+
+# -- fitting and applying ---------------------------------------------------------------------------------
+def fit(input_dir: Path, dataset: dict) -> dict:
+    """Medians, means, standard deviations and categories of the training split's features."""
+    names = dataset["features"]
+    samples: dict[str, list[np.ndarray]] = {c: [] for c in kept(dataset) if c in dataset["numeric"]}
+    seen: dict[str, set] = {c: set() for c in kept(dataset) if c in dataset["categorical"]}
+    for labels, rows, where in split_chunks(input_dir, "train", dataset):
+        label_texts(dataset, labels, where)  # a bad label fails here, before anything is written
+        columns = dict(zip(names, zip(*rows)))
+        for name in samples:
+            samples[name].append(numbers(columns[name], name, where))
+        for name in seen:
+            seen[name].update(value for value in columns[name] if value not in MISSING)
+    train = input_dir / "train.csv"
+    values = {name: np.concatenate(parts) for name, parts in samples.items()}
+    empty = [name for name in kept(dataset) if not (seen[name] if name in seen else (~np.isnan(values[name])).any())]
+    if empty:
+        raise BadInput(f"{train}, column {empty[0]!r}: every value is missing, so nothing can be fitted; drop the "
+                       "column or fill it")
+    numeric = {}
+    for name, column in values.items():
+        median = float(np.median(column[~np.isnan(column)]))
+        imputed = np.where(np.isnan(column), median, column)
+        mean, std = float(imputed.mean()), float(imputed.std())
+        if std == 0:  # the import refuses constant columns; a standardized constant would divide by zero
+            raise BadInput(f"{train}, column {name!r}: every value (missing ones imputed) is {median!r}; a "
+                           "constant column cannot be standardized: drop it")
+        numeric[name] = {"median": median, "mean": mean, "std": std}
+    categorical = {name: sorted(categories) for name, categories in seen.items()}
+    outputs = [item for name in kept(dataset)
+               for item in ([name] if name in numeric else [f"{name}={value}" for value in categorical[name]])]
+    return {"task": dataset["task"], "label_column": dataset["label_column"], "classes": dataset["classes"],
+            "features": names, "dropped": [name for name in names if name in dataset["dropped"]],
+            "numeric": numeric, "categorical": categorical, "output_features": outputs, "fitted_on": "train"}
+
+
+def transform(parameters: dict, rows: list[list[str]], where: Where) -> np.ndarray:
+    """Rows of raw feature values (every feature, in the data set's order) -> the processed feature matrix."""
+    columns = dict(zip(parameters["features"], zip(*rows))) if rows else {}
+    blocks = []
+    for name in kept(parameters):
+        values = columns.get(name, ())
+        if name in parameters["numeric"]:
+            fitted = parameters["numeric"][name]
+            column = numbers(values, name, where)
+            column[np.isnan(column)] = fitted["median"]
+            blocks.append(((column - fitted["mean"]) / fitted["std"])[:, None])
+        else:
+            categories = parameters["categorical"][name]
+            index = {category: position for position, category in enumerate(categories)}
+            codes = np.array([index.get(value, -1) for value in values], dtype=int)  # -1: missing or unseen
+            blocks.append((codes[:, None] == np.arange(len(categories))).astype(float))
+    return np.hstack(blocks)
+
+
+def label_texts(dataset: dict, labels: list[str], where: Where) -> list[str]:
+    """Classification: each label's index in the classes; regression: the label as written."""
+    name, classes = dataset["label_column"], dataset["classes"]
+    if classes is None:
+        for index, text in enumerate(labels):
+            if not (NUMBER.fullmatch(text) and math.isfinite(float(text))):
+                raise BadInput(f"{where(index)}, column {name!r}: the label {text!r} is not a finite number; a "
+                               "regression label must be one")
+        return labels
+    index = {text: str(position) for position, text in enumerate(classes)}
+    for position, text in enumerate(labels):
+        if text not in index:
+            raise BadInput(f"{where(position)}, column {name!r}: the label {text!r} is not one of the classes "
+                           f"{', '.join(classes)} that dataset.json lists")
+    return [index[text] for text in labels]
+
+
+def csv_text(matrix: np.ndarray, labels: list[str] | None = None) -> str:
+    """Rows as CSV without header, the label first when given: one format for the training data and for what
+    the served model passes on. A number is its repr (the shortest text that reads back as the same 64-bit
+    float) without a trailing ".0"."""
+    columns = [[text[:-2] if text.endswith(".0") else text for text in map(repr, column)]
+               for column in matrix.T.tolist()]
+    if labels is not None:
+        columns.insert(0, labels)
+    return "".join(",".join(row) + "\n" for row in zip(*columns))
+
+
+# -- the job ------------------------------------------------------------------------------------------------
+def package(parameters: dict, target: Path) -> None:
+    """The fitted step as a model archive: the parameters, and this file as the serving code (byte-stable)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = {PARAMETERS: parameters_text(parameters).encode(),
+             f"code/{SERVING_MODULE}": Path(__file__).read_bytes()}
+    with open(target, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, body in sorted(files.items()):
+            info = tarfile.TarInfo(name)  # uid, gid 0, no owner names, mtime 0
+            info.size, info.mode = len(body), 0o644
+            archive.addfile(info, io.BytesIO(body))
+
+
+def parameters_text(parameters: dict) -> str:
+    return json.dumps(parameters, indent=2) + "\n"
+
+
+def process(input_dir: Path, output_dir: Path) -> dict:
+    dataset = load_dataset(input_dir)
+    parameters = fit(input_dir, dataset)
+    rows = {}
+    for split in SPLITS:
+        target = output_dir / split / f"{split}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows[split] = 0
+        with open(target, "w", encoding="utf-8", newline="") as out:
+            for labels, values, where in split_chunks(input_dir, split, dataset):
+                out.write(csv_text(transform(parameters, values, where),
+                                   None if labels is None else label_texts(dataset, labels, where)))
+                rows[split] += len(values)
+    parameters["rows"] = rows
+    (output_dir / "params").mkdir(parents=True, exist_ok=True)
+    (output_dir / "params" / PARAMETERS).write_text(parameters_text(parameters))
+    package(parameters, output_dir / "preprocessor" / "model.tar.gz")
+    return parameters
+
+
+# -- serving: the scikit-learn container's inference contract ---------------------------------------------
+def model_fn(model_dir: str) -> dict:
+    return json.loads((Path(model_dir) / PARAMETERS).read_text())
+
+
+def input_fn(body: str | bytes, content_type: str) -> list[list[str]]:
+    """Raw CSV rows (no header, no label), each value as text."""
+    if content_type.split(";")[0].strip() != CSV:  # text/csv; charset=utf-8 is CSV too
+        raise ValueError(f"content type {content_type} is not supported; send {CSV} rows")
+    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+    rows = [values for _, values in csv_rows(io.StringIO(text))]
+    if not rows:
+        raise ValueError("the request holds no rows; send one CSV row per line")
+    return rows
+
+
+def predict_fn(rows: list[list[str]], parameters: dict) -> np.ndarray:
+    features = parameters["features"]
+    for index, values in enumerate(rows):
+        if len(values) != len(features):
+            raise ValueError(f"row {index + 1} has {len(values)} values; each row needs {row_shape(parameters)}")
+    return transform(parameters, rows, lambda index: f"row {index + 1}")
+
+
+def output_fn(prediction: np.ndarray, accept: str) -> tuple[str, str]:
+    """CSV whatever the Accept: the next container of the pipeline reads CSV."""
+    return csv_text(prediction), CSV
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"),
+                        help="the import job's raw/ folder")
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    args = parser.parse_args(argv)
+    try:
+        parameters = process(args.input_dir, args.output_dir)
+    except BadInput as error:
+        print(f"features: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({"rows": parameters["rows"], "output_features": len(parameters["output_features"])}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
