@@ -357,3 +357,12 @@ def test_the_smoke_test_refuses_answers_that_break_the_model_contract(s3, monkey
     with pytest.raises(ValueError, match="ep's answer to rows 1-20 has 40 lines; the model contract is one line "
                                          "per row"):
         smoke_run(monkeypatch, event, Runtime(lambda row: "0.1\n0.9"))
+
+
+def test_the_two_functions_ship_the_module_itself_beside_their_handlers(synthesized):
+    """lambda/<function>/metrics.py is a link to processing/metrics.py; the asset holds a copy of its target."""
+    shipped = list(synthesized["default"].outdir.glob("asset.*/metrics.py"))
+    assert sorted(p.with_name("handler.py").read_text() for p in shipped) == sorted(
+        (ROOT / "lambda" / function / "handler.py").read_text() for function in ("read_metrics", "smoke_test"))
+    for path in shipped:
+        assert not path.is_symlink() and path.read_bytes() == (ROOT / "processing" / "metrics.py").read_bytes()

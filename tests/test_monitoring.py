@@ -203,6 +203,13 @@ def test_regression_answers_are_checked_against_their_own_range(tmp_path):
     assert found["drifted"] and found["ks_p_value"] < 1e-10 and found["psi"] > 0.2
 
 
+def test_binary_ground_truth_is_matched_to_the_classes_by_text_or_by_number():
+    assert monitor.positive("yes", ["no", "yes"]) and not monitor.positive("no", ["no", "yes"])
+    assert monitor.positive("1.0", ["0", "1"]) and not monitor.positive("0", ["0", "1"])
+    with pytest.raises(monitor.BadInput, match="ground truth label 'maybe' is not one of the classes"):
+        monitor.positive("maybe", ["no", "yes"])
+
+
 def test_the_monitor_refuses_answers_that_break_the_model_contract(tmp_path):
     evaluation = metrics.evaluate("multiclass", ["a", "b", "c"], "a\nb\nc\n", "0.6,0.2,0.2\n0.2,0.6,0.2\n0.2,0.2,0.6\n")
     folders(tmp_path, frame(300, 1), frame(20, 2), evaluation=evaluation, answers=["0.5,0.5"] * 20)
