@@ -4,15 +4,21 @@ the deployed version's baseline, with scipy's statistics.
 Reads, under --root (default /opt/ml/processing):
 - traffic/window.json: the window checked (start, end) and what was collected;
 - traffic/capture/**.jsonl: SageMaker data-capture records of the window (endpointInput: raw CSV rows without
-  the label; endpointOutput: one score per row; eventMetadata: eventId, inferenceId, inferenceTime);
+  the label; endpointOutput: one answer line per row, as the model contract says: binary, the probability of
+  classes[1]; multiclass, K probabilities in classes order; regression, the value; eventMetadata: eventId,
+  inferenceId, inferenceTime);
 - traffic/labelled/**.jsonl and traffic/ground-truth/**.jsonl: captures of the hours that have ground truth, and
   the ground truth (groundTruthData.data: one label per row of the request; eventMetadata.eventId: the request's
   inference id), joined by inference id;
 - baseline/statistics.json, constraints/constraints.json (processing/baseline.py) and evaluation/evaluation.json
-  (processing/evaluate_model.py: test metrics and the test-set score distribution).
+  (processing/metrics.py: task, classes, test metrics and `predictions`, the distribution of the answers on the
+  test set).
 Writes report/report.json and report/report.html (a page with a chart per feature). Per numeric feature: PSI over
 the baseline's histogram bins and the Kolmogorov-Smirnov test against the baseline's percentiles; per categorical
-feature: PSI and the chi-square test against the training frequencies. Runs on a laptop the same way.
+feature: PSI and the chi-square test against the training frequencies. The endpoint's answers are tested the same
+way against `predictions`: numeric for binary (probabilities, bins over [0, 1]) and regression (values, bins over
+the test set's range), categorical for multiclass (the predicted classes' frequencies). Model quality on ground
+truth is measured for binary models only (AUC, accuracy). Runs on a laptop the same way.
 """
 from __future__ import annotations
 
@@ -52,8 +58,24 @@ def _lines(text: str) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(text)) if row]
 
 
-def read_captures(folder: Path, width: int) -> list[dict]:
-    """One item per captured row: its request's inference id, its feature values (text, "" when missing), its score."""
+def answer_reader(evaluation: dict):
+    """Reads one answer line (its CSV values) as the value `predictions` describes: multiclass, the predicted class
+    (the most probable, the first on a tie); else the number. The monitor runs alone in its container, so these are
+    the few lines of processing/metrics.py's reading that it needs."""
+    task, classes = evaluation["task"], evaluation.get("classes")
+    width = len(classes) if task == "multiclass" else 1
+
+    def read(values: list[str]):
+        if len(values) != width:
+            raise ValueError(f"an answer of {len(values)} values; a {task} model answers {width} per row")
+        numbers = [float(v) for v in values]
+        return classes[int(np.argmax(numbers))] if task == "multiclass" else numbers[0]
+    return read
+
+
+def read_captures(folder: Path, width: int, read_answer) -> list[dict]:
+    """One item per captured row: its request's inference id, its feature values (text, "" when missing), its
+    answer (read by `read_answer`)."""
     rows = []
     for path in sorted(folder.rglob("*.jsonl")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -63,7 +85,8 @@ def read_captures(folder: Path, width: int) -> list[dict]:
                 record = json.loads(line)
                 data = record["captureData"]
                 inputs = _lines(_payload(data["endpointInput"]))
-                scores = [float(r[0]) for r in _lines(_payload(data["endpointOutput"]))] if "endpointOutput" in data else []
+                answers = ([read_answer(r) for r in _lines(_payload(data["endpointOutput"]))]
+                           if "endpointOutput" in data else [])
             except (ValueError, KeyError, IndexError) as error:
                 raise BadInput(f"{path.name} line {number} is not a data-capture record: {error}") from None
             meta = record.get("eventMetadata", {})
@@ -73,12 +96,12 @@ def read_captures(folder: Path, width: int) -> list[dict]:
                     raise BadInput(f"{path.name} line {number} has a row of {len(values)} values; the baseline has "
                                    f"{width} features (raw rows without the label)")
                 rows.append({"request": request, "index": index, "values": values,
-                             "score": scores[index] if len(scores) == len(inputs) else None})
+                             "answer": answers[index] if len(answers) == len(inputs) else None})
     return rows
 
 
-def read_ground_truth(folder: Path) -> dict[tuple[str, int], float]:
-    """(inference id, row index in its request) -> true label."""
+def read_ground_truth(folder: Path) -> dict[tuple[str, int], str]:
+    """(inference id, row index in its request) -> true label (its text)."""
     labels = {}
     for path in sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []:
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -87,7 +110,7 @@ def read_ground_truth(folder: Path) -> dict[tuple[str, int], float]:
             try:
                 record = json.loads(line)
                 request = record["eventMetadata"]["eventId"]
-                values = [float(r[0]) for r in _lines(_payload(record["groundTruthData"]))]
+                values = [r[0].strip() for r in _lines(_payload(record["groundTruthData"]))]
             except (ValueError, KeyError, IndexError) as error:
                 raise BadInput(f"ground truth {path.name} line {number} is not a ground-truth record "
                                f"(groundTruthData, eventMetadata.eventId): {error}") from None
@@ -150,7 +173,9 @@ def numeric_drift(values: np.ndarray, baseline: dict) -> dict:
 
 def categorical_drift(values: list[str], baseline: dict) -> dict:
     categories = sorted(baseline["frequencies"])
-    expected = np.asarray([baseline["frequencies"][c] for c in categories])
+    # A class the model never predicted on the test set has share 0: a tiny share keeps the test defined (the
+    # feature baselines hold only categories seen).
+    expected = np.asarray([baseline["frequencies"][c] or EPSILON for c in categories])
     known = [v for v in values if v in baseline["frequencies"]]
     observed = np.asarray([known.count(c) for c in categories], dtype=float)
     shares = observed / max(len(known), 1)
@@ -205,12 +230,23 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(labels) - positives)))
 
 
-def model_quality(captured: list[dict], labels: dict, registered: dict) -> dict | None:
-    joined = [(labels[(r["request"], r["index"])], r["score"]) for r in captured
-              if (r["request"], r["index"]) in labels and r["score"] is not None]
+def positive(label: str, classes: list[str]) -> bool:
+    """Whether a binary ground-truth label is classes[1]; numbers match by value ("1.0" is "1")."""
+    for index, name in enumerate(classes):
+        if label == name or (_number(label) is not None and _number(label) == _number(name)):
+            return bool(index)
+    raise BadInput(f"ground truth label {label!r} is not one of the classes {classes}")
+
+
+def model_quality(captured: list[dict], labels: dict, evaluation: dict) -> dict | None:
+    if evaluation["task"] != "binary":  # see the module docstring
+        return None
+    joined = [(positive(labels[(r["request"], r["index"])], evaluation["classes"]), r["answer"]) for r in captured
+              if (r["request"], r["index"]) in labels and r["answer"] is not None]
     if not joined:
         return None
     truth, scores = (np.asarray(v, dtype=float) for v in zip(*joined))
+    registered = evaluation["binary_classification_metrics"]
     live = {"auc": auc(truth, scores), "accuracy": float(((scores >= 0.5) == (truth == 1)).mean())}
     baseline = {name: registered[name]["value"] for name in live}
     return {"rows": len(joined), **{k: (round(v, 6) if v is not None else None) for k, v in live.items()},
@@ -226,14 +262,14 @@ def analyze(root: Path) -> dict:
     evaluation = json.loads((root / "evaluation" / "evaluation.json").read_text())
     window = json.loads((root / "traffic" / "window.json").read_text())
     features = statistics["features"]
-    captured = read_captures(root / "traffic" / "capture", len(features))
+    read_answer = answer_reader(evaluation)
+    captured = read_captures(root / "traffic" / "capture", len(features), read_answer)
     labels = read_ground_truth(root / "traffic" / "ground-truth")
-    labelled = read_captures(root / "traffic" / "labelled", len(features)) if labels else []
-    registered = evaluation.get("binary_classification_metrics", {})
+    labelled = read_captures(root / "traffic" / "labelled", len(features), read_answer) if labels else []
     report = {"window": window, "rows": len(captured), "requests": len({r["request"] for r in captured}),
               "thresholds": {"psi": PSI_DRIFT, "p_value": P_VALUE_DRIFT, "quality_tolerance": QUALITY_TOLERANCE},
               "ground_truth_labels": len(labels),
-              "model_quality": model_quality(labelled, labels, registered) if labelled else None}
+              "model_quality": model_quality(labelled, labels, evaluation) if labelled else None}
     if not captured:  # a quiet window; ground truth that arrived for earlier hours is still scored
         return {**report, "outcome": "NoTraffic"}
     checked, issues = [], []
@@ -250,9 +286,10 @@ def analyze(root: Path) -> dict:
         checked.append(entry)
         issues += [f"{feature['name']}: {v}" for v in entry["quality"]["violations"]]
     drifted = [f["name"] for f in checked if f["drifted"]]
-    scores = np.asarray([r["score"] for r in captured if r["score"] is not None])
-    predictions = (numeric_drift(scores, evaluation["predictions"]) if len(scores) and "predictions" in evaluation
-                   else None)
+    answers = [r["answer"] for r in captured if r["answer"] is not None]
+    expected = evaluation.get("predictions")
+    predictions = (None if not answers or not expected else categorical_drift(answers, expected)
+                   if expected["type"] == "categorical" else numeric_drift(np.asarray(answers), expected))
     return {**report, "outcome": "Drift" if drifted else "NoDrift",
             "drift": {"share": round(len(drifted) / len(checked), 6), "drifted": drifted, "features": checked},
             "predictions": predictions, "data_quality": {"violations": len(issues), "issues": issues}}
@@ -298,7 +335,8 @@ def render_html(report: dict) -> str:
             charts.append(bar_chart(f"{f['name']}: PSI {f['psi']}", f["chart"]))
     if report.get("predictions"):
         p = report["predictions"]
-        charts.append(bar_chart(f"model scores: PSI {p['psi']}, KS {p['ks_statistic']:.3f}", p["chart"]))
+        test = (f"KS {p['ks_statistic']:.3f}" if "ks_statistic" in p else f"chi-square {p['chi2_statistic']:.3g}")
+        charts.append(bar_chart(f"model answers: PSI {p['psi']}, {test}", p["chart"]))
     table = ("<table border=1 cellpadding=4><tr><th>feature</th><th>type</th><th>PSI</th><th>test</th><th>drift</th>"
              "<th>missing</th><th>data quality</th></tr>" + "".join(rows) + "</table>")
     summary = (f"<p>Drift share {report['drift']['share']:.2f} ({', '.join(report['drift']['drifted']) or 'none'});"

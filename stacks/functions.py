@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -43,8 +43,10 @@ class KitFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",
-            # Tests import the handlers, so keep bytecode caches out of the asset (and its hash).
-            code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=["__pycache__", "*.pyc"]),
+            # Tests import the handlers, so keep bytecode caches out of the asset (and its hash). A module shared
+            # with a processing job is a symlink to it (lambda/smoke_test/metrics.py): EXTERNAL copies its target.
+            code=lambda_.Code.from_asset(str(LAMBDA_DIR / folder), exclude=["__pycache__", "*.pyc"],
+                                         follow_symlinks=SymlinkFollowMode.EXTERNAL),
             role=self.role,
             environment=dict(environment),
             environment_encryption=encryption_key,

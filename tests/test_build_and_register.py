@@ -234,16 +234,6 @@ def test_the_workflow_registers_only_in_its_group_and_notifies_only_its_topic(te
             "Condition": {"StringLike": {"s3:prefix": ["datasets/*", "incoming/*"]}}} in reads
 
 
-def test_evaluation_metrics_match_their_definitions():
-    from processing.evaluate_model import metrics
-
-    labels, scores = np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])
-    report = metrics(labels, scores)["binary_classification_metrics"]
-    assert report["auc"]["value"] == 0.75 and report["accuracy"]["value"] == 0.5
-    assert report["confusion_matrix"] == {"0": {"0": 1, "1": 1}, "1": {"0": 1, "1": 1}}
-    assert report["precision"]["value"] == report["recall"]["value"] == report["f1"]["value"] == 0.5
-
-
 def test_operators_may_upload_data_sets_and_approve_this_workflows_models(templates):
     template = templates[BR]
     document = resource(template, "Operators/Policy/Resource")["Properties"]["PolicyDocument"]["Statement"]

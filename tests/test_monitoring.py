@@ -22,12 +22,14 @@ from offline.cloud import LocalCloud
 from stacks.workflow_stack import WORKFLOWS
 from stacks.workflows.monitor_endpoint import ENDPOINT_METRICS, EXECUTION_METRICS, MONITOR_METRICS
 from tests.cfn import arn, get_att, of_type
-from tests.conftest import ROOT, load_lambda_module
+from tests.conftest import ROOT, load_lambda_module, load_processing_module
 from tests.test_iam import statements, trust
 
 sys.path.insert(0, str(ROOT / "processing"))
 import baseline  # noqa: E402
 import monitor  # noqa: E402
+
+metrics = load_processing_module("metrics")
 
 BR, DA, MON = "BuildAndRegister", "DeployApproved", "MonitorEndpoint"
 ENDPOINT = "mlkit-da-endpoint"
@@ -59,24 +61,29 @@ def test_baseline_describes_numbers_categories_and_missing_values():
         baseline.baseline(frame(10, 1), "target")
 
 
-def folders(tmp_path, train: pd.DataFrame, traffic: pd.DataFrame, labels: list[int] | None = None):
-    """The monitor job's inputs as the workflow stages them: baseline files, captured requests, ground truth."""
+def folders(tmp_path, train: pd.DataFrame, traffic: pd.DataFrame, labels: list[int] | None = None,
+            evaluation: dict | None = None, answers: list[str] | None = None):
+    """The monitor job's inputs as the workflow stages them: baseline files, captured requests (answered with
+    `answers`, default a binary score from size), ground truth."""
     statistics, constraints = baseline.baseline(train, "label")
+    evaluation = evaluation or {
+        "task": "binary", "classes": ["0", "1"],
+        "binary_classification_metrics": {"auc": {"value": 0.9}, "accuracy": {"value": 0.8}},
+        "predictions": {**baseline.numeric_summary(np.linspace(0, 1, 500)), "type": "numeric"}}
     for name, document in (("baseline/statistics.json", statistics), ("constraints/constraints.json", constraints),
-                           ("evaluation/evaluation.json", {
-                               "binary_classification_metrics": {"auc": {"value": 0.9}, "accuracy": {"value": 0.8}},
-                               "predictions": baseline.numeric_summary(np.linspace(0, 1, 500))}),
+                           ("evaluation/evaluation.json", evaluation),
                            ("traffic/window.json", {"start": "2026-01-01T10:00:00Z", "end": "2026-01-01T11:00:00Z"})):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(json.dumps(document))
     features = traffic.drop(columns="label")
     scores = np.clip(features["size"].fillna(50).to_numpy() / 100, 0, 1)
+    answers = answers or [str(s) for s in scores]
     lines = []
     for start in range(0, len(features), 10):  # requests of ten rows, as a client would batch them
         part = features.iloc[start:start + 10]
         lines.append(json.dumps({"captureData": {
             "endpointInput": {"data": part.to_csv(header=False, index=False), "encoding": "CSV", "mode": "INPUT"},
-            "endpointOutput": {"data": "".join(f"{s}\n" for s in scores[start:start + 10]), "encoding": "CSV"}},
+            "endpointOutput": {"data": "".join(f"{a}\n" for a in answers[start:start + 10]), "encoding": "CSV"}},
             "eventMetadata": {"eventId": f"e{start}", "inferenceId": f"r{start}"}, "eventVersion": "0"}))
     for folder in ("capture", "labelled"):
         (tmp_path / "traffic" / folder / "2026/01/01/10").mkdir(parents=True)
@@ -143,6 +150,71 @@ def test_the_monitor_refuses_rows_that_do_not_match_the_baseline(tmp_path):
     extra.write_text(json.dumps({"captureData": {"endpointInput": {"data": "1,2,3\n", "encoding": "CSV"}},
                                  "eventMetadata": {"eventId": "x"}}) + "\n")
     with pytest.raises(monitor.BadInput, match="b.jsonl line 1 has a row of 3 values; the baseline has 2 features"):
+        monitor.analyze(tmp_path)
+
+
+def multiclass_answers(rng, rows: int, weights) -> list[str]:
+    """Answers of a three-class model whose predicted class is drawn with `weights`."""
+    answers = []
+    for k in rng.choice(3, rows, p=weights):
+        probabilities = [0.2, 0.2, 0.2]
+        probabilities[k] = 0.6
+        answers.append(",".join(map(str, probabilities)))
+    return answers
+
+
+def test_multiclass_answers_are_checked_as_predicted_class_frequencies(tmp_path):
+    rng = np.random.default_rng(4)
+    classes = ["ant", "bee", "cow"]
+    test_answers = multiclass_answers(rng, 900, [0.5, 0.5, 0.0])  # cow is never predicted on the test set
+    evaluation = metrics.evaluate("multiclass", classes, "".join(f"{classes[i % 3]}\n" for i in range(900)),
+                                  "\n".join(test_answers))
+    assert evaluation["predictions"]["frequencies"]["cow"] == 0
+    like_test = tmp_path / "like"
+    folders(like_test, frame(300, 1), frame(600, 2), evaluation=evaluation,
+            answers=multiclass_answers(rng, 600, [0.5, 0.5, 0.0]))
+    found = monitor.analyze(like_test)["predictions"]
+    assert not found["drifted"] and found["chi2_p_value"] > 0.01 and found["chart"]["bins"] == classes
+    assert monitor.analyze(like_test)["model_quality"] is None  # measured for binary models only
+    moved = tmp_path / "moved"  # a tenth of the answers now predict cow
+    folders(moved, frame(300, 1), frame(600, 2), evaluation=evaluation,
+            answers=multiclass_answers(rng, 600, [0.45, 0.45, 0.1]))
+    found = monitor.analyze(moved)["predictions"]
+    assert found["drifted"] and found["chi2_p_value"] < 1e-10 and found["chart"]["current"][2] == pytest.approx(
+        0.1, abs=0.03)
+    assert "chi-square" in monitor.render_html(monitor.analyze(moved))
+
+
+def test_regression_answers_are_checked_against_their_own_range(tmp_path):
+    rng = np.random.default_rng(5)
+    predicted = rng.normal(1000, 50, 2000)
+    evaluation = metrics.evaluate("regression", None, "".join(f"{v}\n" for v in predicted + 1),
+                                  "".join(f"{v}\n" for v in predicted))
+    edges = evaluation["predictions"]["histogram"]["edges"]
+    assert edges[0] == predicted.min() and edges[-1] == predicted.max()  # bins where the values are, not [0, 1]
+    same = tmp_path / "same"
+    folders(same, frame(300, 1), frame(600, 2), evaluation=evaluation,
+            answers=[str(v) for v in rng.normal(1000, 50, 600)])
+    assert not monitor.analyze(same)["predictions"]["drifted"]
+    shifted = tmp_path / "shifted"
+    folders(shifted, frame(300, 1), frame(600, 2), evaluation=evaluation,
+            answers=[str(v) for v in rng.normal(1060, 50, 600)])
+    found = monitor.analyze(shifted)["predictions"]
+    assert found["drifted"] and found["ks_p_value"] < 1e-10 and found["psi"] > 0.2
+
+
+def test_binary_ground_truth_is_matched_to_the_classes_by_text_or_by_number():
+    assert monitor.positive("yes", ["no", "yes"]) and not monitor.positive("no", ["no", "yes"])
+    assert monitor.positive("1.0", ["0", "1"]) and not monitor.positive("0", ["0", "1"])
+    with pytest.raises(monitor.BadInput, match="ground truth label 'maybe' is not one of the classes"):
+        monitor.positive("maybe", ["no", "yes"])
+
+
+def test_the_monitor_refuses_answers_that_break_the_model_contract(tmp_path):
+    evaluation = metrics.evaluate("multiclass", ["a", "b", "c"], "a\nb\nc\n", "0.6,0.2,0.2\n0.2,0.6,0.2\n0.2,0.2,0.6\n")
+    folders(tmp_path, frame(300, 1), frame(20, 2), evaluation=evaluation, answers=["0.5,0.5"] * 20)
+    with pytest.raises(monitor.BadInput, match="a.jsonl line 1 is not a data-capture record: an answer of 2 values; "
+                                               "a multiclass model answers 3 per row"):
         monitor.analyze(tmp_path)
 
 

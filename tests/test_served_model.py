@@ -7,14 +7,13 @@ import random
 import time
 
 import boto3
-import numpy as np
 import pytest
 
 from offline.cloud import LocalCloud
 from tests.conftest import load_processing_module
 
 BR, DA = "BuildAndRegister", "DeployApproved"
-evaluate_model = load_processing_module("evaluate_model")
+metrics = load_processing_module("metrics")
 
 
 def sensor_data_set(rows: int = 700, seed: int = 11) -> bytes:
@@ -54,9 +53,8 @@ def sagemaker_role(cloud: LocalCloud, stack: str) -> str:
 
 
 def scored(labels: list[int], answer: str) -> dict:
-    scores = np.array([float(v) for v in answer.split()])
-    report = evaluate_model.metrics(np.array(labels), scores)["binary_classification_metrics"]
-    return {name: report[name]["value"] for name in ("accuracy", "auc")}
+    return metrics.measure("binary", ["0", "1"], labels, metrics.parse_answers("binary", ["0", "1"], answer),
+                           ["accuracy", "auc"])
 
 
 def test_the_signal_in_the_decimals_reaches_the_model(loop):

@@ -1,4 +1,5 @@
-"""Lambda handler: read a run's evaluation (Model Registry model-quality JSON) for the gate and the notification."""
+"""Lambda handler: read a run's evaluation (processing/metrics.py's evaluation.json, shipped beside this handler)
+for the gate and the notification: the task, the gate's verdict and the task's scalar metrics."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,8 @@ from typing import Any
 
 import boto3
 
+from metrics import TASKS
+
 
 def handler(event: dict, context: Any, s3_client=None) -> dict:
     uri = event.get("evaluation_uri", "")
@@ -16,5 +19,6 @@ def handler(event: dict, context: Any, s3_client=None) -> dict:
         raise ValueError(f"evaluation_uri must be a run's evaluation/evaluation.json in this stack's bucket, got {uri!r}")
     s3 = s3_client or boto3.client("s3")
     report = json.loads(s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read())
-    metrics = report["binary_classification_metrics"]
-    return {name: metrics[name]["value"] for name in ("accuracy", "auc", "precision", "recall", "f1")}
+    task = TASKS[report["task"]]
+    return {"task": report["task"], "gate": report["gate"],
+            "metrics": {name: report[task.registry_key][name]["value"] for name in task.metrics}}

@@ -1,5 +1,5 @@
-"""Lambda handler: score a model version's registered test rows on the endpoint and compare accuracy and AUC with
-the metrics registered for it."""
+"""Lambda handler: score a model version's registered raw test rows on the endpoint and compare its gate metric
+with the value registered for it. The metric code is processing/metrics.py, shipped beside this handler."""
 from __future__ import annotations
 
 import json
@@ -10,11 +10,12 @@ from typing import Any
 
 import boto3
 
+import metrics
+
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
-BATCH_ROWS = 200  # well under InvokeEndpoint's 6 MB request limit for the kit's numeric CSV rows
-THRESHOLD = 0.5  # as at registration (processing/evaluate_model.py)
-LABELS = {"accuracy": "accuracy", "auc": "AUC"}
+# A request holds up to this many rows and bytes: under InvokeEndpoint's 6 MB payload limit with room to spare.
+BATCH_ROWS, BATCH_BYTES = 200, 5_000_000
 S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>runs/[^/]+/.+)$")
 
 
@@ -25,37 +26,21 @@ def _location(name: str, uri: Any, bucket: str) -> tuple[str, str]:
     return match["bucket"], match["key"]
 
 
-def auc(labels: list[int], scores: list[float]) -> float | None:
-    """ROC AUC from ranks (ties share their average rank); None when one class is missing."""
-    positives = sum(labels)
-    negatives = len(labels) - positives
-    if not positives or not negatives:
-        return None
-    order = sorted(range(len(scores)), key=scores.__getitem__)
-    ranks = [0.0] * len(scores)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and scores[order[end + 1]] == scores[order[start]]:
-            end += 1
-        for index in order[start:end + 1]:
-            ranks[index] = (start + end) / 2 + 1
-        start = end + 1
-    positive_ranks = sum(rank for rank, label in zip(ranks, labels) if label == 1)
-    return (positive_ranks - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def compare(labels: list[int], scores: list[float], registered: dict, tolerance: float) -> dict:
-    """Whether the endpoint's accuracy and AUC on these rows are within `tolerance` of the registered ones."""
-    accuracy = sum((score >= THRESHOLD) == bool(label) for label, score in zip(labels, scores)) / len(labels)
-    measured = {"accuracy": accuracy, "auc": auc(labels, scores)}
-    gaps = {name: abs(value - registered[name]) for name, value in measured.items() if value is not None}
-    passed = all(gap <= tolerance for gap in gaps.values())
-    shown = ", ".join(f"{LABELS[name]} {measured[name]:.4f} (registered {registered[name]:.4f})" for name in gaps)
-    summary = (f"Smoke test {'passed' if passed else 'FAILED'} on {len(labels)} registered test rows: {shown}; "
-               f"tolerance {tolerance:g}.")
-    return {"passed": passed, "rows": len(labels), "measured": measured, "registered": registered,
-            "summary": summary}
+def compare(evaluation: dict, labels: list, answers: list, tolerance: float) -> dict:
+    """Whether the gate metric on these answers is within `tolerance` of the registered value."""
+    task, classes, verdict = evaluation["task"], evaluation["classes"], evaluation["gate"]
+    metric, registered = verdict["metric"], float(verdict["value"])
+    rows = f"Smoke test {{}} on {len(labels)} registered test rows"
+    try:
+        measured = metrics.measure(task, classes, labels, answers, [metric])[metric]
+    except metrics.BadInput as error:  # e.g. too few rows to hold every class: this check cannot pass
+        return {"passed": False, "rows": len(labels), "metric": metric, "measured": None, "registered": registered,
+                "tolerance": tolerance, "summary": f"{rows.format('FAILED')}: {metric} cannot be measured ({error})."}
+    passed = abs(measured - registered) <= tolerance
+    return {"passed": passed, "rows": len(labels), "metric": metric, "measured": measured, "registered": registered,
+            "tolerance": tolerance,
+            "summary": f"{rows.format('passed' if passed else 'FAILED')}: {metric} {measured:.6g} (registered "
+                       f"{registered:.6g}); tolerance {tolerance:g}."}
 
 
 def _lines(s3: Any, bucket: str, key: str, limit: int) -> list[str]:
@@ -72,32 +57,45 @@ def _lines(s3: Any, bucket: str, key: str, limit: int) -> list[str]:
     return lines[:limit]
 
 
-def _scores(runtime: Any, endpoint: str, rows: list[str]) -> list[float]:
-    scores: list[float] = []
-    for start in range(0, len(rows), BATCH_ROWS):
-        batch = rows[start:start + BATCH_ROWS]
+def _batches(rows: list[str]) -> list[list[str]]:
+    batches: list[list[str]] = []
+    size = 0
+    for row in rows:
+        if not batches or len(batches[-1]) == BATCH_ROWS or size + len(row.encode()) + 1 > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(row)
+        size += len(row.encode()) + 1
+    return batches
+
+
+def _answers(runtime: Any, endpoint: str, rows: list[str], task: str, classes: list | None) -> list:
+    answers: list = []
+    for batch in _batches(rows):
         body = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept="text/csv",
                                        Body="\n".join(batch).encode())["Body"].read().decode()
-        answered = [float(value) for value in re.split(r"[,\s]+", body.strip()) if value]
+        source = f"{endpoint}'s answer to rows {len(answers) + 1}-{len(answers) + len(batch)}"
+        answered = metrics.parse_answers(task, classes, body, source)
         if len(answered) != len(batch):
-            raise ValueError(f"{endpoint} answered {len(answered)} scores for {len(batch)} rows")
-        scores += answered
-    return scores
+            raise ValueError(f"{source} has {len(answered)} lines; the model contract is one line per row")
+        answers += answered
+    return answers
 
 
 def handler(event: dict, context: Any, s3_client=None, runtime_client=None) -> dict:
     bucket, endpoint = os.environ["BUILD_DATA_BUCKET"], os.environ["ENDPOINT_NAME"]
     rows, tolerance = int(event["rows"]), float(event["tolerance"])
     s3 = s3_client or boto3.client("s3")
-    report = json.loads(s3.get_object(Bucket=bucket, Key=_location("evaluation", event.get("evaluation"), bucket)[1])
-                        ["Body"].read())["binary_classification_metrics"]
-    registered = {name: float(report[name]["value"]) for name in ("accuracy", "auc")}
+    evaluation = json.loads(s3.get_object(Bucket=bucket, Key=_location("evaluation", event.get("evaluation"), bucket)[1])
+                            ["Body"].read())
+    task, classes = evaluation["task"], evaluation["classes"]
     features = _lines(s3, bucket, _location("test_data", event.get("test_data"), bucket)[1], rows)
-    labels = [int(float(line.split(",")[0])) for line in
-              _lines(s3, bucket, _location("test_labels", event.get("test_labels"), bucket)[1], rows)]
+    labels_at = event.get("test_labels")
+    labels = metrics.parse_labels(task, classes, "\n".join(_lines(s3, bucket, _location("test_labels", labels_at,
+                                                                                     bucket)[1], rows)), labels_at)
     if not features or len(features) != len(labels):
         raise ValueError(f"the registered test set has {len(features)} rows and {len(labels)} labels")
-    result = compare(labels, _scores(runtime_client or boto3.client("sagemaker-runtime"), endpoint, features),
-                     registered, tolerance)
+    result = compare(evaluation, labels, _answers(runtime_client or boto3.client("sagemaker-runtime"), endpoint,
+                                                  features, task, classes), tolerance)
     LOGGER.info("smoke test", extra={"result": result})
     return result
