@@ -91,16 +91,18 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
             print(f"  monitoring:  {output['monitoring_schedule']} (MonitorEndpoint's schedule); traffic captured "
                   f"under {where(output['capture'])}")
         elif "model_package_arn" in output:
-            metrics = output["metrics"]
+            measured, verdict = output["metrics"]["metrics"], output["metrics"]["gate"]
             report = json.loads(read(output["evaluation"]))
-            matrix = next(iter(report.values()))["confusion_matrix"]
+            matrix = next(iter(report.values())).get("confusion_matrix")
             print(f"  model:       {where(output['model_artifacts'])}")
             print(f"  registered:  {output['model_package_arn']} ({approvals[output['model_package_arn']]})")
-            print(f"  test set:    accuracy {metrics['accuracy']}, AUC {metrics['auc']}, precision "
-                  f"{metrics['precision']}, recall {metrics['recall']}, F1 {metrics['f1']}")
-            print("  confusion:   " + "; ".join(f"true {true}: " + ", ".join(f"{count} predicted {predicted}"
-                                                                            for predicted, count in row.items())
-                                             for true, row in matrix.items()))
+            print(f"  test set:    {output['metrics']['task']}: "
+                  + ", ".join(f"{name} {value}" for name, value in measured.items()))
+            print(f"  gate:        {verdict['metric']} {verdict['value']} ({verdict['better']} is better, threshold "
+                  f"{verdict['threshold']}): {'passed' if verdict['passed'] else 'failed'}")
+            if matrix:
+                print("  confusion:   " + "; ".join(f"true {true}: " + ", ".join(
+                    f"{count} predicted {predicted}" for predicted, count in row.items()) for true, row in matrix.items()))
             print(f"  evaluation:  {where(output['evaluation'])}")
             print(f"  test rows:   {where(output['test_data'])}\n               (raw, as a client sends them; "
                   f"labels: {output['test_labels']})")

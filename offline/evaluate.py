@@ -1,19 +1,19 @@
-"""Model quality on the seeded test set: predictions against the true labels the seeding step wrote."""
+"""Model quality on a seeded test set: a run's batch-transform answers against the true labels the seeding step
+wrote, measured by the kit's one metrics module."""
 from __future__ import annotations
-
-from sklearn.metrics import roc_auc_score
 
 from offline.cloud import LocalCloud
 from offline.s3_objects import split_s3
+from processing.metrics import evaluate as measure
 
 
 def evaluate(cloud: LocalCloud, output: dict) -> dict:
-    """Accuracy (threshold 0.5) and ROC AUC of a finished run's batch-transform predictions."""
+    """Accuracy (threshold 0.5) and ROC AUC of a finished run's batch-transform answers (the seeded sets are
+    binary, labels 0 and 1)."""
     bucket, prefix = split_s3(output["predictions"])
-    labels = [int(v) for v in cloud.read(output["test_labels"]).split()]  # as the seeding step wrote them
-    scores = [float(v) for key in cloud.keys(bucket, prefix) if key.endswith(".out")
-              for v in cloud.read(f"s3://{bucket}/{key}").split()]
-    if len(scores) != len(labels):
-        raise ValueError(f"{len(scores)} predictions for {len(labels)} test rows")
-    accuracy = sum((score >= 0.5) == bool(label) for score, label in zip(scores, labels)) / len(labels)
-    return {"test_rows": len(labels), "accuracy": round(accuracy, 4), "auc": round(roc_auc_score(labels, scores), 4)}
+    labels = cloud.read(output["test_labels"]).decode()
+    answers = "".join(cloud.read(f"s3://{bucket}/{key}").decode() for key in cloud.keys(bucket, prefix)
+                      if key.endswith(".out"))
+    quality = measure("binary", ["0", "1"], labels, answers)["binary_classification_metrics"]
+    return {"test_rows": len(labels.split()), "accuracy": round(quality["accuracy"]["value"], 4),
+            "auc": round(quality["auc"]["value"], 4)}

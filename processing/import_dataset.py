@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import random
 import re
 import sys
@@ -459,21 +460,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True)
     parser.add_argument("--categorical-columns", default="auto")
     parser.add_argument("--drop-columns", default="none")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--source", required=True, help="the s3:// URI the input came from, for messages")
+    # The run's seed and data set differ per run while the arguments are fixed in the definition: the state
+    # machine passes them in the job's environment. No seed ("null"): one is drawn and reported.
+    parser.add_argument("--seed", default=os.environ.get("IMPORT_SEED", "null"))
+    parser.add_argument("--source", default=os.environ.get("IMPORT_SOURCE"),
+                        help="the s3:// URI the input came from, for messages")
     parser.add_argument("--message-file", type=Path, default=Path("/opt/ml/output/message"))
     args = parser.parse_args(argv)
+    if not args.source:
+        parser.error("--source (or IMPORT_SOURCE) is required")
+    if args.seed in ("", "null"):
+        args.seed = random.SystemRandom().randint(0, 2**31 - 1)
+    elif not str(args.seed).isdigit():
+        parser.error(f"--seed must be a whole number, got {args.seed!r}")
+    args.seed = int(args.seed)
+    args.message_file.parent.mkdir(parents=True, exist_ok=True)
     try:
         settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns)
         description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source)
     except InvalidDataset as error:
         message = exit_message(f"InvalidDataset: {error}")
-        args.message_file.parent.mkdir(parents=True, exist_ok=True)
         args.message_file.write_text(message, encoding="utf-8")
         print(message, file=sys.stderr)
         return 1
-    print(json.dumps({"source": description["source"], "rows": description["rows"],
-                      "categorical": description["categorical"], "numeric": description["numeric"]}))
+    # What the state machine reads of the import (the job's ExitMessage, at most 1 KB): counts, never names.
+    summary = {"rows": description["rows"], "num_class": len(description["classes"] or ()), "seed": args.seed}
+    args.message_file.write_text(json.dumps(summary, separators=(",", ":")), encoding="utf-8")
+    print(json.dumps({"source": description["source"], **summary, "categorical": description["categorical"],
+                      "numeric": description["numeric"]}))
     return 0
 
 

@@ -160,8 +160,8 @@ class ModelContract:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "ModelContract":
         task, label = settings["task"], settings["label_column"]
-        metrics = TASKS[task]["metrics"]
-        metric = settings["gate_metric"] or TASKS[task]["gate"][0]
+        metrics = TASKS[task].metrics
+        metric = settings["gate_metric"] or TASKS[task].gate_metric
         if metric not in metrics:
             raise _fail("gate_metric", metric, f"a metric of task={task}: " + ", ".join(metrics))
         threshold = settings["gate_threshold"]
@@ -174,12 +174,12 @@ class ModelContract:
             raise _fail("categorical_columns", ",".join(categorical), f"no dropped column (drop_columns has {both[0]!r})")
         model = (Model.built_in(task) if settings["model"] == BUILT_IN else Model.script(settings["model"], task))
         return cls(label_column=label, task=task, categorical_columns=categorical, drop_columns=tuple(dropped),
-                   gate_metric=metric, gate_threshold=TASKS[task]["gate"][1] if threshold is None else threshold,
+                   gate_metric=metric, gate_threshold=TASKS[task].gate_threshold if threshold is None else threshold,
                    model=model)
 
     @property
     def better(self) -> str:
-        return TASKS[self.task]["metrics"][self.gate_metric]
+        return TASKS[self.task].metrics[self.gate_metric]
 
     def arguments(self) -> list[str]:
         """The contract as the import job's arguments (processing/import_dataset.py)."""
@@ -203,8 +203,10 @@ class ModelContract:
         if model.serving is None and self.task == "multiclass":  # XGBoost needs the count of classes
             fixed["num_class.$"] = "States.Format('{}', $.imported.summary.num_class)"
         return {
+            # The message file named, not left to the script's default: SageMaker reads it from this path.
             "ImportArguments": ["--input-dir", "/opt/ml/processing/input/data", "--output-dir",
-                                "/opt/ml/processing/output", *self.arguments()],
+                                "/opt/ml/processing/output", "--message-file", "/opt/ml/output/message",
+                                *self.arguments()],
             "HyperparameterDefaults": dict(model.hyperparameters),
             "HyperparameterRules": model.rules,
             "FixedHyperparameters": fixed,

@@ -11,5 +11,5 @@ class PreprocessAndTrainStack(SageMakerWorkflowStack):
                     "orchestrated by Step Functions",
         reads=("input", "processed", "model"),
         writes=("processed", "model", "predictions"),
-        assets={"ProcessingScript": "processing/standardize.py"},
+        assets={"ProcessingScript": "processing/features.py"},
     )
