@@ -22,6 +22,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -102,6 +103,12 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
                 resourceType=self._get_sfn_resource_type())))
 
 
+def _branch_error_name(error_name: str | None):
+    if error_name and error_name.startswith("States."):
+        return StatesErrorName.from_name(error_name)
+    return CustomErrorName(error_name)
+
+
 _installed = threading.Lock()
 _original_factory = state_task_factory.state_task_service_for
 
@@ -116,5 +123,8 @@ def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0, wait_time
         callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = poll_seconds
         # AWS SDK tasks name SageMaker's errors SageMaker.<ExceptionClass> (aws-sdk:sagemaker:...).
         aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
+        # A Parallel state re-raises its failed branch's error under the same name, as Step Functions does; moto
+        # makes every such name a custom one, which a States.* name (States.TaskFailed of a failed job) cannot be.
+        branches_decl.CustomErrorName = _branch_error_name
         retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * retry_time_scale))
         WaitFunction._wait_interval = lambda self, env, wait_seconds: time.sleep(wait_seconds * wait_time_scale)

@@ -26,8 +26,9 @@ BUILT_IN = "xgboost"
 FRAMEWORKS = {"sklearn": "SklearnImage", "xgboost": "XGBoostImage"}
 SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
-# Where the training toolkit finds the source under network isolation: the `code` channel (models.md).
-SUBMIT_DIRECTORY = "/opt/ml/input/data/code/sourcedir.tar.gz"
+# Where the training toolkit finds the source under network isolation: the `code` channel's one file, the
+# shipped source folder (its asset's object name; models.md).
+SUBMIT_DIRECTORY = "/opt/ml/input/data/code/${ModelSourceFile}"
 # Built-in XGBoost per task: the objective whose answers are the contract's (a probability of classes[1], K
 # probabilities, a value), fixed by the task, and a default eval_metric; num_class joins at run time, from the
 # imported data.

@@ -39,7 +39,7 @@ def test_a_team_script_model_trains_and_serves_in_its_framework_image():
     fragments = made.fragments()
     assert fragments["TrainingImage"] == "${SklearnImage}"
     assert made.model.fixed == {"sagemaker_program": "train.py",
-                                "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+                                "sagemaker_submit_directory": "/opt/ml/input/data/code/${ModelSourceFile}",
                                 "task": "regression"}
     assert [c["ChannelName"] for c in fragments["TrainingChannels"]] == ["train", "validation", "code"]
     assert fragments["ModelContainer"]["Environment"] == {
