@@ -103,7 +103,7 @@ class PeerWorkflowStack(Stack):
         validation_uri = sfn.JsonPath.string_at("$.dataset.channels.validation")
         test_uri = sfn.JsonPath.string_at("$.dataset.channels.test")
         if preprocess:
-            script = s3_assets.Asset(self, "ProcessingScript", path=str(ROOT / "processing" / "standardize.py"))
+            script = s3_assets.Asset(self, "ProcessingScript", path=str(ROOT / "processing" / "features.py"))
             script.grant_read(sagemaker_role)
             chain = chain.next(self.processing_job(script, sagemaker_role, bucket))
             processed = "$.processing.Output"

@@ -17,7 +17,7 @@ from tests.conftest import load_processing_module
 from tests.test_iam import statements, trust
 
 BR = "BuildAndRegister"
-standardize = load_processing_module("standardize")
+features = load_processing_module("features")
 
 
 def csv_text(rows: int, seed: int, noisy: bool = False, header: str = "label,x,y") -> bytes:
@@ -63,13 +63,17 @@ def test_a_good_model_is_registered_for_approval_with_metrics_baselines_and_line
     assert preprocess["ModelDataUrl"] == output["preprocessor"] == \
         "s3://" + cloud.workflows[BR].data_bucket + "/runs/registered/processed/preprocessor/model.tar.gz"
     assert "sagemaker-scikit-learn:" in preprocess["Image"]
-    assert preprocess["Environment"]["SAGEMAKER_PROGRAM"] == standardize.SERVING_MODULE
+    assert preprocess["Environment"]["SAGEMAKER_PROGRAM"] == "features.py"
+    assert "features.py" in features.__file__
     assert package["CustomerMetadataProperties"]["test_data"] == output["test_data"]
+    assert package["CustomerMetadataProperties"]["task"] == "binary"
     assert cloud.read(output["test_data"]).decode().splitlines()[0].count(",") == 1  # raw x,y: no label, no header
     quality = json.loads(cloud.read(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]))
     metrics = quality["binary_classification_metrics"]
     assert metrics["auc"]["value"] >= 0.8 and set(metrics) == {"accuracy", "auc", "precision", "recall", "f1",
                                                                  "confusion_matrix"}
+    assert quality["gate"] == {"metric": "auc", "value": metrics["auc"]["value"], "threshold": 0.8,
+                               "better": "higher", "passed": True}
     # The kit's own drift-check baseline: the raw training features the endpoint receives (no label, not
     # standardized), and the test-set score distribution with the model-quality metrics.
     baselines = package["DriftCheckBaselines"]
@@ -95,14 +99,22 @@ def test_a_good_model_is_registered_for_approval_with_metrics_baselines_and_line
             "--model-approval-status Approved") in message
 
 
-def test_a_model_below_min_auc_is_not_registered_and_its_owner_is_told(cloud):
+def test_a_model_below_the_gate_is_not_registered_and_its_owner_is_told(cloud):
     bucket = cloud.workflows[BR].data_bucket
     cloud.s3.put_object(Bucket=bucket, Key="datasets/noise/data.csv", Body=csv_text(600, 1, noisy=True))
     before = len(packages(cloud))
-    described = run(cloud, "below", {"dataset_uri": f"s3://{bucket}/datasets/noise/", "min_auc": 0.9})
+    described = run(cloud, "below", {"dataset_uri": f"s3://{bucket}/datasets/noise/"})
     assert described["status"] == "FAILED" and described["error"] == "ModelBelowThreshold"
     assert len(packages(cloud)) == before
-    assert messages(cloud, "Execution below trained a model that scored AUC")
+    (message,) = messages(cloud, "Execution below trained a model that scored auc 0.")
+    assert "which fails the gate (higher is better, threshold 0.8): nothing was registered" in message
+
+
+def test_the_old_min_auc_input_is_refused_with_what_replaces_it(cloud):
+    described = run(cloud, "old-gate", {"min_auc": 0.9})
+    assert described["status"] == "FAILED" and described["error"] == "InvalidExecutionInput"
+    assert ("min_auc is no longer an input: the registration gate is now the settings gate_metric and "
+            "gate_threshold (for example -c gate_metric=auc -c gate_threshold=0.8)") in described["cause"]
 
 
 def test_the_users_data_set_is_split_into_the_run_and_trained_on(cloud):
@@ -114,9 +126,9 @@ def test_the_users_data_set_is_split_into_the_run_and_trained_on(cloud):
     assert described["output"]["data"] == f"s3://{bucket}/datasets/mine/"
     keys = cloud.keys(bucket, "runs/own-data/input/")
     assert {k.split("/input/")[1] for k in keys} == {"raw/train.csv", "raw/validation.csv", "raw/test.csv",
-                                                      "test-labels/labels.csv"}
+                                                      "raw/dataset.json", "test-labels/labels.csv"}
     rows = {k.split("/input/")[1]: cloud.read(f"s3://{bucket}/{k}").decode().splitlines() for k in keys}
-    sizes = {name: len(lines) for name, lines in rows.items()}
+    sizes = {name: len(lines) for name, lines in rows.items() if name.endswith(".csv")}
     assert sizes["raw/test.csv"] == sizes["test-labels/labels.csv"] and 115 <= sizes["raw/test.csv"] <= 122
     assert sizes["raw/train.csv"] - 1 + sizes["raw/validation.csv"] - 1 + sizes["raw/test.csv"] == 800
 
@@ -127,24 +139,23 @@ def rows_text(header: str, row: Callable[[int], str], count: int = 60) -> bytes:
 
 @pytest.mark.parametrize(("where", "body", "error", "cause"), [
     ("s3://elsewhere/datasets/x/", None, "InvalidExecutionInput", "dataset_uri must be an s3:// URI in this stack's"),
-    ("datasets/empty/", None, "InvalidDataset", "no .csv file under"),
-    ("datasets/columns/", csv_text(100, 2, header="target,x,y"), "InvalidDataset", "must name a 'label' column"),
-    ("datasets/text/", rows_text("label,x,color", lambda i: f"{i % 2},{i},{'red' if i == 4 else i}"),
-     "InvalidDataset", "data.csv line 6, column 'color': 'red', which is not a number; encode text columns"),
-    ("datasets/gap/", rows_text("label,x,y", lambda i: f"{i % 2},{i},{'' if i == 7 else i * 3}"),
-     "InvalidDataset", "data.csv line 9, column 'y': an empty cell; fill or drop missing values"),
-    ("datasets/mb/", rows_text("label,x,y", lambda i: f"{'MB'[i % 2]},{i},{i * 3}"),
-     "InvalidDataset", "data.csv line 2, column 'label': 'M' is not 0 or 1; the column holds 2 distinct labels "
-                       "('B', 'M') and this workflow trains a binary classifier: map your labels to 0 and 1"),
+    ("datasets/empty/", None, "InvalidDataset", "no file under s3://"),
+    ("datasets/columns/", csv_text(100, 2, header="target,x,y"), "InvalidDataset",
+     "data.csv line 1 has no column 'label', which the label_column setting names; its columns are target,x,y"),
+    ("datasets/gap/", rows_text("label,x,y", lambda i: f"{'' if i == 7 else i % 2},{i},{i * 3}"),
+     "InvalidDataset", "data.csv line 9, column 'label': '' is a missing label; drop the rows without a label"),
     ("datasets/constant/", rows_text("label,x,z", lambda i: f"{i % 2},{i},5"),
-     "InvalidDataset", "column 'z' holds the same value '5' in all 60 rows"),
+     "InvalidDataset", "column 'z' holds the same value '5' in all"),
     ("datasets/one-class/", rows_text("label,x,y", lambda i: f"1,{i},{i * 3}"),
-     "InvalidDataset", "column 'label' is 1 in all 60 rows"),
+     "InvalidDataset", "column 'label' is '1' in all 60 rows"),
     ("datasets/three/", rows_text("label,x,y", lambda i: f"{i % 3},{i},{i * 3}"),
-     "InvalidDataset", "the column holds 3 distinct labels ('0', '1', '2')"),
-], ids=["outside-bucket", "empty-prefix", "wrong-columns", "text-column", "empty-cell", "labels-m-b",
-        "constant-column", "one-class", "three-classes"])
-def test_bad_data_sets_fail_with_a_named_error_before_any_job(cloud, where, body, error, cause):
+     "InvalidDataset", "the column holds 3 distinct labels ('0', '1', '2') and task=binary needs exactly 2: set "
+                       "task=multiclass to predict 3 classes"),
+], ids=["outside-bucket", "empty-prefix", "wrong-columns", "missing-label", "constant-column", "one-class",
+        "three-classes"])
+def test_bad_data_sets_fail_with_a_named_error_before_any_training(cloud, where, body, error, cause):
+    """The import job refuses the data set (its ExitMessage names file, line, column and value); nothing after it
+    runs."""
     bucket = cloud.workflows[BR].data_bucket
     uri = where if where.startswith("s3://") else f"s3://{bucket}/{where}"
     if body:
@@ -153,7 +164,8 @@ def test_bad_data_sets_fail_with_a_named_error_before_any_job(cloud, where, body
     described = run(cloud, f"bad-{where.strip('/').replace('/', '-').replace(':', '')}", {"dataset_uri": uri})
     assert described["status"] == "FAILED" and described["error"] == error
     assert cause in described["cause"]
-    assert len(cloud.sagemaker.calls) == calls
+    created = [call for call in cloud.sagemaker.calls[calls:] if call.startswith("Create")]
+    assert created == ([] if error == "InvalidExecutionInput" else ["CreateProcessingJob"])
 
 
 def test_a_multi_file_upload_and_its_ready_marker_train_once_on_everything_there(cloud):
@@ -228,10 +240,14 @@ def test_the_workflow_registers_only_in_its_group_and_notifies_only_its_topic(te
     assert topic["KmsMasterKeyId"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":kms:",
                                                           {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
                                                           ":alias/aws/sns"]]}
-    reads = statements(template, "ImportDataset/Role")
+    reads = statements(template, "SageMakerRole/Role")  # the import job reads the user's data sets
     bucket = get_att(template, "Data/Bucket/Resource")
     assert {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": bucket,
-            "Condition": {"StringLike": {"s3:prefix": ["datasets/*", "incoming/*"]}}} in reads
+            "Condition": {"StringLike": {"s3:prefix": ["runs/*", "datasets/*", "incoming/*"]}}} in reads
+    (objects,) = [s["Resource"] for s in reads if s["Action"] == "s3:GetObject"]
+    data_sets = [r for r in objects if "Fn::Join" in r and r["Fn::Join"][1][0] == bucket and
+                 not r["Fn::Join"][1][1].startswith("/runs/")]
+    assert data_sets == [{"Fn::Join": ["", [bucket, "/datasets/*"]]}, {"Fn::Join": ["", [bucket, "/incoming/*"]]}]
 
 
 def test_operators_may_upload_data_sets_and_approve_this_workflows_models(templates):

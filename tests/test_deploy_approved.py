@@ -208,7 +208,7 @@ def test_under_kms_the_build_stacks_key_is_used_only_through_s3_and_sns(synthesi
 # -- the handlers ---------------------------------------------------------------------------------
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-SERVING = {"SAGEMAKER_PROGRAM": "standardize.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+SERVING = {"SAGEMAKER_PROGRAM": "features.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
 
 
@@ -234,8 +234,8 @@ def description(**changes) -> dict:
 @pytest.mark.parametrize(("changes", "error", "message"), [
     ({"ModelApprovalStatus": "Rejected"}, "ModelNotApproved", "is Rejected, not Approved"),
     ({"InferenceSpecification": {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://build/runs/r1/model/m"}]}},
-     "UnsupportedModel", "must be the kit's inference pipeline of the images .*sagemaker-scikit-learn.*; it has "
-                         ".*sagemaker-xgboost:1.7-1$"),
+     "UnsupportedModel", "must be the kit's inference pipeline: the fitted preprocessing in .*sagemaker-scikit-learn"
+                         ".*; it has .*sagemaker-xgboost:1.7-1$"),
     ({"InferenceSpecification": chain(images=(SKLEARN, "other:1"))}, "UnsupportedModel", "it has .*, other:1"),
     ({"InferenceSpecification": chain(model="s3://elsewhere/runs/r1/model/m")},
      "UnsupportedModel", "its model under runs/<run>/model/ of one run in s3://build"),
@@ -243,6 +243,8 @@ def description(**changes) -> dict:
      "UnsupportedModel", "of one run in s3://build"),
     ({"InferenceSpecification": chain(environment={**SERVING, "SAGEMAKER_SUBMIT_DIRECTORY": "s3://x/code.tar.gz"})},
      "UnsupportedModel", "must tell its preprocessing container SAGEMAKER_PROGRAM"),
+    ({"InferenceSpecification": chain(images=(SKLEARN, SKLEARN))}, "UnsupportedModel",
+     "must tell its model container SAGEMAKER_PROGRAM"),  # a script's model needs its serving module
     ({"CustomerMetadataProperties": {"run_prefix": "runs/r1/"}}, "UnsupportedModel",
      "registered without test_data, test_labels"),
 ])
@@ -256,6 +258,15 @@ def test_check_accepts_a_registered_version_and_returns_what_it_registered():
     assert facts["model_data_url"] == "s3://build/runs/r1/model/j/output/model.tar.gz"
     assert facts["preprocessor_data_url"] == "s3://build/runs/r1/processed/preprocessor/model.tar.gz"
     assert facts["preprocessor_environment"] == SERVING
+    assert (facts["model_image"], facts["model_environment"]) == (IMAGE, {})  # the built-in algorithm
+
+
+def test_check_accepts_a_team_script_model_in_its_framework_image():
+    served = {**SERVING, "SAGEMAKER_PROGRAM": "inference.py"}
+    versions = chain(images=(SKLEARN, SKLEARN))
+    versions["Containers"][1]["Environment"] = served
+    facts = checker.registered(description(InferenceSpecification=versions), images=(SKLEARN, IMAGE), bucket="build")
+    assert (facts["model_image"], facts["model_environment"]) == (SKLEARN, served)
     assert facts["test_data"] == "s3://build/runs/r1/input/raw/test.csv" and facts["version"] == 4
 
 
@@ -389,7 +400,7 @@ def test_first_deployment_creates_the_endpoint_with_capture_and_hands_it_to_the_
     assert run["status"] == "SUCCEEDED", run.get("cause")
     output = run["output"]
     assert (output["endpoint"], output["deployment"], output["monitoring_schedule"]) == (ENDPOINT, "create", SCHEDULE)
-    assert output["smoke_test"].startswith("Smoke test passed on 200 registered test rows")
+    assert output["smoke_test"].startswith("Smoke test passed on 151 registered test rows")
     config = cloud.sagemaker.hosting.configs[loop["config_v1"]]
     capture = config["DataCaptureConfig"]
     assert capture["InitialSamplingPercentage"] == 100 and capture["DestinationS3Uri"] == output["capture"]
@@ -442,7 +453,7 @@ def test_second_deployment_updates_blue_green_and_records_the_new_baseline(cloud
 def test_an_update_failing_its_smoke_test_is_restored_and_the_old_model_still_serves(loop):
     run = loop["smoke_failed"]
     assert run["status"] == "FAILED" and run["error"] == "SmokeTestFailed"
-    assert "The previous model serves again" in run["cause"] and "registered 0.5000" in run["cause"]
+    assert "The previous model serves again" in run["cause"] and "(registered 0.5)" in run["cause"]
     assert loop["config_after_smoke"] == loop["served_after_smoke"] == loop["config_v2"]
     assert loop["answers_after_smoke"] == loop["answers_v2"] and len(loop["answers_v2"].split()) == 5
 

@@ -121,8 +121,8 @@ def test_a_data_set_alone_runs_the_workflows_that_take_one_and_the_deployment_it
         assert (kept / uri.removeprefix("s3://")).is_file() and f"({kept / uri.removeprefix('s3://')})" in printed
     metrics = json.loads((kept / output["evaluation"].removeprefix("s3://")).read_text())[
         "binary_classification_metrics"]
-    shown = f"accuracy {metrics['accuracy']['value']}, AUC {metrics['auc']['value']}"
-    assert shown in printed and f"scored AUC {metrics['auc']['value']}, accuracy {metrics['accuracy']['value']}" in printed
+    shown = f"binary: accuracy {metrics['accuracy']['value']}, auc {metrics['auc']['value']}"
+    assert shown in printed and f"scored auc {metrics['auc']['value']} on the test set" in printed
     matrix = metrics["confusion_matrix"]
     assert (f"confusion:   true 0: {matrix['0']['0']} predicted 0, {matrix['0']['1']} predicted 1; "
             f"true 1: {matrix['1']['0']} predicted 0, {matrix['1']['1']} predicted 1") in printed
@@ -163,18 +163,18 @@ def test_a_failed_job_shows_its_own_reason_on_one_line_and_internals_go_to_the_l
     summary show its last error line; the interpreter's dumps and the full cause go to the log file only."""
     assembly = tmp_path / "assembly"
     shutil.copytree(synthesized["default"].outdir, assembly)
-    script = (ROOT / "processing" / "standardize.py").read_bytes()
+    script = (ROOT / "processing" / "features.py").read_bytes()
     (planted,) = [p for p in assembly.rglob("*.py") if p.read_bytes() == script and "PreprocessAndTrain" in
                   json.dumps(json.loads((assembly / "PreprocessAndTrain.assets.json").read_text())) and
                   p.name in (assembly / "PreprocessAndTrain.assets.json").read_text()]
     planted.write_text("import sys\nprint('loading', file=sys.stderr)\n"
-                       "raise SystemExit('standardize: column y holds text')\n")
+                       "raise SystemExit('features: column y holds text')\n")
     log = tmp_path / "run.log"
     code = main(["--workflow", "PreprocessAndTrain", "--input", '{"rows": 300}', "--summary",
                  str(tmp_path / "s.json"), "--log", str(log), "--assembly", str(assembly), "--no-synth"])
     out, err = capsys.readouterr()
     assert code == 1
-    line = "AlgorithmError: exit code 1: standardize: column y holds text"
+    line = "AlgorithmError: exit code 1: features: column y holds text"
     (failure,) = [row for row in out.splitlines() if "!! TaskFailed" in row]
     assert failure.endswith(line) and failure.startswith("[PreprocessAndTrain] !! TaskFailed: ")
     (summarized,) = [row for row in out.splitlines() if row.startswith("  error: PreprocessAndTrainFailed: ")]

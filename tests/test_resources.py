@@ -79,7 +79,7 @@ def inline_definition(template: dict) -> dict:
 
 def test_state_machine_definition_is_inline_with_timeout(templates, stack):
     parsed = inline_definition(templates[stack])
-    assert parsed["TimeoutSeconds"] == 240 * 60
+    assert parsed["TimeoutSeconds"] == 360 * 60
     # Every run checks its input first; a run a rule started for an event claims the event before that.
     assert parsed["StartAt"] == "ValidateInput" or (
         parsed["StartAt"] == "FromEvent" and parsed["States"]["FromEvent"]["Default"] == "ValidateInput")
@@ -152,7 +152,7 @@ def test_processing_script_is_pinned_by_content_hash(synthesized):
     # The object the definition names is the asset CDK uploads, and that asset is this script, byte for byte.
     assets = json.loads((synthesis.outdir / "PreprocessAndTrain.assets.json").read_text())["files"]
     staged = synthesis.outdir / assets[digest]["source"]["path"]
-    assert staged.read_bytes() == (ROOT / "processing" / "standardize.py").read_bytes()
+    assert staged.read_bytes() == (ROOT / "processing" / "features.py").read_bytes()
     code = parsed["States"]["Preprocess"]["Parameters"]["ProcessingInputs"][1]["S3Input"]
     assert code["S3Uri"] == "<token>" and code["LocalPath"] == "/opt/ml/processing/code"
 

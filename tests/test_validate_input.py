@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+import types
 
 import pytest
 
+from stacks.config import KitConfig
 from stacks.definition import expand, load_definition
+from stacks.model_contract import ModelContract
+from stacks.workflow_stack import workflow_settings
 from tests.conftest import ROOT, WORKFLOWS, load_lambda_module
 
 handler = load_lambda_module("validate_input", "handler")
@@ -72,8 +76,12 @@ def test_handler_reads_allowed_instance_types_from_environment(monkeypatch):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "statemachines").glob("*.asl.json")), ids=lambda p: p.name)
 def test_every_workflow_default_has_a_rule_and_passes_it(path):
-    fragments = next(c.spec.fragments for c in WORKFLOWS.values() if f"{c.spec.definition}.asl.json" == path.name)
-    definition = expand(load_definition(path), fragments)
+    workflow = next(c for c in WORKFLOWS.values() if f"{c.spec.definition}.asl.json" == path.name)
+    # The fragments as the stack makes them from the default settings (the model contract adds some).
+    config = KitConfig.from_context({}, workflow_settings())
+    stack = types.SimpleNamespace(spec=workflow.spec, config=config,
+                                  contract=ModelContract.from_settings(config.workflow_settings))
+    definition = expand(load_definition(path), workflow.definition_fragments(stack))
     payload = definition["States"]["ValidateInput"]["Parameters"]["Payload"]
     defaults, declared = payload["defaults"], payload.get("rules", {})
     for key in defaults:
@@ -90,23 +98,25 @@ def test_every_workflow_default_has_a_rule_and_passes_it(path):
 
 
 # A workflow's own keys, declared in its ASL: one with a default, one optional (no default).
-OWN_RULES = {"min_auc": ["number", 0.5, 1], "dataset_uri": ["dataset"]}
+OWN_RULES = {"threshold": ["number", 0.5, 1], "dataset_uri": ["dataset"],
+             "old_key": ["replaced", "the setting new_key does what it did"]}
 
 
 def resolve_own(given):
-    return handler.resolve("run-1", given, {**json.loads(json.dumps(DEFAULTS)), "min_auc": 0.8}, ALLOWED,
+    return handler.resolve("run-1", given, {**json.loads(json.dumps(DEFAULTS)), "threshold": 0.8}, ALLOWED,
                            OWN_RULES, "data-bucket")
 
 
 def test_workflow_declared_rules_take_defaults_and_optional_keys():
     settings = resolve_own({})
-    assert settings["min_auc"] == 0.8 and settings["dataset_uri"] is None
-    settings = resolve_own({"min_auc": "0.9", "dataset_uri": "s3://data-bucket/datasets/churn/"})
-    assert settings["min_auc"] == 0.9 and settings["dataset_uri"] == "s3://data-bucket/datasets/churn/"
+    assert settings["threshold"] == 0.8 and settings["dataset_uri"] is None
+    settings = resolve_own({"threshold": "0.9", "dataset_uri": "s3://data-bucket/datasets/churn/"})
+    assert settings["threshold"] == 0.9 and settings["dataset_uri"] == "s3://data-bucket/datasets/churn/"
 
 
 @pytest.mark.parametrize(("given", "message"), [
-    ({"min_auc": 2}, "min_auc must be a number from 0.5 to 1"),
+    ({"threshold": 2}, "threshold must be a number from 0.5 to 1"),
+    ({"old_key": 0.9}, "old_key is no longer an input: the setting new_key does what it did"),
     ({"dataset_uri": "s3://other-bucket/datasets/x.csv"}, "dataset_uri must be an s3:// URI in this stack's data "
                                                           "bucket (s3://data-bucket/...)"),
     ({"dataset_uri": "s3://data-bucket/runs/old/input/"}, "dataset_uri must not point into runs/"),
