@@ -23,6 +23,22 @@ CDK_CONTEXT = cdk_json_context()
 WORKFLOW_IDS = sorted(WORKFLOWS)
 
 
+def expanded_definition(workflow) -> dict:
+    """A workflow's ASL with the fragments its stack adds under the default settings (the model contract's)."""
+    import types
+
+    from stacks.config import KitConfig
+    from stacks.definition import expand, load_definition
+    from stacks.model_contract import ModelContract
+    from stacks.workflow_stack import workflow_settings
+
+    config = KitConfig.from_context({}, workflow_settings())
+    stack = types.SimpleNamespace(spec=workflow.spec, config=config,
+                                  contract=ModelContract.from_settings(config.workflow_settings))
+    return expand(load_definition(ROOT / "statemachines" / f"{workflow.spec.definition}.asl.json"),
+                  workflow.definition_fragments(stack))
+
+
 def _asl(stack: str) -> str:
     return (ROOT / "statemachines" / f"{WORKFLOWS[stack].spec.definition}.asl.json").read_text()
 

@@ -8,10 +8,11 @@ import pytest
 
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.definition import integration_of, load_definition, placeholders, task_states
+from stacks.definition import integration_of, placeholders, task_states
 from stacks.images import IMAGES
 from stacks.integrations import SERVICE_INTEGRATIONS
 from stacks.kit import WORKFLOWS as REGISTERED
+from tests.conftest import expanded_definition
 from tests.test_snapshots import masked
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, logical_id, of_type, ref, resource
 from tests.conftest import CONFIGURATIONS, ROOT, WORKFLOW_IDS
@@ -21,9 +22,10 @@ def declared(stack: str) -> dict:
     """What a workflow's module and ASL declare that its IAM must follow (every statement is still asserted
     whole, in the tests and in the reviewed IAM snapshots)."""
     spec = REGISTERED[stack].spec
-    definition = load_definition(ROOT / "statemachines" / f"{spec.definition}.asl.json")
+    definition = expanded_definition(REGISTERED[stack])
     used = [SERVICE_INTEGRATIONS[integration_of(n, s, source=spec.definition)] for n, s in task_states(definition)]
     return {"prefix": f"mlkit-{spec.slug}", "reads": sorted(spec.reads), "writes": sorted(spec.writes),
+            "bucket_reads": sorted(spec.job_bucket_reads),
             "repositories": sorted((IMAGES[p].repository, IMAGES[p].mapping) for p in placeholders(definition)
                                    if p in IMAGES),
             "job_log_groups": sorted({i.job_log_group.rsplit("/", 1)[1] for i in used if i.job_log_group}),
@@ -124,10 +126,11 @@ def test_sagemaker_role(workflow):
         return [arn("logs", f"log-group:/aws/sagemaker/{group}:{suffix}") for group in w["job_log_groups"]]
 
     expected = [
-        {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
-         "Resource": get_att(template, "Data/Bucket/Resource")},
+        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": get_att(template, "Data/Bucket/Resource"),
+         "Condition": {"StringLike": {"s3:prefix": ["runs/*", *(f"{p}*" for p in w["bucket_reads"])]}}},
         {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": [bucket_objects(template, f"runs/*/{folder}/*") for folder in w["reads"]]},
+         "Resource": [*(bucket_objects(template, f"{prefix}*") for prefix in w["bucket_reads"]),
+                      *(bucket_objects(template, f"runs/*/{folder}/*") for folder in w["reads"])]},
         {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow",
          "Resource": [bucket_objects(template, f"runs/*/{folder}/*") for folder in w["writes"]]},
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},

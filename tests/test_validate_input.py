@@ -3,15 +3,10 @@ from __future__ import annotations
 
 import json
 import re
-import types
 
 import pytest
 
-from stacks.config import KitConfig
-from stacks.definition import expand, load_definition
-from stacks.model_contract import ModelContract
-from stacks.workflow_stack import workflow_settings
-from tests.conftest import ROOT, WORKFLOWS, load_lambda_module
+from tests.conftest import ROOT, WORKFLOWS, expanded_definition, load_lambda_module
 
 handler = load_lambda_module("validate_input", "handler")
 rules = load_lambda_module("validate_input", "rules")
@@ -77,11 +72,7 @@ def test_handler_reads_allowed_instance_types_from_environment(monkeypatch):
 @pytest.mark.parametrize("path", sorted((ROOT / "statemachines").glob("*.asl.json")), ids=lambda p: p.name)
 def test_every_workflow_default_has_a_rule_and_passes_it(path):
     workflow = next(c for c in WORKFLOWS.values() if f"{c.spec.definition}.asl.json" == path.name)
-    # The fragments as the stack makes them from the default settings (the model contract adds some).
-    config = KitConfig.from_context({}, workflow_settings())
-    stack = types.SimpleNamespace(spec=workflow.spec, config=config,
-                                  contract=ModelContract.from_settings(config.workflow_settings))
-    definition = expand(load_definition(path), workflow.definition_fragments(stack))
+    definition = expanded_definition(workflow)  # as the stack makes it from the default settings
     payload = definition["States"]["ValidateInput"]["Parameters"]["Payload"]
     defaults, declared = payload["defaults"], payload.get("rules", {})
     for key in defaults:
