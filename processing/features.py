@@ -272,19 +272,30 @@ def parameters_text(parameters: dict) -> str:
     return json.dumps(parameters, indent=2) + "\n"
 
 
-def process(input_dir: Path, output_dir: Path) -> dict:
+def process(input_dir: Path, output_dir: Path, train_parts: int = 1) -> dict:
+    """`train_parts` > 1 writes the training split as that many files, its rows dealt out in turn, so that a
+    training job of as many instances can give each its own (ShardedByS3Key)."""
     dataset = load_dataset(input_dir)
     parameters = fit(input_dir, dataset)
     rows = {}
     for split in SPLITS:
-        target = output_dir / split / f"{split}.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        parts = min(train_parts, dataset["rows"]["train"]) if split == "train" else 1  # no empty part
+        targets = ([output_dir / split / f"{split}.csv"] if parts == 1 else
+                   [output_dir / split / f"part-{index:05d}.csv" for index in range(parts)])
+        targets[0].parent.mkdir(parents=True, exist_ok=True)
         rows[split] = 0
-        with open(target, "w", encoding="utf-8", newline="") as out:
+        outs = [open(target, "w", encoding="utf-8", newline="") for target in targets]
+        try:
             for labels, values, where in split_chunks(input_dir, split, dataset):
-                out.write(csv_text(transform(parameters, values, where),
-                                   None if labels is None else label_texts(dataset, labels, where)))
+                processed = transform(parameters, values, where)
+                texts = None if labels is None else label_texts(dataset, labels, where)
+                for part, out in enumerate(outs):  # row i of the split goes to part i % parts
+                    start = (part - rows[split]) % parts
+                    out.write(csv_text(processed[start::parts], None if texts is None else texts[start::parts]))
                 rows[split] += len(values)
+        finally:
+            for out in outs:
+                out.close()
     parameters["rows"] = rows
     (output_dir / "params").mkdir(parents=True, exist_ok=True)
     (output_dir / "params" / PARAMETERS).write_text(parameters_text(parameters))
@@ -326,9 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input"),
                         help="the import job's raw/ folder")
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--train-parts", type=int, default=1, help="files the training split is written as")
     args = parser.parse_args(argv)
+    if args.train_parts < 1:
+        parser.error("--train-parts must be at least 1")
     try:
-        parameters = process(args.input_dir, args.output_dir)
+        parameters = process(args.input_dir, args.output_dir, args.train_parts)
     except BadInput as error:
         print(f"features: {error}", file=sys.stderr)
         return 1

@@ -484,7 +484,9 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr)
         return 1
     # What the state machine reads of the import (the job's ExitMessage, at most 1 KB): counts, never names.
-    summary = {"rows": description["rows"], "num_class": len(description["classes"] or ()), "seed": args.seed}
+    train_mib = (args.output_dir / "raw" / "train.csv").stat().st_size / 2**20  # decides the training's instances
+    summary = {"rows": description["rows"], "num_class": len(description["classes"] or ()), "seed": args.seed,
+               "train_mib": round(train_mib, 3)}
     args.message_file.write_text(json.dumps(summary, separators=(",", ":")), encoding="utf-8")
     print(json.dumps({"source": description["source"], **summary, "categorical": description["categorical"],
                       "numeric": description["numeric"]}))
