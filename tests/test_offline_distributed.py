@@ -13,6 +13,7 @@ import pytest
 import xgboost
 
 from offline.iam import LocalIam
+from offline.iam_policy import Statement
 from offline.sagemaker_jobs import _host_share
 from offline.sagemaker_service import LocalSageMaker
 from offline.sagemaker_validation import SageMakerError
@@ -26,7 +27,10 @@ BINARY = {"objective": "binary:logistic", "num_round": "25", "max_depth": "4"}
 
 @pytest.fixture
 def sagemaker(s3):
-    return LocalSageMaker(LocalIam(roles={ROLE: []}))
+    """The jobs' role may use the bucket: once a LocalCloud has run, offline IAM checks every call made as it."""
+    bucket = Statement.parse({"Effect": "Allow", "Action": "s3:*",
+                              "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}, "test")
+    return LocalSageMaker(LocalIam(roles={ROLE: [bucket]}))
 
 
 def rows(count: int, seed: int, grid: bool = True) -> np.ndarray:
