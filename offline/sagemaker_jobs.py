@@ -7,6 +7,7 @@ with real training jobs and reports the best as SageMaker does. An image without
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import subprocess
@@ -128,6 +129,8 @@ class JobRunners:
         image = job["AlgorithmSpecification"]["TrainingImage"]
         script = job.get("HyperParameters", {}).get("sagemaker_program")
         if repository(image) == "sagemaker-xgboost" and not script:
+            if job.get("ResourceConfig", {}).get("InstanceCount", 1) > 1:
+                return self._xgboost_distributed(name, job)
             return self._xgboost_algorithm(name, job)
         if repository(image) in SCRIPT_MODE_IMAGES:
             channels = {c["ChannelName"]: self._objects(name, c["DataSource"]["S3DataSource"]["S3Uri"])
@@ -149,14 +152,14 @@ class JobRunners:
                     for c in job["InputDataConfig"]}
         if "train" not in channels:
             raise RuntimeError("ClientError: Channel 'train' is required")
-        parameters = {key: _number(value) for key, value in job.get("HyperParameters", {}).items()}
-        rounds = int(parameters.pop("num_round", 10))
+        parameters, rounds = _boosting(job)
         data = {channel: xgboost.DMatrix(rows[:, 1:], label=rows[:, 0]) for channel, rows in channels.items()}
-        history: dict = {}
-        booster = xgboost.train({**parameters, "verbosity": 0, "nthread": 1}, data["train"], num_boost_round=rounds,
-                                evals=list((matrix, channel) for channel, matrix in data.items()),
-                                evals_result=history, verbose_eval=False)
-        archive, raw = io.BytesIO(), bytes(booster.save_raw("json"))
+        booster, history = _boost(parameters, rounds, data)
+        return self._trained(name, job, bytes(booster.save_raw("json")), history, rounds)
+
+    def _trained(self, name: str, job: dict, raw: bytes, history: dict, rounds: int) -> dict:
+        """Store the model as SageMaker uploads /opt/ml/model (model.tar.gz with `xgboost-model`); the result."""
+        archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w:gz") as tar:
             info = tarfile.TarInfo(MODEL_FILE)
             info.size = len(raw)
@@ -172,9 +175,51 @@ class JobRunners:
         return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "FinalMetricDataList": metrics,
                 "SecondaryStatus": "Completed", **spot}
 
+    def _xgboost_distributed(self, name: str, job: dict) -> dict:
+        """InstanceCount > 1, as the 1.7-1 container trains it: each host (algo-1..algo-N) gets its channels' files
+        (ShardedByS3Key: its share of the objects; FullyReplicated: all); a host without training data, or without
+        validation data when there is a validation channel, leaves the cluster with a warning; the hosts with data
+        train one model over xgboost's collective (one host alone trains by itself) and the first of them, by
+        name, saves it. Each host is its own process, reading only its own files."""
+        channels = [c["ChannelName"] for c in job["InputDataConfig"]]
+        if "train" not in channels:
+            raise RuntimeError("ClientError: Channel 'train' is required")
+        hosts = [f"algo-{number}" for number in range(1, job["ResourceConfig"]["InstanceCount"] + 1)]
+        parameters, rounds = _boosting(job)
+        with tempfile.TemporaryDirectory(prefix=f"{name}-") as root:
+            for channel in job["InputDataConfig"]:
+                source = channel["DataSource"]["S3DataSource"]
+                objects = self._objects(name, source["S3Uri"])
+                for index, host in enumerate(hosts):
+                    folder = Path(root, host, "input", "data", channel["ChannelName"])
+                    folder.mkdir(parents=True)
+                    for relative, body in _host_share(objects, index, len(hosts),
+                                                      source.get("S3DataDistributionType", "FullyReplicated")):
+                        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                        (folder / relative).write_bytes(body)
+            with_data = []
+            for host in hosts:
+                missing = [c for c in ("train", "validation") if c in channels and not _has_data(root, host, c)]
+                if missing:  # the container's warning (algorithm_mode/train.py), then that host exits 0
+                    print(f"[{host}] Host {host} does not have {missing[0]} data; it will not be used in "
+                          "distributed training.")
+                else:
+                    with_data.append(host)
+            if not with_data:  # distributed.rabit_run's RuntimeError; SageMaker reports the toolkit's failure file,
+                # "framework error:", the traceback (left out here) and the error
+                raise RuntimeError("AlgorithmError: framework error: RuntimeError: No hosts received training data.")
+            report_versions("sagemaker-xgboost", print)
+            config = {"channels": channels, "sources": {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+                                                        for c in job["InputDataConfig"]},
+                      "parameters": parameters, "rounds": rounds}
+            _run_hosts(root, with_data, config, job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+            master = Path(root, sorted(with_data)[0])  # the container sorts host names as text: algo-10 < algo-2
+            history = json.loads((master / "output" / "history.json").read_text())
+            return self._trained(name, job, (master / "model" / MODEL_FILE).read_bytes(), history, rounds)
+
     def transform(self, name: str, job: dict) -> dict:
         """Each input object through the model's containers (the whole object as one request), as `<key>.out`."""
-        model = self.load_model(name, job["_model"])  # the model's description, attached by the service
+        model = self.load_model(name, job["_model"], batch=True)  # the model description the service attached
         source = job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
         content_type = job["TransformInput"].get("ContentType", CSV)
         accept = job["TransformOutput"].get("Accept", CSV)
@@ -187,9 +232,10 @@ class JobRunners:
             self._put(name, f"{output}/{relative}.out", answer)
         return {}
 
-    def load_model(self, user: str, model: dict) -> ServedModel:
-        """The model's containers as their images serve them, each artifact read on behalf of `user`."""
-        return ServedModel(model, lambda uri: self._object(user, uri))
+    def load_model(self, user: str, model: dict, batch: bool = False) -> ServedModel:
+        """The model's containers as their images serve them (under batch transform if `batch`), each artifact
+        read on behalf of `user`."""
+        return ServedModel(model, lambda uri: self._object(user, uri), batch)
 
     def tuning(self, name: str, job: dict) -> dict:
         """A random search (seeded by the job's name) over the ranges, each candidate a real training job."""
@@ -269,3 +315,123 @@ def _number(text: str) -> int | float | str:
         except ValueError:
             pass
     return text
+
+
+# -- built-in XGBoost, the training itself (one host, or each host of a distributed job) -------------------------
+def _boosting(job: dict) -> tuple[dict, int]:
+    """The job's hyperparameters as xgboost takes them, and the number of rounds."""
+    parameters = {key: _number(value) for key, value in job.get("HyperParameters", {}).items()}
+    return parameters, int(parameters.pop("num_round", 10))
+
+
+def _boost(parameters: dict, rounds: int, data: dict) -> tuple[Any, dict]:
+    """Train on data["train"], evaluating every channel; in a distributed job, inside the collective."""
+    import xgboost
+
+    history: dict = {}
+    booster = xgboost.train({**parameters, "verbosity": 0, "nthread": 1}, data["train"], num_boost_round=rounds,
+                            evals=list((matrix, channel) for channel, matrix in data.items()),
+                            evals_result=history, verbose_eval=False)
+    return booster, history
+
+
+def _host_share(objects: list, index: int, hosts: int, distribution: str) -> list:
+    """The objects host number `index` receives. AWS documents only that with ShardedByS3Key each instance gets
+    about 1/n of the objects (whole objects; none when there are fewer objects than instances), not which ones:
+    offline deals them out in key order, object i to host i mod n."""
+    return objects if distribution == "FullyReplicated" else objects[index::hosts]
+
+
+def _has_data(root: str, host: str, channel: str) -> bool:
+    """The container's test (data_utils.get_size): the channel's files hold more than zero bytes."""
+    return any(p.stat().st_size for p in Path(root, host, "input", "data", channel).rglob("*") if p.is_file())
+
+
+def _run_hosts(root: str, hosts: list[str], config: dict, timeout: float) -> None:
+    """One process per host with data, joined by xgboost's tracker when there are several; the first failure
+    (its failure file, as SageMaker reports a host's) fails the job and ends the other hosts."""
+    from xgboost.core import XGBoostError
+    from xgboost.tracker import RabitTracker
+
+    tracker = None
+    if len(hosts) > 1:  # the container starts it on the first host; here the emulator runs it for them
+        tracker = RabitTracker(n_workers=len(hosts), host_ip="127.0.0.1", sortby="task", timeout=int(timeout))
+        tracker.start()
+    running = {}
+    for host in sorted(hosts):
+        host_config = {**config, "host": host, "folder": str(Path(root, host)), "master": host == sorted(hosts)[0],
+                       "tracker": tracker.worker_args() if tracker else None}
+        Path(root, host, "output").mkdir(parents=True, exist_ok=True)
+        Path(root, host, "config.json").write_text(json.dumps(host_config))
+        with Path(root, host, "output", "stderr").open("w") as errors:
+            running[host] = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from offline.sagemaker_jobs import xgboost_host; "
+                                       "xgboost_host(sys.argv[1])", str(Path(root, host, "config.json"))],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                              os.environ.get("PYTHONPATH")]))},
+                stdout=subprocess.DEVNULL, stderr=errors)
+    deadline = time.monotonic() + timeout
+    failure = None
+    try:
+        while failure is None and any(process.poll() is None for process in running.values()):
+            if time.monotonic() > deadline:
+                failure = f"MaxRuntimeExceeded: the hosts ran past MaxRuntimeInSeconds ({timeout:g}); offline ends them"
+            failure = failure or next((_host_failure(root, host, process) for host, process in running.items()
+                                       if process.poll() not in (None, 0)), None)
+            time.sleep(0.05)
+        failure = failure or next((_host_failure(root, host, process) for host, process in running.items()
+                                   if process.returncode != 0), None)
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        if tracker is not None:
+            if failure is None:
+                tracker.wait_for(60)
+            try:
+                tracker.free()
+            except XGBoostError:  # a tracker whose workers died reports it here; the host's failure says why
+                if failure is None:
+                    raise
+    if failure:
+        raise RuntimeError(failure)
+
+
+def _host_failure(root: str, host: str, process: subprocess.Popen) -> str:
+    written = Path(root, host, "output", "failure")
+    if written.is_file():
+        return written.read_text()
+    last = (Path(root, host, "output", "stderr").read_text().strip().splitlines() or ["no output"])[-1]
+    return f"AlgorithmError: {host} exited with code {process.returncode}: {last}"
+
+
+def xgboost_host(config_file: str) -> None:
+    """One host of a built-in XGBoost training job (its own process): read its channel folders, train (inside the
+    collective when the job has several hosts with data), and, on the saving host, write the model and metrics.
+    A failure goes to output/failure, as the container's toolkit writes /opt/ml/output/failure."""
+    import contextlib
+
+    import xgboost
+    from xgboost import collective
+
+    config = json.loads(Path(config_file).read_text())
+    folder = Path(config["folder"])
+    try:
+        data = {}
+        for channel in config["channels"]:
+            files = sorted(p for p in (folder / "input" / "data" / channel).rglob("*") if p.is_file())
+            rows = np.vstack([_parse_csv(p.read_bytes(), config["sources"][channel]) for p in files
+                              if p.stat().st_size])
+            data[channel] = xgboost.DMatrix(rows[:, 1:], label=rows[:, 0])
+        group = (collective.CommunicatorContext(**config["tracker"], dmlc_task_id=config["host"])
+                 if config["tracker"] else contextlib.nullcontext())
+        with group:
+            booster, history = _boost(config["parameters"], config["rounds"], data)
+        if config["master"]:
+            (folder / "model").mkdir(exist_ok=True)
+            (folder / "model" / MODEL_FILE).write_bytes(bytes(booster.save_raw("json")))
+            (folder / "output" / "history.json").write_text(json.dumps(history))
+    except Exception as error:  # noqa: BLE001 - every failure is the job's, reported as SageMaker reports it
+        (folder / "output" / "failure").write_text(str(error) or type(error).__name__)
+        sys.exit(1)

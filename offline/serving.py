@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import sys
 import tarfile
 import tempfile
@@ -24,6 +25,7 @@ import numpy as np
 
 CSV = "text/csv"
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
+XGBOOST_ACCEPTS = ("application/json", "application/jsonlines", "application/x-recordio-protobuf", CSV)  # serve.py
 CODE_DIRECTORY = "/opt/ml/model/code"  # SAGEMAKER_SUBMIT_DIRECTORY of code repacked into the model archive
 _IMPORTS = threading.Lock()  # sys.path is the process's: one user module is imported at a time
 
@@ -47,14 +49,24 @@ def unpack(archive: bytes, folder: Path) -> None:
 
 
 class XGBoostAlgorithm:
-    """The built-in algorithm's inference: CSV rows of features in, one score (or class) per row out."""
+    """The 1.7-1 image's algorithm-mode server (algorithm_mode/serve.py): CSV rows of features in; out, one line per
+    row: the prediction (binary:logistic, reg:*, multi:softmax) or the row's K class probabilities
+    (multi:softprob) comma-separated, as sagemaker-containers' CSV encoder writes them; under batch transform
+    (SAGEMAKER_BATCH, which SageMaker sets there) each row's Python text instead: `[p0, p1, p2]` for K
+    probabilities. application/json answers {"predictions": [{"score": ...}]}."""
 
     def __init__(self, container: dict, archive: bytes) -> None:
         import xgboost
 
-        if container.get("Environment", {}).get("SAGEMAKER_PROGRAM"):
+        environment = container.get("Environment", {})
+        if environment.get("SAGEMAKER_PROGRAM"):
             raise ValueError("XGBoost in framework mode (SAGEMAKER_PROGRAM set) has no offline runner yet; "
                              "register one in offline/serving.py RUNNERS")
+        if "SAGEMAKER_INFERENCE_OUTPUT" in environment:
+            raise ValueError("XGBoost's selectable inference output (SAGEMAKER_INFERENCE_OUTPUT) is not served "
+                             "offline; remove it or add it to offline/serving.py XGBoostAlgorithm")
+        self.batch = bool(environment.get("SAGEMAKER_BATCH"))
+        self.default_accept = environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", CSV)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             try:
                 member = tar.extractfile(MODEL_FILE)
@@ -73,8 +85,21 @@ class XGBoostAlgorithm:
             rows = np.loadtxt(body.decode().splitlines(), delimiter=",", ndmin=2)
         except ValueError as error:
             raise ModelError(415, f"Loading csv data failed with Exception: {error}") from None
-        scores = self.booster.predict(xgboost.DMatrix(rows))
-        return "".join(f"{float(score)!r}\n" for score in np.ravel(scores)).encode(), CSV
+        predictions = self.booster.predict(xgboost.DMatrix(rows)).tolist()
+        accept = accept.split(";")[0].strip().lower()
+        accept = self.default_accept if accept in ("", "*/*") else accept
+        if accept not in XGBOOST_ACCEPTS:
+            raise ModelError(406, f"Accept type {accept} is not supported. Please use supported accept types: "
+                                  f"{list(XGBOOST_ACCEPTS)}.")
+        if self.batch:  # under batch transform the server writes each row's Python text, whatever the Accept
+            return "".join(f"{prediction}\n" for prediction in predictions).encode(), accept
+        if accept == "application/json":
+            return json.dumps({"predictions": [{"score": p} for p in predictions]}).encode(), accept
+        if accept != CSV:
+            raise ModelError(406, f"Accept type {accept} is not served offline by the XGBoost algorithm; ask for "
+                                  f"{CSV} or application/json")
+        rows_out = (p if isinstance(p, list) else [p] for p in predictions)  # K probabilities, or one value
+        return "".join(",".join(map(str, row)) + "\n" for row in rows_out).encode(), CSV
 
 
 class SklearnFramework:
@@ -146,8 +171,11 @@ def unsupported_images(images: list[str]) -> list[str]:
 class ServedModel:
     """A model's containers, loaded; calling it answers one request through all of them in series."""
 
-    def __init__(self, model: dict, read: Callable[[str], bytes]) -> None:
+    def __init__(self, model: dict, read: Callable[[str], bytes], batch: bool = False) -> None:
         containers = model.get("Containers") or [model["PrimaryContainer"]]
+        if batch:  # what SageMaker adds to every container's environment under batch transform
+            containers = [{**c, "Environment": {**c.get("Environment", {}), "SAGEMAKER_BATCH": "true"}}
+                          for c in containers]
         if len(containers) > 1 and model.get("InferenceExecutionConfig", {}).get("Mode", "Serial") != "Serial":
             raise ValueError("only Serial inference pipelines are served offline")
         refused = unsupported_images([c["Image"] for c in containers])
