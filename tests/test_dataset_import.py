@@ -369,11 +369,14 @@ TELL = ("import pathlib, sys\npathlib.Path(sys.argv[1]).write_bytes(bytes.fromhe
 @pytest.fixture
 def sagemaker(s3):
     from offline.iam import LocalIam
+    from offline.iam_policy import Statement
     from offline.sagemaker_service import LocalSageMaker
 
     s3.put_object(Bucket=BUCKET, Key="code/import_dataset.py", Body=(ROOT / "processing" / "import_dataset.py").read_bytes())
     s3.put_object(Bucket=BUCKET, Key="code/tell.py", Body=TELL.encode())
-    return LocalSageMaker(LocalIam(roles={ROLE: []}))
+    # The job's role may use the bucket (IAM is checked once a LocalCloud of another test has started).
+    bucket = Statement("Allow", ("s3:*",), False, (f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"), False, {})
+    return LocalSageMaker(LocalIam(roles={ROLE: [bucket]}))
 
 
 def processing_job(sagemaker, name: str, script: str, arguments: list[str], data: str | None = None) -> dict:
