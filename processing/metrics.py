@@ -181,6 +181,10 @@ def parse_answers(task: str, classes: Sequence[str] | None, text: str, source: s
                 "regression": "one predicted value"}[task]
     answers = []
     for number, line in _lines(text):
+        # A batch transform of built-in XGBoost writes each row as Python prints a list, "[p0, p1, p2]" (its server
+        # under SAGEMAKER_BATCH); an endpoint answers "p0,p1,p2". Both are the same K probabilities.
+        if line.startswith("[") and line.endswith("]"):
+            line = line[1:-1]
         values = [_number(v) for v in line.split(",")]
         if len(values) != width:
             raise BadInput(f"{source} line {number} has {len(values)} values ({line[:80]!r}); a {task} model answers "

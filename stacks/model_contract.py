@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from processing.metrics import TASKS
-from stacks.config import ConfigError, Setting
+from stacks.config import ConfigError, Setting, whole_number
 
 ROOT = Path(__file__).resolve().parent.parent
 # A column name as a job argument: printable, no comma (lists are comma-separated); SageMaker takes each
@@ -101,6 +101,9 @@ SETTINGS: dict[str, Setting] = {
     "gate_metric": ("", _optional_text),
     "gate_threshold": ("", _optional_number),
     "model": (BUILT_IN, _model),
+    # Scale: above this much training data (the import's train.csv, MiB), training runs on several instances.
+    "training_instance_count": (2, whole_number(1, 20)),
+    "distributed_above_mib": (1024, whole_number(1, 1_000_000)),
 }
 
 
@@ -157,6 +160,8 @@ class ModelContract:
     gate_metric: str
     gate_threshold: float
     model: Model
+    training_instance_count: int = 1
+    distributed_above_mib: int = 1024
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "ModelContract":
@@ -174,9 +179,13 @@ class ModelContract:
         if both:
             raise _fail("categorical_columns", ",".join(categorical), f"no dropped column (drop_columns has {both[0]!r})")
         model = (Model.built_in(task) if settings["model"] == BUILT_IN else Model.script(settings["model"], task))
+        # The kit shards data for the built-in XGBoost only: a script model, which may not distribute, trains on
+        # one instance whatever the data's size.
+        instances = 1 if model.source else settings["training_instance_count"]
         return cls(label_column=label, task=task, categorical_columns=categorical, drop_columns=tuple(dropped),
                    gate_metric=metric, gate_threshold=TASKS[task].gate_threshold if threshold is None else threshold,
-                   model=model)
+                   model=model, training_instance_count=instances,
+                   distributed_above_mib=settings["distributed_above_mib"])
 
     @property
     def better(self) -> str:
@@ -191,8 +200,10 @@ class ModelContract:
     def fragments(self) -> dict[str, Any]:
         """What the BuildAndRegister ASL takes of the contract: `${Name}` fields it fills."""
         model = self.model
+        # The training split is sharded by file when the run trains on several instances (PlanTraining says).
         channels = [{"ChannelName": split, "ContentType": "text/csv", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated",
+            "S3DataType": "S3Prefix", **({"S3DataDistributionType.$": "$.plan.distribution"} if split == "train"
+                                         else {"S3DataDistributionType": "FullyReplicated"}),
             "S3Uri.$": f"States.Format('{{}}/{split}/', $.processing.Output)"}}} for split in ("train", "validation")]
         if model.source:
             channels.append({"ChannelName": "code", "DataSource": {"S3DataSource": {
@@ -214,6 +225,9 @@ class ModelContract:
             "TrainingImage": f"${{{model.image}}}",
             "TrainingChannels": channels,
             "ModelContainer": container,
+            "TrainingInstanceCount": self.training_instance_count,
+            "TrainingPartsText": str(self.training_instance_count),
+            "DistributedAboveMib": self.distributed_above_mib,
             "GateMetric": self.gate_metric,
             "GateThresholdText": repr(self.gate_threshold),
             "Task": self.task,

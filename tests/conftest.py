@@ -75,7 +75,9 @@ EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notific
                                                 "gate_threshold": "60000", "drop_columns": "listing_id"},
                         "contract-binary": {"label_column": "churned"},
                         "contract-script": {"model": "training/sklearn_linear", "task": "multiclass",
-                                            "label_column": "species"}}
+                                            "label_column": "species"},
+                        # Several training instances from a small size on (tests/test_model_loop.py).
+                        "distributed": {"distributed_above_mib": "1", "training_instance_count": "3"}}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -194,6 +194,16 @@ def test_a_wrong_answer_is_named_by_its_line(task, classes, answers, message):
     assert str(error.value).startswith("out/part-0.out line") and message in str(error.value)
 
 
+def test_a_batch_transforms_bracketed_rows_are_the_endpoints_probabilities():
+    """Built-in XGBoost's server writes a multiclass row as "[p0, p1, p2]" in a batch transform, "p0,p1,p2" on an
+    endpoint (sagemaker-xgboost-container 1.7-1, algorithm_mode/serve.py)."""
+    classes = ["a", "b", "c"]
+    assert metrics.parse_answers("multiclass", classes, "[0.2, 0.3, 0.5]\n[0.7, 0.2, 0.1]\n") == \
+        metrics.parse_answers("multiclass", classes, "0.2,0.3,0.5\n0.7,0.2,0.1\n") == [[0.2, 0.3, 0.5], [0.7, 0.2, 0.1]]
+    with pytest.raises(ValueError, match="line 1 has 2 values"):
+        metrics.parse_answers("multiclass", classes, "[0.5, 0.5]\n")
+
+
 def test_labels_must_be_classes_or_numbers_and_match_the_answers_in_number():
     with pytest.raises(ValueError, match=r"labels.csv line 2: 'maybe' is not one of the 2 classes \('no', 'yes'\)"):
         metrics.parse_labels("binary", ["no", "yes"], "yes\nmaybe\n", "labels.csv")

@@ -92,3 +92,14 @@ def test_a_script_must_declare_the_task(tmp_path, monkeypatch):
 
 def test_every_contract_setting_is_a_build_and_register_setting():
     assert set(SETTINGS) <= set(workflow_settings())
+
+
+def test_training_scales_out_above_a_size_for_the_built_in_algorithm_only():
+    fragments = contract(training_instance_count="4", distributed_above_mib="512").fragments()
+    assert (fragments["TrainingInstanceCount"], fragments["TrainingPartsText"], fragments["DistributedAboveMib"]) == (
+        4, "4", 512)
+    train, validation = fragments["TrainingChannels"]
+    assert train["DataSource"]["S3DataSource"]["S3DataDistributionType.$"] == "$.plan.distribution"
+    assert validation["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    script = contract(model="training/sklearn_linear", training_instance_count="4")
+    assert script.training_instance_count == 1  # a script may not distribute: one instance, whatever the size

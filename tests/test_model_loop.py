@@ -99,3 +99,20 @@ def test_raw_rows_reach_the_endpoint_as_the_user_wrote_them(loop):
     label = header.split(",").index(label_column)
     sent = {",".join(v for i, v in enumerate(line.split(",")) if i != label) for line in lines}
     assert set(result["rows"].splitlines()) <= sent  # each test row exactly as written, without its label
+
+
+def test_a_training_split_above_the_size_setting_trains_on_several_instances_each_on_its_own_files(synthesized):
+    """Above distributed_above_mib the built-in XGBoost trains on training_instance_count instances, the training
+    split written as that many files and sharded by key (the emulator trains them as distributed XGBoost does)."""
+    with LocalCloud(synthesized["distributed"].outdir) as cloud:
+        started = cloud.start(BR, {"rows": 150000, "seed": 4}, "large")  # about 1.3 MiB of training rows
+        built = cloud.wait([started])[started]
+        assert built["status"] == "SUCCEEDED", built.get("cause")
+        bucket = cloud.workflows[BR].data_bucket
+        assert [k.rsplit("/", 1)[1] for k in cloud.keys(bucket, "runs/large/processed/train/")] == [
+            "part-00000.csv", "part-00001.csv", "part-00002.csv"]
+        (job,) = [cloud.sagemaker.handle("DescribeTrainingJob", {"TrainingJobName": name})
+                  for name in cloud.sagemaker.jobs.get("TrainingJob", {})]
+        assert job["ResourceConfig"]["InstanceCount"] == 3
+        assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
+        assert json.loads(built["output"])["metrics"]["gate"]["passed"] is True
