@@ -74,6 +74,7 @@ delete-endpoint: $(STAMPS)/node $(STAMPS)/python
 
 bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
 	$(VENV)/bin/python benchmarks/measure.py
+	$(VENV)/bin/python benchmarks/large_data.py
 
 diagrams: $(STAMPS)/node $(STAMPS)/python
 	$(VENV)/bin/python -m stacks.diagram --write
