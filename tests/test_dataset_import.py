@@ -43,7 +43,12 @@ def run_import(tmp_path: Path, files: dict[str, str | bytes], **settings: str) -
     code = importer.main(argv + [part for key, value in arguments.items() for part in (f"--{key}", value)])
     if code:
         raise Refused((tmp_path / "message").read_text(encoding="utf-8"))
-    assert not (tmp_path / "message").exists()
+    # On success the message (the job's ExitMessage) is what the state machine reads: counts, never names.
+    summary = json.loads((tmp_path / "message").read_text(encoding="utf-8"))
+    description = json.loads((output / "raw" / "dataset.json").read_text(encoding="utf-8"))
+    assert summary == {"rows": description["rows"], "num_class": len(description["classes"] or ()),
+                       "seed": int(arguments["seed"]),
+                       "train_mib": round((output / "raw" / "train.csv").stat().st_size / 2**20, 3)}
     return output
 
 
@@ -420,7 +425,8 @@ def test_a_refused_data_set_is_the_import_jobs_exit_message(s3, sagemaker):
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")  # nothing of a failed job
     s3.put_object(Bucket=BUCKET, Key="datasets/mine/data.csv", Body=two_classes().encode())
     done = processing_job(sagemaker, "imported", "import_dataset.py", import_arguments(SOURCE), SOURCE)
-    assert done["ProcessingJobStatus"] == "Completed" and "ExitMessage" not in done
+    assert done["ProcessingJobStatus"] == "Completed"
+    assert json.loads(done["ExitMessage"])["rows"] == {"train": 28, "validation": 6, "test": 6}
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/imported/")["Contents"]}
     assert keys == {f"runs/imported/input/{name}" for name in OUTPUTS}
 

@@ -19,7 +19,7 @@ from stacks.source_archive import pack, source_archive
 from tests.conftest import ROOT
 
 ST = "ScriptTrainAndTransform"
-SOURCE = ROOT / "training" / "sklearn_classifier"
+SOURCE = ROOT / "training" / "sklearn_linear"
 
 
 def run(cloud: LocalCloud, name: str, execution_input: dict | None = None) -> dict:
@@ -39,7 +39,7 @@ def test_the_script_trains_and_its_own_inference_functions_predict(cloud, tmp_pa
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = described["output"]
     with tarfile.open(fileobj=io.BytesIO(cloud.read(output["model_artifacts"]))) as archive:
-        assert sorted(archive.getnames()) == ["code/inference.py", "model.joblib"]  # what train.py saved
+        assert sorted(archive.getnames()) == ["code/inference.py", "model.joblib", "task.json"]  # what train.py saved
         archive.extractall(tmp_path, filter="data")
     assert (tmp_path / "code" / "inference.py").read_bytes() == (SOURCE / "inference.py").read_bytes()
     model = joblib.load(tmp_path / "model.joblib")
@@ -115,7 +115,7 @@ def test_a_source_folder_packs_to_the_same_bytes_and_a_folder_asset_is_refused(t
         path.touch()  # other times, same content
     assert pack(copy) == pack(SOURCE) and source_archive(SOURCE).read_bytes() == pack(SOURCE)
     with tarfile.open(source_archive(SOURCE)) as archive:
-        assert sorted(archive.getnames()) == ["inference.py", "train.py"]
+        assert sorted(archive.getnames()) == ["inference.py", "model.json", "train.py"]
 
     from stacks.kit import build_app, cdk_json_context
     from stacks.workflows.script_train_and_transform import ScriptTrainAndTransformStack

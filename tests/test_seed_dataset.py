@@ -1,6 +1,8 @@
 """Seeding function: pure data generation, S3 writes against moto, and event validation."""
 from __future__ import annotations
 
+import json
+
 import os
 import random
 
@@ -47,7 +49,10 @@ def test_linear_files_are_xgboost_ready():
 
 def test_scaled_files_are_raw_with_headers_and_stretched_y():
     files = dataset.build_files(dataset.PROFILES["scaled"], 500, seed=7)
-    assert sorted(files) == ["raw/test.csv", "raw/train.csv", "raw/validation.csv", "test-labels/labels.csv"]
+    assert sorted(files) == ["raw/dataset.json", "raw/test.csv", "raw/train.csv", "raw/validation.csv",
+                             "test-labels/labels.csv"]
+    # Described as the import describes a data set, so the features job reads seeded raw data as it reads yours.
+    assert json.loads(files["raw/dataset.json"])["features"] == ["x", "y"]
     assert files["raw/train.csv"].splitlines()[0] == "label,x,y"
     assert len(rows_of(files["raw/test.csv"])) == 100  # the rows a client sends: no header, no label
     train = rows_of(files["raw/train.csv"])
