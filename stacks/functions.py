@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import Aws, Duration, RemovalPolicy, SymlinkFollowMode
+from aws_cdk import Aws, CfnResource, Duration, RemovalPolicy, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
-                               acknowledge_wildcards)
+                               acknowledge_wildcards, remember_default_policy)
 from stacks.permissions import default_policy, drop_redundant_dependency
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
@@ -58,8 +58,16 @@ class KitFunction(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
         )
+        # The CloudFormation resources to acknowledge findings on, found in one call rather than two per resource.
+        resources = [c for c in self.node.find_all() if isinstance(c, CfnResource)]
+
+        def only(kind: type) -> CfnResource:
+            [resource] = [r for r in resources if isinstance(r, kind)]
+            return resource
+
+        function, log_group, policy = (only(kind) for kind in (lambda_.CfnFunction, logs.CfnLogGroup, iam.CfnPolicy))
+        remember_default_policy(self.role, policy)
         acknowledge_wildcards(self.role, ["*"], XRAY_REASON)
-        function = self.function.node.default_child
         drop_redundant_dependency(function, self.role)
         accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
         reasons = {
@@ -75,5 +83,5 @@ class KitFunction(Construct):
             reasons["lambda-environment-kms"] = (
                 "The environment holds only a bucket name, instance types or job kinds, no secret; Lambda encrypts it "
                 "at rest with an AWS managed key. encryption=kms switches to the stack's key.")
-            accept(self.log_group.node.default_child, "logs-kms", LOGS_KMS_REASON)
+            accept(log_group, "logs-kms", LOGS_KMS_REASON)
         accept_each(function, reasons)

@@ -1,26 +1,25 @@
 """IAM helpers: a statement on a role with the reason for any wildcard, a resource waiting for a role's policy."""
 from __future__ import annotations
 
-import json
-
-from aws_cdk import CfnResource, Stack
+from aws_cdk import CfnResource
 from aws_cdk import aws_iam as iam
 
-from stacks.compliance import acknowledge_resolved_wildcards, default_policy
+from stacks.compliance import check_wildcards, default_policy, depend_on_policy_only
+
+__all__ = ["allow", "default_policy", "drop_redundant_dependency"]
 
 
 def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
           wildcard_reason: str | None = None) -> None:
-    """Add a statement to the role; wildcard resources must come with the reason they cannot be narrower."""
-    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
-    wildcards = [value for value in Stack.of(role).resolve(resources) if "*" in json.dumps(value)]
-    if wildcards:
-        if not wildcard_reason:
-            raise ValueError(f"{role.node.path}: wildcard resources for {actions} need a reason")
-        acknowledge_resolved_wildcards(role, wildcards, wildcard_reason)
+    """Add a statement to the role; wildcard resources must come with the reason they cannot be narrower.
+
+    Two calls into CDK: the statement, and adding it (add_to_policy: add_to_principal_policy's result would cost
+    two more to read). The wildcards are found and acknowledged without resolving anything now (stacks.compliance)."""
+    check_wildcards(role, actions, resources, wildcard_reason)
+    role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
 
 
 def drop_redundant_dependency(resource: CfnResource, role: iam.Role) -> None:
     """CDK makes a resource depend on the role it already references by GetAtt (cfn-lint W3005) as well as
     on the role's policy; keep only the policy, which must exist before the resource first runs."""
-    resource.add_override("DependsOn", [Stack.of(role).get_logical_id(default_policy(role))])
+    depend_on_policy_only(resource, role)

@@ -145,7 +145,7 @@ class SageMakerWorkflow(Construct):
                                                     job_name_prefix=job_name_prefix, guards=guards,
                                                     sagemaker_role_arn=sagemaker_role.role_arn,
                                                     topic_key_arn=topic_key.key_arn if topic_key else None):
-            self.role.add_to_principal_policy(statement)
+            self.role.add_to_policy(statement)  # add_to_principal_policy: two more calls to read its result
         acknowledge_wildcards(
             self.role,
             sorted({sagemaker_arn(stack, kind, job_name_prefix)

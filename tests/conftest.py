@@ -1,6 +1,7 @@
-"""Shared fixtures: each distinct configuration is synthesized once per test session."""
+"""Shared fixtures: each distinct configuration is synthesized once per test run, whatever its workers."""
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -99,21 +100,38 @@ def all_stacks(assembly) -> list:
                                 for stack in all_stacks(nested.nested_assembly))]
 
 
-def synthesize(outdir: Path, overrides: dict) -> Synthesis:
-    assembly = build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth()
+def _synthesis(assembly, outdir: Path) -> Synthesis:
     return Synthesis(templates={stack.stack_name: stack.template for stack in all_stacks(assembly)},
                      report=json.loads((outdir / "validation-report.json").read_text()), outdir=outdir)
 
 
+def synthesize(outdir: Path, overrides: dict) -> Synthesis:
+    return _synthesis(build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth(), outdir)
+
+
 class _Configurations(dict):
-    """Synthesizes a configuration the first time a test asks for it, then remembers it."""
+    """Synthesizes a configuration the first time a test asks for it, then remembers it.
+
+    The workers of a parallel run (pytest-xdist) share one folder: the first worker to ask synthesizes the
+    configuration there, under a file lock; the others wait for it and read the same cloud assembly."""
 
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         super().__init__()
-        self.tmp_path_factory = tmp_path_factory
+        base = tmp_path_factory.getbasetemp()
+        # Each worker's base folder (popen-gw<N>) lies in the run's own, which is new for every run.
+        self.shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
     def __missing__(self, name: str) -> Synthesis:
-        self[name] = synthesize(self.tmp_path_factory.mktemp(name), {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name])
+        outdir, done = self.shared / f"synthesized-{name}", self.shared / f"synthesized-{name}.done"
+        with open(self.shared / f"synthesized-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if done.exists():
+                from aws_cdk import cx_api
+
+                self[name] = _synthesis(cx_api.CloudAssembly(str(outdir)), outdir)
+            else:
+                self[name] = synthesize(outdir, {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name])
+                done.touch()
         return self[name]
 
 
