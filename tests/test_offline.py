@@ -49,8 +49,8 @@ def test_both_workflows_succeed_and_predict_well(cloud):
         assert quality["test_rows"] == 1000 and quality["accuracy"] > 0.9, (stack, quality)
         assert output["run_prefix"] == f"runs/both-{stack}/"
     pt = json.loads(ended[arns[PT]]["output"])
-    standardization = json.loads(cloud.read(pt["standardization"]))
-    assert standardization["fitted_on"] == "train" and standardization["std"]["y"] > 1000
+    preprocessing = json.loads(cloud.read(pt["preprocessing"]))
+    assert preprocessing["fitted_on"] == "train" and preprocessing["numeric"]["y"]["std"] > 1000
 
 
 def test_every_workflow_runs_offline_with_its_sample_input(cloud, workflow_id):

@@ -68,7 +68,7 @@ def test_the_endpoint_answers_raw_rows_with_the_registered_metrics(loop):
     cloud, output, deployed = loop
     assert deployed["status"] == "SUCCEEDED", deployed.get("cause")
     rows = cloud.read(output["test_data"]).decode()  # pressure,temperature: as the user's CSV has them, no label
-    labels = [int(v) for v in cloud.read(output["test_labels"]).split()]
+    labels = [int(v) for v in cloud.read(output["test_labels"] + "labels.csv").split()]
     runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
     answer = runtime.invoke_endpoint(EndpointName=json.loads(deployed["output"])["endpoint"],
                                      ContentType="text/csv", Accept="text/csv", Body=rows)["Body"].read().decode()
@@ -102,7 +102,7 @@ def test_a_batch_transform_of_the_version_answers_raw_rows_with_the_registered_m
             break
         time.sleep(0.1)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
-    labels = [int(v) for v in cloud.read(output["test_labels"]).split()]
+    labels = [int(v) for v in cloud.read(output["test_labels"] + "labels.csv").split()]
     answer = cloud.read(f"s3://{bucket}/{output['run_prefix']}evaluation/batch/test.csv.out").decode()
     assert scored(labels, answer) == registered_metrics(cloud, output)
 
