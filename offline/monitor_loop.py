@@ -7,14 +7,15 @@ its own, as it would on AWS an hour apart.
 """
 from __future__ import annotations
 
+import csv
 import datetime
 import io
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
 import boto3
-import numpy as np
 
 from offline.cloud import LocalCloud
 
@@ -23,22 +24,45 @@ HOUR = datetime.timedelta(hours=1)
 BATCH = 25  # rows per request
 
 
-def send(cloud: LocalCloud, endpoint: str, rows: np.ndarray, hour: datetime.datetime, tag: str) -> int:
-    """Raw CSV rows to the endpoint as a client sends them, each request with an InferenceId."""
+def send(cloud: LocalCloud, endpoint: str, rows: list[list[str]], hour: datetime.datetime, tag: str) -> int:
+    """Raw CSV rows to the endpoint as a client sends them (each value's text), each request with an InferenceId."""
     cloud.sagemaker.hosting.clock = lambda: hour + datetime.timedelta(minutes=10)
     runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
     for start in range(0, len(rows), BATCH):
-        body = "\n".join(",".join(f"{v:g}" for v in row) for row in rows[start:start + BATCH])
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows[start:start + BATCH])
+        body = out.getvalue().rstrip("\n")
         runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body, InferenceId=f"{tag}-{start}")
     return len(rows)
 
 
-def drifted(rows: np.ndarray) -> np.ndarray:
-    """The same rows with the first feature moved past the range training saw and the second shrunk."""
-    shifted = rows.copy()
-    shifted[:, 0] += 0.6 * (rows[:, 0].max() - rows[:, 0].min()) + 1
-    shifted[:, -1] *= 0.3
-    return shifted
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def drifted(rows: list[list[str]]) -> list[list[str]]:
+    """The same rows with the first numeric feature moved past the range training saw and the last one shrunk;
+    text (categorical) and missing values stay as they were."""
+    numeric = [c for c in range(len(rows[0])) if any(_number(r[c]) is not None for r in rows)
+               and all(_number(r[c]) is not None or r[c] in ("", "NA") for r in rows)]
+    if not numeric:
+        return rows
+    first, last = numeric[0], numeric[-1]
+    values = [_number(r[first]) for r in rows if _number(r[first]) is not None]
+    shift = 0.6 * (max(values) - min(values)) + 1
+    changed = []
+    for row in rows:
+        row = list(row)
+        if _number(row[first]) is not None:
+            row[first] = repr(_number(row[first]) + shift)
+        if last != first and _number(row[last]) is not None:
+            row[last] = repr(_number(row[last]) * 0.3)
+        changed.append(row)
+    return changed
 
 
 def close_the_loop(cloud: LocalCloud, build_output: dict, deployed: dict, wait: Callable[[list[str]], dict],
@@ -46,7 +70,7 @@ def close_the_loop(cloud: LocalCloud, build_output: dict, deployed: dict, wait: 
     """Send traffic, check it, evaluate the alarms; returns what happened, by step."""
     bucket, prefix = cloud.workflows[BUILD].data_bucket, build_output["run_prefix"]
     raw = cloud.read(f"s3://{bucket}/{prefix}input/raw/test.csv").decode()
-    rows = np.loadtxt(io.StringIO(raw), delimiter=",", ndmin=2)  # the rows a client sends: no header
+    rows = list(csv.reader(io.StringIO(raw)))  # the rows a client sends: no header, each value as written
     now = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     steps, endpoint = {}, deployed["endpoint"]
     # The labelled data the retraining would learn from is already waiting under incoming/.
