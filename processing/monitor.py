@@ -157,21 +157,28 @@ def ks_test(values: np.ndarray, percentiles: list[float]) -> tuple[float, float]
     return statistic, float(stats.kstwo.sf(statistic, len(ordered)))
 
 
+def psi_threshold(bins: int, rows: int, baseline_rows: int) -> float:
+    """PSI_DRIFT plus what sampling alone gives: two samples of one distribution over `bins` bins have a PSI of
+    about (bins - 1) * (1/rows + 1/baseline_rows) (PSI is near the chi-square statistic divided by the rows), so a
+    small window (92 rows over 10 bins: about 0.1) is not read as drift."""
+    return PSI_DRIFT + (bins - 1) * (1 / max(rows, 1) + 1 / max(baseline_rows, 1))
+
+
 def numeric_drift(values: np.ndarray, baseline: dict) -> dict:
     histogram = baseline["histogram"]
     expected = np.asarray(histogram["counts"], dtype=float) / max(sum(histogram["counts"]), 1)
     current = bin_shares(values, histogram["edges"])
     statistic, p_value = ks_test(values, baseline["percentiles"])
-    index = psi(expected, current)
-    return {"psi": round(index, 6), "ks_statistic": round(statistic, 6),
-            "ks_p_value": p_value, "drifted": bool(index >= PSI_DRIFT or p_value < P_VALUE_DRIFT),
+    index, limit = psi(expected, current), psi_threshold(len(expected), len(values), sum(histogram["counts"]))
+    return {"psi": round(index, 6), "psi_threshold": round(limit, 6), "ks_statistic": round(statistic, 6),
+            "ks_p_value": p_value, "drifted": bool(index >= limit or p_value < P_VALUE_DRIFT),
             "chart": {"bins": [f"{a:.3g}..{b:.3g}" for a, b in zip(histogram["edges"], histogram["edges"][1:])],
                       "baseline": expected.tolist(), "current": current.tolist()},
             "current": {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
                         "percentiles": {str(p): float(np.percentile(values, p)) for p in (5, 50, 95)}}}
 
 
-def categorical_drift(values: list[str], baseline: dict) -> dict:
+def categorical_drift(values: list[str], baseline: dict, baseline_rows: int) -> dict:
     categories = sorted(baseline["frequencies"])
     # A class the model never predicted on the test set has share 0: a tiny share keeps the test defined (the
     # feature baselines hold only categories seen).
@@ -185,8 +192,9 @@ def categorical_drift(values: list[str], baseline: dict) -> dict:
     else:  # nothing but unseen categories: all of the distribution moved
         statistic, p_value = math.inf, 0.0
     index = psi(expected, shares)
-    return {"psi": round(index, 6), "chi2_statistic": round(statistic, 6), "chi2_p_value": p_value,
-            "drifted": bool(index >= PSI_DRIFT or p_value < P_VALUE_DRIFT),
+    limit = psi_threshold(len(categories), len(known), baseline_rows)
+    return {"psi": round(index, 6), "psi_threshold": round(limit, 6), "chi2_statistic": round(statistic, 6),
+            "chi2_p_value": p_value, "drifted": bool(index >= limit or p_value < P_VALUE_DRIFT),
             "chart": {"bins": categories, "baseline": expected.tolist(), "current": shares.tolist()}}
 
 
@@ -281,14 +289,15 @@ def analyze(root: Path) -> dict:
             numbers = np.asarray([n for n in map(_number, present) if n is not None])
             entry.update(numeric_drift(numbers, feature) if len(numbers) else {"drifted": False, "psi": None})
         else:
-            entry.update(categorical_drift(present, feature) if present else {"drifted": False, "psi": None})
+            rows = round(statistics["rows"] * (1 - feature["missing_rate"]))  # the baseline's values of the feature
+            entry.update(categorical_drift(present, feature, rows) if present else {"drifted": False, "psi": None})
         entry["quality"] = quality(raw, constraints[feature["name"]])
         checked.append(entry)
         issues += [f"{feature['name']}: {v}" for v in entry["quality"]["violations"]]
     drifted = [f["name"] for f in checked if f["drifted"]]
     answers = [r["answer"] for r in captured if r["answer"] is not None]
     expected = evaluation.get("predictions")
-    predictions = (None if not answers or not expected else categorical_drift(answers, expected)
+    predictions = (None if not answers or not expected else categorical_drift(answers, expected, expected["count"])
                    if expected["type"] == "categorical" else numeric_drift(np.asarray(answers), expected))
     return {**report, "outcome": "Drift" if drifted else "NoDrift",
             "drift": {"share": round(len(drifted) / len(checked), 6), "drifted": drifted, "features": checked},
