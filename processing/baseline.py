@@ -23,6 +23,9 @@ FORMAT_VERSION = 1
 BINS = 10
 
 
+IGNORED = "ignored"  # a column the model drops: in the baseline by name only, never checked
+
+
 class BadInput(Exception):
     """The training data cannot be summarized; the message says why."""
 
@@ -51,15 +54,20 @@ def feature_statistics(column: pd.Series) -> dict:
 
 def constraint(feature: dict) -> dict:
     """The checks the monitor applies to traffic: values in the trained range or categories, missing rate."""
+    if feature["type"] == IGNORED:
+        return {"name": feature["name"], "type": IGNORED}
     limits = ({"min": feature["min"], "max": feature["max"]} if feature["type"] == "numeric"
               else {"categories": sorted(feature["frequencies"])})
     return {"name": feature["name"], "type": feature["type"], "max_missing_rate": feature["missing_rate"], **limits}
 
 
-def baseline(frame: pd.DataFrame, label: str) -> tuple[dict, dict]:
+def baseline(frame: pd.DataFrame, label: str, ignored: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Every column but the label, in order (the monitor reads traffic by position); the `ignored` ones (the
+    model's dropped columns: ids, free text) only by name, since the model never sees them."""
     if label not in frame.columns:
         raise BadInput(f"the training data has no {label!r} column (columns: {', '.join(frame.columns)})")
-    features = [feature_statistics(frame[c]) for c in frame.columns if c != label]
+    features = [{"name": str(c), "type": IGNORED} if c in ignored else feature_statistics(frame[c])
+                for c in frame.columns if c != label]
     if not features:
         raise BadInput("the training data has no feature columns besides the label")
     statistics = {"version": FORMAT_VERSION, "rows": int(len(frame)), "label": label, "features": features}
@@ -71,12 +79,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--input-dir", type=Path, required=True, help="folder holding train.csv (with a header)")
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--label", default="label", help="the label column, left out of the baseline")
+    parser.add_argument("--ignore", default="none", help="columns the model drops, comma-separated (or none)")
     args = parser.parse_args(argv)
+    ignored = () if args.ignore == "none" else tuple(args.ignore.split(","))
     path = args.input_dir / "train.csv"
     try:
         if not path.is_file():
             raise BadInput(f"missing input file {path}")
-        statistics, constraints = baseline(pd.read_csv(path), args.label)
+        statistics, constraints = baseline(pd.read_csv(path), args.label, ignored)
     except (BadInput, pd.errors.EmptyDataError) as error:
         print(f"baseline: {error}", file=sys.stderr)
         return 1

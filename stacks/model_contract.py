@@ -232,4 +232,5 @@ class ModelContract:
             "GateThresholdText": repr(self.gate_threshold),
             "Task": self.task,
             "LabelColumn": self.label_column,
+            "DropColumnsArgument": ",".join(self.drop_columns) or "none",
         }

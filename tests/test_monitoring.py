@@ -570,3 +570,17 @@ def test_a_small_window_of_undrifted_traffic_is_not_drift_and_a_shifted_one_is()
     old_rule = sum(w["psi"] >= 0.2 or w["ks_p_value"] < 0.01 for w in windows)
     assert sum(w["drifted"] for w in windows) <= 80 and old_rule >= 150  # false alarms: under 8%, from over 15%
     assert monitor.numeric_drift(rng.normal(1.0, 1.0, 92), baseline)["drifted"]  # one standard deviation off
+
+
+def test_a_dropped_column_is_in_the_baseline_by_name_only_and_never_checked():
+    """An id the model drops is still in every row a client sends (the monitor reads rows by position), but
+    its values are the client's: no drift or data-quality check reads them."""
+    import pandas as pd
+
+    baseline = load_processing_module("baseline")
+    frame = pd.DataFrame({"listing_id": ["L1", "L2", "L3"], "area": [50.0, 60.5, 70.0], "price": [1.0, 2.0, 3.0]})
+    statistics, constraints = baseline.baseline(frame, "price", ("listing_id",))
+    assert statistics["features"][0] == {"name": "listing_id", "type": "ignored"}
+    assert statistics["features"][1]["name"] == "area" and statistics["features"][1]["type"] == "numeric"
+    assert constraints["features"][0] == {"name": "listing_id", "type": "ignored"}
+    assert baseline.main(["--input-dir", "/nonexistent", "--output-dir", "/tmp/x", "--ignore", "none"]) == 1
