@@ -11,13 +11,13 @@ import csv
 import datetime
 import io
 import json
-import math
 from pathlib import Path
 from typing import Callable
 
 import boto3
 
 from offline.cloud import LocalCloud
+from processing.monitor import finite_number  # a numeric column is one the monitor reads as numbers
 
 MONITOR, BUILD = "MonitorEndpoint", "BuildAndRegister"
 HOUR = datetime.timedelta(hours=1)
@@ -36,31 +36,23 @@ def send(cloud: LocalCloud, endpoint: str, rows: list[list[str]], hour: datetime
     return len(rows)
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def drifted(rows: list[list[str]]) -> list[list[str]]:
     """The same rows with the first numeric feature moved past the range training saw and the last one shrunk;
     text (categorical) and missing values stay as they were."""
-    numeric = [c for c in range(len(rows[0])) if any(_number(r[c]) is not None for r in rows)
-               and all(_number(r[c]) is not None or r[c] in ("", "NA") for r in rows)]
+    numeric = [c for c in range(len(rows[0])) if any(finite_number(r[c]) is not None for r in rows)
+               and all(finite_number(r[c]) is not None or r[c] in ("", "NA") for r in rows)]
     if not numeric:
         return rows
     first, last = numeric[0], numeric[-1]
-    values = [_number(r[first]) for r in rows if _number(r[first]) is not None]
+    values = [finite_number(r[first]) for r in rows if finite_number(r[first]) is not None]
     shift = 0.6 * (max(values) - min(values)) + 1
     changed = []
     for row in rows:
         row = list(row)
-        if _number(row[first]) is not None:
-            row[first] = repr(_number(row[first]) + shift)
-        if last != first and _number(row[last]) is not None:
-            row[last] = repr(_number(row[last]) * 0.3)
+        if finite_number(row[first]) is not None:
+            row[first] = repr(finite_number(row[first]) + shift)
+        if last != first and finite_number(row[last]) is not None:
+            row[last] = repr(finite_number(row[last]) * 0.3)
         changed.append(row)
     return changed
 

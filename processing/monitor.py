@@ -205,7 +205,7 @@ def quality(raw: list[str], constraint: dict) -> dict:
     result = {"missing_rate": round(1 - len(present) / count, 6),
               "baseline_missing_rate": constraint["max_missing_rate"]}
     if constraint["type"] == "numeric":
-        numbers = [_number(v) for v in present]
+        numbers = [finite_number(v) for v in present]
         result["not_numeric_share"] = round(sum(n is None for n in numbers) / count, 6)
         result["out_of_range_share"] = round(sum(n is not None and not constraint["min"] <= n <= constraint["max"]
                                                  for n in numbers) / count, 6)
@@ -221,7 +221,8 @@ def quality(raw: list[str], constraint: dict) -> dict:
     return {**result, "violations": violations}
 
 
-def _number(text: str) -> float | None:
+def finite_number(text: str) -> float | None:
+    """A value of the traffic read as the monitor reads a number: finite, else None (text, missing, inf)."""
     try:
         value = float(text)
     except ValueError:
@@ -241,7 +242,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 def positive(label: str, classes: list[str]) -> bool:
     """Whether a binary ground-truth label is classes[1]; numbers match by value ("1.0" is "1")."""
     for index, name in enumerate(classes):
-        if label == name or (_number(label) is not None and _number(label) == _number(name)):
+        if label == name or (finite_number(label) is not None and finite_number(label) == finite_number(name)):
             return bool(index)
     raise BadInput(f"ground truth label {label!r} is not one of the classes {classes}")
 
@@ -288,7 +289,7 @@ def analyze(root: Path) -> dict:
         present = [v for v in raw if v.strip() != ""]
         entry = {"name": feature["name"], "type": feature["type"], "rows": len(present)}
         if feature["type"] == "numeric":
-            numbers = np.asarray([n for n in map(_number, present) if n is not None])
+            numbers = np.asarray([n for n in map(finite_number, present) if n is not None])
             entry.update(numeric_drift(numbers, feature) if len(numbers) else {"drifted": False, "psi": None})
         else:
             rows = round(statistics["rows"] * (1 - feature["missing_rate"]))  # the baseline's values of the feature
