@@ -4,6 +4,7 @@ version for approval → notify. Starts by hand, when data arrives under incomin
 (retrain_schedule). The contract (label, task, features, model, gate) is stacks/model_contract.py's."""
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
 from aws_cdk import CustomResource, Duration
@@ -87,8 +88,9 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         },
     )
 
-    @property
+    @functools.cached_property
     def contract(self) -> ModelContract:
+        """The model contract of this copy's settings, read once (a script model's model.json included)."""
         return ModelContract.from_settings(self.config.workflow_settings)
 
     def definition_fragments(self) -> Mapping[str, object]:
