@@ -22,6 +22,7 @@ from offline.server import LocalEndpoints
 
 ENVIRONMENT = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                "AWS_SESSION_TOKEN": "local"}
+HISTORY_SECONDS = 0.5  # how often a waited-on execution's progress is read while it runs
 
 
 class LocalCloud:
@@ -116,21 +117,28 @@ class LocalCloud:
 
     def wait(self, execution_arns: list[str], on_event: Callable[[str, dict], None] | None = None,
              timeout: float = 600) -> dict[str, dict]:
-        """Poll until every execution ends, calling on_event(arn, event) for each new history event."""
+        """Poll until every execution ends, calling on_event(arn, event) for each new history event. moto answers
+        GetExecutionHistory with the whole history every time, so a running execution's is read at most every
+        HISTORY_SECONDS (and once more at its end), and only for on_event."""
         seen, ended, deadline = dict.fromkeys(execution_arns, 0), {}, time.monotonic() + timeout
+        history_due = 0.0
         while len(ended) < len(execution_arns):
+            read_history = on_event is not None and time.monotonic() >= history_due
             for arn in execution_arns:
                 if arn in ended:
                     continue
                 described = self.sfn.describe_execution(executionArn=arn)  # before history: no event missed
-                events = self.history(arn)
-                for event in events[seen[arn]:]:
-                    if on_event:
+                finished = described["status"] != "RUNNING"
+                if on_event and (read_history or finished):
+                    events = self.history(arn)
+                    for event in events[seen[arn]:]:
                         on_event(arn, event)
-                seen[arn] = len(events)
-                if described["status"] != "RUNNING":
+                    seen[arn] = len(events)
+                if finished:
                     ended[arn] = described
                     self._announce_end(described)
+            if read_history:
+                history_due = time.monotonic() + HISTORY_SECONDS
             if time.monotonic() > deadline:
                 raise TimeoutError(f"executions still running after {timeout} s")
             time.sleep(0.05)

@@ -31,6 +31,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from offline.sagemaker_service import JOB_KINDS
 
@@ -111,6 +112,17 @@ def _branch_error_name(error_name: str | None):
 
 _installed = threading.Lock()
 _original_factory = state_task_factory.state_task_service_for
+_original_validate = StepFunctionsParserBackend._validate_definition
+_valid_definitions: set[str] = set()
+
+
+def _validate_once(definition: str) -> None:
+    """moto parses a definition to validate it at CreateStateMachine (about 0.2 s for BuildAndRegister's) and
+    again to run it; a definition that passed once passes again, so each local account in this process skips
+    that first parse. A definition that failed is parsed (and refused) every time."""
+    if definition not in _valid_definitions:
+        _original_validate(definition)
+        _valid_definitions.add(definition)
 
 
 def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0, wait_time_scale: float = 0.01) -> None:
@@ -128,3 +140,4 @@ def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0, wait_time
         branches_decl.CustomErrorName = _branch_error_name
         retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * retry_time_scale))
         WaitFunction._wait_interval = lambda self, env, wait_seconds: time.sleep(wait_seconds * wait_time_scale)
+        StepFunctionsParserBackend._validate_definition = staticmethod(_validate_once)
