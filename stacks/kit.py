@@ -5,7 +5,7 @@ import importlib
 import json
 import pkgutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
@@ -30,9 +30,11 @@ def cdk_json_context() -> dict[str, Any]:
     return {**context, "aws:cdk:enable-path-metadata": True}
 
 
-def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None,
+              workflows: Collection[str] | None = None) -> App:
     """The app: every workflow stack (with `stage`, inside that stage), or, with the pipeline settings, the
-    pipeline that delivers them to dev and prod. `context` adds to cdk.json's (tests); the CLI passes its own."""
+    pipeline that delivers them to dev and prod. `context` adds to cdk.json's (tests); the CLI passes its own.
+    `workflows` (stack ids) builds only those, for tests that need no others; the CLI always builds them all."""
     app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
     config = KitConfig.from_context(app.node.get_all_context(), workflow_settings())
     if config.pipeline:
@@ -42,6 +44,6 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     elif config.stage:
         KitStage(app, config.stage, config=config)
     else:
-        build_workflow_stacks(app, config)
+        build_workflow_stacks(app, config, workflows)
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Collection
 
 from aws_cdk import Stage
 from constructs import Construct
@@ -11,13 +12,16 @@ from stacks.delivery_check import DeliveryCheckStack, check_role_name
 from stacks.workflow_stack import WORKFLOWS
 
 
-def build_workflow_stacks(scope: Construct, config: KitConfig) -> dict:
-    """Every registered workflow's stack under `scope` (an app or a stage), by stack id."""
+def build_workflow_stacks(scope: Construct, config: KitConfig, workflows: Collection[str] | None = None) -> dict:
+    """Every registered workflow's stack under `scope` (an app or a stage), by stack id; or only `workflows`."""
     slugs = {cls.spec.slug for cls in WORKFLOWS.values()}
     if config.stage in slugs:  # <prefix>-<slug>-* of the unstaged copy would match <prefix>-<stage>-... names
         raise ConfigError(f"invalid setting stage={config.stage!r}: expected a name other than a workflow slug "
                           f"({', '.join(sorted(slugs))})")
-    return {stack_id: cls(scope, stack_id, config=config) for stack_id, cls in WORKFLOWS.items()}
+    if workflows is not None and set(workflows) - set(WORKFLOWS):
+        raise ValueError(f"no such workflows: {sorted(set(workflows) - set(WORKFLOWS))}")
+    return {stack_id: cls(scope, stack_id, config=config) for stack_id, cls in WORKFLOWS.items()
+            if workflows is None or stack_id in workflows}
 
 
 class KitStage(Stage):

@@ -105,8 +105,14 @@ def _synthesis(assembly, outdir: Path) -> Synthesis:
                      report=json.loads((outdir / "validation-report.json").read_text()), outdir=outdir)
 
 
-def synthesize(outdir: Path, overrides: dict) -> Synthesis:
-    return _synthesis(build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir)).synth(), outdir)
+# Configurations whose tests run only the loop (build, deploy, monitor): only those stacks are synthesized.
+LOOP_WORKFLOWS = ("BuildAndRegister", "DeployApproved", "MonitorEndpoint")
+LOOP_ONLY = {"contract-multiclass", "contract-regression", "contract-binary", "contract-script", "distributed"}
+
+
+def synthesize(outdir: Path, overrides: dict, workflows: tuple[str, ...] | None = None) -> Synthesis:
+    return _synthesis(build_app({**CDK_CONTEXT, **overrides}, outdir=str(outdir), workflows=workflows).synth(),
+                      outdir)
 
 
 class _Configurations(dict):
@@ -130,7 +136,8 @@ class _Configurations(dict):
 
                 self[name] = _synthesis(cx_api.CloudAssembly(str(outdir)), outdir)
             else:
-                self[name] = synthesize(outdir, {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name])
+                self[name] = synthesize(outdir, {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name],
+                                        LOOP_WORKFLOWS if name in LOOP_ONLY else None)
                 done.touch()
         return self[name]
 

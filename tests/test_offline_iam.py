@@ -270,7 +270,7 @@ def test_a_state_machine_calling_an_action_its_integration_table_lacks_is_denied
     row = SERVICE_INTEGRATIONS["sagemaker:createModel"]
     monkeypatch.setitem(SERVICE_INTEGRATIONS, "sagemaker:createModel", dataclasses.replace(
         row, actions=tuple(a for a in row.actions if a != "sagemaker:CreateModel"), guarded_action=None))
-    lacking = synthesize(tmp_path / "lacking", {}).outdir
+    lacking = synthesize(tmp_path / "lacking", {}, (TT,)).outdir
     monkeypatch.undo()
     denied, _ = run(lacking)
     assert denied["status"] == "FAILED"

@@ -44,53 +44,20 @@ def test_kms_configuration_runs_too(synthesized, tmp_path):
     assert json.loads(summary.read_text())["PreprocessAndTrain"]["quality"]["accuracy"] > 0.9
 
 
-def test_a_stage_runs_offline_from_its_staged_assembly(tmp_path):
+def test_a_stage_runs_offline_from_its_staged_assembly(synthesized, tmp_path):
     summary = tmp_path / "summary.json"
     code = main(["--stage", "dev", "--workflow", "TrainAndTransform", "--input", '{"rows": 300, "seed": 2}',
-                 "--summary", str(summary), "--assembly", str(tmp_path / "out")])
+                 "--summary", str(summary), "--assembly", str(synthesized["stage-dev"].outdir), "--no-synth"])
     assert code == 0
     result = json.loads(summary.read_text())["TrainAndTransform"]
     assert ":stateMachine:mlkit-dev-tt" in result["execution"].replace(":execution:", ":stateMachine:")
     assert "/mlkit-dev-tt-" in result["output"]["model_artifacts"]
 
 
-def test_a_staged_assembly_needs_its_stage_named(tmp_path, capsys):
-    main(["--stage", "dev", "--workflow", "TrainAndTransform", "--summary", str(tmp_path / "s.json"),
-          "--assembly", str(tmp_path / "out"), "--input", '{"rows": 100}'])
+def test_a_staged_assembly_needs_its_stage_named(synthesized, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["--no-synth", "--assembly", str(tmp_path / "out"), "--summary", str(tmp_path / "t.json")])
+        main(["--no-synth", "--assembly", str(synthesized["stage-dev"].outdir), "--summary", str(tmp_path / "t.json")])
     assert "holds stages (dev); choose one (--stage)" in capsys.readouterr().err
-
-
-@pytest.mark.slow  # a whole BuildAndRegister run on an uploaded data set
-def test_a_local_csv_is_uploaded_and_trained_on(synthesized, tmp_path, capsys):
-    from tests.test_build_and_register import csv_text
-
-    dataset = tmp_path / "churn.csv"
-    dataset.write_bytes(csv_text(400, 9))
-    summary = tmp_path / "summary.json"
-    code = main(["--workflow", "BuildAndRegister", "--dataset", str(dataset), "--summary", str(summary),
-                 "--assembly", str(synthesized["default"].outdir), "--no-synth"])
-    assert code == 0
-    output = json.loads(summary.read_text())["BuildAndRegister"]["output"]
-    assert output["data"].endswith("/datasets/churn/churn.csv")
-    printed = capsys.readouterr().out
-    assert "registered:  arn:aws:sagemaker:" in printed and "--model-approval-status Approved" in printed
-
-
-@pytest.mark.slow  # the whole loop: build, register, approve, deploy
-def test_approve_runs_the_whole_loop_build_register_approve_deploy(synthesized, tmp_path, capsys):
-    summary = tmp_path / "summary.json"
-    code = main(["--workflow", "BuildAndRegister", "--approve", "--input", '{"rows": 1000, "seed": 4}', "--summary",
-                 str(summary), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    result = json.loads(summary.read_text())
-    assert result["DeployApproved"]["status"] == "SUCCEEDED"
-    assert result["DeployApproved"]["output"]["model_package_arn"] == result["BuildAndRegister"]["output"][
-        "model_package_arn"]
-    assert "approving arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models/" in printed
-    assert "(Approved)" in printed and "smoke test:  Smoke test passed" in printed
 
 
 def test_a_workflow_started_by_approval_is_not_run_on_its_own(synthesized, tmp_path, capsys):
@@ -101,9 +68,10 @@ def test_a_workflow_started_by_approval_is_not_run_on_its_own(synthesized, tmp_p
     assert "DeployApproved starts when a model version is approved" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # the whole loop: build, register, approve, deploy
+@pytest.mark.slow  # the whole loop: upload, build, register, approve, deploy
 def test_a_data_set_alone_runs_the_workflows_that_take_one_and_the_deployment_its_approval_starts(
         synthesized, tmp_path, capsys):
+    """A local file is uploaded and trained on; --approve approves what registered, which deploys it."""
     from tests.test_build_and_register import csv_text
 
     dataset = tmp_path / "points.csv"
@@ -116,6 +84,12 @@ def test_a_data_set_alone_runs_the_workflows_that_take_one_and_the_deployment_it
     result = json.loads(summary.read_text())
     assert sorted(k for k in result if k not in ("local_s3", "monitoring")) == ["BuildAndRegister", "DeployApproved"]
     output = result["BuildAndRegister"]["output"]
+    assert output["data"].endswith("/datasets/points/points.csv")
+    assert result["DeployApproved"]["status"] == "SUCCEEDED"
+    assert result["DeployApproved"]["output"]["model_package_arn"] == output["model_package_arn"]
+    assert f"approving {output['model_package_arn']}" in printed and "--model-approval-status Approved" in printed
+    assert f"registered:  {output['model_package_arn']} (Approved)" in printed
+    assert "smoke test:  Smoke test passed" in printed
     # Every s3:// path printed resolves in the kept folder, and the figures are the evaluation's own.
     for uri in (output["model_artifacts"], output["evaluation"], output["test_data"]):
         assert (kept / uri.removeprefix("s3://")).is_file() and f"({kept / uri.removeprefix('s3://')})" in printed
