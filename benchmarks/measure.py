@@ -95,8 +95,10 @@ def count(kind: str, stack: str, outdir: str) -> None:
     process._NodeProcess.send = counted
     app = kit_app(outdir, {stack: 1}) if kind == "kit" else peer_app(outdir, [stack])
     constructed = sum(calls.values())
-    app.synth()
-    print(json.dumps({"total": sum(calls.values()), "construction": constructed, "by_request": calls}))
+    assembly = app.synth()
+    total = sum(calls.values())
+    resources = sum(len(stack.template["Resources"]) for stack in assembly.stacks)
+    print(json.dumps({"total": total, "construction": constructed, "by_request": calls, "resources": resources}))
 
 
 # -- the measurements, from this process -----------------------------------------------------------------------
@@ -132,9 +134,9 @@ def jsii_calls(kind: str, stack: str) -> dict:
 
 
 def calls_text(calls: dict) -> str:
-    """Total round trips, and the most frequent kinds of request."""
+    """Total round trips, the most frequent kinds of request, and the resources of the stack's template."""
     kinds = ", ".join(f"{name.removesuffix('Request')} {n}" for name, n in Counter(calls["by_request"]).most_common(4))
-    return f"{calls['total']} ({kinds})"
+    return f"{calls['total']} ({kinds}; {calls['resources']} resources)"
 
 
 def main() -> None:
