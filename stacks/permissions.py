@@ -15,6 +15,8 @@ def allow(role: iam.Role, actions: list[str], resources: list[str], *, condition
 
     Two calls into CDK: the statement, and adding it (add_to_policy: add_to_principal_policy's result would cost
     two more to read). The wildcards are found and acknowledged without resolving anything now (stacks.compliance)."""
+    if not resources:  # CDK refuses it at synthesis only when the minimizePolicies flag is off
+        raise ValueError(f"{role.node.path}: a statement for {actions} needs resources")
     check_wildcards(role, actions, resources, wildcard_reason)
     role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
 

@@ -49,14 +49,16 @@ class SageMakerExecutionRole(Construct):
         bucket_reads = sorted(bucket_reads)
         allow(self.role, ["s3:ListBucket"], [bucket.bucket_arn],
               conditions={"StringLike": {"s3:prefix": ["runs/*", *(f"{p}*" for p in bucket_reads)]}})
-        allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in reads],
-              wildcard_reason=run_folders)
+        if reads:
+            allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in reads],
+                  wildcard_reason=run_folders)
         if bucket_reads:
             allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"{prefix}*") for prefix in bucket_reads],
                   wildcard_reason="Users add data set files of their own naming under these prefixes; the jobs "
                                   "read only them outside the run folders.")
-        allow(self.role, ["s3:PutObject", "s3:AbortMultipartUpload"],
-              [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
+        if writes:
+            allow(self.role, ["s3:PutObject", "s3:AbortMultipartUpload"],
+                  [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
         no_resource_level = ("ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
                              "permissions; PutMetricData is confined to SageMaker's namespaces by condition.")
         allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)

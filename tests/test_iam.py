@@ -350,3 +350,16 @@ def test_sagemaker_permissions_stay_within_the_workflows_prefix(template, workfl
                 text = json.dumps(item)
                 if ":sagemaker:" in text:
                     assert any(f"/{prefix}-" in text for prefix in prefixes), (statement, prefixes)
+
+
+def test_a_statement_without_resources_is_refused_where_it_is_written():
+    """CDK refuses an empty statement at synthesis only while the minimizePolicies flag is off (with it, the
+    statement merges into another): `allow` refuses it at once, whatever the flags."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_iam as iam
+
+    from stacks.permissions import allow
+
+    role = iam.Role(Stack(App(), "Bare"), "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    with pytest.raises(ValueError, match=r"Bare/Role: a statement for \['s3:GetObject'\] needs resources"):
+        allow(role, ["s3:GetObject"], [])
