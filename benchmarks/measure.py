@@ -45,10 +45,13 @@ def kit_app(outdir: str, stacks: dict[str, int]):
 
 
 def peer_app(outdir: str, stacks: list[str]):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    """The peer's app with `stacks`, given the context `cdk synth` gives the kit: the same feature flags (a new
+    project's cdk.json sets the same ones) and the CLI's path metadata."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
     from peer_app import build_peer_app
+    from stacks.config import cdk_json_context
 
-    return build_peer_app(outdir, [PEER_STACKS[stack] for stack in stacks])
+    return build_peer_app(outdir, [PEER_STACKS[stack] for stack in stacks], cdk_json_context())
 
 
 def synth(kind: str, outdir: str) -> None:
@@ -96,9 +99,10 @@ def count(kind: str, stack: str, outdir: str) -> None:
     app = kit_app(outdir, {stack: 1}) if kind == "kit" else peer_app(outdir, [stack])
     constructed = sum(calls.values())
     assembly = app.synth()
-    total = sum(calls.values())
-    resources = sum(len(stack.template["Resources"]) for stack in assembly.stacks)
-    print(json.dumps({"total": total, "construction": constructed, "by_request": calls, "resources": resources}))
+    counted = {"total": sum(calls.values()), "construction": constructed, "by_request": dict(calls)}
+    # Read after counting: reading the assembly is a round trip too, not the app's.
+    counted["resources"] = sum(len(stack.template["Resources"]) for stack in assembly.stacks)
+    print(json.dumps(counted))
 
 
 # -- the measurements, from this process -----------------------------------------------------------------------

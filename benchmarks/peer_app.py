@@ -224,9 +224,11 @@ class PeerWorkflowStack(Stack):
         return state
 
 
-def build_peer_app(outdir: str | None = None, stacks: Sequence[str] = tuple(PEER_STACKS)) -> App:
-    """The peer's app with `stacks` (by default both), the four nag packs applied."""
-    app = App(outdir=outdir, analytics_reporting=False)
+def build_peer_app(outdir: str | None = None, stacks: Sequence[str] = tuple(PEER_STACKS),
+                   context: dict | None = None) -> App:
+    """The peer's app with `stacks` (by default both), the four nag packs applied; `context` as `cdk synth` gives
+    it (its project's cdk.json and the CLI's own settings)."""
+    app = App(outdir=outdir, analytics_reporting=False, context=context)
     for stack in stacks:
         PeerWorkflowStack(app, stack, preprocess=PEER_STACKS[stack])
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))

@@ -1,8 +1,10 @@
 """Typed, validated kit configuration read from CDK context (cdk.json and `-c key=value`)."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from aws_cdk import aws_logs as logs
@@ -33,6 +35,12 @@ ENVIRONMENT = re.compile(r"^aws://(?P<account>\d{12})/(?P<region>[a-z]{2}(-[a-z]
 # so that a family added later is refused under encryption=kms until someone checks its storage.
 EBS_ONLY_FAMILIES = frozenset({"t2", "t3", "m4", "m5", "m6i", "m7i", "c4", "c5", "c5n", "c6i", "c7i",
                                "r5", "r6i", "r7i", "p2", "p3"})
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context the CDK CLI gives app.py: cdk.json's, plus construct paths in resource metadata."""
+    context = json.loads((Path(__file__).resolve().parent.parent / "cdk.json").read_text())["context"]
+    return {**context, "aws:cdk:enable-path-metadata": True}
 
 
 class ConfigError(ValueError):

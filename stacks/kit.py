@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
-from pathlib import Path
 from typing import Any, Collection, Mapping
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
 
 from stacks import workflows
-from stacks.config import KitConfig
+from stacks.config import KitConfig, cdk_json_context  # noqa: F401 (the app's context, for its users)
 from stacks.stage import KitStage, build_workflow_stacks
 from stacks.workflow_stack import WORKFLOWS, workflow_settings
 
@@ -22,12 +20,6 @@ for module in sorted(m.name for m in pkgutil.iter_modules(workflows.__path__)):
 
 # cdk-nag rule packs applied to every stack; each finding must be fixed or acknowledged where it occurs.
 NAG_PACKS = (AwsSolutionsChecks, NIST80053R5Checks, HIPAASecurityChecks, ServerlessChecks)
-
-
-def cdk_json_context() -> dict[str, Any]:
-    """The context the CDK CLI gives app.py: cdk.json's, plus construct paths in resource metadata."""
-    context = json.loads((Path(__file__).resolve().parent.parent / "cdk.json").read_text())["context"]
-    return {**context, "aws:cdk:enable-path-metadata": True}
 
 
 def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None,
