@@ -68,8 +68,8 @@ EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notific
                                     "retrain_on_drift": "true"},
                         "spot": {"spot_training": "true", "workflow_timeout_minutes": "420"},
                         "stage-dev": {"stage": "dev"}, "stage-prod": {"stage": "prod"}, "pipeline": PIPELINE,
-                        "pipeline-kms": {**PIPELINE, "encryption": "kms"},
-                        "pipeline-cross-account": {**PIPELINE, **CROSS_ACCOUNT},
+                        # Stages in other accounts, their data under customer-managed keys.
+                        "pipeline-cross-account-kms": {**PIPELINE, **CROSS_ACCOUNT, "encryption": "kms"},
                         # The model contract's cases, each through the whole loop (tests/test_model_loop.py).
                         "contract-multiclass": {"task": "multiclass", "label_column": "species"},
                         "contract-regression": {"task": "regression", "label_column": "price", "gate_metric": "rmse",

@@ -115,15 +115,6 @@ def test_dev_check_assumes_one_role_in_dev_which_may_only_start_and_watch_its_ow
     ]
 
 
-def test_dev_check_uses_the_stage_keys_only_through_step_functions(synthesized):
-    check = synthesized["pipeline-kms"].templates["dev-DeliveryCheck"]
-    assert statements(check, "dev/DeliveryCheck/Role")[-1] == {
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": arn("kms", "key/*"),
-        "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["states.", REGION, ".amazonaws.com"]]}},
-                      "ForAnyValue:StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [
-                          arn("states", f"stateMachine:{name}") for name in DEV_MACHINES]}}}
-
-
 def test_every_nag_pack_is_clean_and_each_acceptance_is_on_its_resource(pipeline):
     for plugin in pipeline.report["pluginReports"]:
         assert plugin["violations"] == [], plugin["pluginName"]
@@ -223,7 +214,7 @@ BOOTSTRAP_ROLE = r"cdk-hnb659fds-(deploy|cfn-exec|file-publishing)-role-{account
 
 @pytest.fixture(scope="module")
 def cross_account(synthesized):
-    return synthesized["pipeline-cross-account"]
+    return synthesized["pipeline-cross-account-kms"]
 
 
 def strings(node, path=()):
@@ -311,3 +302,15 @@ def test_dev_trusts_only_the_pipelines_check_role_and_the_check_assumes_it_there
         if name != "Pipeline":
             texts = [text for _, text in strings(template["Resources"]) if PIPELINE_ACCOUNT in text]
             assert texts == ([":iam::111111111111:role/mlkit-pipeline-check"] if name == "dev-DeliveryCheck" else []), name
+
+
+def test_dev_check_uses_the_stage_keys_only_through_step_functions(cross_account):
+    """Under encryption=kms the check reads its runs' input and output through Step Functions only, with dev's own
+    keys (the stage's account and region are literal where the stage names its environment)."""
+    check = cross_account.templates["dev-DeliveryCheck"]
+    dev = f"eu-west-1:{STAGE_ACCOUNTS['dev']}"
+    assert statements(check, "dev/DeliveryCheck/Role")[-1] == {
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": f"arn:aws:kms:{dev}:key/*",
+        "Condition": {"StringEquals": {"kms:ViaService": "states.eu-west-1.amazonaws.com"},
+                      "ForAnyValue:StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": [
+                          f"arn:aws:states:{dev}:stateMachine:{name}" for name in DEV_MACHINES]}}}
