@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import Aws, CfnResource, Duration, RemovalPolicy, SymlinkFollowMode
+from aws_cdk import CfnResource, Duration, RemovalPolicy, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -14,6 +14,7 @@ from constructs import Construct
 from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
                                acknowledge_wildcards, remember_default_policy)
 from stacks.permissions import default_policy, drop_redundant_dependency
+from stacks.tokens import AWS, Durations
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
@@ -28,14 +29,14 @@ class KitFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, folder: str, description: str,
                  environment: Mapping[str, str], log_retention: logs.RetentionDays,
                  removal_policy: RemovalPolicy, memory_size: int = 256,
-                 timeout: Duration = Duration.seconds(30), encryption_key: kms.IKey | None = None,
+                 timeout: Duration = Durations.seconds(30), encryption_key: kms.IKey | None = None,
                  dead_letter_reason: str = SYNCHRONOUS_INVOCATION_REASON) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy,
                                        encryption_key=encryption_key)
         self.role = iam.Role(self, "Role", description=f"Runs the {folder} function",
                              assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
-                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+                                 "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self, "Function",

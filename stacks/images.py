@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, CfnMapping, Fn, Stack
+from aws_cdk import CfnMapping, Fn
 from constructs import Construct
+
+from stacks.tokens import AWS, format_arn, stack_of
 
 # Region -> AWS account of the SageMaker framework image registry (same account for XGBoost and
 # scikit-learn). Source: the SageMaker Python SDK's image_uri_config; checked against it in tests.
@@ -57,18 +59,18 @@ class FrameworkImage:
     mapping: str = "SageMakerImageRegistry"
 
     def _account(self, scope: Construct) -> str:
-        stack = Stack.of(scope)
+        stack = stack_of(scope)
         mapping = stack.node.try_find_child(self.mapping) or CfnMapping(
             stack, self.mapping, mapping={region: {"Account": account} for region, account in self.accounts})
-        return mapping.find_in_map(Aws.REGION, "Account")
+        return mapping.find_in_map(AWS.REGION, "Account")
 
     def uri(self, scope: Construct) -> str:
-        return Fn.join("", [self._account(scope), ".dkr.ecr.", Aws.REGION, ".", Aws.URL_SUFFIX,
+        return Fn.join("", [self._account(scope), ".dkr.ecr.", AWS.REGION, ".", AWS.URL_SUFFIX,
                             f"/{self.repository}:{self.tag}"])
 
     def repository_arn(self, scope: Construct) -> str:
-        return Stack.of(scope).format_arn(service="ecr", account=self._account(scope),
-                                          resource="repository", resource_name=self.repository)
+        return format_arn(scope, service="ecr", account=self._account(scope),
+                          resource="repository", resource_name=self.repository)
 
 
 # XGBoost 1.7-1 is the current framework image; the built-in xgboost:latest (0.72) is deprecated.
