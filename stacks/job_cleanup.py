@@ -31,7 +31,7 @@ class StrandedJobCleanup(Construct):
         """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern);
         `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one."""
         super().__init__(scope, construct_id)
-        stack = stack_of(scope)
+        stack = stack_of(self, scope)
         self.function = KitFunction(
             self, "StopRunJobs", folder="stop_run_jobs",
             description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running"

@@ -18,7 +18,7 @@ class OperatorPolicy(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
                  state_machine_name: str, bucket: s3.IBucket, encryption_key: kms.IKey | None) -> None:
         super().__init__(scope, construct_id)
-        stack = stack_of(scope)
+        stack = stack_of(self, scope)
         executions = format_arn(stack, service="states", resource="execution", resource_name=f"{state_machine_name}:*",
                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
         runs = objects_arn(bucket, "runs/*")
@@ -40,6 +40,7 @@ class OperatorPolicy(Construct):
             self, "Policy", statements=statements,
             description=f"Run and watch the {state_machine_name} workflow: start, stop and read its executions "
                         "and read its run outputs")
+        stack_of(self.policy, stack)
         acknowledge_wildcards(self.policy, [executions],
                               "Operators start executions with names of their own choosing; the pattern covers "
                               "only executions of this one state machine.")

@@ -44,6 +44,7 @@ class SageMakerExecutionRole(Construct):
         self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
                              assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
+        stack_of(self.role, stack_of(self, scope))
 
         run_folders = ("Each execution keeps its data under runs/<execution name>/, a name known only at run "
                        "time; the role reaches only the named folders of runs in this stack's bucket.")

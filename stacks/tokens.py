@@ -26,12 +26,14 @@ _ENVIRONMENTS: "weakref.WeakKeyDictionary[Stack, tuple[str, str, str]]" = weakre
 _BUCKET_ARNS: "weakref.WeakKeyDictionary[s3.IBucket, str]" = weakref.WeakKeyDictionary()
 
 
-def stack_of(construct: IConstruct) -> Stack:
-    """Stack.of, asked once per construct (a stack is its own, as in CDK)."""
+def stack_of(construct: IConstruct, scope: IConstruct | None = None) -> Stack:
+    """Stack.of, asked once per construct (a stack is its own, as in CDK). Given `scope`, a construct of the same
+    stack (the one `construct` was just made in), it is scope's stack: known without asking when scope is a
+    stack or was given its own."""
     if isinstance(construct, Stack):
         return construct
     if construct not in _STACKS:
-        _STACKS[construct] = Stack.of(construct)
+        _STACKS[construct] = Stack.of(construct) if scope is None else stack_of(scope)
     return _STACKS[construct]
 
 

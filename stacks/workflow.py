@@ -135,13 +135,14 @@ class SageMakerWorkflow(Construct):
                  workflow_error: str, guards: Mapping[str, Mapping[str, Any]] | None = None,
                  encryption_key: kms.IKey | None = None, topic_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
-        stack = stack_of(scope)
+        stack = stack_of(self, scope)
         resolved = substitute(expand(definition, shared_asl(workflow_error)), {"Partition": AWS.PARTITION, **substitutions}, source=source)
         resolved["TimeoutSeconds"] = int(timeout.to_seconds())
 
         self.role = iam.Role(self, "Role", description=f"Runs the {source} state machine",
                              assumed_by=iam.ServicePrincipal("states.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
+        stack_of(self.role, stack)
         for statement in workflow_policy_statements(resolved, scope=stack, source=source,
                                                     job_name_prefix=job_name_prefix, guards=guards,
                                                     sagemaker_role_arn=sagemaker_role.role_arn,
