@@ -24,7 +24,8 @@ def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: 
     queue = sqs.Queue(scope, construct_id, enforce_ssl=True, retention_period=Durations.days(14),
                       encryption=sqs.QueueEncryption.KMS if encryption_key else sqs.QueueEncryption.SQS_MANAGED,
                       encryption_master_key=encryption_key)
-    accept(queue.node.default_child, "sqs-is-dead-letter-queue",
+    resource = queue.node.default_child
+    accept(resource, "sqs-is-dead-letter-queue",
            f"This queue is itself the dead-letter queue of the {rule_name} rule's target: it keeps events "
            "EventBridge could not deliver, for 14 days, to be replayed by an operator.")
     if encryption_key:  # EventBridge writes undeliverable events into the key-encrypted queue
@@ -34,7 +35,7 @@ def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: 
             conditions={"ArnEquals": {"aws:SourceArn": format_arn(
                 scope, service="events", resource="rule", resource_name=rule_name)}}))
     else:
-        accept(queue.node.default_child, "sqs-kms",
+        accept(resource, "sqs-kms",
                f"SQS encrypts the queue at rest with its own managed keys (SSE-SQS); it holds only {holds}. "
                "encryption=kms switches it to the stack's key.")
     return queue

@@ -1,9 +1,10 @@
 """SageMaker framework images: which registry serves each region, emitted as a CloudFormation mapping."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
-from aws_cdk import CfnMapping, Fn
+from aws_cdk import CfnMapping, Fn, Stack
 from constructs import Construct
 
 from stacks.tokens import AWS, format_arn, stack_of
@@ -47,6 +48,9 @@ REGISTRY_ACCOUNTS: dict[str, str] = {
     "us-west-2": "246618743249",
 }
 
+# Stack -> mapping name -> the account lookup (a token), so each image of a stack reuses it.
+_ACCOUNTS: "weakref.WeakKeyDictionary[Stack, dict[str, str]]" = weakref.WeakKeyDictionary()
+
 
 @dataclass(frozen=True)
 class FrameworkImage:
@@ -59,10 +63,14 @@ class FrameworkImage:
     mapping: str = "SageMakerImageRegistry"
 
     def _account(self, scope: Construct) -> str:
+        """The registry account in the stack's region: a lookup in the stack's mapping, made once per stack."""
         stack = stack_of(scope)
-        mapping = stack.node.try_find_child(self.mapping) or CfnMapping(
-            stack, self.mapping, mapping={region: {"Account": account} for region, account in self.accounts})
-        return mapping.find_in_map(AWS.REGION, "Account")
+        found = _ACCOUNTS.setdefault(stack, {})
+        if self.mapping not in found:
+            mapping = stack.node.try_find_child(self.mapping) or CfnMapping(
+                stack, self.mapping, mapping={region: {"Account": account} for region, account in self.accounts})
+            found[self.mapping] = mapping.find_in_map(AWS.REGION, "Account")
+        return found[self.mapping]
 
     def uri(self, scope: Construct) -> str:
         return Fn.join("", [self._account(scope), ".dkr.ecr.", AWS.REGION, ".", AWS.URL_SUFFIX,

@@ -13,7 +13,7 @@ from constructs import Construct
 from stacks.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
 from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                acknowledge_wildcards)
-from stacks.permissions import default_policy, drop_redundant_dependency
+from stacks.permissions import add_statements, default_policy, drop_redundant_dependency
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
 from stacks.shared_asl import shared_asl
 from stacks.task_checks import check_task
@@ -143,11 +143,9 @@ class SageMakerWorkflow(Construct):
                              assumed_by=iam.ServicePrincipal("states.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
         stack_of(self.role, stack)
-        for statement in workflow_policy_statements(resolved, scope=stack, source=source,
-                                                    job_name_prefix=job_name_prefix, guards=guards,
-                                                    sagemaker_role_arn=sagemaker_role.role_arn,
-                                                    topic_key_arn=topic_key.key_arn if topic_key else None):
-            self.role.add_to_policy(statement)  # add_to_principal_policy: two more calls to read its result
+        add_statements(self.role, workflow_policy_statements(
+            resolved, scope=stack, source=source, job_name_prefix=job_name_prefix, guards=guards,
+            sagemaker_role_arn=sagemaker_role.role_arn, topic_key_arn=topic_key.key_arn if topic_key else None))
         acknowledge_wildcards(
             self.role,
             sorted({sagemaker_arn(stack, kind, job_name_prefix)
