@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aws_cdk import ArnFormat
+from aws_cdk import ArnFormat, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -153,26 +153,34 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                 # before it, so a delayed or retried start still checks the same window.
                 input='{"window_end": "<aws.scheduler.scheduled-time>"}',
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+        self._metrics: dict[tuple, cloudwatch.Metric] = {}  # see _metric
         self.alarms = self._alarms(hours)
         if self.config.workflow_settings["retrain_on_drift"]:
             self._retrain_on_drift()
         self.dashboard = self._dashboard(hours)
 
     # -- alarms -------------------------------------------------------------------------------------
+    def _metric(self, namespace: str, name: str, statistic: str, dimensions: Mapping[str, str],
+                period: Duration) -> cloudwatch.Metric:
+        """One Metric per description, shared by the alarms and the dashboard (a Metric never changes)."""
+        key = (namespace, name, statistic, tuple(dimensions.items()), period)
+        if key not in self._metrics:
+            self._metrics[key] = cloudwatch.Metric(namespace=namespace, metric_name=name, statistic=statistic,
+                                                   dimensions_map=dict(dimensions), period=period)
+        return self._metrics[key]
+
     def _monitor_metric(self, name: str, hours: int, statistic: str = "Maximum") -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=self.namespace, metric_name=name, statistic=statistic,
-                                 dimensions_map={"EndpointName": self.endpoint_name}, period=Durations.hours(hours))
+        return self._metric(self.namespace, name, statistic, {"EndpointName": self.endpoint_name},
+                            Durations.hours(hours))
 
     def _endpoint_metric(self, name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, statistic=statistic,
-                                 dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
-                                 period=Durations.minutes(5))
+        return self._metric("AWS/SageMaker", name, statistic,
+                            {"EndpointName": self.endpoint_name, "VariantName": VARIANT}, Durations.minutes(5))
 
     def _execution_metric(self, workflow: str, name: str, statistic: str = "Sum") -> cloudwatch.Metric:
         machine = format_arn(self, service="states", resource="stateMachine", resource_name=self._machine(workflow),
                              arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        return cloudwatch.Metric(namespace="AWS/States", metric_name=name, statistic=statistic,
-                                 dimensions_map={"StateMachineArn": machine}, period=Durations.minutes(5))
+        return self._metric("AWS/States", name, statistic, {"StateMachineArn": machine}, Durations.minutes(5))
 
     def _machine(self, workflow: str) -> str:
         """Each workflow's state machine is named by its prefix (stacks/workflow.py)."""
