@@ -19,6 +19,7 @@ from stacks.tokens import AWS, Durations, stack_of
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64  # read once: each read of it is a call into CDK
 SYNCHRONOUS_INVOCATION_REASON = ("Step Functions invokes this function synchronously and handles its errors with "
                                  "Retry and Catch; a dead-letter queue only receives failed asynchronous invocations.")
 
@@ -44,7 +45,7 @@ class KitFunction(Construct):
             self, "Function",
             description=description,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=ARCHITECTURE,
             handler="handler.handler",
             # Tests import the handlers, so keep bytecode caches out of the asset (and its hash). A module shared
             # with a processing job is a symlink to it (lambda/smoke_test/metrics.py): EXTERNAL copies its target.
