@@ -12,6 +12,8 @@ from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct, IValidation
 
+from stacks.tokens import stack_of
+
 # How CDK encodes a token inside a Python string (its BEGIN_STRING_TOKEN_MARKER): a value without it is plain text.
 TOKEN_MARKER = "${Token["
 # Packs applied by stacks.kit whose wildcard-permission rule needs a per-resource acknowledgement.
@@ -48,7 +50,6 @@ def accept(resource: CfnResource, finding: str, reason: str) -> None:
 # beyond CDK's own work: the helpers here hand CDK what they can in few calls. The acknowledgements on a role's
 # policy (and on a managed policy) wait in Python, per stack, until the stack is validated at synthesis: then one
 # call resolves every token among their resources and each policy gets its acknowledgements in one call.
-_STACKS: "weakref.WeakKeyDictionary[IConstruct, Stack]" = weakref.WeakKeyDictionary()
 _PENDING: "weakref.WeakKeyDictionary[Stack, dict[IConstruct, _Pending]]" = weakref.WeakKeyDictionary()
 # Each role's policy resource, found once per role; and the role (or managed policy) a policy resource holds for.
 _DEFAULT_POLICIES: "weakref.WeakKeyDictionary[iam.Role, CfnResource]" = weakref.WeakKeyDictionary()
@@ -66,13 +67,6 @@ class _Pending:
     # Reason None: it must not be one (a statement given no reason; its actions follow, for the error).
     resources: list[tuple[Any, str | None, list[str] | None]] = field(default_factory=list)
     dependents: list[CfnResource] = field(default_factory=list)  # resources to depend on the policy only
-
-
-def stack_of(construct: IConstruct) -> Stack:
-    """Stack.of, asked once per construct."""
-    if construct not in _STACKS:
-        _STACKS[construct] = Stack.of(construct)
-    return _STACKS[construct]
 
 
 @jsii.implements(IValidation)
@@ -237,7 +231,7 @@ def acknowledge_generated_policies(scope: IConstruct, reasons: Iterable[tuple[st
         if not isinstance(construct, iam.CfnPolicy):
             continue
         acknowledgments = []
-        for finding in wildcard_ids(Stack.of(construct).resolve(construct.policy_document)):
+        for finding in wildcard_ids(stack_of(construct).resolve(construct.policy_document)):
             reason = next((r for pattern, r in reasons if pattern.search(finding)), None)
             if reason is None:
                 raise ValueError(f"{construct.node.path}: no reason given for the wildcard {finding}")

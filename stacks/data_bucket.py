@@ -1,12 +1,13 @@
 """The workflow data bucket and its access-log bucket, protected and retained unless the user opts in."""
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.compliance import accept
+from stacks.tokens import Durations, stack_of
 
 REPLICATION_REASON = ("Runs regenerate their data from a seed and hold no unique records; cross-region "
                       "replication would double storage without a recovery need. Add a replication rule if yours "
@@ -35,7 +36,7 @@ class DataBucket(Construct):
             encryption=s3.BucketEncryption.S3_MANAGED,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=access_log_expiration,
-                                              noncurrent_version_expiration=Duration.days(1))],
+                                              noncurrent_version_expiration=Durations.days(1))],
             **common)
         self.bucket = s3.Bucket(
             self, "Bucket",
@@ -47,7 +48,7 @@ class DataBucket(Construct):
             server_access_logs_prefix="data-bucket/",
             lifecycle_rules=[s3.LifecycleRule(
                 noncurrent_version_expiration=noncurrent_version_expiration,
-                abort_incomplete_multipart_upload_after=Duration.days(7))],
+                abort_incomplete_multipart_upload_after=Durations.days(7))],
             **common)
 
         logs, data = self.access_logs.node.default_child, self.bucket.node.default_child
@@ -64,7 +65,7 @@ class DataBucket(Construct):
 
     def _accept_auto_delete_handler(self) -> None:
         """The Lambda CDK adds to empty buckets on deletion (one per stack) gets the same scrutiny as ours."""
-        handler = Stack.of(self).node.find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider").node \
+        handler = stack_of(self).node.find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider").node \
             .find_child("Handler")
         handler.add_deletion_override("DependsOn")  # it references its role by GetAtt already (cfn-lint W3005)
         accept(handler, "lambda-dead-letter-queue", "CloudFormation invokes CDK's auto-delete handler and waits for "

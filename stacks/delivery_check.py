@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_wildcards
 from stacks.permissions import allow, default_policy
 from stacks.workflow_stack import SageMakerWorkflowStack
+from stacks.tokens import format_arn
 
 RUN_NAME = "pipeline-check-"  # the check names each run pipeline-check-<build number>
 
@@ -31,16 +32,16 @@ class DeliveryCheckStack(Stack):
         self.role = iam.Role(self, "Role", role_name=role_name, assumed_by=iam.ArnPrincipal(trusted_role_arn),
                              description="Lets the delivery pipeline's check start and watch this stage's workflows")
         names = [stack.job_name_prefix for stack in workflows.values()]
-        machines = [self.format_arn(service="states", resource="stateMachine", resource_name=name,
-                                    arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]
-        runs = [self.format_arn(service="states", resource="execution", resource_name=f"{name}:{RUN_NAME}*",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]
+        machines = [format_arn(self, service="states", resource="stateMachine", resource_name=name,
+                               arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]
+        runs = [format_arn(self, service="states", resource="execution", resource_name=f"{name}:{RUN_NAME}*",
+                           arn_format=ArnFormat.COLON_RESOURCE_NAME) for name in names]
         allow(self.role, ["states:StartExecution"], machines)
         allow(self.role, ["states:DescribeExecution"], runs,
               wildcard_reason=f"The check names its runs {RUN_NAME}<build number>; it may watch only those runs of "
                               "this stage's state machines.")
         if any(stack.key for stack in workflows.values()):  # executions are encrypted with each stack's key
-            keys = [self.format_arn(service="kms", resource="key", resource_name="*")]
+            keys = [format_arn(self, service="kms", resource="key", resource_name="*")]
             allow(self.role, ["kms:Decrypt", "kms:GenerateDataKey"], keys, conditions={
                 "StringEquals": {"kms:ViaService": f"states.{self.region}.amazonaws.com"},
                 "ForAnyValue:StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": machines}},

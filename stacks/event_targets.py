@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -15,26 +14,28 @@ from constructs import Construct
 
 from stacks.compliance import INLINE_POLICY_REASON, accept
 from stacks.permissions import allow, default_policy
+from stacks.tokens import AWS, Durations, format_arn, stack_of
 
 
 def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: str, holds: str,
                              encryption_key: kms.IKey | None) -> sqs.Queue:
     """A queue keeping, for 14 days, the events EventBridge could not deliver to the target of the rule
     `rule_name` (which must be named, so the key policy can name it without a dependency cycle)."""
-    queue = sqs.Queue(scope, construct_id, enforce_ssl=True, retention_period=Duration.days(14),
+    queue = sqs.Queue(scope, construct_id, enforce_ssl=True, retention_period=Durations.days(14),
                       encryption=sqs.QueueEncryption.KMS if encryption_key else sqs.QueueEncryption.SQS_MANAGED,
                       encryption_master_key=encryption_key)
-    accept(queue.node.default_child, "sqs-is-dead-letter-queue",
+    resource = queue.node.default_child
+    accept(resource, "sqs-is-dead-letter-queue",
            f"This queue is itself the dead-letter queue of the {rule_name} rule's target: it keeps events "
            "EventBridge could not deliver, for 14 days, to be replayed by an operator.")
     if encryption_key:  # EventBridge writes undeliverable events into the key-encrypted queue
         encryption_key.add_to_resource_policy(iam.PolicyStatement(
             principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=["*"],  # in a key policy, "*" is this key
-            conditions={"ArnEquals": {"aws:SourceArn": Stack.of(scope).format_arn(
-                service="events", resource="rule", resource_name=rule_name)}}))
+            conditions={"ArnEquals": {"aws:SourceArn": format_arn(
+                scope, service="events", resource="rule", resource_name=rule_name)}}))
     else:
-        accept(queue.node.default_child, "sqs-kms",
+        accept(resource, "sqs-kms",
                f"SQS encrypts the queue at rest with its own managed keys (SSE-SQS); it holds only {holds}. "
                "encryption=kms switches it to the stack's key.")
     return queue
@@ -47,7 +48,8 @@ def starter_role(scope: Construct, *, service: str, who: str, state_machine: sfn
     role = iam.Role(scope, f"StartedBy{service.split('.')[0].capitalize()}",
                     description=f"Lets {who} start {state_machine_name}",
                     assumed_by=iam.ServicePrincipal(service, conditions={
-                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+                        "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
+    stack_of(role, scope)
     allow(role, ["states:StartExecution"], [state_machine.state_machine_arn])
     accept(default_policy(role), "inline-policy", INLINE_POLICY_REASON)
     if encryption_key:
@@ -64,7 +66,7 @@ def start_on_event(scope: Construct, construct_id: str, *, rule_name: str, descr
     return events.Rule(scope, construct_id, rule_name=rule_name, description=description, event_pattern=pattern,
                        targets=[targets.SfnStateMachine(
                            state_machine, input=events.RuleTargetInput.from_object(dict(run_input)), role=role,
-                           retry_attempts=185, max_event_age=Duration.hours(24),
+                           retry_attempts=185, max_event_age=Durations.hours(24),
                            dead_letter_queue=undelivered_events_queue(
                                scope, f"Undelivered{construct_id.removeprefix('On')}", rule_name=rule_name,
                                holds=holds, encryption_key=encryption_key))])

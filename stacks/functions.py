@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import Aws, CfnResource, Duration, RemovalPolicy, SymlinkFollowMode
+from aws_cdk import CfnResource, Duration, RemovalPolicy, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -14,10 +14,12 @@ from constructs import Construct
 from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
                                acknowledge_wildcards, remember_default_policy)
 from stacks.permissions import default_policy, drop_redundant_dependency
+from stacks.tokens import AWS, Durations, stack_of
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64  # read once: each read of it is a call into CDK
 SYNCHRONOUS_INVOCATION_REASON = ("Step Functions invokes this function synchronously and handles its errors with "
                                  "Retry and Catch; a dead-letter queue only receives failed asynchronous invocations.")
 
@@ -28,20 +30,22 @@ class KitFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, folder: str, description: str,
                  environment: Mapping[str, str], log_retention: logs.RetentionDays,
                  removal_policy: RemovalPolicy, memory_size: int = 256,
-                 timeout: Duration = Duration.seconds(30), encryption_key: kms.IKey | None = None,
+                 timeout: Duration = Durations.seconds(30), encryption_key: kms.IKey | None = None,
                  dead_letter_reason: str = SYNCHRONOUS_INVOCATION_REASON) -> None:
         super().__init__(scope, construct_id)
+        stack_of(self, scope)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy,
                                        encryption_key=encryption_key)
         self.role = iam.Role(self, "Role", description=f"Runs the {folder} function",
                              assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
-                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+                                 "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
+        stack_of(self.role, self)
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self, "Function",
             description=description,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=ARCHITECTURE,
             handler="handler.handler",
             # Tests import the handlers, so keep bytecode caches out of the asset (and its hash). A module shared
             # with a processing job is a symlink to it (lambda/smoke_test/metrics.py): EXTERNAL copies its target.

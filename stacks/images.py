@@ -1,10 +1,13 @@
 """SageMaker framework images: which registry serves each region, emitted as a CloudFormation mapping."""
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
-from aws_cdk import Aws, CfnMapping, Fn, Stack
+from aws_cdk import CfnMapping, Fn, Stack
 from constructs import Construct
+
+from stacks.tokens import AWS, format_arn, stack_of
 
 # Region -> AWS account of the SageMaker framework image registry (same account for XGBoost and
 # scikit-learn). Source: the SageMaker Python SDK's image_uri_config; checked against it in tests.
@@ -45,6 +48,9 @@ REGISTRY_ACCOUNTS: dict[str, str] = {
     "us-west-2": "246618743249",
 }
 
+# Stack -> mapping name -> the account lookup (a token), so each image of a stack reuses it.
+_ACCOUNTS: "weakref.WeakKeyDictionary[Stack, dict[str, str]]" = weakref.WeakKeyDictionary()
+
 
 @dataclass(frozen=True)
 class FrameworkImage:
@@ -57,18 +63,22 @@ class FrameworkImage:
     mapping: str = "SageMakerImageRegistry"
 
     def _account(self, scope: Construct) -> str:
-        stack = Stack.of(scope)
-        mapping = stack.node.try_find_child(self.mapping) or CfnMapping(
-            stack, self.mapping, mapping={region: {"Account": account} for region, account in self.accounts})
-        return mapping.find_in_map(Aws.REGION, "Account")
+        """The registry account in the stack's region: a lookup in the stack's mapping, made once per stack."""
+        stack = stack_of(scope)
+        found = _ACCOUNTS.setdefault(stack, {})
+        if self.mapping not in found:
+            mapping = stack.node.try_find_child(self.mapping) or CfnMapping(
+                stack, self.mapping, mapping={region: {"Account": account} for region, account in self.accounts})
+            found[self.mapping] = mapping.find_in_map(AWS.REGION, "Account")
+        return found[self.mapping]
 
     def uri(self, scope: Construct) -> str:
-        return Fn.join("", [self._account(scope), ".dkr.ecr.", Aws.REGION, ".", Aws.URL_SUFFIX,
+        return Fn.join("", [self._account(scope), ".dkr.ecr.", AWS.REGION, ".", AWS.URL_SUFFIX,
                             f"/{self.repository}:{self.tag}"])
 
     def repository_arn(self, scope: Construct) -> str:
-        return Stack.of(scope).format_arn(service="ecr", account=self._account(scope),
-                                          resource="repository", resource_name=self.repository)
+        return format_arn(scope, service="ecr", account=self._account(scope),
+                          resource="repository", resource_name=self.repository)
 
 
 # XGBoost 1.7-1 is the current framework image; the built-in xgboost:latest (0.72) is deprecated.

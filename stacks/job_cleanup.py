@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -15,6 +15,7 @@ from constructs import Construct
 from stacks.event_targets import undelivered_events_queue
 from stacks.permissions import allow
 from stacks.functions import KitFunction
+from stacks.tokens import Durations, format_arn, stack_of
 
 # Execution statuses after which nothing of the run may keep billing (every end but success).
 GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]
@@ -30,7 +31,7 @@ class StrandedJobCleanup(Construct):
         """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern);
         `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        stack = stack_of(self, scope)
         self.function = KitFunction(
             self, "StopRunJobs", folder="stop_run_jobs",
             description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running"
@@ -38,14 +39,14 @@ class StrandedJobCleanup(Construct):
             environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())}),
                          **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {})},
             # An endpoint still being created must settle before it can be deleted: the function waits for it.
-            timeout=Duration.minutes(15 if endpoints else 1), encryption_key=encryption_key,
+            timeout=Durations.minutes(15 if endpoints else 1), encryption_key=encryption_key,
             dead_letter_reason="EventBridge invokes this function asynchronously with its own retry policy (up to "
                                "24 hours) and Lambda retries a failed invocation twice; a job it still misses ends "
                                "at its MaxRuntimeInSeconds cap, so a queue of undeliverable events adds no safety.",
             **function_settings)
-        executions = stack.format_arn(service="states", resource="execution",
-                                      resource_name=f"{state_machine_name}:*",
-                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        executions = format_arn(stack, service="states", resource="execution",
+                                resource_name=f"{state_machine_name}:*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
         role = self.function.role
         allow(role, ["states:GetExecutionHistory"], [executions],
               wildcard_reason="Any execution of this one state machine may end unsuccessfully; its name is known "
@@ -73,5 +74,5 @@ class StrandedJobCleanup(Construct):
                 source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
                 detail={"stateMachineArn": [state_machine.state_machine_arn], "status": GAVE_UP}),
             targets=[targets.LambdaFunction(self.function.function, retry_attempts=185,
-                                            max_event_age=Duration.hours(24),
+                                            max_event_age=Durations.hours(24),
                                             dead_letter_queue=self.undelivered)])

@@ -1,7 +1,7 @@
 """A customer-managed policy for the people (or pipelines) who run a stack's workflow: attach it, and they can."""
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -9,6 +9,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.compliance import acknowledge_wildcards
+from stacks.tokens import bucket_arn, format_arn, objects_arn, stack_of
 
 
 class OperatorPolicy(Construct):
@@ -17,17 +18,17 @@ class OperatorPolicy(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
                  state_machine_name: str, bucket: s3.IBucket, encryption_key: kms.IKey | None) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        executions = stack.format_arn(service="states", resource="execution", resource_name=f"{state_machine_name}:*",
-                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        runs = bucket.arn_for_objects("runs/*")
+        stack = stack_of(self, scope)
+        executions = format_arn(stack, service="states", resource="execution", resource_name=f"{state_machine_name}:*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        runs = objects_arn(bucket, "runs/*")
         statements = [
             iam.PolicyStatement(actions=["states:StartExecution", "states:DescribeStateMachine",
                                          "states:ListExecutions"], resources=[state_machine.state_machine_arn]),
             iam.PolicyStatement(actions=["states:DescribeExecution", "states:GetExecutionHistory",
                                          "states:StopExecution"], resources=[executions]),
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[runs]),
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn(bucket)],
                                 conditions={"StringLike": {"s3:prefix": ["runs/*"]}}),
         ]
         if encryption_key:  # executions and run data are encrypted with the stack's key: usable only through them
@@ -39,6 +40,7 @@ class OperatorPolicy(Construct):
             self, "Policy", statements=statements,
             description=f"Run and watch the {state_machine_name} workflow: start, stop and read its executions "
                         "and read its run outputs")
+        stack_of(self.policy, stack)
         acknowledge_wildcards(self.policy, [executions],
                               "Operators start executions with names of their own choosing; the pattern covers "
                               "only executions of this one state machine.")

@@ -6,7 +6,7 @@ from aws_cdk import aws_iam as iam
 
 from stacks.compliance import check_wildcards, default_policy, depend_on_policy_only
 
-__all__ = ["allow", "default_policy", "drop_redundant_dependency"]
+__all__ = ["add_statements", "allow", "default_policy", "drop_redundant_dependency"]
 
 
 def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
@@ -19,6 +19,21 @@ def allow(role: iam.Role, actions: list[str], resources: list[str], *, condition
         raise ValueError(f"{role.node.path}: a statement for {actions} needs resources")
     check_wildcards(role, actions, resources, wildcard_reason)
     role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
+
+
+def add_statements(role: iam.Role, statements: list[iam.PolicyStatement]) -> None:
+    """role.add_to_policy for each statement, in order, in at most four calls: the first statement makes the role's
+    default policy (an iam.Policy), which takes the rest in one call, as Role.addToPrincipalPolicy adds each."""
+    if not statements:
+        return
+    first, *rest = statements
+    role.add_to_policy(first)  # add_to_principal_policy: two more calls to read its result
+    policy = role.node.try_find_child("DefaultPolicy") if len(rest) > 2 else None
+    if isinstance(policy, iam.Policy):
+        policy.add_statements(*rest)
+    else:
+        for statement in rest:
+            role.add_to_policy(statement)
 
 
 def drop_redundant_dependency(resource: CfnResource, role: iam.Role) -> None:

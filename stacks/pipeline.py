@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import Aws, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
@@ -20,6 +20,7 @@ from stacks.config import SETTINGS, KitConfig
 from stacks.data_bucket import DataBucket
 from stacks.delivery_check import check_role_name
 from stacks.stage import KitStage
+from stacks.tokens import AWS, Durations
 from stacks.workflow_stack import workflow_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +105,7 @@ class PipelineStack(Stack):
                       description="Encrypts the delivery pipeline's artifacts and build logs")
         artifacts = DataBucket(
             self, "Artifacts", destroy_on_delete=False, encryption_key=key,
-            noncurrent_version_expiration=Duration.days(30), access_log_expiration=Duration.days(365),
+            noncurrent_version_expiration=Durations.days(30), access_log_expiration=Durations.days(365),
             replication_reason="Pipeline artifacts are rebuilt from the repository on every run; replicating them "
                                "to another region adds no recovery the repository does not already give.")
         source = pipelines.CodePipelineSource.connection(
@@ -119,7 +120,7 @@ class PipelineStack(Stack):
             publish_assets_in_parallel=False, cross_account_keys=False,
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(build_image=codebuild.LinuxBuildImage.STANDARD_7_0),
-                timeout=Duration.hours(1)))
+                timeout=Durations.hours(1)))
 
         stage_config = dataclasses.replace(config, **dict.fromkeys(PIPELINE_SETTINGS[:2]))
         # CheckDev runs as a role of a fixed name, which the dev stage's check role trusts (in its own account);
@@ -128,11 +129,11 @@ class PipelineStack(Stack):
         checker = iam.Role(self, "CheckDevRole", role_name=checker_name,
                            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
                            description="Runs the delivery pipeline's check of the dev stage")
-        pipeline_account = (config.environment("pipeline") or (Aws.ACCOUNT_ID,))[0]
-        dev_account, dev_region = config.environment("dev") or (Aws.ACCOUNT_ID, self.region)
+        pipeline_account = (config.environment("pipeline") or (AWS.ACCOUNT_ID,))[0]
+        dev_account, dev_region = config.environment("dev") or (AWS.ACCOUNT_ID, self.region)
         dev = KitStage(self, "dev", config=stage_config, env=stage_environment(config, "dev"),
-                       checked_by=f"arn:{Aws.PARTITION}:iam::{pipeline_account}:role/{checker_name}")
-        check_role = f"arn:{Aws.PARTITION}:iam::{dev_account}:role/{check_role_name(config.name_prefix, 'dev')}"
+                       checked_by=f"arn:{AWS.PARTITION}:iam::{pipeline_account}:role/{checker_name}")
+        check_role = f"arn:{AWS.PARTITION}:iam::{dev_account}:role/{check_role_name(config.name_prefix, 'dev')}"
         checker.add_to_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[check_role]))
         outputs = {f"{stack_id.upper()}_{name}": output for stack_id, stack in dev.stacks.items()
                    for name, output in (("STATE_MACHINE", stack.state_machine_arn_output),
@@ -141,7 +142,7 @@ class PipelineStack(Stack):
         check = pipelines.CodeBuildStep(
             "CheckDev", env_from_cfn_outputs=outputs, commands=check_commands(checks), role=checker,
             env={"CHECK_ROLE_ARN": check_role, "CHECK_REGION": dev_region},
-            timeout=Duration.minutes(config.workflow_timeout_minutes + 15))
+            timeout=Durations.minutes(config.workflow_timeout_minutes + 15))
         self.pipeline.add_stage(dev, post=[check])
         prod = KitStage(self, "prod", config=stage_config, env=stage_environment(config, "prod"))
         self.pipeline.add_stage(prod, pre=[pipelines.ManualApprovalStep(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from aws_cdk import ArnFormat, Aws, Stack
+from aws_cdk import ArnFormat
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.images import FrameworkImage
 from stacks.compliance import INLINE_POLICY_REASON, accept
 from stacks.permissions import allow, default_policy
+from stacks.tokens import AWS, bucket_arn, format_arn, objects_arn, stack_of
 
 
 def allow_log_streams(role: iam.Role, streams: Mapping[str, str], reason: str) -> None:
@@ -20,11 +21,11 @@ def allow_log_streams(role: iam.Role, streams: Mapping[str, str], reason: str) -
     streams matching its pattern (group -> stream pattern); `reason` says why the names need wildcards."""
     if not streams:
         return
-    stack = Stack.of(role)
+    stack = stack_of(role)
 
     def arn(group: str, rest: str) -> str:
-        return stack.format_arn(service="logs", resource="log-group", resource_name=f"{group}:{rest}",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        return format_arn(stack, service="logs", resource="log-group", resource_name=f"{group}:{rest}",
+                          arn_format=ArnFormat.COLON_RESOURCE_NAME)
 
     allow(role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"], [arn(group, "*") for group in streams],
           wildcard_reason=reason)
@@ -42,23 +43,24 @@ class SageMakerExecutionRole(Construct):
         super().__init__(scope, construct_id)
         self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
                              assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={
-                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
+                                 "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
+        stack_of(self.role, stack_of(self, scope))
 
         run_folders = ("Each execution keeps its data under runs/<execution name>/, a name known only at run "
                        "time; the role reaches only the named folders of runs in this stack's bucket.")
         bucket_reads = sorted(bucket_reads)
-        allow(self.role, ["s3:ListBucket"], [bucket.bucket_arn],
+        allow(self.role, ["s3:ListBucket"], [bucket_arn(bucket)],
               conditions={"StringLike": {"s3:prefix": ["runs/*", *(f"{p}*" for p in bucket_reads)]}})
         if reads:
-            allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in reads],
+            allow(self.role, ["s3:GetObject"], [objects_arn(bucket, f"runs/*/{folder}/*") for folder in reads],
                   wildcard_reason=run_folders)
         if bucket_reads:
-            allow(self.role, ["s3:GetObject"], [bucket.arn_for_objects(f"{prefix}*") for prefix in bucket_reads],
+            allow(self.role, ["s3:GetObject"], [objects_arn(bucket, f"{prefix}*") for prefix in bucket_reads],
                   wildcard_reason="Users add data set files of their own naming under these prefixes; the jobs "
                                   "read only them outside the run folders.")
         if writes:
             allow(self.role, ["s3:PutObject", "s3:AbortMultipartUpload"],
-                  [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
+                  [objects_arn(bucket, f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
         no_resource_level = ("ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
                              "permissions; PutMetricData is confined to SageMaker's namespaces by condition.")
         allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)
@@ -79,6 +81,6 @@ class SageMakerExecutionRole(Construct):
 
     def allow_asset(self, asset: s3_assets.Asset) -> None:
         """Read one CDK asset object; jobs list its key because they fetch it as an S3 prefix."""
-        allow(self.role, ["s3:ListBucket"], [asset.bucket.bucket_arn],
-              conditions={"StringEquals": {"s3:prefix": asset.s3_object_key}})
-        allow(self.role, ["s3:GetObject"], [asset.bucket.arn_for_objects(asset.s3_object_key)])
+        bucket, key = asset.bucket, asset.s3_object_key
+        allow(self.role, ["s3:ListBucket"], [bucket_arn(bucket)], conditions={"StringEquals": {"s3:prefix": key}})
+        allow(self.role, ["s3:GetObject"], [objects_arn(bucket, key)])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from aws_cdk import Arn, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Arn, ArnFormat, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -13,10 +13,11 @@ from constructs import Construct
 from stacks.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
 from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                acknowledge_wildcards)
-from stacks.permissions import default_policy, drop_redundant_dependency
+from stacks.permissions import add_statements, default_policy, drop_redundant_dependency
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
 from stacks.shared_asl import shared_asl
 from stacks.task_checks import check_task
+from stacks.tokens import AWS, format_arn, stack_of
 
 
 def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
@@ -32,7 +33,7 @@ def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tu
 
 def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
     """Every SageMaker resource of one type this stack's workflows create (names are <prefix>-...)."""
-    return stack.format_arn(service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
+    return format_arn(stack, service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
 
 
 def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str,
@@ -81,7 +82,7 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
     `guards` maps a SageMaker condition key to {operator: value}; each integration's guarded action gets the
     guards for the keys it supports (see Integration.condition_keys). Tasks are checked first (stacks.task_checks).
     """
-    stack = Stack.of(scope)
+    stack = stack_of(scope)
     grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order
     conditions: dict[tuple[str, ...], dict[str, Any]] = {}
 
@@ -96,15 +97,15 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
     for name, state, integration in used_integrations(definition, source):
         check_task(name, state, integration, prefix=job_name_prefix, source=source)
         resources = [sagemaker_arn(stack, kind, job_name_prefix) for kind in integration.sagemaker_resources]
-        resources += [stack.format_arn(service=service, resource=resource)
+        resources += [format_arn(stack, service=service, resource=resource)
                       for service, resource in integration.fixed_resources]
         if integration.target_parameter:
             target = _target(name, state, integration.target_parameter, source)
             resources.append(target)
             if integration.execution_actions:
                 machine = Arn.split(target, ArnFormat.COLON_RESOURCE_NAME).resource_name
-                grant(integration.execution_actions, [stack.format_arn(
-                    service="states", resource="execution", resource_name=f"{machine}:*",
+                grant(integration.execution_actions, [format_arn(
+                    stack, service="states", resource="execution", resource_name=f"{machine}:*",
                     arn_format=ArnFormat.COLON_RESOURCE_NAME)])
         guarded = job_conditions(integration, guards or {}) if integration.guarded_action else {}
         if guarded:  # the guarded create action apart, so describe/stop/tag stay usable
@@ -113,8 +114,8 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
         else:
             grant(integration.actions, resources)
         if integration.events_rule:
-            grant(EVENTS_RULE_ACTIONS, [stack.format_arn(
-                service="events", resource="rule", resource_name=integration.events_rule)])
+            grant(EVENTS_RULE_ACTIONS, [format_arn(
+                stack, service="events", resource="rule", resource_name=integration.events_rule)])
         if integration.passes_role:
             grant(("iam:PassRole",), [sagemaker_role_arn],
                   {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}})
@@ -134,18 +135,17 @@ class SageMakerWorkflow(Construct):
                  workflow_error: str, guards: Mapping[str, Mapping[str, Any]] | None = None,
                  encryption_key: kms.IKey | None = None, topic_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        resolved = substitute(expand(definition, shared_asl(workflow_error)), {"Partition": Aws.PARTITION, **substitutions}, source=source)
+        stack = stack_of(self, scope)
+        resolved = substitute(expand(definition, shared_asl(workflow_error)), {"Partition": AWS.PARTITION, **substitutions}, source=source)
         resolved["TimeoutSeconds"] = int(timeout.to_seconds())
 
         self.role = iam.Role(self, "Role", description=f"Runs the {source} state machine",
                              assumed_by=iam.ServicePrincipal("states.amazonaws.com", conditions={
-                                 "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}))
-        for statement in workflow_policy_statements(resolved, scope=self, source=source,
-                                                    job_name_prefix=job_name_prefix, guards=guards,
-                                                    sagemaker_role_arn=sagemaker_role.role_arn,
-                                                    topic_key_arn=topic_key.key_arn if topic_key else None):
-            self.role.add_to_policy(statement)  # add_to_principal_policy: two more calls to read its result
+                                 "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
+        stack_of(self.role, stack)
+        add_statements(self.role, workflow_policy_statements(
+            resolved, scope=stack, source=source, job_name_prefix=job_name_prefix, guards=guards,
+            sagemaker_role_arn=sagemaker_role.role_arn, topic_key_arn=topic_key.key_arn if topic_key else None))
         acknowledge_wildcards(
             self.role,
             sorted({sagemaker_arn(stack, kind, job_name_prefix)
@@ -159,7 +159,7 @@ class SageMakerWorkflow(Construct):
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=removal_policy, encryption_key=encryption_key,
             log_group_name=Fn.join("", [f"/aws/vendedlogs/states/{job_name_prefix}-",
-                                        Fn.select(2, Fn.split("/", Aws.STACK_ID))]))
+                                        Fn.select(2, Fn.split("/", AWS.STACK_ID))]))
         # Named, so that a customer-managed key's encryption context can name it (and the CLI can find it).
         self.state_machine = sfn.StateMachine(
             self, "StateMachine",

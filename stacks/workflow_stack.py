@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
@@ -28,6 +28,7 @@ from stacks.job_cleanup import StrandedJobCleanup
 from stacks.operator_policy import OperatorPolicy
 from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.source_archive import source_archive
+from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflow import SageMakerWorkflow, created_endpoint, sync_jobs, used_integrations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,8 +146,9 @@ def encryption_key(stack: Stack, removal: RemovalPolicy) -> kms.Key:
         actions=["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom",
                  "kms:ReEncryptTo"],
         resources=["*"],  # in a key policy, "*" is this key
-        conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-            service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
+        conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": format_arn(
+            stack, service="logs", resource="log-group", resource_name="*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
     return key
 
 
@@ -198,8 +200,8 @@ class SageMakerWorkflowStack(Stack):
         # The key of the topics the workflow publishes to; add_resources may name another stack's.
         self.topic_key: kms.IKey | None = self.key
         data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete, encryption_key=self.key,
-                          noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
-                          access_log_expiration=Duration.days(config.access_log_expiration_days))
+                          noncurrent_version_expiration=Durations.days(config.noncurrent_version_expiration_days),
+                          access_log_expiration=Durations.days(config.access_log_expiration_days))
         self.data_bucket = data.bucket
         images = {name: image for name, image in IMAGES.items() if name in used}
         # Spot training jobs keep checkpoints under the run's checkpoints/ folder, to resume after interruption.
@@ -241,7 +243,7 @@ class SageMakerWorkflowStack(Stack):
 
         self.workflow = SageMakerWorkflow(
             self, "Workflow", definition=definition, source=self.source, job_name_prefix=prefix,
-            sagemaker_role=self.sagemaker_role, timeout=Duration.minutes(config.workflow_timeout_minutes),
+            sagemaker_role=self.sagemaker_role, timeout=Durations.minutes(config.workflow_timeout_minutes),
             log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
             topic_key=self.topic_key, workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
             substitutions=self.placeholders)
@@ -323,23 +325,23 @@ class SageMakerWorkflowStack(Stack):
                        for name, value in spec.environment.items()}
         function = KitFunction(self, function_id, folder=spec.folder, description=spec.description,
                                environment=environment, memory_size=spec.memory_size,
-                               timeout=Duration.seconds(spec.timeout_seconds), log_retention=self.log_retention,
+                               timeout=Durations.seconds(spec.timeout_seconds), log_retention=self.log_retention,
                                removal_policy=self.removal_policy, encryption_key=self.key)
         bucket = self.data_bucket
         if spec.reads:
-            allow(function.role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.reads],
+            allow(function.role, ["s3:GetObject"], [objects_arn(bucket, f"runs/*/{f}/*") for f in spec.reads],
                   wildcard_reason=RUN_FOLDERS)
         if spec.bucket_reads:
-            allow(function.role, ["s3:ListBucket"], [bucket.bucket_arn],
+            allow(function.role, ["s3:ListBucket"], [bucket_arn(bucket)],
                   conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in spec.bucket_reads]}})
-            allow(function.role, ["s3:GetObject"], [bucket.arn_for_objects(f"{p}*") for p in spec.bucket_reads],
+            allow(function.role, ["s3:GetObject"], [objects_arn(bucket, f"{p}*") for p in spec.bucket_reads],
                   wildcard_reason="Users add data set files of their own naming under these prefixes; the "
                                   "function reads only them, never another run's folders.")
         if spec.writes:
-            allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"runs/*/{f}/*") for f in spec.writes],
+            allow(function.role, ["s3:PutObject"], [objects_arn(bucket, f"runs/*/{f}/*") for f in spec.writes],
                   wildcard_reason=RUN_FOLDERS)
         if spec.bucket_creates:
-            allow(function.role, ["s3:PutObject"], [bucket.arn_for_objects(f"{p}*") for p in spec.bucket_creates],
+            allow(function.role, ["s3:PutObject"], [objects_arn(bucket, f"{p}*") for p in spec.bucket_creates],
                   conditions={"StringEquals": {"s3:if-none-match": "*"}},
                   wildcard_reason="The function names its objects under these prefixes itself, and may only create "
                                   "them (If-None-Match: *), never overwrite one.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Mapping
 
-from aws_cdk import CustomResource, Duration
+from aws_cdk import CustomResource
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -25,6 +25,7 @@ from stacks.compliance import acknowledge_wildcards
 from stacks.functions import KitFunction
 from stacks.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
 from stacks.permissions import allow
+from stacks.tokens import Durations, format_arn, objects_arn
 from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
@@ -128,8 +129,8 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             self.key.add_to_resource_policy(iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],  # in a key policy: this key
-                conditions={"ArnLike": {"aws:SourceArn": self.format_arn(
-                    service="cloudwatch", resource="alarm", resource_name=f"{self.config.job_name_prefix('')}*",
+                conditions={"ArnLike": {"aws:SourceArn": format_arn(
+                    self, service="cloudwatch", resource="alarm", resource_name=f"{self.config.job_name_prefix('')}*",
                     arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
@@ -140,13 +141,13 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             self, "EmptyModelPackageGroup", folder="empty_model_package_group",
             description="Deletes the model package group's versions when the stack is deleted, so the group can go too",
             environment={}, log_retention=self.log_retention, removal_policy=self.removal_policy,
-            timeout=Duration.minutes(5), encryption_key=self.key,
+            timeout=Durations.minutes(5), encryption_key=self.key,
             dead_letter_reason="CloudFormation invokes this function for its custom resource and waits for the "
                                "answer on the request's response URL, which the function sends even when it "
                                "fails; a queue of failed invocations would hold nothing CloudFormation reads.")
         allow(cleanup.role, ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"],
-              [self.format_arn(service="sagemaker", resource="model-package",
-                               resource_name=f"{group.model_package_group_name}/*")],
+              [format_arn(self, service="sagemaker", resource="model-package",
+                          resource_name=f"{group.model_package_group_name}/*")],
               wildcard_reason="SageMaker numbers the versions of this stack's group; the function lists and deletes "
                               "the versions of that one group only.")
         versions = CustomResource(self, "EmptyModelPackageGroupOnDelete", service_token=cleanup.function.function_arn,
@@ -158,9 +159,9 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         """The ready marker (incoming/_READY), put after an upload, starts one run on everything under incoming/;
         so does the schedule, when one is set. Operators may also upload data sets and approve or reject the
         versions this workflow registers."""
-        uploads = [self.data_bucket.arn_for_objects(f"{prefix}*") for prefix in (DATASETS, INCOMING)]
-        packages = self.format_arn(service="sagemaker", resource="model-package",
-                                   resource_name=f"{self.job_name_prefix}-*")
+        uploads = [objects_arn(self.data_bucket, f"{prefix}*") for prefix in (DATASETS, INCOMING)]
+        packages = format_arn(self, service="sagemaker", resource="model-package",
+                              resource_name=f"{self.job_name_prefix}-*")
         self.operator_policy.add_statements(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=uploads),
             iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",

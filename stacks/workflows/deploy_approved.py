@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -20,6 +19,7 @@ from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.permissions import allow
 from stacks.sagemaker_role import allow_log_streams
+from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name, read_shared,
                                                  share)
@@ -95,14 +95,14 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                           if self.key else None)
         self.topic_key = self.build_key  # the build stack's topic is encrypted with its key
         self.endpoint_name = endpoint_name(self.job_name_prefix)
-        self.endpoint_arn = self.format_arn(service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
+        self.endpoint_arn = format_arn(self, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         self.alarm = cloudwatch.Alarm(
             self, "EndpointErrors", alarm_name=f"{self.endpoint_name}-errors",
             alarm_description=f"Server errors of {self.endpoint_name}: while an update bakes, SageMaker rolls "
                               "back to the previous model when this alarm fires",
             metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors",
                                      dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
-                                     statistic="Sum", period=Duration.minutes(1)),
+                                     statistic="Sum", period=Durations.minutes(1)),
             threshold=1, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
@@ -113,8 +113,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         share(self, {"data-bucket-name": self.data_bucket.bucket_name, "key-arn": self.key.key_arn if self.key else None},
               "the stack that monitors its endpoint")
         return {
-            "BuildModelPackages": self.format_arn(service="sagemaker", resource="model-package",
-                                                  resource_name=f"{self.build_group}/"),
+            "BuildModelPackages": format_arn(self, service="sagemaker", resource="model-package",
+                                             resource_name=f"{self.build_group}/"),
             "BuildDataBucket": self.build_bucket.bucket_name,
             "NotificationTopicArn": shared["notification-topic-arn"],
             "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
@@ -138,7 +138,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
 
     def _read_build_data(self, role: iam.Role, folders: tuple[str, ...], reason: str) -> None:
         """Read these run folders of the build stack's bucket (through S3 with its key, under kms)."""
-        objects = [self.build_bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in folders]
+        objects = [objects_arn(self.build_bucket, f"runs/*/{folder}/*") for folder in folders]
         allow(role, ["s3:GetObject"], objects, wildcard_reason=reason)
         if self.build_key:
             allow(role, ["kms:Decrypt"], [self.build_key.key_arn],
@@ -146,8 +146,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
 
     def add_permissions(self) -> None:
         check = self.functions["CheckModelPackage"].function
-        packages = self.format_arn(service="sagemaker", resource="model-package",
-                                   resource_name=f"{self.build_group}/*")
+        packages = format_arn(self, service="sagemaker", resource="model-package",
+                              resource_name=f"{self.build_group}/*")
         allow(check.role, ["sagemaker:DescribeModelPackage"], [packages],
               wildcard_reason="SageMaker numbers the versions of BuildAndRegister's model package group; the "
                               "function describes versions of that one group only.")
@@ -156,7 +156,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         self._read_build_data(smoke.role, ("evaluation", "input"),
                               "A registered version names its run's evaluation, raw test rows (input/raw/) and "
                               "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")
-        allow(smoke.role, ["s3:ListBucket"], [self.build_bucket.bucket_arn],
+        allow(smoke.role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
               conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
         # Deployment guardrails read the rollback alarm with the endpoint's execution role (the model's role).
         allow(self.sagemaker_role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
@@ -165,11 +165,11 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
             allow(self.workflow.role, ["kms:DescribeKey"], [self.key.key_arn])
         monitor = self.functions["MonitorDeployment"].function
-        allow(monitor.role, ["scheduler:GetSchedule"], [self.format_arn(
-            service="scheduler", resource="schedule",
+        allow(monitor.role, ["scheduler:GetSchedule"], [format_arn(
+            self, service="scheduler", resource="schedule",
             resource_name=f"default/{monitor_schedule_name(self.job_name_prefix)}")])
         # Operators watch and call the endpoint, and tear down what runs created (make delete-endpoint).
-        made = [self.format_arn(service="sagemaker", resource=kind, resource_name=f"{self.job_name_prefix}-*")
+        made = [format_arn(self, service="sagemaker", resource=kind, resource_name=f"{self.job_name_prefix}-*")
                 for kind in ("endpoint-config", "model")]
         self.operator_policy.add_statements(
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",

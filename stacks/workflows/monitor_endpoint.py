@@ -22,6 +22,7 @@ from stacks.compliance import acknowledge_wildcards
 from stacks.config import true_or_false, whole_number
 from stacks.event_targets import start_on_event, starter_role
 from stacks.permissions import allow
+from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import INCOMING, BuildAndRegisterStack, read_shared
 from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpoint_name, monitor_schedule_name
@@ -95,7 +96,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                    "BuildAndRegister keeps each run's baseline and evaluation under runs/<execution name>/; the "
                    "monitor's jobs read only those folders of its bucket.")
         # SageMaker lists an S3Prefix input's prefix before it downloads it (offline IAM found this missing).
-        allow(self.sagemaker_role, ["s3:ListBucket"], [self.build_bucket.bucket_arn],
+        allow(self.sagemaker_role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
               conditions={"StringLike": {"s3:prefix": ["runs/*/baseline/*", "runs/*/evaluation/*"]}})
         return {"DeployDataBucket": self.deploy_bucket.bucket_name, "EndpointName": self.endpoint_name,
                 "MetricNamespace": self.namespace,
@@ -104,7 +105,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
     def _read(self, role: iam.IRole, bucket: s3.IBucket, key: kms.IKey | None, folders: tuple[str, ...],
               reason: str) -> None:
         """GetObject on these run folders of another stack's bucket (and its key, through S3)."""
-        allow(role, ["s3:GetObject"], [bucket.arn_for_objects(f"runs/*/{folder}/*") for folder in folders],
+        allow(role, ["s3:GetObject"], [objects_arn(bucket, f"runs/*/{folder}/*") for folder in folders],
               wildcard_reason=reason)
         if key:
             allow(role, ["kms:Decrypt"], [key.key_arn],
@@ -112,16 +113,16 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
 
     def add_permissions(self) -> None:
         collect = self.functions["CollectTraffic"].function
-        allow(collect.role, ["sagemaker:DescribeEndpoint"], [self.format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)])
-        allow(collect.role, ["sagemaker:DescribeEndpointConfig"], [self.format_arn(
-            service="sagemaker", resource="endpoint-config", resource_name=f"{self.deploy_prefix}-*")],
+        allow(collect.role, ["sagemaker:DescribeEndpoint"], [format_arn(
+            self, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)])
+        allow(collect.role, ["sagemaker:DescribeEndpointConfig"], [format_arn(
+            self, service="sagemaker", resource="endpoint-config", resource_name=f"{self.deploy_prefix}-*")],
               wildcard_reason="DeployApproved names each deployment's endpoint config <prefix>-<uuid>; the function "
                               "describes only the configs of that stack.")
         self._read(collect.role, self.deploy_bucket, self.deploy_key, ("capture", "deployment"),
                    "DeployApproved keeps each deployment's record and captured traffic under runs/<execution "
                    "name>/; the function reads only those folders of its bucket.")
-        allow(collect.role, ["s3:ListBucket"], [self.deploy_bucket.bucket_arn],
+        allow(collect.role, ["s3:ListBucket"], [bucket_arn(self.deploy_bucket)],
               conditions={"StringLike": {"s3:prefix": ["runs/*/capture/*"]}})
         publish = self.functions["PublishMetrics"].function
         allow(publish.role, ["cloudwatch:PutMetricData"], ["*"],
@@ -129,7 +130,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
               wildcard_reason="PutMetricData has no resource-level permissions; the condition confines it to this "
                               "copy's namespace.")
         # Operators upload ground truth for the monitor to join.
-        uploads = self.data_bucket.arn_for_objects(f"{GROUND_TRUTH}*")
+        uploads = objects_arn(self.data_bucket, f"{GROUND_TRUTH}*")
         self.operator_policy.add_statements(iam.PolicyStatement(actions=["s3:PutObject"], resources=[uploads]))
         acknowledge_wildcards(self.operator_policy, [uploads], "Operators name their ground-truth files by the "
                                                                "hour of the predictions; only under ground-truth/.")
@@ -152,26 +153,34 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                 # before it, so a delayed or retried start still checks the same window.
                 input='{"window_end": "<aws.scheduler.scheduled-time>"}',
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+        self._metrics: dict[tuple, cloudwatch.Metric] = {}  # see _metric
         self.alarms = self._alarms(hours)
         if self.config.workflow_settings["retrain_on_drift"]:
             self._retrain_on_drift()
         self.dashboard = self._dashboard(hours)
 
     # -- alarms -------------------------------------------------------------------------------------
+    def _metric(self, namespace: str, name: str, statistic: str, dimensions: Mapping[str, str],
+                period: Duration) -> cloudwatch.Metric:
+        """One Metric per description, shared by the alarms and the dashboard (a Metric never changes)."""
+        key = (namespace, name, statistic, tuple(dimensions.items()), period)
+        if key not in self._metrics:
+            self._metrics[key] = cloudwatch.Metric(namespace=namespace, metric_name=name, statistic=statistic,
+                                                   dimensions_map=dict(dimensions), period=period)
+        return self._metrics[key]
+
     def _monitor_metric(self, name: str, hours: int, statistic: str = "Maximum") -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace=self.namespace, metric_name=name, statistic=statistic,
-                                 dimensions_map={"EndpointName": self.endpoint_name}, period=Duration.hours(hours))
+        return self._metric(self.namespace, name, statistic, {"EndpointName": self.endpoint_name},
+                            Durations.hours(hours))
 
     def _endpoint_metric(self, name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=name, statistic=statistic,
-                                 dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
-                                 period=Duration.minutes(5))
+        return self._metric("AWS/SageMaker", name, statistic,
+                            {"EndpointName": self.endpoint_name, "VariantName": VARIANT}, Durations.minutes(5))
 
     def _execution_metric(self, workflow: str, name: str, statistic: str = "Sum") -> cloudwatch.Metric:
-        machine = self.format_arn(service="states", resource="stateMachine", resource_name=self._machine(workflow),
-                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        return cloudwatch.Metric(namespace="AWS/States", metric_name=name, statistic=statistic,
-                                 dimensions_map={"StateMachineArn": machine}, period=Duration.minutes(5))
+        machine = format_arn(self, service="states", resource="stateMachine", resource_name=self._machine(workflow),
+                             arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        return self._metric("AWS/States", name, statistic, {"StateMachineArn": machine}, Durations.minutes(5))
 
     def _machine(self, workflow: str) -> str:
         """Each workflow's state machine is named by its prefix (stacks/workflow.py)."""
@@ -232,7 +241,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         """A widget per metric: each workflow's executions and durations, job times, the endpoint's traffic,
         errors and latency, the monitor's drift and quality, and the alarms."""
         board = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{self.job_name_prefix}-dashboard",
-                                     default_interval=Duration.days(7))
+                                     default_interval=Durations.days(7))
         graph = lambda title, metrics: cloudwatch.GraphWidget(title=title, left=metrics, width=8, height=6)  # noqa: E731
         board.add_widgets(*[graph(f"{w}: {m}", [self._execution_metric(w, m)])
                             for w in WORKFLOWS for m in EXECUTION_METRICS])
@@ -242,7 +251,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         board.add_widgets(*[graph(f"SageMaker job time: {job}", [cloudwatch.Metric(
             namespace="AWS/States", metric_name="ServiceIntegrationTime", statistic="Average",
             dimensions_map={"ServiceIntegrationResourceArn": f"arn:{self.partition}:states:::sagemaker:{job}"},
-            period=Duration.hours(1))]) for job in SYNC_JOBS])
+            period=Durations.hours(1))]) for job in SYNC_JOBS])
         board.add_widgets(*[graph(f"{self.endpoint_name}: {m}", [self._endpoint_metric(
             m, "p90" if m.endswith("Latency") else "Sum")]) for m in ENDPOINT_METRICS])
         board.add_widgets(*[graph(f"Monitor: {meaning} ({name})", [self._monitor_metric(name, hours)])
