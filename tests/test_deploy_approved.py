@@ -139,8 +139,6 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture(template)
     assert statements(template, "SageMakerRole/Role") == [
         {"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}}, "Effect": "Allow",
          "Resource": get_att(template, "Data/Bucket/Resource")},
-        {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": build_objects(template, "model", "processed/preprocessor")},
         {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow", "Resource": own("capture")},
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
         {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
@@ -148,6 +146,9 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture(template)
                                          registry("sagemaker-xgboost", "SageMakerImageRegistry")]},
         {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
          "Effect": "Allow", "Resource": "*"},
+        # What it serves: the build stack's model files (its own bucket's runs are not read at all).
+        {"Action": "s3:GetObject", "Effect": "Allow",
+         "Resource": build_objects(template, "model", "processed/preprocessor")},
         {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": logs("*")},
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": logs("log-stream:{}")},
         # Deployment guardrails read the rollback alarm with the endpoint's execution role.
