@@ -112,9 +112,11 @@ def _synthesis(assembly, outdir: Path) -> Synthesis:
                      report=json.loads((outdir / "validation-report.json").read_text()), outdir=outdir)
 
 
-# Configurations whose tests run only the loop (build, deploy, monitor): only those stacks are synthesized.
-LOOP_WORKFLOWS = ("BuildAndRegister", "DeployApproved", "MonitorEndpoint")
-LOOP_ONLY = {"contract-multiclass", "contract-regression", "contract-binary", "contract-script", "distributed"}
+# Configurations whose tests read only some workflows: only those stacks are synthesized (configuration -> ids).
+LOOP_WORKFLOWS = ("BuildAndRegister", "DeployApproved", "MonitorEndpoint")  # build, deploy, monitor
+PARTIAL = {**dict.fromkeys(("contract-multiclass", "contract-regression", "contract-binary", "contract-script",
+                            "distributed", "retrain"), LOOP_WORKFLOWS),
+           "spot": tuple(TRAINING_WORKFLOW_IDS)}
 
 
 def synthesize(outdir: Path, overrides: dict, workflows: tuple[str, ...] | None = None) -> Synthesis:
@@ -143,8 +145,7 @@ class _Configurations(dict):
 
                 self[name] = _synthesis(cx_api.CloudAssembly(str(outdir)), outdir)
             else:
-                self[name] = synthesize(outdir, {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name],
-                                        LOOP_WORKFLOWS if name in LOOP_ONLY else None)
+                self[name] = synthesize(outdir, {**CONFIGURATIONS, **EXTRA_CONFIGURATIONS}[name], PARTIAL.get(name))
                 done.touch()
         return self[name]
 

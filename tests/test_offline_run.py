@@ -11,10 +11,13 @@ from offline.run import main
 from tests.conftest import ROOT
 
 
-def test_run_one_workflow_with_input_name_and_kept_s3(tmp_path, capsys):
+def test_run_one_workflow_with_input_name_settings_and_kept_s3(tmp_path, capsys):
+    """make run's own synthesis, with CDK_ARGS settings reaching it as they reach `cdk synth`."""
     summary = tmp_path / "summary.json"
     code = main(["--workflow", "TrainAndTransform", "--input", '{"rows": 500, "seed": 5}', "--name", "cli-run",
-                 "--keep-s3", str(tmp_path / "s3"), "--summary", str(summary), "--assembly", str(tmp_path / "out")])
+                 "--keep-s3", str(tmp_path / "s3"), "--summary", str(summary), "--assembly", str(tmp_path / "out"),
+                 "--log", str(tmp_path / "run.log"),
+                 "--cdk-args", "-c name_prefix=teamx --context max_job_runtime_minutes=30"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "[TrainAndTransform] -> TrainModel" in printed and "TrainAndTransform: SUCCEEDED" in printed
@@ -23,6 +26,8 @@ def test_run_one_workflow_with_input_name_and_kept_s3(tmp_path, capsys):
     result = json.loads(summary.read_text())["TrainAndTransform"]
     assert result["status"] == "SUCCEEDED" and result["states_executed"] == 7
     assert result["output"]["run_prefix"] == "runs/cli-run/"
+    assert result["execution"].endswith(":execution:teamx-tt:cli-run")
+    assert "/teamx-tt-" in result["output"]["model_artifacts"]
     assert result["quality"]["test_rows"] == 100 and result["quality"]["accuracy"] > 0.9
     kept = sorted(p.relative_to(tmp_path / "s3").as_posix() for p in (tmp_path / "s3").rglob("*.out"))
     assert kept == [f"{result['output']['predictions'].removeprefix('s3://')}test.csv.out"]
@@ -113,14 +118,8 @@ def test_a_data_set_for_a_workflow_that_takes_none_is_refused_in_one_line(synthe
         capsys.readouterr().err
 
 
-def test_cdk_args_settings_reach_the_offline_synthesis_and_other_flags_are_refused(tmp_path, capsys):
+def test_cdk_args_other_than_settings_are_refused_and_bad_settings_fail_the_synthesis(tmp_path, capsys):
     summary = tmp_path / "summary.json"
-    code = main(["--workflow", "TrainAndTransform", "--input", '{"rows": 300, "seed": 2}', "--summary", str(summary),
-                 "--log", str(tmp_path / "run.log"), "--assembly", str(tmp_path / "out"),
-                 "--cdk-args", "-c name_prefix=teamx --context max_job_runtime_minutes=30"])
-    assert code == 0
-    result = json.loads(summary.read_text())["TrainAndTransform"]
-    assert ":execution:teamx-tt:" in result["execution"] and "/teamx-tt-" in result["output"]["model_artifacts"]
     with pytest.raises(SystemExit) as exited:
         main(["--cdk-args=--force", "--summary", str(summary), "--assembly", str(tmp_path / "out")])
     assert exited.value.code == 2
