@@ -87,9 +87,19 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "each); skip with -m \"not slow\"")
 
 
+# Fixtures that run a whole offline loop (build, approve, deploy, monitor; a stage's delivery check of every
+# workflow): the tests that use one are slow.
+LOOP_FIXTURES = {"loop", "duplicated", "dev_stage"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects by mark
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with slow tests first (each file's own order kept): a parallel run, which gives each worker a file at
-    a time, then ends on short files instead of waiting on a long one it started last."""
+    """Tests using a loop fixture are marked slow. Files with slow tests go first (each file's own order kept): a
+    parallel run, which gives each worker a file at a time, then ends on short files instead of waiting on a long
+    one it started last."""
+    for item in items:
+        if LOOP_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
 

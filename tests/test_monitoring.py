@@ -536,6 +536,7 @@ def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
     assert len([c for c in charts if len(c) > 20]) >= 3
 
 
+@pytest.mark.slow  # make run's whole loop: build, approve, deploy, monitor, retrain
 def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp_path, capsys):
     from offline.run import ROOT as RUN_ROOT, main
 
