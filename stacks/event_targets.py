@@ -14,7 +14,7 @@ from constructs import Construct
 
 from stacks.compliance import INLINE_POLICY_REASON, accept
 from stacks.permissions import allow, default_policy
-from stacks.tokens import AWS, Durations, format_arn, stack_of
+from stacks.tokens import AWS, Durations, format_arn, same_stack
 
 
 def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: str, holds: str,
@@ -49,7 +49,7 @@ def starter_role(scope: Construct, *, service: str, who: str, state_machine: sfn
                     description=f"Lets {who} start {state_machine_name}",
                     assumed_by=iam.ServicePrincipal(service, conditions={
                         "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
-    stack_of(role, scope)
+    same_stack(role, scope)
     allow(role, ["states:StartExecution"], [state_machine.state_machine_arn])
     accept(default_policy(role), "inline-policy", INLINE_POLICY_REASON)
     if encryption_key:

@@ -14,7 +14,7 @@ from constructs import Construct
 from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
                                acknowledge_wildcards, remember_default_policy)
 from stacks.permissions import default_policy, drop_redundant_dependency
-from stacks.tokens import AWS, Durations, stack_of
+from stacks.tokens import AWS, Durations, same_stack
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
@@ -33,13 +33,13 @@ class KitFunction(Construct):
                  timeout: Duration = Durations.seconds(30), encryption_key: kms.IKey | None = None,
                  dead_letter_reason: str = SYNCHRONOUS_INVOCATION_REASON) -> None:
         super().__init__(scope, construct_id)
-        stack_of(self, scope)
+        same_stack(self, scope)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy,
                                        encryption_key=encryption_key)
         self.role = iam.Role(self, "Role", description=f"Runs the {folder} function",
                              assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
-        stack_of(self.role, self)
+        same_stack(self.role, self)
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self, "Function",

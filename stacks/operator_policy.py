@@ -9,7 +9,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.compliance import acknowledge_wildcards
-from stacks.tokens import bucket_arn, format_arn, objects_arn, stack_of
+from stacks.tokens import bucket_arn, format_arn, objects_arn, same_stack, stack_of
 
 
 class OperatorPolicy(Construct):
@@ -40,7 +40,7 @@ class OperatorPolicy(Construct):
             self, "Policy", statements=statements,
             description=f"Run and watch the {state_machine_name} workflow: start, stop and read its executions "
                         "and read its run outputs")
-        stack_of(self.policy, stack)
+        same_stack(self.policy, stack)
         acknowledge_wildcards(self.policy, [executions],
                               "Operators start executions with names of their own choosing; the pattern covers "
                               "only executions of this one state machine.")

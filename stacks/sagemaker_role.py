@@ -13,7 +13,7 @@ from constructs import Construct
 from stacks.images import FrameworkImage
 from stacks.compliance import INLINE_POLICY_REASON, accept
 from stacks.permissions import allow, default_policy
-from stacks.tokens import AWS, bucket_arn, format_arn, objects_arn, stack_of
+from stacks.tokens import AWS, bucket_arn, format_arn, objects_arn, same_stack, stack_of
 
 
 def allow_log_streams(role: iam.Role, streams: Mapping[str, str], reason: str) -> None:
@@ -44,7 +44,8 @@ class SageMakerExecutionRole(Construct):
         self.role = iam.Role(self, "Role", description="Assumed by this stack's SageMaker jobs and models",
                              assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
-        stack_of(self.role, stack_of(self, scope))
+        same_stack(self, scope)
+        same_stack(self.role, self)
 
         run_folders = ("Each execution keeps its data under runs/<execution name>/, a name known only at run "
                        "time; the role reaches only the named folders of runs in this stack's bucket.")

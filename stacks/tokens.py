@@ -19,7 +19,7 @@ from aws_cdk import ArnFormat, Aws, Duration, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
-__all__ = ["AWS", "Durations", "bucket_arn", "format_arn", "objects_arn", "stack_of"]
+__all__ = ["AWS", "Durations", "bucket_arn", "format_arn", "objects_arn", "same_stack", "stack_of"]
 
 _STACKS: "weakref.WeakKeyDictionary[IConstruct, Stack]" = weakref.WeakKeyDictionary()
 _ENVIRONMENTS: "weakref.WeakKeyDictionary[Stack, tuple[str, str, str]]" = weakref.WeakKeyDictionary()
@@ -35,6 +35,12 @@ def stack_of(construct: IConstruct, scope: IConstruct | None = None) -> Stack:
     if construct not in _STACKS:
         _STACKS[construct] = Stack.of(construct) if scope is None else stack_of(scope)
     return _STACKS[construct]
+
+
+def same_stack(construct: IConstruct, scope: IConstruct) -> None:
+    """Record that `construct`, just made in `scope`, is in scope's stack, so stack_of(construct) asks CDK nothing
+    later (the acknowledgements of a role's policy look its stack up)."""
+    stack_of(construct, scope)
 
 
 def format_arn(scope: IConstruct, *, service: str, resource: str, resource_name: str | None = None,

@@ -17,7 +17,7 @@ from stacks.permissions import add_statements, default_policy, drop_redundant_de
 from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
 from stacks.shared_asl import shared_asl
 from stacks.task_checks import check_task
-from stacks.tokens import AWS, format_arn, stack_of
+from stacks.tokens import AWS, format_arn, same_stack, stack_of
 
 
 def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
@@ -142,7 +142,7 @@ class SageMakerWorkflow(Construct):
         self.role = iam.Role(self, "Role", description=f"Runs the {source} state machine",
                              assumed_by=iam.ServicePrincipal("states.amazonaws.com", conditions={
                                  "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID}}))
-        stack_of(self.role, stack)
+        same_stack(self.role, stack)
         add_statements(self.role, workflow_policy_statements(
             resolved, scope=stack, source=source, job_name_prefix=job_name_prefix, guards=guards,
             sagemaker_role_arn=sagemaker_role.role_arn, topic_key_arn=topic_key.key_arn if topic_key else None))
