@@ -3,8 +3,10 @@
 CloudWatch evaluates an alarm every period; offline, `evaluate(at)` is one evaluation at a moment of the caller's
 choosing (a monitor run's window end). An alarm that changes state does what CloudWatch does: its actions get the
 alarm's message on their SNS topics, and the default bus gets a "CloudWatch Alarm State Change" event (which
-rules, such as retrain_on_drift's, match). Alarms on metrics nothing publishes offline (AWS/States, AWS/SageMaker)
-keep their state; only thresholds on what the kit publishes itself can fire here.
+rules, such as retrain_on_drift's, match). An action whose topic's key CloudWatch may not use fails as it does on AWS:
+nothing is published, and the change records the failed action as the alarm's history shows it. Alarms on metrics
+nothing publishes offline (AWS/SageMaker) keep their state; the kit's own metrics and Step Functions' execution
+metrics (offline/cloud.py publishes them as executions end) can fire here.
 """
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ import json
 from typing import Any
 
 from offline.assembly import ACCOUNT, REGION
+from offline.service_keys import ServiceKeys
+
+PUBLISHED_OFFLINE = ("AWS/States",)  # AWS namespaces something publishes to offline (offline/cloud.py)
 
 COMPARE = {"GreaterThanOrEqualToThreshold": lambda v, t: v >= t, "GreaterThanThreshold": lambda v, t: v > t,
            "LessThanThreshold": lambda v, t: v < t, "LessThanOrEqualToThreshold": lambda v, t: v <= t}
 
 
 class LocalAlarms:
-    def __init__(self, alarms: list[dict], cloudwatch: Any, sns: Any, events: Any) -> None:
+    def __init__(self, alarms: list[dict], cloudwatch: Any, sns: Any, events: Any, keys: ServiceKeys) -> None:
         self.alarms = {alarm["AlarmName"]: alarm for alarm in alarms}
-        self.cloudwatch, self.sns, self.events = cloudwatch, sns, events
+        self.cloudwatch, self.sns, self.events, self.keys = cloudwatch, sns, events, keys
         self.states = dict.fromkeys(self.alarms, "INSUFFICIENT_DATA")
         self.changes: list[dict] = []  # every state change, in order
 
@@ -41,7 +46,7 @@ class LocalAlarms:
         """One evaluation of every alarm on the kit's own metrics; returns the state changes it made."""
         made = []
         for name, alarm in self.alarms.items():
-            if alarm["Namespace"].startswith("AWS/"):
+            if alarm["Namespace"].startswith("AWS/") and alarm["Namespace"] not in PUBLISHED_OFFLINE:
                 continue
             value = self._value(alarm, at)
             if value is None:
@@ -60,6 +65,7 @@ class LocalAlarms:
         reason = (f"Threshold Crossed: datapoint [{value}] was {'' if state == 'ALARM' else 'not '}"
                   f"{alarm['ComparisonOperator']} the threshold ({alarm['Threshold']})")
         when = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        actions: list[dict] = []
         if state == "ALARM":  # CloudWatch's SNS message for an alarm action
             message = {"AlarmName": alarm["AlarmName"], "AlarmDescription": alarm.get("AlarmDescription"),
                        "AWSAccountId": ACCOUNT, "NewStateValue": state, "NewStateReason": reason,
@@ -67,10 +73,15 @@ class LocalAlarms:
                        "Trigger": {k: alarm.get(k) for k in ("MetricName", "Namespace", "Statistic", "Period",
                                                              "Threshold", "ComparisonOperator")}}
             for topic in alarm.get("AlarmActions", []):
+                refused = self.keys.publish_refusal("cloudwatch.amazonaws.com", topic, {"aws:SourceArn": arn})
+                if refused:  # the alarm's history: "Failed to execute action <topic>. Received error: ..."
+                    actions.append({"action": topic, "delivered": False, "error": refused})
+                    continue
                 self.sns.publish(TopicArn=topic, Subject=f'ALARM: "{alarm["AlarmName"]}" in {REGION}',
                                  Message=json.dumps(message))
+                actions.append({"action": topic, "delivered": True})
         detail = {"alarmName": alarm["AlarmName"], "state": {"value": state, "reason": reason, "timestamp": when},
                   "previousState": {"value": previous}, "configuration": {"description": alarm.get("AlarmDescription")}}
         delivered = self.events.put("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [arn])
         return {"alarm": alarm["AlarmName"], "state": state, "previous": previous, "value": value,
-                "delivered": delivered}
+                "delivered": delivered, "actions": actions}

@@ -5,11 +5,12 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import boto3
 from moto import mock_aws
 
+from offline import behaviours as chosen_behaviours
 from offline import iam, sfn_sagemaker
 from offline.alarms import LocalAlarms
 from offline.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
@@ -19,6 +20,7 @@ from offline.lambda_service import LocalLambda
 from offline.s3_objects import list_keys, split_s3
 from offline.sagemaker_service import LocalSageMaker
 from offline.server import LocalEndpoints
+from offline.service_keys import ServiceKeys
 
 ENVIRONMENT = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                "AWS_SESSION_TOKEN": "local"}
@@ -28,9 +30,13 @@ HISTORY_SECONDS = 0.5  # how often a waited-on execution's progress is read whil
 class LocalCloud:
     """Use as a context manager; everything it creates lives in this process and ends with it."""
 
-    def __init__(self, assembly: Path, retry_time_scale: float = 0.0, stage: str | None = None) -> None:
+    def __init__(self, assembly: Path, retry_time_scale: float = 0.0, stage: str | None = None,
+                 behaviours: Mapping[str, str] | None = None) -> None:
+        """`behaviours`: row of stacks/aws_behaviours.py -> the alternative this account answers with."""
         self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly, stage)
         self.iam = iam.LocalIam.from_assembly(assembly, stage)
+        self.service_keys = ServiceKeys.from_assembly(assembly, stage)
+        self.behaviours = dict(behaviours or {})
         self.retry_time_scale = retry_time_scale
         self.machines: dict[str, str] = {}
 
@@ -39,6 +45,7 @@ class LocalCloud:
         os.environ.update(ENVIRONMENT)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
+        chosen_behaviours.choose(self.behaviours)
         sfn_sagemaker.install(retry_time_scale=self.retry_time_scale)
         iam.install()  # before any client exists: every client authorizes the calls of whoever acts
         iam.register(self.iam)
@@ -53,7 +60,7 @@ class LocalCloud:
         self.events = LocalEventBus([rule for w in self.workflows.values() for rule in w.rules], self.lambda_,
                                     self.sfn, self.iam)
         self.alarms = LocalAlarms([alarm for w in self.workflows.values() for alarm in w.alarms], self.cloudwatch,
-                                  self.sns, self.events)
+                                  self.sns, self.events, self.service_keys)
         self.announced: set[str] = set()
         self.sequencer = 0
         self.endpoints = LocalEndpoints(self.lambda_, self.sagemaker, self.sfn)
@@ -77,6 +84,12 @@ class LocalCloud:
                 roleArn=workflow.role_arn)["stateMachineArn"]
         return self
 
+    def choose(self, behaviours: Mapping[str, str]) -> None:
+        """From now on, answer these rows of stacks/aws_behaviours.py with these alternatives (the others as
+        the table says), as a different AWS would."""
+        self.behaviours = dict(behaviours)
+        chosen_behaviours.choose(self.behaviours)
+
     def cli_environment(self) -> dict[str, str]:
         """What a shell needs for its AWS CLI commands to reach this account: its Step Functions and STS calls go
         to the loopback endpoint, which answers them from this account (state machines, assumed roles)."""
@@ -87,6 +100,7 @@ class LocalCloud:
         self.endpoints.shutdown()
         self.endpoints.server_close()
         iam.unregister(self.iam)
+        chosen_behaviours.reset()
         self._mock.stop()
         os.environ.clear()
         os.environ.update(self._saved_environment)
@@ -156,6 +170,13 @@ class LocalCloud:
                   "input": described.get("input"), "output": described.get("output"),
                   "error": described.get("error"), "cause": described.get("cause")}
         self.events.put("aws.states", "Step Functions Execution Status Change", detail, [described["executionArn"]])
+        # Step Functions' execution metrics (stacks/aws_behaviours.py, execution-metrics), for the run alarms.
+        metric = {"FAILED": "ExecutionsFailed", "TIMED_OUT": "ExecutionsTimedOut", "ABORTED": "ExecutionsAborted",
+                  "SUCCEEDED": "ExecutionsSucceeded"}.get(described["status"])
+        if metric:
+            self.cloudwatch.put_metric_data(Namespace="AWS/States", MetricData=[{
+                "MetricName": metric, "Value": 1, "Unit": "Count", "Timestamp": described["stopDate"],
+                "Dimensions": [{"Name": "StateMachineArn", "Value": described["stateMachineArn"]}]}])
 
     def _announce_model_package(self, description: dict) -> None:
         """SageMaker's event for a registered version or a changed approval, on the local bus: the version's

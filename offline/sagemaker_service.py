@@ -15,7 +15,9 @@ from typing import Callable
 import boto3
 from botocore import xform_name
 
+from offline import behaviours
 from offline.assembly import ACCOUNT, REGION
+from offline.s3_objects import list_keys, split_s3
 from offline.iam import LocalIam
 from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
 from offline.sagemaker_jobs import JobRunners
@@ -31,6 +33,16 @@ JOB_ROLES = {"TrainingJob": ("RoleArn",), "ProcessingJob": ("RoleArn",), "Transf
              "HyperParameterTuningJob": ("TrainingJobDefinition", "RoleArn")}
 SESSION = "SageMaker"  # the session name SageMaker gives the execution role it assumes
 __all__ = ["JOB_KINDS", "LocalSageMaker", "SageMakerError"]
+
+
+def s3_prefix_inputs(kind: str, request: dict) -> list[str]:
+    """The S3 prefixes a job's request reads (its S3Prefix data sources)."""
+    sources = {"TrainingJob": lambda r: [c["DataSource"].get("S3DataSource", {}) for c in r.get("InputDataConfig", [])],
+               "HyperParameterTuningJob": lambda r: [c["DataSource"].get("S3DataSource", {}) for c in
+                                                     r.get("TrainingJobDefinition", {}).get("InputDataConfig", [])],
+               "TransformJob": lambda r: [r["TransformInput"]["DataSource"].get("S3DataSource", {})],
+               "ProcessingJob": lambda r: [i.get("S3Input", {}) for i in r.get("ProcessingInputs", [])]}[kind](request)
+    return [s["S3Uri"] for s in sources if s.get("S3DataType", "S3Prefix") == "S3Prefix" and "S3Uri" in s]
 
 
 def status_key(kind: str) -> str:
@@ -121,6 +133,7 @@ class LocalSageMaker:
         if runner is None:
             raise SageMakerError("UnknownOperationException", f"no local runner for {kind}s; add one to "
                                                               "offline/sagemaker_jobs.py JobRunners")
+        self._refuse_empty_input(kind, request)
         now = time.time()
         with self.lock:
             if name in self.jobs[kind]:
@@ -139,6 +152,18 @@ class LocalSageMaker:
                 runner = lambda _, running: self._hang(running, status_key(kind))  # noqa: E731
         threading.Thread(target=self._run, args=(kind, name, runner, failure), daemon=True).start()
         return {f"{kind}Arn": arn}
+
+    def _refuse_empty_input(self, kind: str, request: dict) -> None:
+        """SageMaker may refuse a job whose S3 prefix input holds nothing when it is created, rather than fail it
+        (stacks/aws_behaviours.py, empty-input-*); the job runner fails it otherwise."""
+        row = "empty-input-processing" if kind == "ProcessingJob" else "empty-input-training-transform-tuning"
+        if behaviours.answer(row) != "create-time":
+            return
+        for uri in s3_prefix_inputs(kind, request):
+            bucket, prefix = split_s3(uri)
+            if not list_keys(self.s3, bucket, prefix):
+                raise SageMakerError("ValidationException", f"No S3 objects found under S3 URL \"{uri}\" given in "
+                                                            "input data source.")
 
     def _describe_job(self, kind: str, request: dict) -> dict:
         job = self._lookup(self.jobs[kind], request[f"{kind}Name"], f"job {kind}")

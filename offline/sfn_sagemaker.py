@@ -33,11 +33,12 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from offline import behaviours
 from offline.sagemaker_service import JOB_KINDS
 
 # .sync task (createTrainingJob, ...) -> job noun, for every job the kit's integrations wait for.
 SYNC_JOBS = {f"create{noun}": noun for noun in JOB_KINDS}
-# SageMaker error codes whose Step Functions error name is not SageMaker.AmazonSageMakerException.
+# SageMaker error codes with a class of their own; any other is named by the row optimized-sagemaker-error-name.
 ERROR_NAMES = {"ResourceLimitExceeded": "SageMaker.ResourceLimitExceededException"}
 
 
@@ -79,9 +80,13 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
 
         def resolve():
             job = _json_ready(describe(**{name_key: name}))
+            if noun == "ProcessingJob" and behaviours.answer("processing-sync-exit-message") == "absent":
+                job.pop("ExitMessage", None)
             if job[status_key] == "Completed":
                 return job
             if job[status_key] in ("Failed", "Stopped"):
+                if behaviours.answer("sync-failure-cause-json") == "text":
+                    raise JobFailed(f"{noun} {name} {job[status_key]}: {job.get('FailureReason', '')}")
                 raise JobFailed(json.dumps(job, separators=(",", ":")))
             return None  # still running: the interpreter polls again
         return resolve
@@ -89,7 +94,7 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
     def _from_error(self, env, ex) -> FailureEvent:
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
-            error = ERROR_NAMES.get(code, "SageMaker.AmazonSageMakerException")
+            error = ERROR_NAMES.get(code) or behaviours.answer("optimized-sagemaker-error-name")
             error_name = CustomErrorName(error)
             cause = f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; Error Code: {code})"
         elif isinstance(ex, JobFailed):
@@ -104,6 +109,14 @@ class StateTaskServiceSageMaker(callback.StateTaskServiceCallback):
                 resourceType=self._get_sfn_resource_type())))
 
 
+def _sdk_exception_name(norm_service_name: str, ex: Exception) -> str:
+    """An aws-sdk task's error name: <Service>.<Exception> (stacks/aws_behaviours.py, aws-sdk-error-names); an
+    error SageMaker's model has no class for (ValidationException) is named by describe-missing-endpoint-error."""
+    if norm_service_name == "SageMaker" and type(ex).__name__ == "ClientError":
+        return behaviours.answer("describe-missing-endpoint-error")
+    return _original_exception_name(norm_service_name, ex)
+
+
 def _branch_error_name(error_name: str | None):
     if error_name and error_name.startswith("States."):
         return StatesErrorName.from_name(error_name)
@@ -113,6 +126,7 @@ def _branch_error_name(error_name: str | None):
 _installed = threading.Lock()
 _original_factory = state_task_factory.state_task_service_for
 _original_validate = StepFunctionsParserBackend._validate_definition
+_original_exception_name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name
 _valid_definitions: set[str] = set()
 
 
@@ -135,6 +149,7 @@ def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0, wait_time
         callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = poll_seconds
         # AWS SDK tasks name SageMaker's errors SageMaker.<ExceptionClass> (aws-sdk:sagemaker:...).
         aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
+        aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(_sdk_exception_name)
         # A Parallel state re-raises its failed branch's error under the same name, as Step Functions does; moto
         # makes every such name a custom one, which a States.* name (States.TaskFailed of a failed job) cannot be.
         branches_decl.CustomErrorName = _branch_error_name

@@ -38,6 +38,7 @@ FINDINGS: dict[str, tuple[str, ...]] = {
     "codebuild-oauth": ("HIPAA.Security-CodeBuildProjectSourceRepoUrl",),
     "inline-policy": ("NIST.800.53.R5-IAMNoInlinePolicy", "HIPAA.Security-IAMNoInlinePolicy"),
     "alarm-action": ("NIST.800.53.R5-CloudWatchAlarmAction", "HIPAA.Security-CloudWatchAlarmAction"),
+    "sns-redrive": ("Serverless-SNSRedrivePolicy",),
 }
 
 

@@ -133,6 +133,7 @@ class KitConfig:
     destroy_data_on_delete: bool
     encryption: str
     spot_training: bool
+    notification_email: str | None
     stage: str | None
     pipeline_connection_arn: str | None
     pipeline_repository: str | None
@@ -230,6 +231,9 @@ SETTINGS: dict[str, Setting] = {
     "destroy_data_on_delete": (False, _boolean),
     "encryption": ("sse-s3", _choice("sse-s3", "kms")),
     "spot_training": (False, _boolean),
+    # Every stack's notification topic mails it (failed and timed-out runs; BuildAndRegister's approvals).
+    "notification_email": ("", _pattern(re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"), "an email address",
+                                        optional=True)),
     "stage": ("", _pattern(STAGE, "1 to 6 lowercase letters or digits, starting with a letter", optional=True)),
     "pipeline_connection_arn": ("", _pattern(CONNECTION_ARN, "a CodeConnections connection ARN such as "
                                 "arn:aws:codeconnections:eu-west-1:111122223333:connection/<uuid>", optional=True)),

@@ -16,6 +16,7 @@ from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.permissions import allow
@@ -25,6 +26,7 @@ from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, expan
 from stacks.functions import KitFunction
 from stacks.images import IMAGES
 from stacks.job_cleanup import StrandedJobCleanup
+from stacks.notifications import alarm_on_failed_runs, notification_topic, topic_key
 from stacks.operator_policy import OperatorPolicy
 from stacks.sagemaker_role import SageMakerExecutionRole
 from stacks.source_archive import source_archive
@@ -197,7 +199,9 @@ class SageMakerWorkflowStack(Stack):
             if isinstance(upstream, Stack):
                 self.add_stack_dependency(upstream, f"{construct_id} reads what {stack_id} shares")
         self.key: kms.Key | None = encryption_key(self, removal) if config.encryption == "kms" else None
-        # The key of the topics the workflow publishes to; add_resources may name another stack's.
+        # The topic the workflow notifies and its key: add_resources may make or name one (another stack's);
+        # a stack without one gets its own, for the alarms on its runs.
+        self.topic: sns.ITopic | None = None
         self.topic_key: kms.IKey | None = self.key
         data = DataBucket(self, "Data", destroy_on_delete=config.destroy_data_on_delete, encryption_key=self.key,
                           noncurrent_version_expiration=Durations.days(config.noncurrent_version_expiration_days),
@@ -248,6 +252,10 @@ class SageMakerWorkflowStack(Stack):
             topic_key=self.topic_key, workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
             substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
+        if self.topic is None:
+            self.topic = notification_topic(self, topic_key(self, self.key, f"{prefix}-*"),
+                                            f"{construct_id} runs", config.notification_email)
+        self.run_alarms = alarm_on_failed_runs(self, self.state_machine, prefix, self.topic)
         jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
         endpoints = created_endpoint(definition, stack=self, source=self.source, job_name_prefix=prefix)
         if jobs or endpoints:  # what a run that gives up could leave billing

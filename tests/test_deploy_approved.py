@@ -80,6 +80,7 @@ def test_the_build_stack_shares_what_deployments_read_and_is_deployed_first(synt
                   for p in of_type(build, "AWS::SSM::Parameter").values()}
     assert parameters == {"/mlkit-br/data-bucket-name": ref(build, "Data/Bucket/Resource"),
                           "/mlkit-br/notification-topic-arn": ref(build, "Notifications/Resource"),
+                          "/mlkit-br/topic-key-arn": get_att(build, "Key/Resource"),
                           "/mlkit-br/key-arn": get_att(build, "Key/Resource")}
     manifest = json.loads((synthesized["default"].outdir / "manifest.json").read_text())["artifacts"]
     assert BR in manifest[DA]["dependencies"]
@@ -178,6 +179,9 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
         {"Action": ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:ListTags", "sagemaker:UpdateEndpoint"],
          "Effect": "Allow", "Resource": [sm("endpoint-config"), sm("endpoint")]},
         {"Action": "sns:Publish", "Effect": "Allow", "Resource": shared(template, "notification-topic-arn")},
+        # The topic is under a customer managed key (in every encryption mode); SNS uses it on the caller's behalf.
+        {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Condition": {"StringEquals": {"kms:ViaService": join(
+            "sns.", REGION, ".amazonaws.com")}}, "Effect": "Allow", "Resource": shared(template, "topic-key-arn")},
         {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords",
@@ -197,8 +201,12 @@ def test_under_kms_the_build_stacks_key_is_used_only_through_s3_and_sns(synthesi
                                                    "Resource": build_key}]
     assert on_build_key("SmokeTest/Role") == [{"Action": "kms:Decrypt", "Condition": via("s3"), "Effect": "Allow",
                                                "Resource": build_key}]
-    assert on_build_key("Workflow/Role") == [{"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Condition": via("sns"),
-                                              "Effect": "Allow", "Resource": build_key}]
+    # The build stack's topic is under its key (shared as topic-key-arn), used only through SNS.
+    topic_key = shared(template, "topic-key-arn")
+    assert on_build_key("Workflow/Role") == []
+    assert [s for s in statements(template, "Workflow/Role") if s["Resource"] == topic_key] == [
+        {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Condition": via("sns"), "Effect": "Allow",
+         "Resource": topic_key}]
     assert on_build_key("CheckModelPackage/Role") == []
     # The endpoint's volumes and its captured traffic are encrypted with this stack's own key.
     config = inline_definition(template)["States"]["CreateEndpointConfig"]["Parameters"]
@@ -315,6 +323,13 @@ def answers(cloud: LocalCloud) -> str:
     return runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body)["Body"].read().decode()
 
 
+def served_model(cloud: LocalCloud) -> str:
+    """The model data of the model the endpoint's config serves."""
+    config = cloud.sagemaker.hosting.configs[endpoint(cloud)["EndpointConfigName"]]
+    model = cloud.sagemaker.models[config["ProductionVariants"][0]["ModelName"]]
+    return model["Containers"][-1]["ModelDataUrl"]
+
+
 def served_config(cloud: LocalCloud) -> str:
     return cloud.sagemaker.hosting.serving[ENDPOINT][0]
 
@@ -343,11 +358,17 @@ def loop(cloud):
     first = register(cloud, "loop-v1", seed=3)
     steps["aborted"] = abort_while_creating(cloud, first)
     cloud.sagemaker.hosting.fail_next_endpoint("the model container exited with code 1")
+    # Each first deployment finds no endpoint; the error DescribeEndpoint names it with is stated nowhere, so each
+    # runs under another name it might have (stacks/aws_behaviours.py).
+    cloud.choose({"describe-missing-endpoint-error": "SageMaker.AmazonSageMakerException"})
     steps["failed"] = deploy(cloud, first)
     steps["endpoints_after_failure"] = dict(cloud.sagemaker.hosting.endpoints)
+    cloud.choose({"describe-missing-endpoint-error": "SageMaker.ValidationException"})
     steps["created"] = deploy(cloud, first)  # approving again (after a fix) deploys it again
+    cloud.choose({})
     steps["config_v1"] = endpoint(cloud)["EndpointConfigName"]
-    steps["updated"] = deploy(cloud, register(cloud, "loop-v2", seed=5))
+    second = register(cloud, "loop-v2", seed=5)
+    steps["updated"] = deploy(cloud, second)
     steps["config_v2"] = endpoint(cloud)["EndpointConfigName"]
     steps["answers_v2"] = answers(cloud)
     third = register(cloud, "loop-v3", seed=7)
@@ -378,6 +399,10 @@ def loop(cloud):
                                                                 "Target")}, State="ENABLED")
     fifth = register(cloud, "loop-v5", seed=11)
     steps["rejected_deliveries"] = cloud.approve(fifth, "Rejected")
+    # The README's roll back: start the workflow by hand with an earlier version's ARN.
+    started = cloud.start(DA, {"model_package_arn": second}, "roll-back-to-v2")
+    steps["rolled_back_by_hand"] = cloud.wait([started])[started]
+    steps["model_after_roll_back"] = served_model(cloud)
     return steps
 
 
@@ -436,6 +461,27 @@ def test_a_failed_endpoint_ends_the_run_with_a_named_error_after_notifying_and_i
     assert ENDPOINT not in loop["endpoints_after_failure"]  # deleted: it bills nothing, and the next run creates it
     failures = [n for n in cloud.notifications() if n["subject"] == "A model deployment failed"]
     assert any(n["message"].startswith("EndpointFailed deploying model package") for n in failures)
+
+
+def test_a_first_deployment_creates_the_endpoint_whatever_describe_endpoint_calls_a_missing_one(loop):
+    """Under SageMaker.AmazonSageMakerException the first run got to its (failed) endpoint, under
+    SageMaker.ValidationException the next created it: neither name stopped the deployment."""
+    assert loop["failed"]["error"] == "EndpointFailed" and loop["created"]["status"] == "SUCCEEDED"
+    for run in (loop["failed"], loop["created"]):
+        (lookup,) = [e for e in run["history"] if e["type"] == "TaskFailed"
+                     and "describeEndpoint" in e["taskFailedEventDetails"].get("resource", "")]
+        assert "Could not find endpoint" in lookup["taskFailedEventDetails"]["cause"]
+    names = [e["taskFailedEventDetails"]["error"] for run in (loop["failed"], loop["created"])
+             for e in run["history"] if e["type"] == "TaskFailed"
+             and "describeEndpoint" in e["taskFailedEventDetails"].get("resource", "")]
+    assert names == ["SageMaker.AmazonSageMakerException", "SageMaker.ValidationException"]
+
+
+def test_rolling_back_by_hand_deploys_the_previous_version_again(cloud, loop):
+    run = loop["rolled_back_by_hand"]
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    output = json.loads(run["output"])
+    assert output["deployment"] == "update" and "/runs/loop-v2/model/" in loop["model_after_roll_back"]
 
 
 def test_second_deployment_updates_blue_green_and_records_the_new_baseline(cloud, loop):

@@ -380,11 +380,8 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
         "mlkit-mon-model-quality": ("mlkit-mon", "AUCDrop", mine, "Maximum", 3600, 0.1),
         "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
         "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
+        **run_alarms("mon"),
     }
-    for stack, cls in WORKFLOWS.items():
-        machine = [{"Name": "StateMachineArn", "Value": arn("states", f"stateMachine:mlkit-{cls.spec.slug}")}]
-        expected[f"mlkit-mon-{cls.spec.slug}-failed"] = ("AWS/States", "ExecutionsFailed", machine, "Sum", 300, 1)
-        expected[f"mlkit-mon-{cls.spec.slug}-timed-out"] = ("AWS/States", "ExecutionsTimedOut", machine, "Sum", 300, 1)
     assert set(found) == set(expected)
     for name, (namespace, metric, dimensions, statistic, period, threshold) in expected.items():
         alarm = found[name]
@@ -394,19 +391,50 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
         assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (
             threshold, "GreaterThanOrEqualToThreshold", 1), name
         assert alarm["TreatMissingData"] == "notBreaching" and alarm["AlarmActions"] == [topic(template)], name
-    # The workflows' state machines are named so: each alarm watches a machine that exists.
+
+
+def run_alarms(slug: str) -> dict[str, tuple]:
+    machine = [{"Name": "StateMachineArn", "Value": arn("states", f"stateMachine:mlkit-{slug}")}]
+    return {f"mlkit-{slug}-failed": ("AWS/States", "ExecutionsFailed", machine, "Sum", 300, 1),
+            f"mlkit-{slug}-timed-out": ("AWS/States", "ExecutionsTimedOut", machine, "Sum", 300, 1)}
+
+
+@pytest.mark.parametrize("configuration", ["default", "kms"])
+def test_every_workflow_alone_alarms_on_its_failed_and_timed_out_runs(synthesized, configuration):
+    """Each stack, deployed on its own, notifies its own runs that fail or time out: a workflow that shares no
+    topic gets one of its own, under a customer managed key CloudWatch may use for that stack's alarms only."""
     for stack, cls in WORKFLOWS.items():
-        machines = of_type(synthesized["default"].templates[stack], "AWS::StepFunctions::StateMachine")
-        assert [m["Properties"]["StateMachineName"] for m in machines.values()] == [f"mlkit-{cls.spec.slug}"]
-
-
-def test_under_kms_the_build_key_lets_only_this_copys_alarms_notify_its_topic(synthesized):
-    key = [r for r in of_type(synthesized["kms"].templates[BR], "AWS::KMS::Key").values()][0]
-    (statement,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
-                    if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
-    assert statement == {"Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Effect": "Allow", "Resource": "*",
-                         "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                         "Condition": {"ArnLike": {"aws:SourceArn": arn("cloudwatch", "alarm:mlkit-*")}}}
+        template = synthesized[configuration].templates[stack]
+        slug = cls.spec.slug
+        found = {name: alarm for name, alarm in alarms(template).items() if alarm["Namespace"] == "AWS/States"}
+        assert set(found) == set(run_alarms(slug)), stack
+        for name, (namespace, metric, dimensions, statistic, period, threshold) in run_alarms(slug).items():
+            alarm = found[name]
+            assert (alarm["MetricName"], alarm["Dimensions"], alarm["Statistic"], alarm["Period"],
+                    alarm["Threshold"]) == (metric, dimensions, statistic, period, threshold), name
+            if stack in (DA, MON):  # the copy's topic, BuildAndRegister's
+                assert alarm["AlarmActions"] == [topic(template)], name
+                continue
+            (topic_id,) = of_type(template, "AWS::SNS::Topic")
+            assert alarm["AlarmActions"] == [{"Ref": topic_id}], name
+        if stack in (DA, MON):
+            continue
+        (properties,) = [t["Properties"] for t in of_type(template, "AWS::SNS::Topic").values()]
+        key_id = properties["KmsMasterKeyId"]["Fn::GetAtt"][0]
+        key = template["Resources"][key_id]["Properties"]
+        if configuration == "default":  # a key for the topic alone
+            assert key["Description"].endswith("notification topic, which its alarms publish to"), stack
+        # BuildAndRegister's topic takes the copy's alarms (DeployApproved's and MonitorEndpoint's too).
+        alarm_names = "mlkit-*" if stack == BR else f"mlkit-{slug}-*"
+        (statement,) = [s for s in key["KeyPolicy"]["Statement"]
+                        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+        assert statement == {"Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Effect": "Allow", "Resource": "*",
+                             "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                             "Condition": {"ArnLike": {"aws:SourceArn": arn("cloudwatch", f"alarm:{alarm_names}")},
+                                           "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}, stack
+        # The workflows' state machines are named so: each alarm watches a machine that exists.
+        machines = of_type(template, "AWS::StepFunctions::StateMachine")
+        assert [m["Properties"]["StateMachineName"] for m in machines.values()] == [f"mlkit-{slug}"]
 
 
 def test_retraining_on_drift_is_off_by_default_and_then_starts_only_buildandregister(synthesized):
@@ -449,7 +477,11 @@ def test_the_dashboard_has_a_widget_per_metric(synthesized):
     assert all(len({tuple(m[:2]) for m in g["metrics"]}) == 1 for g in graphs)
     assert len(graphs) == len(WORKFLOWS) * (len(EXECUTION_METRICS) + 1) + 4 + len(ENDPOINT_METRICS) + len(MONITOR_METRICS)
     (status,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    assert len(status["properties"]["alarms"]) == len(alarms(template))
+    # The monitor's alarms, and every workflow's run alarms (its own and those of the other stacks).
+    shown_alarms = status["properties"]["alarms"]
+    assert len(shown_alarms) == len(alarms(template)) + 2 * (len(WORKFLOWS) - 1)
+    assert {f"arn:X:cloudwatch:X:X:alarm:mlkit-{cls.spec.slug}-{suffix}" for stack, cls in WORKFLOWS.items()
+            if stack != MON for suffix in ("failed", "timed-out")} <= set(shown_alarms)
     # Every metric the monitor publishes is on the dashboard.
     published = load_lambda_module("publish_metrics", "handler")
     report = {"outcome": "Drift", "rows": 3, "drift": {"share": 1, "drifted": ["x"]}, "data_quality": {"violations": 1},

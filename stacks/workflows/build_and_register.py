@@ -10,19 +10,16 @@ from typing import Mapping
 from aws_cdk import CustomResource
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
-from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import Acknowledgment, ArnFormat, Validations
 
 from stacks.config import optional_text
 from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.event_targets import start_on_event, starter_role
 from stacks.compliance import acknowledge_wildcards
 from stacks.functions import KitFunction
+from stacks.notifications import notification_topic, topic_key
 from stacks.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
 from stacks.permissions import allow
 from stacks.tokens import Durations, format_arn, objects_arn
@@ -30,7 +27,7 @@ from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, Workflow
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
 # prefix, read at deploy time, so no CloudFormation export ties the stacks' updates together.
-SHARED_PARAMETERS = ("data-bucket-name", "notification-topic-arn", "key-arn")
+SHARED_PARAMETERS = ("data-bucket-name", "notification-topic-arn", "topic-key-arn", "key-arn")
 INCOMING = "incoming/"  # the data a marker-started (or scheduled) run trains on: every .csv file under it
 READY_MARKER = f"{INCOMING}_READY"  # put after an upload: each put starts one run on everything under incoming/
 DATASETS = "datasets/"  # data sets a run names with dataset_uri
@@ -84,7 +81,6 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             "retrain_schedule": ("", optional_text(r"^(rate\([^)]+\)|cron\([^)]+\))$",
                                                    "an EventBridge Scheduler expression such as rate(7 days) or "
                                                    "cron(0 3 ? * MON *)")),
-            "notification_email": ("", optional_text(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", "an email address")),
             **CONTRACT_SETTINGS,
         },
     )
@@ -109,29 +105,13 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         group.apply_removal_policy(removal)  # kept by default, with the registered versions
         if self.config.destroy_data_on_delete:
             self._empty_on_delete(group)
-        self.topic = sns.Topic(
-            self, "Notifications", enforce_ssl=True, display_name="SageMaker model registration",
-            master_key=self.key or kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"))
-        email = self.config.workflow_settings["notification_email"]
-        if email:
-            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(email))
-            Validations.of(subscription.node.default_child).acknowledge(Acknowledgment(
-                id="Serverless::Serverless-SNSRedrivePolicy",
-                reason="An email subscription's failed deliveries are retried by SNS and reported on the topic's "
-                       "delivery metrics; a dead-letter queue would only hold copies of notification emails."))
+        # The copy's topic: this stack's approvals and runs, and the alarms of the copy's other stacks.
+        self.topic_key = topic_key(self, self.key, f"{self.config.job_name_prefix('')}*")
+        self.topic = notification_topic(self, self.topic_key, "SageMaker model registration",
+                                        self.config.notification_email)
         shared = {"data-bucket-name": self.data_bucket.bucket_name, "notification-topic-arn": self.topic.topic_arn,
-                  "key-arn": self.key.key_arn if self.key else None}
+                  "topic-key-arn": self.topic_key.key_arn, "key-arn": self.key.key_arn if self.key else None}
         share(self, shared, "the stacks that deploy its models")
-        # CloudWatch alarms of this copy (MonitorEndpoint) notify on the key-encrypted topic: CloudWatch needs the
-        # key (SNS developer guide, "Enable compatibility between event sources from AWS services and encrypted
-        # topics"), and aws:SourceArn confines it to alarms named by this copy's prefix.
-        if self.key:
-            self.key.add_to_resource_policy(iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],  # in a key policy: this key
-                conditions={"ArnLike": {"aws:SourceArn": format_arn(
-                    self, service="cloudwatch", resource="alarm", resource_name=f"{self.config.job_name_prefix('')}*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME)}}))
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
 
     def _empty_on_delete(self, group: sagemaker.CfnModelPackageGroup) -> None:

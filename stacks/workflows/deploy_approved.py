@@ -11,6 +11,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_s3 as s3
 
 from stacks.compliance import accept, acknowledge_wildcards
@@ -93,7 +94,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         self.build_group = model_package_group_name(build_prefix)
         self.build_key = (kms.Key.from_key_arn(self, "BuildKey", read_shared(self, build_prefix, "key-arn"))
                           if self.key else None)
-        self.topic_key = self.build_key  # the build stack's topic is encrypted with its key
+        self.topic = sns.Topic.from_topic_arn(self, "Notifications", shared["notification-topic-arn"])
+        self.topic_key = kms.Key.from_key_arn(self, "TopicKey", read_shared(self, build_prefix, "topic-key-arn"))
         self.endpoint_name = endpoint_name(self.job_name_prefix)
         self.endpoint_arn = format_arn(self, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         self.alarm = cloudwatch.Alarm(

@@ -1,7 +1,7 @@
 """Monitor endpoint: on a schedule, DeployApproved's captured traffic → drift, data quality and model quality against
 the deployed version's baseline (the kit's own statistics, no SageMaker Model Monitor) → a JSON report and an HTML
-page → CloudWatch metrics. Alarms on those metrics, on every workflow's failed and timed-out executions and on the
-endpoint's errors and latency notify the copy's topic; with retrain_on_drift the drift alarm starts
+page → CloudWatch metrics. Alarms on those metrics and on the endpoint's errors and latency notify the copy's topic
+(each workflow's stack alarms on its own failed and timed-out runs); with retrain_on_drift the drift alarm starts
 BuildAndRegister. A dashboard per copy shows it all."""
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from stacks.compliance import acknowledge_wildcards
 from stacks.config import true_or_false, whole_number
 from stacks.event_targets import start_on_event, starter_role
+from stacks.notifications import RUN_ALARMS
 from stacks.permissions import allow
 from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
@@ -204,11 +205,6 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             "endpoint-latency": (self._endpoint_metric("ModelLatency", "p90"), LATENCY_P90_MICROSECONDS,
                                  f"{self.endpoint_name}'s model took over a second for a tenth of its requests"),
         }
-        for workflow in WORKFLOWS:
-            for metric, what in (("ExecutionsFailed", "failed"), ("ExecutionsTimedOut", "timed out")):
-                wanted[f"{WORKFLOWS[workflow].spec.slug}-{what.replace(' ', '-')}"] = (
-                    self._execution_metric(workflow, metric), 1,
-                    f"An execution of {workflow} ({self._machine(workflow)}) {what}")
         alarms = {}
         for suffix, (metric, threshold, description) in wanted.items():
             alarm = cloudwatch.Alarm(
@@ -256,5 +252,10 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             m, "p90" if m.endswith("Latency") else "Sum")]) for m in ENDPOINT_METRICS])
         board.add_widgets(*[graph(f"Monitor: {meaning} ({name})", [self._monitor_metric(name, hours)])
                             for name, meaning in MONITOR_METRICS.items()])
-        board.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24))
+        # Each workflow's stack alarms on its own failed and timed-out runs (stacks/notifications.py).
+        runs = [cloudwatch.Alarm.from_alarm_name(self, f"{w}{suffix.title().replace('-', '')}",
+                                                 f"{self._machine(w)}-{suffix}")
+                for w in WORKFLOWS if w != self.node.id for suffix in RUN_ALARMS]
+        board.add_widgets(cloudwatch.AlarmStatusWidget(
+            title="Alarms", alarms=[*self.alarms.values(), *self.run_alarms.values(), *runs], width=24))
         return board
