@@ -16,6 +16,7 @@ import types
 
 from botocore import xform_name
 from botocore.exceptions import ClientError
+from moto.core.exceptions import AWSError
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
@@ -35,6 +36,9 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from offline import behaviours
 from offline.sagemaker_service import JOB_KINDS
+from stacks.definition import INTEGRATION_RESOURCE
+from stacks.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
+from stacks.task_checks import unsupported_parameter
 
 # .sync task (createTrainingJob, ...) -> job noun, for every job the kit's integrations wait for.
 SYNC_JOBS = {f"create{noun}": noun for noun in JOB_KINDS}
@@ -130,11 +134,49 @@ _original_exception_name = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_n
 _valid_definitions: set[str] = set()
 
 
+def _tasks(states: dict, path: str):
+    """(JSON pointer, state) for every Task, inside Parallel branches and Map processors too."""
+    for name, state in states.get("States", {}).items():
+        if not isinstance(state, dict):
+            continue
+        where = f"{path}/States/{name}"
+        if state.get("Type") == "Task":
+            yield where, state
+        for index, branch in enumerate(state.get("Branches", [])):
+            yield from _tasks(branch, f"{where}/Branches/{index}")
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from _tasks(state[key], f"{where}/{key}")
+
+
+def check_parameters(definition: str) -> None:
+    """Step Functions refuses, at CreateStateMachine and UpdateStateMachine, an optimized Task whose Parameters
+    hold a field it does not pass on; the fields are the ones synthesis checks (stacks/integration_parameters.py).
+    The error is InvalidDefinition (an error of both operations in botocore's stepfunctions model); its message
+    puts Step Functions' words for the field (data science SDK issue 15) in the SCHEMA_VALIDATION_FAILED form
+    public reports show for other refused fields (sam-goodwin/functionless issue 308, floci-io/floci issue 2735)."""
+    try:
+        parsed = json.loads(definition)
+    except ValueError:
+        return  # moto's own parse refuses it
+    for where, state in _tasks(parsed, ""):
+        match = INTEGRATION_RESOURCE.match(str(state.get("Resource", "")))
+        key = match and match.group("integration")
+        if not key or (not key.startswith("aws-sdk:") and api_of(key) not in ACCEPTED_PARAMETERS):
+            continue  # a Lambda ARN, an activity, or an integration the kit does not use
+        field = unsupported_parameter(state, key)
+        if field:
+            # moto's own InvalidDefinition reaches the client with an empty error code, so the code is given here.
+            raise AWSError(f"Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: "
+                           f"{NOT_SUPPORTED.format(field=field)} at {where}/Parameters'", "InvalidDefinition")
+
+
 def _validate_once(definition: str) -> None:
     """moto parses a definition to validate it at CreateStateMachine (about 0.2 s for BuildAndRegister's) and
     again to run it; a definition that passed once passes again, so each local account in this process skips
     that first parse. A definition that failed is parsed (and refused) every time."""
     if definition not in _valid_definitions:
+        check_parameters(definition)
         _original_validate(definition)
         _valid_definitions.add(definition)
 

@@ -6,6 +6,7 @@ import re
 from typing import Any, Mapping
 
 from stacks.definition import WorkflowDefinitionError
+from stacks.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
 from stacks.integrations import Integration
 from stacks.shared_asl import CREATE_ONLY_ERRORS
 
@@ -103,8 +104,36 @@ def check_job_retries(state: Mapping[str, Any], where: str) -> None:
             "\"${SageMakerJobRetry}\")")
 
 
-def check_task(name: str, state: Mapping[str, Any], integration: Integration, *, prefix: str, source: str) -> None:
+def unsupported_parameter(state: Mapping[str, Any], integration: str) -> str | None:
+    """The first top-level Parameters field (a `.$` key named without it) Step Functions would refuse for this
+    optimized integration, or None; AWS SDK integrations take their API's whole request."""
+    if integration.startswith("aws-sdk:"):
+        return None
+    accepted = ACCEPTED_PARAMETERS[api_of(integration)]
+    parameters = state.get("Parameters")
+    fields = [key.removesuffix(".$") for key in parameters] if isinstance(parameters, dict) else []
+    return next((field for field in fields if field not in accepted), None)
+
+
+def check_parameters(state: Mapping[str, Any], integration: str, where: str) -> None:
+    """Step Functions refuses the whole state machine at creation for one such field, so synthesis does first."""
+    if not integration.startswith("aws-sdk:") and api_of(integration) not in ACCEPTED_PARAMETERS:
+        raise WorkflowDefinitionError(
+            f"{where} uses {integration}, whose accepted request fields stacks/integration_parameters.py "
+            "ACCEPTED_PARAMETERS does not list; add them there with their source")
+    field = unsupported_parameter(state, integration)
+    if field:
+        service, action = api_of(integration).split(":", 1)
+        raise WorkflowDefinitionError(
+            f"{where} passes {field} to {integration}, which Step Functions refuses when it creates the state "
+            f"machine ({NOT_SUPPORTED.format(field=field)}); remove it, or call "
+            f"arn:${{Partition}}:states:::aws-sdk:{service}:{action}, which takes the API's whole request")
+
+
+def check_task(name: str, state: Mapping[str, Any], integration: Integration, *, prefix: str, source: str,
+               key: str) -> None:
     where = f"{source}: state {name!r}"
+    check_parameters(state, key, where)
     if integration.name_parameter:
         check_name(state, integration, prefix, where)
     check_isolation(state, integration, where)

@@ -95,7 +95,8 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             conditions[tuple(actions)] = condition
 
     for name, state, integration in used_integrations(definition, source):
-        check_task(name, state, integration, prefix=job_name_prefix, source=source)
+        check_task(name, state, integration, prefix=job_name_prefix, source=source,
+                   key=integration_of(name, state, source=source))
         resources = [sagemaker_arn(stack, kind, job_name_prefix) for kind in integration.sagemaker_resources]
         resources += [format_arn(stack, service=service, resource=resource)
                       for service, resource in integration.fixed_resources]
