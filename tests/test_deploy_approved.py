@@ -477,6 +477,20 @@ def test_a_first_deployment_creates_the_endpoint_whatever_describe_endpoint_call
     assert names == ["SageMaker.AmazonSageMakerException", "SageMaker.ValidationException"]
 
 
+def test_an_execution_name_sagemaker_cannot_record_as_is_still_registers_and_deploys(cloud, loop):
+    """Step Functions allows "run(1)!"; SageMaker's metadata values do not (CustomerMetadataValue): the run's
+    metadata spells those characters =XX, the local SageMaker checks every value against botocore's pattern, and
+    the deployment reads the run's test data back under its real name."""
+    version = register(cloud, "run(1)!", seed=19)
+    metadata = cloud.sagemaker.model_packages[version]["CustomerMetadataProperties"]
+    assert metadata["execution"] == "run=281=29=21" and metadata["run_prefix"] == "runs/run=281=29=21/"
+    run = deploy(cloud, version)
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    checked = next(json.loads(e["taskSucceededEventDetails"]["output"])["Payload"] for e in run["history"]
+                   if e["type"] == "TaskSucceeded" and "test_data" in e["taskSucceededEventDetails"]["output"])
+    assert checked["test_data"].endswith("/runs/run(1)!/input/raw/test.csv")
+
+
 def test_rolling_back_by_hand_deploys_the_previous_version_again(cloud, loop):
     run = loop["rolled_back_by_hand"]
     assert run["status"] == "SUCCEEDED", run.get("cause")

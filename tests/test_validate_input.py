@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import quopri
 import re
 
+import botocore.session
 import pytest
+import regex
 
 from tests.conftest import ROOT, WORKFLOWS, expanded_definition, load_lambda_module
 
@@ -21,19 +24,36 @@ def resolve(given, name="run-1"):
 
 def test_empty_input_takes_the_defaults():
     assert resolve({}) == {
-        "run_prefix": "runs/run-1/", "seed": None, "rows": 5000, "training_instance_type": "ml.m5.large",
-        "transform_instance_type": "ml.m5.large",
+        "run_prefix": "runs/run-1/", "metadata": {"execution": "run-1", "run_prefix": "runs/run-1/"},
+        "seed": None, "rows": 5000, "training_instance_type": "ml.m5.large", "transform_instance_type": "ml.m5.large",
         "hyperparameters": {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "5"}}
 
 
 def test_overrides_are_checked_and_hyperparameters_become_strings():
     settings = resolve({"rows": 300, "seed": 9, "training_instance_type": "ml.m5.xlarge",
                         "hyperparameters": {"num_round": 12, "eta": 0.25, "max_depth": "4"}}, name="Übung_1.a")
-    assert settings["run_prefix"] == "runs/Übung_1.a/"
+    assert settings["run_prefix"] == settings["metadata"]["run_prefix"] == "runs/Übung_1.a/"  # letters stay
     assert settings["rows"] == 300 and settings["seed"] == 9
     assert settings["training_instance_type"] == "ml.m5.xlarge"
     assert settings["hyperparameters"] == {"objective": "reg:logistic", "eval_metric": "rmse", "num_round": "12",
                                            "eta": "0.25", "max_depth": "4"}
+
+
+@pytest.mark.parametrize("name", ["run(1)!", "a=b", "x'y\"z~", "täglich#3", "v1.2:ok@team/+x"])
+def test_any_execution_name_becomes_valid_model_registry_metadata_and_reads_back_exactly(name):
+    """botocore's SageMaker model: CustomerMetadataValue, a pattern of letters, separators, digits and _.:/=+-@."""
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("CustomerMetadataValue")
+    metadata = resolve({}, name=name)["metadata"]
+    for value in metadata.values():
+        assert regex.fullmatch(shape.metadata["pattern"], value) and len(value) <= shape.metadata["max"], value
+    assert quopri.decodestring(metadata["run_prefix"].encode()).decode() == f"runs/{name}/"
+    assert quopri.decodestring(metadata["execution"].encode()).decode() == name
+
+
+def test_a_name_too_odd_to_spell_out_within_the_metadata_limit_is_refused_before_any_job():
+    with pytest.raises(handler.InvalidExecutionInput, match=r"holds 60 characters SageMaker's model registry cannot "
+                                                            r"record as they are \(\( \)\)"):
+        resolve({}, name="()" * 30)
 
 
 @pytest.mark.parametrize(("given", "message"), [

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import quopri
 import re
 from typing import Any
 
@@ -32,6 +33,13 @@ class ModelNotApproved(Exception):
 
 class UnsupportedModel(Exception):
     """The version is not one the kit can serve and smoke-test (a BuildAndRegister inference pipeline)."""
+
+
+def _metadata(description: dict, key: str) -> str | None:
+    """A CustomerMetadataProperties value as it was before BuildAndRegister spelled what SageMaker refuses in
+    quoted-printable style (lambda/validate_input: "=XX" per byte; a value without "=" is unchanged)."""
+    value = _field(description, "CustomerMetadataProperties", key)
+    return quopri.decodestring(value.encode("utf-8")).decode("utf-8") if isinstance(value, str) else value
 
 
 def _field(description: dict, *path: str) -> Any:
@@ -87,8 +95,8 @@ def registered(description: dict, *, images: tuple[str, str], bucket: str) -> di
         "evaluation": _field(description, "ModelMetrics", "ModelQuality", "Statistics", "S3Uri"),
         "statistics": _field(description, "DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri"),
         "constraints": _field(description, "DriftCheckBaselines", "ModelDataQuality", "Constraints", "S3Uri"),
-        "test_data": _field(description, "CustomerMetadataProperties", "test_data"),
-        "test_labels": _field(description, "CustomerMetadataProperties", "test_labels"),
+        "test_data": _metadata(description, "test_data"),
+        "test_labels": _metadata(description, "test_labels"),
     }
     missing = sorted(name for name, value in facts.items() if not value)
     if missing:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from typing import Any
 
 from rules import XGBOOST_HYPERPARAMETERS, InvalidExecutionInput, declared, optional, whole
@@ -49,6 +50,33 @@ def _as_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+# SageMaker's CustomerMetadataProperties values (botocore's model, shape CustomerMetadataValue) allow only letters,
+# separators, digits and _.:/=+-@, at most 256 characters; an execution name may hold others ("run(1)!"). The run's
+# metadata spells each other character's UTF-8 bytes =XX (and "=" itself =3D), as quoted-printable does, so
+# `quopri.decodestring` gives the name back exactly. The longest value the kit records is an s3:// URI of the run's
+# input/test-labels/ folder: bucket names are at most 63 characters.
+METADATA_PUNCTUATION = set("_.:/=+-@")
+METADATA_MAX, METADATA_URI_OVERHEAD = 256, len("s3://") + 63 + len("/input/test-labels/")
+
+
+def metadata_value(text: str) -> str:
+    """The text as a CustomerMetadataProperties value: what SageMaker refuses spelled =XX, "=" as =3D."""
+    def keep(c: str) -> bool:
+        return c != "=" and (c in METADATA_PUNCTUATION or unicodedata.category(c)[0] in "LNZ")
+    return "".join(c if keep(c) else "".join(f"={b:02X}" for b in c.encode("utf-8")) for c in text)
+
+
+def _metadata(execution_name: str, run_prefix: str) -> dict[str, str]:
+    prefix = metadata_value(run_prefix)
+    if len(prefix) + METADATA_URI_OVERHEAD > METADATA_MAX:
+        odd = sorted({c for c in execution_name if metadata_value(c) != c})
+        raise InvalidExecutionInput(
+            f"execution name {execution_name!r} holds {len(execution_name) - sum(c not in odd for c in execution_name)}"
+            f" characters SageMaker's model registry cannot record as they are ({' '.join(odd)}), too many to spell "
+            f"out within its {METADATA_MAX}-character limit; start the run under a name with fewer of them")
+    return {"execution": metadata_value(execution_name), "run_prefix": prefix}
+
+
 def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_types: list[str],
             rules: dict | None = None, bucket: str = "") -> dict:
     """The run's settings: defaults overridden by the checked input, plus the run's data prefix. `rules` are
@@ -63,6 +91,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
                                            for key, rule in own.items() if key not in defaults}}
     _reject_unknown("execution input", given, {*defaults, *optional_rules})
     settings: dict[str, Any] = {"run_prefix": f"runs/{execution_name}/"}
+    settings["metadata"] = _metadata(execution_name, settings["run_prefix"])
     settings.update({key: rule(key, given.get(key)) for key, rule in optional_rules.items()})
     for key, default in defaults.items():
         value = given.get(key, default)
