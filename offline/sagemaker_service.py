@@ -1,5 +1,5 @@
 """A local SageMaker API: the job, model and registry calls the workflows make, each request checked as
-SageMaker checks it (offline/sagemaker_validation.py), jobs run for real (offline/sagemaker_jobs.py).
+SageMaker checks it (offline/request_validation.py), jobs run for real (offline/sagemaker_jobs.py).
 
 Job kinds come from the kit's integration table, so a job integration added there is known here; one without
 a runner in JobRunners fails its create call with a message naming where to add one.
@@ -19,7 +19,7 @@ from offline.assembly import ACCOUNT, REGION
 from offline.iam import LocalIam
 from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
 from offline.sagemaker_jobs import JobRunners
-from offline.sagemaker_validation import SageMakerError, validate
+from offline.request_validation import RequestRefused as SageMakerError, validate
 from stacks.integrations import SERVICE_INTEGRATIONS
 
 # Job noun (TrainingJob, ...) -> ARN resource type, for every job a `.sync` integration of the kit waits for.
@@ -81,7 +81,7 @@ class LocalSageMaker:
                 if name == operation:
                     del self.injected_errors[index]
                     raise SageMakerError(code, message)
-        validate(operation, request)
+        validate("sagemaker", operation, request)
         job_operation = re.fullmatch(r"(Create|Describe|Stop)(\w+)", operation)
         if job_operation and job_operation.group(2) in JOB_KINDS:
             verb, noun = job_operation.groups()
