@@ -2,11 +2,12 @@
 
 Whoever acts runs `with iam.acting_as(role_arn, session)`: a Lambda handler as its function's role, a SageMaker
 job or endpoint as its execution role, a state machine's tasks as its role, a rule's target as the rule's role.
-Every boto3 client carries botocore hooks: the request's parameters are kept; before the request is sent, they are
-checked against the service's model (offline/request_validation.py), then the caller's role is asked for each check offline/iam_requests.py maps the call to. A refused call gets
-the response AWS gives (HTTP 403, AccessDenied or the service's code, the message naming the caller, action,
-resource and why), so the caller fails as it would on AWS. Calls with no one acting (the local account setting
-itself up, as CloudFormation would, and the tests' own reads) are not evaluated.
+Every boto3 client carries botocore hooks: the request's parameters are kept; before the request is sent, they
+are checked against the service's model (offline/request_validation.py, every call, whoever makes it), then the
+caller's role is asked for each check offline/iam_requests.py maps the call to. A refused call gets the response
+AWS gives (HTTP 403, AccessDenied or the service's code, the message naming the caller, action, resource and
+why), so the caller fails as it would on AWS. Calls with no one acting (the local account setting itself up, as
+CloudFormation would, and the tests' own reads) are not authorized.
 """
 from __future__ import annotations
 

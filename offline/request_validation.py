@@ -31,7 +31,8 @@ REFUSAL_CODES = {
     "cloudwatch": "ValidationError",
     # STS API reference, "Common Errors": ValidationError (query protocol services' code).
     "sts": "ValidationError",
-    # SageMaker Runtime API reference, InvokeEndpoint "Errors": ValidationError; botocore's model, shape ValidationError.
+    # SageMaker Runtime API reference, InvokeEndpoint "Errors": ValidationError; botocore's model, shape
+    # ValidationError.
     "sagemaker-runtime": "ValidationError",
     # S3 API reference, "Error responses" (list of error codes): InvalidArgument, 400.
     "s3": "InvalidArgument",

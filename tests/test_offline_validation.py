@@ -58,7 +58,8 @@ def test_nested_limits_enums_and_maximum_values_are_checked():
                                              r"or equal to 100"):
         check("CreateProcessingJob", {"ProcessingResources": {"ClusterConfig": {"InstanceCount": 101}}})
     with pytest.raises(RequestRefused, match=r"at 'hyperParameters' failed to satisfy constraint: Map keys must "
-                                             r"satisfy constraint: \[Member must have length less than or equal to 256"):
+                                             r"satisfy constraint: \[Member must have length less than or equal "
+                                             r"to 256"):
         check("CreateTrainingJob", {"HyperParameters": {"k" * 257: "1"}})
     with pytest.raises(RequestRefused, match=r"at 'tags.2.member.value' failed to satisfy"):
         check("AddTags", {"Tags": [{"Key": "a", "Value": "b"}, {"Key": "team", "Value": "semi;colon"}]})
@@ -67,7 +68,8 @@ def test_nested_limits_enums_and_maximum_values_are_checked():
 def test_every_broken_constraint_is_reported_as_aws_counts_them():
     with pytest.raises(RequestRefused, match=r"^2 validation errors detected: Value null at 'endpointConfigName' "
                                              r"failed to satisfy constraint: Member must not be null; Value 'a_b' at "
-                                             r"'endpointName' failed to satisfy constraint: Member must satisfy regular"):
+                                             r"'endpointName' failed to satisfy constraint: Member must satisfy "
+                                             r"regular"):
         validate("sagemaker", "CreateEndpoint", {"EndpointName": "a_b"})
 
 
