@@ -2,11 +2,12 @@
 
 Whoever acts runs `with iam.acting_as(role_arn, session)`: a Lambda handler as its function's role, a SageMaker
 job or endpoint as its execution role, a state machine's tasks as its role, a rule's target as the rule's role.
-Every boto3 client carries two botocore hooks: the request's parameters are kept, then, before the request is
-sent, the caller's role is asked for each check offline/iam_requests.py maps the call to. A refused call gets
-the response AWS gives (HTTP 403, AccessDenied or the service's code, the message naming the caller, action,
-resource and why), so the caller fails as it would on AWS. Calls with no one acting (the local account setting
-itself up, as CloudFormation would, and the tests' own reads) are not evaluated.
+Every boto3 client carries botocore hooks: the request's parameters are kept; before the request is sent, they
+are checked against the service's model (offline/request_validation.py, every call, whoever makes it), then the
+caller's role is asked for each check offline/iam_requests.py maps the call to. A refused call gets the response
+AWS gives (HTTP 403, AccessDenied or the service's code, the message naming the caller, action, resource and
+why), so the caller fails as it would on AWS. Calls with no one acting (the local account setting itself up, as
+CloudFormation would, and the tests' own reads) are not authorized.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from offline.assembly import ACCOUNT, REGION, SynthesizedStack, synthesized_stacks
 from offline.iam_policy import Statement, UnsupportedPolicy, decide, parse_policy
 from offline.iam_requests import MODELED_KEYS, Check, Keys, checks_for
+from offline.request_validation import RequestRefused, validate_operation
 from stacks.integrations import SERVICE_INTEGRATIONS
 
 # How each service names a refusal (S3 API reference: AccessDenied; SNS API reference: AuthorizationError).
@@ -195,6 +197,16 @@ def _keep_params(params: dict, context: dict, **_) -> None:
     context[_PARAMS] = dict(params)
 
 
+def _validate(model: Any, context: dict, **_) -> tuple[AWSResponse, dict] | None:
+    """botocore's before-call, first: whoever calls (a workload, the interpreter, the local account setting itself
+    up), a request the service's model refuses never reaches moto, which would accept it."""
+    try:
+        validate_operation(model, context.get(_PARAMS, {}))
+    except RequestRefused as refused:
+        return refused.response()
+    return None
+
+
 def _authorize(model: Any, context: dict, **_) -> tuple[AWSResponse, dict] | None:
     """botocore's before-call: a response here replaces the request, so a refused call never reaches a service."""
     caller = _CALLER.get()
@@ -205,7 +217,8 @@ def _authorize(model: Any, context: dict, **_) -> tuple[AWSResponse, dict] | Non
     return _denied(service, denial_message(caller, *refused, service)) if refused else None
 
 
-_HOOKS = (("before-parameter-build", _keep_params), ("before-call", _authorize))
+# Validation before authorization: no AWS page states the order; a request must pass both either way.
+_HOOKS = (("before-parameter-build", _keep_params), ("before-call", _validate), ("before-call", _authorize))
 _installed = threading.Lock()
 
 
@@ -217,7 +230,8 @@ def install() -> None:
             if (event, handler) not in BUILTIN_HANDLERS:
                 BUILTIN_HANDLERS.append((event, handler))
             if boto3.DEFAULT_SESSION is not None:
-                boto3.DEFAULT_SESSION.events.register(event, handler, unique_id=f"offline-iam-{event}")
+                boto3.DEFAULT_SESSION.events.register(event, handler,
+                                                      unique_id=f"offline-iam-{event}-{handler.__name__}")
         if not getattr(StateTaskService._eval_execution, "offline_iam", False):
             StateTaskService._eval_execution = _as_execution_role(StateTaskService._eval_execution)
 

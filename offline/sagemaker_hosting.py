@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from offline.assembly import ACCOUNT, REGION
 from offline.s3_objects import split_s3
-from offline.sagemaker_validation import SageMakerError
+from offline.request_validation import RequestRefused as SageMakerError
 from offline.serving import ModelError
 
 HOSTING_OPERATIONS = ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "ListEndpointConfigs",

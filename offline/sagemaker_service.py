@@ -1,5 +1,5 @@
 """A local SageMaker API: the job, model and registry calls the workflows make, each request checked as
-SageMaker checks it (offline/sagemaker_validation.py), jobs run for real (offline/sagemaker_jobs.py).
+SageMaker checks it (offline/request_validation.py), jobs run for real (offline/sagemaker_jobs.py).
 
 Job kinds come from the kit's integration table, so a job integration added there is known here; one without
 a runner in JobRunners fails its create call with a message naming where to add one.
@@ -21,7 +21,7 @@ from offline.s3_objects import list_keys, split_s3
 from offline.iam import LocalIam
 from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
 from offline.sagemaker_jobs import JobRunners
-from offline.sagemaker_validation import SageMakerError, validate
+from offline.request_validation import RequestRefused as SageMakerError, validate
 from stacks.integrations import SERVICE_INTEGRATIONS
 
 # Job noun (TrainingJob, ...) -> ARN resource type, for every job a `.sync` integration of the kit waits for.
@@ -93,7 +93,7 @@ class LocalSageMaker:
                 if name == operation:
                     del self.injected_errors[index]
                     raise SageMakerError(code, message)
-        validate(operation, request)
+        validate("sagemaker", operation, request)
         job_operation = re.fullmatch(r"(Create|Describe|Stop)(\w+)", operation)
         if job_operation and job_operation.group(2) in JOB_KINDS:
             verb, noun = job_operation.groups()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from offline.cloud import LocalCloud
-from offline.sagemaker_validation import SageMakerError
+from offline.request_validation import RequestRefused as SageMakerError
 from tests.cfn import arn, get_att, of_type, ref, resource
 from tests.conftest import load_processing_module
 from tests.test_iam import statements, trust

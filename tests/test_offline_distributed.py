@@ -16,7 +16,7 @@ from offline.iam import LocalIam
 from offline.iam_policy import Statement
 from offline.sagemaker_jobs import _host_share
 from offline.sagemaker_service import LocalSageMaker
-from offline.sagemaker_validation import SageMakerError
+from offline.request_validation import RequestRefused as SageMakerError
 from offline.serving import ModelError
 from tests.conftest import BUCKET
 
@@ -173,7 +173,7 @@ def test_a_hosts_bad_shard_fails_the_job_with_that_hosts_error(sagemaker, s3):
 
 
 def test_the_request_is_validated_before_any_host_starts(sagemaker):
-    with pytest.raises(SageMakerError, match=r"S3DataDistributionType' failed to satisfy constraint: Member must "
+    with pytest.raises(SageMakerError, match=r"s3DataDistributionType' failed to satisfy constraint: Member must "
                                              r"satisfy enum value set"):
         train(sagemaker, "typo", 2, [channel("train", "train/", "ShardedByKey")])
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from offline.cloud import LocalCloud
-from offline.sagemaker_validation import SageMakerError, validate
+from offline.request_validation import RequestRefused as SageMakerError, validate
 from stacks.config import ConfigError, KitConfig
 from stacks.definition import task_states
 from tests.cfn import resource
@@ -59,11 +59,10 @@ def test_spot_needs_room_in_the_workflow_timeout():
 def test_offline_sagemaker_refuses_spot_without_a_long_enough_wait():
     request = {"EnableManagedSpotTraining": True, "StoppingCondition": {"MaxRuntimeInSeconds": 600}}
     with pytest.raises(SageMakerError, match="must be set and at least MaxRuntimeInSeconds"):
-        validate("CreateTrainingJob", {**request, "TrainingJobName": "a", "RoleArn": "arn:aws:iam::123456789012:role/r",
-                                       "AlgorithmSpecification": {"TrainingInputMode": "File"},
-                                       "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
-                                       "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
-                                                          "VolumeSizeInGB": 1}})
+        validate("sagemaker", "CreateTrainingJob", {
+            **request, "TrainingJobName": "a", "RoleArn": "arn:aws:iam::123456789012:role/r",
+            "AlgorithmSpecification": {"TrainingInputMode": "File"}, "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}})
 
 
 @pytest.mark.parametrize("stack", ["TrainAndTransform", "TuneAndTransform"])
