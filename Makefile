@@ -8,11 +8,12 @@ STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run synth test deploy destroy delete-endpoint bench diagrams clean
+.PHONY: help run synth preflight test deploy destroy delete-endpoint bench diagrams clean
 
 help:
 	@echo "make run      synthesize the app and run every workflow offline, end to end (RUN_ARGS=--help)"
 	@echo "make synth    synthesize every stack into cdk.out (cdk-nag applied; no AWS account needed)"
+	@echo "make preflight synthesize, then list the AWS behaviours the app relies on and their sources; fail on a field Step Functions refuses"
 	@echo "make test     run the test suite"
 	@echo "make deploy   deploy every stack (or STACKS=\"A B\") to the account of your AWS credentials"
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
@@ -52,6 +53,9 @@ synth: $(STAMPS)/node $(STAMPS)/python
 	rm -rf cdk.out  # so no stage or stack of an earlier synthesis lingers beside this one
 	cdk synth --quiet $(STAGE_ARGS) $(CDK_ARGS)
 	@echo "Synthesized $$(find cdk.out -name '*.template.json' | wc -l) stacks into cdk.out/ (cdk-nag report: cdk.out/validation-report.json)"
+
+preflight: synth
+	$(VENV)/bin/python -m operations.preflight $(if $(STAGE),--stage $(STAGE))
 
 run: $(STAMPS)/node $(STAMPS)/python-dev
 	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)

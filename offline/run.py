@@ -2,15 +2,19 @@
 
     python -m offline.run [--workflow NAME] [--input JSON] [--name NAME] [--keep-s3 DIR] [--summary PATH]
                           [--log PATH] [--assembly DIR] [--no-synth] [--stage NAME] [--cdk-args "-c k=v ..."]
-                          [--context KEY=VALUE ...] [--dataset FILE] [--approve]
+                          [--context KEY=VALUE ...] [--dataset FILE] [--approve] [--roll-back]
 
 Workflows a model approval starts (DeployApproved) run only with --approve: the runner approves each version
 the runs registered, as a person would, and the approval event starts them; then, when MonitorEndpoint is part
-of the app, the loop closes (offline/monitor_loop.py): traffic, a drifted batch, the monitor, the alarms.
+of the app, the loop closes (offline/monitor_loop.py): traffic, a drifted batch, the monitor, the alarms. With
+--roll-back, a second version is then registered and deployed, and the README's roll back is rehearsed: DeployApproved
+started by hand with the first version's ARN. Last, CloudWatch evaluates the alarms once, as the runs ended: a failed
+or timed-out run's alarm notifies its stack's topic.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shlex
 import shutil
@@ -71,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                                                      "named in their input")
     parser.add_argument("--approve", action="store_true", help="approve each model version the runs register, "
                                                                "which starts the workflows that deploy approved models")
+    parser.add_argument("--roll-back", action="store_true", help="with --approve: register and deploy a second "
+                                                                 "version, then start DeployApproved by hand with "
+                                                                 "the first version's ARN, as the README's roll back")
     parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for this synthesis, as cdk -c KEY=VALUE (e.g. retrain_on_drift=true)")
     args = parser.parse_args(argv)
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--input is not JSON: {error}")
     except ValueError as error:
         parser.error(str(error))
+    if args.roll_back and not args.approve:
+        parser.error("--roll-back rolls back an approved deployment: add --approve (make run does)")
     if args.dataset and not args.dataset.is_file():
         parser.error(f"--dataset {args.dataset} is not a file")
 
@@ -139,7 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                         progress.labels[started], progress.states[started] = arns[started], 0
             ended.update(cloud.wait([arn for arn in arns if arn not in ended], progress))
             loop = _close_the_loop(cloud, arns, ended)
+        rolled_back = _roll_back(cloud, arns, ended, inputs, progress) if args.roll_back else None
+        run_alarms = cloud.alarms.evaluate(datetime.datetime.now(datetime.timezone.utc))
+        for change in run_alarms:
+            told = ", ".join(a["action"] if a["delivered"] else f"{a['action']} FAILED: {a['error']}"
+                             for a in change["actions"]) or "no action"
+            print(f"alarm {change['alarm']}: {change['previous']} -> {change['state']} ({told})", flush=True)
         summary = {"monitoring": loop} if loop else {}
+        if rolled_back:
+            summary["roll_back"] = rolled_back
         for arn, stack in arns.items():
             described = ended[arn]
             result = {
@@ -175,7 +192,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"the {kept} objects of this run's local S3 are in {args.keep_s3}/ (s3://<bucket>/<key> is "
           f"{args.keep_s3}/<bucket>/<key>)")
     print(f"summary written to {args.summary}; full causes and internal logs in {args.log}")
-    return 0 if all(r["status"] == "SUCCEEDED" for s, r in summary.items() if s != "monitoring") else 1
+    return 0 if all(r["status"] == "SUCCEEDED" for s, r in summary.items() if s not in ("monitoring", "roll_back")) \
+        and (not rolled_back or rolled_back["status"] == "SUCCEEDED") else 1
+
+
+def _roll_back(cloud: LocalCloud, arns: dict, ended: dict, inputs: dict, progress: Progress) -> dict:
+    """Register a second version and deploy it (approved, as before); then roll back as the README says: start
+    DeployApproved by hand with the first version's ARN. Returns what the roll back did."""
+    build, deploy = "BuildAndRegister", "DeployApproved"
+    first = next((json.loads(ended[arn].get("output") or "{}").get("model_package_arn") for arn, stack in arns.items()
+                  if stack == build and ended[arn]["status"] == "SUCCEEDED"), None)
+    if not first or deploy not in cloud.workflows:
+        return {"status": "NOT_RUN", "reason": "no version of BuildAndRegister was registered and deployed"}
+
+    def run(stack: str, execution_input: dict, name: str) -> dict:
+        arn = cloud.start(stack, execution_input, name)
+        progress.labels[arn], progress.states[arn] = f"{stack} ({name})", 0
+        return cloud.wait([arn], progress)[arn]
+
+    second = run(build, inputs.get(build, {}), f"roll-back-v2-{time.strftime('%H%M%S')}")
+    version = json.loads(second.get("output") or "{}").get("model_package_arn")
+    if not version:
+        return {"status": second["status"], "reason": f"the second version was not registered: {second.get('cause')}"}
+    print(f"approving {version}", flush=True)
+    for delivery in cloud.approve(version):
+        progress.labels[delivery["result"]], progress.states[delivery["result"]] = f"{deploy} (second version)", 0
+        cloud.wait([delivery["result"]], progress)
+    print(f"rolling back: starting {deploy} with {first}", flush=True)
+    rolled = run(deploy, {"model_package_arn": first}, f"roll-back-to-v1-{time.strftime('%H%M%S')}")
+    return {"status": rolled["status"], "first_version": first, "second_version": version,
+            "execution": rolled["executionArn"], **({"reason": reason(rolled.get("cause"))}
+                                                    if rolled["status"] != "SUCCEEDED" else {})}
 
 
 def _close_the_loop(cloud: LocalCloud, arns: dict, ended: dict) -> dict | None:

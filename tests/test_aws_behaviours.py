@@ -172,3 +172,29 @@ def test_cloudwatch_cannot_publish_to_a_topic_under_the_aws_managed_key(synthesi
         (action,) = change["actions"]
         assert not action["delivered"] and "AWS managed key alias/aws/sns" in action["error"]
         assert not [n for n in cloud.notifications() if "mlkit-tt-failed" in n["subject"]]
+
+
+# -- make preflight -------------------------------------------------------------------------------------
+def test_preflight_lists_what_the_app_relies_on_and_refuses_a_field_step_functions_would(synthesized, tmp_path,
+                                                                                          capsys):
+    from operations.preflight import main
+
+    assert main(["--assembly", str(synthesized["default"].outdir)]) == 0
+    printed = capsys.readouterr().out
+    for key, row in unverified().items():
+        assert f"[{row.status}] {key} (" in printed, key
+    assert "source: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html" in printed
+    assert printed.index("[unverified]") < printed.index("[stated]")
+    # A field the optimized createModel does not take, planted in the synthesized definition.
+    assembly = tmp_path / "planted"
+    shutil.copytree(synthesized["default"].outdir, assembly)
+    path = assembly / "DeployApproved.template.json"
+    text = path.read_text()
+    planted = text.replace('\\"ExecutionRoleArn\\":', '\\"InferenceExecutionConfig\\":{\\"Mode\\":\\"Serial\\"},'
+                                                     '\\"ExecutionRoleArn\\":', 1)
+    assert planted != text
+    path.write_text(planted)
+    assert main(["--assembly", str(assembly)]) == 1
+    assert ('error: DeployApproved: state \'CreateModel\' passes InferenceExecutionConfig to sagemaker:createModel, '
+            'which Step Functions refuses when it creates the state machine (The field "InferenceExecutionConfig" is '
+            'not supported by Step Functions)') in capsys.readouterr().err

@@ -568,13 +568,13 @@ def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
     assert len([c for c in charts if len(c) > 20]) >= 3
 
 
-@pytest.mark.slow  # make run's whole loop: build, approve, deploy, monitor, retrain
+@pytest.mark.slow  # make run's whole loop: build, approve, deploy, monitor, retrain, then roll back
 def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp_path, capsys):
     from offline.run import ROOT as RUN_ROOT, main
 
     summary = tmp_path / "summary.json"
-    code = main(["--workflow", BR, "--approve", "--input", '{"rows": 1000, "seed": 4}', "--summary", str(summary),
-                 "--assembly", str(synthesized["retrain"].outdir), "--no-synth"])
+    code = main(["--workflow", BR, "--approve", "--roll-back", "--input", '{"rows": 1000, "seed": 4}', "--summary",
+                 str(summary), "--assembly", str(synthesized["retrain"].outdir), "--no-synth"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     loop = json.loads(summary.read_text())["monitoring"]
@@ -584,6 +584,10 @@ def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp
     assert "retraining (started by the drift alarm): SUCCEEDED" in printed
     page = RUN_ROOT / ".offline" / "monitor-drifted.html"
     assert loop["drifted"]["page"] == str(page) and "<svg class=\"chart\"" in page.read_text()
+    # The README's roll back, rehearsed: a second version deployed, then the first started again by hand.
+    rolled = json.loads(summary.read_text())["roll_back"]
+    assert rolled["status"] == "SUCCEEDED" and rolled["first_version"] != rolled["second_version"], rolled
+    assert f"rolling back: starting DeployApproved with {rolled['first_version']}" in printed
 
 
 def test_a_small_window_of_undrifted_traffic_is_not_drift_and_a_shifted_one_is():

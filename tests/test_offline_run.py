@@ -37,7 +37,11 @@ def test_failed_run_exits_non_zero_and_reports_the_error(tmp_path, capsys, synth
     code = main(["--workflow", "PreprocessAndTrain", "--input", '{"rows": "lots"}', "--summary",
                  str(tmp_path / "s.json"), "--assembly", str(synthesized["default"].outdir), "--no-synth"])
     assert code == 1
-    assert "error: InvalidExecutionInput" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "error: InvalidExecutionInput" in printed
+    # CloudWatch's evaluation after the run: the workflow's own failed-run alarm notified its own topic.
+    assert re.search(r"alarm mlkit-pt-failed: INSUFFICIENT_DATA -> ALARM \(arn:aws:sns:us-east-1:123456789012:"
+                     r"preprocessandtrain-notifications[0-9a-f]*\)", printed), printed
 
 
 def test_kms_configuration_runs_too(synthesized, tmp_path):
