@@ -53,13 +53,20 @@ def environment(repository: str) -> Path:
     return ROOT / f".venv-image-{repository}"
 
 
+def missing_environment(repository: str) -> str | None:
+    """The one line that refuses an image's jobs when its environment is not built, else None."""
+    if (environment(repository) / "bin" / "python").exists():
+        return None
+    return (f"offline, {repository} jobs run in {environment(repository).name} (the image's library versions), "
+            f"which is missing; run `{MAKE_TARGET}`")
+
+
 def image_python(repository: str) -> str:
     """The Python of the image's environment; a missing one refuses the job (never the kit's own Python)."""
-    python = environment(repository) / "bin" / "python"
-    if not python.exists():
-        raise RuntimeError(f"ClientError: offline, {repository} jobs run in {environment(repository).name} (the "
-                           f"image's library versions), which is missing; run `{MAKE_TARGET}`")
-    return str(python)
+    missing = missing_environment(repository)
+    if missing:
+        raise RuntimeError(f"ClientError: {missing}")
+    return str(environment(repository) / "bin" / "python")
 
 
 def environment_versions(repository: str) -> dict[str, str]:

@@ -93,14 +93,14 @@ def job(hyperparameters: dict, isolated: bool = True) -> dict:
 def test_what_network_isolation_forbids_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="must be downloaded, which network isolation forbids"):
         run_script(job({"sagemaker_program": "train.py", "sagemaker_submit_directory": "s3://b/sourcedir.tar.gz"}),
-                   {}, 60)
+                   {}, 60, "python")
     source = tmp_path / "source"
     shutil.copytree(SOURCE, source)
     (source / "requirements.txt").write_text("lightgbm\n")
     with pytest.raises(RuntimeError, match="has a requirements.txt, which the toolkit installs from PyPI"):
         run_script(job({"sagemaker_program": "train.py",
                         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}),
-                   {"code": [("sourcedir.tar.gz", pack(source))]}, 60)
+                   {"code": [("sourcedir.tar.gz", pack(source))]}, 60, "python")
 
 
 def test_hyperparameters_become_the_toolkits_arguments():
