@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         progress.labels[started], progress.states[started] = arns[started], 0
             ended.update(cloud.wait([arn for arn in arns if arn not in ended], progress))
             loop = _close_the_loop(cloud, arns, ended)
-        rolled_back = _roll_back(cloud, arns, ended, inputs, progress) if args.roll_back else None
+        rolled_back = _roll_back(cloud, arns, ended, inputs) if args.roll_back else None
         run_alarms = cloud.alarms.evaluate(datetime.datetime.now(datetime.timezone.utc))
         for change in run_alarms:
             told = ", ".join(a["action"] if a["delivered"] else f"{a['action']} FAILED: {a['error']}"
@@ -196,14 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         and (not rolled_back or rolled_back["status"] == "SUCCEEDED") else 1
 
 
-def _roll_back(cloud: LocalCloud, arns: dict, ended: dict, inputs: dict, progress: Progress) -> dict:
+def _roll_back(cloud: LocalCloud, arns: dict, ended: dict, inputs: dict) -> dict:
     """Register a second version and deploy it (approved, as before); then roll back as the README says: start
-    DeployApproved by hand with the first version's ARN. Returns what the roll back did."""
+    DeployApproved by hand with the first version's ARN. Returns what the roll back did; its runs are shown as they
+    go and summarized apart from the workflows'."""
     build, deploy = "BuildAndRegister", "DeployApproved"
     first = next((json.loads(ended[arn].get("output") or "{}").get("model_package_arn") for arn, stack in arns.items()
                   if stack == build and ended[arn]["status"] == "SUCCEEDED"), None)
     if not first or deploy not in cloud.workflows:
         return {"status": "NOT_RUN", "reason": "no version of BuildAndRegister was registered and deployed"}
+    progress = Progress({})
 
     def run(stack: str, execution_input: dict, name: str) -> dict:
         arn = cloud.start(stack, execution_input, name)

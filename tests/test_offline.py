@@ -153,7 +153,8 @@ def test_concurrent_executions_never_touch_each_others_objects(cloud):
     ended = cloud.wait(arns)
     bucket = cloud.workflows[TT].data_bucket
     for arn, name in zip(arns, names):
-        assert ended[arn]["status"] == "SUCCEEDED"
+        failures = [e for e in cloud.history(arn) if e["type"].endswith("Failed")]
+        assert ended[arn]["status"] == "SUCCEEDED", json.dumps(failures, default=str)
         output = json.loads(ended[arn]["output"])
         jobs = {output["training_job"], output["transform_job"]}
         touched = [uri for job, _, uri in cloud.sagemaker.s3_access if job in jobs]
