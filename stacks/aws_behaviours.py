@@ -69,7 +69,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
         ("BuildAndRegister",), offline="job-failure", alternatives=("create-time",)),
     "optimized-sagemaker-error-name": Behaviour(
         "An optimized SageMaker task names an API error without a class of its own "
-        "SageMaker.AmazonSageMakerException (only a Retry matches it; every Catch of the kit is States.ALL)",
+        "SageMaker.AmazonSageMakerException (only a Retry matches it by name; every Catch of the kit is States.ALL)",
         "reported",
         "aws-samples and re:Post answers catching SageMaker.AmazonSageMakerException; "
         f"{SFN}/connect-sagemaker.html names no errors",
@@ -100,12 +100,19 @@ BEHAVIOURS: dict[str, Behaviour] = {
                   "(max 1024)",
         ("BuildAndRegister",)),
     "optimized-parameters": Behaviour(
-        "Optimized integrations take only the request fields listed per API and refuse others when the state "
-        "machine is created (\"The field ... is not supported by Step Functions\")",
-        "stated", f"{SFN}/connect-sagemaker.html ('Supported parameters'); aws-step-functions-data-science-sdk-"
-                  "python issue 15",
+        "Optimized integrations pass only the request fields listed per API and refuse any other (\"The field ... "
+        "is not supported by Step Functions\"); the public report shows the refusal as the task runs, so the kit "
+        "refuses such a field before either, at synthesis and at the offline CreateStateMachine",
+        "stated", "stacks/integration_parameters.py: the guide's 'Supported parameters' lists (awsdocs/aws-step-"
+                  "functions-developer-guide at de67ba0a, 2021-10-15) and the fields aws-cdk-lib 2.275.0's task "
+                  "classes render; aws-step-functions-data-science-sdk-python issue 15 (the wording)",
         ("BuildAndRegister", "DeployApproved", "TrainAndTransform", "PreprocessAndTrain", "TuneAndTransform",
          "ScriptTrainAndTransform", "MonitorEndpoint")),
+    "sns-publish-limits": Behaviour(
+        "SNS Publish takes a Subject of fewer than 100 characters (no line breaks) and a Message of at most "
+        "256 KB; botocore's model states neither, offline/request_rules.py checks both",
+        "stated", "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html (Subject, Message)",
+        ("BuildAndRegister", "DeployApproved")),
     "managed-key-services": Behaviour(
         "An AWS managed key (alias/aws/sns) serves only its own service for the account; CloudWatch alarms cannot "
         "publish to a topic under it, and the alarm's history shows the failed action",
