@@ -8,7 +8,7 @@ STAMPS := .stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run synth preflight test deploy destroy delete-endpoint bench diagrams image-envs clean
+.PHONY: help run synth preflight test deploy destroy delete-endpoint bench diagrams clean
 
 help:
 	@echo "make run      synthesize the app and run every workflow offline, end to end (RUN_ARGS=--help)"
@@ -19,7 +19,6 @@ help:
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
 	@echo "make delete-endpoint  delete DeployApproved's endpoint, its configs and models (STAGE=...)"
 	@echo "make bench    synthesis vs a hand-written peer (time, jsii calls), per added workflow, test suite, make run"
-	@echo "make image-envs  build the environments the offline jobs of each framework image run in"
 	@echo "make diagrams rewrite the README's workflow diagrams from statemachines/*.asl.json"
 
 $(STAMPS)/node: package.json package-lock.json
@@ -47,20 +46,6 @@ $(STAMPS)/awscli: requirements-awscli.txt
 	.venv-awscli/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-awscli.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-# Offline, each framework image's jobs run in an environment of its own with the image's library versions: the
-# pins come from offline/image_versions.py (IMAGE_LIBRARIES), which prints them as a requirements file.
-IMAGE_REPOSITORIES := $(shell $(PYTHON) -m offline.image_versions --repositories)
-IMAGE_ENVS := $(IMAGE_REPOSITORIES:%=$(STAMPS)/image-%)
-
-$(STAMPS)/image-%: offline/image_versions.py
-	test -x .venv-image-$*/bin/python || $(PYTHON) -m venv .venv-image-$*
-	$(PYTHON) -m offline.image_versions --requirements $* > .venv-image-$*/requirements.txt
-	.venv-image-$*/bin/python -m pip install --quiet --disable-pip-version-check \
-		-r .venv-image-$*/requirements.txt
-	@mkdir -p $(STAMPS) && touch $@
-
-image-envs: $(IMAGE_ENVS)
-
 # STAGE=dev builds the copy of the kit for that stage (-c stage=dev); its stacks are selected as dev/*.
 STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
 
@@ -72,10 +57,10 @@ synth: $(STAMPS)/node $(STAMPS)/python
 preflight: synth
 	$(VENV)/bin/python -m operations.preflight $(if $(STAGE),--stage $(STAGE))
 
-run: $(STAMPS)/node $(STAMPS)/python-dev $(IMAGE_ENVS)
+run: $(STAMPS)/node $(STAMPS)/python-dev
 	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)
 
-test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(IMAGE_ENVS)
+test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # STACKS names the stacks to deploy or destroy; every stack (of the STAGE) when it is empty.
@@ -91,7 +76,7 @@ destroy: $(STAMPS)/node $(STAMPS)/python
 delete-endpoint: $(STAMPS)/node $(STAMPS)/python
 	$(VENV)/bin/python -m operations.delete_endpoint $(if $(STAGE),--stage $(STAGE))
 
-bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(IMAGE_ENVS)
+bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
 	$(VENV)/bin/python benchmarks/measure.py
 	$(VENV)/bin/python benchmarks/large_data.py
 

@@ -1,11 +1,9 @@
 """SageMaker jobs that really run, offline, as their image runs them: processing runs the job's own command (the
-shipped script) against folders staged like /opt/ml/processing/...; training runs the built-in XGBoost algorithm
-on CSV channels (label first, offline/xgboost_host.py), or a framework image's script in script mode
+shipped script) with this Python against folders staged like /opt/ml/processing/...; training runs the built-in
+XGBoost algorithm on CSV channels (label first), or a framework image's script in script mode
 (offline/script_mode.py), and stores model.tar.gz where SageMaker would; transform serves the model's containers
 (offline/serving.py) and writes `<input>.out` per input object; tuning searches the given hyperparameter ranges
-with real training jobs and reports the best as SageMaker does. What the image runs runs in the image's
-environment, with its library versions (offline/image_versions.py), in a process of its own. An image without a
-runner is refused."""
+with real training jobs and reports the best as SageMaker does. An image without a runner is refused."""
 from __future__ import annotations
 
 import io
@@ -13,6 +11,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -23,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from offline.s3_objects import list_keys, split_s3
-from offline.image_versions import ROOT, image_python, report_versions
+from offline.image_versions import report_versions
 from offline.script_mode import run_script
 from offline.serving import CSV, MODEL_FILE, ServedModel, repository
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
@@ -78,6 +77,9 @@ class JobRunners:
         self.s3_access.append((job, "write", uri))
         self.s3.put_object(Bucket=bucket, Key=key, Body=body)
 
+    def _csv(self, job: str, uri: str) -> np.ndarray:
+        return np.vstack([_parse_csv(body, uri) for _, body in self._objects(job, uri)])
+
     # -- runners ----------------------------------------------------------------------------------
     def processing(self, name: str, job: dict) -> dict:
         """Runs the job; the container's message file becomes the ExitMessage, whether it completed or failed."""
@@ -101,9 +103,8 @@ class JobRunners:
         for item in outputs:
             Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         app = job["AppSpecification"]
-        python = image_python(repository(app["ImageUri"]))
         report_versions(repository(app["ImageUri"]), print)
-        self._run_command(app, local, job, python)
+        self._run_command(app, local, job)
         for item in outputs:
             folder = Path(local(item["S3Output"]["LocalPath"]))
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -111,14 +112,13 @@ class JobRunners:
                           path.read_bytes())
 
     @staticmethod
-    def _run_command(app: dict, local: Callable[[str], str], job: dict, python: str) -> None:
-        """The job's container command, with the image environment's Python (first on PATH too, as the image's)."""
+    def _run_command(app: dict, local: Callable[[str], str], job: dict) -> None:
+        """The job's container command, with this Python (it has the containers' pandas, scikit-learn, xgboost)."""
         command = [local(part) for part in app.get("ContainerEntrypoint", []) + app.get("ContainerArguments", [])]
         if command and command[0] in ("python", "python3"):
-            command[0] = python
-        path = os.pathsep.join(filter(None, [str(Path(python).parent), os.environ.get("PATH")]))
+            command[0] = sys.executable
         done = subprocess.run(command, capture_output=True, text=True,
-                              env={**os.environ, "PATH": path, **job.get("Environment", {})},
+                              env={**os.environ, **job.get("Environment", {})},
                               timeout=job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -129,20 +129,33 @@ class JobRunners:
         image = job["AlgorithmSpecification"]["TrainingImage"]
         script = job.get("HyperParameters", {}).get("sagemaker_program")
         if repository(image) == "sagemaker-xgboost" and not script:
+            if job.get("ResourceConfig", {}).get("InstanceCount", 1) > 1:
+                return self._xgboost_distributed(name, job)
             return self._xgboost_algorithm(name, job)
         if repository(image) in SCRIPT_MODE_IMAGES:
-            python = image_python(repository(image))
             channels = {c["ChannelName"]: self._objects(name, c["DataSource"]["S3DataSource"]["S3Uri"])
                         for c in job["InputDataConfig"]}
             timeout = job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400)
             report_versions(repository(image), print)
-            archive, metrics = run_script(job, channels, timeout, python)
+            archive, metrics = run_script(job, channels, timeout)
             artifacts = f"{job['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
             self._put(name, artifacts, archive)
             return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "SecondaryStatus": "Completed",
                     "FinalMetricDataList": [{**m, "Timestamp": time.time()} for m in metrics]}
         raise RuntimeError(f"ClientError: image {image} has no offline training runner; register one in "
                            "offline/sagemaker_jobs.py JobRunners.training")
+
+    def _xgboost_algorithm(self, name: str, job: dict) -> dict:
+        import xgboost
+
+        channels = {c["ChannelName"]: self._csv(name, c["DataSource"]["S3DataSource"]["S3Uri"])
+                    for c in job["InputDataConfig"]}
+        if "train" not in channels:
+            raise RuntimeError("ClientError: Channel 'train' is required")
+        parameters, rounds = _boosting(job)
+        data = {channel: xgboost.DMatrix(rows[:, 1:], label=rows[:, 0]) for channel, rows in channels.items()}
+        booster, history = _boost(parameters, rounds, data)
+        return self._trained(name, job, bytes(booster.save_raw("json")), history, rounds)
 
     def _trained(self, name: str, job: dict, raw: bytes, history: dict, rounds: int) -> dict:
         """Store the model as SageMaker uploads /opt/ml/model (model.tar.gz with `xgboost-model`); the result."""
@@ -162,19 +175,16 @@ class JobRunners:
         return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "FinalMetricDataList": metrics,
                 "SecondaryStatus": "Completed", **spot}
 
-    def _xgboost_algorithm(self, name: str, job: dict) -> dict:
-        """The built-in algorithm as the 1.7-1 container trains it, each host (algo-1..algo-N) a process of the
-        image's environment that reads only its own files (offline/xgboost_host.py). With InstanceCount > 1 each
-        host gets its channels' files (ShardedByS3Key: its share of the objects; FullyReplicated: all); a host
-        without training data, or without validation data when there is a validation channel, leaves the cluster
-        with a warning; the hosts with data train one model over xgboost's collective (one host alone trains by
-        itself) and the first of them, by name, saves it."""
+    def _xgboost_distributed(self, name: str, job: dict) -> dict:
+        """InstanceCount > 1, as the 1.7-1 container trains it: each host (algo-1..algo-N) gets its channels' files
+        (ShardedByS3Key: its share of the objects; FullyReplicated: all); a host without training data, or without
+        validation data when there is a validation channel, leaves the cluster with a warning; the hosts with data
+        train one model over xgboost's collective (one host alone trains by itself) and the first of them, by
+        name, saves it. Each host is its own process, reading only its own files."""
         channels = [c["ChannelName"] for c in job["InputDataConfig"]]
         if "train" not in channels:
             raise RuntimeError("ClientError: Channel 'train' is required")
-        python = image_python("sagemaker-xgboost")
-        count = job.get("ResourceConfig", {}).get("InstanceCount", 1)
-        hosts = [f"algo-{number}" for number in range(1, count + 1)]
+        hosts = [f"algo-{number}" for number in range(1, job["ResourceConfig"]["InstanceCount"] + 1)]
         parameters, rounds = _boosting(job)
         with tempfile.TemporaryDirectory(prefix=f"{name}-") as root:
             for channel in job["InputDataConfig"]:
@@ -189,8 +199,7 @@ class JobRunners:
                         (folder / relative).write_bytes(body)
             with_data = []
             for host in hosts:
-                missing = [c for c in ("train", "validation") if c in channels and not _has_data(root, host, c)
-                           and len(hosts) > 1]  # the container checks only in distributed training
+                missing = [c for c in ("train", "validation") if c in channels and not _has_data(root, host, c)]
                 if missing:  # the container's warning (algorithm_mode/train.py), then that host exits 0
                     print(f"[{host}] Host {host} does not have {missing[0]} data; it will not be used in "
                           "distributed training.")
@@ -203,8 +212,7 @@ class JobRunners:
             config = {"channels": channels, "sources": {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
                                                         for c in job["InputDataConfig"]},
                       "parameters": parameters, "rounds": rounds}
-            _run_hosts(python, root, with_data, config,
-                       job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+            _run_hosts(root, with_data, config, job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
             master = Path(root, sorted(with_data)[0])  # the container sorts host names as text: algo-10 < algo-2
             history = json.loads((master / "output" / "history.json").read_text())
             return self._trained(name, job, (master / "model" / MODEL_FILE).read_bytes(), history, rounds)
@@ -293,6 +301,13 @@ def _sample(ranges: dict, sampler: random.Random) -> dict[str, str]:
     return values
 
 
+def _parse_csv(body: bytes, where: str) -> np.ndarray:
+    try:
+        return np.loadtxt(io.StringIO(body.decode()), delimiter=",", ndmin=2)
+    except ValueError as error:
+        raise RuntimeError(f"ClientError: cannot read CSV {where}: {error}") from None
+
+
 def _number(text: str) -> int | float | str:
     for kind in (int, float):
         try:
@@ -309,6 +324,17 @@ def _boosting(job: dict) -> tuple[dict, int]:
     return parameters, int(parameters.pop("num_round", 10))
 
 
+def _boost(parameters: dict, rounds: int, data: dict) -> tuple[Any, dict]:
+    """Train on data["train"], evaluating every channel; in a distributed job, inside the collective."""
+    import xgboost
+
+    history: dict = {}
+    booster = xgboost.train({**parameters, "verbosity": 0, "nthread": 1}, data["train"], num_boost_round=rounds,
+                            evals=list((matrix, channel) for channel, matrix in data.items()),
+                            evals_result=history, verbose_eval=False)
+    return booster, history
+
+
 def _host_share(objects: list, index: int, hosts: int, distribution: str) -> list:
     """The objects host number `index` receives. AWS documents only that with ShardedByS3Key each instance gets
     about 1/n of the objects (whole objects; none when there are fewer objects than instances), not which ones:
@@ -321,35 +347,32 @@ def _has_data(root: str, host: str, channel: str) -> bool:
     return any(p.stat().st_size for p in Path(root, host, "input", "data", channel).rglob("*") if p.is_file())
 
 
-def _run_hosts(python: str, root: str, hosts: list[str], config: dict, timeout: float) -> None:
-    """One process per host with data, joined by xgboost's tracker (its own process) when there are several; the
-    first failure (its failure file, as SageMaker reports a host's) fails the job and ends the other hosts."""
-    environment = {**os.environ,
-                   "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    tracker, arguments = None, None
+def _run_hosts(root: str, hosts: list[str], config: dict, timeout: float) -> None:
+    """One process per host with data, joined by xgboost's tracker when there are several; the first failure
+    (its failure file, as SageMaker reports a host's) fails the job and ends the other hosts."""
+    from xgboost.core import XGBoostError
+    from xgboost.tracker import RabitTracker
+
+    tracker = None
+    if len(hosts) > 1:  # the container starts it on the first host; here the emulator runs it for them
+        tracker = RabitTracker(n_workers=len(hosts), host_ip="127.0.0.1", sortby="task", timeout=int(timeout))
+        tracker.start()
     running = {}
+    for host in sorted(hosts):
+        host_config = {**config, "host": host, "folder": str(Path(root, host)), "master": host == sorted(hosts)[0],
+                       "tracker": tracker.worker_args() if tracker else None}
+        Path(root, host, "output").mkdir(parents=True, exist_ok=True)
+        Path(root, host, "config.json").write_text(json.dumps(host_config))
+        with Path(root, host, "output", "stderr").open("w") as errors:
+            running[host] = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from offline.sagemaker_jobs import xgboost_host; "
+                                       "xgboost_host(sys.argv[1])", str(Path(root, host, "config.json"))],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                                                                              os.environ.get("PYTHONPATH")]))},
+                stdout=subprocess.DEVNULL, stderr=errors)
     deadline = time.monotonic() + timeout
     failure = None
     try:
-        if len(hosts) > 1:  # the container starts it on the first host; here the emulator runs it for them
-            with Path(root, "tracker.log").open("w") as log:
-                tracker = subprocess.Popen([python, "-m", "offline.xgboost_host", "tracker", str(len(hosts)),
-                                            str(int(timeout))], env=environment, stdout=subprocess.PIPE, stderr=log,
-                                           text=True)
-            line = tracker.stdout.readline()
-            if not line:
-                last = (Path(root, "tracker.log").read_text().strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(f"AlgorithmError: xgboost's tracker did not start: {last}")
-            arguments = json.loads(line)
-        for host in sorted(hosts):
-            host_config = {**config, "host": host, "folder": str(Path(root, host)),
-                           "master": host == sorted(hosts)[0], "tracker": arguments}
-            Path(root, host, "output").mkdir(parents=True, exist_ok=True)
-            Path(root, host, "config.json").write_text(json.dumps(host_config))
-            with Path(root, host, "output", "stderr").open("w") as errors:
-                running[host] = subprocess.Popen(
-                    [python, "-m", "offline.xgboost_host", "host", str(Path(root, host, "config.json"))],
-                    env=environment, stdout=subprocess.DEVNULL, stderr=errors)
         while failure is None and any(process.poll() is None for process in running.values()):
             if time.monotonic() > deadline:
                 failure = f"MaxRuntimeExceeded: the hosts ran past MaxRuntimeInSeconds ({timeout:g}); offline ends them"
@@ -364,15 +387,13 @@ def _run_hosts(python: str, root: str, hosts: list[str], config: dict, timeout: 
                 process.kill()
             process.wait()
         if tracker is not None:
-            if failure is None:  # the hosts have finished: the tracker ends too
-                try:
-                    tracker.wait(60)
-                except subprocess.TimeoutExpired:
-                    pass
-            if tracker.poll() is None:
-                tracker.kill()
-            tracker.wait()
-            tracker.stdout.close()
+            if failure is None:
+                tracker.wait_for(60)
+            try:
+                tracker.free()
+            except XGBoostError:  # a tracker whose workers died reports it here; the host's failure says why
+                if failure is None:
+                    raise
     if failure:
         raise RuntimeError(failure)
 
@@ -383,3 +404,34 @@ def _host_failure(root: str, host: str, process: subprocess.Popen) -> str:
         return written.read_text()
     last = (Path(root, host, "output", "stderr").read_text().strip().splitlines() or ["no output"])[-1]
     return f"AlgorithmError: {host} exited with code {process.returncode}: {last}"
+
+
+def xgboost_host(config_file: str) -> None:
+    """One host of a built-in XGBoost training job (its own process): read its channel folders, train (inside the
+    collective when the job has several hosts with data), and, on the saving host, write the model and metrics.
+    A failure goes to output/failure, as the container's toolkit writes /opt/ml/output/failure."""
+    import contextlib
+
+    import xgboost
+    from xgboost import collective
+
+    config = json.loads(Path(config_file).read_text())
+    folder = Path(config["folder"])
+    try:
+        data = {}
+        for channel in config["channels"]:
+            files = sorted(p for p in (folder / "input" / "data" / channel).rglob("*") if p.is_file())
+            rows = np.vstack([_parse_csv(p.read_bytes(), config["sources"][channel]) for p in files
+                              if p.stat().st_size])
+            data[channel] = xgboost.DMatrix(rows[:, 1:], label=rows[:, 0])
+        group = (collective.CommunicatorContext(**config["tracker"], dmlc_task_id=config["host"])
+                 if config["tracker"] else contextlib.nullcontext())
+        with group:
+            booster, history = _boost(config["parameters"], config["rounds"], data)
+        if config["master"]:
+            (folder / "model").mkdir(exist_ok=True)
+            (folder / "model" / MODEL_FILE).write_bytes(bytes(booster.save_raw("json")))
+            (folder / "output" / "history.json").write_text(json.dumps(history))
+    except Exception as error:  # noqa: BLE001 - every failure is the job's, reported as SageMaker reports it
+        (folder / "output" / "failure").write_text(str(error) or type(error).__name__)
+        sys.exit(1)

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -44,11 +45,9 @@ def _arguments(hyperparameters: dict[str, str]) -> list[str]:
     return [part for name, value in sorted(hyperparameters.items()) if not name.startswith("sagemaker_")
             for part in (f"-{name}" if len(name) == 1 else f"--{name}", text(value))]
 
-def run_script(job: dict, channels: dict[str, list[tuple[str, bytes]]], timeout: int,
-               python: str) -> tuple[bytes, list[dict]]:
-    """(model.tar.gz, metrics) of a script-mode training job, given its channels' files (relative path, body),
-    run by `python` (the image's environment, offline/image_versions.py). Raises RuntimeError with SageMaker's
-    FailureReason when the job would fail."""
+def run_script(job: dict, channels: dict[str, list[tuple[str, bytes]]], timeout: int) -> tuple[bytes, list[dict]]:
+    """(model.tar.gz, metrics) of a script-mode training job, given its channels' files (relative path, body).
+    Raises RuntimeError with SageMaker's FailureReason when the job would fail."""
     hyperparameters = job.get("HyperParameters", {})
     program, source = hyperparameters.get("sagemaker_program"), hyperparameters.get("sagemaker_submit_directory")
     if not program or not source:
@@ -82,7 +81,6 @@ def run_script(job: dict, channels: dict[str, list[tuple[str, bytes]]], timeout:
         names = sorted(channels)
         environment = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("SM_", "AWS_"))},  # no credentials
-            "PATH": os.pathsep.join(filter(None, [str(Path(python).parent), os.environ.get("PATH")])),
             "SM_MODEL_DIR": str(folders["model"]), "SM_OUTPUT_DIR": str(folders["output"]),
             "SM_OUTPUT_DATA_DIR": str(folders["data"]), "SM_INPUT_DIR": str(root / "input"),
             "SM_INPUT_CONFIG_DIR": str(folders["config"]), "SM_CHANNELS": json.dumps(names),
@@ -98,7 +96,7 @@ def run_script(job: dict, channels: dict[str, list[tuple[str, bytes]]], timeout:
         (folders["config"] / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1",
                                                                           "hosts": ["algo-1"]}))
         try:
-            done = subprocess.run([python, program, *_arguments(hyperparameters)], cwd=folders["code"],
+            done = subprocess.run([sys.executable, program, *_arguments(hyperparameters)], cwd=folders["code"],
                                   env=environment, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"MaxRuntimeExceeded: the script ran longer than {timeout} s") from None

@@ -1,9 +1,6 @@
 """Serving, offline: a SageMaker model's containers answer requests as their images would, in series for an
 inference pipeline. Each image is served by the runner registered for its repository in RUNNERS; a model with
-any other image is refused, never served by something else. Each container is a process of its image's
-environment (offline/image_versions.py), so the model's code runs with the image's libraries: ServedModel, in
-the emulator, talks to `python -m offline.serving` there, which holds the runner (this module, imported there,
-needs only the standard library, numpy and the image's libraries).
+any other image is refused, never served by something else.
 
 - Built-in XGBoost (algorithm mode, no SAGEMAKER_PROGRAM): the archive's `xgboost-model` scores CSV rows.
 - scikit-learn (framework mode): the model's own module (SAGEMAKER_PROGRAM, from the archive's code/ folder, where
@@ -13,24 +10,18 @@ needs only the standard library, numpy and the image's libraries).
 """
 from __future__ import annotations
 
-import base64
 import importlib.util
 import io
 import json
-import os
-import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
 import uuid
-import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
-from offline.image_versions import ROOT, image_python
 
 CSV = "text/csv"
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
@@ -177,62 +168,6 @@ def unsupported_images(images: list[str]) -> list[str]:
     return [image for image in images if repository(image) not in RUNNERS]
 
 
-class ContainerProcess:
-    """One container, served by its runner in a process of the image's environment; calls are taken one at a time,
-    as a request line and an answer line of JSON. The process ends with this object (or with the emulator)."""
-
-    def __init__(self, container: dict, archive: bytes) -> None:
-        python = image_python(repository(container["Image"]))
-        self.errors = tempfile.TemporaryFile()  # what the model's code writes to stderr (and print)
-        environment = {**os.environ,
-                       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen([python, "-m", "offline.serving"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.errors, env=environment)
-        self.lock = threading.Lock()
-        weakref.finalize(self, _end, self.process, self.errors)
-        self._send({"container": container, "archive": base64.b64encode(archive).decode()})
-
-    def ready(self) -> None:
-        """Wait until the runner has loaded the model; its error, raised here, is the one loading raised."""
-        _raise(self._receive())
-
-    def _send(self, message: dict) -> None:
-        self.process.stdin.write(json.dumps(message).encode() + b"\n")
-        self.process.stdin.flush()
-
-    def _receive(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.wait()
-            self.errors.seek(0)
-            last = (self.errors.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-            return {"error": "RuntimeError", "message": f"the container's server exited with code "
-                                                        f"{self.process.returncode}: {last}"}
-        return json.loads(line)
-
-    def __call__(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-        with self.lock:
-            self._send({"body": base64.b64encode(body).decode(), "content_type": content_type, "accept": accept})
-            answer = self._receive()
-        _raise(answer)
-        return base64.b64decode(answer["body"]), answer["content_type"]
-
-
-def _raise(answer: dict) -> None:
-    if "status" in answer:
-        raise ModelError(answer["status"], answer["message"])
-    if "error" in answer:
-        raise (ValueError if answer["error"] == "ValueError" else RuntimeError)(answer["message"])
-
-
-def _end(process: subprocess.Popen, errors: Any) -> None:
-    if process.poll() is None:
-        process.kill()
-    process.wait()
-    for stream in (process.stdin, process.stdout, errors):
-        stream.close()
-
-
 class ServedModel:
     """A model's containers, loaded; calling it answers one request through all of them in series."""
 
@@ -246,47 +181,10 @@ class ServedModel:
         refused = unsupported_images([c["Image"] for c in containers])
         if refused:
             raise ValueError(f"image {refused[0]} has no offline runner; register one in offline/serving.py RUNNERS")
-        self.containers = [ContainerProcess(c, read(c["ModelDataUrl"])) for c in containers]
-        for container in self.containers:  # they load side by side
-            container.ready()
+        self.containers = [RUNNERS[repository(c["Image"])](c, read(c["ModelDataUrl"])) for c in containers]
 
     def __call__(self, body: bytes, content_type: str = CSV, accept: str = CSV) -> tuple[bytes, str]:
         for index, container in enumerate(self.containers):
             last = index == len(self.containers) - 1
             body, content_type = container(body, content_type, accept if last else "")
         return body, content_type
-
-
-def serve_container() -> None:
-    """The server of one container, in its image's environment: the first line on stdin is the container and its
-    archive, each next one a request; each answer is one line on stdout. What the model's code prints goes to
-    stderr, so that stdout carries only answers."""
-    answers = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-
-    def answer(message: dict) -> None:
-        answers.write(json.dumps(message).encode() + b"\n")
-        answers.flush()
-
-    start = json.loads(sys.stdin.buffer.readline())
-    try:
-        runner = RUNNERS[repository(start["container"]["Image"])](start["container"],
-                                                                  base64.b64decode(start["archive"]))
-    except Exception as error:  # noqa: BLE001 - the model failed to load: the emulator raises it
-        answer({"error": type(error).__name__, "message": str(error)})
-        return
-    answer({})
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
-        try:
-            body, kind = runner(base64.b64decode(request["body"]), request["content_type"], request["accept"])
-        except ModelError as error:
-            answer({"status": error.status, "message": str(error)})
-        except Exception as error:  # noqa: BLE001 - raised in the emulator as it was here
-            answer({"error": type(error).__name__, "message": f"{type(error).__name__}: {error}"})
-        else:
-            answer({"body": base64.b64encode(body).decode(), "content_type": kind})
-
-
-if __name__ == "__main__":
-    serve_container()

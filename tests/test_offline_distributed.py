@@ -121,16 +121,12 @@ def test_fullyreplicated_gives_every_host_every_row(sagemaker, s3):
     put_parts(s3, "train/", data, parts=3)
     put_parts(s3, "twice/", np.vstack([data, data]), parts=3)
     held_out = rows(300, seed=6)
-    # xgboost 1.7's default tree method (auto) grows exact trees on one host of small data and approx ones when
-    # distributed ("Tree method is automatically selected to be 'approx' for distributed training"): name approx
-    # so that both sides grow trees alike.
-    approx = {**BINARY, "tree_method": "approx"}
-    replicated = train(sagemaker, "replicated", 2, [channel("train", "train/", "FullyReplicated")], approx)
+    replicated = train(sagemaker, "replicated", 2, [channel("train", "train/", "FullyReplicated")])
     assert replicated["TrainingJobStatus"] == "Completed", replicated.get("FailureReason")
     # Two hosts with all rows each: one model over every row twice (the gradients of both copies add up).
-    twice = predict(booster(s3, train(sagemaker, "twice", 1, [channel("train", "twice/")], approx)), held_out)
+    twice = predict(booster(s3, train(sagemaker, "twice", 1, [channel("train", "twice/")])), held_out)
     np.testing.assert_allclose(predict(booster(s3, replicated), held_out), twice, rtol=0, atol=1e-6)
-    once = predict(booster(s3, train(sagemaker, "once", 1, [channel("train", "train/")], approx)), held_out)
+    once = predict(booster(s3, train(sagemaker, "once", 1, [channel("train", "train/")])), held_out)
     assert not np.allclose(twice, once, atol=1e-4)  # so the comparison above can tell the two apart
 
 

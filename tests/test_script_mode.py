@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import subprocess
 import tarfile
 
+import joblib
 import numpy as np
 import pytest
 
 from offline.cloud import LocalCloud
-from offline.image_versions import image_python
 from offline.integrations import UnsupportedIntegration
 from offline.script_mode import _arguments, run_script
 from stacks.definition import WorkflowDefinitionError
@@ -43,17 +42,11 @@ def test_the_script_trains_and_its_own_inference_functions_predict(cloud, tmp_pa
         assert sorted(archive.getnames()) == ["code/inference.py", "model.joblib", "task.json"]  # what train.py saved
         archive.extractall(tmp_path, filter="data")
     assert (tmp_path / "code" / "inference.py").read_bytes() == (SOURCE / "inference.py").read_bytes()
-    (tmp_path / "test.csv").write_bytes(cloud.read(output["data"]["test"] + "test.csv"))
-    # The pipeline, read back with the image's scikit-learn (the one that pickled it), in the image's environment.
-    reference = subprocess.run([image_python("sagemaker-scikit-learn"), "-c", (
-        "import json, sys, joblib, numpy as np; model = joblib.load(sys.argv[1] + '/model.joblib'); "
-        "test = np.loadtxt(sys.argv[1] + '/test.csv', delimiter=',', ndmin=2); "
-        "print(json.dumps([model.named_steps['logisticregression'].max_iter, "
-        "model.predict_proba(test)[:, 1].tolist()]))"), str(tmp_path)], capture_output=True, text=True, check=True)
-    max_iter, probabilities = json.loads(reference.stdout)
-    assert max_iter == 300  # the hyperparameter reached the script
+    model = joblib.load(tmp_path / "model.joblib")
+    assert model.named_steps["logisticregression"].max_iter == 300  # the hyperparameter reached the script
+    test = np.loadtxt(io.StringIO(cloud.read(output["data"]["test"] + "test.csv").decode()), delimiter=",", ndmin=2)
     served = [float(v) for v in cloud.read(output["predictions"] + "test.csv.out").split()]
-    np.testing.assert_array_equal(served, probabilities)  # inference.py's predict_fn answered
+    np.testing.assert_array_equal(served, model.predict_proba(test)[:, 1])  # inference.py's predict_fn answered
     job = cloud.sagemaker.jobs["TrainingJob"][output["training_job"]]
     assert job["HyperParameters"]["sagemaker_program"] == "train.py"
     assert job["HyperParameters"]["sagemaker_submit_directory"].startswith("/opt/ml/input/data/code/")
@@ -100,14 +93,14 @@ def job(hyperparameters: dict, isolated: bool = True) -> dict:
 def test_what_network_isolation_forbids_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="must be downloaded, which network isolation forbids"):
         run_script(job({"sagemaker_program": "train.py", "sagemaker_submit_directory": "s3://b/sourcedir.tar.gz"}),
-                   {}, 60, "python")
+                   {}, 60)
     source = tmp_path / "source"
     shutil.copytree(SOURCE, source)
     (source / "requirements.txt").write_text("lightgbm\n")
     with pytest.raises(RuntimeError, match="has a requirements.txt, which the toolkit installs from PyPI"):
         run_script(job({"sagemaker_program": "train.py",
                         "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"}),
-                   {"code": [("sourcedir.tar.gz", pack(source))]}, 60, "python")
+                   {"code": [("sourcedir.tar.gz", pack(source))]}, 60)
 
 
 def test_hyperparameters_become_the_toolkits_arguments():
