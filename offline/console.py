@@ -78,6 +78,10 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
             for arn, status in result.get("retraining", {}).items():
                 print(f"retraining (started by the drift alarm): {status}, {arn}")
             continue
+        if stack == "roll_back":  # make run --roll-back: the README's roll back, rehearsed
+            print(f"roll back to {result.get('first_version')} (from {result.get('second_version')}): "
+                  f"{result['status']}{'; ' + result['reason'] if result.get('reason') else ''}")
+            continue
         print(f"{stack}: {result['status']} in {result['duration_seconds']} s, {result['states_executed']} states")
         output = result.get("output", {})
         if "quality" in result:
