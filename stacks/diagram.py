@@ -1,7 +1,7 @@
-"""Mermaid diagrams of the workflows, generated from their ASL files into the README (`make diagrams`).
+"""Mermaid diagrams of the workflows, generated from their ASL files into the docs pages (`make diagrams`).
 
     python -m stacks.diagram          # print every registered workflow's diagram
-    python -m stacks.diagram --write  # rewrite the README's diagram blocks
+    python -m stacks.diagram --write  # rewrite the diagram blocks of docs/*.md
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stacks.definition import expand, load_definition
 from stacks.shared_asl import shared_asl
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 BLOCK = re.compile(r"(<!-- diagram:(?P<stack>\w+) -->\n)```mermaid\n.*?```\n", re.S)
 
 
@@ -66,15 +66,23 @@ def diagrams() -> dict[str, str]:
             for stack, cls in WORKFLOWS.items()}
 
 
-def render_readme(text: str, generated: Mapping[str, str]) -> str:
-    """The README with each `<!-- diagram:<Stack> -->` block replaced by that workflow's diagram."""
+def doc_pages() -> list[Path]:
+    """The docs pages a diagram block may sit in (the workflows' pages: docs/workflows.md and the loop's own)."""
+    return sorted(DOCS.glob("*.md"))
+
+
+def render_page(text: str, generated: Mapping[str, str]) -> str:
+    """A docs page with each `<!-- diagram:<Stack> -->` block replaced by that workflow's diagram."""
     return BLOCK.sub(lambda m: f"{m.group(1)}```mermaid\n{generated[m['stack']]}```\n", text)
 
 
 def main(argv: list[str]) -> int:
     generated = diagrams()
     if argv[1:] == ["--write"]:
-        README.write_text(render_readme(README.read_text(), generated))
+        for page in doc_pages():
+            text = page.read_text()
+            if (rendered := render_page(text, generated)) != text:
+                page.write_text(rendered)
         return 0
     for stack, source in generated.items():
         print(f"{stack}:\n{source}")

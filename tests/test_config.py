@@ -115,12 +115,12 @@ def test_cdk_own_context_keys_are_not_rejected():
                             "acknowledged-issue-numbers": [1]})
 
 
-def test_every_setting_is_documented_in_readme():
+def test_every_setting_is_documented_in_the_configuration_page():
     from stacks.kit import workflow_settings
 
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "configuration.md").read_text()
     for key in [*SETTINGS, *workflow_settings()]:
-        assert f"| `{key}` |" in readme, key
+        assert f"| `{key}` |" in page, key
 
 
 def test_app_reports_bad_setting_in_one_line_without_traceback():

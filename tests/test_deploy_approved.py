@@ -399,7 +399,7 @@ def loop(cloud):
                                                                 "Target")}, State="ENABLED")
     fifth = register(cloud, "loop-v5", seed=11)
     steps["rejected_deliveries"] = cloud.approve(fifth, "Rejected")
-    # The README's roll back: start the workflow by hand with an earlier version's ARN.
+    # The roll back docs/deploy-approved.md shows: start the workflow by hand with an earlier version's ARN.
     started = cloud.start(DA, {"model_package_arn": second}, "roll-back-to-v2")
     steps["rolled_back_by_hand"] = cloud.wait([started])[started]
     steps["model_after_roll_back"] = served_model(cloud)
@@ -584,12 +584,12 @@ def test_an_approval_sent_twice_deploys_once_and_the_second_run_ends_as_a_duplic
     assert calls.count("CreateModel") == calls.count("CreateEndpointConfig") == calls.count("UpdateEndpoint") == 1
 
 
-def readme_invoke_endpoint() -> dict:
-    """The README's `aws sagemaker-runtime invoke-endpoint` line, its words as bash gives them to the AWS CLI, as
-    the InvokeEndpoint request the CLI sends (checked against botocore's model of it)."""
+def documented_invoke_endpoint() -> dict:
+    """The `aws sagemaker-runtime invoke-endpoint` line of docs/deploy-approved.md, its words as bash gives them to
+    the AWS CLI, as the InvokeEndpoint request the CLI sends (checked against botocore's model of it)."""
     from botocore.validate import ParamValidator
 
-    (line,) = [line for line in (ROOT / "README.md").read_text().splitlines()
+    (line,) = [line for line in (ROOT / "docs" / "deploy-approved.md").read_text().splitlines()
                if line.startswith("aws sagemaker-runtime invoke-endpoint ")]
     words = subprocess.run(["bash", "-c", f"set -- {line.removeprefix('aws ')}; printf '%s\\0' \"$@\""],
                            capture_output=True, check=True).stdout.decode().split("\0")[:-1]
@@ -605,8 +605,8 @@ def readme_invoke_endpoint() -> dict:
     return request
 
 
-def test_the_readmes_invoke_endpoint_command_scores_raw_rows(cloud, loop):  # before the endpoint is deleted
-    request = readme_invoke_endpoint()
+def test_the_documented_invoke_endpoint_command_scores_raw_rows(cloud, loop):  # before the endpoint is deleted
+    request = documented_invoke_endpoint()
     assert request["EndpointName"] == ENDPOINT
     runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
     scores = [float(v) for v in runtime.invoke_endpoint(**request)["Body"].read().split()]

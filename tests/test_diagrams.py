@@ -1,16 +1,20 @@
-"""The README shows every registered workflow's graph, generated from its ASL, and never a stale one."""
+"""The docs show every registered workflow's graph once, generated from its ASL, and never a stale one."""
 from __future__ import annotations
 
 from stacks.definition import expand, load_definition
 from stacks.shared_asl import shared_asl
-from stacks.diagram import BLOCK, README, diagrams, mermaid, render_readme
+from stacks.diagram import BLOCK, diagrams, doc_pages, mermaid, render_page
 from tests.conftest import ROOT, WORKFLOW_IDS
 
 
-def test_readme_has_a_current_diagram_of_every_workflow():
-    text = README.read_text()
-    assert sorted(m["stack"] for m in BLOCK.finditer(text)) == WORKFLOW_IDS
-    assert render_readme(text, diagrams()) == text, "a diagram is stale: run `make diagrams`"
+def test_docs_have_one_current_diagram_of_every_workflow():
+    generated = diagrams()
+    shown = []
+    for page in doc_pages():
+        text = page.read_text()
+        shown += [m["stack"] for m in BLOCK.finditer(text)]
+        assert render_page(text, generated) == text, f"a diagram in {page.name} is stale: run `make diagrams`"
+    assert sorted(shown) == WORKFLOW_IDS
 
 
 def test_diagram_shows_states_transitions_and_caught_errors():

@@ -40,10 +40,10 @@ def test_the_example_data_sets_are_what_their_generator_writes():
         assert (ROOT / "examples" / name).read_text() == make(), f"run python examples/make_data.py ({name})"
 
 
-def test_the_readme_worked_examples_are_these_cases():
-    """Each worked example in the README is one of the cases below: its settings and its data set."""
+def test_the_documented_worked_examples_are_these_cases():
+    """Each worked example in docs/build-and-register.md is one of the cases below: its settings and its data set."""
     commands = re.findall(r'^make run CDK_ARGS="([^"]+)" RUN_ARGS="--dataset (examples/[\w.]+)"$',
-                          (ROOT / "README.md").read_text(), re.MULTILINE)
+                          (ROOT / "docs" / "build-and-register.md").read_text(), re.MULTILINE)
     documented = set()
     for cdk_args, dataset in commands:
         words = shlex.split(cdk_args)

@@ -584,7 +584,7 @@ def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp
     assert "retraining (started by the drift alarm): SUCCEEDED" in printed
     page = RUN_ROOT / ".offline" / "monitor-drifted.html"
     assert loop["drifted"]["page"] == str(page) and "<svg class=\"chart\"" in page.read_text()
-    # The README's roll back, rehearsed: a second version deployed, then the first started again by hand.
+    # The roll back docs/deploy-approved.md shows, rehearsed: a second version deployed, then the first started again by hand.
     rolled = json.loads(summary.read_text())["roll_back"]
     assert rolled["status"] == "SUCCEEDED" and rolled["first_version"] != rolled["second_version"], rolled
     assert f"rolling back: starting DeployApproved with {rolled['first_version']}" in printed

@@ -1,5 +1,6 @@
-"""The README's deploy-side commands, verbatim, in a fresh shell with no AWS credentials: each must get as far as
-asking for an AWS account, and fail on nothing earlier (a missing module, a wrong make target, a prompt)."""
+"""The deploy-side commands the README and docs/*.md show, verbatim, in a fresh shell with no AWS credentials: each
+must get as far as asking for an AWS account, and fail on nothing earlier (a missing module, a wrong make target, a
+prompt)."""
 from __future__ import annotations
 
 import re
@@ -37,13 +38,18 @@ NO_CREDENTIALS_FOR_ACCOUNT = re.compile(r"Need to perform AWS calls for account 
 BOTO3_NO_CREDENTIALS = "Unable to locate credentials"
 
 
-def readme_shell_lines() -> set[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+DOCUMENTATION = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def documented_shell_lines() -> set[str]:
+    """Every line of every ```bash block of the README and the docs pages, comments dropped."""
+    blocks = [block for page in DOCUMENTATION
+              for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S)]
     return {line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()}
 
 
-def test_the_readme_shows_exactly_these_deploy_commands():
-    shown = {line for line in readme_shell_lines() if re.match(r"(npx cdk|make (deploy|destroy|delete-endpoint))\b", line)}
+def test_the_docs_show_exactly_these_deploy_commands():
+    shown = {line for line in documented_shell_lines() if re.match(r"(npx cdk|make (deploy|destroy|delete-endpoint))\b", line)}
     assert shown == set(COMMANDS)
 
 
