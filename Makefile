@@ -19,7 +19,7 @@ help:
 	@echo "make destroy  delete the stacks, asking first (CDK_ARGS=--force: without asking; STACKS=... as deploy)"
 	@echo "make delete-endpoint  delete DeployApproved's endpoint, its configs and models (STAGE=...)"
 	@echo "make bench    synthesis vs a hand-written peer (time, jsii calls), per added workflow, test suite, make run"
-	@echo "make diagrams rewrite the README's workflow diagrams from statemachines/*.asl.json"
+	@echo "make diagrams rewrite the workflow diagrams in docs/*.md from statemachines/*.asl.json"
 
 $(STAMPS)/node: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error

@@ -89,7 +89,7 @@ def main() -> None:
         trained = step("training (built-in XGBoost, 20 rounds)",
                        [python, "-c", TRAIN, str(processed / "train" / "train.csv")]).split()
         print(f"  trained on {trained[0]} rows x {trained[1]} columns (the label and the processed features)")
-        print(f"sizes tested: {size / 2**20:.0f} MiB ({rows} rows) here; the README states it")
+        print(f"sizes tested: {size / 2**20:.0f} MiB ({rows} rows) here; docs/build-and-register.md states it")
 
 if __name__ == "__main__":
     main()

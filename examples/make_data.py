@@ -1,4 +1,4 @@
-"""Writes the example data sets the README's worked examples train on (examples/*.csv), the same bytes each time.
+"""Writes examples/*.csv, the data sets docs/build-and-register.md's worked examples train on, the same bytes each time.
 
     python examples/make_data.py
 

@@ -78,7 +78,7 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
             for arn, status in result.get("retraining", {}).items():
                 print(f"retraining (started by the drift alarm): {status}, {arn}")
             continue
-        if stack == "roll_back":  # make run --roll-back: the README's roll back, rehearsed
+        if stack == "roll_back":  # make run --roll-back: docs/deploy-approved.md's roll back, rehearsed
             print(f"roll back to {result.get('first_version')} (from {result.get('second_version')}): "
                   f"{result['status']}{'; ' + result['reason'] if result.get('reason') else ''}")
             continue

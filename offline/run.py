@@ -7,9 +7,9 @@
 Workflows a model approval starts (DeployApproved) run only with --approve: the runner approves each version
 the runs registered, as a person would, and the approval event starts them; then, when MonitorEndpoint is part
 of the app, the loop closes (offline/monitor_loop.py): traffic, a drifted batch, the monitor, the alarms. With
---roll-back, a second version is then registered and deployed, and the README's roll back is rehearsed: DeployApproved
-started by hand with the first version's ARN. Last, CloudWatch evaluates the alarms once, as the runs ended: a failed
-or timed-out run's alarm notifies its stack's topic.
+--roll-back, a second version is then registered and deployed, and the roll back docs/deploy-approved.md shows is
+rehearsed: DeployApproved started by hand with the first version's ARN. Last, CloudWatch evaluates the alarms once,
+as the runs ended: a failed or timed-out run's alarm notifies its stack's topic.
 """
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                "which starts the workflows that deploy approved models")
     parser.add_argument("--roll-back", action="store_true", help="with --approve: register and deploy a second "
                                                                  "version, then start DeployApproved by hand with "
-                                                                 "the first version's ARN, as the README's roll back")
+                                                                 "the first version's ARN, as docs/deploy-approved.md "
+                                                                 "rolls back")
     parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for this synthesis, as cdk -c KEY=VALUE (e.g. retrain_on_drift=true)")
     args = parser.parse_args(argv)
@@ -197,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _roll_back(cloud: LocalCloud, arns: dict, ended: dict, inputs: dict) -> dict:
-    """Register a second version and deploy it (approved, as before); then roll back as the README says: start
-    DeployApproved by hand with the first version's ARN. Returns what the roll back did; its runs are shown as they
-    go and summarized apart from the workflows'."""
+    """Register a second version and deploy it (approved, as before); then roll back as docs/deploy-approved.md
+    says: start DeployApproved by hand with the first version's ARN. Returns what the roll back did; its runs are
+    shown as they go and summarized apart from the workflows'."""
     build, deploy = "BuildAndRegister", "DeployApproved"
     first = next((json.loads(ended[arn].get("output") or "{}").get("model_package_arn") for arn, stack in arns.items()
                   if stack == build and ended[arn]["status"] == "SUCCEEDED"), None)

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name_prefix = prefix(args.stage, args.name_prefix)
     try:
-        # The region the README exports for the CDK CLI (AWS_REGION), else the SDK's own configuration.
+        # The region docs/deploy.md exports for the CDK CLI (AWS_REGION), else the SDK's own configuration.
         deleted = delete_all(boto3.client("sagemaker", region_name=os.environ.get("AWS_REGION") or None), name_prefix)
     except (NoCredentialsError, NoRegionError) as error:
         print(f"delete-endpoint: {error}: set AWS credentials and AWS_REGION as for the AWS CLI", file=sys.stderr)

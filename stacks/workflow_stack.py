@@ -110,7 +110,7 @@ class WorkflowSpec:
     # How a delivery checks the deployed workflow (the pipeline's CheckDev); by default, its sample input must succeed.
     delivery_check: DeliveryCheck | None = None
     # Settings of its own (name -> (default, parser)), given like the kit's (-c name=value, cdk.json) and read
-    # as self.config.workflow_settings[name]; document each in the README's configuration table.
+    # as self.config.workflow_settings[name]; document each in docs/configuration.md's table.
     settings: Mapping[str, Setting] = field(default_factory=dict)
     # Workflows (stack ids) of the same copy whose resources this one reads: deployed before it, read through
     # what they share in SSM (no CloudFormation export, so each stack still updates on its own).
