@@ -31,13 +31,13 @@ from offline.assembly import ACCOUNT, REGION, SynthesizedStack, synthesized_stac
 from offline.iam_policy import Statement, UnsupportedPolicy, decide, parse_policy
 from offline.iam_requests import MODELED_KEYS, Check, Keys, checks_for
 from offline.request_validation import RequestRefused, validate_operation
-from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
 
 # How each service names a refusal (S3 API reference: AccessDenied; SNS API reference: AuthorizationError).
 ERROR_CODES = {"s3": "AccessDenied", "sns": "AuthorizationError"}
 # What Step Functions does with the state machine's role to wait for a `.sync` job: keep its managed rule
 # (Step Functions developer guide, IAM policies for integrated services). Kept here, not taken from
-# stacks/integrations.py, so that a row missing one is refused offline rather than trusted.
+# stacks/asl/integrations.py, so that a row missing one is refused offline rather than trusted.
 MANAGED_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Iterator
 
 from offline.serving import repository
-from stacks.definition import integration_of, task_states
+from stacks.asl.definition import integration_of, task_states
 
 LAMBDA = "the function's real handler, staged in the assembly (offline/lambda_service.py)"
 SAGEMAKER_JOB = "a job that really runs (offline/sagemaker_jobs.py), through the local SageMaker API"

@@ -25,7 +25,7 @@ from pathlib import Path
 from offline.cloud import LocalCloud
 from offline.console import Progress, log_to, print_summary, reason
 from offline.evaluate import evaluate
-from stacks.config import ConfigError
+from stacks.settings.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUMMARY = ROOT / ".offline" / "summary.json"
@@ -34,7 +34,7 @@ DEFAULT_LOG = ROOT / ".offline" / "run.log"
 
 
 def synthesize(outdir: Path, stage: str | None, settings: dict[str, str]) -> float:
-    from stacks.kit import build_app, cdk_json_context
+    from stacks.app.kit import build_app, cdk_json_context
 
     start = time.perf_counter()
     build_app({**cdk_json_context(), **settings, **({"stage": stage} if stage else {})}, outdir=str(outdir)).synth()

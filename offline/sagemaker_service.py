@@ -22,7 +22,7 @@ from offline.iam import LocalIam
 from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
 from offline.sagemaker_jobs import JobRunners
 from offline.request_validation import RequestRefused as SageMakerError, validate
-from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
 
 # Job noun (TrainingJob, ...) -> ARN resource type, for every job a `.sync` integration of the kit waits for.
 JOB_KINDS = {i.stoppable_job: i.sagemaker_resources[0] for i in SERVICE_INTEGRATIONS.values() if i.stoppable_job}

@@ -36,9 +36,9 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from offline import behaviours
 from offline.sagemaker_service import JOB_KINDS
-from stacks.definition import INTEGRATION_RESOURCE
-from stacks.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
-from stacks.task_checks import unsupported_parameter
+from stacks.asl.definition import INTEGRATION_RESOURCE
+from stacks.asl.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
+from stacks.asl.task_checks import unsupported_parameter
 
 # .sync task (createTrainingJob, ...) -> job noun, for every job the kit's integrations wait for.
 SYNC_JOBS = {f"create{noun}": noun for noun in JOB_KINDS}
@@ -151,7 +151,7 @@ def _tasks(states: dict, path: str):
 
 def check_parameters(definition: str) -> None:
     """Step Functions refuses, at CreateStateMachine and UpdateStateMachine, an optimized Task whose Parameters
-    hold a field it does not pass on; the fields are the ones synthesis checks (stacks/integration_parameters.py).
+    hold a field it does not pass on; the fields are the ones synthesis checks (stacks/asl/integration_parameters.py).
     The error is InvalidDefinition (an error of both operations in botocore's stepfunctions model); its message
     puts Step Functions' words for the field (data science SDK issue 15) in the SCHEMA_VALIDATION_FAILED form
     public reports show for other refused fields (sam-goodwin/functionless issue 308, floci-io/floci issue 2735)."""

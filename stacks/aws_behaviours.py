@@ -103,7 +103,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
         "Optimized integrations pass only the request fields listed per API and refuse any other (\"The field ... "
         "is not supported by Step Functions\"); the public report shows the refusal as the task runs, so the kit "
         "refuses such a field before either, at synthesis and at the offline CreateStateMachine",
-        "stated", "stacks/integration_parameters.py: the guide's 'Supported parameters' lists (awsdocs/aws-step-"
+        "stated", "stacks/asl/integration_parameters.py: the guide's 'Supported parameters' lists (awsdocs/aws-step-"
                   "functions-developer-guide at de67ba0a, 2021-10-15) and the fields aws-cdk-lib 2.275.0's task "
                   "classes render; aws-step-functions-data-science-sdk-python issue 15 (the wording)",
         ("BuildAndRegister", "DeployApproved", "TrainAndTransform", "PreprocessAndTrain", "TuneAndTransform",

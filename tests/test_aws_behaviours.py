@@ -14,7 +14,7 @@ from offline import behaviours
 from offline.cloud import LocalCloud
 from offline.sagemaker_service import SageMakerError
 from stacks.aws_behaviours import BEHAVIOURS, unverified
-from stacks.workflow_stack import WORKFLOWS
+from stacks.workflows.workflow_stack import WORKFLOWS
 from tests.test_build_and_register import csv_text
 
 BR, TT = "BuildAndRegister", "TrainAndTransform"

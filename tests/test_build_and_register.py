@@ -237,7 +237,7 @@ def test_the_workflow_registers_only_in_its_group_and_notifies_only_its_topic(te
     assert group["ModelPackageGroupName"] == "mlkit-br-models"
     assert resource(template, "ModelPackageGroup")["DeletionPolicy"] == "Retain"
     topic = resource(template, "Notifications/Resource")["Properties"]
-    # Not alias/aws/sns: CloudWatch alarms cannot publish under an AWS managed key (stacks/notifications.py).
+    # Not alias/aws/sns: CloudWatch alarms cannot publish under an AWS managed key (stacks/constructs/notifications.py).
     assert topic["KmsMasterKeyId"] == get_att(template, "TopicKey/Resource")
     # The workflow's role uses the key only through SNS.
     assert {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow",

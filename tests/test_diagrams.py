@@ -1,9 +1,9 @@
 """The README shows every registered workflow's graph, generated from its ASL, and never a stale one."""
 from __future__ import annotations
 
-from stacks.definition import expand, load_definition
-from stacks.shared_asl import shared_asl
-from stacks.diagram import BLOCK, README, diagrams, mermaid, render_readme
+from stacks.asl.definition import expand, load_definition
+from stacks.asl.shared_asl import shared_asl
+from stacks.app.diagram import BLOCK, README, diagrams, mermaid, render_readme
 from tests.conftest import ROOT, WORKFLOW_IDS
 
 

@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from offline.cloud import LocalCloud
-from stacks.workflow_stack import WORKFLOWS
+from stacks.workflows.workflow_stack import WORKFLOWS
 from stacks.workflows.monitor_endpoint import ENDPOINT_METRICS, EXECUTION_METRICS, MONITOR_METRICS
 from tests.cfn import arn, get_att, of_type
 from tests.conftest import ROOT, load_lambda_module, load_processing_module

@@ -7,7 +7,7 @@ import pytest
 
 from offline.cloud import LocalCloud
 from offline.evaluate import evaluate
-from stacks.kit import WORKFLOWS
+from stacks.app.kit import WORKFLOWS
 
 TT, PT = "TrainAndTransform", "PreprocessAndTrain"
 

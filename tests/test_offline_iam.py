@@ -17,7 +17,7 @@ from offline.assembly import load_workflows
 from offline.cloud import LocalCloud
 from offline.iam_policy import UnsupportedPolicy, decide, parse_policy
 from offline.iam_requests import Keys, UnmappedCall, checks_for, mapped_calls
-from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
 from tests.conftest import synthesize
 
 TT = "TrainAndTransform"

@@ -14,8 +14,8 @@ import pytest
 from offline.cloud import LocalCloud
 from offline.integrations import UnsupportedIntegration
 from offline.script_mode import _arguments, run_script
-from stacks.definition import WorkflowDefinitionError
-from stacks.source_archive import pack, source_archive
+from stacks.asl.definition import WorkflowDefinitionError
+from stacks.constructs.source_archive import pack, source_archive
 from tests.conftest import ROOT
 
 ST = "ScriptTrainAndTransform"
@@ -117,7 +117,7 @@ def test_a_source_folder_packs_to_the_same_bytes_and_a_folder_asset_is_refused(t
     with tarfile.open(source_archive(SOURCE)) as archive:
         assert sorted(archive.getnames()) == ["inference.py", "model.json", "train.py"]
 
-    from stacks.kit import build_app, cdk_json_context
+    from stacks.app.kit import build_app, cdk_json_context
     from stacks.workflows.script_train_and_transform import ScriptTrainAndTransformStack
 
     spec = ScriptTrainAndTransformStack.spec

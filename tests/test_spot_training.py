@@ -8,8 +8,8 @@ import pytest
 
 from offline.cloud import LocalCloud
 from offline.request_validation import RequestRefused as SageMakerError, validate
-from stacks.config import ConfigError, KitConfig
-from stacks.definition import task_states
+from stacks.settings.config import ConfigError, KitConfig
+from stacks.asl.definition import task_states
 from tests.cfn import resource
 from tests.conftest import TRAINING_WORKFLOW_IDS
 from tests.test_resources import inline_definition

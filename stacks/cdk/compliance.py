@@ -12,11 +12,11 @@ from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct, IValidation
 
-from stacks.tokens import stack_of
+from stacks.cdk.tokens import stack_of
 
 # How CDK encodes a token inside a Python string (its BEGIN_STRING_TOKEN_MARKER): a value without it is plain text.
 TOKEN_MARKER = "${Token["
-# Packs applied by stacks.kit whose wildcard-permission rule needs a per-resource acknowledgement.
+# Packs applied by stacks.app.kit whose wildcard-permission rule needs a per-resource acknowledgement.
 WILDCARD_RULES = ("AwsSolutions::AwsSolutions-IAM5",)
 
 # The same concern as each checker names it: cdk-nag rule IDs (pack prefix before the first "-") and

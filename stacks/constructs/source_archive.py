@@ -11,7 +11,7 @@ import io
 import tarfile
 from pathlib import Path
 
-BUILD = Path(__file__).resolve().parent.parent / ".build" / "sources"
+BUILD = Path(__file__).resolve().parents[2] / ".build" / "sources"
 SKIPPED = ("__pycache__", ".pyc", ".DS_Store")
 
 

@@ -10,10 +10,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from stacks.images import FrameworkImage
-from stacks.compliance import INLINE_POLICY_REASON, accept
-from stacks.permissions import allow, default_policy
-from stacks.tokens import AWS, bucket_arn, format_arn, objects_arn, same_stack, stack_of
+from stacks.settings.images import FrameworkImage
+from stacks.cdk.compliance import INLINE_POLICY_REASON, accept
+from stacks.cdk.permissions import allow, default_policy
+from stacks.cdk.tokens import AWS, bucket_arn, format_arn, objects_arn, same_stack, stack_of
 
 
 def allow_log_streams(role: iam.Role, streams: Mapping[str, str], reason: str) -> None:

@@ -15,15 +15,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import pipelines
 from constructs import Construct
 
-from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_generated_policies
-from stacks.config import SETTINGS, KitConfig
-from stacks.data_bucket import DataBucket
-from stacks.delivery_check import check_role_name
-from stacks.stage import KitStage
-from stacks.tokens import AWS, Durations
-from stacks.workflow_stack import workflow_settings
+from stacks.cdk.compliance import INLINE_POLICY_REASON, accept, acknowledge_generated_policies
+from stacks.settings.config import SETTINGS, KitConfig
+from stacks.constructs.data_bucket import DataBucket
+from stacks.app.delivery_check import check_role_name
+from stacks.app.stage import KitStage
+from stacks.cdk.tokens import AWS, Durations
+from stacks.workflows.workflow_stack import workflow_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOOLS = json.loads((ROOT / "package.json").read_text())["devDependencies"]  # the pinned CLI and asset publisher
 # CodeBuild's standard 7.0 image: the Python the kit's requirements are pinned for, and npm to install the
 # pinned Node from package.json (the image's own Node is not used).

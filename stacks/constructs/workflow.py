@@ -10,14 +10,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
-from stacks.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
-                               acknowledge_wildcards)
-from stacks.permissions import add_statements, default_policy, drop_redundant_dependency
-from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
-from stacks.shared_asl import shared_asl
-from stacks.task_checks import check_task
-from stacks.tokens import AWS, format_arn, same_stack, stack_of
+from stacks.asl.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
+from stacks.cdk.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
+                                   acknowledge_wildcards)
+from stacks.cdk.permissions import add_statements, default_policy, drop_redundant_dependency
+from stacks.asl.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
+from stacks.asl.shared_asl import shared_asl
+from stacks.asl.task_checks import check_task
+from stacks.cdk.tokens import AWS, format_arn, same_stack, stack_of
 
 
 def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
@@ -26,7 +26,7 @@ def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tu
         key = integration_of(name, state, source=source)
         if key not in SERVICE_INTEGRATIONS:
             raise WorkflowDefinitionError(
-                f"{source}: state {name!r} uses integration {key!r}, which stacks/integrations.py "
+                f"{source}: state {name!r} uses integration {key!r}, which stacks/asl/integrations.py "
                 "SERVICE_INTEGRATIONS does not list; add the IAM actions and resources it needs there")
         yield name, state, SERVICE_INTEGRATIONS[key]
 
@@ -80,7 +80,7 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
     """IAM statements for every Task state of a substituted definition, merged by action set.
 
     `guards` maps a SageMaker condition key to {operator: value}; each integration's guarded action gets the
-    guards for the keys it supports (see Integration.condition_keys). Tasks are checked first (stacks.task_checks).
+    guards for the keys it supports (see Integration.condition_keys). Tasks are checked first (stacks.asl.task_checks).
     """
     stack = stack_of(scope)
     grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order

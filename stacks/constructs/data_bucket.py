@@ -6,8 +6,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.compliance import accept
-from stacks.tokens import Durations, stack_of
+from stacks.cdk.compliance import accept
+from stacks.cdk.tokens import Durations, stack_of
 
 REPLICATION_REASON = ("Runs regenerate their data from a seed and hold no unique records; cross-region "
                       "replication would double storage without a recovery need. Add a replication rule if yours "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from stacks.definition import WorkflowDefinitionError
-from stacks.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
-from stacks.integrations import Integration
-from stacks.shared_asl import CREATE_ONLY_ERRORS
+from stacks.asl.definition import WorkflowDefinitionError
+from stacks.asl.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
+from stacks.asl.integrations import Integration
+from stacks.asl.shared_asl import CREATE_ONLY_ERRORS
 
 # Intrinsic expressions that make a fresh random part of a name on every attempt, with their lengths.
 _UUID_PARTS = (8, 4, 4, 4, 12)  # a UUID's hex groups
@@ -119,7 +119,7 @@ def check_parameters(state: Mapping[str, Any], integration: str, where: str) -> 
     """Step Functions refuses the whole state machine at creation for one such field, so synthesis does first."""
     if not integration.startswith("aws-sdk:") and api_of(integration) not in ACCEPTED_PARAMETERS:
         raise WorkflowDefinitionError(
-            f"{where} uses {integration}, whose accepted request fields stacks/integration_parameters.py "
+            f"{where} uses {integration}, whose accepted request fields stacks/asl/integration_parameters.py "
             "ACCEPTED_PARAMETERS does not list; add them there with their source")
     field = unsupported_parameter(state, integration)
     if field:

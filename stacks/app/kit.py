@@ -9,9 +9,9 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
 
 from stacks import workflows
-from stacks.config import KitConfig, cdk_json_context  # noqa: F401 (the app's context, for its users)
-from stacks.stage import KitStage, build_workflow_stacks
-from stacks.workflow_stack import WORKFLOWS, workflow_settings
+from stacks.settings.config import KitConfig, cdk_json_context  # noqa: F401 (the app's context, for its users)
+from stacks.app.stage import KitStage, build_workflow_stacks
+from stacks.workflows.workflow_stack import WORKFLOWS, workflow_settings
 
 # Every module of stacks/workflows registers its stack (@register); each deploys and destroys on its own.
 for module in sorted(m.name for m in pkgutil.iter_modules(workflows.__path__)):
@@ -30,7 +30,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     app = App(context=dict(context or {}), outdir=outdir, analytics_reporting=False)
     config = KitConfig.from_context(app.node.get_all_context(), workflow_settings())
     if config.pipeline:
-        from stacks.pipeline import PipelineStack, stage_environment
+        from stacks.app.pipeline import PipelineStack, stage_environment
 
         PipelineStack(app, "Pipeline", config=config, env=stage_environment(config, "pipeline"))
     elif config.stage:

@@ -1,7 +1,7 @@
 """Mermaid diagrams of the workflows, generated from their ASL files into the README (`make diagrams`).
 
-    python -m stacks.diagram          # print every registered workflow's diagram
-    python -m stacks.diagram --write  # rewrite the README's diagram blocks
+    python -m stacks.app.diagram          # print every registered workflow's diagram
+    python -m stacks.app.diagram --write  # rewrite the README's diagram blocks
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from stacks.definition import expand, load_definition
-from stacks.shared_asl import shared_asl
+from stacks.asl.definition import expand, load_definition
+from stacks.asl.shared_asl import shared_asl
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 BLOCK = re.compile(r"(<!-- diagram:(?P<stack>\w+) -->\n)```mermaid\n.*?```\n", re.S)
 
@@ -59,7 +59,7 @@ def _condition(choice: Mapping[str, Any]) -> str:
 
 def diagrams() -> dict[str, str]:
     """Stack id -> Mermaid source, for every registered workflow."""
-    from stacks.kit import WORKFLOWS
+    from stacks.app.kit import WORKFLOWS
 
     return {stack: mermaid(expand(load_definition(ROOT / "statemachines" / f"{cls.spec.definition}.asl.json"),
                                   {**shared_asl(f"{stack}Failed"), **cls.spec.fragments}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aws_cdk import CfnResource
 from aws_cdk import aws_iam as iam
 
-from stacks.compliance import check_wildcards, default_policy, depend_on_policy_only
+from stacks.cdk.compliance import check_wildcards, default_policy, depend_on_policy_only
 
 __all__ = ["add_statements", "allow", "default_policy", "drop_redundant_dependency"]
 
@@ -14,7 +14,8 @@ def allow(role: iam.Role, actions: list[str], resources: list[str], *, condition
     """Add a statement to the role; wildcard resources must come with the reason they cannot be narrower.
 
     Two calls into CDK: the statement, and adding it (add_to_policy: add_to_principal_policy's result would cost
-    two more to read). The wildcards are found and acknowledged without resolving anything now (stacks.compliance)."""
+    two more to read). The wildcards are found and acknowledged without resolving anything now
+    (stacks.cdk.compliance)."""
     if not resources:  # CDK refuses it at synthesis only when the minimizePolicies flag is off
         raise ValueError(f"{role.node.path}: a statement for {actions} needs resources")
     check_wildcards(role, actions, resources, wildcard_reason)

@@ -12,10 +12,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.event_targets import undelivered_events_queue
-from stacks.permissions import allow
-from stacks.functions import KitFunction
-from stacks.tokens import Durations, format_arn, stack_of
+from stacks.constructs.event_targets import undelivered_events_queue
+from stacks.cdk.permissions import allow
+from stacks.constructs.functions import KitFunction
+from stacks.cdk.tokens import Durations, format_arn, stack_of
 
 # Execution statuses after which nothing of the run may keep billing (every end but success).
 GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]

@@ -8,8 +8,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.compliance import acknowledge_wildcards
-from stacks.tokens import bucket_arn, format_arn, objects_arn, same_stack, stack_of
+from stacks.cdk.compliance import acknowledge_wildcards
+from stacks.cdk.tokens import bucket_arn, format_arn, objects_arn, same_stack, stack_of
 
 
 class OperatorPolicy(Construct):

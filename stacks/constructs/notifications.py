@@ -11,8 +11,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 
-from stacks.compliance import accept
-from stacks.tokens import Durations, format_arn
+from stacks.cdk.compliance import accept
+from stacks.cdk.tokens import Durations, format_arn
 
 # Step Functions' execution metrics an alarm watches per state machine (Step Functions developer guide,
 # "Monitoring Step Functions metrics using CloudWatch": namespace AWS/States, dimension StateMachineArn).

@@ -39,7 +39,7 @@ EBS_ONLY_FAMILIES = frozenset({"t2", "t3", "m4", "m5", "m6i", "m7i", "c4", "c5",
 
 def cdk_json_context() -> dict[str, Any]:
     """The context the CDK CLI gives app.py: cdk.json's, plus construct paths in resource metadata."""
-    context = json.loads((Path(__file__).resolve().parent.parent / "cdk.json").read_text())["context"]
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
     return {**context, "aws:cdk:enable-path-metadata": True}
 
 

@@ -10,10 +10,10 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.compliance import INLINE_POLICY_REASON, accept, acknowledge_wildcards
-from stacks.permissions import allow, default_policy
-from stacks.workflow_stack import SageMakerWorkflowStack
-from stacks.tokens import format_arn
+from stacks.cdk.compliance import INLINE_POLICY_REASON, accept, acknowledge_wildcards
+from stacks.cdk.permissions import allow, default_policy
+from stacks.workflows.workflow_stack import SageMakerWorkflowStack
+from stacks.cdk.tokens import format_arn
 
 RUN_NAME = "pipeline-check-"  # the check names each run pipeline-check-<build number>
 

@@ -7,9 +7,9 @@ from typing import Collection
 from aws_cdk import Stage
 from constructs import Construct
 
-from stacks.config import ConfigError, KitConfig
-from stacks.delivery_check import DeliveryCheckStack, check_role_name
-from stacks.workflow_stack import WORKFLOWS
+from stacks.settings.config import ConfigError, KitConfig
+from stacks.app.delivery_check import DeliveryCheckStack, check_role_name
+from stacks.workflows.workflow_stack import WORKFLOWS
 
 
 def build_workflow_stacks(scope: Construct, config: KitConfig, workflows: Collection[str] | None = None) -> dict:

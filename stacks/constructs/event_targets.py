@@ -12,9 +12,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.compliance import INLINE_POLICY_REASON, accept
-from stacks.permissions import allow, default_policy
-from stacks.tokens import AWS, Durations, format_arn, same_stack
+from stacks.cdk.compliance import INLINE_POLICY_REASON, accept
+from stacks.cdk.permissions import allow, default_policy
+from stacks.cdk.tokens import AWS, Durations, format_arn, same_stack
 
 
 def undelivered_events_queue(scope: Construct, construct_id: str, *, rule_name: str, holds: str,

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from processing.metrics import TASKS
-from stacks.config import ConfigError, Setting, whole_number
+from stacks.settings.config import ConfigError, Setting, whole_number
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # A column name as a job argument: printable, no comma (lists are comma-separated); SageMaker takes each
 # container argument up to 256 characters.
 COLUMN = re.compile(r"^[^,\r\n\t]{1,128}$")
 ARGUMENT_LIMIT = 256
 BUILT_IN = "xgboost"
-# The images a team's script may run in: framework images whose toolkit runs script mode (stacks/images.py).
+# The images a team's script may run in: framework images whose toolkit runs script mode (stacks/settings/images.py).
 FRAMEWORKS = {"sklearn": "SklearnImage", "xgboost": "XGBoostImage"}
 SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
@@ -111,7 +111,7 @@ SETTINGS: dict[str, Setting] = {
 class Model:
     """What trains and serves: SageMaker's built-in XGBoost, or a team's script in a framework image."""
 
-    image: str  # the image's placeholder (stacks/images.py)
+    image: str  # the image's placeholder (stacks/settings/images.py)
     hyperparameters: Mapping[str, str]  # defaults a run may override
     rules: list  # how validate_input checks a run's hyperparameters (see its rules.declared)
     fixed: Mapping[str, str]  # hyperparameters the kit sets (the run may not)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aws_cdk import CfnMapping, Fn, Stack
 from constructs import Construct
 
-from stacks.tokens import AWS, format_arn, stack_of
+from stacks.cdk.tokens import AWS, format_arn, stack_of
 
 # Region -> AWS account of the SageMaker framework image registry (same account for XGBoost and
 # scikit-learn). Source: the SageMaker Python SDK's image_uri_config; checked against it in tests.

@@ -7,7 +7,7 @@ Step Functions names a SageMaker API error after the SDK's exception class: `Sag
 or `SageMaker.AmazonSageMakerException` for every error without a class of its own (throttling, validation,
 access denied, a name in use). A `.sync` task that is retried after its job was created starts a second job, and
 Step Functions does not stop the first, so `.sync` tasks retry only errors that no operation but Create* declares
-(no job exists yet); `stacks.workflow` refuses any other Retry on them, and tests check the declarations in
+(no job exists yet); `stacks.constructs.workflow` refuses any other Retry on them, and tests check the declarations in
 botocore's SageMaker model.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ not `aws-sdk:`) and refuses a definition with any other one. Read 2026-12-07 fro
   createTrainingJob takes EnableManagedSpotTraining) and 86 (a user, 2020-09-16: CheckpointConfig set by hand in
   the console made the training job work).
 
-A field missing here is refused at synthesis (stacks/task_checks.py) and offline at CreateStateMachine
+A field missing here is refused at synthesis (stacks/asl/task_checks.py) and offline at CreateStateMachine
 (offline/sfn_sagemaker.py); add one only with a source for it.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ ACCEPTED_PARAMETERS: dict[str, tuple[str, ...]] = {
     # Incomplete sources: ARCHIVED_GUIDE lists 10 for CreateTrainingJob (names lost, and older than spot
     # training); CDK SageMakerCreateTrainingJob renders the first 12 here; EnableManagedSpotTraining is stated
     # in issue 42 and CheckpointConfig reported in issue 86. EnableInterContainerTrafficEncryption is stated by
-    # no source found: it stays because the role's guards require it (stacks/integrations.py), unverified.
+    # no source found: it stays because the role's guards require it (stacks/asl/integrations.py), unverified.
     "sagemaker:createTrainingJob": ("AlgorithmSpecification", "EnableNetworkIsolation", "Environment",
                                     "HyperParameters", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
                                     "RoleArn", "StoppingCondition", "Tags", "TrainingJobName", "VpcConfig",

@@ -19,45 +19,23 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.permissions import allow
-from stacks.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
-from stacks.data_bucket import DataBucket
-from stacks.definition import PLACEHOLDER, Value, WorkflowDefinitionError, expand, load_definition, placeholders
-from stacks.functions import KitFunction
-from stacks.images import IMAGES
-from stacks.job_cleanup import StrandedJobCleanup
-from stacks.notifications import alarm_on_failed_runs, notification_topic, topic_key
-from stacks.operator_policy import OperatorPolicy
-from stacks.sagemaker_role import SageMakerExecutionRole
-from stacks.source_archive import source_archive
-from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
-from stacks.workflow import SageMakerWorkflow, created_endpoint, sync_jobs, used_integrations
+from stacks.cdk.permissions import allow
+from stacks.settings.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
+from stacks.constructs.data_bucket import DataBucket
+from stacks.asl.definition import PLACEHOLDER, Value, WorkflowDefinitionError, expand, load_definition, placeholders
+from stacks.constructs.functions import FunctionSpec, KitFunction
+from stacks.settings.images import IMAGES
+from stacks.constructs.job_cleanup import StrandedJobCleanup
+from stacks.constructs.notifications import alarm_on_failed_runs, notification_topic, topic_key
+from stacks.constructs.operator_policy import OperatorPolicy
+from stacks.constructs.sagemaker_role import SageMakerExecutionRole
+from stacks.constructs.source_archive import source_archive
+from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
+from stacks.constructs.workflow import SageMakerWorkflow, created_endpoint, sync_jobs, used_integrations
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUN_FOLDERS = ("Each execution keeps its data under runs/<execution name>/, a name known only at run time; "
                "the function reaches only the named folders of runs in this stack's bucket.")
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """A Lambda function of a workflow, from lambda/<folder>/handler.py; the ASL gets ${<Id>FunctionArn}.
-
-    `reads`/`writes` are the run folders (runs/<run>/<folder>/) it reads and writes: its S3 (and KMS)
-    permissions follow from them. `environment` values may be `${Name}` placeholders of the stack
-    (DataBucket, AllowedInstanceTypes, or what add_resources returned)."""
-
-    folder: str
-    description: str
-    reads: tuple[str, ...] = ()
-    writes: tuple[str, ...] = ()
-    environment: Mapping[str, str] = field(default_factory=dict)
-    # Prefixes of the data bucket outside runs/ it reads (user data sets): GetObject, and ListBucket on them.
-    bucket_reads: tuple[str, ...] = ()
-    # Prefixes outside runs/ where it creates objects that must not exist yet: PutObject only with If-None-Match: *
-    # (a conditional write, which S3 refuses once the key exists), so it can never overwrite one.
-    bucket_creates: tuple[str, ...] = ()
-    memory_size: int = 256
-    timeout_seconds: int = 30
 
 
 # Every workflow starts by checking its input and may seed a synthetic data set.

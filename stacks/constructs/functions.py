@@ -1,6 +1,7 @@
 """Python Lambda functions of the kit: code from `lambda/<folder>`, own role, log group and tracing."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -11,17 +12,39 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
-                               acknowledge_wildcards, remember_default_policy)
-from stacks.permissions import default_policy, drop_redundant_dependency
-from stacks.tokens import AWS, Durations, same_stack
+from stacks.cdk.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
+                                   acknowledge_wildcards, remember_default_policy)
+from stacks.cdk.permissions import default_policy, drop_redundant_dependency
+from stacks.cdk.tokens import AWS, Durations, same_stack
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64  # read once: each read of it is a call into CDK
 SYNCHRONOUS_INVOCATION_REASON = ("Step Functions invokes this function synchronously and handles its errors with "
                                  "Retry and Catch; a dead-letter queue only receives failed asynchronous invocations.")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function of a workflow, from lambda/<folder>/handler.py; the ASL gets ${<Id>FunctionArn}.
+
+    `reads`/`writes` are the run folders (runs/<run>/<folder>/) it reads and writes: its S3 (and KMS)
+    permissions follow from them. `environment` values may be `${Name}` placeholders of the stack
+    (DataBucket, AllowedInstanceTypes, or what add_resources returned)."""
+
+    folder: str
+    description: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # Prefixes of the data bucket outside runs/ it reads (user data sets): GetObject, and ListBucket on them.
+    bucket_reads: tuple[str, ...] = ()
+    # Prefixes outside runs/ where it creates objects that must not exist yet: PutObject only with If-None-Match: *
+    # (a conditional write, which S3 refuses once the key exists), so it can never overwrite one.
+    bucket_creates: tuple[str, ...] = ()
+    memory_size: int = 256
+    timeout_seconds: int = 30
 
 
 class KitFunction(Construct):

@@ -8,7 +8,7 @@ it claimed ends at once, successfully, in the state `DuplicateEvent`. Runs start
 """
 from __future__ import annotations
 
-from stacks.workflow_stack import FunctionSpec
+from stacks.constructs.functions import FunctionSpec
 
 CLAIMS = "claims/"  # where lambda/claim_event writes, in the stack's data bucket
 
