@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from offline.assembly import load_workflows
+from offline.sources.assembly import load_workflows
 from stacks.aws_behaviours import BEHAVIOURS
 from stacks.asl.definition import WorkflowDefinitionError, integration_of, task_states
 from stacks.asl.task_checks import check_parameters

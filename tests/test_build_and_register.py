@@ -10,8 +10,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from offline.cloud import LocalCloud
-from offline.request_validation import RequestRefused as SageMakerError
+from offline.cloud.account import LocalCloud
+from offline.sources.request_validation import RequestRefused as SageMakerError
 from tests.cfn import arn, get_att, of_type, ref, resource
 from tests.conftest import load_processing_module
 from tests.test_iam import statements, trust

@@ -12,7 +12,7 @@ import botocore
 import pytest
 from moto.events.models import EventPattern
 
-from offline.cloud import LocalCloud
+from offline.cloud.account import LocalCloud
 from stacks.settings.config import ConfigError
 from stacks.app.kit import build_app, cdk_json_context
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource

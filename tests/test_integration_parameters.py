@@ -10,7 +10,7 @@ from aws_cdk import App, Stack
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from offline import sfn_sagemaker
+from offline.cloud import sfn_sagemaker
 from stacks.asl.definition import WorkflowDefinitionError, integration_of, task_states
 from stacks.asl.integration_parameters import ACCEPTED_PARAMETERS, api_of
 from stacks.asl.integrations import SERVICE_INTEGRATIONS

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from offline.assembly import StackResolver
-from offline.cloud import LocalCloud
+from offline.sources.assembly import StackResolver
+from offline.cloud.account import LocalCloud
 from stacks.settings.config import KitConfig
 from stacks.app.kit import WORKFLOWS, workflow_settings
 from stacks.app.pipeline import TOOLS, context_arguments

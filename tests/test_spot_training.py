@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from offline.cloud import LocalCloud
-from offline.request_validation import RequestRefused as SageMakerError, validate
+from offline.cloud.account import LocalCloud
+from offline.sources.request_validation import RequestRefused as SageMakerError, validate
 from stacks.settings.config import ConfigError, KitConfig
 from stacks.asl.definition import task_states
 from tests.cfn import resource

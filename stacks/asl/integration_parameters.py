@@ -19,7 +19,7 @@ not `aws-sdk:`) and refuses a definition with any other one. Read 2026-12-07 fro
   the console made the training job work).
 
 A field missing here is refused at synthesis (stacks/asl/task_checks.py) and offline at CreateStateMachine
-(offline/sfn_sagemaker.py); add one only with a source for it.
+(offline/cloud/sfn_sagemaker.py); add one only with a source for it.
 """
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def _condition(operator: str, key: str, wanted: Any, context: Context) -> bool |
     if base not in _TESTS or qualifier not in ("", "ForAllValues", "ForAnyValue"):
         raise UnsupportedPolicy(f"condition operator {operator} is not evaluated offline; supported: "
                                 f"{', '.join(SUPPORTED_OPERATORS)} (with ForAllValues:/ForAnyValue: and IfExists); "
-                                "add it to offline/iam_policy.py _TESTS")
+                                "add it to offline/iam/iam_policy.py _TESTS")
     test, negated = _TESTS[base]
     policy_values = _values(wanted)
     if any("${" in value for value in policy_values):
@@ -123,7 +123,7 @@ def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Context, kn
                if result == HOLDS_ON_ABSENCE and known is not None and key not in known]
     if unknown and allowing:
         raise UnsupportedPolicy(f"an Allow whose condition {unknown[0]} {HOLDS_ON_ABSENCE}, a key offline does not "
-                                "set for this call; add it to the call's row in offline/iam_requests.py")
+                                "set for this call; add it to the call's row in offline/iam/iam_requests.py")
     return True
 
 

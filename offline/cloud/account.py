@@ -10,17 +10,18 @@ from typing import Callable, Mapping
 import boto3
 from moto import mock_aws
 
-from offline import behaviours as chosen_behaviours
-from offline import iam, sfn_sagemaker
-from offline.alarms import LocalAlarms
-from offline.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
-from offline.event_bus import LocalEventBus
-from offline.integrations import check_images, check_supported
-from offline.lambda_service import LocalLambda
-from offline.s3_objects import list_keys, split_s3
-from offline.sagemaker_service import LocalSageMaker
-from offline.server import LocalEndpoints
-from offline.service_keys import ServiceKeys
+from offline.services import behaviours as chosen_behaviours
+from offline.cloud import sfn_sagemaker
+from offline.iam import iam
+from offline.services.alarms import LocalAlarms
+from offline.sources.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
+from offline.services.event_bus import LocalEventBus
+from offline.cloud.integrations import check_images, check_supported
+from offline.services.lambda_service import LocalLambda
+from offline.runtimes.s3_objects import list_keys, split_s3
+from offline.services.sagemaker_service import LocalSageMaker
+from offline.services.server import LocalEndpoints
+from offline.services.service_keys import ServiceKeys
 
 ENVIRONMENT = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                "AWS_SESSION_TOKEN": "local"}

@@ -2,8 +2,8 @@
 wrote, measured by the kit's one metrics module."""
 from __future__ import annotations
 
-from offline.cloud import LocalCloud
-from offline.s3_objects import split_s3
+from offline.cloud.account import LocalCloud
+from offline.runtimes.s3_objects import split_s3
 from processing.metrics import evaluate as measure
 
 

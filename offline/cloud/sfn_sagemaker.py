@@ -34,8 +34,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from offline import behaviours
-from offline.sagemaker_service import JOB_KINDS
+from offline.services import behaviours
+from offline.services.sagemaker_service import JOB_KINDS
 from stacks.asl.definition import INTEGRATION_RESOURCE
 from stacks.asl.integration_parameters import ACCEPTED_PARAMETERS, NOT_SUPPORTED, api_of
 from stacks.asl.task_checks import unsupported_parameter

@@ -1,5 +1,5 @@
 """A local SageMaker API: the job, model and registry calls the workflows make, each request checked as
-SageMaker checks it (offline/request_validation.py), jobs run for real (offline/sagemaker_jobs.py).
+SageMaker checks it (offline/sources/request_validation.py), jobs run for real (offline/runtimes/sagemaker_jobs.py).
 
 Job kinds come from the kit's integration table, so a job integration added there is known here; one without
 a runner in JobRunners fails its create call with a message naming where to add one.
@@ -15,13 +15,13 @@ from typing import Callable
 import boto3
 from botocore import xform_name
 
-from offline import behaviours
-from offline.assembly import ACCOUNT, REGION
-from offline.s3_objects import list_keys, split_s3
-from offline.iam import LocalIam
-from offline.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
-from offline.sagemaker_jobs import JobRunners
-from offline.request_validation import RequestRefused as SageMakerError, validate
+from offline.services import behaviours
+from offline.sources.assembly import ACCOUNT, REGION
+from offline.runtimes.s3_objects import list_keys, split_s3
+from offline.iam.iam import LocalIam
+from offline.services.sagemaker_hosting import HOSTING_OPERATIONS, LocalHosting
+from offline.runtimes.sagemaker_jobs import JobRunners
+from offline.sources.request_validation import RequestRefused as SageMakerError, validate
 from stacks.asl.integrations import SERVICE_INTEGRATIONS
 
 # Job noun (TrainingJob, ...) -> ARN resource type, for every job a `.sync` integration of the kit waits for.
@@ -62,7 +62,7 @@ class LocalSageMaker:
         self.s3_access = self.runners.s3_access  # (job name, "read"/"write", s3 uri)
         self.hosting = LocalHosting(self.s3, self.models, self._load_as_model_role, self.lock)
         # Called with a version's description when it is registered or its approval changes (the event
-        # SageMaker sends EventBridge); offline/cloud.py puts it on the local bus.
+        # SageMaker sends EventBridge); offline/cloud/account.py puts it on the local bus.
         self.on_model_package_change: Callable[[dict], None] = lambda description: None
         self.injected_errors: list[tuple[str, str, str]] = []  # (operation, error code, message)
         self.injected_failures: dict[str, str] = {}  # job kind -> failure reason for its next job
@@ -118,7 +118,7 @@ class LocalSageMaker:
         if operation in REGISTRY_OPERATIONS:
             return getattr(self, f"_{xform_name(operation)}")(request)
         raise SageMakerError("UnknownOperationException",
-                             f"{operation} is not available locally; add it to offline/sagemaker_service.py")
+                             f"{operation} is not available locally; add it to offline/services/sagemaker_service.py")
 
     def _lookup(self, table: dict, name: str, what: str) -> dict:
         with self.lock:
@@ -132,7 +132,7 @@ class LocalSageMaker:
         runner = self.runners.by_kind.get(kind)
         if runner is None:
             raise SageMakerError("UnknownOperationException", f"no local runner for {kind}s; add one to "
-                                                              "offline/sagemaker_jobs.py JobRunners")
+                                                              "offline/runtimes/sagemaker_jobs.py JobRunners")
         self._refuse_empty_input(kind, request)
         now = time.time()
         with self.lock:
@@ -260,7 +260,7 @@ class LocalSageMaker:
     def _job_role(self, kind: str, job: dict) -> str:
         if kind not in JOB_ROLES:
             raise RuntimeError(f"no role field known for {kind}s; add where its request names it to "
-                               "offline/sagemaker_service.py JOB_ROLES")
+                               "offline/services/sagemaker_service.py JOB_ROLES")
         value = job
         for part in JOB_ROLES[kind]:
             value = value[part]

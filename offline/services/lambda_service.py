@@ -9,8 +9,8 @@ import threading
 import traceback
 from types import ModuleType
 
-from offline.assembly import LocalFunction
-from offline.iam import LocalIam
+from offline.sources.assembly import LocalFunction
+from offline.iam.iam import LocalIam
 
 
 class _Environment(ModuleType):

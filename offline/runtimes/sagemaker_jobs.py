@@ -1,8 +1,8 @@
 """SageMaker jobs that really run, offline, as their image runs them: processing runs the job's own command (the
 shipped script) with this Python against folders staged like /opt/ml/processing/...; training runs the built-in
 XGBoost algorithm on CSV channels (label first), or a framework image's script in script mode
-(offline/script_mode.py), and stores model.tar.gz where SageMaker would; transform serves the model's containers
-(offline/serving.py) and writes `<input>.out` per input object; tuning searches the given hyperparameter ranges
+(offline/runtimes/script_mode.py), and stores model.tar.gz where SageMaker would; transform serves the model's containers
+(offline/runtimes/serving.py) and writes `<input>.out` per input object; tuning searches the given hyperparameter ranges
 with real training jobs and reports the best as SageMaker does. An image without a runner is refused."""
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from offline.s3_objects import list_keys, split_s3
-from offline.image_versions import report_versions
-from offline.script_mode import run_script
-from offline.serving import CSV, MODEL_FILE, ServedModel, repository
+from offline.runtimes.s3_objects import list_keys, split_s3
+from offline.runtimes.image_versions import report_versions
+from offline.runtimes.script_mode import run_script
+from offline.runtimes.serving import CSV, MODEL_FILE, ServedModel, repository
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
 SCRIPT_MODE_IMAGES = ("sagemaker-scikit-learn", "sagemaker-xgboost")  # images whose toolkit runs a user's script
 MESSAGE_FILE = "/opt/ml/output/message"  # what a processing container tells; its first 1 KB is the ExitMessage
@@ -143,7 +143,7 @@ class JobRunners:
             return {"ModelArtifacts": {"S3ModelArtifacts": artifacts}, "SecondaryStatus": "Completed",
                     "FinalMetricDataList": [{**m, "Timestamp": time.time()} for m in metrics]}
         raise RuntimeError(f"ClientError: image {image} has no offline training runner; register one in "
-                           "offline/sagemaker_jobs.py JobRunners.training")
+                           "offline/runtimes/sagemaker_jobs.py JobRunners.training")
 
     def _xgboost_algorithm(self, name: str, job: dict) -> dict:
         import xgboost
@@ -365,9 +365,9 @@ def _run_hosts(root: str, hosts: list[str], config: dict, timeout: float) -> Non
         Path(root, host, "config.json").write_text(json.dumps(host_config))
         with Path(root, host, "output", "stderr").open("w") as errors:
             running[host] = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from offline.sagemaker_jobs import xgboost_host; "
+                [sys.executable, "-c", "import sys; from offline.runtimes.sagemaker_jobs import xgboost_host; "
                                        "xgboost_host(sys.argv[1])", str(Path(root, host, "config.json"))],
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
                                                                               os.environ.get("PYTHONPATH")]))},
                 stdout=subprocess.DEVNULL, stderr=errors)
     deadline = time.monotonic() + timeout

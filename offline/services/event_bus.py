@@ -15,9 +15,9 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
-from offline.assembly import ACCOUNT, REGION, LocalRule, LocalTarget
-from offline.iam import LocalIam
-from offline.lambda_service import LocalLambda
+from offline.sources.assembly import ACCOUNT, REGION, LocalRule, LocalTarget
+from offline.iam.iam import LocalIam
+from offline.services.lambda_service import LocalLambda
 
 
 class UnsupportedTarget(RuntimeError):
@@ -63,7 +63,7 @@ class LocalEventBus:
                 # EventBridge names no execution; Step Functions then names it with a UUID.
                 return self.sfn.start_execution(stateMachineArn=target, name=str(uuid.uuid4()),
                                                 input=_text(event))["executionArn"]
-        raise UnsupportedTarget(f"a rule targets {target}; offline/event_bus.py LocalEventBus._deliver "
+        raise UnsupportedTarget(f"a rule targets {target}; offline/services/event_bus.py LocalEventBus._deliver "
                                 "delivers only to Lambda functions and state machines: add the service there")
 
 

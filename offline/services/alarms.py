@@ -6,7 +6,7 @@ alarm's message on their SNS topics, and the default bus gets a "CloudWatch Alar
 rules, such as retrain_on_drift's, match). An action whose topic's key CloudWatch may not use fails as it does on AWS:
 nothing is published, and the change records the failed action as the alarm's history shows it. Alarms on metrics
 nothing publishes offline (AWS/SageMaker) keep their state; the kit's own metrics and Step Functions' execution
-metrics (offline/cloud.py publishes them as executions end) can fire here.
+metrics (offline/cloud/account.py publishes them as executions end) can fire here.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import datetime
 import json
 from typing import Any
 
-from offline.assembly import ACCOUNT, REGION
-from offline.service_keys import ServiceKeys
+from offline.sources.assembly import ACCOUNT, REGION
+from offline.services.service_keys import ServiceKeys
 
-PUBLISHED_OFFLINE = ("AWS/States",)  # AWS namespaces something publishes to offline (offline/cloud.py)
+PUBLISHED_OFFLINE = ("AWS/States",)  # AWS namespaces something publishes to offline (offline/cloud/account.py)
 
 COMPARE = {"GreaterThanOrEqualToThreshold": lambda v, t: v >= t, "GreaterThanThreshold": lambda v, t: v > t,
            "LessThanThreshold": lambda v, t: v < t, "LessThanOrEqualToThreshold": lambda v, t: v <= t}

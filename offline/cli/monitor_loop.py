@@ -16,7 +16,7 @@ from typing import Callable
 
 import boto3
 
-from offline.cloud import LocalCloud
+from offline.cloud.account import LocalCloud
 from processing.monitor import finite_number  # a numeric column is one the monitor reads as numbers
 
 MONITOR, BUILD = "MonitorEndpoint", "BuildAndRegister"

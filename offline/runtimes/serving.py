@@ -61,10 +61,10 @@ class XGBoostAlgorithm:
         environment = container.get("Environment", {})
         if environment.get("SAGEMAKER_PROGRAM"):
             raise ValueError("XGBoost in framework mode (SAGEMAKER_PROGRAM set) has no offline runner yet; "
-                             "register one in offline/serving.py RUNNERS")
+                             "register one in offline/runtimes/serving.py RUNNERS")
         if "SAGEMAKER_INFERENCE_OUTPUT" in environment:
             raise ValueError("XGBoost's selectable inference output (SAGEMAKER_INFERENCE_OUTPUT) is not served "
-                             "offline; remove it or add it to offline/serving.py XGBoostAlgorithm")
+                             "offline; remove it or add it to offline/runtimes/serving.py XGBoostAlgorithm")
         self.batch = bool(environment.get("SAGEMAKER_BATCH"))
         self.default_accept = environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", CSV)
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
@@ -180,7 +180,7 @@ class ServedModel:
             raise ValueError("only Serial inference pipelines are served offline")
         refused = unsupported_images([c["Image"] for c in containers])
         if refused:
-            raise ValueError(f"image {refused[0]} has no offline runner; register one in offline/serving.py RUNNERS")
+            raise ValueError(f"image {refused[0]} has no offline runner; register one in offline/runtimes/serving.py RUNNERS")
         self.containers = [RUNNERS[repository(c["Image"])](c, read(c["ModelDataUrl"])) for c in containers]
 
     def __call__(self, body: bytes, content_type: str = CSV, accept: str = CSV) -> tuple[bytes, str]:

@@ -20,9 +20,9 @@ import boto3
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
-from offline.assembly import REGION
-from offline.lambda_service import LocalLambda
-from offline.sagemaker_service import LocalSageMaker, SageMakerError
+from offline.sources.assembly import REGION
+from offline.services.lambda_service import LocalLambda
+from offline.services.sagemaker_service import LocalSageMaker, SageMakerError
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,10 +11,10 @@ import time
 import uuid
 from typing import Any, Callable
 
-from offline.assembly import ACCOUNT, REGION
-from offline.s3_objects import split_s3
-from offline.request_validation import RequestRefused as SageMakerError
-from offline.serving import ModelError
+from offline.sources.assembly import ACCOUNT, REGION
+from offline.runtimes.s3_objects import split_s3
+from offline.sources.request_validation import RequestRefused as SageMakerError
+from offline.runtimes.serving import ModelError
 
 HOSTING_OPERATIONS = ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "ListEndpointConfigs",
                       "CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint", "DeleteEndpoint")
@@ -30,7 +30,7 @@ def _missing(what: str, name: str) -> SageMakerError:
 
 
 class LocalHosting:
-    """Endpoints of one local account; `load_model(user, model)` gives the served model (offline/serving.py)."""
+    """Endpoints of one local account; `load_model(user, model)` gives the served model (offline/runtimes/serving.py)."""
 
     def __init__(self, s3: Any, models: dict[str, dict], load_model: Callable[[str, dict], Any],
                  lock: threading.Lock) -> None:

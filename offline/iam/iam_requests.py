@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import botocore.session
 
-from offline.assembly import ACCOUNT, REGION
+from offline.sources.assembly import ACCOUNT, REGION
 
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 
@@ -42,7 +42,7 @@ MODELED_KEYS = frozenset({
     "s3:prefix", "s3:if-none-match", "cloudwatch:namespace", "kms:ViaService", "kms:CallerAccount", "kms:EncryptionContext:aws:states:stateMachineArn",
     "iam:PassedToService", "sagemaker:InstanceTypes", "sagemaker:MaxRuntimeInSeconds", "sagemaker:NetworkIsolation",
     "sagemaker:InterContainerTrafficEncryption", "sagemaker:VolumeKmsKey", "sagemaker:OutputKmsKey",
-    "aws:SourceArn"})  # aws:SourceArn: a rule invoking a function (offline/iam.py, Lambda permissions)
+    "aws:SourceArn"})  # aws:SourceArn: a rule invoking a function (offline/iam/iam.py, Lambda permissions)
 
 
 class UnmappedCall(RuntimeError):
@@ -284,4 +284,4 @@ def checks_for(service: str, operation: str, params: Mapping, keys: Keys) -> lis
     if (service, operation) in _PLAIN:
         return _PLAIN[(service, operation)](params, keys)
     raise UnmappedCall(f"{service}:{operation} has no IAM mapping offline, so it cannot be authorized; add its "
-                       "action, resource and condition keys to offline/iam_requests.py")
+                       "action, resource and condition keys to offline/iam/iam_requests.py")

@@ -3,8 +3,8 @@
 Whoever acts runs `with iam.acting_as(role_arn, session)`: a Lambda handler as its function's role, a SageMaker
 job or endpoint as its execution role, a state machine's tasks as its role, a rule's target as the rule's role.
 Every boto3 client carries botocore hooks: the request's parameters are kept; before the request is sent, they
-are checked against the service's model (offline/request_validation.py, every call, whoever makes it), then the
-caller's role is asked for each check offline/iam_requests.py maps the call to. A refused call gets the response
+are checked against the service's model (offline/sources/request_validation.py, every call, whoever makes it), then the
+caller's role is asked for each check offline/iam/iam_requests.py maps the call to. A refused call gets the response
 AWS gives (HTTP 403, AccessDenied or the service's code, the message naming the caller, action, resource and
 why), so the caller fails as it would on AWS. Calls with no one acting (the local account setting itself up, as
 CloudFormation would, and the tests' own reads) are not authorized.
@@ -27,10 +27,10 @@ from botocore.handlers import BUILTIN_HANDLERS
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService)
 
-from offline.assembly import ACCOUNT, REGION, SynthesizedStack, synthesized_stacks
-from offline.iam_policy import Statement, UnsupportedPolicy, decide, parse_policy
-from offline.iam_requests import MODELED_KEYS, Check, Keys, checks_for
-from offline.request_validation import RequestRefused, validate_operation
+from offline.sources.assembly import ACCOUNT, REGION, SynthesizedStack, synthesized_stacks
+from offline.iam.iam_policy import Statement, UnsupportedPolicy, decide, parse_policy
+from offline.iam.iam_requests import MODELED_KEYS, Check, Keys, checks_for
+from offline.sources.request_validation import RequestRefused, validate_operation
 from stacks.asl.integrations import SERVICE_INTEGRATIONS
 
 # How each service names a refusal (S3 API reference: AccessDenied; SNS API reference: AuthorizationError).

@@ -19,7 +19,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator
 
-from offline.request_rules import DOCUMENTED_RULES
+from offline.sources.request_rules import DOCUMENTED_RULES
 
 # The code each service gives a request its model refuses; ValidationException unless listed here.
 REFUSAL_CODES = {

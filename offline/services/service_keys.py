@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from offline.assembly import ACCOUNT, synthesized_stacks
-from offline.iam_policy import Statement, decide, parse_policy
+from offline.sources.assembly import ACCOUNT, synthesized_stacks
+from offline.iam.iam_policy import Statement, decide, parse_policy
 from stacks.aws_behaviours import MANAGED_KEY_SERVICES
 
 ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")  # what SNS asks KMS for on the publisher's behalf
