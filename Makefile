@@ -81,7 +81,7 @@ bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
 	$(VENV)/bin/python benchmarks/large_data.py
 
 diagrams: $(STAMPS)/node $(STAMPS)/python
-	$(VENV)/bin/python -m stacks.diagram --write
+	$(VENV)/bin/python -m stacks.app.diagram --write
 
 clean:
 	rm -rf cdk.out $(STAMPS) .pytest_cache

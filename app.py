@@ -16,9 +16,9 @@ except ImportError:
     sys.exit(f"error: aws-cdk-lib is not installed for {sys.executable}; run `make synth` once (it installs "
              "into .venv) or `pip install -r requirements.txt`")
 
-from stacks.config import ConfigError  # noqa: E402
-from stacks.definition import WorkflowDefinitionError  # noqa: E402
-from stacks.kit import build_app  # noqa: E402
+from stacks.settings.config import ConfigError  # noqa: E402
+from stacks.asl.definition import WorkflowDefinitionError  # noqa: E402
+from stacks.app.kit import build_app  # noqa: E402
 
 try:
     build_app().synth()

@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSING = ROOT / "processing"
-# The built-in algorithm's training on one CSV channel, with the kit's binary defaults (stacks/model_contract.py).
+# The built-in algorithm's training on one CSV channel, with the kit's binary defaults
+# (stacks/settings/model_contract.py).
 TRAIN = """
 import sys, xgboost
 train = xgboost.DMatrix(sys.argv[1] + "?format=csv&label_column=0")

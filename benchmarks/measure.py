@@ -31,9 +31,9 @@ def kit_app(outdir: str, stacks: dict[str, int]):
     """The kit's app with `stacks` (stack id -> copies), cdk.json's context and the kit's nag packs."""
     sys.path.insert(0, str(ROOT))
     from aws_cdk import App, Validations
-    from stacks.config import KitConfig
-    from stacks.kit import NAG_PACKS, WORKFLOWS, cdk_json_context
-    from stacks.workflow_stack import workflow_settings
+    from stacks.settings.config import KitConfig
+    from stacks.app.kit import NAG_PACKS, WORKFLOWS, cdk_json_context
+    from stacks.workflows.workflow_stack import workflow_settings
 
     app = App(context=cdk_json_context(), outdir=outdir, analytics_reporting=False)
     config = KitConfig.from_context(app.node.get_all_context(), workflow_settings())
@@ -49,7 +49,7 @@ def peer_app(outdir: str, stacks: list[str]):
     project's cdk.json sets the same ones) and the CLI's path metadata."""
     sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
     from peer_app import build_peer_app
-    from stacks.config import cdk_json_context
+    from stacks.settings.config import cdk_json_context
 
     return build_peer_app(outdir, [PEER_STACKS[stack] for stack in stacks], cdk_json_context())
 
@@ -87,7 +87,7 @@ def count(kind: str, stack: str, outdir: str) -> None:
 
     sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
     import peer_app as _  # noqa: F401
-    import stacks.kit  # noqa: F401
+    import stacks.app.kit  # noqa: F401
     calls: Counter = Counter()
     send = process._NodeProcess.send
 

@@ -16,9 +16,9 @@ import time
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
-from stacks.kit import WORKFLOWS, cdk_json_context
-from stacks.config import KitConfig
-from stacks.workflow_stack import workflow_settings
+from stacks.app.kit import WORKFLOWS, cdk_json_context
+from stacks.settings.config import KitConfig
+from stacks.workflows.workflow_stack import workflow_settings
 from stacks.workflows.deploy_approved import endpoint_name
 
 class StillThere(RuntimeError):

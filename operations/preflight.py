@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from offline.assembly import load_workflows
+from offline.sources.assembly import load_workflows
 from stacks.aws_behaviours import BEHAVIOURS
-from stacks.definition import WorkflowDefinitionError, integration_of, task_states
-from stacks.task_checks import check_parameters
+from stacks.asl.definition import WorkflowDefinitionError, integration_of, task_states
+from stacks.asl.task_checks import check_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
 """The AWS behaviours the kit relies on that no service model gives, each with its source: the one table the
-workflows are written against, the emulator answers from (offline/behaviours.py) and `make preflight` lists.
+workflows are written against, the emulator answers from (offline/services/behaviours.py) and `make preflight` lists.
 
 A row is "stated" when an AWS page or a container's or SDK's source at a named commit says it, "reported" when
 only public reports do, and "unverified" when nothing does. Every row that is not stated names the other
@@ -103,14 +103,14 @@ BEHAVIOURS: dict[str, Behaviour] = {
         "Optimized integrations pass only the request fields listed per API and refuse any other (\"The field ... "
         "is not supported by Step Functions\"); the public report shows the refusal as the task runs, so the kit "
         "refuses such a field before either, at synthesis and at the offline CreateStateMachine",
-        "stated", "stacks/integration_parameters.py: the guide's 'Supported parameters' lists (awsdocs/aws-step-"
+        "stated", "stacks/asl/integration_parameters.py: the guide's 'Supported parameters' lists (awsdocs/aws-step-"
                   "functions-developer-guide at de67ba0a, 2021-10-15) and the fields aws-cdk-lib 2.275.0's task "
                   "classes render; aws-step-functions-data-science-sdk-python issue 15 (the wording)",
         ("BuildAndRegister", "DeployApproved", "TrainAndTransform", "PreprocessAndTrain", "TuneAndTransform",
          "ScriptTrainAndTransform", "MonitorEndpoint")),
     "sns-publish-limits": Behaviour(
         "SNS Publish takes a Subject of fewer than 100 characters (no line breaks) and a Message of at most "
-        "256 KB; botocore's model states neither, offline/request_rules.py checks both",
+        "256 KB; botocore's model states neither, offline/sources/request_rules.py checks both",
         "stated", "https://docs.aws.amazon.com/sns/latest/api/API_Publish.html (Subject, Message)",
         ("BuildAndRegister", "DeployApproved")),
     "managed-key-services": Behaviour(

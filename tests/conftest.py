@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # jsii runs on the Node pinned in package.json, also when pytest is started without make.
 os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
-from stacks.kit import WORKFLOWS, build_app, cdk_json_context  # noqa: E402
+from stacks.app.kit import WORKFLOWS, build_app, cdk_json_context  # noqa: E402
 
 CDK_CONTEXT = cdk_json_context()
 # Every registered workflow's stack id: tests iterate over these, so a new workflow is covered without edits.
@@ -28,10 +28,10 @@ def expanded_definition(workflow) -> dict:
     """A workflow's ASL with the fragments its stack adds under the default settings (the model contract's)."""
     import types
 
-    from stacks.config import KitConfig
-    from stacks.definition import expand, load_definition
-    from stacks.model_contract import ModelContract
-    from stacks.workflow_stack import workflow_settings
+    from stacks.settings.config import KitConfig
+    from stacks.asl.definition import expand, load_definition
+    from stacks.settings.model_contract import ModelContract
+    from stacks.workflows.workflow_stack import workflow_settings
 
     config = KitConfig.from_context({}, workflow_settings())
     stack = types.SimpleNamespace(spec=workflow.spec, config=config,

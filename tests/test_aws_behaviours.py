@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from offline import behaviours
-from offline.cloud import LocalCloud
-from offline.sagemaker_service import SageMakerError
+from offline.services import behaviours
+from offline.cloud.account import LocalCloud
+from offline.services.sagemaker_service import SageMakerError
 from stacks.aws_behaviours import BEHAVIOURS, unverified
-from stacks.workflow_stack import WORKFLOWS
+from stacks.workflows.workflow_stack import WORKFLOWS
 from tests.test_build_and_register import csv_text
 
 BR, TT = "BuildAndRegister", "TrainAndTransform"

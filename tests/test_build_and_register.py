@@ -10,8 +10,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from offline.cloud import LocalCloud
-from offline.request_validation import RequestRefused as SageMakerError
+from offline.cloud.account import LocalCloud
+from offline.sources.request_validation import RequestRefused as SageMakerError
 from tests.cfn import arn, get_att, of_type, ref, resource
 from tests.conftest import load_processing_module
 from tests.test_iam import statements, trust
@@ -237,7 +237,7 @@ def test_the_workflow_registers_only_in_its_group_and_notifies_only_its_topic(te
     assert group["ModelPackageGroupName"] == "mlkit-br-models"
     assert resource(template, "ModelPackageGroup")["DeletionPolicy"] == "Retain"
     topic = resource(template, "Notifications/Resource")["Properties"]
-    # Not alias/aws/sns: CloudWatch alarms cannot publish under an AWS managed key (stacks/notifications.py).
+    # Not alias/aws/sns: CloudWatch alarms cannot publish under an AWS managed key (stacks/constructs/notifications.py).
     assert topic["KmsMasterKeyId"] == get_att(template, "TopicKey/Resource")
     # The workflow's role uses the key only through SNS.
     assert {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow",

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from stacks.config import SETTINGS, ConfigError, KitConfig
+from stacks.settings.config import SETTINGS, ConfigError, KitConfig
 from tests.conftest import CDK_CONTEXT, ROOT
 
 
@@ -116,7 +116,7 @@ def test_cdk_own_context_keys_are_not_rejected():
 
 
 def test_every_setting_is_documented_in_the_configuration_page():
-    from stacks.kit import workflow_settings
+    from stacks.app.kit import workflow_settings
 
     page = (ROOT / "docs" / "configuration.md").read_text()
     for key in [*SETTINGS, *workflow_settings()]:
@@ -137,7 +137,7 @@ def test_app_reports_bad_setting_in_one_line_without_traceback():
 def test_each_workflow_needs_room_for_its_own_jobs(tmp_path):
     """BuildAndRegister counts six jobs (import, preprocess, train, transform, evaluate, baseline), seven job
     runtimes with spot training's capacity wait."""
-    from stacks.kit import build_app, cdk_json_context
+    from stacks.app.kit import build_app, cdk_json_context
 
     with pytest.raises(ConfigError, match=r"invalid setting workflow_timeout_minutes=360: expected at least 7 x "
                                           r"max_job_runtime_minutes \(420\) for BuildAndRegister"):

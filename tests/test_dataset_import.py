@@ -373,9 +373,9 @@ TELL = ("import pathlib, sys\npathlib.Path(sys.argv[1]).write_bytes(bytes.fromhe
 
 @pytest.fixture
 def sagemaker(s3):
-    from offline.iam import LocalIam
-    from offline.iam_policy import Statement
-    from offline.sagemaker_service import LocalSageMaker
+    from offline.iam.iam import LocalIam
+    from offline.iam.iam_policy import Statement
+    from offline.services.sagemaker_service import LocalSageMaker
 
     s3.put_object(Bucket=BUCKET, Key="code/import_dataset.py", Body=(ROOT / "processing" / "import_dataset.py").read_bytes())
     s3.put_object(Bucket=BUCKET, Key="code/tell.py", Body=TELL.encode())

@@ -7,14 +7,14 @@ import uuid
 import pytest
 from aws_cdk import App, Stack
 
-from stacks.config import NAME_PREFIX
-from stacks.definition import (PLACEHOLDER, WorkflowDefinitionError, expand, integration_of, load_definition,
-                               substitute, task_states)
-from stacks.integrations import SERVICE_INTEGRATIONS
-from stacks.shared_asl import SHARED_STATES, shared_asl
-from stacks.task_checks import name_length
-from stacks.kit import WORKFLOWS
-from stacks.workflow import workflow_policy_statements
+from stacks.settings.config import NAME_PREFIX
+from stacks.asl.definition import (PLACEHOLDER, WorkflowDefinitionError, expand, integration_of, load_definition,
+                                   substitute, task_states)
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
+from stacks.asl.shared_asl import SHARED_STATES, shared_asl
+from stacks.asl.task_checks import name_length
+from stacks.app.kit import WORKFLOWS
+from stacks.constructs.workflow import workflow_policy_statements
 from tests.conftest import ROOT
 
 DEFINITIONS = sorted((ROOT / "statemachines").glob("*.asl.json"))
@@ -56,7 +56,7 @@ def test_integration_missing_from_the_table_stops_synthesis_with_what_to_add():
     with pytest.raises(WorkflowDefinitionError) as error:
         derive(definition)
     assert str(error.value) == ("probe.asl.json: state 'Notify' uses integration 'sqs:sendMessage', which "
-                                "stacks/integrations.py SERVICE_INTEGRATIONS does not list; add the IAM actions "
+                                "stacks/asl/integrations.py SERVICE_INTEGRATIONS does not list; add the IAM actions "
                                 "and resources it needs there")
 
 

@@ -12,9 +12,9 @@ import botocore
 import pytest
 from moto.events.models import EventPattern
 
-from offline.cloud import LocalCloud
-from stacks.config import ConfigError
-from stacks.kit import build_app, cdk_json_context
+from offline.cloud.account import LocalCloud
+from stacks.settings.config import ConfigError
+from stacks.app.kit import build_app, cdk_json_context
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
 from tests.conftest import ROOT, load_lambda_module
 from tests.test_iam import function_basics, service_trust, statements, trust

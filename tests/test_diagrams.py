@@ -1,9 +1,9 @@
 """The docs show every registered workflow's graph once, generated from its ASL, and never a stale one."""
 from __future__ import annotations
 
-from stacks.definition import expand, load_definition
-from stacks.shared_asl import shared_asl
-from stacks.diagram import BLOCK, diagrams, doc_pages, mermaid, render_page
+from stacks.asl.definition import expand, load_definition
+from stacks.asl.shared_asl import shared_asl
+from stacks.app.diagram import BLOCK, diagrams, doc_pages, mermaid, render_page
 from tests.conftest import ROOT, WORKFLOW_IDS
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.serving import SklearnFramework
+from offline.runtimes.serving import SklearnFramework
 from tests.conftest import ROOT, load_processing_module
 
 SCRIPT = ROOT / "processing" / "features.py"
@@ -188,7 +188,7 @@ def test_serving_refuses_rows_it_cannot_read_and_names_what_a_row_holds(mixed, t
 
 
 def test_the_offline_scikit_learn_container_serves_it(mixed, tmp_path):
-    """offline/serving.py runs the archive as the scikit-learn image would (SAGEMAKER_PROGRAM=features.py from
+    """offline/runtimes/serving.py runs the archive as the scikit-learn image would (SAGEMAKER_PROGRAM=features.py from
     the repacked code folder), client errors included."""
     out = tmp_path / "out"
     run(mixed, out)

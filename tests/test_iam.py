@@ -8,10 +8,10 @@ import pytest
 
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.definition import integration_of, placeholders, task_states
-from stacks.images import IMAGES
-from stacks.integrations import SERVICE_INTEGRATIONS
-from stacks.kit import WORKFLOWS as REGISTERED
+from stacks.asl.definition import integration_of, placeholders, task_states
+from stacks.settings.images import IMAGES
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
+from stacks.app.kit import WORKFLOWS as REGISTERED
 from tests.conftest import expanded_definition
 from tests.test_snapshots import masked
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, logical_id, of_type, ref, resource
@@ -358,7 +358,7 @@ def test_a_statement_without_resources_is_refused_where_it_is_written():
     from aws_cdk import App, Stack
     from aws_cdk import aws_iam as iam
 
-    from stacks.permissions import allow
+    from stacks.cdk.permissions import allow
 
     role = iam.Role(Stack(App(), "Bare"), "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
     with pytest.raises(ValueError, match=r"Bare/Role: a statement for \['s3:GetObject'\] needs resources"):

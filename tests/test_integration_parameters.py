@@ -1,5 +1,5 @@
 """Optimized integrations take only the request fields Step Functions lists for them: synthesis and the offline
-CreateStateMachine refuse any other, from the one table in stacks/integration_parameters.py."""
+CreateStateMachine refuse any other, from the one table in stacks/asl/integration_parameters.py."""
 from __future__ import annotations
 
 import json
@@ -10,13 +10,13 @@ from aws_cdk import App, Stack
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from offline import sfn_sagemaker
-from stacks.definition import WorkflowDefinitionError, integration_of, task_states
-from stacks.integration_parameters import ACCEPTED_PARAMETERS, api_of
-from stacks.integrations import SERVICE_INTEGRATIONS
-from stacks.kit import WORKFLOWS
-from stacks.task_checks import unsupported_parameter
-from stacks.workflow import workflow_policy_statements
+from offline.cloud import sfn_sagemaker
+from stacks.asl.definition import WorkflowDefinitionError, integration_of, task_states
+from stacks.asl.integration_parameters import ACCEPTED_PARAMETERS, api_of
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
+from stacks.app.kit import WORKFLOWS
+from stacks.asl.task_checks import unsupported_parameter
+from stacks.constructs.workflow import workflow_policy_statements
 from tests.conftest import WORKFLOW_IDS, expanded_definition
 
 MODEL = {"ModelName.$": "States.Format('p-x-{}', States.UUID())", "EnableNetworkIsolation": True,

@@ -1,12 +1,12 @@
-"""The model contract (stacks/model_contract.py): settings checked at synthesis in one line, and what the state
+"""The model contract (stacks/settings/model_contract.py): settings checked at synthesis in one line, and what the state
 machine and the jobs receive of them."""
 from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, KitConfig
-from stacks.model_contract import SETTINGS, ModelContract
-from stacks.workflow_stack import workflow_settings
+from stacks.settings.config import ConfigError, KitConfig
+from stacks.settings.model_contract import SETTINGS, ModelContract
+from stacks.workflows.workflow_stack import workflow_settings
 
 
 def contract(**settings) -> ModelContract:
@@ -73,7 +73,7 @@ def test_bad_contract_settings_are_one_line_errors(settings, message):
 
 
 def test_a_script_must_declare_the_task(tmp_path, monkeypatch):
-    import stacks.model_contract as module
+    import stacks.settings.model_contract as module
 
     folder = tmp_path / "team"
     folder.mkdir()

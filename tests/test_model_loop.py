@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from examples.make_data import DATA_SETS
-from offline.cloud import LocalCloud
+from offline.cloud.account import LocalCloud
 from tests.conftest import EXTRA_CONFIGURATIONS, ROOT, load_processing_module
 
 BR, DA = "BuildAndRegister", "DeployApproved"

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from offline.cloud import LocalCloud
-from stacks.workflow_stack import WORKFLOWS
+from offline.cloud.account import LocalCloud
+from stacks.workflows.workflow_stack import WORKFLOWS
 from stacks.workflows.monitor_endpoint import ENDPOINT_METRICS, EXECUTION_METRICS, MONITOR_METRICS
 from tests.cfn import arn, get_att, of_type
 from tests.conftest import ROOT, load_lambda_module, load_processing_module
@@ -570,7 +570,7 @@ def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
 
 @pytest.mark.slow  # make run's whole loop: build, approve, deploy, monitor, retrain, then roll back
 def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp_path, capsys):
-    from offline.run import ROOT as RUN_ROOT, main
+    from offline.cli.run import ROOT as RUN_ROOT, main
 
     summary = tmp_path / "summary.json"
     code = main(["--workflow", BR, "--approve", "--roll-back", "--input", '{"rows": 1000, "seed": 4}', "--summary",

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from offline.cloud import LocalCloud
-from offline.evaluate import evaluate
-from stacks.kit import WORKFLOWS
+from offline.cloud.account import LocalCloud
+from offline.cli.evaluate import evaluate
+from stacks.app.kit import WORKFLOWS
 
 TT, PT = "TrainAndTransform", "PreprocessAndTrain"
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import xgboost
 
-from offline.iam import LocalIam
-from offline.iam_policy import Statement
-from offline.sagemaker_jobs import _host_share
-from offline.sagemaker_service import LocalSageMaker
-from offline.request_validation import RequestRefused as SageMakerError
-from offline.serving import ModelError
+from offline.iam.iam import LocalIam
+from offline.iam.iam_policy import Statement
+from offline.runtimes.sagemaker_jobs import _host_share
+from offline.services.sagemaker_service import LocalSageMaker
+from offline.sources.request_validation import RequestRefused as SageMakerError
+from offline.runtimes.serving import ModelError
 from tests.conftest import BUCKET
 
 ROLE = "arn:aws:iam::123456789012:role/trainer"

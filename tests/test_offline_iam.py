@@ -13,11 +13,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from offline.assembly import load_workflows
-from offline.cloud import LocalCloud
-from offline.iam_policy import UnsupportedPolicy, decide, parse_policy
-from offline.iam_requests import Keys, UnmappedCall, checks_for, mapped_calls
-from stacks.integrations import SERVICE_INTEGRATIONS
+from offline.sources.assembly import load_workflows
+from offline.cloud.account import LocalCloud
+from offline.iam.iam_policy import UnsupportedPolicy, decide, parse_policy
+from offline.iam.iam_requests import Keys, UnmappedCall, checks_for, mapped_calls
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
 from tests.conftest import synthesize
 
 TT = "TrainAndTransform"
@@ -108,7 +108,7 @@ def test_a_condition_offline_cannot_decide_fails_loudly_naming_it(condition, mes
 
 # -- the call table -------------------------------------------------------------------------------
 def test_a_call_without_a_mapping_fails_naming_where_to_add_it():
-    with pytest.raises(UnmappedCall, match=r"s3:PutBucketPolicy has no IAM mapping offline.*offline/iam_requests.py"):
+    with pytest.raises(UnmappedCall, match=r"s3:PutBucketPolicy has no IAM mapping offline.*offline/iam/iam_requests.py"):
         checks_for("s3", "PutBucketPolicy", {"Bucket": "b"}, Keys())
 
 
@@ -325,7 +325,7 @@ def test_what_motos_iam_enforcement_covers():
     shaped like the kit's (a run folder, a listed prefix, one topic). It is right on object grants (without
     naming action or resource), lets a listing outside the granted s3:prefix through, evaluates a non-S3
     resource as "*" (so a grant scoped to one topic denies), and never sees the Lambda and SageMaker calls,
-    which offline/server.py serves. So offline/iam.py evaluates every call itself."""
+    which offline/services/server.py serves. So offline/iam/iam.py evaluates every call itself."""
     from moto import mock_aws
     from moto.core import set_initial_no_auth_action_count
 

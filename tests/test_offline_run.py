@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from offline.run import main
+from offline.cli.run import main
 from tests.conftest import ROOT
 
 

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from offline import iam
-from offline.request_validation import RequestRefused, service_model, validate
+from offline.iam import iam
+from offline.sources.request_validation import RequestRefused, service_model, validate
 
 REGION = "us-east-1"
 # Every create operation a workflow of the kit may call, with its name field and that field's maximum length.

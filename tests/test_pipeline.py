@@ -10,11 +10,11 @@ import subprocess
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from offline.assembly import StackResolver
-from offline.cloud import LocalCloud
-from stacks.config import KitConfig
-from stacks.kit import WORKFLOWS, workflow_settings
-from stacks.pipeline import TOOLS, context_arguments
+from offline.sources.assembly import StackResolver
+from offline.cloud.account import LocalCloud
+from stacks.settings.config import KitConfig
+from stacks.app.kit import WORKFLOWS, workflow_settings
+from stacks.app.pipeline import TOOLS, context_arguments
 from tests.cfn import REGION, arn, join, of_type, resource
 from tests.conftest import CDK_CONTEXT, PIPELINE, ROOT
 from tests.test_iam import iam_of, statements

@@ -11,9 +11,9 @@ import re
 import botocore.session
 import pytest
 
-from stacks.images import REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
-from stacks.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS
-from stacks.shared_asl import CREATE_ONLY_ERRORS
+from stacks.settings.images import REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
+from stacks.asl.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS
+from stacks.asl.shared_asl import CREATE_ONLY_ERRORS
 from tests.conftest import ROOT
 
 REFERENCE = ROOT / "tests" / "reference"

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from stacks.definition import task_states
+from stacks.asl.definition import task_states
 
-from stacks.integrations import SERVICE_INTEGRATIONS
-from stacks.kit import WORKFLOWS
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
+from stacks.app.kit import WORKFLOWS
 from tests.cfn import get_att, of_type, resource
 from tests.conftest import CLEANUP_WORKFLOW_IDS, JOB_WORKFLOW_IDS
 
@@ -130,7 +130,7 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
 def test_image_uris_resolve_per_region_through_the_mapping(templates, stack):
     """The definition names images by the deploying region's registry, so one template works everywhere."""
     definition = resource(templates[stack], "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]
-    from stacks.images import IMAGES
+    from stacks.settings.images import IMAGES
 
     mappings = {image.mapping for image in IMAGES.values()}
     lookups = [part["Fn::FindInMap"] for part in definition["Fn::Join"][1]
@@ -159,7 +159,7 @@ def test_processing_script_is_pinned_by_content_hash(synthesized):
 
 def test_training_reads_this_runs_processing_output():
     """Training and transform take their data from the processing step's output of the same execution."""
-    from stacks.definition import load_definition
+    from stacks.asl.definition import load_definition
     from tests.conftest import ROOT
 
     states = load_definition(ROOT / "statemachines" / "preprocess_and_train.asl.json")["States"]

@@ -11,11 +11,11 @@ import joblib
 import numpy as np
 import pytest
 
-from offline.cloud import LocalCloud
-from offline.integrations import UnsupportedIntegration
-from offline.script_mode import _arguments, run_script
-from stacks.definition import WorkflowDefinitionError
-from stacks.source_archive import pack, source_archive
+from offline.cloud.account import LocalCloud
+from offline.cloud.integrations import UnsupportedIntegration
+from offline.runtimes.script_mode import _arguments, run_script
+from stacks.asl.definition import WorkflowDefinitionError
+from stacks.constructs.source_archive import pack, source_archive
 from tests.conftest import ROOT
 
 ST = "ScriptTrainAndTransform"
@@ -80,7 +80,7 @@ def test_an_image_without_a_runner_is_refused_before_the_run(synthesized, tmp_pa
         before = local.sfn.list_executions(stateMachineArn=local.machines[ST])["executions"]
         with pytest.raises(UnsupportedIntegration, match=r"ScriptTrainAndTransform: image \d{12}\.dkr\.ecr\."
                                                          r"us-east-1\.amazonaws\.com/my-team-image:1\.2-1-cpu-py3 has "
-                                                         r"no offline runner; register one in offline/integrations"):
+                                                         r"no offline runner; register one in offline/cloud/integrations"):
             local.start(ST, {"rows": 100})
         assert local.sfn.list_executions(stateMachineArn=local.machines[ST])["executions"] == before
 
@@ -117,7 +117,7 @@ def test_a_source_folder_packs_to_the_same_bytes_and_a_folder_asset_is_refused(t
     with tarfile.open(source_archive(SOURCE)) as archive:
         assert sorted(archive.getnames()) == ["inference.py", "model.json", "train.py"]
 
-    from stacks.kit import build_app, cdk_json_context
+    from stacks.app.kit import build_app, cdk_json_context
     from stacks.workflows.script_train_and_transform import ScriptTrainAndTransformStack
 
     spec = ScriptTrainAndTransformStack.spec

@@ -10,10 +10,10 @@ import pytest
 
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
 from tests.conftest import CLEANUP_WORKFLOW_IDS, CONFIGURATIONS, ROOT
-from stacks.kit import WORKFLOWS
+from stacks.app.kit import WORKFLOWS
 from tests.test_resources import inline_definition
-from stacks.definition import task_states
-from stacks.integrations import SERVICE_INTEGRATIONS
+from stacks.asl.definition import task_states
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
 
 KEY = "Key/Resource"
 

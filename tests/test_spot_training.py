@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from offline.cloud import LocalCloud
-from offline.request_validation import RequestRefused as SageMakerError, validate
-from stacks.config import ConfigError, KitConfig
-from stacks.definition import task_states
+from offline.cloud.account import LocalCloud
+from offline.sources.request_validation import RequestRefused as SageMakerError, validate
+from stacks.settings.config import ConfigError, KitConfig
+from stacks.asl.definition import task_states
 from tests.cfn import resource
 from tests.conftest import TRAINING_WORKFLOW_IDS
 from tests.test_resources import inline_definition

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from stacks.config import ConfigError, KitConfig
-from stacks.kit import build_app, cdk_json_context
+from stacks.settings.config import ConfigError, KitConfig
+from stacks.app.kit import build_app, cdk_json_context
 from tests.cfn import of_type
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"

@@ -1,4 +1,4 @@
-"""stacks.tokens builds in Python what CDK would return from Node: the very same strings and values."""
+"""stacks.cdk.tokens builds in Python what CDK would return from Node: the very same strings and values."""
 from __future__ import annotations
 
 import aws_cdk as cdk
@@ -6,7 +6,7 @@ import pytest
 from aws_cdk import ArnFormat
 from aws_cdk import aws_s3 as s3
 
-from stacks.tokens import AWS, Durations, bucket_arn, format_arn, objects_arn, stack_of
+from stacks.cdk.tokens import AWS, Durations, bucket_arn, format_arn, objects_arn, stack_of
 
 ARNS = [
     {"service": "states", "resource": "execution", "resource_name": "name:*",

@@ -1,1 +1,1 @@
-"""One module per workflow. Each declares its stack with `@register`; the app builds every registered one."""
+"""The workflow stack (workflow_stack: WorkflowSpec, @register) and one module per workflow declaring its stack, which the app builds; imports only stacks.workflows and the layers below (constructs, asl, settings, cdk, aws_behaviours)."""

@@ -1,7 +1,7 @@
 """Build and register: the user's data (or seeded data) → import under the model contract → fit the preprocessing
 → train the contract's model → evaluate the served model and baseline (in parallel) → gate → register a model
 version for approval → notify. Starts by hand, when data arrives under incoming/, or on a schedule
-(retrain_schedule). The contract (label, task, features, model, gate) is stacks/model_contract.py's."""
+(retrain_schedule). The contract (label, task, features, model, gate) is stacks/settings/model_contract.py's."""
 from __future__ import annotations
 
 import functools
@@ -14,16 +14,16 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
-from stacks.config import optional_text
-from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
-from stacks.event_targets import start_on_event, starter_role
-from stacks.compliance import acknowledge_wildcards
-from stacks.functions import KitFunction
-from stacks.notifications import notification_topic, topic_key
-from stacks.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
-from stacks.permissions import allow
-from stacks.tokens import Durations, format_arn, objects_arn
-from stacks.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.settings.config import optional_text
+from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
+from stacks.constructs.event_targets import start_on_event, starter_role
+from stacks.cdk.compliance import acknowledge_wildcards
+from stacks.constructs.functions import KitFunction
+from stacks.constructs.notifications import notification_topic, topic_key
+from stacks.settings.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
+from stacks.cdk.permissions import allow
+from stacks.cdk.tokens import Durations, format_arn, objects_arn
+from stacks.workflows.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
 # prefix, read at deploy time, so no CloudFormation export ties the stacks' updates together.

@@ -14,14 +14,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_s3 as s3
 
-from stacks.compliance import accept, acknowledge_wildcards
-from stacks.config import ConfigError, instance_type, whole_number
-from stacks.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
-from stacks.event_targets import start_on_event, starter_role
-from stacks.permissions import allow
-from stacks.sagemaker_role import allow_log_streams
-from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
-from stacks.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.cdk.compliance import accept, acknowledge_wildcards
+from stacks.settings.config import ConfigError, instance_type, whole_number
+from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
+from stacks.constructs.event_targets import start_on_event, starter_role
+from stacks.cdk.permissions import allow
+from stacks.constructs.sagemaker_role import allow_log_streams
+from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
+from stacks.workflows.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name, read_shared,
                                                  share)
 

@@ -18,13 +18,13 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 
-from stacks.compliance import acknowledge_wildcards
-from stacks.config import true_or_false, whole_number
-from stacks.event_targets import start_on_event, starter_role
-from stacks.notifications import RUN_ALARMS
-from stacks.permissions import allow
-from stacks.tokens import Durations, bucket_arn, format_arn, objects_arn
-from stacks.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.cdk.compliance import acknowledge_wildcards
+from stacks.settings.config import true_or_false, whole_number
+from stacks.constructs.event_targets import start_on_event, starter_role
+from stacks.constructs.notifications import RUN_ALARMS
+from stacks.cdk.permissions import allow
+from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
+from stacks.workflows.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 from stacks.workflows.build_and_register import INCOMING, BuildAndRegisterStack, read_shared
 from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpoint_name, monitor_schedule_name
 
@@ -184,7 +184,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         return self._metric("AWS/States", name, statistic, {"StateMachineArn": machine}, Durations.minutes(5))
 
     def _machine(self, workflow: str) -> str:
-        """Each workflow's state machine is named by its prefix (stacks/workflow.py)."""
+        """Each workflow's state machine is named by its prefix (stacks/constructs/workflow.py)."""
         return self.config.job_name_prefix(WORKFLOWS[workflow].spec.slug)
 
     def _alarms(self, hours: int) -> dict[str, cloudwatch.Alarm]:
@@ -252,7 +252,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             m, "p90" if m.endswith("Latency") else "Sum")]) for m in ENDPOINT_METRICS])
         board.add_widgets(*[graph(f"Monitor: {meaning} ({name})", [self._monitor_metric(name, hours)])
                             for name, meaning in MONITOR_METRICS.items()])
-        # Each workflow's stack alarms on its own failed and timed-out runs (stacks/notifications.py).
+        # Each workflow's stack alarms on its own failed and timed-out runs (stacks/constructs/notifications.py).
         runs = [cloudwatch.Alarm.from_alarm_name(self, f"{w}{suffix.title().replace('-', '')}",
                                                  f"{self._machine(w)}-{suffix}")
                 for w in WORKFLOWS if w != self.node.id for suffix in RUN_ALARMS]

@@ -1,5 +1,5 @@
 """Preprocess-and-train: seed raw data, standardize it (SageMaker Processing), train, save, batch-transform."""
-from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
 @register("PreprocessAndTrain")

@@ -1,7 +1,7 @@
 """Script train-and-transform: the worked example of a team's own model. Seed data, train a scikit-learn script
 of its own in SageMaker's scikit-learn image (script mode), save the model it serves with its own inference
 functions, batch-transform the test set."""
-from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
 @register("ScriptTrainAndTransform")

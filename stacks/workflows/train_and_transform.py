@@ -1,5 +1,5 @@
 """Train-and-transform: seed data, train XGBoost, save the model, batch-transform the test set."""
-from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
 @register("TrainAndTransform")

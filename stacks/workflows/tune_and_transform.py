@@ -1,5 +1,5 @@
 """Tune-and-transform: seed data, search XGBoost hyperparameters (SageMaker tuning), save the best model, predict."""
-from stacks.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
 @register("TuneAndTransform")

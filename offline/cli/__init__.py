@@ -1,0 +1,1 @@
+"""The command line (`python -m offline.run`, `make run`): running the workflows, the console, model evaluation and the monitoring loop scenario; the top of offline/, it may import every layer of it and stacks/."""

@@ -1,0 +1,1 @@
+"""The local cloud: one account (account.LocalCloud) wiring moto's Step Functions interpreter, taught the SageMaker integrations (sfn_sagemaker patches moto), to the local services (integrations: which answers each); imports only offline.cloud, the layers below (services, iam, runtimes, sources) and stacks/."""

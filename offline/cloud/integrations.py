@@ -1,0 +1,73 @@
+"""What runs each service integration offline: the one place where an integration's local behaviour is registered.
+
+moto's Step Functions interpreter calls services through boto3; each entry says which local service answers
+(offline/cloud/account.py points the clients at them). A workflow whose Task uses an integration not listed here is
+refused before it starts, with one line naming this file, instead of failing somewhere inside a run.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Iterator
+
+from offline.runtimes.serving import repository
+from stacks.asl.definition import integration_of, task_states
+
+LAMBDA = "the function's real handler, staged in the assembly (offline/services/lambda_service.py)"
+SAGEMAKER_JOB = "a job that really runs (offline/runtimes/sagemaker_jobs.py), through the local SageMaker API"
+SAGEMAKER_CALL = "the local SageMaker API (offline/services/sagemaker_service.py)"
+
+LOCAL_INTEGRATIONS: dict[str, str] = {
+    "lambda:invoke": LAMBDA,
+    **{f"sagemaker:create{noun}{pattern}": SAGEMAKER_JOB
+       for noun in ("TrainingJob", "ProcessingJob", "TransformJob", "HyperParameterTuningJob")
+       for pattern in ("", ".sync")},
+    "sagemaker:createModel": SAGEMAKER_CALL,
+    **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
+       for action in ("createModelPackage", "describeModelPackage", "listModelPackages", "updateModelPackage")},
+    # Hosting: endpoints that serve their model over HTTP (offline/services/sagemaker_hosting.py).
+    "sagemaker:createEndpoint": SAGEMAKER_CALL,
+    **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
+       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint")},
+    "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud/account.py LocalCloud.notifications()",
+}
+
+
+class UnsupportedIntegration(RuntimeError):
+    """A state machine uses an integration that has no local behaviour."""
+
+
+def unsupported(definition: str) -> Iterator[tuple[str, str]]:
+    """(state, integration) for each Task whose integration has no local behaviour."""
+    for name, state in task_states(json.loads(definition)):
+        key = integration_of(name, state, source="definition")
+        if key not in LOCAL_INTEGRATIONS:
+            yield name, key
+
+
+def check_supported(stack: str, definition: str) -> None:
+    missing = list(unsupported(definition))
+    if missing:
+        name, key = missing[0]
+        raise UnsupportedIntegration(
+            f"{stack}: state {name!r} uses {key}, which has no offline behaviour; register it in "
+            "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service it names)")
+
+
+# What each image the kit's definitions name runs as offline (see offline/runtimes/serving.py for serving them). An
+# image missing here is refused before a run starts, never replaced by another.
+IMAGE_RUNNERS = {"sagemaker-xgboost": "the built-in XGBoost algorithm, or a script in framework mode "
+                                      "(offline/runtimes/sagemaker_jobs.py, offline/runtimes/script_mode.py)",
+                 "sagemaker-scikit-learn": "processing scripts and script-mode training (offline/runtimes/sagemaker_jobs.py, "
+                                           "offline/runtimes/script_mode.py); serving its inference module "
+                                           "(offline/runtimes/serving.py)"}
+IMAGE = re.compile(r"\b\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[^\"\s]+")
+
+
+def check_images(stack: str, definition: str) -> None:
+    """Every image URI in the definition must have a local runner."""
+    for image in sorted(set(IMAGE.findall(definition))):
+        if repository(image) not in IMAGE_RUNNERS:
+            raise UnsupportedIntegration(f"{stack}: image {image} has no offline runner; register one in "
+                                         "offline/cloud/integrations.py IMAGE_RUNNERS (and offline/runtimes/serving.py RUNNERS "
+                                         "to serve it)")

@@ -1,0 +1,1 @@
+"""IAM offline: every AWS call authorized against the synthesized policies of the role making it (iam), the policy evaluation (iam_policy) and the table from a call to what IAM checks (iam_requests); imports only offline.iam, the layers below (runtimes, sources) and stacks/."""

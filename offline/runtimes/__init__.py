@@ -1,0 +1,1 @@
+"""What SageMaker jobs and models run offline: processing and training jobs, script mode, serving, the framework images' library versions, S3 helpers; imports only offline.runtimes, offline.sources and stacks/."""

@@ -1,0 +1,1 @@
+"""The emulated AWS services: SageMaker (API and hosting), Lambda, EventBridge, CloudWatch alarms, KMS key use, the loopback HTTP endpoints and the AWS behaviours they answer with; imports only offline.services, the layers below (iam, runtimes, sources) and stacks/."""

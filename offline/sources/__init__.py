@@ -1,0 +1,1 @@
+"""What the emulator reads and checks requests against: the synthesized cloud assembly, and each service's request rules from its botocore model and API reference; imports only offline.sources and stacks/."""

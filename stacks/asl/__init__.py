@@ -1,0 +1,1 @@
+"""Amazon States Language: loading definitions, shared fragments, the integration table and the synthesis checks of Task states; imports only stacks.asl and the layers below (settings, cdk, aws_behaviours)."""

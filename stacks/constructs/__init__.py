@@ -1,0 +1,1 @@
+"""The shared constructs a workflow stack is built from (data bucket, functions, roles, state machine, job cleanup, event claim and targets, operator policy, notifications); imports only stacks.constructs and the layers below (asl, settings, cdk, aws_behaviours)."""

@@ -1,0 +1,78 @@
+"""Stops the SageMaker jobs an execution leaves running, and deletes the endpoint it created, when it ends without
+success (failed, timed out, stopped): nothing a run gave up on keeps billing."""
+from __future__ import annotations
+
+import json
+from typing import Mapping
+
+from aws_cdk import ArnFormat
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.constructs.event_targets import undelivered_events_queue
+from stacks.cdk.permissions import allow
+from stacks.constructs.functions import KitFunction
+from stacks.cdk.tokens import Durations, format_arn, stack_of
+
+# Execution statuses after which nothing of the run may keep billing (every end but success).
+GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]
+
+
+class StrandedJobCleanup(Construct):
+    """An EventBridge rule on the state machine's unsuccessful ends, invoking a function that stops its jobs
+    and deletes the endpoint the run created."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
+                 state_machine_name: str, sync_jobs: Mapping[str, tuple[str, str]], endpoints: str | None,
+                 encryption_key: kms.IKey | None, **function_settings) -> None:
+        """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern);
+        `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one."""
+        super().__init__(scope, construct_id)
+        stack = stack_of(self, scope)
+        self.function = KitFunction(
+            self, "StopRunJobs", folder="stop_run_jobs",
+            description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running"
+                        + (" and deletes the endpoint it created" if endpoints else ""),
+            environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())}),
+                         **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {})},
+            # An endpoint still being created must settle before it can be deleted: the function waits for it.
+            timeout=Durations.minutes(15 if endpoints else 1), encryption_key=encryption_key,
+            dead_letter_reason="EventBridge invokes this function asynchronously with its own retry policy (up to "
+                               "24 hours) and Lambda retries a failed invocation twice; a job it still misses ends "
+                               "at its MaxRuntimeInSeconds cap, so a queue of undeliverable events adds no safety.",
+            **function_settings)
+        executions = format_arn(stack, service="states", resource="execution",
+                                resource_name=f"{state_machine_name}:*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        role = self.function.role
+        allow(role, ["states:GetExecutionHistory"], [executions],
+              wildcard_reason="Any execution of this one state machine may end unsuccessfully; its name is known "
+                              "only at run time.")
+        for noun, arn in sorted(sync_jobs.values()):
+            allow(role, [f"sagemaker:Describe{noun}", f"sagemaker:Stop{noun}"], [arn],
+                  wildcard_reason="Jobs are named <prefix>-<uuid> per attempt at run time; the prefix confines "
+                                  "the function to this stack's jobs.")
+        if endpoints:
+            allow(role, ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], [endpoints],
+                  wildcard_reason="The workflow's endpoint is named <prefix>-...; the prefix confines the function "
+                                  "to this stack's endpoints, and it deletes only one its run created.")
+        if encryption_key:  # the execution history is encrypted with the stack's key
+            allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
+                "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
+        # Named after the workflow, so the queue's key policy can name the rule without a dependency cycle.
+        rule_name = f"{state_machine_name}-stop-stranded-jobs"
+        self.undelivered = undelivered_events_queue(self, "Undelivered", rule_name=rule_name,
+                                                    holds="execution status events", encryption_key=encryption_key)
+        self.rule = events.Rule(
+            self, "OnExecutionGaveUp", rule_name=rule_name,
+            description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed"
+                        + (", and deletes the endpoint they created" if endpoints else ""),
+            event_pattern=events.EventPattern(
+                source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [state_machine.state_machine_arn], "status": GAVE_UP}),
+            targets=[targets.LambdaFunction(self.function.function, retry_attempts=185,
+                                            max_event_age=Durations.hours(24),
+                                            dead_letter_queue=self.undelivered)])

@@ -1,0 +1,89 @@
+"""SageMaker framework images: which registry serves each region, emitted as a CloudFormation mapping."""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from aws_cdk import CfnMapping, Fn, Stack
+from constructs import Construct
+
+from stacks.cdk.tokens import AWS, format_arn, stack_of
+
+# Region -> AWS account of the SageMaker framework image registry (same account for XGBoost and
+# scikit-learn). Source: the SageMaker Python SDK's image_uri_config; checked against it in tests.
+# Isolated partitions (us-iso*, us-isob*, us-isof*) are not supported.
+REGISTRY_ACCOUNTS: dict[str, str] = {
+    "af-south-1": "510948584623",
+    "ap-east-1": "651117190479",
+    "ap-northeast-1": "354813040037",
+    "ap-northeast-2": "366743142698",
+    "ap-northeast-3": "867004704886",
+    "ap-south-1": "720646828776",
+    "ap-south-2": "628508329040",
+    "ap-southeast-1": "121021644041",
+    "ap-southeast-2": "783357654285",
+    "ap-southeast-3": "951798379941",
+    "ap-southeast-4": "106583098589",
+    "ca-central-1": "341280168497",
+    "ca-west-1": "190319476487",
+    "cn-north-1": "450853457545",
+    "cn-northwest-1": "451049120500",
+    "eu-central-1": "492215442770",
+    "eu-central-2": "680994064768",
+    "eu-north-1": "662702820516",
+    "eu-south-1": "978288397137",
+    "eu-south-2": "104374241257",
+    "eu-west-1": "141502667606",
+    "eu-west-2": "764974769150",
+    "eu-west-3": "659782779980",
+    "il-central-1": "898809789911",
+    "me-central-1": "272398656194",
+    "me-south-1": "801668240914",
+    "sa-east-1": "737474898029",
+    "us-east-1": "683313688378",
+    "us-east-2": "257758044811",
+    "us-gov-east-1": "237065988967",
+    "us-gov-west-1": "414596584902",
+    "us-west-1": "746614075791",
+    "us-west-2": "246618743249",
+}
+
+# Stack -> mapping name -> the account lookup (a token), so each image of a stack reuses it.
+_ACCOUNTS: "weakref.WeakKeyDictionary[Stack, dict[str, str]]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class FrameworkImage:
+    """A SageMaker container image, resolved per region at deploy time from its registry table (a mapping)."""
+
+    framework: str
+    repository: str
+    tag: str
+    accounts: tuple[tuple[str, str], ...] = tuple(REGISTRY_ACCOUNTS.items())
+    mapping: str = "SageMakerImageRegistry"
+
+    def _account(self, scope: Construct) -> str:
+        """The registry account in the stack's region: a lookup in the stack's mapping, made once per stack."""
+        stack = stack_of(scope)
+        found = _ACCOUNTS.setdefault(stack, {})
+        if self.mapping not in found:
+            mapping = stack.node.try_find_child(self.mapping) or CfnMapping(
+                stack, self.mapping, mapping={region: {"Account": account} for region, account in self.accounts})
+            found[self.mapping] = mapping.find_in_map(AWS.REGION, "Account")
+        return found[self.mapping]
+
+    def uri(self, scope: Construct) -> str:
+        return Fn.join("", [self._account(scope), ".dkr.ecr.", AWS.REGION, ".", AWS.URL_SUFFIX,
+                            f"/{self.repository}:{self.tag}"])
+
+    def repository_arn(self, scope: Construct) -> str:
+        return format_arn(scope, service="ecr", account=self._account(scope),
+                          resource="repository", resource_name=self.repository)
+
+
+# XGBoost 1.7-1 is the current framework image; the built-in xgboost:latest (0.72) is deprecated.
+XGBOOST = FrameworkImage("xgboost", "sagemaker-xgboost", "1.7-1")
+SKLEARN = FrameworkImage("sklearn", "sagemaker-scikit-learn", "1.2-1-cpu-py3")
+
+# ASL placeholder -> image; the SageMaker role may pull exactly the images a workflow's definition names.
+IMAGES = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN}
