@@ -86,12 +86,6 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
     return parse
 
 
-def _name_prefix(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not NAME_PREFIX.fullmatch(value):
-        raise _fail(key, value, "2 to 12 lowercase letters or digits, starting with a letter")
-    return value
-
-
 def _pattern(pattern: re.Pattern, allowed: str, *, optional: bool = False) -> Callable[[str, Any], str | None]:
     def parse(key: str, value: Any) -> str | None:
         if optional and value in ("", None):
@@ -102,10 +96,8 @@ def _pattern(pattern: re.Pattern, allowed: str, *, optional: bool = False) -> Ca
     return parse
 
 
-def _instance_type(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not INSTANCE_TYPE.fullmatch(value):
-        raise _fail(key, value, "a SageMaker instance type such as ml.m5.large")
-    return value
+_name_prefix = _pattern(NAME_PREFIX, "2 to 12 lowercase letters or digits, starting with a letter")
+_instance_type = _pattern(INSTANCE_TYPE, "a SageMaker instance type such as ml.m5.large")
 
 
 def _instance_types(key: str, value: Any) -> tuple[str, ...]:
