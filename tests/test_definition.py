@@ -1,6 +1,7 @@
 """ASL handling: substitution, Task discovery, IAM derivation and job names valid for any execution."""
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -201,3 +202,21 @@ def test_shared_asl_expands_nested_placeholders_and_leaves_the_others():
                                                     "CausePath": "$.error.Cause"}
     assert expanded["States"]["Job"]["Parameters"] == {"B": "${DataBucket}"}
     assert all(state["Type"] != "Task" for state in SHARED_STATES.values())  # task discovery skips them
+
+
+def test_shared_job_states_are_written_once_and_taken_by_placeholder():
+    """The batch transform several workflows run is stacks/asl/job_states.py's fragment: each ASL names it by
+    placeholder (a copy written out again could drift), and every workflow that does gives its test data path."""
+    from stacks.asl.job_states import BATCH_TRANSFORM
+
+    takers = []
+    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+        state = json.loads(path.read_text())["States"].get("BatchTransform")
+        if state is not None:
+            assert state == "${BatchTransformState}", f"{path.name} writes BatchTransform out; name the fragment"
+            takers.append(path.name.removesuffix(".asl.json"))
+    by_definition = {cls.spec.definition: cls for cls in WORKFLOWS.values()}
+    assert len(takers) >= 2
+    for definition in takers:
+        fragments = by_definition[definition].spec.fragments
+        assert fragments["BatchTransformState"] is BATCH_TRANSFORM and fragments["TestDataPath"].startswith(("$.", "States."))

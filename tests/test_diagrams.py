@@ -4,7 +4,7 @@ from __future__ import annotations
 from stacks.asl.definition import expand, load_definition
 from stacks.asl.shared_asl import shared_asl
 from stacks.app.diagram import BLOCK, diagrams, doc_pages, mermaid, render_page
-from tests.conftest import ROOT, WORKFLOW_IDS
+from tests.conftest import ROOT, WORKFLOW_IDS, WORKFLOWS
 
 
 def test_docs_have_one_current_diagram_of_every_workflow():
@@ -19,7 +19,7 @@ def test_docs_have_one_current_diagram_of_every_workflow():
 
 def test_diagram_shows_states_transitions_and_caught_errors():
     source = mermaid(expand(load_definition(ROOT / "statemachines" / "train_and_transform.asl.json"),
-                            shared_asl("TrainAndTransformFailed")))
+                            {**shared_asl("TrainAndTransformFailed"), **WORKFLOWS["TrainAndTransform"].spec.fragments}))
     assert "start((start)) --> ValidateInput" in source
     assert 'TrainModel["TrainModel<br/><small>sagemaker:createTrainingJob.sync</small>"]' in source
     assert "TrainModel --> SaveModel" in source and "TrainModel -. States.ALL .-> WorkflowFailed" in source

@@ -1,4 +1,5 @@
 """Preprocess-and-train: seed raw data, standardize it (SageMaker Processing), train, save, batch-transform."""
+from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
@@ -12,4 +13,5 @@ class PreprocessAndTrainStack(SageMakerWorkflowStack):
         reads=("input", "processed", "model"),
         writes=("processed", "model", "predictions"),
         assets={"ProcessingScript": "processing/features.py"},
+        fragments=batch_transform("States.Format('{}/test/', $.processing.Output)"),  # the processed test set
     )

@@ -1,4 +1,5 @@
 """Train-and-transform: seed data, train XGBoost, save the model, batch-transform the test set."""
+from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
@@ -10,4 +11,5 @@ class TrainAndTransformStack(SageMakerWorkflowStack):
         description="SageMaker XGBoost training and batch transform orchestrated by Step Functions",
         reads=("input", "model"),
         writes=("model", "predictions"),
+        fragments=batch_transform("$.dataset.channels.test"),  # the seeded test set
     )

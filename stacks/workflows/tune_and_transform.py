@@ -1,4 +1,5 @@
 """Tune-and-transform: seed data, search XGBoost hyperparameters (SageMaker tuning), save the best model, predict."""
+from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
 
@@ -12,4 +13,5 @@ class TuneAndTransformStack(SageMakerWorkflowStack):
         reads=("input", "model"),
         writes=("model", "predictions"),
         sample_input={"rows": 1000, "seed": 3},
+        fragments=batch_transform("$.dataset.channels.test"),  # the seeded test set
     )
