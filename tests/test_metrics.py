@@ -18,15 +18,34 @@ read_metrics = load_lambda_module("read_metrics", "handler")
 smoke = load_lambda_module("smoke_test", "handler")
 
 
-def test_the_tasks_table_is_the_specified_one():
-    assert {name: (t.registry_key, t.metrics, t.gate_metric, t.gate_threshold, t.classification)
-            for name, t in metrics.TASKS.items()} == {
-        "binary": ("binary_classification_metrics", {"accuracy": "higher", "auc": "higher", "precision": "higher",
-                                                     "recall": "higher", "f1": "higher"}, "auc", 0.8, True),
-        "multiclass": ("multiclass_classification_metrics", {"accuracy": "higher", "auc": "higher",
-                                                             "precision": "higher", "recall": "higher",
-                                                             "f1": "higher"}, "accuracy", 0.8, True),
-        "regression": ("regression_metrics", {"rmse": "lower", "mae": "lower", "r2": "higher"}, "r2", 0.5, False)}
+# The keys SageMaker's model registry reads model quality under (SageMaker developer guide, "Model quality
+# metrics and Amazon CloudWatch monitoring": binary, multiclass and regression statistics).
+REGISTRY_KEYS = {"binary": "binary_classification_metrics", "multiclass": "multiclass_classification_metrics",
+                 "regression": "regression_metrics"}
+# Labels, answers that match them, and answers that do not, per task (classes: binary 0/1, multiclass a/b/c).
+CASES = {
+    "binary": (["0", "1"], [0, 0, 1, 1, 0, 1], [0.1, 0.2, 0.9, 0.8, 0.3, 0.7], [0.9, 0.6, 0.2, 0.4, 0.7, 0.3]),
+    "multiclass": (["a", "b", "c"], [0, 1, 2, 0, 1, 2],
+                   [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]] * 2,
+                   [[0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]] * 2),
+    "regression": (None, [1.0, 2.0, 3.0, 4.0], [1.1, 2.0, 2.9, 4.0], [4.0, 1.0, 1.0, 2.0]),
+}
+
+
+@pytest.mark.parametrize("task", sorted(CASES))
+def test_each_metric_prefers_better_answers_in_the_direction_its_task_says(task):
+    """What the task table must achieve, not what it holds: every metric of the task scores matching answers
+    better than wrong ones in its stated direction, the gate is one of them, and the report's key is SageMaker's."""
+    spec = metrics.TASKS[task]
+    assert set(metrics.TASKS) == set(CASES) and spec.registry_key == REGISTRY_KEYS[task]
+    assert spec.gate_metric in spec.metrics and spec.classification == (task != "regression")
+    classes, labels, good, poor = CASES[task]
+    scored = {which: metrics.measure(task, classes, labels, answers, list(spec.metrics))
+              for which, answers in (("good", good), ("poor", poor))}
+    for name, better in spec.metrics.items():
+        assert better in ("higher", "lower"), name
+        good_value, poor_value = scored["good"][name], scored["poor"][name]
+        assert good_value > poor_value if better == "higher" else good_value < poor_value, (name, good_value, poor_value)
 
 
 def test_the_module_uses_the_standard_library_only():
