@@ -29,6 +29,7 @@ import html
 import io
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -221,12 +222,16 @@ def quality(raw: list[str], constraint: dict) -> dict:
     return {**result, "violations": violations}
 
 
+# A number as the training data's reading takes one (processing/features.py NUMBER; a test ties the two, as this
+# job runs alone in its container): float() alone would also read '1_0' as 10, ' 1' as 1 and 'nan' as a number.
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def finite_number(text: str) -> float | None:
-    """A value of the traffic read as the monitor reads a number: finite, else None (text, missing, inf)."""
-    try:
-        value = float(text)
-    except ValueError:
+    """A value of the traffic read as training read a number: finite, else None (text, missing, inf)."""
+    if not NUMBER.fullmatch(text):
         return None
+    value = float(text)
     return value if math.isfinite(value) else None
 
 

@@ -621,3 +621,15 @@ def test_a_dropped_column_is_in_the_baseline_by_name_only_and_never_checked():
     assert statistics["features"][1]["name"] == "area" and statistics["features"][1]["type"] == "numeric"
     assert constraints["features"][0] == {"name": "listing_id", "type": "ignored"}
     assert baseline.main(["--input-dir", "/nonexistent", "--output-dir", "/tmp/x", "--ignore", "none"]) == 1
+
+
+def test_the_monitor_reads_a_number_as_training_did():
+    """Traffic is checked against what training saw, so a cell is a number exactly when the training data's reading
+    (processing/features.py) takes it as one: '1_0' is not 10, nor ' 1' one, in either."""
+    features = load_processing_module("features")
+    assert monitor.NUMBER.pattern == features.NUMBER.pattern
+    for text in ("1_0", " 1", "nan", "inf", "0x10", "1,5", "abc"):
+        assert monitor.finite_number(text) is None, text
+    assert [monitor.finite_number(t) for t in ("10", "-1.5", ".5", "2e3", "+7.")] == [10.0, -1.5, 0.5, 2000.0, 7.0]
+    checked = monitor.quality(["1_0", "5", "6"], {"type": "numeric", "min": 0, "max": 10, "max_missing_rate": 0})
+    assert checked["not_numeric_share"] == round(1 / 3, 6) and "not_numeric" in checked["violations"]
