@@ -10,11 +10,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+import run_layout
+
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
 # Where BuildAndRegister keeps a run's fitted preprocessing and its model: the same run for both.
-PREPROCESSOR = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<run>runs/[^/]+/)processed/preprocessor/model\.tar\.gz$")
-MODEL = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<run>runs/[^/]+/)model/.+$")
+PREPROCESSOR = run_layout.uri_pattern(run_layout.PREPROCESSOR, "model.tar.gz")
+MODEL = run_layout.uri_pattern(run_layout.MODEL)
 # What the preprocessing container is told (SAGEMAKER_* of the scikit-learn serving toolkit), and nothing else.
 SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
@@ -71,7 +73,7 @@ def _chain(arn: str, containers: list, images: tuple[str, str], bucket: str) -> 
         raise UnsupportedModel(f"{arn} must be the kit's inference pipeline: the fitted preprocessing in {sklearn}, "
                                f"then the model in {xgboost} or {sklearn}; it has {shown}")
     preprocessor, model = (c.get("ModelDataUrl", "") for c in containers)
-    found = PREPROCESSOR.match(preprocessor), MODEL.match(model)
+    found = PREPROCESSOR.fullmatch(preprocessor), MODEL.fullmatch(model)
     if not all(found) or {m["bucket"] for m in found} != {bucket} or found[0]["run"] != found[1]["run"]:
         raise UnsupportedModel(f"{arn} must keep its preprocessing under runs/<run>/processed/preprocessor/ and "
                                f"its model under runs/<run>/model/ of one run in s3://{bucket}; has "

@@ -14,18 +14,19 @@ import datetime
 import json
 import logging
 import os
-import re
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
 RECORD = "deployment/version.json"  # what DeployApproved's MonitorDeployment writes in the deployment's run folder
 GROUND_TRUTH = "ground-truth/"
 LOOKBACK_HOURS = 24  # ground truth of predictions older than this is not joined any more
-CAPTURE = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<run>runs/[^/]+/)capture/?$")
+CAPTURE = run_layout.folder_uri_pattern(run_layout.CAPTURE)
 HOUR = datetime.timedelta(hours=1)
 
 
@@ -73,7 +74,7 @@ def deployment(sagemaker: Any, s3: Any, endpoint: str) -> dict | None:
         raise
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     destination = (config.get("DataCaptureConfig") or {}).get("DestinationS3Uri", "")
-    match = CAPTURE.match(destination)
+    match = CAPTURE.fullmatch(destination)
     if not match or match["bucket"] != os.environ["DEPLOY_BUCKET"]:
         raise ValueError(f"endpoint {endpoint} runs config {described['EndpointConfigName']}, which does not "
                          f"capture into a run of s3://{os.environ['DEPLOY_BUCKET']}/ (got {destination!r}); "
@@ -90,7 +91,7 @@ def deployment(sagemaker: Any, s3: Any, endpoint: str) -> dict | None:
 
 def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) -> dict:
     run = event.get("run_prefix")
-    if not isinstance(run, str) or not re.fullmatch(r"runs/[^/]+/", run):
+    if not isinstance(run, str) or not run_layout.run_prefix_pattern().fullmatch(run):
         raise ValueError(f"run_prefix must be runs/<execution name>/, got {run!r}")
     start, stop = window(event.get("window_end"), event.get("hours"))
     span = {"start": f"{start:%Y-%m-%dT%H:%M:%SZ}", "end": f"{stop:%Y-%m-%dT%H:%M:%SZ}"}

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -29,7 +30,7 @@ class MonitoringNotInPlace(Exception):
 def record(event: dict) -> dict:
     """The deployment record, refusing an event without what the monitor needs."""
     run, package = event.get("run_prefix"), event.get("package") or {}
-    if not isinstance(run, str) or not re.fullmatch(r"runs/[^/]+/", run):
+    if not isinstance(run, str) or not run_layout.run_prefix_pattern().fullmatch(run):
         raise ValueError(f"run_prefix must be runs/<execution name>/, got {run!r}")
     missing = [name for name in ("arn", *BASELINES) if not isinstance(package.get(name), str)]
     if missing:

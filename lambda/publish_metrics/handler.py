@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 import boto3
+
+import run_layout
+
+REPORT = run_layout.uri_pattern(run_layout.REPORT, "report.json")
 
 
 def metrics(report: dict) -> dict[str, tuple[float, str]]:
@@ -34,10 +37,10 @@ def metrics(report: dict) -> dict[str, tuple[float, str]]:
 
 def handler(event: dict, context: Any, s3_client=None, cloudwatch_client=None) -> dict:
     uri, bucket = event.get("report_uri", ""), os.environ["DATA_BUCKET"]
-    match = re.fullmatch(r"s3://([^/]+)/(runs/[^/]+/report/report\.json)", uri if isinstance(uri, str) else "")
-    if not match or match.group(1) != bucket:
+    match = REPORT.fullmatch(uri if isinstance(uri, str) else "")
+    if not match or match["bucket"] != bucket:
         raise ValueError(f"report_uri must be a run's report/report.json in s3://{bucket}/, got {uri!r}")
-    report = json.loads((s3_client or boto3.client("s3")).get_object(Bucket=bucket, Key=match.group(2))["Body"].read())
+    report = json.loads((s3_client or boto3.client("s3")).get_object(Bucket=bucket, Key=match["key"])["Body"].read())
     values = metrics(report)
     dimensions = [{"Name": "EndpointName", "Value": os.environ["ENDPOINT_NAME"]}]
     (cloudwatch_client or boto3.client("cloudwatch")).put_metric_data(

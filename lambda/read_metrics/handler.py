@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 import boto3
 
+import run_layout
 from metrics import TASKS
+
+EVALUATION = run_layout.uri_pattern(run_layout.EVALUATION, "evaluation.json")
 
 
 def handler(event: dict, context: Any, s3_client=None) -> dict:
     uri = event.get("evaluation_uri", "")
-    match = re.fullmatch(r"s3://([^/]+)/(runs/[^/]+/evaluation/evaluation\.json)", uri)
-    if not match or match.group(1) != os.environ["DATA_BUCKET"]:
+    match = EVALUATION.fullmatch(uri)
+    if not match or match["bucket"] != os.environ["DATA_BUCKET"]:
         raise ValueError(f"evaluation_uri must be a run's evaluation/evaluation.json in this stack's bucket, got {uri!r}")
     s3 = s3_client or boto3.client("s3")
-    report = json.loads(s3.get_object(Bucket=match.group(1), Key=match.group(2))["Body"].read())
+    report = json.loads(s3.get_object(Bucket=match["bucket"], Key=match["key"])["Body"].read())
     task = TASKS[report["task"]]
     return {"task": report["task"], "gate": report["gate"],
             "metrics": {name: report[task.registry_key][name]["value"] for name in task.metrics}}

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 
 import boto3
 
+import run_layout
 from dataset import PROFILES, build_files, split_sizes
 
 LOGGER = logging.getLogger()
@@ -15,7 +15,7 @@ LOGGER.setLevel(logging.INFO)
 MAX_ROWS = 1_000_000
 MAX_SEED = 2**31 - 1
 # runs/<execution name>/input/ : one segment for the run, no traversal, as the IAM policy expects.
-PREFIX = re.compile(r"^runs/[^/]+/input/$")
+PREFIX = run_layout.folder_prefix_pattern(run_layout.INPUT)
 EVENT_KEYS = {"dataset", "prefix", "rows", "seed"}
 
 

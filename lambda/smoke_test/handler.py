@@ -5,22 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from typing import Any
 
 import boto3
 
 import metrics
+import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
 # A request holds up to this many rows and bytes: under InvokeEndpoint's 6 MB payload limit with room to spare.
 BATCH_ROWS, BATCH_BYTES = 200, 5_000_000
-S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>runs/[^/]+/.+)$")
+S3_URI = run_layout.uri_pattern()  # any object of a run
 
 
 def _location(name: str, uri: Any, bucket: str) -> tuple[str, str]:
-    match = S3_URI.match(uri) if isinstance(uri, str) else None
+    match = S3_URI.fullmatch(uri) if isinstance(uri, str) else None
     if not match or match["bucket"] != bucket:
         raise ValueError(f"{name} must be under runs/ of s3://{bucket}, got {uri!r}")
     return match["bucket"], match["key"]

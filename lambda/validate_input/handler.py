@@ -6,6 +6,7 @@ import os
 import unicodedata
 from typing import Any
 
+import run_layout
 from rules import XGBOOST_HYPERPARAMETERS, InvalidExecutionInput, declared, optional, whole
 
 LOGGER = logging.getLogger()
@@ -90,7 +91,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     optional_rules = {**OPTIONAL_RULES, **{key: rule if getattr(rule, "required", False) else optional(rule)
                                            for key, rule in own.items() if key not in defaults}}
     _reject_unknown("execution input", given, {*defaults, *optional_rules})
-    settings: dict[str, Any] = {"run_prefix": f"runs/{execution_name}/"}
+    settings: dict[str, Any] = {"run_prefix": run_layout.run_prefix(execution_name)}
     settings["metadata"] = _metadata(execution_name, settings["run_prefix"])
     settings.update({key: rule(key, given.get(key)) for key, rule in optional_rules.items()})
     for key, default in defaults.items():

@@ -5,6 +5,8 @@ import math
 import re
 from typing import Any, Callable
 
+import run_layout
+
 Rule = Callable[[str, Any], Any]
 
 
@@ -51,7 +53,7 @@ def dataset(bucket: str) -> Rule:
         if not match or match.group(1) != bucket:
             raise InvalidExecutionInput(f"{name} must be an s3:// URI in this stack's data bucket "
                                         f"(s3://{bucket}/...), got {value!r}")
-        if match.group(2).startswith("runs/"):
+        if match.group(2).startswith(run_layout.RUNS):
             raise InvalidExecutionInput(f"{name} must not point into runs/, where workflows write; got {value!r}")
         return value
     return check

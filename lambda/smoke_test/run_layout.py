@@ -1,0 +1,1 @@
+../../contract/run_layout.py
