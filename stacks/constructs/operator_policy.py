@@ -8,6 +8,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from contract import run_layout
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.cdk.tokens import bucket_arn, format_arn, objects_arn, same_stack, stack_of
 
@@ -21,7 +22,7 @@ class OperatorPolicy(Construct):
         stack = stack_of(self, scope)
         executions = format_arn(stack, service="states", resource="execution", resource_name=f"{state_machine_name}:*",
                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        runs = objects_arn(bucket, "runs/*")
+        runs = objects_arn(bucket, run_layout.glob())
         statements = [
             iam.PolicyStatement(actions=["states:StartExecution", "states:DescribeStateMachine",
                                          "states:ListExecutions"], resources=[state_machine.state_machine_arn]),
@@ -29,7 +30,7 @@ class OperatorPolicy(Construct):
                                          "states:StopExecution"], resources=[executions]),
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[runs]),
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn(bucket)],
-                                conditions={"StringLike": {"s3:prefix": ["runs/*"]}}),
+                                conditions={"StringLike": {"s3:prefix": [run_layout.glob()]}}),
         ]
         if encryption_key:  # executions and run data are encrypted with the stack's key: usable only through them
             statements.append(iam.PolicyStatement(

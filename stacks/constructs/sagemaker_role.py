@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from contract import run_layout
 from stacks.settings.images import FrameworkImage
 from stacks.cdk.compliance import INLINE_POLICY_REASON, accept
 from stacks.cdk.permissions import allow, default_policy
@@ -51,9 +52,9 @@ class SageMakerExecutionRole(Construct):
                        "time; the role reaches only the named folders of runs in this stack's bucket.")
         bucket_reads = sorted(bucket_reads)
         allow(self.role, ["s3:ListBucket"], [bucket_arn(bucket)],
-              conditions={"StringLike": {"s3:prefix": ["runs/*", *(f"{p}*" for p in bucket_reads)]}})
+              conditions={"StringLike": {"s3:prefix": [run_layout.glob(), *(f"{p}*" for p in bucket_reads)]}})
         if reads:
-            allow(self.role, ["s3:GetObject"], [objects_arn(bucket, f"runs/*/{folder}/*") for folder in reads],
+            allow(self.role, ["s3:GetObject"], [objects_arn(bucket, run_layout.glob(folder)) for folder in reads],
                   wildcard_reason=run_folders)
         if bucket_reads:
             allow(self.role, ["s3:GetObject"], [objects_arn(bucket, f"{prefix}*") for prefix in bucket_reads],
@@ -61,7 +62,7 @@ class SageMakerExecutionRole(Construct):
                                   "read only them outside the run folders.")
         if writes:
             allow(self.role, ["s3:PutObject", "s3:AbortMultipartUpload"],
-                  [objects_arn(bucket, f"runs/*/{folder}/*") for folder in writes], wildcard_reason=run_folders)
+                  [objects_arn(bucket, run_layout.glob(folder)) for folder in writes], wildcard_reason=run_folders)
         no_resource_level = ("ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
                              "permissions; PutMetricData is confined to SageMaker's namespaces by condition.")
         allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)

@@ -14,6 +14,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
+from contract.run_layout import ANSWERS, BASELINE, EVALUATION, INPUT, MODEL, PROCESSED
 from stacks.settings.config import optional_text
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.constructs.event_targets import start_on_event, starter_role
@@ -65,15 +66,15 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         slug="br",
         description="Import, preprocess, train, evaluate, baseline and register models for approval under a model "
                     "contract, orchestrated by Step Functions",
-        reads=("input", "processed", "model", "answers"),
-        writes=("input", "processed", "model", "answers", "evaluation", "baseline"),
+        reads=(INPUT, PROCESSED, MODEL, ANSWERS),
+        writes=(INPUT, PROCESSED, MODEL, ANSWERS, EVALUATION, BASELINE),
         job_bucket_reads=(DATASETS, INCOMING),
         assets={"ImportScript": "processing/import_dataset.py", "FeaturesScript": "processing/features.py",
                 "EvaluationScript": "processing/metrics.py", "BaselineScript": "processing/baseline.py"},
         functions={
             **CLAIM_FUNCTION,
             "ReadMetrics": FunctionSpec("read_metrics", "Reads a run's evaluation for the registration gate",
-                                        reads=("evaluation",), environment=BUCKET_ENV),
+                                        reads=(EVALUATION,), environment=BUCKET_ENV),
         },
         sample_input={"rows": 1000, "seed": 3},
         fragments=CLAIM_FRAGMENTS,

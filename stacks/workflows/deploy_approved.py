@@ -14,6 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_s3 as s3
 
+from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, PREPROCESSOR, glob
 from stacks.cdk.compliance import accept, acknowledge_wildcards
 from stacks.settings.config import ConfigError, instance_type, whole_number
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
@@ -48,7 +49,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                     "Functions",
         reads_from=(BUILD_STACK,),
         reads=(),
-        writes=("capture",),  # the endpoint's data capture
+        writes=(CAPTURE,),  # the endpoint's data capture
         functions={
             **CLAIM_FUNCTION,
             "CheckModelPackage": FunctionSpec(
@@ -63,7 +64,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                 memory_size=512, timeout_seconds=120),
             "MonitorDeployment": FunctionSpec(
                 "monitor_deployment", "Records a deployment for the monitor and checks that its schedule is enabled",
-                writes=("deployment",), environment={"DATA_BUCKET": "${DataBucket}", "ENDPOINT_NAME": "${EndpointName}",
+                writes=(DEPLOYMENT,), environment={"DATA_BUCKET": "${DataBucket}", "ENDPOINT_NAME": "${EndpointName}",
                                                      "MONITOR_SCHEDULE": "${MonitorScheduleName}"}),
         },
         sample_input={},  # needs an approved version: offline runs approve one BuildAndRegister registered
@@ -131,7 +132,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
     def _allow_sagemaker_role(self) -> None:
         """The endpoint's containers download their artifacts (the fitted preprocessing and the model) from the
         build stack's bucket and log into the endpoint's log group."""
-        self._read_build_data(self.sagemaker_role, ("model", "processed/preprocessor"),
+        self._read_build_data(self.sagemaker_role, (MODEL, PREPROCESSOR),
                               "BuildAndRegister keeps each run's model and fitted preprocessing under "
                               "runs/<execution name>/; the role reads only those folders of its bucket.")
         allow_log_streams(self.sagemaker_role, {f"/aws/sagemaker/Endpoints/{self.endpoint_name}": f"{VARIANT}/*"},
@@ -140,7 +141,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
 
     def _read_build_data(self, role: iam.Role, folders: tuple[str, ...], reason: str) -> None:
         """Read these run folders of the build stack's bucket (through S3 with its key, under kms)."""
-        objects = [objects_arn(self.build_bucket, f"runs/*/{folder}/*") for folder in folders]
+        objects = [objects_arn(self.build_bucket, glob(folder)) for folder in folders]
         allow(role, ["s3:GetObject"], objects, wildcard_reason=reason)
         if self.build_key:
             allow(role, ["kms:Decrypt"], [self.build_key.key_arn],
@@ -155,11 +156,11 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "function describes versions of that one group only.")
         smoke = self.functions["SmokeTest"].function
         allow(smoke.role, ["sagemaker:InvokeEndpoint"], [self.endpoint_arn])
-        self._read_build_data(smoke.role, ("evaluation", "input"),
+        self._read_build_data(smoke.role, (EVALUATION, INPUT),
                               "A registered version names its run's evaluation, raw test rows (input/raw/) and "
                               "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")
         allow(smoke.role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
-              conditions={"StringLike": {"s3:prefix": ["runs/*"]}})
+              conditions={"StringLike": {"s3:prefix": [glob()]}})
         # Deployment guardrails read the rollback alarm with the endpoint's execution role (the model's role).
         allow(self.sagemaker_role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
         if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint

@@ -18,6 +18,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 
+from contract.run_layout import BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, REPORT, TRAFFIC, glob
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
 from stacks.constructs.event_targets import start_on_event, starter_role
@@ -54,18 +55,18 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         description="Monitor DeployApproved's endpoint for drift and data and model quality (the kit's own checks), "
                     "with alarms, retraining on drift and a dashboard, orchestrated by Step Functions",
         reads_from=("BuildAndRegister", "DeployApproved"),
-        reads=("traffic",),
-        writes=("report",),
+        reads=(TRAFFIC,),
+        writes=(REPORT,),
         assets={"MonitorScript": "processing/monitor.py"},
         functions={
             "CollectTraffic": FunctionSpec(
                 "collect_traffic", "Copies a window's captured traffic and arrived ground truth into one run",
-                writes=("traffic",), bucket_reads=(GROUND_TRUTH,),
+                writes=(TRAFFIC,), bucket_reads=(GROUND_TRUTH,),
                 environment={"DATA_BUCKET": "${DataBucket}", "DEPLOY_BUCKET": "${DeployDataBucket}",
                              "ENDPOINT_NAME": "${EndpointName}"},
                 memory_size=512, timeout_seconds=300),
             "PublishMetrics": FunctionSpec(
-                "publish_metrics", "Publishes a monitor report's numbers as CloudWatch metrics", reads=("report",),
+                "publish_metrics", "Publishes a monitor report's numbers as CloudWatch metrics", reads=(REPORT,),
                 environment={"DATA_BUCKET": "${DataBucket}", "NAMESPACE": "${MetricNamespace}",
                              "ENDPOINT_NAME": "${EndpointName}"}),
         },
@@ -93,12 +94,12 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                                               read_shared(self, build_prefix, "notification-topic-arn"))
         self.namespace = self.job_name_prefix  # this copy's metrics only: PutMetricData is limited to it
         # The monitor's job reads the version's baseline and evaluation from the build stack's bucket.
-        self._read(self.sagemaker_role, self.build_bucket, self.build_key, ("baseline", "evaluation"),
+        self._read(self.sagemaker_role, self.build_bucket, self.build_key, (BASELINE, EVALUATION),
                    "BuildAndRegister keeps each run's baseline and evaluation under runs/<execution name>/; the "
                    "monitor's jobs read only those folders of its bucket.")
         # SageMaker lists an S3Prefix input's prefix before it downloads it (offline IAM found this missing).
         allow(self.sagemaker_role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
-              conditions={"StringLike": {"s3:prefix": ["runs/*/baseline/*", "runs/*/evaluation/*"]}})
+              conditions={"StringLike": {"s3:prefix": [glob(BASELINE), glob(EVALUATION)]}})
         return {"DeployDataBucket": self.deploy_bucket.bucket_name, "EndpointName": self.endpoint_name,
                 "MetricNamespace": self.namespace,
                 "MonitoringIntervalHours": self.config.workflow_settings["monitoring_interval_hours"]}
@@ -106,7 +107,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
     def _read(self, role: iam.IRole, bucket: s3.IBucket, key: kms.IKey | None, folders: tuple[str, ...],
               reason: str) -> None:
         """GetObject on these run folders of another stack's bucket (and its key, through S3)."""
-        allow(role, ["s3:GetObject"], [objects_arn(bucket, f"runs/*/{folder}/*") for folder in folders],
+        allow(role, ["s3:GetObject"], [objects_arn(bucket, glob(folder)) for folder in folders],
               wildcard_reason=reason)
         if key:
             allow(role, ["kms:Decrypt"], [key.key_arn],
@@ -120,11 +121,11 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             self, service="sagemaker", resource="endpoint-config", resource_name=f"{self.deploy_prefix}-*")],
               wildcard_reason="DeployApproved names each deployment's endpoint config <prefix>-<uuid>; the function "
                               "describes only the configs of that stack.")
-        self._read(collect.role, self.deploy_bucket, self.deploy_key, ("capture", "deployment"),
+        self._read(collect.role, self.deploy_bucket, self.deploy_key, (CAPTURE, DEPLOYMENT),
                    "DeployApproved keeps each deployment's record and captured traffic under runs/<execution "
                    "name>/; the function reads only those folders of its bucket.")
         allow(collect.role, ["s3:ListBucket"], [bucket_arn(self.deploy_bucket)],
-              conditions={"StringLike": {"s3:prefix": ["runs/*/capture/*"]}})
+              conditions={"StringLike": {"s3:prefix": [glob(CAPTURE)]}})
         publish = self.functions["PublishMetrics"].function
         allow(publish.role, ["cloudwatch:PutMetricData"], ["*"],
               conditions={"StringEquals": {"cloudwatch:namespace": self.namespace}},

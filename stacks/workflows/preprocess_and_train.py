@@ -1,4 +1,5 @@
 """Preprocess-and-train: seed raw data, standardize it (SageMaker Processing), train, save, batch-transform."""
+from contract.run_layout import INPUT, MODEL, PREDICTIONS, PROCESSED
 from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
@@ -10,8 +11,8 @@ class PreprocessAndTrainStack(SageMakerWorkflowStack):
         slug="pt",
         description="SageMaker Processing (scikit-learn) standardization, XGBoost training and batch transform "
                     "orchestrated by Step Functions",
-        reads=("input", "processed", "model"),
-        writes=("processed", "model", "predictions"),
+        reads=(INPUT, PROCESSED, MODEL),
+        writes=(PROCESSED, MODEL, PREDICTIONS),
         assets={"ProcessingScript": "processing/features.py"},
         fragments=batch_transform("States.Format('{}/test/', $.processing.Output)"),  # the processed test set
     )

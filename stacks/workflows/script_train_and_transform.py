@@ -1,6 +1,7 @@
 """Script train-and-transform: the worked example of a team's own model. Seed data, train a scikit-learn script
 of its own in SageMaker's scikit-learn image (script mode), save the model it serves with its own inference
 functions, batch-transform the test set."""
+from contract.run_layout import INPUT, MODEL, PREDICTIONS
 from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
@@ -12,8 +13,8 @@ class ScriptTrainAndTransformStack(SageMakerWorkflowStack):
         slug="st",
         description="A scikit-learn training script of its own (script mode) and batch transform, orchestrated by "
                     "Step Functions",
-        reads=("input", "model"),
-        writes=("model", "predictions"),
+        reads=(INPUT, MODEL),
+        writes=(MODEL, PREDICTIONS),
         source_dirs={"TrainingSource": "training/sklearn_linear"},
         sample_input={"rows": 1000, "seed": 3},
         fragments=batch_transform("$.dataset.channels.test"),  # the seeded test set

@@ -1,4 +1,5 @@
 """Train-and-transform: seed data, train XGBoost, save the model, batch-transform the test set."""
+from contract.run_layout import INPUT, MODEL, PREDICTIONS
 from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
@@ -9,7 +10,7 @@ class TrainAndTransformStack(SageMakerWorkflowStack):
         definition="train_and_transform",
         slug="tt",
         description="SageMaker XGBoost training and batch transform orchestrated by Step Functions",
-        reads=("input", "model"),
-        writes=("model", "predictions"),
+        reads=(INPUT, MODEL),
+        writes=(MODEL, PREDICTIONS),
         fragments=batch_transform("$.dataset.channels.test"),  # the seeded test set
     )

@@ -19,6 +19,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from contract import run_layout
 from stacks.cdk.permissions import allow
 from stacks.settings.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
 from stacks.constructs.data_bucket import DataBucket
@@ -44,7 +45,7 @@ SHARED_FUNCTIONS: dict[str, FunctionSpec] = {
                                   environment={"ALLOWED_INSTANCE_TYPES": "${AllowedInstanceTypes}",
                                                "DATA_BUCKET": "${DataBucket}"}),
     "SeedDataset": FunctionSpec("seed_dataset", "Writes a synthetic data set under one run's input folder",
-                                writes=("input",), environment={"DATA_BUCKET": "${DataBucket}"},
+                                writes=(run_layout.INPUT,), environment={"DATA_BUCKET": "${DataBucket}"},
                                 memory_size=1024, timeout_seconds=300),
 }
 
@@ -187,7 +188,7 @@ class SageMakerWorkflowStack(Stack):
         self.data_bucket = data.bucket
         images = {name: image for name, image in IMAGES.items() if name in used}
         # Spot training jobs keep checkpoints under the run's checkpoints/ folder, to resume after interruption.
-        checkpoints = ("checkpoints",) if config.spot_training and "SpotCheckpoints" in used else ()
+        checkpoints = (run_layout.CHECKPOINTS,) if config.spot_training and "SpotCheckpoints" in used else ()
         sagemaker = SageMakerExecutionRole(
             self, "SageMakerRole", bucket=data.bucket, reads=spec.reads + checkpoints, writes=spec.writes + checkpoints,
             images=images.values(), job_name_prefix=prefix, encryption_key=self.key, bucket_reads=spec.job_bucket_reads,
@@ -207,7 +208,8 @@ class SageMakerWorkflowStack(Stack):
             # Managed spot training: fields left out of every training job unless spot_training=true.
             "SpotTraining": True if config.spot_training else None,
             "SpotMaxWaitSeconds": config.max_job_runtime_minutes * 60 * SPOT_WAIT_FACTOR if config.spot_training else None,
-            "SpotCheckpoints": {"S3Uri.$": "States.Format('s3://${DataBucket}/{}checkpoints/', $.settings.run_prefix)"}
+            "SpotCheckpoints": {"S3Uri.$": f"States.Format('s3://${{DataBucket}}/{{}}{run_layout.CHECKPOINTS}/', "
+                                         "$.settings.run_prefix)"}
                                if config.spot_training else None,
             "KmsKeyArn": self.key.key_arn if self.key else None,  # leaves the job's KMS fields out
         }
@@ -315,7 +317,7 @@ class SageMakerWorkflowStack(Stack):
                                removal_policy=self.removal_policy, encryption_key=self.key)
         bucket = self.data_bucket
         if spec.reads:
-            allow(function.role, ["s3:GetObject"], [objects_arn(bucket, f"runs/*/{f}/*") for f in spec.reads],
+            allow(function.role, ["s3:GetObject"], [objects_arn(bucket, run_layout.glob(f)) for f in spec.reads],
                   wildcard_reason=RUN_FOLDERS)
         if spec.bucket_reads:
             allow(function.role, ["s3:ListBucket"], [bucket_arn(bucket)],
@@ -324,7 +326,7 @@ class SageMakerWorkflowStack(Stack):
                   wildcard_reason="Users add data set files of their own naming under these prefixes; the "
                                   "function reads only them, never another run's folders.")
         if spec.writes:
-            allow(function.role, ["s3:PutObject"], [objects_arn(bucket, f"runs/*/{f}/*") for f in spec.writes],
+            allow(function.role, ["s3:PutObject"], [objects_arn(bucket, run_layout.glob(f)) for f in spec.writes],
                   wildcard_reason=RUN_FOLDERS)
         if spec.bucket_creates:
             allow(function.role, ["s3:PutObject"], [objects_arn(bucket, f"{p}*") for p in spec.bucket_creates],
