@@ -28,6 +28,8 @@ CAPTURE = "capture"  # an endpoint's data capture
 DEPLOYMENT = "deployment"  # a deployment's record (version.json), for the monitor
 TRAFFIC = "traffic"  # a monitor window's captured traffic and ground truth
 REPORT = "report"  # a monitor window's report
+# What DeployApproved writes of each deployment (version, baseline, capture folder), for the monitor to find.
+DEPLOYMENT_RECORD = f"{DEPLOYMENT}/version.json"
 FOLDERS = (INPUT, PROCESSED, MODEL, ANSWERS, PREDICTIONS, EVALUATION, BASELINE, CHECKPOINTS, CAPTURE, DEPLOYMENT,
            TRAFFIC, REPORT)
 

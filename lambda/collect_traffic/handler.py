@@ -23,7 +23,7 @@ import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
-RECORD = "deployment/version.json"  # what DeployApproved's MonitorDeployment writes in the deployment's run folder
+RECORD = run_layout.DEPLOYMENT_RECORD  # what DeployApproved's MonitorDeployment writes in the deployment's run folder
 GROUND_TRUTH = "ground-truth/"
 LOOKBACK_HOURS = 24  # ground truth of predictions older than this is not joined any more
 CAPTURE = run_layout.folder_uri_pattern(run_layout.CAPTURE)
@@ -104,8 +104,8 @@ def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) ->
         return {"outcome": "NotHandedOver", "window": span,
                 "detail": f"the deployment in {serving['run']} has not been handed to the monitor yet"}
     record, bucket = serving["record"], os.environ["DEPLOY_BUCKET"]
-    captured = f"{serving['run']}capture/{endpoint}/{serving['variant']}/"
-    traffic = f"{run}traffic/"
+    captured = f"{serving['run']}{run_layout.CAPTURE}/{endpoint}/{serving['variant']}/"
+    traffic = f"{run}{run_layout.TRAFFIC}/"
     files = sum(_copy(s3, bucket, _keys(s3, bucket, f"{captured}{hour}"), captured, f"{traffic}capture/")
                 for hour in _hours(start, stop))
     labelled_hours = []

@@ -19,7 +19,7 @@ import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
-RECORD = "deployment/version.json"  # under the run's folder; the monitor reads it (stacks/workflows/monitor_endpoint.py)
+RECORD = run_layout.DEPLOYMENT_RECORD  # under the run's folder; the monitor reads it (stacks/workflows/monitor_endpoint.py)
 BASELINES = ("statistics", "constraints", "evaluation")
 
 
@@ -37,7 +37,7 @@ def record(event: dict) -> dict:
         raise ValueError(f"package lacks {', '.join(missing)}, which the monitor needs")
     return {"model_package_arn": package["arn"], "endpoint": os.environ["ENDPOINT_NAME"],
             "baseline": {name: package[name] for name in BASELINES},
-            "capture": f"s3://{os.environ['DATA_BUCKET']}/{run}capture", "execution": event.get("execution")}
+            "capture": f"s3://{os.environ['DATA_BUCKET']}/{run}{run_layout.CAPTURE}", "execution": event.get("execution")}
 
 
 def handler(event: dict, context: Any, s3_client=None, scheduler_client=None) -> dict:
