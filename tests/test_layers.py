@@ -1,17 +1,20 @@
 """The tree shows the layers: every module belongs to a declared layer, imports only its own and lower ones, and
-stacks/ and offline/ keep at most eight entries at their top level."""
+stacks/ and offline/ keep at most eight entries at their top level. contract/, the lowest, imports only the standard
+library: it ships unchanged to jobs and functions, where nothing else of the kit is."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("stacks", "offline", "operations")
+PACKAGES = ("contract", "stacks", "offline", "operations")
 # Lowest first. A module's layer is the longest entry its dotted name starts with; it may import from its own layer
 # and the ones before it. offline/ runs what stacks/ synthesizes, and operations/ uses both.
 LAYERS = (
+    ("contract",),  # standard-library facts every other layer (and the jobs and functions) reads
     ("stacks.aws_behaviours",),
     ("stacks.cdk",),
     ("stacks.settings",),
@@ -74,6 +77,16 @@ def test_imports_point_only_downward(module):
               for line, target in imported(MODULES[module], module)
               if layer(target) is not None and RANK[layer(target)] > own]
     assert upward == []
+
+
+@pytest.mark.parametrize("module", sorted(name for name in MODULES if layer(name) == "contract"))
+def test_contract_imports_only_the_standard_library(module):
+    """Nothing of the kit (not even another contract module), nor boto3: a job's container or a function's asset
+    holds the module alone, linked beside its code."""
+    outside = [f"{MODULES[module].relative_to(ROOT)}:{line} imports {target}"
+               for line, target in imported(MODULES[module], module)
+               if target.split(".")[0] not in sys.stdlib_module_names | {"__future__"}]
+    assert outside == []
 
 
 @pytest.mark.parametrize("package", ["stacks", "offline"])
