@@ -80,7 +80,7 @@ def test_an_image_without_a_runner_is_refused_before_the_run(synthesized, tmp_pa
         before = local.sfn.list_executions(stateMachineArn=local.machines[ST])["executions"]
         with pytest.raises(UnsupportedIntegration, match=r"ScriptTrainAndTransform: image \d{12}\.dkr\.ecr\."
                                                          r"us-east-1\.amazonaws\.com/my-team-image:1\.2-1-cpu-py3 has "
-                                                         r"no offline runner; register one in offline/cloud/integrations"):
+                                                         r"no offline runner; register one in stacks/settings/image_table\.py IMAGE_TABLE"):
             local.start(ST, {"rows": 100})
         assert local.sfn.list_executions(stateMachineArn=local.machines[ST])["executions"] == before
 

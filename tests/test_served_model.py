@@ -113,5 +113,5 @@ def test_a_model_of_an_image_without_a_runner_is_refused_not_replaced(loop):
     model = {"PrimaryContainer": {"Image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/my-own-server:1",
                                   "ModelDataUrl": package["InferenceSpecification"]["Containers"][1]["ModelDataUrl"]}}
     with pytest.raises(ValueError, match="image 111122223333.dkr.ecr.us-east-1.amazonaws.com/my-own-server:1 has no "
-                                         "offline runner; register one in offline/runtimes/serving.py RUNNERS"):
+                                         "offline runner; register one in offline/runtimes/serving.py SERVERS"):
         cloud.sagemaker.runners.load_model("test", model)

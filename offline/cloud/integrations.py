@@ -12,6 +12,7 @@ from typing import Iterator
 
 from offline.runtimes.serving import repository
 from stacks.asl.definition import integration_of, task_states
+from stacks.settings.image_table import IMAGE_TABLE
 
 LAMBDA = "the function's real handler, staged in the assembly (offline/services/lambda_service.py)"
 SAGEMAKER_JOB = "a job that really runs (offline/runtimes/sagemaker_jobs.py), through the local SageMaker API"
@@ -54,13 +55,9 @@ def check_supported(stack: str, definition: str) -> None:
             "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service it names)")
 
 
-# What each image the kit's definitions name runs as offline (see offline/runtimes/serving.py for serving them). An
-# image missing here is refused before a run starts, never replaced by another.
-IMAGE_RUNNERS = {"sagemaker-xgboost": "the built-in XGBoost algorithm, or a script in framework mode "
-                                      "(offline/runtimes/sagemaker_jobs.py, offline/runtimes/script_mode.py)",
-                 "sagemaker-scikit-learn": "processing scripts and script-mode training (offline/runtimes/sagemaker_jobs.py, "
-                                           "offline/runtimes/script_mode.py); serving its inference module "
-                                           "(offline/runtimes/serving.py)"}
+# What each image the kit's definitions name runs as offline: the image table's (stacks/settings/image_table.py), served
+# by offline/runtimes/serving.py. An image missing here is refused before a run starts, never replaced by another.
+IMAGE_RUNNERS = {row.repository: row.offline for row in IMAGE_TABLE}
 IMAGE = re.compile(r"\b\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[^\"\s]+")
 
 
@@ -69,5 +66,5 @@ def check_images(stack: str, definition: str) -> None:
     for image in sorted(set(IMAGE.findall(definition))):
         if repository(image) not in IMAGE_RUNNERS:
             raise UnsupportedIntegration(f"{stack}: image {image} has no offline runner; register one in "
-                                         "offline/cloud/integrations.py IMAGE_RUNNERS (and offline/runtimes/serving.py RUNNERS "
+                                         "stacks/settings/image_table.py IMAGE_TABLE (and offline/runtimes/serving.py SERVERS "
                                          "to serve it)")

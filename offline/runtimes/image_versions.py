@@ -7,17 +7,11 @@ import threading
 from importlib import metadata
 from typing import Callable
 
-# Image repository -> library -> the version the kit's image tag installs (see the sources named per image).
-IMAGE_LIBRARIES: dict[str, dict[str, str]] = {
-    # sagemaker-scikit-learn:1.2-1-cpu-py3: aws/sagemaker-scikit-learn-container, branch 1.2-1 (b440c40),
-    # docker/1.2-1/base/Dockerfile.cpu (Python 3.9, scikit-learn 1.2.1) and requirements.txt.
-    "sagemaker-scikit-learn": {"python": "3.9", "scikit-learn": "1.2.1", "numpy": "1.24.1", "pandas": "1.1.3",
-                               "scipy": "1.8.0"},
-    # sagemaker-xgboost:1.7-1: aws/sagemaker-xgboost-container, branch 1.7-1 (f7a93a2),
-    # docker/1.7-1/base/Dockerfile.cpu (XGBOOST_VERSION 1.7.4, Python 3.9) and requirements.txt.
-    "sagemaker-xgboost": {"python": "3.9", "xgboost": "1.7.4", "numpy": "1.24.1", "pandas": "1.2.4",
-                          "scipy": "1.8.0", "scikit-learn": "0.24.1"},
-}
+from stacks.settings.image_table import IMAGE_TABLE
+
+# Image repository -> library -> the version the kit's image tag installs (stacks/settings/image_table.py names the
+# sources per image).
+IMAGE_LIBRARIES: dict[str, dict[str, str]] = {row.repository: dict(row.libraries) for row in IMAGE_TABLE}
 DISTRIBUTIONS = {"xgboost": ("xgboost", "xgboost-cpu")}  # library -> distributions that provide it here
 _REPORTED: set[str] = set()
 _LOCK = threading.Lock()

@@ -25,8 +25,9 @@ from offline.runtimes.s3_objects import list_keys, split_s3
 from offline.runtimes.image_versions import report_versions
 from offline.runtimes.script_mode import run_script
 from offline.runtimes.serving import CSV, MODEL_FILE, ServedModel, repository
+from stacks.settings.image_table import BUILT_IN_ALGORITHM, IMAGE_TABLE
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
-SCRIPT_MODE_IMAGES = ("sagemaker-scikit-learn", "sagemaker-xgboost")  # images whose toolkit runs a user's script
+SCRIPT_MODE_IMAGES = tuple(row.repository for row in IMAGE_TABLE if row.script_mode)  # toolkit runs a user's script
 MESSAGE_FILE = "/opt/ml/output/message"  # what a processing container tells; its first 1 KB is the ExitMessage
 MESSAGE_BYTES = 1024
 TRAINING_FIELDS = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig",
@@ -128,7 +129,7 @@ class JobRunners:
         """What the job's image runs: the built-in XGBoost algorithm, or the user's script (script mode)."""
         image = job["AlgorithmSpecification"]["TrainingImage"]
         script = job.get("HyperParameters", {}).get("sagemaker_program")
-        if repository(image) == "sagemaker-xgboost" and not script:
+        if repository(image) == BUILT_IN_ALGORITHM.repository and not script:
             if job.get("ResourceConfig", {}).get("InstanceCount", 1) > 1:
                 return self._xgboost_distributed(name, job)
             return self._xgboost_algorithm(name, job)
@@ -208,7 +209,7 @@ class JobRunners:
             if not with_data:  # distributed.rabit_run's RuntimeError; SageMaker reports the toolkit's failure file,
                 # "framework error:", the traceback (left out here) and the error
                 raise RuntimeError("AlgorithmError: framework error: RuntimeError: No hosts received training data.")
-            report_versions("sagemaker-xgboost", print)
+            report_versions(BUILT_IN_ALGORITHM.repository, print)
             config = {"channels": channels, "sources": {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
                                                         for c in job["InputDataConfig"]},
                       "parameters": parameters, "rounds": rounds}

@@ -1,5 +1,5 @@
 """Serving, offline: a SageMaker model's containers answer requests as their images would, in series for an
-inference pipeline. Each image is served by the runner registered for its repository in RUNNERS; a model with
+inference pipeline. Each image is served by the runner registered for its framework in SERVERS; a model with
 any other image is refused, never served by something else.
 
 - Built-in XGBoost (algorithm mode, no SAGEMAKER_PROGRAM): the archive's `xgboost-model` scores CSV rows.
@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from stacks.settings.image_table import IMAGE_TABLE
+
 CSV = "text/csv"
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
 XGBOOST_ACCEPTS = ("application/json", "application/jsonlines", "application/x-recordio-protobuf", CSV)  # serve.py
@@ -39,7 +41,7 @@ class ModelError(Exception):
 
 
 def repository(image: str) -> str:
-    """`sagemaker-xgboost` of `<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:1.7-1`."""
+    """`<repository>` of `<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>` (or `@<digest>`)."""
     return image.split("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
 
 
@@ -61,7 +63,7 @@ class XGBoostAlgorithm:
         environment = container.get("Environment", {})
         if environment.get("SAGEMAKER_PROGRAM"):
             raise ValueError("XGBoost in framework mode (SAGEMAKER_PROGRAM set) has no offline runner yet; "
-                             "register one in offline/runtimes/serving.py RUNNERS")
+                             "register one in offline/runtimes/serving.py SERVERS")
         if "SAGEMAKER_INFERENCE_OUTPUT" in environment:
             raise ValueError("XGBoost's selectable inference output (SAGEMAKER_INFERENCE_OUTPUT) is not served "
                              "offline; remove it or add it to offline/runtimes/serving.py XGBoostAlgorithm")
@@ -157,11 +159,13 @@ def _import(source: Path) -> Any:
     return module
 
 
-# Image repository -> what runs a container of it. An image not listed here is refused.
-RUNNERS: dict[str, Callable[[dict, bytes], Callable[[bytes, str, str], tuple[bytes, str]]]] = {
-    "sagemaker-xgboost": XGBoostAlgorithm,
-    "sagemaker-scikit-learn": SklearnFramework,
+# Framework -> what runs a container of its image (stacks/settings/image_table.py), and so image repository -> runner.
+# An image not listed here is refused.
+SERVERS: dict[str, Callable[[dict, bytes], Callable[[bytes, str, str], tuple[bytes, str]]]] = {
+    "xgboost": XGBoostAlgorithm,
+    "sklearn": SklearnFramework,
 }
+RUNNERS = {row.repository: SERVERS[row.framework] for row in IMAGE_TABLE if row.framework in SERVERS}
 
 
 def unsupported_images(images: list[str]) -> list[str]:
@@ -180,7 +184,7 @@ class ServedModel:
             raise ValueError("only Serial inference pipelines are served offline")
         refused = unsupported_images([c["Image"] for c in containers])
         if refused:
-            raise ValueError(f"image {refused[0]} has no offline runner; register one in offline/runtimes/serving.py RUNNERS")
+            raise ValueError(f"image {refused[0]} has no offline runner; register one in offline/runtimes/serving.py SERVERS")
         self.containers = [RUNNERS[repository(c["Image"])](c, read(c["ModelDataUrl"])) for c in containers]
 
     def __call__(self, body: bytes, content_type: str = CSV, accept: str = CSV) -> tuple[bytes, str]:

@@ -1,4 +1,5 @@
-"""SageMaker framework images: which registry serves each region, emitted as a CloudFormation mapping."""
+"""SageMaker framework images: which registry serves each region, emitted as a CloudFormation mapping; the images
+themselves are the rows of stacks/settings/image_table.py."""
 from __future__ import annotations
 
 import weakref
@@ -8,6 +9,7 @@ from aws_cdk import CfnMapping, Fn, Stack
 from constructs import Construct
 
 from stacks.cdk.tokens import AWS, format_arn, stack_of
+from stacks.settings.image_table import BY_FRAMEWORK, IMAGE_TABLE
 
 # Region -> AWS account of the SageMaker framework image registry (same account for XGBoost and
 # scikit-learn). Source: the SageMaker Python SDK's image_uri_config; checked against it in tests.
@@ -81,9 +83,8 @@ class FrameworkImage:
                           resource="repository", resource_name=self.repository)
 
 
-# XGBoost 1.7-1 is the current framework image; the built-in xgboost:latest (0.72) is deprecated.
-XGBOOST = FrameworkImage("xgboost", "sagemaker-xgboost", "1.7-1")
-SKLEARN = FrameworkImage("sklearn", "sagemaker-scikit-learn", "1.2-1-cpu-py3")
-
-# ASL placeholder -> image; the SageMaker role may pull exactly the images a workflow's definition names.
-IMAGES = {"XGBoostImage": XGBOOST, "SklearnImage": SKLEARN}
+# ASL placeholder -> image, one per row of the image table (stacks/settings/image_table.py); the SageMaker role may
+# pull exactly the images a workflow's definition names.
+IMAGES = {row.placeholder: FrameworkImage(row.framework, row.repository, row.tag) for row in IMAGE_TABLE}
+XGBOOST = IMAGES[BY_FRAMEWORK["xgboost"].placeholder]
+SKLEARN = IMAGES[BY_FRAMEWORK["sklearn"].placeholder]

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from processing.metrics import TASKS
 from stacks.settings.config import ConfigError, Setting, whole_number
+from stacks.settings.image_table import BUILT_IN_ALGORITHM, IMAGE_TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 # A column name as a job argument: printable, no comma (lists are comma-separated); SageMaker takes each
@@ -22,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 COLUMN = re.compile(r"^[^,\r\n\t]{1,128}$")
 ARGUMENT_LIMIT = 256
 BUILT_IN = "xgboost"
-# The images a team's script may run in: framework images whose toolkit runs script mode (stacks/settings/images.py).
-FRAMEWORKS = {"sklearn": "SklearnImage", "xgboost": "XGBoostImage"}
+# Framework -> the placeholder of its image: the images a team's script may run in, those whose toolkit runs script
+# mode (stacks/settings/image_table.py).
+FRAMEWORKS = {row.framework: row.placeholder for row in sorted(IMAGE_TABLE, key=lambda row: row.framework)
+              if row.script_mode}
 SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
 # Where the training toolkit finds the source under network isolation: the `code` channel's one file, the
@@ -121,7 +124,7 @@ class Model:
     @classmethod
     def built_in(cls, task: str) -> "Model":
         objective, eval_metric = XGBOOST_OBJECTIVES[task]
-        return cls(image="XGBoostImage",
+        return cls(image=BUILT_IN_ALGORITHM.placeholder,
                    hyperparameters={"num_round": "50" if task == "regression" else "20", "eval_metric": eval_metric},
                    rules=["fixed", "objective", "num_class"], fixed={"objective": objective}, serving=None)
 

@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, PREPROCESSOR, glob
 from stacks.cdk.compliance import accept, acknowledge_wildcards
 from stacks.settings.config import ConfigError, instance_type, whole_number
+from stacks.settings.image_table import IMAGE_TABLE
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.constructs.event_targets import start_on_event, starter_role
 from stacks.cdk.permissions import allow
@@ -54,9 +55,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             **CLAIM_FUNCTION,
             "CheckModelPackage": FunctionSpec(
                 "check_model_package", "Checks that a model version may be deployed and reads what it registered",
-                environment={"MODEL_PACKAGES": "${BuildModelPackages}",
-                             "BUILD_DATA_BUCKET": "${BuildDataBucket}", "XGBOOST_IMAGE": "${XGBoostImage}",
-                             "SKLEARN_IMAGE": "${SklearnImage}"}),
+                environment={"MODEL_PACKAGES": "${BuildModelPackages}", "BUILD_DATA_BUCKET": "${BuildDataBucket}",
+                             **{row.environment: f"${{{row.placeholder}}}" for row in IMAGE_TABLE}}),
             "SmokeTest": FunctionSpec(
                 "smoke_test", "Scores the registered test rows on the endpoint and compares with the registered "
                               "metrics", environment={"BUILD_DATA_BUCKET": "${BuildDataBucket}",
