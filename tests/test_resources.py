@@ -159,10 +159,11 @@ def test_processing_script_is_pinned_by_content_hash(synthesized):
 
 def test_training_reads_this_runs_processing_output():
     """Training and transform take their data from the processing step's output of the same execution."""
-    from stacks.asl.definition import load_definition
-    from tests.conftest import ROOT
+    from stacks.asl.definition import expand, load_definition
+    from tests.conftest import ROOT, WORKFLOWS
 
-    states = load_definition(ROOT / "statemachines" / "preprocess_and_train.asl.json")["States"]
+    states = expand(load_definition(ROOT / "statemachines" / "preprocess_and_train.asl.json"),
+                    WORKFLOWS["PreprocessAndTrain"].spec.fragments)["States"]  # the shared BatchTransform, filled in
     output = states["Preprocess"]["Parameters"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
     assert output["S3Uri.$"] == "States.Format('s3://${DataBucket}/{}processed', $.settings.run_prefix)"
     assert states["Preprocess"]["ResultSelector"]["Output.$"] == "$.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"
