@@ -11,15 +11,13 @@ import boto3
 from botocore.exceptions import ClientError
 
 import run_layout
+from serving import SERVING_ENVIRONMENT
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
 # Where BuildAndRegister keeps a run's fitted preprocessing and its model: the same run for both.
 PREPROCESSOR = run_layout.uri_pattern(run_layout.PREPROCESSOR, "model.tar.gz")
 MODEL = run_layout.uri_pattern(run_layout.MODEL)
-# What the preprocessing container is told (SAGEMAKER_* of the scikit-learn serving toolkit), and nothing else.
-SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                       "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
 
 class ModelPackageNotInGroup(Exception):
     """The version belongs to another model package group (or account, or region) than the one this stack serves."""

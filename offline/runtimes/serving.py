@@ -23,12 +23,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from contract.serving import CODE_DIRECTORY  # SAGEMAKER_SUBMIT_DIRECTORY of code repacked into the model archive
 from stacks.settings.image_table import IMAGE_TABLE
 
 CSV = "text/csv"
 MODEL_FILE = "xgboost-model"  # the file name SageMaker's XGBoost container uses inside model.tar.gz
 XGBOOST_ACCEPTS = ("application/json", "application/jsonlines", "application/x-recordio-protobuf", CSV)  # serve.py
-CODE_DIRECTORY = "/opt/ml/model/code"  # SAGEMAKER_SUBMIT_DIRECTORY of code repacked into the model archive
 _IMPORTS = threading.Lock()  # sys.path is the process's: one user module is imported at a time
 
 

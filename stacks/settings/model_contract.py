@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from contract.serving import PREPROCESSOR_PROGRAM, serving_environment
 from processing.metrics import TASKS
 from stacks.settings.config import ConfigError, Setting, whole_number
 from stacks.settings.image_table import BUILT_IN_ALGORITHM, IMAGE_TABLE
@@ -27,8 +28,6 @@ BUILT_IN = "xgboost"
 # mode (stacks/settings/image_table.py).
 FRAMEWORKS = {row.framework: row.placeholder for row in sorted(IMAGE_TABLE, key=lambda row: row.framework)
               if row.script_mode}
-SERVING_ENVIRONMENT = {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                       "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
 # Where the training toolkit finds the source under network isolation: the `code` channel's one file, the
 # shipped source folder (its asset's object name; models.md).
 SUBMIT_DIRECTORY = "/opt/ml/input/data/code/${ModelSourceFile}"
@@ -151,7 +150,7 @@ class Model:
         # The script learns its task as an argument (--task), like its other hyperparameters.
         fixed = {"sagemaker_program": train, "sagemaker_submit_directory": SUBMIT_DIRECTORY, "task": task}
         return cls(image=FRAMEWORKS[framework], hyperparameters=defaults, rules=["schema", rules, *fixed],
-                   fixed=fixed, serving={"SAGEMAKER_PROGRAM": serve, **SERVING_ENVIRONMENT}, source=folder)
+                   fixed=fixed, serving=serving_environment(serve), source=folder)
 
 
 @dataclass(frozen=True)
@@ -228,6 +227,7 @@ class ModelContract:
             "TrainingImage": f"${{{model.image}}}",
             "TrainingChannels": channels,
             "ModelContainer": container,
+            "PreprocessorEnvironment": serving_environment(PREPROCESSOR_PROGRAM),
             "TrainingInstanceCount": self.training_instance_count,
             "TrainingPartsText": str(self.training_instance_count),
             "DistributedAboveMib": self.distributed_above_mib,

@@ -2,6 +2,7 @@
 of its own in SageMaker's scikit-learn image (script mode), save the model it serves with its own inference
 functions, batch-transform the test set."""
 from contract.run_layout import INPUT, MODEL, PREDICTIONS
+from contract.serving import CODE_DIRECTORY
 from stacks.asl.job_states import batch_transform
 from stacks.workflows.workflow_stack import SageMakerWorkflowStack, WorkflowSpec, register
 
@@ -17,5 +18,8 @@ class ScriptTrainAndTransformStack(SageMakerWorkflowStack):
         writes=(MODEL, PREDICTIONS),
         source_dirs={"TrainingSource": "training/sklearn_linear"},
         sample_input={"rows": 1000, "seed": 3},
-        fragments=batch_transform("$.dataset.channels.test"),  # the seeded test set
+        # The seeded test set; the model serves with the script's own module (train.py saves it under code/).
+        fragments={**batch_transform("$.dataset.channels.test"),
+                   "ScriptServingEnvironment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                                "SAGEMAKER_SUBMIT_DIRECTORY": CODE_DIRECTORY}},
     )

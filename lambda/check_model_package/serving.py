@@ -1,0 +1,1 @@
+../../contract/serving.py
