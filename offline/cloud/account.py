@@ -14,7 +14,7 @@ from offline.services import behaviours as chosen_behaviours
 from offline.cloud import sfn_sagemaker
 from offline.iam import iam
 from offline.services.alarms import LocalAlarms
-from offline.sources.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows
+from offline.sources.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows, synthesized_stacks
 from offline.services.event_bus import LocalEventBus
 from offline.cloud.integrations import check_images, check_supported
 from offline.services.lambda_service import LocalLambda
@@ -35,8 +35,9 @@ class LocalCloud:
                  behaviours: Mapping[str, str] | None = None) -> None:
         """`behaviours`: row of stacks/aws_behaviours.py -> the alternative this account answers with."""
         self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly, stage)
-        self.iam = iam.LocalIam.from_assembly(assembly, stage)
-        self.service_keys = ServiceKeys.from_assembly(assembly, stage)
+        stacks = synthesized_stacks(assembly, stage)  # read once: IAM and the service keys both need them
+        self.iam = iam.LocalIam.from_stacks(stacks)
+        self.service_keys = ServiceKeys.from_stacks(stacks)
         self.behaviours = dict(behaviours or {})
         self.retry_time_scale = retry_time_scale
         self.machines: dict[str, str] = {}

@@ -80,12 +80,16 @@ class LocalIam:
 
     @classmethod
     def from_assembly(cls, outdir: Path, stage: str | None = None) -> "LocalIam":
+        return cls.from_stacks(synthesized_stacks(outdir, stage))
+
+    @classmethod
+    def from_stacks(cls, stacks: list[SynthesizedStack]) -> "LocalIam":
         """Every role's identity policies (inline, and managed policies of the same templates), the
         customer-managed keys of buckets, topics and state machines, and the Lambda permissions."""
         roles: dict[str, list[Statement]] = defaultdict(list)
         unreadable: dict[str, UnsupportedPolicy] = {}  # roles offline cannot read (CDK's providers, say)
         buckets, topics, machines, permissions = {}, {}, {}, defaultdict(list)
-        for stack in synthesized_stacks(outdir, stage):
+        for stack in stacks:
             resources, resolve = stack.template["Resources"], stack.resolver.resolve
             for logical_id, resource in resources.items():
                 kind, props = resource["Type"], resource.get("Properties", {})

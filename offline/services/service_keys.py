@@ -10,10 +10,9 @@ managed key's policy cannot be changed and lets only the service it belongs to u
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping
 
-from offline.sources.assembly import ACCOUNT, synthesized_stacks
+from offline.sources.assembly import ACCOUNT, SynthesizedStack
 from offline.iam.iam_policy import Statement, decide, parse_policy
 from stacks.aws_behaviours import MANAGED_KEY_SERVICES
 
@@ -26,9 +25,9 @@ class ServiceKeys:
     key_policies: Mapping[str, list[tuple[tuple[str, ...], Statement]]] = field(default_factory=dict)
 
     @classmethod
-    def from_assembly(cls, outdir: Path, stage: str | None = None) -> "ServiceKeys":
+    def from_stacks(cls, stacks: list[SynthesizedStack]) -> "ServiceKeys":
         topics, policies = {}, {}
-        for stack in synthesized_stacks(outdir, stage):
+        for stack in stacks:
             resolve = stack.resolver.resolve
             for logical_id, resource in stack.template["Resources"].items():
                 props = resource.get("Properties", {})
@@ -56,8 +55,8 @@ class ServiceKeys:
         statements = self.key_policies.get(key)
         if statements is None:
             return f"{topic_arn} is encrypted with {key}, a key no template of this app defines"
+        mine = [statement for services, statement in statements if service in services]
         for action in ACTIONS:
-            mine = [statement for services, statement in statements if service in services]
             if decide(mine, action, key, {**context, "aws:SourceAccount": ACCOUNT}) != "Allow":
                 return (f"the key policy of {key} (the key of {topic_arn}) does not allow {service} {action} "
                         f"for {context.get('aws:SourceArn')}")
