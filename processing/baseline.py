@@ -19,15 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contract.data import BadInput
+
 FORMAT_VERSION = 1
 BINS = 10
 
 
 IGNORED = "ignored"  # a column the model drops: in the baseline by name only, never checked
-
-
-class BadInput(Exception):
-    """The training data cannot be summarized; the message says why."""
 
 
 def numeric_summary(values: np.ndarray) -> dict:

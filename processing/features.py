@@ -38,6 +38,7 @@ import argparse
 import contextlib
 import csv
 import gzip
+import importlib
 import io
 import json
 import math
@@ -49,28 +50,19 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number
+
 SPLITS = ("train", "validation", "test")
 DATASET = "dataset.json"  # the import job's description of the data set
 PARAMETERS = "features.json"
 SERVING_MODULE = "features.py"  # the name SAGEMAKER_PROGRAM gives this file in the served model
 CSV = "text/csv"
-TASKS = ("binary", "multiclass", "regression")
 CHUNK_ROWS = 20000  # rows processed at a time: memory stays bounded on data sets of any size
-# A decimal number as pandas, numpy and XGBoost read it: no underscores, no hex, no inf or nan.
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-# What pandas reads as a missing value by default (its na_values), besides the empty cell.
-MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 # A whole column of a chunk, one value a line, each a number or missing: checked in one pass at C speed.
 _CELL = "(?:{}|{})?".format(NUMBER.pattern, "|".join(map(re.escape, sorted(MISSING - {""}))))
 NUMBER_LINES = re.compile(rf"{_CELL}(?:\n{_CELL})*")
 
 Where = Callable[[int], str]  # the index of a row in a batch -> where that row came from, for messages
-
-
-class BadInput(ValueError):
-    """The data cannot be processed; the message says where and why. A ValueError, so the serving container
-    answers it as a client error."""
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -166,7 +158,7 @@ def numbers(values: tuple[str, ...] | list[str], column: str, where: Where) -> n
             if not np.isinf(parsed).any():  # 1e999 is a number, but beyond a 64-bit float
                 return parsed
     index, text = next((index, text) for index, text in enumerate(values) if text not in MISSING
-                       and not (NUMBER.fullmatch(text) and math.isfinite(float(text))))
+                       and finite_number(text) is None)
     raise BadInput(f"{where(index)}, column {column!r}: {text!r} is not a finite number, and the column is "
                    "numeric; send a number, or an empty cell for a missing value")
 
@@ -231,7 +223,7 @@ def label_texts(dataset: dict, labels: list[str], where: Where) -> list[str]:
     name, classes = dataset["label_column"], dataset["classes"]
     if classes is None:
         for index, text in enumerate(labels):
-            if not (NUMBER.fullmatch(text) and math.isfinite(float(text))):
+            if finite_number(text) is None:
                 raise BadInput(f"{where(index)}, column {name!r}: the label {text!r} is not a finite number; a "
                                "regression label must be one")
         return labels
@@ -255,11 +247,18 @@ def csv_text(matrix: np.ndarray, labels: list[str] | None = None) -> str:
 
 
 # -- the job ------------------------------------------------------------------------------------------------
+def served_source() -> bytes:
+    """This file as the serving code: in a job, it is the bundle synthesis shipped (the contract inside); run from
+    the repository, where it imports contract.data, it is bundled the same way, so both serve the same bytes."""
+    if "contract.data" not in sys.modules:
+        return Path(__file__).read_bytes()
+    return importlib.import_module("contract.bundle").bundle(Path(__file__)).encode()
+
+
 def package(parameters: dict, target: Path) -> None:
     """The fitted step as a model archive: the parameters, and this file as the serving code (byte-stable)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    files = {PARAMETERS: parameters_text(parameters).encode(),
-             f"code/{SERVING_MODULE}": Path(__file__).read_bytes()}
+    files = {PARAMETERS: parameters_text(parameters).encode(), f"code/{SERVING_MODULE}": served_source()}
     with open(target, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, body in sorted(files.items()):

@@ -23,12 +23,12 @@ import json
 import math
 import os
 import random
-import re
 import sys
 from pathlib import Path
 from typing import Iterator
 
-TASKS = ("binary", "multiclass", "regression")
+from contract.data import MISSING, NUMBER, TASKS, BadInput
+
 SPLITS = ("train", "validation", "test")
 CUTS = (0.7, 0.85, 1.0)  # each split ends at this share of a label's rows (int() of the product)
 MIN_ROWS = 20
@@ -37,16 +37,12 @@ MAX_CATEGORIES = 100  # distinct values of a categorical column in the training 
 MAX_LABELS = 10_000  # distinct labels tracked in pass 1; more means the label is no class (memory stays bounded)
 MANY_NUMBERS = 10  # more distinct numeric labels than this look like a quantity to predict, not classes
 MESSAGE_BYTES = 1024  # what SageMaker returns of the message file as ExitMessage
-# A decimal number as pandas, numpy and XGBoost read it: no underscores, no hex, no inf or nan.
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-# What pandas reads as a missing value (its default na_values), besides the empty cell.
-MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 INFINITE = frozenset({"inf", "infinity"})
 
 
-class InvalidDataset(ValueError):
-    """The data set cannot be trained on; the message says which file, line, column and value, and what to do."""
+class InvalidDataset(BadInput):
+    """The data set cannot be trained on; the message says which file, line, column and value, and what to do.
+    Its name starts the job's ExitMessage, which the workflow reads."""
 
 
 def _listed(text: str, empty: str) -> list[str]:

@@ -1,6 +1,6 @@
 """The kit's one module for model metrics: which metrics each task reports and which way each is better, the gate,
 how a served model's answers are read, and the evaluation report. Standard library only: it runs as a SageMaker
-Processing script, beside the smoke-test Lambda handler, and the CDK stack imports TASKS to validate settings.
+Processing script, beside the smoke-test Lambda handler, and the CDK stack imports BY_TASK to validate settings.
 
 A served model answers CSV, one line per row: binary -> the probability of classes[1]; multiclass -> K
 probabilities in `classes` order (the prediction is the most probable class, the first on a tie); regression ->
@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from contract.data import TASKS, BadInput
+
 HIGHER, LOWER = "higher", "lower"
 THRESHOLD = 0.5  # binary: the probability from which classes[1] is predicted
 BINS = 10
@@ -47,22 +49,18 @@ class Task:
 
 
 CLASSIFICATION = {"accuracy": HIGHER, "auc": HIGHER, "precision": HIGHER, "recall": HIGHER, "f1": HIGHER}
-TASKS = {
+BY_TASK = {  # each of the contract's TASKS (a test holds the two to the same tasks)
     "binary": Task("binary_classification_metrics", CLASSIFICATION, "auc", 0.8, True),
     "multiclass": Task("multiclass_classification_metrics", CLASSIFICATION, "accuracy", 0.8, True),
     "regression": Task("regression_metrics", {"rmse": LOWER, "mae": LOWER, "r2": HIGHER}, "r2", 0.5, False),
 }
 
 
-class BadInput(ValueError):
-    """The answers, labels or settings cannot be evaluated; the message says where and what to do."""
-
-
 # -- settings ---------------------------------------------------------------------------------
 def task_of(name: str) -> Task:
     if not isinstance(name, str) or name not in TASKS:
         raise BadInput(f"task {name!r} is not one of {', '.join(TASKS)}")
-    return TASKS[name]
+    return BY_TASK[name]
 
 
 def resolve_gate(task: str, metric: str | None = None, threshold: float | None = None) -> tuple[str, float]:
@@ -258,8 +256,8 @@ def gate(report: dict, metric: str, threshold: float) -> dict:
     """Whether the report's `metric` meets `threshold` in the metric's better direction."""
     task = report["task"]
     metric, threshold = resolve_gate(task, metric, threshold)
-    value = report[TASKS[task].registry_key][metric]["value"]
-    better = TASKS[task].metrics[metric]
+    value = report[BY_TASK[task].registry_key][metric]["value"]
+    better = BY_TASK[task].metrics[metric]
     passed = value >= threshold if better == HIGHER else value <= threshold
     return {"metric": metric, "value": value, "threshold": threshold, "better": better, "passed": passed}
 
@@ -311,10 +309,10 @@ def evaluate(task: str, classes: Sequence[str] | None, labels_text: str, answers
 def report(task: str, classes: list[str] | None, labels: list, answers: list) -> dict:
     measured = measure(task, classes, labels, answers)
     value = lambda v: {"value": v, "standard_deviation": "NaN"}  # noqa: E731  (the registry's shape)
-    metrics = {name: value(measured[name]) for name in TASKS[task].metrics}
+    metrics = {name: value(measured[name]) for name in BY_TASK[task].metrics}
     if "confusion_matrix" in measured:
         metrics["confusion_matrix"] = measured["confusion_matrix"]
-    return {TASKS[task].registry_key: metrics, "task": task, "classes": classes,
+    return {BY_TASK[task].registry_key: metrics, "task": task, "classes": classes,
             "predictions": distribution(task, classes, answers)}
 
 
@@ -323,8 +321,8 @@ def summary(report: dict) -> str:
     return (f"{report['task']}: {verdict['metric']} {verdict['value']:.6g} "
             f"({'>=' if verdict['better'] == HIGHER else '<='} {verdict['threshold']:g} to pass): "
             f"{'passed' if verdict['passed'] else 'FAILED'}; " + ", ".join(
-                f"{name} {report[TASKS[report['task']].registry_key][name]['value']:.6g}"
-                for name in TASKS[report["task"]].metrics))
+                f"{name} {report[BY_TASK[report['task']].registry_key][name]['value']:.6g}"
+                for name in BY_TASK[report["task"]].metrics))
 
 
 # -- the processing script --------------------------------------------------------------------

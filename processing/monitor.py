@@ -29,12 +29,13 @@ import html
 import io
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
+from contract.data import MISSING, BadInput, finite_number
 
 # A feature drifts when its PSI reaches 0.2 (the usual "significant shift") or its test's p-value is below 0.01.
 PSI_DRIFT, P_VALUE_DRIFT = 0.2, 0.01
@@ -43,10 +44,6 @@ PSI_DRIFT, P_VALUE_DRIFT = 0.2, 0.01
 QUALITY_TOLERANCE = 0.05
 EPSILON = 1e-4  # keeps PSI finite for bins empty on one side
 BASELINE_COLOR, CURRENT_COLOR = "#4c72b0", "#dd8452"
-
-
-class BadInput(Exception):
-    """The traffic or the baseline cannot be read; the message says why."""
 
 
 # -- reading captures -------------------------------------------------------------------------
@@ -75,8 +72,8 @@ def answer_reader(evaluation: dict):
 
 
 def read_captures(folder: Path, width: int, read_answer) -> list[dict]:
-    """One item per captured row: its request's inference id, its feature values (text, "" when missing), its
-    answer (read by `read_answer`)."""
+    """One item per captured row: its request's inference id, its feature values (text with the spaces around it
+    removed, as the served preprocessing reads it), its answer (read by `read_answer`)."""
     rows = []
     for path in sorted(folder.rglob("*.jsonl")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -96,7 +93,7 @@ def read_captures(folder: Path, width: int, read_answer) -> list[dict]:
                 if len(values) != width:
                     raise BadInput(f"{path.name} line {number} has a row of {len(values)} values; the baseline has "
                                    f"{width} features (raw rows without the label)")
-                rows.append({"request": request, "index": index, "values": values,
+                rows.append({"request": request, "index": index, "values": [v.strip() for v in values],
                              "answer": answers[index] if len(answers) == len(inputs) else None})
     return rows
 
@@ -201,7 +198,7 @@ def categorical_drift(values: list[str], baseline: dict, baseline_rows: int) -> 
 
 def quality(raw: list[str], constraint: dict) -> dict:
     """Missing values, values out of the trained range or unseen, and text where a number belongs."""
-    present = [v for v in raw if v.strip() != ""]
+    present = [v for v in raw if v not in MISSING]  # what training imputes: an empty cell, NA, null, ...
     count = max(len(raw), 1)
     result = {"missing_rate": round(1 - len(present) / count, 6),
               "baseline_missing_rate": constraint["max_missing_rate"]}
@@ -220,19 +217,6 @@ def quality(raw: list[str], constraint: dict) -> dict:
                                            ("unseen_category", result.get("unseen_share", 0)))
                   if share > (0 if name == "not_numeric" else QUALITY_TOLERANCE)]
     return {**result, "violations": violations}
-
-
-# A number as the training data's reading takes one (processing/features.py NUMBER; a test ties the two, as this
-# job runs alone in its container): float() alone would also read '1_0' as 10, ' 1' as 1 and 'nan' as a number.
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def finite_number(text: str) -> float | None:
-    """A value of the traffic read as training read a number: finite, else None (text, missing, inf)."""
-    if not NUMBER.fullmatch(text):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -291,7 +275,7 @@ def analyze(root: Path) -> dict:
         if feature["type"] == "ignored":  # a column the model drops (an id): what clients send there is theirs
             continue
         raw = [r["values"][position] for r in captured]
-        present = [v for v in raw if v.strip() != ""]
+        present = [v for v in raw if v not in MISSING]
         entry = {"name": feature["name"], "type": feature["type"], "rows": len(present)}
         if feature["type"] == "numeric":
             numbers = np.asarray([n for n in map(finite_number, present) if n is not None])

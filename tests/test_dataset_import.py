@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.bundle import bundle
 from tests.conftest import BUCKET, ROOT, load_processing_module
 
 importer = load_processing_module("import_dataset")
@@ -377,7 +378,7 @@ def sagemaker(s3):
     from offline.iam.iam_policy import Statement
     from offline.services.sagemaker_service import LocalSageMaker
 
-    s3.put_object(Bucket=BUCKET, Key="code/import_dataset.py", Body=(ROOT / "processing" / "import_dataset.py").read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="code/import_dataset.py", Body=bundle(ROOT / "processing" / "import_dataset.py").encode())
     s3.put_object(Bucket=BUCKET, Key="code/tell.py", Body=TELL.encode())
     # The job's role may use the bucket (IAM is checked once a LocalCloud of another test has started).
     bucket = Statement("Allow", ("s3:*",), False, (f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"), False, {})

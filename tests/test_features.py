@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.bundle import bundle
 from offline.runtimes.serving import SklearnFramework
 from tests.conftest import ROOT, load_processing_module
 
@@ -147,7 +148,7 @@ def served_module(out: Path, model_dir: Path):
     with tarfile.open(out / "preprocessor" / "model.tar.gz") as archive:
         assert archive.getnames() == ["code/features.py", "features.json"]
         archive.extractall(model_dir, filter="data")
-    assert (model_dir / "code" / "features.py").read_bytes() == SCRIPT.read_bytes()
+    assert (model_dir / "code" / "features.py").read_text() == bundle(SCRIPT)  # as the job's bundle serves
     assert (model_dir / "features.json").read_text() == (out / "params" / "features.json").read_text()
     spec = importlib.util.spec_from_file_location("served_features", model_dir / "code" / "features.py")
     module = importlib.util.module_from_spec(spec)

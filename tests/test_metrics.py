@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
+from contract.data import TASKS
 from tests.conftest import BUCKET, ROOT, load_lambda_module, load_processing_module
 
 metrics = load_processing_module("metrics")
@@ -36,8 +37,8 @@ CASES = {
 def test_each_metric_prefers_better_answers_in_the_direction_its_task_says(task):
     """What the task table must achieve, not what it holds: every metric of the task scores matching answers
     better than wrong ones in its stated direction, the gate is one of them, and the report's key is SageMaker's."""
-    spec = metrics.TASKS[task]
-    assert set(metrics.TASKS) == set(CASES) and spec.registry_key == REGISTRY_KEYS[task]
+    spec = metrics.BY_TASK[task]
+    assert set(metrics.BY_TASK) == set(CASES) and spec.registry_key == REGISTRY_KEYS[task]
     assert spec.gate_metric in spec.metrics and spec.classification == (task != "regression")
     classes, labels, good, poor = CASES[task]
     scored = {which: metrics.measure(task, classes, labels, answers, list(spec.metrics))
@@ -48,11 +49,16 @@ def test_each_metric_prefers_better_answers_in_the_direction_its_task_says(task)
         assert good_value > poor_value if better == "higher" else good_value < poor_value, (name, good_value, poor_value)
 
 
-def test_the_module_uses_the_standard_library_only():
+def test_the_module_uses_the_standard_library_and_the_contract_only():
+    """It runs in the smoke-test function and the evaluation job, where only these are."""
     source = (ROOT / "processing" / "metrics.py").read_text()
     imported = {line.split()[1].split(".")[0] for line in source.splitlines()
                 if line.startswith(("import ", "from ")) and "__future__" not in line}
-    assert imported == {"argparse", "bisect", "json", "math", "sys", "dataclasses", "pathlib", "typing"}
+    assert imported == {"argparse", "bisect", "json", "math", "sys", "dataclasses", "pathlib", "typing", "contract"}
+
+
+def test_the_task_table_covers_the_contracts_tasks():
+    assert tuple(metrics.BY_TASK) == TASKS
 
 
 # -- each metric against scikit-learn ------------------------------------------------------------
@@ -389,9 +395,11 @@ def test_the_smoke_test_refuses_answers_that_break_the_model_contract(s3, monkey
 
 
 def test_the_two_functions_ship_the_module_itself_beside_their_handlers(synthesized):
-    """lambda/<function>/metrics.py is a link to processing/metrics.py; the asset holds a copy of its target."""
+    """lambda/<function>/metrics.py is a link to processing/metrics.py; the asset holds a copy of its target, and
+    of the contract it imports."""
     shipped = list(synthesized["default"].outdir.glob("asset.*/metrics.py"))
     assert sorted(p.with_name("handler.py").read_text() for p in shipped) == sorted(
         (ROOT / "lambda" / function / "handler.py").read_text() for function in ("read_metrics", "smoke_test"))
     for path in shipped:
         assert not path.is_symlink() and path.read_bytes() == (ROOT / "processing" / "metrics.py").read_bytes()
+        assert (path.parent / "contract" / "data.py").read_bytes() == (ROOT / "contract" / "data.py").read_bytes()

@@ -2,8 +2,11 @@
 drift, no traffic, ground truth, alarms, retraining on drift)."""
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
+import math
 import os
 import shutil
 import struct
@@ -623,13 +626,34 @@ def test_a_dropped_column_is_in_the_baseline_by_name_only_and_never_checked():
     assert baseline.main(["--input-dir", "/nonexistent", "--output-dir", "/tmp/x", "--ignore", "none"]) == 1
 
 
-def test_the_monitor_reads_a_number_as_training_did():
-    """Traffic is checked against what training saw, so a cell is a number exactly when the training data's reading
-    (processing/features.py) takes it as one: '1_0' is not 10, nor ' 1' one, in either."""
+def test_the_monitor_reads_a_traffic_value_as_the_served_preprocessing_does(tmp_path):
+    """Traffic is checked against what the model reads, so a captured cell is missing, a number or text in the
+    monitor exactly as the served preprocessing (processing/features.py) takes it: spaces around it removed, 'NA' or
+    'null' missing (imputed, not a data-quality violation), '1_0' and 'inf' text."""
     features = load_processing_module("features")
-    assert monitor.NUMBER.pattern == features.NUMBER.pattern
-    for text in ("1_0", " 1", "nan", "inf", "0x10", "1,5", "abc"):
-        assert monitor.finite_number(text) is None, text
-    assert [monitor.finite_number(t) for t in ("10", "-1.5", ".5", "2e3", "+7.")] == [10.0, -1.5, 0.5, 2000.0, 7.0]
-    checked = monitor.quality(["1_0", "5", "6"], {"type": "numeric", "min": 0, "max": 10, "max_missing_rate": 0})
-    assert checked["not_numeric_share"] == round(1 / 3, 6) and "not_numeric" in checked["violations"]
+    texts = ["10", " 1", "-1.5", ".5", "2e3", "+7.", "", "NA", "null", "nan", " N/A ", "1_0", "inf", "0x10", "1,5",
+             "abc", "1e999"]
+
+    def served(text: str) -> str:
+        try:
+            (value,) = features.numbers((text.strip(),), "x", lambda index: "row")
+        except features.BadInput:
+            return "text"
+        return "missing" if math.isnan(value) else f"number {float(value)!r}"
+
+    def monitored(text: str) -> str:
+        capture = tmp_path / f"{texts.index(text)}.jsonl"
+        line = io.StringIO()
+        csv.writer(line).writerow([text])
+        capture.write_text(json.dumps({"captureData": {"endpointInput": {"data": line.getvalue(),
+                                                                         "encoding": "CSV"}}}) + "\n")
+        (row,) = monitor.read_captures(tmp_path, 1, float)
+        capture.unlink()
+        checked = monitor.quality(row["values"], {"type": "numeric", "min": -1e300, "max": 1e300,
+                                                  "max_missing_rate": 0})
+        if checked["missing_rate"] == 1:
+            return "missing"
+        return "text" if checked["not_numeric_share"] else f"number {monitor.finite_number(row['values'][0])!r}"
+
+    assert {text: monitored(text) for text in texts} == {text: served(text) for text in texts}
+    assert served(" 1") == "number 1.0" and served("NA") == "missing" and served("1_0") == "text"

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from offline.cli.run import main
+from stacks.constructs.job_script import job_script
 from tests.conftest import ROOT
 
 
@@ -140,7 +141,7 @@ def test_a_failed_job_shows_its_own_reason_on_one_line_and_internals_go_to_the_l
     summary show its last error line; the interpreter's dumps and the full cause go to the log file only."""
     assembly = tmp_path / "assembly"
     shutil.copytree(synthesized["default"].outdir, assembly)
-    script = (ROOT / "processing" / "features.py").read_bytes()
+    script = job_script(ROOT / "processing" / "features.py").read_bytes()
     (planted,) = [p for p in assembly.rglob("*.py") if p.read_bytes() == script and "PreprocessAndTrain" in
                   json.dumps(json.loads((assembly / "PreprocessAndTrain.assets.json").read_text())) and
                   p.name in (assembly / "PreprocessAndTrain.assets.json").read_text()]

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from contract.bundle import bundle
 from stacks.asl.definition import task_states
 
 from stacks.asl.integrations import SERVICE_INTEGRATIONS
@@ -149,10 +150,11 @@ def test_processing_script_is_pinned_by_content_hash(synthesized):
     script = app["ContainerEntrypoint"][1].rsplit("/", 1)[1]
     digest = script.removesuffix(".py")
     assert len(digest) == 64 and app["ContainerEntrypoint"][0] == "python3"
-    # The object the definition names is the asset CDK uploads, and that asset is this script, byte for byte.
+    # The object the definition names is the asset CDK uploads, and that asset is this script, byte for byte, with
+    # the contract it imports bundled in.
     assets = json.loads((synthesis.outdir / "PreprocessAndTrain.assets.json").read_text())["files"]
     staged = synthesis.outdir / assets[digest]["source"]["path"]
-    assert staged.read_bytes() == (ROOT / "processing" / "features.py").read_bytes()
+    assert staged.read_text() == bundle(ROOT / "processing" / "features.py")
     code = parsed["States"]["Preprocess"]["Parameters"]["ProcessingInputs"][1]["S3Input"]
     assert code["S3Uri"] == "<token>" and code["LocalPath"] == "/opt/ml/processing/code"
 

@@ -1,5 +1,6 @@
 """The run layout (runs/<execution name>/<folder>/) is contract/run_layout.py's: written once, shipped to the
-functions that check a run's prefix or URI as a link to it, and the only place that spells a run as a pattern."""
+functions that check a run's prefix or URI in the contract package they link, and the only place that spells a run
+as a pattern."""
 from __future__ import annotations
 
 import ast
@@ -21,8 +22,8 @@ SEARCHED = ("stacks", "lambda", "processing", "training", "offline", "operations
 
 
 def _imports_run_layout(path: Path) -> bool:
-    return any(isinstance(node, ast.Import) and any(a.name == "run_layout" for a in node.names)
-               or isinstance(node, ast.ImportFrom) and node.module == "run_layout"
+    return any(isinstance(node, ast.ImportFrom) and node.module == "contract"
+               and any(a.name == "run_layout" for a in node.names)
                for node in ast.walk(ast.parse(path.read_text())))
 
 
@@ -32,7 +33,7 @@ USERS = sorted({path.parent.name for path in (ROOT / "lambda").glob("*/*.py")
 
 def test_the_run_pattern_is_written_once():
     files = [p for entry in SEARCHED for p in ([ROOT / entry] if entry.endswith(".py") else (ROOT / entry).rglob("*.py"))
-             if not p.is_symlink()]  # lambda/<function>/run_layout.py is the module itself
+             if not p.is_symlink()]  # lambda/<function>/metrics.py is processing/metrics.py; contract links aren't walked
     assert len(files) > 50
     found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in files for m in RUN_REGEX.finditer(p.read_text())]
     assert found == []
@@ -44,22 +45,10 @@ def test_the_check_finds_a_handler_that_writes_its_own():
     assert RUN_REGEX.search('''PREFIX = re.compile(r"^runs/[^/]+/input/$")''')
 
 
-def test_every_function_that_uses_the_module_ships_it_as_a_link():
+def test_the_functions_that_check_run_paths_take_the_module():
+    """Each gets it in the contract package its folder links (tests/test_contract.py checks links and assets)."""
     assert USERS == ["check_model_package", "collect_traffic", "monitor_deployment", "publish_metrics",
                      "read_metrics", "seed_dataset", "smoke_test", "validate_input"]
-    for folder in USERS:
-        link = ROOT / "lambda" / folder / "run_layout.py"
-        assert link.is_symlink() and link.readlink() == Path("../../contract/run_layout.py"), link
-        assert link.resolve() == MODULE
-
-
-def test_the_functions_ship_the_module_itself_beside_their_handlers(synthesized):
-    """The asset of each function holds a copy of contract/run_layout.py, not a link out of it."""
-    shipped = list(synthesized["default"].outdir.glob("asset.*/run_layout.py"))
-    assert sorted(p.with_name("handler.py").read_text() for p in shipped) == sorted(
-        (ROOT / "lambda" / folder / "handler.py").read_text() for folder in USERS)
-    for path in shipped:
-        assert not path.is_symlink() and path.read_bytes() == MODULE.read_bytes()
 
 
 def test_the_workflows_name_only_folders_of_the_layout():

@@ -115,7 +115,8 @@ def test_a_source_folder_packs_to_the_same_bytes_and_a_folder_asset_is_refused(t
         path.touch()  # other times, same content
     assert pack(copy) == pack(SOURCE) and source_archive(SOURCE).read_bytes() == pack(SOURCE)
     with tarfile.open(source_archive(SOURCE)) as archive:
-        assert sorted(archive.getnames()) == ["inference.py", "model.json", "train.py"]
+        assert sorted(archive.getnames()) == [*(f"contract/{p.name}" for p in sorted((ROOT / "contract").glob("*.py"))),
+                                              "inference.py", "model.json", "train.py"]  # the linked contract too
 
     from stacks.app.kit import build_app, cdk_json_context
     from stacks.workflows.script_train_and_transform import ScriptTrainAndTransformStack

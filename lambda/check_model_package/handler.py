@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import run_layout
-from serving import SERVING_ENVIRONMENT
+from contract import run_layout
+from contract.serving import SERVING_ENVIRONMENT
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-import run_layout
+from contract import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)

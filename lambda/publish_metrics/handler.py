@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-import run_layout
+from contract import run_layout
 
 REPORT = run_layout.uri_pattern(run_layout.REPORT, "report.json")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 
-import run_layout
-from metrics import TASKS
+from contract import run_layout
+from metrics import BY_TASK
 
 EVALUATION = run_layout.uri_pattern(run_layout.EVALUATION, "evaluation.json")
 
@@ -21,6 +21,6 @@ def handler(event: dict, context: Any, s3_client=None) -> dict:
         raise ValueError(f"evaluation_uri must be a run's evaluation/evaluation.json in this stack's bucket, got {uri!r}")
     s3 = s3_client or boto3.client("s3")
     report = json.loads(s3.get_object(Bucket=match["bucket"], Key=match["key"])["Body"].read())
-    task = TASKS[report["task"]]
+    task = BY_TASK[report["task"]]
     return {"task": report["task"], "gate": report["gate"],
             "metrics": {name: report[task.registry_key][name]["value"] for name in task.metrics}}

@@ -7,7 +7,7 @@ import random
 
 import boto3
 
-import run_layout
+from contract import run_layout
 from dataset import PROFILES, build_files, split_sizes
 
 LOGGER = logging.getLogger()

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 import metrics
-import run_layout
+from contract import run_layout
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)

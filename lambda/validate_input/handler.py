@@ -6,7 +6,7 @@ import os
 import unicodedata
 from typing import Any
 
-import run_layout
+from contract import run_layout
 from rules import XGBOOST_HYPERPARAMETERS, InvalidExecutionInput, declared, optional, whole
 
 LOGGER = logging.getLogger()

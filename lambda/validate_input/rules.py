@@ -5,7 +5,7 @@ import math
 import re
 from typing import Any, Callable
 
-import run_layout
+from contract import run_layout
 
 Rule = Callable[[str, Any], Any]
 

@@ -2,22 +2,25 @@
 
 CDK uploads a folder asset as a .zip, which the toolkit cannot unpack; so the folder is packed here, byte for
 byte the same for the same files (sorted entries, no timestamps, owners or modes of this machine), and shipped
-as a file asset whose hash, and so the templates, change only when the source does."""
+as a file asset whose hash, and so the templates, change only when the source does. A link in the folder is
+packed as what it points to (training/sklearn_linear/contract -> ../../contract)."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
-BUILD = Path(__file__).resolve().parents[2] / ".build" / "sources"
+from stacks.constructs.built_files import built_file
+
 SKIPPED = ("__pycache__", ".pyc", ".DS_Store")
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(part in SKIPPED or part.endswith(SKIPPED) for part in p.parts))
+    """The folder's files, through its links too (a source folder links the kit's contract/ package)."""
+    found = [Path(top, name) for top, _, names in os.walk(folder, followlinks=True) for name in names]
+    return sorted(p for p in found if not any(part in SKIPPED or part.endswith(SKIPPED) for part in p.parts))
 
 
 def pack(folder: Path) -> bytes:
@@ -37,11 +40,4 @@ def source_archive(folder: Path) -> Path:
     """Where the folder's archive is written (once per content): <build>/<hash>/sourcedir.tar.gz."""
     if not folder.is_dir() or not _files(folder):
         raise FileNotFoundError(f"{folder} is not a folder of source files")
-    body = pack(folder)
-    target = BUILD / hashlib.sha256(body).hexdigest()[:16] / "sourcedir.tar.gz"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        partial.write_bytes(body)
-        partial.replace(target)  # whole or absent, also when tests synthesize side by side
-    return target
+    return built_file("sources", "sourcedir.tar.gz", pack(folder))

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from contract.serving import PREPROCESSOR_PROGRAM, serving_environment
-from processing.metrics import TASKS
+from contract.data import TASKS
+from processing.metrics import BY_TASK
 from stacks.settings.config import ConfigError, Setting, whole_number
 from stacks.settings.image_table import BUILT_IN_ALGORITHM, IMAGE_TABLE
 
@@ -168,8 +169,8 @@ class ModelContract:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "ModelContract":
         task, label = settings["task"], settings["label_column"]
-        metrics = TASKS[task].metrics
-        metric = settings["gate_metric"] or TASKS[task].gate_metric
+        metrics = BY_TASK[task].metrics
+        metric = settings["gate_metric"] or BY_TASK[task].gate_metric
         if metric not in metrics:
             raise _fail("gate_metric", metric, f"a metric of task={task}: " + ", ".join(metrics))
         threshold = settings["gate_threshold"]
@@ -185,13 +186,13 @@ class ModelContract:
         # one instance whatever the data's size.
         instances = 1 if model.source else settings["training_instance_count"]
         return cls(label_column=label, task=task, categorical_columns=categorical, drop_columns=tuple(dropped),
-                   gate_metric=metric, gate_threshold=TASKS[task].gate_threshold if threshold is None else threshold,
+                   gate_metric=metric, gate_threshold=BY_TASK[task].gate_threshold if threshold is None else threshold,
                    model=model, training_instance_count=instances,
                    distributed_above_mib=settings["distributed_above_mib"])
 
     @property
     def better(self) -> str:
-        return TASKS[self.task].metrics[self.gate_metric]
+        return BY_TASK[self.task].metrics[self.gate_metric]
 
     def arguments(self) -> list[str]:
         """The contract as the import job's arguments (processing/import_dataset.py)."""

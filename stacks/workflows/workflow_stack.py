@@ -30,6 +30,7 @@ from stacks.constructs.job_cleanup import StrandedJobCleanup
 from stacks.constructs.notifications import alarm_on_failed_runs, notification_topic, topic_key
 from stacks.constructs.operator_policy import OperatorPolicy
 from stacks.constructs.sagemaker_role import SageMakerExecutionRole
+from stacks.constructs.job_script import job_script
 from stacks.constructs.source_archive import source_archive
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.constructs.workflow import SageMakerWorkflow, created_endpoint, sync_jobs, used_integrations
@@ -306,7 +307,7 @@ class SageMakerWorkflowStack(Stack):
             raise WorkflowDefinitionError(
                 f"{self.source}: assets {name}={path!r} is not a file; CDK uploads a folder as a .zip, which "
                 "SageMaker's training toolkit cannot unpack: declare a script-mode source folder in source_dirs")
-        return ROOT / path
+        return job_script(ROOT / path)
 
     def _function(self, function_id: str, spec: FunctionSpec) -> KitFunction:
         environment = {name: self._placeholder_value(value, f"function {function_id} environment {name}")

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-TASKS = ("binary", "multiclass", "regression")
+from contract.data import TASKS  # the kit's tasks: contract/ is linked into this folder and packed with it
 
 
 def read_channel(folder: str) -> tuple[np.ndarray, np.ndarray]:

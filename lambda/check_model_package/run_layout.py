@@ -1,1 +1,0 @@
-../../contract/run_layout.py

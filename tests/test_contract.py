@@ -1,0 +1,155 @@
+"""contract/ holds each fact the jobs, functions, the CDK side and the emulator share, once, and ships unchanged to
+every place that runs it: a link in a function's or source folder's, a bundle in a job's one file."""
+from __future__ import annotations
+
+import ast
+import io
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from contract import bundle as bundler
+from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number
+from stacks.constructs.job_script import job_script
+from stacks.constructs.source_archive import source_archive
+from tests.conftest import ROOT
+
+CONTRACT = ROOT / "contract"
+MODULES = sorted(p.name for p in CONTRACT.glob("*.py"))
+SCRIPTS = sorted((ROOT / "processing").glob("*.py"))
+# The kit's code outside contract/, where none of its facts may be defined again.
+SEARCHED = ("stacks", "lambda", "processing", "training", "offline", "operations", "examples", "app.py")
+# A definition of a contract fact, however it is spelled.
+DEFINITIONS = {
+    "the number grammar": re.compile(r"re\.compile\(r?[\"']\[\+-\]\?"),
+    "the missing values": re.compile(r"[\"']#N/A N/A[\"']"),
+    "the task list": re.compile(r"[\"']binary[\"'],\s*[\"']multiclass[\"'],\s*[\"']regression[\"']"),
+    "the data error type": re.compile(r"^class BadInput\b", re.M),
+}
+
+
+def _kit_files() -> list[Path]:
+    files = [p for entry in SEARCHED for p in ([ROOT / entry] if entry.endswith(".py") else (ROOT / entry).rglob("*.py"))
+             if not p.is_symlink()]  # processing/contract, lambda/<f>/contract are links: rglob does not enter them
+    assert len(files) > 50
+    return files
+
+
+def test_each_fact_of_the_data_contract_is_defined_once():
+    assert [f"{name}: {p.relative_to(ROOT)}" for p in _kit_files() for name, pattern in DEFINITIONS.items()
+            if pattern.search(p.read_text())] == []
+    source = (CONTRACT / "data.py").read_text()
+    assert all(pattern.search(source) for pattern in DEFINITIONS.values())  # the patterns find the real ones
+
+
+def test_the_search_would_find_a_script_that_defines_its_own():
+    planted = 'TASKS = ("binary", "multiclass", "regression")\nNUMBER = re.compile(r"[+-]?\\d+")\nclass BadInput(X):'
+    assert [name for name, pattern in DEFINITIONS.items() if pattern.search(planted)] == [
+        "the number grammar", "the task list", "the data error type"]
+
+
+def test_the_contract_is_standard_library_only_and_imports_nothing_of_the_kit():
+    for name in MODULES:
+        tree = ast.parse((CONTRACT / name).read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert imported <= set(sys.stdlib_module_names), (name, imported - set(sys.stdlib_module_names))
+
+
+def test_the_grammar_reads_numbers_as_the_training_data_does():
+    assert [finite_number(t) for t in ("10", "-1.5", ".5", "2e3", "+7.")] == [10.0, -1.5, 0.5, 2000.0, 7.0]
+    for text in ("1_0", " 1", "nan", "inf", "1e999", "0x10", "1,5", "abc", ""):
+        assert finite_number(text) is None, text
+    assert NUMBER.fullmatch("1e999") and "" in MISSING and issubclass(BadInput, ValueError)
+    assert TASKS == ("binary", "multiclass", "regression")
+
+
+# -- what ships ---------------------------------------------------------------------------------------------------
+def _folders_that_import_the_contract() -> list[Path]:
+    found = []
+    for folder in [*(ROOT / "lambda").iterdir(), *(ROOT / "training").iterdir()]:
+        sources = [p for p in folder.glob("*.py")]
+        if any(re.search(r"^(from|import) contract\b", p.read_text(), re.M) for p in sources):
+            found.append(folder)
+    return found
+
+
+def test_every_folder_whose_code_imports_the_contract_links_it():
+    folders = _folders_that_import_the_contract()
+    assert {f.name for f in folders} >= {"check_model_package", "read_metrics", "smoke_test", "sklearn_linear"}
+    for folder in folders:
+        link = folder / "contract"
+        assert link.is_symlink() and link.resolve() == CONTRACT, link
+    linked = {p.parent for p in [*(ROOT / "lambda").glob("*/contract"), *(ROOT / "training").glob("*/contract")]}
+    assert linked == set(folders)  # no link where nothing uses it
+
+
+def test_each_function_asset_holds_the_contract_itself(synthesized):
+    """CDK copies a link's target into the asset (SymlinkFollowMode.EXTERNAL): the package, not a link out of it."""
+    users = {(f / "handler.py").read_text() for f in _folders_that_import_the_contract() if f.parent.name == "lambda"}
+    shipped = [p for p in synthesized["default"].outdir.glob("asset.*") if (p / "handler.py").is_file()
+               and (p / "handler.py").read_text() in users]
+    assert {(p / "handler.py").read_text() for p in shipped} == users
+    for asset in shipped:
+        assert not (asset / "contract").is_symlink()
+        assert sorted(p.name for p in (asset / "contract").glob("*.py")) == MODULES
+        for name in MODULES:
+            assert (asset / "contract" / name).read_bytes() == (CONTRACT / name).read_bytes()
+
+
+def test_the_script_mode_source_folder_packs_the_contract():
+    with tarfile.open(fileobj=io.BytesIO(source_archive(ROOT / "training" / "sklearn_linear").read_bytes())) as tar:
+        names = tar.getnames()
+        assert tar.extractfile("contract/data.py").read() == (CONTRACT / "data.py").read_bytes()
+    assert "train.py" in names and not any("__pycache__" in n for n in names)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_a_jobs_bundle_is_its_script_and_the_modules_it_imports_and_runs_alone(script, tmp_path):
+    """Outside the repository (no contract package anywhere), the bundle starts and answers --help; every line of the
+    script but its contract import is in it, in order."""
+    text = bundler.bundle(script)
+    own = [line for line in script.read_text().splitlines() if not line.startswith("from contract.")]
+    kept = iter(text.splitlines())
+    assert all(any(line == other for other in kept) for line in own)  # a subsequence: nothing changed or lost
+    assert not re.search(r"^(from|import) contract\b", text, re.M)
+    shipped = tmp_path / script.name
+    shipped.write_text(text)
+    done = subprocess.run([sys.executable, "-I", str(shipped), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_jobs_of_the_synthesized_app_get_the_bundles(synthesized):
+    """Every .py file asset CDK stages is one of the processing scripts' bundles, and each script ships."""
+    import json
+
+    outdir = synthesized["default"].outdir
+    staged = {(outdir / entry["source"]["path"]).read_text()
+              for manifest in outdir.glob("*.assets.json")
+              for entry in json.loads(manifest.read_text())["files"].values()
+              if entry["source"]["path"].endswith(".py")}
+    assert staged == {bundler.bundle(script) for script in SCRIPTS}
+    assert job_script(ROOT / "training" / "sklearn_linear" / "inference.py") == \
+        ROOT / "training" / "sklearn_linear" / "inference.py"  # nothing to bundle: shipped as it is
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def f():\n    from contract.data import TASKS\n", "line 2: import the contract at the top level"),
+    ("import contract.data\n", "line 1: import the contract at the top level"),
+    ("from contract import data\n", "line 1: import the contract at the top level"),
+    ("from contract.nothing import X\n", "line 1: import the contract at the top level"),
+    ("from contract.data import TASKS\nfrom contract.data import NUMBER\n", "imports a contract module in two lines"),
+    ("from contract.run_layout import RUNS\n", "contract/run_layout.py uses `from __future__ import annotations`"),
+])
+def test_the_bundle_refuses_imports_it_cannot_ship(tmp_path, source, message):
+    script = tmp_path / "job.py"
+    script.write_text(source)
+    with pytest.raises(bundler.BundleError, match=re.escape(message)):
+        bundler.bundle(script)
