@@ -204,6 +204,68 @@ def test_shared_asl_expands_nested_placeholders_and_leaves_the_others():
     assert all(state["Type"] != "Task" for state in SHARED_STATES.values())  # task discovery skips them
 
 
+# States each of the kit's definitions writes out, the same job in each: only these fields are a workflow's own (its
+# data, image, model, where it goes next); everything else (timeouts, retries, catches, encryption, resources, result
+# shapes) must stay the same in every copy. A state whose copies are identical needs no entry; Summarize and
+# ValidateInput describe each workflow's own run and input, so they are its own throughout.
+OWN_FIELDS = {
+    "SeedDataset": ("Next", "Parameters.Payload.dataset", "ResultPath", "ResultSelector"),
+    "TrainModel": ("Comment", "Parameters.AlgorithmSpecification.TrainingImage", "Parameters.HyperParameters.$",
+                   "Parameters.InputDataConfig", "Parameters.ResourceConfig.InstanceCount"),  # (.$ too: BuildAndRegister's plan)
+    "SaveModel": ("Comment", "Next", "Parameters.Containers", "Parameters.PrimaryContainer"),
+    "Preprocess": ("Comment", "Next", "Parameters.AppSpecification.ContainerArguments",
+                   "Parameters.AppSpecification.ContainerEntrypoint", "Parameters.ProcessingInputs"),
+    "Summarize": ("",),
+    "ValidateInput": ("",),
+}
+
+
+def _fields(value, path: str = "") -> dict[str, str]:
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _fields(item, f"{path}.{key}".lstrip(".")).items()}
+    if isinstance(value, list) and value:
+        return {k: v for index, item in enumerate(value) for k, v in _fields(item, f"{path}[{index}]").items()}
+    return {path: json.dumps(value)}
+
+
+def drift(copies: dict[str, dict], own: tuple[str, ...]) -> list[str]:
+    """Fields, outside a state's own, on which its copies (definition -> state) differ."""
+    def shared(state: dict) -> dict[str, str]:
+        return {path: value for path, value in _fields(state).items()
+                if not any(path == field or path.startswith((f"{field}.", f"{field}[")) or field == ""
+                           for field in own)}
+    fields = {definition: shared(state) for definition, state in copies.items()}
+    names = sorted(set().union(*fields.values()))
+    return [f"{name}: " + ", ".join(f"{d}={fields[d].get(name, 'absent')}" for d in sorted(fields))
+            for name in names if len({fields[d].get(name) for d in fields}) > 1]
+
+
+def test_states_written_out_in_several_definitions_differ_only_in_what_is_each_ones_own():
+    by_name: dict[str, dict[str, dict]] = {}
+    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+        for name, state in json.loads(path.read_text())["States"].items():
+            by_name.setdefault(name, {})[path.name.removesuffix(".asl.json")] = state
+    shared = {name: copies for name, copies in by_name.items() if len(copies) > 1}
+    assert {"SeedDataset", "TrainModel", "SaveModel", "BatchTransform", "WorkflowFailed"} <= set(shared)
+    for name, copies in shared.items():
+        assert drift(copies, OWN_FIELDS.get(name, ())) == [], (
+            f"{name} drifted between definitions: make the copies agree, or take a fragment of "
+            "stacks/asl/job_states.py, or name the field in OWN_FIELDS when it is each workflow's own")
+    assert set(OWN_FIELDS) <= set(shared)  # no entry for a state that is no longer shared
+
+
+def test_the_drift_check_finds_a_copy_that_changed_a_shared_field():
+    copies = {name: json.loads((ROOT / "statemachines" / f"{name}.asl.json").read_text())["States"]["TrainModel"]
+              for name in ("train_and_transform", "preprocess_and_train")}
+    copies["preprocess_and_train"]["Parameters"]["StoppingCondition"]["MaxRuntimeInSeconds"] = 60
+    assert drift(copies, OWN_FIELDS["TrainModel"]) == [
+        "Parameters.StoppingCondition.MaxRuntimeInSeconds: preprocess_and_train=60, "
+        "train_and_transform=\"${MaxJobRuntimeSeconds}\""]
+    copies["preprocess_and_train"]["Parameters"]["StoppingCondition"]["MaxRuntimeInSeconds"] = "${MaxJobRuntimeSeconds}"
+    copies["preprocess_and_train"]["Comment"] = "anything"
+    assert drift(copies, OWN_FIELDS["TrainModel"]) == []
+
+
 def test_shared_job_states_are_written_once_and_taken_by_placeholder():
     """The batch transform several workflows run is stacks/asl/job_states.py's fragment: each ASL names it by
     placeholder (a copy written out again could drift), and every workflow that does gives its test data path."""

@@ -1,7 +1,9 @@
 """Job states several workflows share, written once as ASL fragments with parameters: a workflow's ASL names the
 state by placeholder ("BatchTransform": "${BatchTransformState}") and its WorkflowSpec.fragments give the fragment
 and its parameters, so synthesis sees the whole Task (its IAM, checks and cleanup follow it) and the template holds
-it inlined, as if written in place."""
+it inlined, as if written in place. The job states that differ by workflow in their data, image or model (seed,
+train, save model, preprocess) are written out in each definition; tests/test_definition.py fails when their copies
+differ in anything else."""
 from __future__ import annotations
 
 from typing import Any
