@@ -1,26 +1,32 @@
-"""Exact IAM statements of every role: the least-privilege claim, proven statement by statement."""
+"""Least privilege, proven: what each role can and cannot do, decided as IAM decides against what its workflow
+declares, and the exact statements of every role in reviewed snapshots."""
 from __future__ import annotations
 
 import json
 import re
+import types
 
 import pytest
 
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.asl.definition import integration_of, placeholders, task_states
-from stacks.settings.images import IMAGES
-from stacks.asl.integrations import SERVICE_INTEGRATIONS
+from contract import run_layout
+from offline.iam.iam import LocalIam
+from offline.iam.iam_policy import decide
+from offline.iam.iam_requests import MODELED_KEYS
+from offline.sources.assembly import ACCOUNT as ACCOUNT_ID, REGION as REGION_NAME, synthesized_stacks
 from stacks.app.kit import WORKFLOWS as REGISTERED
-from tests.conftest import expanded_definition
+from stacks.asl.definition import integration_of, placeholders, task_states
+from stacks.asl.integrations import SERVICE_INTEGRATIONS
+from stacks.settings.images import IMAGES
+from tests.cfn import ACCOUNT, REGION, arn, get_att, join, logical_id, of_type, ref, resource
+from tests.conftest import CONFIGURATIONS, WORKFLOW_IDS, expanded_definition
 from tests.test_snapshots import masked
-from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, logical_id, of_type, ref, resource
-from tests.conftest import CONFIGURATIONS, ROOT, WORKFLOW_IDS
 
 
 def declared(stack: str) -> dict:
-    """What a workflow's module and ASL declare that its IAM must follow (every statement is still asserted
-    whole, in the tests and in the reviewed IAM snapshots)."""
+    """What a workflow's module and ASL declare that its IAM must follow (every statement is in the reviewed IAM
+    snapshots)."""
     spec = REGISTERED[stack].spec
     definition = expanded_definition(REGISTERED[stack])
     used = [SERVICE_INTEGRATIONS[integration_of(n, s, source=spec.definition)] for n, s in task_states(definition)]
@@ -31,14 +37,9 @@ def declared(stack: str) -> dict:
             "job_log_groups": sorted({i.job_log_group.rsplit("/", 1)[1] for i in used if i.job_log_group}),
             "jobs": {i.stoppable_job: i.sagemaker_resources[0] for i in used if i.stoppable_job},
             "endpoints": any("sagemaker:CreateEndpoint" in i.actions for i in used),
-            "assets": len(spec.assets) + len(spec.source_dirs), "reads_from": [f"mlkit-{REGISTERED[s].spec.slug}" for s in spec.reads_from],
-            "grants_own": bool(spec.reads_from)}
+            "assets": len(spec.assets) + len(spec.source_dirs), "reads_from": [f"mlkit-{REGISTERED[s].spec.slug}" for s in spec.reads_from]}
 
 
-# What the two sample workflows' state machine roles hold, in the order their ASL first needs it (asserted
-# about these two specifically; every workflow's roles are in the IAM snapshots).
-SAMPLE_JOBS = {"TrainAndTransform": ["Training", "Transform"],
-               "PreprocessAndTrain": ["Processing", "Training", "Transform"]}
 XRAY = {"Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"}
 # Actions AWS defines without resource-level permissions: the only ones allowed on Resource "*".
 STAR_ACTIONS = {
@@ -57,9 +58,6 @@ def trust(template: dict, role_path: str) -> list[dict]:
     return resource(template, f"{role_path}/Resource")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
 
 
-def one_or_list(items: list) -> object:
-    return items[0] if len(items) == 1 else items
-
 
 def bucket_objects(template: dict, pattern: str) -> dict:
     return join(get_att(template, "Data/Bucket/Resource"), f"/{pattern}")
@@ -72,7 +70,6 @@ def service_trust(service: str) -> list[dict]:
 
 
 ASSETS_BUCKET = {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
-ASSET_KEY = re.compile(r"^[0-9a-f]{64}(\.[a-z0-9]+)+$")  # <content hash>.<the file's extensions>
 
 
 @pytest.fixture
@@ -117,104 +114,167 @@ def test_claim_function_role_may_only_create_claims(template):
     ]
 
 
-def test_sagemaker_role(workflow):
-    template, w = workflow
-    if w["grants_own"]:  # CDK merges its grants on the other stack's data into these statements
-        pytest.skip("a workflow reading another stack's data asserts its SageMaker role whole in its own test")
-
-    def job_logs(suffix: str) -> list[dict]:
-        return [arn("logs", f"log-group:/aws/sagemaker/{group}:{suffix}") for group in w["job_log_groups"]]
-
-    expected = [
-        {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": get_att(template, "Data/Bucket/Resource"),
-         "Condition": {"StringLike": {"s3:prefix": ["runs/*", *(f"{p}*" for p in w["bucket_reads"])]}}},
-        {"Action": "s3:GetObject", "Effect": "Allow",
-         "Resource": [*(bucket_objects(template, f"{prefix}*") for prefix in w["bucket_reads"]),
-                      *(bucket_objects(template, f"runs/*/{folder}/*") for folder in w["reads"])]},
-        {"Action": ["s3:AbortMultipartUpload", "s3:PutObject"], "Effect": "Allow",
-         "Resource": [bucket_objects(template, f"runs/*/{folder}/*") for folder in w["writes"]]},
-        {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
-        {"Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-         "Effect": "Allow", "Resource": one_or_list(
-             [arn("ecr", f"repository/{repo}", account={"Fn::FindInMap": [mapping, REGION, "Account"]})
-              for repo, mapping in w["repositories"]])},
-        *([{"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow",
-            "Resource": job_logs("*")},
-           {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
-            "Resource": job_logs(f"log-stream:{w['prefix']}-*")}] if w["job_log_groups"] else []),
-        {"Action": "cloudwatch:PutMetricData", "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-         "Effect": "Allow", "Resource": "*"},
-    ]
-    # Job scripts and script-mode sources: one object each of the CDK assets bucket, listed as a prefix (jobs
-    # fetch it as one).
-    script_keys = [part[1:] for resource in statements(template, "SageMakerRole/Role")[1]["Resource"]
-                   for part in resource["Fn::Join"][1] if isinstance(part, str) and ASSET_KEY.match(part[1:])]
-    assert len(script_keys) == w["assets"]
-    expected[1]["Resource"][:0] = [join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET, f"/{key}") for key in script_keys]
-    listed = [{"Action": "s3:ListBucket", "Condition": {"StringEquals": {"s3:prefix": key}},
-               "Effect": "Allow", "Resource": join("arn:", PARTITION, ":s3:::", ASSETS_BUCKET)} for key in script_keys]
-    assert trust(template, "SageMakerRole/Role") == service_trust("sagemaker.amazonaws.com")
-    actual = statements(template, "SageMakerRole/Role")
-    assert actual[:len(expected)] == expected
-    assert sorted(actual[len(expected):], key=json.dumps) == sorted(listed, key=json.dumps)  # in asset order
+# -- what each role can do, decided as IAM decides (offline/iam/iam_policy.py), against what its workflow declares;
+# the exact statements are in the reviewed IAM snapshots ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def account(synthesized):
+    """The default copy's roles with their statements resolved (local names), and each stack by id."""
+    outdir = synthesized["default"].outdir
+    return LocalIam.from_assembly(outdir), {stack.name: stack for stack in synthesized_stacks(outdir)}
 
 
-INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge"]
-# ForAllValues passes when a request has no instance type; the Null check makes one mandatory.
-INSTANCE_TYPE_GUARD = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": INSTANCE_TYPES},
-                       "Null": {"sagemaker:InstanceTypes": "false"}}
-ISOLATED_JOB = {**INSTANCE_TYPE_GUARD,
-                "Bool": {"sagemaker:InterContainerTrafficEncryption": "true", "sagemaker:NetworkIsolation": "true"},
-                "NumericLessThanEquals": {"sagemaker:MaxRuntimeInSeconds": 3600}}
-# What the state machine role must meet to create each kind of SageMaker resource (default configuration).
-CREATE_CONDITIONS = {
-    "Training": ISOLATED_JOB,
-    "Processing": ISOLATED_JOB,
-    "Transform": INSTANCE_TYPE_GUARD,
+class Role:
+    """One role of a synthesized stack: `can(action, resource, context)` as IAM decides it."""
+
+    def __init__(self, account, stack_id: str, path: str):
+        iam, stacks = account
+        self.stack = stacks[stack_id]
+        self.arn = self.stack.resolver.arn(logical_id(self.stack.template, f"{path}/Resource"))
+        self.policy = iam.roles[self.arn]
+
+    def can(self, action: str, resource: str, context: dict | None = None) -> bool:
+        return decide(self.policy, action, resource, context or {}, MODELED_KEYS) == "Allow"
+
+    def name(self, path: str) -> str:
+        return self.stack.resolver.physical_name(logical_id(self.stack.template, f"{path}/Resource"))
+
+    def job_assets(self) -> set[str]:
+        """The asset keys the state machine hands its jobs (scripts, source archives)."""
+        definition = resource(self.stack.template, "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]
+        return set(re.findall(r"s3://cdk-[a-z0-9]+-assets-[^/]+/([0-9a-f]{64}[.a-z0-9]+)",
+                              self.stack.resolver.resolve(definition)))
+
+
+def _within(folder: str, folders: list[str]) -> bool:
+    return any(folder == f or folder.startswith(f"{f}/") for f in folders)
+
+
+def test_a_workflows_jobs_reach_exactly_their_declared_data(account, workflow_id):
+    """The SageMaker role reads the run folders its workflow declares in `reads` (and the data set prefixes of
+    `job_bucket_reads`), writes those of `writes`, and nothing else: no other folder, no delete, no other bucket."""
+    role, w = Role(account, workflow_id, "SageMakerRole/Role"), declared(workflow_id)
+    bucket = role.name("Data/Bucket")
+    run = lambda folder: f"arn:aws:s3:::{bucket}/{run_layout.RUNS}r1/{folder}/part-1.csv"  # noqa: E731
+    for folder in run_layout.FOLDERS:
+        assert role.can("s3:GetObject", run(folder)) == _within(folder, w["reads"]), folder
+        assert role.can("s3:PutObject", run(folder)) == _within(folder, w["writes"]), folder
+        assert not role.can("s3:DeleteObject", run(folder))
+    for prefix in w["bucket_reads"]:
+        assert role.can("s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix}mine/data.csv")
+    assert not role.can("s3:GetObject", f"arn:aws:s3:::{bucket}/claims/x")
+    assert not role.can("s3:GetObject", f"arn:aws:s3:::{bucket}-other/{run_layout.RUNS}r1/input/x")  # another copy's
+    assert role.can("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": f"{run_layout.RUNS}r1/input/"})
+    assert not role.can("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": "claims/"})
+
+
+def test_the_data_check_catches_a_planted_grant(account):
+    """A statement reading every run folder (what `reads=("*",)` would give) fails the check above."""
+    from offline.iam.iam_policy import parse_policy
+
+    role = Role(account, "TrainAndTransform", "SageMakerRole/Role")
+    role.policy = [*role.policy, *parse_policy({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                                "Resource": "arn:aws:s3:::*/runs/*"}]}, "planted")]
+    account = (types.SimpleNamespace(roles={role.arn: role.policy}), account[1])
+    with pytest.raises(AssertionError, match="^processed"):  # the first folder TrainAndTransform does not read
+        test_a_workflows_jobs_reach_exactly_their_declared_data(account, "TrainAndTransform")
+
+
+def test_a_workflows_jobs_fetch_only_their_own_code_and_images(account, workflow_id):
+    """Each script or source archive the definition hands a job, and no other asset (the functions' code);
+    each image the definition runs (AWS's registries), and no repository of this account."""
+    role, w = Role(account, workflow_id, "SageMakerRole/Role"), declared(workflow_id)
+    assets = ASSETS_BUCKET["Fn::Sub"].replace("${AWS::AccountId}", ACCOUNT_ID).replace("${AWS::Region}", REGION_NAME)
+    handed = role.job_assets()
+    assert len(handed) == w["assets"]
+    staged = {destination["objectKey"]
+              for entry in json.loads((role.stack.folder / f"{role.stack.artifact_id}.assets.json").read_text())[
+                  "files"].values() for destination in entry["destinations"].values()}
+    assert handed < staged or not handed
+    for key in staged:
+        assert role.can("s3:GetObject", f"arn:aws:s3:::{assets}/{key}") == (key in handed), key
+        assert role.can("s3:ListBucket", f"arn:aws:s3:::{assets}", {"s3:prefix": key}) == (key in handed), key
+    mappings = role.stack.template["Mappings"]
+    for repository, mapping in w["repositories"]:
+        registry = mappings[mapping][REGION_NAME]["Account"]
+        for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"):
+            assert role.can(action, f"arn:aws:ecr:{REGION_NAME}:{registry}:repository/{repository}")
+            assert not role.can(action, f"arn:aws:ecr:{REGION_NAME}:{ACCOUNT_ID}:repository/{repository}")
+    assert role.can("ecr:GetAuthorizationToken", "*")
+
+
+def test_a_workflows_jobs_log_and_measure_only_under_its_prefix(account, workflow_id):
+    role, w = Role(account, workflow_id, "SageMakerRole/Role"), declared(workflow_id)
+    for group in w["job_log_groups"]:
+        logs = f"arn:aws:logs:{REGION_NAME}:{ACCOUNT_ID}:log-group:/aws/sagemaker/{group}"
+        assert role.can("logs:PutLogEvents", f"{logs}:log-stream:{w['prefix']}-job/algo-1")
+        assert not role.can("logs:PutLogEvents", f"{logs}:log-stream:{w['prefix']}x-job/algo-1")  # another copy's
+    assert role.can("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"})
+    assert not role.can("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "Team/Metrics"})
+    for action, target in (("sagemaker:CreateTrainingJob", f"training-job/{w['prefix']}-x"),
+                           ("iam:PassRole", "role/anything"), ("kms:Decrypt", "key/anything")):
+        assert not role.can(action, f"arn:aws:{action.split(':')[0]}:{REGION_NAME}:{ACCOUNT_ID}:{target}")
+    assert trust(role.stack.template, "SageMakerRole/Role") == service_trust("sagemaker.amazonaws.com")
+
+
+# A create request within the default configuration's guards, and each way of leaving them.
+WITHIN_GUARDS = {"sagemaker:InstanceTypes": ["ml.m5.large"], "sagemaker:NetworkIsolation": True,
+                 "sagemaker:InterContainerTrafficEncryption": True, "sagemaker:MaxRuntimeInSeconds": 3600}
+BREACHES = {
+    "sagemaker:InstanceTypes": ({"sagemaker:InstanceTypes": ["ml.m5.large", "ml.p4d.24xlarge"]},
+                                {"sagemaker:InstanceTypes": None}),  # None: the request names no instance type
+    "sagemaker:NetworkIsolation": ({"sagemaker:NetworkIsolation": False},),
+    "sagemaker:InterContainerTrafficEncryption": ({"sagemaker:InterContainerTrafficEncryption": False},),
+    "sagemaker:MaxRuntimeInSeconds": ({"sagemaker:MaxRuntimeInSeconds": 3601},),
 }
 
 
-@pytest.mark.parametrize("stack", SAMPLE_JOBS)
-def test_state_machine_role_follows_the_task_states(templates, stack):
-    template, w = templates[stack], {**declared(stack), "jobs": SAMPLE_JOBS[stack]}
-    prefix = w["prefix"]
+def test_a_workflows_state_machine_does_what_its_tasks_need_within_its_prefix_and_guards(account, workflow_id):
+    """For each Task state, every action its integration needs on this copy's SageMaker resources (<prefix>-...),
+    within the guards; none on another copy's (<prefix>x-...) or past a guard. It passes the SageMaker role to
+    SageMaker only, and invokes the functions its definition names, no other."""
+    role, w = Role(account, workflow_id, "Workflow/Role"), declared(workflow_id)
+    prefixes = [w["prefix"], *w["reads_from"]]  # a reader acts on what the build stack shares (its package group)
+    sagemaker = f"arn:aws:sagemaker:{REGION_NAME}:{ACCOUNT_ID}"
+    definition = expanded_definition(REGISTERED[workflow_id])
+    for name, state in task_states(definition):
+        integration = SERVICE_INTEGRATIONS[integration_of(name, state, source=REGISTERED[workflow_id].spec.definition)]
+        for kind in integration.sagemaker_resources:
+            for action in integration.actions:
+                guarded = action == integration.guarded_action
+                context = {k: v for k, v in WITHIN_GUARDS.items() if k in integration.condition_keys} if guarded else {}
+                assert any(role.can(action, f"{sagemaker}:{kind}/{p}-probe", context) for p in prefixes), (name, action)
+                assert not role.can(action, f"{sagemaker}:{kind}/{w['prefix']}x-probe", context), (name, action)
+                for key in integration.condition_keys if guarded else ():
+                    for breach in BREACHES.get(key, ()):
+                        request = {k: v for k, v in {**context, **breach}.items() if v is not None}
+                        assert not role.can(action, f"{sagemaker}:{kind}/{w['prefix']}-probe", request), (name, breach)
+    sagemaker_role = role.stack.resolver.arn(logical_id(role.stack.template, "SageMakerRole/Role/Resource"))
+    passes = any(SERVICE_INTEGRATIONS[integration_of(n, s, source=REGISTERED[workflow_id].spec.definition)].passes_role
+                 for n, s in task_states(definition))
+    assert role.can("iam:PassRole", sagemaker_role, {"iam:PassedToService": "sagemaker.amazonaws.com"}) == passes
+    assert not role.can("iam:PassRole", sagemaker_role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not role.can("iam:PassRole", role.arn, {"iam:PassedToService": "sagemaker.amazonaws.com"})
+    named = json.dumps(role.stack.resolver.resolve(
+        resource(role.stack.template, "Workflow/StateMachine/Resource")["Properties"]["DefinitionString"]))
+    functions = [role.stack.resolver.arn(i) for i in of_type(role.stack.template, "AWS::Lambda::Function")]
+    assert functions
+    for function in functions:
+        assert role.can("lambda:InvokeFunction", function) == (function in named), function
 
-    def job(kind: str) -> list[dict]:
-        resource = arn("sagemaker", f"{kind.lower()}-job/{prefix}-*")
-        return [
-            {"Action": f"sagemaker:Create{kind}Job", "Condition": CREATE_CONDITIONS[kind], "Effect": "Allow",
-             "Resource": resource},
-            {"Action": [f"sagemaker:{a}" for a in ("AddTags", f"Describe{kind}Job", "ListTags", f"Stop{kind}Job")],
-             "Effect": "Allow", "Resource": resource},
-        ]
 
-    events = {"Action": ["events:DescribeRule", "events:PutRule", "events:PutTargets"], "Effect": "Allow",
-              "Resource": [arn("events", f"rule/StepFunctionsGetEventsForSageMaker{kind}JobsRule")
-                           for kind in w["jobs"]]}
-    pass_role = {"Action": "iam:PassRole", "Effect": "Allow",
-                 "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-                 "Resource": get_att(template, "SageMakerRole/Role/Resource")}
-    assert trust(template, "Workflow/Role") == service_trust("states.amazonaws.com")
-    assert statements(template, "Workflow/Role") == [
-        {"Action": "lambda:InvokeFunction", "Effect": "Allow",
-         "Resource": [get_att(template, "SeedDataset/Function/Resource"),
-                      get_att(template, "ValidateInput/Function/Resource")]},
-        # in the order the ASL first needs them
-        *job(w["jobs"][0]),
-        events,
-        dict(sorted(pass_role.items())),
-        *[statement for kind in w["jobs"][1:-1] for statement in job(kind)],
-        {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
-         "Effect": "Allow", "Resource": arn("sagemaker", f"model/{prefix}-*")},
-        {"Action": ["sagemaker:AddTags", "sagemaker:ListTags"], "Effect": "Allow",
-         "Resource": arn("sagemaker", f"model/{prefix}-*")},
-        *job("Transform"),
-        {"Action": ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups",
-                    "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
-                    "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"],
-         "Effect": "Allow", "Resource": "*"},
-    ]
+@pytest.mark.parametrize("planted, caught", [
+    ({"Action": "sagemaker:*", "Resource": "arn:aws:sagemaker:*:*:*"}, "x-probe"),  # any copy's resources
+    ({"Action": "sagemaker:CreateTrainingJob", "Resource": "*"}, "Breach|breach|InstanceTypes"),  # no guards
+    ({"Action": "lambda:InvokeFunction", "Resource": "*"}, "function"),  # the cleanup function too
+])
+def test_the_state_machine_check_catches_a_planted_grant(account, planted, caught):
+    from offline.iam.iam_policy import parse_policy
+
+    role = Role(account, "TrainAndTransform", "Workflow/Role")
+    policy = [*role.policy, *parse_policy({"Statement": [{"Effect": "Allow", **planted}]}, "planted")]
+    with pytest.raises(AssertionError, match=caught):
+        test_a_workflows_state_machine_does_what_its_tasks_need_within_its_prefix_and_guards(
+            (types.SimpleNamespace(roles={role.arn: policy}), account[1]), "TrainAndTransform")
 
 
 CLEANUP = "JobCleanup/StopRunJobs"
