@@ -158,9 +158,25 @@ class SageMakerWorkflowStack(Stack):
     spec: ClassVar[WorkflowSpec]
 
     def __init__(self, scope: Construct, construct_id: str, *, config: KitConfig, **kwargs) -> None:
-        spec = self.spec
-        super().__init__(scope, construct_id, description=spec.description, **kwargs)
+        """Top-down, one phase a step: the settings and the definition, the stack's own resources, what the
+        definition names (images, assets, functions), the state machine with the grants its tasks need, what
+        operators get, and the outputs. Acknowledgements wait for the stack's validation (stacks/cdk/compliance)."""
+        super().__init__(scope, construct_id, description=self.spec.description, **kwargs)
         self.config = config
+        definition, used = self._read_definition(construct_id)
+        self._depend_on_upstream(scope, construct_id)
+        self._add_storage_and_role(definition, used)
+        self._add_placeholders()
+        self._add_functions(used)
+        self._add_state_machine(definition, construct_id)
+        self._add_operator_access()
+        self._add_outputs()
+
+    # -- the phases, in order ---------------------------------------------------------------------
+    def _read_definition(self, construct_id: str) -> tuple[dict, set[str]]:
+        """The definition with its fragments, the placeholders it (and the functions it calls) uses, and the
+        settings derived for this stack; a timeout too short for its jobs stops synthesis."""
+        spec, config = self.spec, self.config
         self.source = f"{spec.definition}.asl.json"
         definition = expand(load_definition(ROOT / "statemachines" / self.source), self.definition_fragments())
         used = placeholders(definition)
@@ -169,16 +185,22 @@ class SageMakerWorkflowStack(Stack):
         used |= placeholders([dict(f.environment) for function_id, f in {**SHARED_FUNCTIONS, **spec.functions}.items()
                               if f"{function_id}FunctionArn" in used])
         self._check_timeout(definition, config, construct_id)
-        self.job_name_prefix = prefix = config.job_name_prefix(spec.slug)
-        self.removal_policy = removal = (RemovalPolicy.DESTROY if config.destroy_data_on_delete
-                                         else RemovalPolicy.RETAIN)
+        self.job_name_prefix = config.job_name_prefix(spec.slug)
+        self.removal_policy = RemovalPolicy.DESTROY if config.destroy_data_on_delete else RemovalPolicy.RETAIN
         self.log_retention = LOG_RETENTION[config.log_retention_days]
+        return definition, used
 
-        for stack_id in spec.reads_from:
+    def _depend_on_upstream(self, scope: Construct, construct_id: str) -> None:
+        for stack_id in self.spec.reads_from:
             upstream = scope.node.try_find_child(stack_id)
             if isinstance(upstream, Stack):
                 self.add_stack_dependency(upstream, f"{construct_id} reads what {stack_id} shares")
-        self.key: kms.Key | None = encryption_key(self, removal) if config.encryption == "kms" else None
+
+    def _add_storage_and_role(self, definition: dict, used: set[str]) -> None:
+        """The key (encryption=kms), the data bucket and the role SageMaker jobs run as, reaching what the
+        workflow declares."""
+        spec, config = self.spec, self.config
+        self.key: kms.Key | None = encryption_key(self, self.removal_policy) if config.encryption == "kms" else None
         # The topic the workflow notifies and its key: add_resources may make or name one (another stack's);
         # a stack without one gets its own, for the alarms on its runs.
         self.topic: sns.ITopic | None = None
@@ -187,18 +209,23 @@ class SageMakerWorkflowStack(Stack):
                           noncurrent_version_expiration=Durations.days(config.noncurrent_version_expiration_days),
                           access_log_expiration=Durations.days(config.access_log_expiration_days))
         self.data_bucket = data.bucket
-        images = {name: image for name, image in IMAGES.items() if name in used}
+        self.images = {name: image for name, image in IMAGES.items() if name in used}
         # Spot training jobs keep checkpoints under the run's checkpoints/ folder, to resume after interruption.
         checkpoints = (run_layout.CHECKPOINTS,) if config.spot_training and "SpotCheckpoints" in used else ()
-        sagemaker = SageMakerExecutionRole(
+        self.sagemaker = SageMakerExecutionRole(
             self, "SageMakerRole", bucket=data.bucket, reads=spec.reads + checkpoints, writes=spec.writes + checkpoints,
-            images=images.values(), job_name_prefix=prefix, encryption_key=self.key, bucket_reads=spec.job_bucket_reads,
+            images=self.images.values(), job_name_prefix=self.job_name_prefix, encryption_key=self.key,
+            bucket_reads=spec.job_bucket_reads,
             job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, self.source)
                             if i.job_log_group])
-        self.sagemaker_role = sagemaker.role
+        self.sagemaker_role = self.sagemaker.role
+
+    def _add_placeholders(self) -> None:
+        """What fills the definition's placeholders: settings, images, the shipped assets, add_resources'."""
+        config, prefix = self.config, self.job_name_prefix
         self.placeholders: dict[str, Value] = {
-            **{name: image.uri(self) for name, image in images.items()},
-            "DataBucket": data.bucket.bucket_name,
+            **{name: image.uri(self) for name, image in self.images.items()},
+            "DataBucket": self.data_bucket.bucket_name,
             "JobNamePrefix": prefix,
             "SageMakerRoleArn": self.sagemaker_role.role_arn,
             "AllowedInstanceTypes": ",".join(config.allowed_instance_types),
@@ -214,18 +241,24 @@ class SageMakerWorkflowStack(Stack):
                                if config.spot_training else None,
             "KmsKeyArn": self.key.key_arn if self.key else None,  # leaves the job's KMS fields out
         }
-        for name, path in {**spec.assets, **self.source_folders()}.items():
+        for name, path in {**self.spec.assets, **self.source_folders()}.items():
             asset = s3_assets.Asset(self, name, path=str(self._asset_file(name, path)))
-            sagemaker.allow_asset(asset)
+            self.sagemaker.allow_asset(asset)
             self.placeholders.update({f"{name}S3Uri": asset.s3_object_url, f"{name}File": asset.s3_object_key})
         self.placeholders.update(self.add_resources())
 
+    def _add_functions(self, used: set[str]) -> None:
+        """The functions the definition calls (shared and the workflow's own), each with the access it declares."""
         self.functions: dict[str, KitFunction] = {}
-        for function_id, function in {**SHARED_FUNCTIONS, **spec.functions}.items():
+        for function_id, function in {**SHARED_FUNCTIONS, **self.spec.functions}.items():
             if f"{function_id}FunctionArn" in used:
                 self.functions[function_id] = self._function(function_id, function)
                 self.placeholders[f"{function_id}FunctionArn"] = self.functions[function_id].function.function_arn
 
+    def _add_state_machine(self, definition: dict, construct_id: str) -> None:
+        """The state machine, its role granted what its tasks need (stacks/asl/integrations.py), the alarms on
+        its runs and the cleanup of what a run that gives up leaves billing."""
+        config, prefix, removal = self.config, self.job_name_prefix, self.removal_policy
         self.workflow = SageMakerWorkflow(
             self, "Workflow", definition=definition, source=self.source, job_name_prefix=prefix,
             sagemaker_role=self.sagemaker_role, timeout=Durations.minutes(config.workflow_timeout_minutes),
@@ -244,16 +277,20 @@ class SageMakerWorkflowStack(Stack):
                                sync_jobs=jobs, endpoints=endpoints, encryption_key=self.key,
                                log_retention=self.log_retention,
                                removal_policy=removal)
-        # What operators need; a workflow adds to it what its own use needs (add_triggers).
+
+    def _add_operator_access(self) -> None:
+        """What operators need; a workflow adds to it what its own use needs (add_triggers)."""
         self.operator_policy = OperatorPolicy(self, "Operators", state_machine=self.state_machine,
-                                              state_machine_name=prefix, bucket=data.bucket,
+                                              state_machine_name=self.job_name_prefix, bucket=self.data_bucket,
                                               encryption_key=self.key).policy
         self.add_permissions()
         self.add_triggers()
+
+    def _add_outputs(self) -> None:
         self.state_machine_arn_output = CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         self.check_input_output = CfnOutput(self, "DeliveryCheckInput", value=self._check_input(),
                                             description="The input of the run a delivery checks this copy with")
-        CfnOutput(self, "DataBucketName", value=data.bucket.bucket_name)
+        CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
         CfnOutput(self, "OperatorPolicyArn", value=self.operator_policy.managed_policy_arn,
                   description="Attach to the users or roles that start and watch this workflow's runs")
 
