@@ -12,9 +12,10 @@ import re
 # What the kit learns: the model contract's `task` setting, the import job's, evaluation's and training's.
 TASKS = ("binary", "multiclass", "regression")
 
-# A decimal number as pandas, numpy and XGBoost read one: no underscores, no hex, no surrounding spaces (a reader
-# strips them first), no inf or nan. float() alone would also take '1_0' as 10 and ' 1' as 1.
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# A decimal number as pandas, numpy and XGBoost read one: ASCII digits, no underscores, no hex, no surrounding
+# spaces (a reader strips them first), no inf or nan. float() alone would also take '1_0' as 10, ' 1' as 1 and
+# another script's digits ('٣' as 3); `\d` would match those digits too.
+NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 # What pandas reads as a missing value by default (its na_values), besides the empty cell.
 MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",

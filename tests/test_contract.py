@@ -64,7 +64,7 @@ def test_the_contract_is_standard_library_only_and_imports_nothing_of_the_kit():
 
 def test_the_grammar_reads_numbers_as_the_training_data_does():
     assert [finite_number(t) for t in ("10", "-1.5", ".5", "2e3", "+7.")] == [10.0, -1.5, 0.5, 2000.0, 7.0]
-    for text in ("1_0", " 1", "nan", "inf", "1e999", "0x10", "1,5", "abc", ""):
+    for text in ("1_0", " 1", "nan", "inf", "1e999", "0x10", "1,5", "abc", "", "٣", "３", "1e٣"):
         assert finite_number(text) is None, text
     assert NUMBER.fullmatch("1e999") and "" in MISSING and issubclass(BadInput, ValueError)
     assert TASKS == ("binary", "multiclass", "regression")

@@ -71,6 +71,11 @@ def test_a_name_too_odd_to_spell_out_within_the_metadata_limit_is_refused_before
     ({"hyperparameters": {"eta": "nan"}}, "hyperparameters.eta must be a number from 0 to 1"),
     ({"hyperparameters": {"objective": "multi:softmax"}}, "hyperparameters.objective must be one of"),
     ({"hyperparameters": {"learning_rate": 0.1}}, "hyperparameters has unknown key 'learning_rate'"),
+    # hostile whole numbers: too many digits for int() (a ValueError, not a refusal, before), other scripts' digits
+    ({"hyperparameters": {"num_round": "9" * 5000}}, "hyperparameters.num_round must be a whole number from 1 to 1000"),
+    ({"hyperparameters": {"num_round": "٣٠٠"}}, "hyperparameters.num_round must be a whole number from 1 to 1000, got '٣٠٠'"),
+    ({"rows": "３００"}, "rows must be a whole number from 100 to 1000000, got '３００'"),
+    ({"hyperparameters": {"eta": "٠.٥"}}, "hyperparameters.eta must be a number from 0 to 1, got '٠.٥'"),
 ])
 def test_bad_input_is_named(given, message):
     with pytest.raises(rules.InvalidExecutionInput) as error:
@@ -115,7 +120,7 @@ OWN_RULES = {"threshold": ["number", 0.5, 1], "dataset_uri": ["dataset"],
 
 def resolve_own(given):
     return handler.resolve("run-1", given, {**json.loads(json.dumps(DEFAULTS)), "threshold": 0.8}, ALLOWED,
-                           OWN_RULES, "data-bucket")
+                           OWN_RULES, "data-bucket", ("datasets/", "incoming/"))
 
 
 def test_workflow_declared_rules_take_defaults_and_optional_keys():
@@ -123,6 +128,7 @@ def test_workflow_declared_rules_take_defaults_and_optional_keys():
     assert settings["threshold"] == 0.8 and settings["dataset_uri"] is None
     settings = resolve_own({"threshold": "0.9", "dataset_uri": "s3://data-bucket/datasets/churn/"})
     assert settings["threshold"] == 0.9 and settings["dataset_uri"] == "s3://data-bucket/datasets/churn/"
+    assert resolve_own({"dataset_uri": "s3://data-bucket/incoming/"})["dataset_uri"] == "s3://data-bucket/incoming/"
 
 
 @pytest.mark.parametrize(("given", "message"), [
@@ -132,6 +138,15 @@ def test_workflow_declared_rules_take_defaults_and_optional_keys():
                                                           "bucket (s3://data-bucket/...)"),
     ({"dataset_uri": "s3://data-bucket/runs/old/input/"}, "dataset_uri must not point into runs/"),
     ({"dataset_uri": "https://data-bucket/x.csv"}, "dataset_uri must be an s3:// URI"),
+    # keys IAM would deny only once a job ran: refused before anything runs
+    ({"dataset_uri": "s3://data-bucket/runs"}, "dataset_uri must name a folder or file under s3://data-bucket/datasets/ "
+                                               "or s3://data-bucket/incoming/"),
+    ({"dataset_uri": "s3://data-bucket//runs/x/"}, "dataset_uri must name a folder or file under"),
+    ({"dataset_uri": "s3://data-bucket/claims/"}, "dataset_uri must name a folder or file under"),
+    ({"dataset_uri": "s3://data-bucket/datasets//x/"}, "dataset_uri must not hold an empty, '.' or '..' path segment"),
+    ({"dataset_uri": "s3://data-bucket/datasets/../runs/x/"}, "must not hold an empty, '.' or '..' path segment"),
+    ({"threshold": "٠.٩"}, "threshold must be a number from 0.5 to 1, got '٠.٩'"),
+    ({"threshold": "0" * 5000 + ".9"}, "threshold must be a number from 0.5 to 1"),
 ])
 def test_workflow_declared_rules_name_bad_input(given, message):
     with pytest.raises(rules.InvalidExecutionInput, match=re.escape(message)):

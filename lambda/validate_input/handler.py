@@ -29,12 +29,13 @@ def _reject_unknown(name: str, given: dict, allowed: Any) -> None:
         raise InvalidExecutionInput(f"{name} has unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _hyperparameters(given: dict, defaults: dict, declaration: list, bucket: str) -> dict[str, str]:
+def _hyperparameters(given: dict, defaults: dict, declaration: list, bucket: str,
+                     prefixes: tuple[str, ...]) -> dict[str, str]:
     """The run's hyperparameters, checked against the workflow's schema: ["fixed", name, ...] for the built-in
     XGBoost algorithm's (names the workflow sets itself), or ["schema", {name: rule}, name, ...] for a
     workflow's own model (a script's arguments), with the names it sets itself after the schema."""
     if declaration[0] == "schema":
-        schema, fixed = {key: declared(spec, bucket) for key, spec in declaration[1].items()}, declaration[2:]
+        schema, fixed = {key: declared(spec, bucket, prefixes) for key, spec in declaration[1].items()}, declaration[2:]
     else:
         schema, fixed = XGBOOST_HYPERPARAMETERS, declaration[1:]
     # SageMaker takes hyperparameters as strings; numbers given as JSON numbers are accepted too.
@@ -79,7 +80,7 @@ def _metadata(execution_name: str, run_prefix: str) -> dict[str, str]:
 
 
 def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_types: list[str],
-            rules: dict | None = None, bucket: str = "") -> dict:
+            rules: dict | None = None, bucket: str = "", dataset_prefixes: tuple[str, ...] = ()) -> dict:
     """The run's settings: defaults overridden by the checked input, plus the run's data prefix. `rules` are
     the workflow's own keys, declared in its ASL as data (see rules.declared); one without a default is
     optional and resolves to null when not given."""
@@ -87,7 +88,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     rules = dict(rules or {})
     # How its hyperparameters are checked (see _hyperparameters); XGBoost's, none fixed, when not declared.
     hyperparameters = rules.pop("hyperparameters", ["fixed"])
-    own = {key: declared(spec, bucket) for key, spec in rules.items()}
+    own = {key: declared(spec, bucket, dataset_prefixes) for key, spec in rules.items()}
     optional_rules = {**OPTIONAL_RULES, **{key: rule if getattr(rule, "required", False) else optional(rule)
                                            for key, rule in own.items() if key not in defaults}}
     _reject_unknown("execution input", given, {*defaults, *optional_rules})
@@ -97,7 +98,8 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
     for key, default in defaults.items():
         value = given.get(key, default)
         if key == "hyperparameters":
-            settings[key] = _hyperparameters(_object(key, given.get(key, {})), default, hyperparameters, bucket)
+            settings[key] = _hyperparameters(_object(key, given.get(key, {})), default, hyperparameters, bucket,
+                                             dataset_prefixes)
         elif key in INSTANCE_TYPE_KEYS:
             if value not in allowed_instance_types:
                 raise InvalidExecutionInput(
@@ -113,6 +115,7 @@ def resolve(execution_name: str, given: Any, defaults: dict, allowed_instance_ty
 def handler(event: dict, context: object) -> dict:
     allowed = os.environ["ALLOWED_INSTANCE_TYPES"].split(",")
     settings = resolve(event["execution_name"], event["input"], event["defaults"], allowed, event.get("rules"),
-                       os.environ.get("DATA_BUCKET", ""))
+                       os.environ.get("DATA_BUCKET", ""),
+                       tuple(p for p in os.environ.get("DATASET_PREFIXES", "").split(",") if p))
     LOGGER.info("execution input accepted", extra={"settings": settings})
     return settings

@@ -6,6 +6,7 @@ import re
 from typing import Any, Callable
 
 from contract import run_layout
+from contract.data import finite_number
 
 Rule = Callable[[str, Any], Any]
 
@@ -14,10 +15,15 @@ class InvalidExecutionInput(ValueError):
     """The execution input cannot run; raised before any data is written or any job is created."""
 
 
+# A whole number as text: ASCII digits only (str.isdigit and int() also take other scripts' digits, '٣٠٠' as 300),
+# and few enough that int() never meets Python's limit on digits.
+WHOLE = re.compile(r"[0-9]{1,18}")
+
+
 def whole(low: int, high: int) -> Rule:
     def check(name: str, value: Any) -> int:
         text = value if isinstance(value, str) else None
-        if isinstance(value, bool) or not (isinstance(value, int) or (text and re.fullmatch(r"\d+", text))):
+        if isinstance(value, bool) or not (isinstance(value, int) or (text and WHOLE.fullmatch(text))):
             raise InvalidExecutionInput(f"{name} must be a whole number from {low} to {high}, got {value!r}")
         number = int(value)
         if not low <= number <= high:
@@ -28,10 +34,8 @@ def whole(low: int, high: int) -> Rule:
 
 def number(low: float, high: float) -> Rule:
     def check(name: str, value: Any) -> float:
-        try:
-            parsed = float(value) if not isinstance(value, bool) and isinstance(value, (int, float, str)) else None
-        except ValueError:
-            parsed = None
+        parsed = (float(value) if not isinstance(value, bool) and isinstance(value, (int, float)) else
+                  finite_number(value.strip()) if isinstance(value, str) and len(value) <= 64 else None)
         if parsed is None or not math.isfinite(parsed) or not low <= parsed <= high:
             raise InvalidExecutionInput(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
         return parsed
@@ -46,15 +50,24 @@ def choice(*allowed: str) -> Rule:
     return check
 
 
-def dataset(bucket: str) -> Rule:
-    """An s3:// folder or file of this stack's data bucket, outside the runs/ folders workflows write."""
+def dataset(bucket: str, prefixes: tuple[str, ...]) -> Rule:
+    """An s3:// folder or file of this stack's data bucket under one of the prefixes its jobs may read (the
+    workflow's job_bucket_reads), every segment named: never runs/, claims/ or another copy's folders, which
+    IAM would deny only once a job had started."""
     def check(name: str, value: Any) -> str:
         match = re.fullmatch(r"s3://([^/]+)/(.+)", value) if isinstance(value, str) else None
         if not match or match.group(1) != bucket:
             raise InvalidExecutionInput(f"{name} must be an s3:// URI in this stack's data bucket "
                                         f"(s3://{bucket}/...), got {value!r}")
-        if match.group(2).startswith(run_layout.RUNS):
+        key = match.group(2)
+        if key.startswith(run_layout.RUNS):
             raise InvalidExecutionInput(f"{name} must not point into runs/, where workflows write; got {value!r}")
+        if not any(key.startswith(prefix) for prefix in prefixes):
+            raise InvalidExecutionInput(f"{name} must name a folder or file under "
+                                        f"{' or '.join(f's3://{bucket}/{p}' for p in prefixes) or 'no prefix'} "
+                                        f"(where this workflow's jobs may read), got {value!r}")
+        if any(part in ("", ".", "..") for part in key.rstrip("/").split("/")):
+            raise InvalidExecutionInput(f"{name} must not hold an empty, '.' or '..' path segment, got {value!r}")
         return value
     return check
 
@@ -83,15 +96,15 @@ def required(rule: Rule) -> Rule:
     return check
 
 
-def declared(spec: list, bucket: str) -> Rule:
+def declared(spec: list, bucket: str, prefixes: tuple[str, ...] = ()) -> Rule:
     """A rule a workflow declares in its ASL as data: ["whole", low, high], ["number", low, high],
     ["choice", value, ...], ["text", regular expression, what it describes] or ["dataset"] (a URI in the
-    stack's data bucket); ["required", <rule>...] for a key the input must give (it has no default);
+    stack's data bucket, under one of `prefixes`); ["required", <rule>...] for a key the input must give (it has no default);
     ["replaced", what replaces it] for a key the workflow took once and now refuses."""
     kind, *arguments = spec
     if kind == "required":
-        return required(declared(arguments, bucket))
-    factories = {"whole": whole, "number": number, "choice": choice, "text": text, "dataset": lambda: dataset(bucket),
+        return required(declared(arguments, bucket, prefixes))
+    factories = {"whole": whole, "number": number, "choice": choice, "text": text, "dataset": lambda: dataset(bucket, prefixes),
                  "replaced": replaced}
     if kind not in factories:
         raise LookupError(f"unknown input rule {spec!r}; known: {', '.join(factories)}")  # a wiring bug

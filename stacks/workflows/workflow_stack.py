@@ -44,7 +44,9 @@ RUN_FOLDERS = ("Each execution keeps its data under runs/<execution name>/, a na
 SHARED_FUNCTIONS: dict[str, FunctionSpec] = {
     "ValidateInput": FunctionSpec("validate_input", "Checks a workflow execution's input before anything runs",
                                   environment={"ALLOWED_INSTANCE_TYPES": "${AllowedInstanceTypes}",
-                                               "DATA_BUCKET": "${DataBucket}"}),
+                                               "DATA_BUCKET": "${DataBucket}",
+                                               # where a ["dataset"] input may point: what the jobs may read
+                                               "DATASET_PREFIXES": "${DatasetPrefixes}"}),
     "SeedDataset": FunctionSpec("seed_dataset", "Writes a synthetic data set under one run's input folder",
                                 writes=(run_layout.INPUT,), environment={"DATA_BUCKET": "${DataBucket}"},
                                 memory_size=1024, timeout_seconds=300),
@@ -229,6 +231,7 @@ class SageMakerWorkflowStack(Stack):
             "JobNamePrefix": prefix,
             "SageMakerRoleArn": self.sagemaker_role.role_arn,
             "AllowedInstanceTypes": ",".join(config.allowed_instance_types),
+            "DatasetPrefixes": ",".join(self.spec.job_bucket_reads),
             "TrainingInstanceType": config.training_instance_type,
             "ProcessingInstanceType": config.processing_instance_type,
             "TransformInstanceType": config.transform_instance_type,
