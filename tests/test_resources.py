@@ -125,7 +125,8 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
     validate = resource(template, "ValidateInput/Function/Resource")["Properties"]
     assert validate["Environment"] == {"Variables": {
         "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge,ml.m5.2xlarge,ml.c5.xlarge,ml.c5.2xlarge",
-        "DATA_BUCKET": {"Ref": get_att(template, "Data/Bucket/Resource")["Fn::GetAtt"][0]}}}
+        "DATA_BUCKET": {"Ref": get_att(template, "Data/Bucket/Resource")["Fn::GetAtt"][0]},
+        "DATASET_PREFIXES": ",".join(WORKFLOWS[stack].spec.job_bucket_reads)}}
 
 
 def test_image_uris_resolve_per_region_through_the_mapping(templates, stack):
