@@ -152,7 +152,7 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture(template)
          "Resource": build_objects(template, "model", "processed/preprocessor")},
         {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": logs("*")},
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": logs("log-stream:{}")},
-        # Deployment guardrails read the rollback alarm with the endpoint's execution role.
+        # Deployment guardrails read the rollback alarm with "your IAM execution role" (the model's, or the caller's).
         {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
     ]
 
@@ -186,6 +186,8 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
                     "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords",
                     "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"},
+        # It calls UpdateEndpoint with the rollback alarm: guardrails' "IAM execution role" may be the caller's.
+        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
     ]
 
 
@@ -507,6 +509,10 @@ def test_second_deployment_updates_blue_green_and_records_the_new_baseline(cloud
     policy = update["DeploymentConfig"]
     assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": f"{ENDPOINT}-errors"}]}
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    # The caller may read exactly that alarm, as offline IAM checked on the update (and nothing else of CloudWatch).
+    described = {(d.action, d.resource, d.decision) for d in cloud.iam.decisions if d.action == "cloudwatch:DescribeAlarms"}
+    assert described == {("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ENDPOINT}-errors",
+                          "Allow")}
     record = json.loads(cloud.read(run["output"]["deployment_record"]))
     assert "/runs/loop-v2/baseline/" in record["baseline"]["constraints"]
 

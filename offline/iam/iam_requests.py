@@ -169,6 +169,16 @@ def _sagemaker(noun: str, *also: str) -> Callable[[str, Mapping, Keys], list[Che
     return checks
 
 
+def _endpoint(operation: str, params: Mapping, keys: Keys) -> list[Check]:
+    """CreateEndpoint and UpdateEndpoint, and the rollback alarms a deployment names: SageMaker's deployment
+    guardrails guide (deployment-guardrails-configuration.html, its Note) asks that "your IAM execution role" may
+    cloudwatch:DescribeAlarms on them, without saying which role; offline holds the caller to it, and the kit grants
+    it to the caller (the state machine) and to the model's role alike."""
+    alarms = params.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+    return [*_sagemaker("Endpoint", "EndpointConfig")(operation, params, keys),
+            *(Check("cloudwatch:DescribeAlarms", _arn("cloudwatch", f"alarm:{alarm['AlarmName']}")) for alarm in alarms)]
+
+
 def _model_package(field_name: str) -> Callable[[str, Mapping, Keys], list[Check]]:
     """A registry call: a version by ARN (or name), or, to create one, the group its number is assigned in."""
     def checks(operation: str, params: Mapping, keys: Keys) -> list[Check]:
@@ -257,8 +267,8 @@ _SAGEMAKER: dict[str, Callable[[str, Mapping, Keys], list[Check]]] = {
     **{f"{verb}{noun}": _sagemaker(noun) for noun in ("Model", "EndpointConfig", "MonitoringSchedule")
        for verb in ("Create", "Describe", "Delete")},
     "UpdateMonitoringSchedule": _sagemaker("MonitoringSchedule"),
-    "CreateEndpoint": _sagemaker("Endpoint", "EndpointConfig"),
-    "UpdateEndpoint": _sagemaker("Endpoint", "EndpointConfig"),
+    "CreateEndpoint": _endpoint,
+    "UpdateEndpoint": _endpoint,
     "DescribeEndpoint": _sagemaker("Endpoint"),
     "DeleteEndpoint": _sagemaker("Endpoint"),
     "CreateModelPackage": _model_package("ModelPackageGroupName"),

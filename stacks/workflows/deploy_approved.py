@@ -161,8 +161,11 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")
         allow(smoke.role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
               conditions={"StringLike": {"s3:prefix": [glob()]}})
-        # Deployment guardrails read the rollback alarm with the endpoint's execution role (the model's role).
-        allow(self.sagemaker_role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
+        # Deployment guardrails need "your IAM execution role" to DescribeAlarms the rollback alarm
+        # (deployment-guardrails-configuration.html); the page names no role, so both may: the model's role and the
+        # state machine's, which calls UpdateEndpoint. On exactly this alarm.
+        for role in (self.sagemaker_role, self.workflow.role):
+            allow(role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
         if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
             allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
