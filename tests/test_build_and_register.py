@@ -219,8 +219,11 @@ def test_retrain_schedule_starts_the_workflow_through_a_role_of_its_own(synthesi
     assert props["Target"]["Arn"] == ref(template, "Workflow/StateMachine/Resource")
     assert props["Target"]["RoleArn"] == get_att(template, "StartedByScheduler/Resource")
     assert trust(template, "StartedByScheduler")[0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert statements(template, "StartedByScheduler") == [{"Action": "states:StartExecution", "Effect": "Allow",
-                                                           "Resource": ref(template, "Workflow/StateMachine/Resource")}]
+    assert statements(template, "StartedByScheduler") == [
+        {"Action": "states:StartExecution", "Effect": "Allow", "Resource": ref(template, "Workflow/StateMachine/Resource")},
+        # A start that fails after its retries goes to the schedule's dead-letter queue, sent with this role.
+        {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": get_att(template, "RetrainScheduleMissed/Resource")}]
+    assert props["Target"]["DeadLetterConfig"] == {"Arn": get_att(template, "RetrainScheduleMissed/Resource")}
     (subscription,) = of_type(template, "AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ml-team@example.com"

@@ -384,6 +384,9 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
         "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
         "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
         **run_alarms("mon"),
+        # the queues that keep what the stack gave up on (tests/test_nothing_dropped.py checks them)
+        **{name: ("AWS/SQS", "ApproximateNumberOfMessagesVisible", found[name]["Dimensions"], "Maximum", 300, 1)
+           for name in ("mlkit-mon-missed", "mlkit-mon-cleanup-gave-up", "mlkit-mon-stop-stranded-jobs-undelivered")},
     }
     assert set(found) == set(expected)
     for name, (namespace, metric, dimensions, statistic, period, threshold) in expected.items():
@@ -480,7 +483,7 @@ def test_the_dashboard_has_a_widget_per_metric(synthesized):
     assert all(len({tuple(m[:2]) for m in g["metrics"]}) == 1 for g in graphs)
     assert len(graphs) == len(WORKFLOWS) * (len(EXECUTION_METRICS) + 1) + 4 + len(ENDPOINT_METRICS) + len(MONITOR_METRICS)
     (status,) = [w for w in body["widgets"] if w["type"] == "alarm"]
-    # The monitor's alarms, and every workflow's run alarms (its own and those of the other stacks).
+    # The stack's own alarms (the monitor's, its runs', its queues'), and the other stacks' run alarms.
     shown_alarms = status["properties"]["alarms"]
     assert len(shown_alarms) == len(alarms(template)) + 2 * (len(WORKFLOWS) - 1)
     assert {f"arn:X:cloudwatch:X:X:alarm:mlkit-{cls.spec.slug}-{suffix}" for stack, cls in WORKFLOWS.items()

@@ -147,13 +147,15 @@ def test_every_mapped_call_checks_real_actions_on_resources_of_their_types():
     reference, arn = iam_reference(), "arn:aws:{}:us-east-1:123456789012:{}"
     key = arn.format("kms", "key/k")
     keys = Keys(buckets={"b": key}, topics={arn.format("sns", "t"): key},
-                state_machines={arn.format("states", "stateMachine:m"): key})
+                state_machines={arn.format("states", "stateMachine:m"): key}, queues={"q": key})
     request = {"Bucket": "b", "Key": "k/x", "Prefix": "k/", "FunctionName": "f", "TopicArn": arn.format("sns", "t"),
                "stateMachineArn": arn.format("states", "stateMachine:m"),
                "executionArn": arn.format("states", "execution:m:e"), "RoleArn": "arn:aws:iam::123456789012:role/r",
                "ModelPackageGroupName": "g", "ModelPackageName": arn.format("sagemaker", "model-package/g/1"),
                "ModelPackageArn": arn.format("sagemaker", "model-package/g/1"), "Tags": [{"Key": "k", "Value": "v"}],
                "CopySource": "b/k/y", "Name": "s", "Namespace": "n",
+               "QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+               "DeploymentConfig": {"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a"}]}},
                **{f"{noun}Name": "n" for noun in ("TrainingJob", "ProcessingJob", "TransformJob", "Model", "Endpoint",
                                                   "HyperParameterTuningJob", "EndpointConfig", "MonitoringSchedule")}}
     checked = set()
@@ -172,7 +174,8 @@ def test_every_mapped_call_checks_real_actions_on_resources_of_their_types():
             assert on_star or any(re.fullmatch(p, check.resource) for p in patterns), \
                 f"{service}:{operation}: {check.action} on {check.resource} is none of {entry.get('Resources')}"
             checked.add(check.action)
-    assert {"s3:GetObject", "iam:PassRole", "sagemaker:AddTags", "kms:Decrypt", "states:StartExecution"} <= checked
+    assert {"s3:GetObject", "iam:PassRole", "sagemaker:AddTags", "kms:Decrypt", "states:StartExecution",
+            "sqs:SendMessage", "cloudwatch:DescribeAlarms"} <= checked
 
 
 def test_objects_under_a_customer_managed_key_need_the_key_through_s3():
@@ -297,8 +300,9 @@ def test_event_rule_targets_are_reached_only_as_their_role_and_resource_policy_a
             cloud.events.put("aws.states", "Step Functions Execution Status Change", failed, [failed["executionArn"]])
     path.write_text(original)
     with LocalCloud(assembly) as cloud:  # invoked: the function looks for the (made-up) execution's history
-        with pytest.raises(RuntimeError, match="failed on an event: .*ExecutionDoesNotExist"):
-            cloud.events.put("aws.states", "Step Functions Execution Status Change", failed, [failed["executionArn"]])
+        (delivery,) = cloud.events.put("aws.states", "Step Functions Execution Status Change", failed,
+                                       [failed["executionArn"]])
+        assert "ExecutionDoesNotExist" in delivery["result"]["gave_up"]["responsePayload"]["errorMessage"]
         assert "stoprunjobs" in cloud.lambda_.invocations[-1][0]
 
 

@@ -118,8 +118,12 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template, workflow_
     if workflow_id in CLEANUP_WORKFLOW_IDS:
         assert kms_statements("JobCleanup/StopRunJobs") == [  # execution history is encrypted with the key
             {"Action": "kms:Decrypt", "Effect": "Allow", "Resource": key, "Condition": {"StringEquals": {
-                "kms:EncryptionContext:aws:states:stateMachineArn": ref(template, "Workflow/StateMachine/Resource")}}}]
+                "kms:EncryptionContext:aws:states:stateMachineArn": ref(template, "Workflow/StateMachine/Resource")}}},
+            # Lambda sends the record of a cleanup that failed every attempt to the key-encrypted GaveUp queue
+            {"Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Effect": "Allow", "Resource": key,
+             "Condition": {"StringEquals": {"kms:ViaService": join("sqs.", REGION, ".amazonaws.com")}}}]
         assert resource(template, "JobCleanup/Undelivered/Resource")["Properties"]["KmsMasterKeyId"] == key
+        assert resource(template, "JobCleanup/GaveUp/Resource")["Properties"]["KmsMasterKeyId"] == key
     assert kms_statements("SageMakerRole") == [
         {"Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], "Effect": "Allow",
          "Resource": key},

@@ -97,6 +97,19 @@ def stop_if_running(sagemaker: Any, noun: str, name: str) -> str:
     return status
 
 
+class EndpointLeftRunning(RuntimeError):
+    """An endpoint the execution created could not be deleted: it bills until someone does. Lambda retries the
+    invocation; the record of the last failure, with this message, goes to the cleanup's watched queue."""
+
+
+def _deleted(sagemaker: Any, name: str, config: str, seconds_left: Callable[[], float], execution: str) -> str:
+    try:
+        return delete_if_still_ours(sagemaker, name, config, seconds_left)
+    except Exception as error:
+        raise EndpointLeftRunning(f"endpoint {name} (config {config}), created by {execution}, may still be running "
+                                  f"and billing: {error}") from error
+
+
 def handler(event: dict, context: Any) -> dict:
     detail = event.get("detail") or {}
     execution = detail.get("executionArn")
@@ -111,7 +124,7 @@ def handler(event: dict, context: Any) -> dict:
     found = {name: stop_if_running(sagemaker, noun, name) for noun, name in scheduled_jobs(events, sync_jobs)}
     stopped = sorted(name for name, status in found.items() if status in RUNNING)
     seconds_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context else (lambda: 120)
-    endpoints = ({name: delete_if_still_ours(sagemaker, name, config, seconds_left)
+    endpoints = ({name: _deleted(sagemaker, name, config, seconds_left, execution)
                   for name, config in created_endpoints(events)}
                  if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true" else {})
     LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found,

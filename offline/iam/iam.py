@@ -88,7 +88,7 @@ class LocalIam:
         customer-managed keys of buckets, topics and state machines, and the Lambda permissions."""
         roles: dict[str, list[Statement]] = defaultdict(list)
         unreadable: dict[str, UnsupportedPolicy] = {}  # roles offline cannot read (CDK's providers, say)
-        buckets, topics, machines, permissions = {}, {}, {}, defaultdict(list)
+        buckets, topics, machines, queues, permissions = {}, {}, {}, {}, defaultdict(list)
         for stack in stacks:
             resources, resolve = stack.template["Resources"], stack.resolver.resolve
             for logical_id, resource in resources.items():
@@ -110,6 +110,8 @@ class LocalIam:
                             buckets[stack.resolver.physical_name(logical_id)] = key
                 elif kind == "AWS::SNS::Topic" and _customer_managed(resolve(props.get("KmsMasterKeyId"))):
                     topics[stack.resolver.arn(logical_id)] = resolve(props["KmsMasterKeyId"])
+                elif kind == "AWS::SQS::Queue" and _customer_managed(resolve(props.get("KmsMasterKeyId"))):
+                    queues[stack.resolver.physical_name(logical_id)] = resolve(props["KmsMasterKeyId"])
                 elif kind == "AWS::StepFunctions::StateMachine":
                     encryption = props.get("EncryptionConfiguration", {})
                     if encryption.get("Type") == "CUSTOMER_MANAGED_KMS_KEY":
@@ -119,7 +121,7 @@ class LocalIam:
                     function = resolve(props["FunctionName"])
                     permissions[function].append((props["Principal"], Statement(
                         "Allow", (props["Action"],), False, (function,), False, condition)))
-        return cls(dict(roles), Keys(buckets, topics, machines), dict(permissions), unreadable=unreadable)
+        return cls(dict(roles), Keys(buckets, topics, machines, queues), dict(permissions), unreadable=unreadable)
 
     @contextlib.contextmanager
     def acting_as(self, role_arn: str, session: str) -> Iterator[Caller]:

@@ -35,6 +35,7 @@ class Keys:
     buckets: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[str, str] = field(default_factory=dict)
     state_machines: Mapping[str, str] = field(default_factory=dict)
+    queues: Mapping[str, str] = field(default_factory=dict)  # by queue name
 
 
 # Every condition key a row sets when the call has it: a key not listed here is one offline does not model.
@@ -226,6 +227,15 @@ def _publish(params: Mapping, keys: Keys) -> list[Check]:
             *([Check(action, key, _via("sns")) for action in ("kms:GenerateDataKey", "kms:Decrypt")] if key else [])]
 
 
+def _send_message(params: Mapping, keys: Keys) -> list[Check]:
+    """A message into a queue (its URL names it); under SSE-KMS the sender needs the key through SQS
+    (SQS developer guide, key management: kms:GenerateDataKey and kms:Decrypt for a producer)."""
+    name = params["QueueUrl"].rstrip("/").rsplit("/", 1)[1]
+    key = keys.queues.get(name)
+    return [Check("sqs:SendMessage", _arn("sqs", name)),
+            *([Check(action, key, _via("sqs")) for action in ("kms:GenerateDataKey", "kms:Decrypt")] if key else [])]
+
+
 def _schedule(params: Mapping, keys: Keys) -> list[Check]:
     """An EventBridge Scheduler schedule, in its group (`default` unless named)."""
     group = params.get("GroupName", "default")
@@ -254,6 +264,7 @@ _PLAIN: dict[tuple[str, str], Callable[[Mapping, Keys], list[Check]]] = {
     ("s3", "ListObjects"): _list_bucket,
     ("lambda", "Invoke"): _function,
     ("sns", "Publish"): _publish,
+    ("sqs", "SendMessage"): _send_message,
     ("sagemaker-runtime", "InvokeEndpoint"): _endpoint_invocation,
     ("stepfunctions", "StartExecution"): _states("StartExecution", "stateMachineArn", "kms:GenerateDataKey"),
     ("stepfunctions", "DescribeExecution"): _states("DescribeExecution", "executionArn", "kms:Decrypt"),

@@ -17,16 +17,21 @@ from typing import Any
 from offline.sources.assembly import ACCOUNT, REGION
 from offline.services.service_keys import ServiceKeys
 
-PUBLISHED_OFFLINE = ("AWS/States",)  # AWS namespaces something publishes to offline (offline/cloud/account.py)
+# AWS namespaces something publishes to offline: Step Functions' (offline/cloud/account.py) and SQS's queue depth,
+# which CloudWatch reads from SQS every minute (SQS developer guide, "Available CloudWatch metrics for Amazon SQS")
+# and an evaluation here reads from the local queue at its moment.
+PUBLISHED_OFFLINE = ("AWS/States", "AWS/SQS")
+QUEUE_DEPTH = {"ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages"}  # metric -> queue attribute
 
 COMPARE = {"GreaterThanOrEqualToThreshold": lambda v, t: v >= t, "GreaterThanThreshold": lambda v, t: v > t,
            "LessThanThreshold": lambda v, t: v < t, "LessThanOrEqualToThreshold": lambda v, t: v <= t}
 
 
 class LocalAlarms:
-    def __init__(self, alarms: list[dict], cloudwatch: Any, sns: Any, events: Any, keys: ServiceKeys) -> None:
+    def __init__(self, alarms: list[dict], cloudwatch: Any, sns: Any, events: Any, keys: ServiceKeys,
+                 sqs: Any = None) -> None:
         self.alarms = {alarm["AlarmName"]: alarm for alarm in alarms}
-        self.cloudwatch, self.sns, self.events, self.keys = cloudwatch, sns, events, keys
+        self.cloudwatch, self.sns, self.events, self.keys, self.sqs = cloudwatch, sns, events, keys, sqs
         self.states = dict.fromkeys(self.alarms, "INSUFFICIENT_DATA")
         self.changes: list[dict] = []  # every state change, in order
 
@@ -48,6 +53,8 @@ class LocalAlarms:
         for name, alarm in self.alarms.items():
             if alarm["Namespace"].startswith("AWS/") and alarm["Namespace"] not in PUBLISHED_OFFLINE:
                 continue
+            if alarm["Namespace"] == "AWS/SQS":
+                self._publish_queue_depth(alarm, at)
             value = self._value(alarm, at)
             if value is None:
                 breached = alarm.get("TreatMissingData") == "breaching"
@@ -58,6 +65,18 @@ class LocalAlarms:
                 made.append(self._change(alarm, state, value, at))
         self.changes += made
         return made
+
+    def _publish_queue_depth(self, alarm: dict, at: datetime.datetime) -> None:
+        if alarm["MetricName"] not in QUEUE_DEPTH:
+            raise ValueError(f"{alarm['AlarmName']}: SQS metric {alarm['MetricName']} is not published offline; add "
+                             "it to offline/services/alarms.py QUEUE_DEPTH")
+        (queue,) = [d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == "QueueName"]
+        url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        attribute = QUEUE_DEPTH[alarm["MetricName"]]
+        depth = int(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[attribute])["Attributes"][attribute])
+        self.cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+            "MetricName": alarm["MetricName"], "Dimensions": [{"Name": "QueueName", "Value": queue}],
+            "Value": depth, "Unit": "Count", "Timestamp": at}])
 
     def _change(self, alarm: dict, state: str, value: float | None, at: datetime.datetime) -> dict:
         previous, self.states[alarm["AlarmName"]] = self.states[alarm["AlarmName"]], state

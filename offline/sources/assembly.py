@@ -26,6 +26,10 @@ class LocalFunction:
     handler: str
     environment: dict[str, str]
     role_arn: str  # what its handler's AWS calls are authorized as
+    # Asynchronous invocations (an EventBridge rule's): Lambda's retries after a failure (its default is 2) and
+    # where the record of one that still failed goes (its event invoke config's on-failure destination), if any.
+    retries: int = 2
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class LocalWorkflow:
     model_package_groups: list[str]
     outputs: dict[str, str]  # the stack's outputs, resolved as CloudFormation would
     schedules: list[dict] = field(default_factory=list)  # EventBridge Scheduler schedules' properties, resolved
+    queues: list[str] = field(default_factory=list)  # SQS queue names
     alarms: list[dict] = field(default_factory=list)  # CloudWatch alarms' properties, resolved
 
     @property
@@ -135,6 +140,8 @@ class StackResolver:
             return PSEUDO.get(node["Ref"]) or self.ref(node["Ref"])
         if "Fn::GetAtt" in node:
             logical_id, attribute = node["Fn::GetAtt"]
+            if attribute == "QueueName" and self.template["Resources"][logical_id]["Type"] == "AWS::SQS::Queue":
+                return self.physical_name(logical_id)
             if attribute != "Arn":
                 raise ValueError(f"cannot resolve {node}")
             return self.arn(logical_id)
@@ -206,17 +213,23 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
         for logical_id in machines:
             props = resources[logical_id]["Properties"]
             functions = {}
+            invoke_configs = {resolver.resolve(r["Properties"]["FunctionName"]): r["Properties"]
+                              for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"}
             for function_id, function in resources.items():
                 if function["Type"] != "AWS::Lambda::Function":
                     continue
                 fprops = function["Properties"]
                 asset_hash = fprops["Code"]["S3Key"].removesuffix(".zip")
+                asynchronous = invoke_configs.get(resolver.physical_name(function_id), {})
                 functions[resolver.arn(function_id)] = LocalFunction(
                     name=resolver.physical_name(function_id),
                     code_dir=folder / assets[asset_hash]["source"]["path"],
                     handler=fprops["Handler"],
                     environment=resolver.resolve(fprops.get("Environment", {}).get("Variables", {})),
-                    role_arn=resolver.resolve(fprops["Role"]))
+                    role_arn=resolver.resolve(fprops["Role"]),
+                    retries=asynchronous.get("MaximumRetryAttempts", 2),
+                    on_failure=resolver.resolve(asynchronous.get("DestinationConfig", {}).get("OnFailure", {})
+                                                .get("Destination")))
             file_assets = {}
             for asset in assets.values():
                 if asset["source"].get("packaging") == "file":
@@ -248,6 +261,7 @@ def load_workflows(outdir: Path, stage: str | None = None) -> dict[str, LocalWor
                 model_package_groups=named("AWS::SageMaker::ModelPackageGroup"),
                 outputs={name: resolver.resolve(output["Value"]) for name, output in template["Outputs"].items()},
                 schedules=properties("AWS::Scheduler::Schedule"),
+                queues=named("AWS::SQS::Queue"),
                 alarms=properties("AWS::CloudWatch::Alarm"),
             )
     return workflows

@@ -9,10 +9,12 @@ from aws_cdk import ArnFormat
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.constructs.event_targets import undelivered_events_queue
+from stacks.constructs.event_targets import allow_sending, undelivered_events_queue, watched_queue
 from stacks.cdk.permissions import allow
 from stacks.constructs.functions import KitFunction
 from stacks.cdk.tokens import Durations, format_arn, stack_of
@@ -27,9 +29,11 @@ class StrandedJobCleanup(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
                  state_machine_name: str, sync_jobs: Mapping[str, tuple[str, str]], endpoints: str | None,
-                 encryption_key: kms.IKey | None, **function_settings) -> None:
+                 endpoint_name: str | None, encryption_key: kms.IKey | None, topic: sns.ITopic,
+                 **function_settings) -> None:
         """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern);
-        `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one."""
+        `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one, and
+        `endpoint_name` the one it creates, when it is known at synthesis (named in the alarm)."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
         self.function = KitFunction(
@@ -40,9 +44,9 @@ class StrandedJobCleanup(Construct):
                          **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {})},
             # An endpoint still being created must settle before it can be deleted: the function waits for it.
             timeout=Durations.minutes(15 if endpoints else 1), encryption_key=encryption_key,
-            dead_letter_reason="EventBridge invokes this function asynchronously with its own retry policy (up to "
-                               "24 hours) and Lambda retries a failed invocation twice; a job it still misses ends "
-                               "at its MaxRuntimeInSeconds cap, so a queue of undeliverable events adds no safety.",
+            dead_letter_reason="An invocation that fails after Lambda's two retries goes to the on-failure "
+                               "destination GaveUp (an event invoke config, which this check does not read): a "
+                               "watched queue whose alarm notifies, naming what may still bill.",
             **function_settings)
         executions = format_arn(stack, service="states", resource="execution",
                                 resource_name=f"{state_machine_name}:*",
@@ -62,10 +66,31 @@ class StrandedJobCleanup(Construct):
         if encryption_key:  # the execution history is encrypted with the stack's key
             allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
+        # An invocation that still fails after Lambda's retries (EventBridge invokes asynchronously) is kept, with
+        # its error, in a watched queue: an endpoint the cleanup could not delete bills until someone acts.
+        left = " and ".join(
+            ([f"the jobs ({', '.join(sorted({noun for noun, _ in sync_jobs.values()}))})"] if sync_jobs else [])
+            + ([f"the endpoint {endpoint_name or '(named <prefix>-...)'}"] if endpoints else []))
+        self.gave_up = watched_queue(
+            self, "GaveUp", holds="Lambda's records of failed cleanups", encryption_key=encryption_key, topic=topic,
+            kept_for="the records of cleanups that failed after Lambda's retries (the execution, and the error "
+                     "naming what could not be stopped or deleted)",
+            alarm_name=f"{state_machine_name}-cleanup-gave-up",
+            alarm_description=f"The cleanup of a {state_machine_name} run that did not succeed failed after "
+                              f"Lambda's retries: {left} it started may still be running and billing. The record in "
+                              "this alarm's queue names the execution and the error; stop or delete what it "
+                              "names (the SageMaker console), then delete the message.")
+        allow_sending(role, self.gave_up, encryption_key)  # Lambda sends with the function's role
+        lambda_.CfnEventInvokeConfig(
+            self, "Async", function_name=self.function.function.function_name, qualifier="$LATEST",
+            maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600,
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=self.gave_up.queue_arn)))
         # Named after the workflow, so the queue's key policy can name the rule without a dependency cycle.
         rule_name = f"{state_machine_name}-stop-stranded-jobs"
         self.undelivered = undelivered_events_queue(self, "Undelivered", rule_name=rule_name,
-                                                    holds="execution status events", encryption_key=encryption_key)
+                                                    holds="execution status events", encryption_key=encryption_key,
+                                                    topic=topic)
         self.rule = events.Rule(
             self, "OnExecutionGaveUp", rule_name=rule_name,
             description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed"

@@ -17,7 +17,7 @@ from aws_cdk import aws_ssm as ssm
 from contract.run_layout import ANSWERS, BASELINE, EVALUATION, INPUT, MODEL, PROCESSED
 from stacks.settings.config import optional_text
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
-from stacks.constructs.event_targets import start_on_event, starter_role
+from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.constructs.functions import KitFunction
 from stacks.constructs.notifications import notification_topic, topic_key
@@ -166,19 +166,16 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             run_input={**run_on_incoming, "event_claim": claim_of(
                 events.EventField.from_path("$.detail.object.key"),
                 events.EventField.from_path("$.detail.object.sequencer"))},
-            holds="S3 object-created events", encryption_key=self.key,
+            holds="S3 object-created events", encryption_key=self.key, topic=self.topic,
             role=self._starter_role("events.amazonaws.com", "EventBridge, when data arrives under incoming/"))
         schedule = self.config.workflow_settings["retrain_schedule"]
         if schedule:
             role = self._starter_role("scheduler.amazonaws.com", "EventBridge Scheduler, on retrain_schedule")
-            scheduler.CfnSchedule(
-                self, "RetrainSchedule", schedule_expression=schedule, state="ENABLED",
+            dead_lettered_schedule(
+                self, "RetrainSchedule", name=None, schedule_expression=schedule,
                 description=f"Retrains {self.job_name_prefix} on everything under {INCOMING}",
-                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-                target=scheduler.CfnSchedule.TargetProperty(
-                    arn=self.state_machine.state_machine_arn, role_arn=role.role_arn,
-                    input=self.to_json_string(run_on_incoming),
-                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+                state_machine=self.state_machine, role=role, run_input=self.to_json_string(run_on_incoming),
+                encryption_key=self.key, topic=self.topic, alarm_prefix=self.job_name_prefix)
 
     def _starter_role(self, service: str, who: str) -> iam.Role:
         return starter_role(self, service=service, who=who, state_machine=self.state_machine,

@@ -201,7 +201,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             run_input={"model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn"),
                        "event_claim": claim_of(events.EventField.from_path("$.detail.ModelPackageArn"),
                                                events.EventField.from_path("$.detail.LastModifiedTime"))},
-            holds="model approval events", encryption_key=self.key,
+            holds="model approval events", encryption_key=self.key, topic=self.topic,
             role=starter_role(self, service="events.amazonaws.com", who="EventBridge, on a model approval",
                               state_machine=self.state_machine, state_machine_name=self.job_name_prefix,
                               encryption_key=self.key))

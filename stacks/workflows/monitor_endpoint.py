@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from contract.run_layout import BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, REPORT, TRAFFIC, glob
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
-from stacks.constructs.event_targets import start_on_event, starter_role
+from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
 from stacks.constructs.notifications import RUN_ALARMS
 from stacks.cdk.permissions import allow
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
@@ -144,17 +144,15 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                             f"{hours} hour(s)", state_machine=self.state_machine,
                             state_machine_name=self.job_name_prefix, encryption_key=self.key)
         # At minute 5, so the hour just ended has been written by data capture; the run checks whole hours.
-        self.schedule = scheduler.CfnSchedule(
-            self, "Schedule", name=monitor_schedule_name(self.deploy_prefix), state="ENABLED",
+        self.schedule = dead_lettered_schedule(
+            self, "Schedule", name=monitor_schedule_name(self.deploy_prefix),
             schedule_expression=f"cron(5 */{hours} * * ? *)" if hours > 1 else "cron(5 * * * ? *)",
             description=f"Checks the traffic of {self.endpoint_name} every {hours} hour(s)",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.state_machine.state_machine_arn, role_arn=role.role_arn,
-                # A context attribute EventBridge Scheduler fills in (ISO 8601, UTC): the run checks the hours
-                # before it, so a delayed or retried start still checks the same window.
-                input='{"window_end": "<aws.scheduler.scheduled-time>"}',
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=3)))
+            state_machine=self.state_machine, role=role,
+            # A context attribute EventBridge Scheduler fills in (ISO 8601, UTC): the run checks the hours
+            # before it, so a delayed or retried start still checks the same window.
+            run_input='{"window_end": "<aws.scheduler.scheduled-time>"}',
+            encryption_key=self.key, topic=self.topic, alarm_prefix=self.job_name_prefix)
         self._metrics: dict[tuple, cloudwatch.Metric] = {}  # see _metric
         self.alarms = self._alarms(hours)
         if self.config.workflow_settings["retrain_on_drift"]:
@@ -228,7 +226,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                                         resources=[self.alarms["drift"].alarm_arn],
                                         detail={"state": {"value": ["ALARM"]}}),
             run_input={"dataset_uri": f"s3://{self.build_bucket.bucket_name}/{INCOMING}"},
-            holds="drift alarm state changes", encryption_key=self.key,
+            holds="drift alarm state changes", encryption_key=self.key, topic=self.topic,
             role=starter_role(self, service="events.amazonaws.com", who="EventBridge, when the drift alarm fires",
                               state_machine=build, state_machine_name=self._machine("BuildAndRegister"),
                               encryption_key=self.build_key))
@@ -257,6 +255,8 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         runs = [cloudwatch.Alarm.from_alarm_name(self, f"{w}{suffix.title().replace('-', '')}",
                                                  f"{self._machine(w)}-{suffix}")
                 for w in WORKFLOWS if w != self.node.id for suffix in RUN_ALARMS]
-        board.add_widgets(cloudwatch.AlarmStatusWidget(
-            title="Alarms", alarms=[*self.alarms.values(), *self.run_alarms.values(), *runs], width=24))
+        # This stack's alarms: the monitor's, its runs', and those of the queues that keep what it gave up on.
+        own = [*self.alarms.values(), *self.run_alarms.values()]
+        own += [c for c in self.node.find_all() if isinstance(c, cloudwatch.Alarm) and c not in own]
+        board.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[*own, *runs], width=24))
         return board

@@ -277,9 +277,9 @@ class SageMakerWorkflowStack(Stack):
         endpoints = created_endpoint(definition, stack=self, source=self.source, job_name_prefix=prefix)
         if jobs or endpoints:  # what a run that gives up could leave billing
             StrandedJobCleanup(self, "JobCleanup", state_machine=self.state_machine, state_machine_name=prefix,
-                               sync_jobs=jobs, endpoints=endpoints, encryption_key=self.key,
-                               log_retention=self.log_retention,
-                               removal_policy=removal)
+                               sync_jobs=jobs, endpoints=endpoints, encryption_key=self.key, topic=self.topic,
+                               endpoint_name=self.placeholders.get("EndpointName") if endpoints else None,
+                               log_retention=self.log_retention, removal_policy=removal)
 
     def _add_operator_access(self) -> None:
         """What operators need; a workflow adds to it what its own use needs (add_triggers)."""
