@@ -58,16 +58,22 @@ def test_approving_a_version_of_the_build_group_starts_a_deployment_of_it(templa
         "detail": {"ModelPackageGroupName": ["mlkit-br-models"], "ModelApprovalStatus": ["Approved"]}}
     pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
     assert pattern.matches_event(approval_event("Approved"))
-    for status in ("Rejected", "PendingManualApproval"):  # a rejection or a new registration starts nothing
+    for status in ("Rejected", "PendingManualApproval"):  # a rejection or a new registration starts nothing...
         assert not pattern.matches_event(approval_event(status))
+    withdrawn = resource(template, "ClaimRelease/OnWithdrawal/Resource")["Properties"]
+    released = EventPattern.load(json.dumps(withdrawn["EventPattern"]))
+    for status in ("Rejected", "PendingManualApproval"):  # ...but releases the version's claim
+        assert released.matches_event(approval_event(status))
+    assert not released.matches_event(approval_event("Approved"))
+    assert not released.matches_event(approval_event("Rejected", group="mlkit-dev-br-models"))
     assert not pattern.matches_event(approval_event("Approved", group="mlkit-dev-br-models"))
     (target,) = rule["Targets"]
     assert target["Arn"] == ref(template, "Workflow/StateMachine/Resource")
+    # The claim is the version alone: one deployment per approval (tests/test_event_claim.py), resting on no field
+    # of the event beyond the version's ARN.
     assert target["InputTransformer"] == {
-        "InputPathsMap": {"detail-ModelPackageArn": "$.detail.ModelPackageArn",
-                          "detail-LastModifiedTime": "$.detail.LastModifiedTime"},
-        "InputTemplate": '{"model_package_arn":<detail-ModelPackageArn>,'
-                         '"event_claim":"<detail-ModelPackageArn>@<detail-LastModifiedTime>"}'}
+        "InputPathsMap": {"detail-ModelPackageArn": "$.detail.ModelPackageArn"},
+        "InputTemplate": '{"model_package_arn":<detail-ModelPackageArn>,"event_claim":<detail-ModelPackageArn>}'}
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
     assert target["DeadLetterConfig"] == {"Arn": get_att(template, "UndeliveredApproval/Resource")}
     assert statements(template, "StartedByEvents") == [

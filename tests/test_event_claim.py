@@ -1,6 +1,8 @@
 """One run per event: the claim function against S3's conditional writes (moto enforces If-None-Match: *)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -45,3 +47,64 @@ def test_a_concurrent_write_is_retried_and_then_finds_the_claim_taken(s3):
 def test_a_run_without_an_event_identity_is_refused(s3, given):
     with pytest.raises(claim.InvalidExecutionInput, match="event_claim must be"):
         claim.handler({"event_claim": given}, None, s3)
+
+
+# -- approvals: one deployment per approval, whatever the event carries ------------------------------------
+VERSION = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models/41"
+CHANGE = "SageMaker Model Package State Change"
+
+
+def _status(status: str, **extra) -> dict:
+    return {"ModelPackageGroupName": "mlkit-br-models", "ModelPackageArn": VERSION, "ModelApprovalStatus": status,
+            **extra}
+
+
+def _claims(cloud, runs: list[str]) -> list[str]:
+    """How each run's claim went: 'claimed' (it went on to check its input) or 'duplicate'."""
+    entered = [{e["stateEnteredEventDetails"]["name"] for e in cloud.history(run) if "stateEnteredEventDetails" in e}
+               for run in runs]
+    return ["duplicate" if "DuplicateEvent" in states else "claimed" if "ValidateInput" in states else "?"
+            for states in entered]
+
+
+def _deploy_runs(cloud, *details: dict) -> list[str]:
+    runs = [cloud.events.put("aws.sagemaker", CHANGE, detail, [VERSION])[0]["result"] for detail in details]
+    cloud.wait(runs)  # each ends soon: the version does not exist, so its check refuses it
+    return runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("times", [("2026-12-07T10:00:00Z", "2026-12-07T10:05:00Z"), (None, None)],
+                         ids=["with-LastModifiedTime", "without-LastModifiedTime"])
+def test_an_approval_is_claimed_by_its_version_whether_or_not_the_event_carries_its_time(synthesized, times):
+    """No AWS page shows LastModifiedTime in the event: with it (changing between two events of one approved
+    version) or without it, the version is deployed once."""
+    from offline.cloud.account import LocalCloud
+
+    with LocalCloud(synthesized["default"].outdir) as cloud:
+        details = [_status("Approved", **({"LastModifiedTime": time} if time else {})) for time in times]
+        runs = _deploy_runs(cloud, *details)
+        inputs = [json.loads(cloud.sfn.describe_execution(executionArn=run)["input"]) for run in runs]
+        assert [i["event_claim"] for i in inputs] == [VERSION, VERSION]
+        assert sorted(_claims(cloud, runs)) == ["claimed", "duplicate"]
+
+
+@pytest.mark.slow
+def test_a_version_approved_again_after_a_rejection_deploys_again(synthesized):
+    from offline.cloud.account import LocalCloud
+
+    with LocalCloud(synthesized["default"].outdir) as cloud:
+        bucket = cloud.workflows["DeployApproved"].data_bucket
+        first = _deploy_runs(cloud, _status("Approved"))
+        (claimed,) = [o["Key"] for o in cloud.s3.list_objects_v2(Bucket=bucket, Prefix="claims/")["Contents"]]
+        (released,) = cloud.events.put("aws.sagemaker", CHANGE, _status("Rejected"), [VERSION])
+        assert released["result"] == {"released": claimed, "version": VERSION}
+        assert "Contents" not in cloud.s3.list_objects_v2(Bucket=bucket, Prefix="claims/")
+        again = _deploy_runs(cloud, _status("Approved"), _status("Approved"))  # approved again, sent twice
+        assert _claims(cloud, first) == ["claimed"] and sorted(_claims(cloud, again)) == ["claimed", "duplicate"]
+
+
+def test_the_release_function_refuses_an_event_that_is_no_withdrawal(s3):
+    release = load_lambda_module("release_claim", "handler")
+    with pytest.raises(ValueError, match="expected a Model Package State Change event of a withdrawn approval"):
+        release.handler({"detail": _status("Approved")}, None, s3)

@@ -9,7 +9,6 @@ reference: a 409 ConditionalRequestConflict means a concurrent write to the key,
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from typing import Any
@@ -17,18 +16,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from contract.claims import claim_key
+
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
-CLAIMS = "claims/"
 ATTEMPTS = 3  # a 409 means another run is writing the same claim right now; the retry then meets its 412
 
 
 class InvalidExecutionInput(ValueError):
     """The run's event identity is missing or not text."""
-
-
-def claim_key(identity: str) -> str:
-    return f"{CLAIMS}{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
 def handler(event: dict, context: Any, s3_client=None) -> dict:

@@ -8,9 +8,9 @@ it claimed ends at once, successfully, in the state `DuplicateEvent`. Runs start
 """
 from __future__ import annotations
 
+from contract.claims import CLAIMS
 from stacks.constructs.functions import FunctionSpec
 
-CLAIMS = "claims/"  # where lambda/claim_event writes, in the stack's data bucket
 
 CLAIM_FUNCTION = {"ClaimEvent": FunctionSpec(
     "claim_event", "Lets one run go ahead per event: claims the event's identity in the bucket, once",

@@ -11,6 +11,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -73,6 +74,34 @@ def allow_sending(role: iam.IRole, queue: sqs.IQueue, encryption_key: kms.IKey |
     if encryption_key:
         allow(role, ["kms:Decrypt", "kms:GenerateDataKey"], [encryption_key.key_arn],
               conditions={"StringEquals": {"kms:ViaService": f"sqs.{AWS.REGION}.amazonaws.com"}})
+
+
+def invoke_on_event(scope: Construct, construct_id: str, *, rule_name: str, description: str,
+                    pattern: events.EventPattern, function: lambda_.IFunction, role: iam.IRole, holds: str,
+                    encryption_key: kms.IKey | None, topic: sns.ITopic, gave_up_alarm: str,
+                    gave_up_description: str) -> tuple[events.Rule, sqs.Queue]:
+    """A rule invoking `function` (asynchronously, as EventBridge does) on each matching event, with nothing lost
+    on the way: EventBridge retries delivery for a day, then keeps the event (`<rule>-undelivered`); Lambda retries
+    a failed invocation twice, then sends its invocation record, error included, to the queue `gave_up_alarm`
+    watches, as the function's role (Lambda developer guide, "Capturing records of asynchronous invocations").
+    `scope` is the construct of this one use (its queues are GaveUp and Undelivered)."""
+    gave_up = watched_queue(scope, "GaveUp", holds=f"Lambda's records of failed {holds} handling",
+                            kept_for="the records of invocations that failed after Lambda's retries (the event, "
+                                     "and the function's error)",
+                            encryption_key=encryption_key, topic=topic, alarm_name=gave_up_alarm,
+                            alarm_description=gave_up_description)
+    allow_sending(role, gave_up, encryption_key)
+    lambda_.CfnEventInvokeConfig(
+        scope, "Async", function_name=function.function_name, qualifier="$LATEST",
+        maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600,
+        destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+            on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=gave_up.queue_arn)))
+    undelivered = undelivered_events_queue(scope, "Undelivered", rule_name=rule_name, holds=holds,
+                                           encryption_key=encryption_key, topic=topic)
+    rule = events.Rule(scope, construct_id, rule_name=rule_name, description=description, event_pattern=pattern,
+                       targets=[targets.LambdaFunction(function, retry_attempts=185, max_event_age=Durations.hours(24),
+                                                       dead_letter_queue=undelivered)])
+    return rule, gave_up
 
 
 def dead_lettered_schedule(scope: Construct, construct_id: str, *, name: str | None, schedule_expression: str,

@@ -7,14 +7,12 @@ from typing import Mapping
 
 from aws_cdk import ArnFormat
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.constructs.event_targets import allow_sending, undelivered_events_queue, watched_queue
+from stacks.constructs.event_targets import invoke_on_event
 from stacks.cdk.permissions import allow
 from stacks.constructs.functions import KitFunction
 from stacks.cdk.tokens import Durations, format_arn, stack_of
@@ -66,38 +64,22 @@ class StrandedJobCleanup(Construct):
         if encryption_key:  # the execution history is encrypted with the stack's key
             allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})
-        # An invocation that still fails after Lambda's retries (EventBridge invokes asynchronously) is kept, with
-        # its error, in a watched queue: an endpoint the cleanup could not delete bills until someone acts.
+        # An invocation that still fails after Lambda's retries is kept, with its error, in a watched queue: an
+        # endpoint the cleanup could not delete bills until someone acts, so the alarm names what may still bill.
         left = " and ".join(
             ([f"the jobs ({', '.join(sorted({noun for noun, _ in sync_jobs.values()}))})"] if sync_jobs else [])
             + ([f"the endpoint {endpoint_name or '(named <prefix>-...)'}"] if endpoints else []))
-        self.gave_up = watched_queue(
-            self, "GaveUp", holds="Lambda's records of failed cleanups", encryption_key=encryption_key, topic=topic,
-            kept_for="the records of cleanups that failed after Lambda's retries (the execution, and the error "
-                     "naming what could not be stopped or deleted)",
-            alarm_name=f"{state_machine_name}-cleanup-gave-up",
-            alarm_description=f"The cleanup of a {state_machine_name} run that did not succeed failed after "
-                              f"Lambda's retries: {left} it started may still be running and billing. The record in "
-                              "this alarm's queue names the execution and the error; stop or delete what it "
-                              "names (the SageMaker console), then delete the message.")
-        allow_sending(role, self.gave_up, encryption_key)  # Lambda sends with the function's role
-        lambda_.CfnEventInvokeConfig(
-            self, "Async", function_name=self.function.function.function_name, qualifier="$LATEST",
-            maximum_retry_attempts=2, maximum_event_age_in_seconds=6 * 3600,
-            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
-                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=self.gave_up.queue_arn)))
         # Named after the workflow, so the queue's key policy can name the rule without a dependency cycle.
-        rule_name = f"{state_machine_name}-stop-stranded-jobs"
-        self.undelivered = undelivered_events_queue(self, "Undelivered", rule_name=rule_name,
-                                                    holds="execution status events", encryption_key=encryption_key,
-                                                    topic=topic)
-        self.rule = events.Rule(
-            self, "OnExecutionGaveUp", rule_name=rule_name,
+        self.rule, self.gave_up = invoke_on_event(
+            self, "OnExecutionGaveUp", rule_name=f"{state_machine_name}-stop-stranded-jobs",
             description=f"Stops SageMaker jobs left running by {state_machine_name} executions that did not succeed"
                         + (", and deletes the endpoint they created" if endpoints else ""),
-            event_pattern=events.EventPattern(
+            pattern=events.EventPattern(
                 source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
                 detail={"stateMachineArn": [state_machine.state_machine_arn], "status": GAVE_UP}),
-            targets=[targets.LambdaFunction(self.function.function, retry_attempts=185,
-                                            max_event_age=Durations.hours(24),
-                                            dead_letter_queue=self.undelivered)])
+            function=self.function.function, role=role, holds="execution status events",
+            encryption_key=encryption_key, topic=topic, gave_up_alarm=f"{state_machine_name}-cleanup-gave-up",
+            gave_up_description=f"The cleanup of a {state_machine_name} run that did not succeed failed after "
+                                f"Lambda's retries: {left} it started may still be running and billing. The record "
+                                "in this alarm's queue names the execution and the error; stop or delete what it "
+                                "names (the SageMaker console), then delete the message.")

@@ -14,12 +14,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_s3 as s3
 
+from constructs import Construct
+
+from contract.claims import CLAIMS
 from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, PREPROCESSOR, glob
 from stacks.cdk.compliance import accept, acknowledge_wildcards
 from stacks.settings.config import ConfigError, instance_type, whole_number
 from stacks.settings.image_table import IMAGE_TABLE
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
-from stacks.constructs.event_targets import start_on_event, starter_role
+from stacks.constructs.event_targets import invoke_on_event, start_on_event, starter_role
+from stacks.constructs.functions import KitFunction
 from stacks.cdk.permissions import allow
 from stacks.constructs.sagemaker_role import allow_log_streams
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
@@ -188,7 +192,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                                                            "resource-level permissions; they reveal names only.")
 
     def add_triggers(self) -> None:
-        """Approving a version of the build stack's group starts a deployment of it; nothing else does."""
+        """Approving a version of the build stack's group starts a deployment of it; nothing else does; withdrawing
+        the approval (Rejected, PendingManualApproval) releases its claim, so approving it again deploys it."""
         rule_name = f"{self.job_name_prefix}-on-approval"
         start_on_event(
             self, "OnApproval", rule_name=rule_name, state_machine=self.state_machine,
@@ -196,12 +201,39 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
                 detail={"ModelPackageGroupName": [self.build_group], "ModelApprovalStatus": ["Approved"]}),
-            # SageMaker may send one change more than once: the version and its LastModifiedTime name it (the
-            # event's detail is the version's description, DescribeModelPackage's fields).
+            # One deployment per approval: the claim is the version alone (no AWS page shows the event's
+            # LastModifiedTime, so the claim must not rest on it); withdrawing the approval releases it (below).
             run_input={"model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn"),
-                       "event_claim": claim_of(events.EventField.from_path("$.detail.ModelPackageArn"),
-                                               events.EventField.from_path("$.detail.LastModifiedTime"))},
+                       "event_claim": claim_of(events.EventField.from_path("$.detail.ModelPackageArn"))},
             holds="model approval events", encryption_key=self.key, topic=self.topic,
             role=starter_role(self, service="events.amazonaws.com", who="EventBridge, on a model approval",
                               state_machine=self.state_machine, state_machine_name=self.job_name_prefix,
                               encryption_key=self.key))
+        self._release_claims_on_withdrawal()
+
+    def _release_claims_on_withdrawal(self) -> None:
+        scope = Construct(self, "ClaimRelease")
+        release = KitFunction(scope, "ReleaseClaim", folder="release_claim",
+                              description="Releases a version's deployment claim when its approval is withdrawn",
+                              environment={"DATA_BUCKET": self.data_bucket.bucket_name},
+                              timeout=Durations.seconds(30), log_retention=self.log_retention,
+                              removal_policy=self.removal_policy, encryption_key=self.key,
+                              dead_letter_reason="An invocation that fails after Lambda's two retries goes to the "
+                                                 "on-failure destination ClaimRelease/GaveUp (an event invoke "
+                                                 "config, which this check does not read), a watched queue.")
+        allow(release.role, ["s3:DeleteObject"], [objects_arn(self.data_bucket, f"{CLAIMS}*")],
+              wildcard_reason="Claims are named by the hash of the version they claim; the function deletes only "
+                              "the claim of the version whose approval was withdrawn.")
+        invoke_on_event(
+            scope, "OnWithdrawal", rule_name=f"{self.job_name_prefix}-on-withdrawal",
+            description=f"Releases the deployment claim of a version of {self.build_group} whose approval is withdrawn",
+            pattern=events.EventPattern(
+                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
+                detail={"ModelPackageGroupName": [self.build_group],
+                        "ModelApprovalStatus": ["Rejected", "PendingManualApproval"]}),
+            function=release.function, role=release.role, holds="withdrawn approval events",
+            encryption_key=self.key, topic=self.topic, gave_up_alarm=f"{self.job_name_prefix}-release-gave-up",
+            gave_up_description="Releasing the deployment claim of a version whose approval was withdrawn failed "
+                                "after Lambda's retries: approving that version again will end as DuplicateEvent. "
+                                "Delete the object claims/<sha256 of the version ARN> from the stack's bucket (the "
+                                "record in this alarm's queue names the version), then approve it again.")

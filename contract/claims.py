@@ -1,0 +1,13 @@
+"""Where a run claims the event that started it: claims/<sha256 of what identifies the event> in its stack's bucket.
+
+lambda/claim_event creates the object (a conditional write: the first run for an event goes ahead); lambda/
+release_claim deletes a version's claim when its approval is withdrawn, so approving it again deploys it again.
+Standard library only.
+"""
+import hashlib
+
+CLAIMS = "claims/"
+
+
+def claim_key(identity: str) -> str:
+    return f"{CLAIMS}{hashlib.sha256(identity.encode()).hexdigest()}"
