@@ -430,13 +430,15 @@ def test_every_workflow_alone_alarms_on_its_failed_and_timed_out_runs(synthesize
         key = template["Resources"][key_id]["Properties"]
         if configuration == "default":  # a key for the topic alone
             assert key["Description"].endswith("notification topic, which its alarms publish to"), stack
-        # BuildAndRegister's topic takes the copy's alarms (DeployApproved's and MonitorEndpoint's too).
-        alarm_names = "mlkit-*" if stack == BR else f"mlkit-{slug}-*"
+        # BuildAndRegister's topic takes the copy's alarms (DeployApproved's and MonitorEndpoint's too), each
+        # workflow's by its own prefix (tests/test_stages.py: no other copy's alarm matches).
+        sources = ([arn("cloudwatch", f"alarm:mlkit-{cls.spec.slug}-*") for cls in WORKFLOWS.values()] if stack == BR
+                   else arn("cloudwatch", f"alarm:mlkit-{slug}-*"))
         (statement,) = [s for s in key["KeyPolicy"]["Statement"]
                         if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
         assert statement == {"Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Effect": "Allow", "Resource": "*",
                              "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                             "Condition": {"ArnLike": {"aws:SourceArn": arn("cloudwatch", f"alarm:{alarm_names}")},
+                             "Condition": {"ArnLike": {"aws:SourceArn": sources},
                                            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}, stack
         # The workflows' state machines are named so: each alarm watches a machine that exists.
         machines = of_type(template, "AWS::StepFunctions::StateMachine")

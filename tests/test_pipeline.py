@@ -46,6 +46,20 @@ def test_pipeline_tests_and_synthesizes_updates_itself_deploys_dev_checks_approv
     assert {a.split(".")[0] for a in dev[:-1]} == {*WORKFLOWS, "DeliveryCheck"}  # the role the check assumes
 
 
+def test_every_role_a_service_assumes_is_assumed_only_for_this_account(template):
+    """CDK Pipelines' roles and the check's: the service principal (CodeBuild, CodePipeline) with aws:SourceAccount,
+    as the workflow stacks' roles have it; roles the pipeline's own role assumes trust an account, not a service."""
+    services = []
+    for role in of_type(template, "AWS::IAM::Role").values():
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            service = statement["Principal"].get("Service")
+            if service:
+                services.append(service)
+                assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, \
+                    service
+    assert {"codebuild.amazonaws.com", "codepipeline.amazonaws.com"} <= set(services)
+
+
 def buildspec(template: dict, path: str) -> dict:
     return json.loads(resource(template, path)["Properties"]["Source"]["BuildSpec"])
 

@@ -130,3 +130,40 @@ def test_a_stage_named_like_a_workflow_slug_is_refused(tmp_path):
     # <prefix>-tt-* (the copy without a stage) would match the names of a stage called "tt".
     with pytest.raises(ConfigError, match=r"invalid setting stage='tt': expected a name other than a workflow slug"):
         build_app({**cdk_json_context(), "stage": "tt"}, outdir=str(tmp_path))
+
+
+def alarm_sources(templates: dict) -> set[str]:
+    """The alarms (aws:SourceArn patterns) each key policy lets CloudWatch use its key for."""
+    found = set()
+    for stack, template in templates.items():
+        for key in of_type(template, "AWS::KMS::Key").values():
+            for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+                source = statement.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn")
+                if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} and source:
+                    found |= {render(s, stack) for s in (source if isinstance(source, list) else [source])}
+    return found
+
+
+def test_the_copy_without_a_stage_reaches_no_staged_copys_alarms(synthesized):
+    """The copy with no stage names its alarms `<prefix>-<slug>-...`, a staged one `<prefix>-<stage>-<slug>-...`
+    (a stage may not be named like a slug): the unstaged copy's topic keys let CloudWatch in for its own alarms
+    only, never for a staged copy's alarm of the same account."""
+    unstaged, staged = synthesized["default"].templates, synthesized["stage-dev"].templates
+    patterns = alarm_sources(unstaged)
+    assert patterns and all(":alarm:mlkit-" in p and not p.endswith(":alarm:mlkit-*") for p in patterns)
+    alarms = {f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{a['Properties']['AlarmName']}"
+              for template in staged.values() for a in of_type(template, "AWS::CloudWatch::Alarm").values()}
+    assert alarms and not [(p, a) for p in patterns for a in alarms if fnmatch.fnmatchcase(a, p)]
+    own = {f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{a['Properties']['AlarmName']}"
+           for template in unstaged.values() for a in of_type(template, "AWS::CloudWatch::Alarm").values()}
+    assert all(any(fnmatch.fnmatchcase(a, p) for p in patterns) for a in own)  # each of its own still reaches
+
+
+def test_the_docs_list_every_workflow_slug_a_stage_may_not_take():
+    from stacks.app.kit import WORKFLOWS
+    from tests.conftest import ROOT
+
+    row = next(line for line in (ROOT / "docs" / "configuration.md").read_text().splitlines()
+               if line.startswith("| `stage` |"))
+    listed = re.search(r"not a workflow slug \(([^)]*)\)", row).group(1)
+    assert sorted(re.findall(r"`(\w+)`", listed)) == sorted(cls.spec.slug for cls in WORKFLOWS.values())

@@ -150,6 +150,22 @@ class PipelineStack(Stack):
         self.pipeline.build_pipeline()  # now, so the generated roles and projects can be checked and accepted here
         self._accept_generated(self.pipeline)
         self._accept_generated(checker)  # CDK Pipelines adds its artifact and log access to the check's role
+        self._confine_service_trust(pipeline_account)
+
+    def _confine_service_trust(self, account: str) -> None:
+        """CDK Pipelines trusts codebuild.amazonaws.com and codepipeline.amazonaws.com with no condition; as the
+        workflow stacks' roles do, each service may assume a role only on behalf of this account (both services'
+        guides on cross-service confused deputy prevention use aws:SourceAccount)."""
+        for role in self.node.find_all():
+            if not isinstance(role, iam.CfnRole):
+                continue
+            document = self.resolve(role.assume_role_policy_document)
+            for index, statement in enumerate(document.get("Statement", [])):
+                services = statement.get("Principal", {}).get("Service")
+                if services in ("codebuild.amazonaws.com", "codepipeline.amazonaws.com") \
+                        and "Condition" not in statement:
+                    role.add_property_override(f"AssumeRolePolicyDocument.Statement.{index}.Condition",
+                                               {"StringEquals": {"aws:SourceAccount": account}})
 
     def _accept_generated(self, scope: Construct) -> None:
         """Findings on what CDK Pipelines generates, each on its own resource with its reason."""

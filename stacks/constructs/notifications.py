@@ -19,26 +19,28 @@ from stacks.cdk.tokens import Durations, format_arn
 RUN_ALARMS = {"failed": "ExecutionsFailed", "timed-out": "ExecutionsTimedOut"}
 
 
-def topic_key(stack: Stack, key: kms.IKey | None, alarm_names: str) -> kms.IKey:
+def topic_key(stack: Stack, key: kms.IKey | None, alarm_names: list[str]) -> kms.IKey:
     """The key of a topic CloudWatch alarms publish to: the stack's own (encryption=kms) or one for the topic only.
 
     CloudWatch cannot publish to a topic under the AWS managed key alias/aws/sns: the SNS developer guide ("Enable
     compatibility between event sources from AWS services and encrypted topics") asks for a customer managed key
     whose policy lets the service principal decrypt and generate data keys. aws:SourceArn and aws:SourceAccount
-    (which that page's example uses for CloudWatch) confine it to this copy's alarms. No EventBridge rule of the
-    kit targets a topic, so events.amazonaws.com gets nothing here."""
+    (which that page's example uses for CloudWatch) confine it to this copy's alarms, `alarm_names` (one pattern per
+    workflow of the copy, `<prefix>-<slug>-*`: a copy-wide `<prefix>-*` of the copy without a stage would also
+    match every staged copy's `<prefix>-<stage>-...` alarms). No EventBridge rule of the kit targets a topic, so
+    events.amazonaws.com gets nothing here."""
     if key is None:
         # Messages are not kept under this key (SNS holds a message only until delivered), so it goes with the
         # stack: nothing retained needs it.
         key = kms.Key(stack, "TopicKey", enable_key_rotation=True, removal_policy=RemovalPolicy.DESTROY,
                       pending_window=Durations.days(7),
                       description=f"Encrypts the {stack.stack_name} notification topic, which its alarms publish to")
+    sources = [format_arn(stack, service="cloudwatch", resource="alarm", resource_name=names,
+                          arn_format=ArnFormat.COLON_RESOURCE_NAME) for names in alarm_names]
     key.add_to_resource_policy(iam.PolicyStatement(
         principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
         actions=["kms:Decrypt", "kms:GenerateDataKey*"], resources=["*"],  # in a key policy: this key
-        conditions={"ArnLike": {"aws:SourceArn": format_arn(stack, service="cloudwatch", resource="alarm",
-                                                            resource_name=alarm_names,
-                                                            arn_format=ArnFormat.COLON_RESOURCE_NAME)},
+        conditions={"ArnLike": {"aws:SourceArn": sources if len(sources) > 1 else sources[0]},
                     "StringEquals": {"aws:SourceAccount": stack.account}}))
     return key
 

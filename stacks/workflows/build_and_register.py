@@ -24,7 +24,7 @@ from stacks.constructs.notifications import notification_topic, topic_key
 from stacks.settings.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
 from stacks.cdk.permissions import allow
 from stacks.cdk.tokens import Durations, format_arn, objects_arn
-from stacks.workflows.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
+from stacks.workflows.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
 # prefix, read at deploy time, so no CloudFormation export ties the stacks' updates together.
@@ -107,7 +107,9 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         if self.config.destroy_data_on_delete:
             self._empty_on_delete(group)
         # The copy's topic: this stack's approvals and runs, and the alarms of the copy's other stacks.
-        self.topic_key = topic_key(self, self.key, f"{self.config.job_name_prefix('')}*")
+        # The copy's workflows' alarms, each by its own prefix (so no other copy's alarm matches).
+        self.topic_key = topic_key(self, self.key, [f"{self.config.job_name_prefix(cls.spec.slug)}-*"
+                                                    for cls in WORKFLOWS.values()])
         self.topic = notification_topic(self, self.topic_key, "SageMaker model registration",
                                         self.config.notification_email)
         shared = {"data-bucket-name": self.data_bucket.bucket_name, "notification-topic-arn": self.topic.topic_arn,

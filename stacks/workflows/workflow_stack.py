@@ -270,7 +270,7 @@ class SageMakerWorkflowStack(Stack):
             substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
         if self.topic is None:
-            self.topic = notification_topic(self, topic_key(self, self.key, f"{prefix}-*"),
+            self.topic = notification_topic(self, topic_key(self, self.key, [f"{prefix}-*"]),
                                             f"{construct_id} runs", config.notification_email)
         self.run_alarms = alarm_on_failed_runs(self, self.state_machine, prefix, self.topic)
         jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
