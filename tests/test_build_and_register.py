@@ -191,6 +191,29 @@ def test_a_multi_file_upload_and_its_ready_marker_train_once_on_everything_there
     assert cloud.upload(bucket, "datasets/not-incoming.csv", b"label,x\n") == []  # other prefixes start nothing
 
 
+def test_a_second_ready_marker_while_a_build_runs_trains_nothing_and_says_so(cloud):
+    """Each put of incoming/_READY is a new event (a new sequencer): uploads cannot stack up trainings. A run an
+    upload starts while an earlier build of the copy still runs ends at once in BuildAlreadyRunning, after a
+    notification naming that build; the earlier build goes on."""
+    bucket = cloud.workflows[BR].data_bucket
+    calls = len(cloud.sagemaker.calls)
+    cloud.upload(bucket, "incoming/2026-12-07/part-1.csv", csv_text(300, 7))
+    (first,) = cloud.upload(bucket, "incoming/_READY", b"")
+    (second,) = cloud.upload(bucket, "incoming/_READY", b"")  # put again before the first build ends
+    ended = cloud.wait([first["result"], second["result"]])
+    built, refused = ended[first["result"]], ended[second["result"]]
+    assert built["status"] == refused["status"] == "SUCCEEDED", (built.get("cause"), refused.get("cause"))
+    entered = {e["stateEnteredEventDetails"]["name"] for e in cloud.history(refused["executionArn"])
+               if "stateEnteredEventDetails" in e}
+    assert "BuildAlreadyRunning" in entered and "ImportDataset" not in entered
+    assert "Summarize" in {e["stateEnteredEventDetails"]["name"] for e in cloud.history(built["executionArn"])
+                           if "stateEnteredEventDetails" in e}
+    (sent,) = [n for n in cloud.notifications() if n["subject"].startswith("A build is already running")
+               and refused["name"] in n["message"]]
+    assert built["executionArn"] in sent["message"] and "put incoming/_READY again" in sent["message"]
+    assert cloud.sagemaker.calls[calls:].count("CreateTrainingJob") == 1
+
+
 def test_the_incoming_rule_and_its_role_start_only_this_workflow(templates):
     template = templates[BR]
     rule = resource(template, "OnIncomingData/Resource")["Properties"]

@@ -108,3 +108,33 @@ def test_the_release_function_refuses_an_event_that_is_no_withdrawal(s3):
     release = load_lambda_module("release_claim", "handler")
     with pytest.raises(ValueError, match="expected a Model Package State Change event of a withdrawn approval"):
         release.handler({"detail": _status("Approved")}, None, s3)
+
+
+# -- one build at a time: the function that tells a run whether an earlier build still runs ----------------
+class Executions:
+    """ListExecutions' pages of RUNNING executions, as boto3's paginator yields them."""
+
+    def __init__(self, *runs: tuple[str, int]) -> None:
+        self.runs = [{"executionArn": arn, "startDate": start} for arn, start in runs]
+
+    def get_paginator(self, name):
+        assert name == "list_executions"
+        return self
+
+    def paginate(self, stateMachineArn, statusFilter):
+        assert statusFilter == "RUNNING"
+        yield {"executions": self.runs[:1]}
+        yield {"executions": self.runs[1:]}  # every page is read
+
+
+@pytest.mark.parametrize("runs, me, first", [
+    ((("arn:b", 2), ("arn:a", 1)), "arn:a", True),  # the oldest goes on
+    ((("arn:b", 2), ("arn:a", 1)), "arn:b", False),  # a later one yields
+    ((("arn:b", 1), ("arn:a", 1)), "arn:a", True),  # the same instant: the smaller ARN, for both alike
+    ((("arn:b", 1), ("arn:a", 1)), "arn:b", False),
+    ((), "arn:a", True),  # not listed yet, nothing else running
+    ((("arn:a", 1),), "arn:c", False),  # not listed yet, another running
+])
+def test_the_oldest_running_build_goes_on_and_every_later_one_yields(runs, me, first):
+    active = load_lambda_module("active_builds", "handler")
+    assert active.handler({"state_machine": "m", "execution": me}, None, Executions(*runs))["first"] is first

@@ -270,6 +270,7 @@ _PLAIN: dict[tuple[str, str], Callable[[Mapping, Keys], list[Check]]] = {
     ("stepfunctions", "DescribeExecution"): _states("DescribeExecution", "executionArn", "kms:Decrypt"),
     ("stepfunctions", "GetExecutionHistory"): _states("GetExecutionHistory", "executionArn", "kms:Decrypt"),
     ("stepfunctions", "StopExecution"): _states("StopExecution", "executionArn", None),
+    ("stepfunctions", "ListExecutions"): _states("ListExecutions", "stateMachineArn", None),
 }
 _SAGEMAKER: dict[str, Callable[[str, Mapping, Keys], list[Check]]] = {
     **{f"{verb}{noun}": _sagemaker(noun) for noun in ("TrainingJob", "ProcessingJob", "TransformJob",

@@ -7,11 +7,10 @@ from __future__ import annotations
 import functools
 from typing import Mapping
 
-from aws_cdk import CustomResource
+from aws_cdk import ArnFormat, CustomResource
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_ssm as ssm
 
 from contract.run_layout import ANSWERS, BASELINE, EVALUATION, INPUT, MODEL, PROCESSED
@@ -75,6 +74,8 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             **CLAIM_FUNCTION,
             "ReadMetrics": FunctionSpec("read_metrics", "Reads a run's evaluation for the registration gate",
                                         reads=(EVALUATION,), environment=BUCKET_ENV),
+            "ActiveBuilds": FunctionSpec("active_builds", "Tells a run new data started whether an earlier build "
+                                                          "still runs (one build at a time per copy)"),
         },
         sample_input={"rows": 1000, "seed": 3},
         fragments=CLAIM_FRAGMENTS,
@@ -137,6 +138,12 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                                   resource_type="Custom::EmptyModelPackageGroup",
                                   properties={"ModelPackageGroupName": group.model_package_group_name})
         versions.node.add_dependency(group)
+
+    def add_permissions(self) -> None:
+        # ActiveBuilds lists this state machine's runs: named by the prefix, so no reference to itself is needed.
+        allow(self.functions["ActiveBuilds"].role, ["states:ListExecutions"], [format_arn(
+            self, service="states", resource="stateMachine", resource_name=self.job_name_prefix,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)])
 
     def add_triggers(self) -> None:
         """The ready marker (incoming/_READY), put after an upload, starts one run on everything under incoming/;
