@@ -112,7 +112,8 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
         assert props["Runtime"] == "python3.14"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == "handler.handler"
-        assert props["TracingConfig"] == {"Mode": "Active"}
+        # Active, except in the partitions whose pages say Lambda has no X-Ray integration (stacks/settings/regions.py)
+        assert props["TracingConfig"] == {"Mode": {"Fn::If": ["LambdaTracingAvailable", "Active", "PassThrough"]}}
         assert props["LoggingConfig"] == {
             "ApplicationLogLevel": "INFO", "LogFormat": "JSON",
             "LogGroup": {"Ref": get_att(template, f"{name}/Logs/Resource")["Fn::GetAtt"][0]}, "SystemLogLevel": "WARN"}
@@ -127,6 +128,26 @@ def test_functions_use_current_runtime_arm64_json_logs_and_tracing(templates, st
         "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge,ml.m5.2xlarge,ml.c5.xlarge,ml.c5.2xlarge",
         "DATA_BUCKET": {"Ref": get_att(template, "Data/Bucket/Resource")["Fn::GetAtt"][0]},
         "DATASET_PREFIXES": ",".join(WORKFLOWS[stack].spec.job_bucket_reads)}}
+
+
+def test_lambda_tracing_follows_the_partition_table(templates, stack):
+    """The condition holds in every partition but those a page says lack Lambda's X-Ray integration (China)."""
+    from stacks.settings.regions import PARTITIONS, partitions_without
+
+    condition = templates[stack]["Conditions"]["LambdaTracingAvailable"]
+
+    def holds(node, partition: str) -> bool:
+        (operator, arguments), = node.items()
+        if operator == "Fn::Not":
+            return not holds(arguments[0], partition)
+        if operator == "Fn::Or":
+            return any(holds(a, partition) for a in arguments)
+        left, right = (partition if a == {"Ref": "AWS::Partition"} else a for a in arguments)
+        return left == right
+
+    assert {p: holds(condition, p) for p in PARTITIONS} == {p: p not in partitions_without("lambda X-Ray tracing")
+                                                           for p in PARTITIONS}
+    assert not holds(condition, "aws-cn") and holds(condition, "aws")
 
 
 def test_image_uris_resolve_per_region_through_the_mapping(templates, stack):

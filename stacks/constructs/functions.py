@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, SymlinkFollowMode
+from aws_cdk import CfnCondition, CfnResource, Duration, Fn, RemovalPolicy, Stack, SymlinkFollowMode
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -15,7 +15,8 @@ from constructs import Construct
 from stacks.cdk.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, XRAY_REASON, accept, accept_each,
                                    acknowledge_wildcards, remember_default_policy)
 from stacks.cdk.permissions import default_policy, drop_redundant_dependency
-from stacks.cdk.tokens import AWS, Durations, same_stack
+from stacks.cdk.tokens import AWS, Durations, same_stack, stack_of
+from stacks.settings.regions import partitions_without
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
 # Newest Python runtime this CDK release knows; cdk-nag's AwsSolutions-L1 checks against it.
@@ -23,6 +24,19 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64  # read once: each read of it is a call into CDK
 SYNCHRONOUS_INVOCATION_REASON = ("Step Functions invokes this function synchronously and handles its errors with "
                                  "Retry and Catch; a dead-letter queue only receives failed asynchronous invocations.")
+
+
+def tracing_mode(scope: Construct) -> object:
+    """Active tracing, or, when a page says some partition's Lambda has no X-Ray integration (China), Active only
+    where the stack's partition is not one of those (one condition per stack)."""
+    lacking = [Fn.condition_equals(AWS.PARTITION, p) for p in partitions_without("lambda X-Ray tracing")]
+    if not lacking:
+        return "Active"
+    stack: Stack = stack_of(scope)
+    condition = stack.node.try_find_child("LambdaTracingAvailable") or CfnCondition(
+        stack, "LambdaTracingAvailable",
+        expression=Fn.condition_not(lacking[0] if len(lacking) == 1 else Fn.condition_or(*lacking)))
+    return Fn.condition_if(condition.logical_id, "Active", "PassThrough")
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,8 @@ class KitFunction(Construct):
             return resource
 
         function, log_group, policy = (only(kind) for kind in (lambda_.CfnFunction, logs.CfnLogGroup, iam.CfnPolicy))
+        # Active tracing where Lambda has it; PassThrough in the partitions whose pages say it has not (China).
+        function.add_property_override("TracingConfig.Mode", tracing_mode(self))
         remember_default_policy(self.role, policy)
         acknowledge_wildcards(self.role, ["*"], XRAY_REASON)
         drop_redundant_dependency(function, self.role)
