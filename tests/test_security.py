@@ -39,6 +39,21 @@ def key_arn(template: dict) -> dict:
     return get_att(template, KEY)
 
 
+def test_every_service_the_key_policy_names_is_confined_to_this_account(kms_template, workflow_id):
+    """Each service principal in the stack's key policy (CloudWatch Logs, its log delivery, EventBridge, CloudWatch
+    alarms) may use the key only with a condition naming this account's resources or the account: none, such as
+    the delivery.logs grant CDK's StateMachine adds without one, is open to any caller of the service."""
+    statements = resource(kms_template, KEY)["Properties"]["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s.get("Principal", {})]
+    assert {"delivery.logs.amazonaws.com"} <= {json.dumps(s["Principal"]["Service"]).strip('"') for s in services}
+    for statement in services:
+        assert statement.get("Condition"), statement["Principal"]
+    (delivery,) = [s for s in services if s["Principal"] == {"Service": "delivery.logs.amazonaws.com"}]
+    assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert delivery["Condition"]["ArnLike"]["aws:SourceArn"] == join("arn:", PARTITION, ":logs:", REGION, ":", ACCOUNT,
+                                                                      ":*")
+
+
 def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_template, workflow_id):
     key = resource(kms_template, KEY)
     assert key["Properties"]["EnableKeyRotation"] is True

@@ -177,3 +177,19 @@ class SageMakerWorkflow(Construct):
         accept(default_policy(self.role), "inline-policy", INLINE_POLICY_REASON)
         if not encryption_key:
             accept(self.log_group.node.default_child, "logs-kms", LOGS_KMS_REASON)
+        else:
+            confine_log_delivery(stack, encryption_key)
+
+
+def confine_log_delivery(stack: Stack, key: kms.IKey) -> None:
+    """CDK's StateMachine grants delivery.logs.amazonaws.com kms:Decrypt* on the key with no condition; confine it
+    to deliveries for this account's log groups, as CloudWatch Logs' guide to logs vended by AWS services does
+    (aws:SourceAccount, and aws:SourceArn on the account's logs ARNs), so no other account's delivery can use it."""
+    resource = key.node.default_child
+    if not isinstance(resource, kms.CfnKey):
+        return
+    for index, statement in enumerate(stack.resolve(resource.key_policy).get("Statement", [])):
+        if statement.get("Principal") == {"Service": "delivery.logs.amazonaws.com"} and "Condition" not in statement:
+            resource.add_property_override(f"KeyPolicy.Statement.{index}.Condition", {
+                "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": format_arn(stack, service="logs", resource="*")}})
