@@ -69,7 +69,9 @@ def test_kms_key_rotates_and_lets_only_this_accounts_log_groups_use_it(kms_templ
          "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*")}},
          "Effect": "Allow", "Principal": {"Service": join("logs.", REGION, ".amazonaws.com")}, "Resource": "*"},
         {"Action": "kms:Decrypt*", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
-         "Resource": "*"},
+         "Resource": "*", "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                        "ArnLike": {"aws:SourceArn": join("arn:", PARTITION, ":logs:", REGION, ":",
+                                                                          ACCOUNT, ":*")}}},
     ]
     # EventBridge may write into the key-encrypted dead-letter queue of each of the stack's rules, and only those.
     rules = [r["Properties"]["Name"] for r in of_type(kms_template, "AWS::Events::Rule").values()
