@@ -553,8 +553,9 @@ def test_a_deployment_is_announced_as_monitored_only_while_the_monitors_schedule
     assert any(m.startswith("MonitoringNotInPlace deploying model package") for m in failures)
 
 
-def test_a_rejected_version_starts_nothing(loop):
-    assert loop["rejected_deliveries"] == []
+def test_a_rejected_version_starts_nothing_and_only_releases_its_claim(loop):
+    (release,) = loop["rejected_deliveries"]  # the withdrawal rule; no deployment starts
+    assert release["rule"] == "mlkit-da-on-withdrawal" and release["result"]["released"].startswith("claims/")
 
 
 def test_a_version_of_another_group_is_refused_before_anything_is_created(cloud, loop):

@@ -95,13 +95,14 @@ def test_a_version_approved_again_after_a_rejection_deploys_again(synthesized):
 
     with LocalCloud(synthesized["default"].outdir) as cloud:
         bucket = cloud.workflows["DeployApproved"].data_bucket
-        first = _deploy_runs(cloud, _status("Approved"))
-        (claimed,) = [o["Key"] for o in cloud.s3.list_objects_v2(Bucket=bucket, Prefix="claims/")["Contents"]]
+        claimed = claim.claim_key(VERSION)  # as a deployment that succeeded leaves it
+        cloud.s3.put_object(Bucket=bucket, Key=claimed, Body=VERSION.encode())
+        assert _claims(cloud, _deploy_runs(cloud, _status("Approved"))) == ["duplicate"]  # approved still: nothing
         (released,) = cloud.events.put("aws.sagemaker", CHANGE, _status("Rejected"), [VERSION])
         assert released["result"] == {"released": claimed, "version": VERSION}
         assert "Contents" not in cloud.s3.list_objects_v2(Bucket=bucket, Prefix="claims/")
         again = _deploy_runs(cloud, _status("Approved"), _status("Approved"))  # approved again, sent twice
-        assert _claims(cloud, first) == ["claimed"] and sorted(_claims(cloud, again)) == ["claimed", "duplicate"]
+        assert sorted(_claims(cloud, again)) == ["claimed", "duplicate"]
 
 
 def test_the_release_function_refuses_an_event_that_is_no_withdrawal(s3):
@@ -138,3 +139,16 @@ class Executions:
 def test_the_oldest_running_build_goes_on_and_every_later_one_yields(runs, me, first):
     active = load_lambda_module("active_builds", "handler")
     assert active.handler({"state_machine": "m", "execution": me}, None, Executions(*runs))["first"] is first
+
+
+def test_a_run_that_did_not_succeed_releases_its_claim(s3):
+    """lambda/stop_run_jobs, on the run's end: the claim in its input is deleted; a run without one keeps nothing."""
+    cleanup = load_lambda_module("stop_run_jobs", "handler")
+    identity = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlkit-br-models/7"
+    taken = claim.handler({"event_claim": identity}, None, s3)["key"]
+    started = [{"type": "ExecutionStarted", "executionStartedEventDetails": {
+        "input": json.dumps({"model_package_arn": identity, "event_claim": identity})}}]
+    assert cleanup.released_claim(started, BUCKET, s3) == taken
+    assert claim.handler({"event_claim": identity}, None, s3)["claimed"]  # the same cause may go ahead again
+    by_hand = [{"type": "ExecutionStarted", "executionStartedEventDetails": {"input": "{}"}}]
+    assert cleanup.released_claim(by_hand, BUCKET, s3) is None

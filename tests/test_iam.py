@@ -294,6 +294,9 @@ def test_job_cleanup_function_reads_this_workflows_history_and_stops_only_its_jo
            "Resource": arn("sagemaker", f"{w['jobs'][kind]}/{w['prefix']}-*")} for kind in sorted(w["jobs"])],
         *([{"Action": ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], "Effect": "Allow",
             "Resource": arn("sagemaker", f"endpoint/{w['prefix']}-*")}] if w["endpoints"] else []),
+        # A run an event started claimed it (claims/ of its bucket); one that did not succeed has it released.
+        *([{"Action": "s3:DeleteObject", "Effect": "Allow", "Resource": bucket_objects(template, "claims/*")}]
+          if "ClaimEvent/Role" in roles(template) else []),
         # Lambda sends the record of an invocation that failed every attempt with the function's role.
         {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": get_att(template, "JobCleanup/GaveUp/Resource")},
     ]

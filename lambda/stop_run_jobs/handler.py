@@ -1,5 +1,6 @@
 """Lambda handler: when an execution ends without success, stop every SageMaker job it started that still runs,
-and delete the endpoint it created (with DELETES_CREATED_ENDPOINTS).
+delete the endpoint it created (with DELETES_CREATED_ENDPOINTS) and release the event claim it took (with
+CLAIMS_BUCKET), so the same cause can start a run that succeeds.
 
 Step Functions does not stop a `.sync` job when its task times out, is retried, or fails in a way that leaves
 the job running, so an EventBridge rule on the execution's end invokes this function. It reads the execution's
@@ -18,6 +19,8 @@ from typing import Any, Callable, Iterator
 import boto3
 from botocore import xform_name
 from botocore.exceptions import ClientError
+
+from contract.claims import claim_key
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -110,6 +113,21 @@ def _deleted(sagemaker: Any, name: str, config: str, seconds_left: Callable[[], 
                                   f"and billing: {error}") from error
 
 
+def released_claim(events: list[dict], bucket: str, s3: Any) -> str | None:
+    """Release the event claim of a run that did not succeed (lambda/claim_event), so the same cause may start a
+    run that does: a version approved again after a failed deployment deploys. The claim is in the run's input."""
+    started = next((e.get("executionStartedEventDetails") for e in events if e.get("type") == "ExecutionStarted"), None)
+    try:
+        identity = json.loads((started or {}).get("input") or "{}").get("event_claim")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(identity, str) or not identity.strip():
+        return None
+    key = claim_key(identity)
+    s3.delete_object(Bucket=bucket, Key=key)
+    return key
+
+
 def handler(event: dict, context: Any) -> dict:
     detail = event.get("detail") or {}
     execution = detail.get("executionArn")
@@ -127,6 +145,8 @@ def handler(event: dict, context: Any) -> dict:
     endpoints = ({name: _deleted(sagemaker, name, config, seconds_left, execution)
                   for name, config in created_endpoints(events)}
                  if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true" else {})
-    LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found,
+    claims = os.environ.get("CLAIMS_BUCKET")
+    released = released_claim(events, claims, boto3.client("s3")) if claims else None
+    LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found, "claim": released,
                             "stopped": stopped, "endpoints": endpoints}))
-    return {"execution": execution, "stopped": stopped, "jobs": found, "endpoints": endpoints}
+    return {"execution": execution, "stopped": stopped, "jobs": found, "endpoints": endpoints, "claim": released}

@@ -8,14 +8,16 @@ from typing import Mapping
 from aws_cdk import ArnFormat
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from contract.claims import CLAIMS
 from stacks.constructs.event_targets import invoke_on_event
 from stacks.cdk.permissions import allow
 from stacks.constructs.functions import KitFunction
-from stacks.cdk.tokens import Durations, format_arn, stack_of
+from stacks.cdk.tokens import Durations, format_arn, objects_arn, stack_of
 
 # Execution statuses after which nothing of the run may keep billing (every end but success).
 GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]
@@ -28,10 +30,11 @@ class StrandedJobCleanup(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.StateMachine,
                  state_machine_name: str, sync_jobs: Mapping[str, tuple[str, str]], endpoints: str | None,
                  endpoint_name: str | None, encryption_key: kms.IKey | None, topic: sns.ITopic,
-                 **function_settings) -> None:
+                 claims_bucket: s3.IBucket | None = None, **function_settings) -> None:
         """`sync_jobs` maps each `.sync` integration (e.g. createTrainingJob.sync) to (job noun, ARN pattern);
         `endpoints` is the ARN pattern of the endpoints the workflow creates, if it creates one, and
-        `endpoint_name` the one it creates, when it is known at synthesis (named in the alarm)."""
+        `endpoint_name` the one it creates, when it is known at synthesis (named in the alarm); `claims_bucket`
+        the bucket whose claims/ the workflow's event-started runs claim, released by a run that did not succeed."""
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
         self.function = KitFunction(
@@ -39,7 +42,8 @@ class StrandedJobCleanup(Construct):
             description="Stops the SageMaker jobs a failed, timed-out or stopped execution left running"
                         + (" and deletes the endpoint it created" if endpoints else ""),
             environment={"SYNC_JOBS": json.dumps({key: noun for key, (noun, _) in sorted(sync_jobs.items())}),
-                         **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {})},
+                         **({"DELETES_CREATED_ENDPOINTS": "true"} if endpoints else {}),
+                         **({"CLAIMS_BUCKET": claims_bucket.bucket_name} if claims_bucket else {})},
             # An endpoint still being created must settle before it can be deleted: the function waits for it.
             timeout=Durations.minutes(15 if endpoints else 1), encryption_key=encryption_key,
             dead_letter_reason="An invocation that fails after Lambda's two retries goes to the on-failure "
@@ -61,6 +65,10 @@ class StrandedJobCleanup(Construct):
             allow(role, ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], [endpoints],
                   wildcard_reason="The workflow's endpoint is named <prefix>-...; the prefix confines the function "
                                   "to this stack's endpoints, and it deletes only one its run created.")
+        if claims_bucket:
+            allow(role, ["s3:DeleteObject"], [objects_arn(claims_bucket, f"{CLAIMS}*")],
+                  wildcard_reason="Claims are named by the hash of the event a run claimed; the function deletes only "
+                                  "the claim in the input of the run that did not succeed.")
         if encryption_key:  # the execution history is encrypted with the stack's key
             allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})

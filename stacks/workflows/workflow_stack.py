@@ -279,6 +279,7 @@ class SageMakerWorkflowStack(Stack):
             StrandedJobCleanup(self, "JobCleanup", state_machine=self.state_machine, state_machine_name=prefix,
                                sync_jobs=jobs, endpoints=endpoints, encryption_key=self.key, topic=self.topic,
                                endpoint_name=self.placeholders.get("EndpointName") if endpoints else None,
+                               claims_bucket=self.data_bucket if "ClaimEvent" in self.functions else None,
                                log_retention=self.log_retention, removal_policy=removal)
 
     def _add_operator_access(self) -> None:
