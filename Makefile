@@ -7,6 +7,9 @@ STAMPS := .stamps
 # The pinned Node (from package.json) comes first, so the CDK CLI and jsii both run on it.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
+# Set-up steps that do not depend on each other (npm, and each virtual environment) run side by side. (No
+# --output-sync: it would hold back a recipe's prompt, such as cdk destroy's, until the recipe ends.)
+MAKEFLAGS += --jobs=4
 
 .PHONY: help run synth preflight test deploy destroy delete-endpoint bench diagrams clean
 
