@@ -161,3 +161,15 @@ def test_a_failed_job_shows_its_own_reason_on_one_line_and_internals_go_to_the_l
     assert result["reason"].endswith(line)
     assert "Traceback" not in out + err and "FailureEventException" not in out + err
     assert "FailureEventException" in log.read_text() and '\\"FailureReason\\"' in log.read_text()
+
+
+def test_the_demonstrated_traffic_is_a_stated_sample_of_a_large_test_set():
+    """make run sends at most HOURLY_ROWS rows an hour, in the test set's order, the same sample every run."""
+    from offline.cli.monitor_loop import HOURLY_ROWS, sample
+
+    rows = [[str(i)] for i in range(HOURLY_ROWS * 3)]
+    picked = sample(rows)
+    assert len(picked) == HOURLY_ROWS and picked == sorted(picked, key=lambda r: int(r[0])) and picked == sample(rows)
+    assert len({r[0] for r in picked}) == HOURLY_ROWS and int(picked[-1][0]) > HOURLY_ROWS  # spread, not a prefix
+    small = rows[:10]
+    assert sample(small) is small
