@@ -8,6 +8,8 @@ Standard library only.
 import hashlib
 
 CLAIMS = "claims/"
+# Model Package State Change statuses that withdraw an approval and so release the version's claim.
+WITHDRAWN = ("Rejected", "PendingManualApproval")
 
 
 def claim_key(identity: str) -> str:

@@ -20,7 +20,5 @@ def handler(event: dict, context: Any, sfn=None) -> dict:
     pages = (sfn or boto3.client("stepfunctions")).get_paginator("list_executions").paginate(
         stateMachineArn=machine, statusFilter="RUNNING")
     running = [e for page in pages for e in page["executions"]]
-    earlier = [e for e in running if e["executionArn"] != me]
     oldest = min(running or [{"executionArn": me, "startDate": 0}], key=lambda e: (e["startDate"], e["executionArn"]))
-    first = oldest["executionArn"] == me or not earlier
-    return {"oldest": oldest["executionArn"], "running": len(running), "first": first}
+    return {"oldest": oldest["executionArn"], "running": len(running), "first": oldest["executionArn"] == me}

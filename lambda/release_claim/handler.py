@@ -14,11 +14,10 @@ from typing import Any
 
 import boto3
 
-from contract.claims import claim_key
+from contract.claims import WITHDRAWN, claim_key
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
-WITHDRAWN = ("Rejected", "PendingManualApproval")
 
 
 def handler(event: dict, context: Any, s3_client=None) -> dict:

@@ -16,7 +16,7 @@ from offline.services import behaviours as chosen_behaviours
 from offline.cloud import sfn_sagemaker
 from offline.iam import iam
 from offline.services.alarms import LocalAlarms
-from offline.sources.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows, synthesized_stacks
+from offline.sources.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows, queue_url, synthesized_stacks
 from offline.services.event_bus import LocalEventBus
 from offline.cloud.integrations import check_images, check_supported
 from offline.services.lambda_service import LocalLambda
@@ -145,18 +145,14 @@ class LocalCloud:
                      "targetArn": target["Arn"], "input": run_input, "retryAttempts": attempts - 1,
                      "errorCode": failure.get("Code"), "errorMessage": failure.get("Message")}
             with self.iam.acting_as(target["RoleArn"], session=name[:64]):
-                self.sqs.send_message(QueueUrl=self._queue_url(queue.rsplit(":", 1)[1]), MessageBody=json.dumps(event))
+                self.sqs.send_message(QueueUrl=queue_url(queue.rsplit(":", 1)[1]), MessageBody=json.dumps(event))
         return {"gave_up": failure, "dead_letter_queue": queue}
 
     def queued(self, queue: str) -> list[dict]:
         """The messages waiting in one of the stacks' queues, read as an operator would (left in the queue)."""
-        answer = self.sqs.receive_message(QueueUrl=self._queue_url(queue), MaxNumberOfMessages=10,
+        answer = self.sqs.receive_message(QueueUrl=queue_url(queue), MaxNumberOfMessages=10,
                                           VisibilityTimeout=0)
         return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
-
-    @staticmethod
-    def _queue_url(name: str) -> str:
-        return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
 
     def _create_bucket(self, bucket: str) -> None:
         if bucket not in {b["Name"] for b in self.s3.list_buckets()["Buckets"]}:

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from moto.events.models import EventPattern
 
-from offline.sources.assembly import ACCOUNT, REGION, LocalFunction, LocalRule, LocalTarget
+from offline.sources.assembly import ACCOUNT, REGION, LocalFunction, LocalRule, LocalTarget, queue_url
 from offline.iam.iam import LocalIam
 from offline.services.lambda_service import LocalLambda
 
@@ -95,7 +95,7 @@ class LocalEventBus:
             name = destination.rsplit(":", 1)[1]
             with self.iam.acting_as(function.role_arn, session=function.name):
                 boto3.client("sqs", region_name=REGION).send_message(
-                    QueueUrl=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}", MessageBody=json.dumps(record))
+                    QueueUrl=queue_url(name), MessageBody=json.dumps(record))
         self.gave_up.append({**record, "destination": destination})
         return {"gave_up": record, "destination": destination}
 

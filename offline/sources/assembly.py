@@ -159,6 +159,11 @@ class StackResolver:
         return {key: self.resolve(value) for key, value in node.items()}
 
 
+def queue_url(name: str) -> str:
+    """An SQS queue's URL in the local account, as SQS (and moto) forms it."""
+    return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+
+
 def stack_artifacts(outdir: Path, stage: str | None = None) -> list[tuple[Path, str, dict]]:
     """(assembly folder, artifact id, artifact) of each stack: the top level's, or one stage's."""
     manifest = json.loads((outdir / "manifest.json").read_text())["artifacts"]

@@ -16,6 +16,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from stacks.cdk.compliance import INLINE_POLICY_REASON, accept, acknowledge_generated_policies
+from stacks.cdk.permissions import condition_service_grants
 from stacks.settings.config import SETTINGS, KitConfig
 from stacks.constructs.data_bucket import DataBucket
 from stacks.app.delivery_check import check_role_name
@@ -157,15 +158,11 @@ class PipelineStack(Stack):
         workflow stacks' roles do, each service may assume a role only on behalf of this account (both services'
         guides on cross-service confused deputy prevention use aws:SourceAccount)."""
         for role in self.node.find_all():
-            if not isinstance(role, iam.CfnRole):
-                continue
-            document = self.resolve(role.assume_role_policy_document)
-            for index, statement in enumerate(document.get("Statement", [])):
-                services = statement.get("Principal", {}).get("Service")
-                if services in ("codebuild.amazonaws.com", "codepipeline.amazonaws.com") \
-                        and "Condition" not in statement:
-                    role.add_property_override(f"AssumeRolePolicyDocument.Statement.{index}.Condition",
-                                               {"StringEquals": {"aws:SourceAccount": account}})
+            if isinstance(role, iam.CfnRole):
+                condition_service_grants(role, "AssumeRolePolicyDocument",
+                                         self.resolve(role.assume_role_policy_document),
+                                         ("codebuild.amazonaws.com", "codepipeline.amazonaws.com"),
+                                         {"StringEquals": {"aws:SourceAccount": account}})
 
     def _accept_generated(self, scope: Construct) -> None:
         """Findings on what CDK Pipelines generates, each on its own resource with its reason."""

@@ -6,7 +6,7 @@ from aws_cdk import aws_iam as iam
 
 from stacks.cdk.compliance import check_wildcards, default_policy, depend_on_policy_only
 
-__all__ = ["add_statements", "allow", "default_policy", "drop_redundant_dependency"]
+__all__ = ["add_statements", "allow", "condition_service_grants", "default_policy", "drop_redundant_dependency"]
 
 
 def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
@@ -35,6 +35,16 @@ def add_statements(role: iam.Role, statements: list[iam.PolicyStatement]) -> Non
     else:
         for statement in rest:
             role.add_to_policy(statement)
+
+
+def condition_service_grants(resource: CfnResource, path: str, document: dict, services: tuple[str, ...],
+                             condition: dict) -> None:
+    """Give `condition` to each statement of the resource's policy `document` (resolved; the property at `path`:
+    AssumeRolePolicyDocument, KeyPolicy) whose principal is one of `services` and that has none: a grant CDK
+    generates for a service (a trust, a key policy statement) without the account conditions the kit's own carry."""
+    for index, statement in enumerate(document.get("Statement", [])):
+        if statement.get("Principal", {}).get("Service") in services and "Condition" not in statement:
+            resource.add_property_override(f"{path}.Statement.{index}.Condition", condition)
 
 
 def drop_redundant_dependency(resource: CfnResource, role: iam.Role) -> None:

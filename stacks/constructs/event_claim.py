@@ -8,8 +8,19 @@ it claimed ends at once, successfully, in the state `DuplicateEvent`. Runs start
 """
 from __future__ import annotations
 
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
 from contract.claims import CLAIMS
+from stacks.cdk.permissions import allow
+from stacks.cdk.tokens import objects_arn
 from stacks.constructs.functions import FunctionSpec
+
+
+def allow_releasing_claims(role: iam.Role, bucket: s3.IBucket, which: str) -> None:
+    """Let a function delete claims (claims/* only) so the same cause can start a run again; `which` says the one."""
+    allow(role, ["s3:DeleteObject"], [objects_arn(bucket, f"{CLAIMS}*")],
+          wildcard_reason=f"Claims are named by the hash of what they claim; the function deletes only {which}.")
 
 
 CLAIM_FUNCTION = {"ClaimEvent": FunctionSpec(

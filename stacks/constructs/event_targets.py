@@ -108,10 +108,10 @@ def dead_lettered_schedule(scope: Construct, construct_id: str, *, name: str | N
                            description: str, state_machine: sfn.StateMachine, role: iam.Role, run_input: str,
                            encryption_key: kms.IKey | None, topic: sns.ITopic,
                            alarm_prefix: str) -> scheduler.CfnSchedule:
-    # alarm_prefix: the state machine's name, which its alarms start with (the topic key names them so)
     """An EventBridge Scheduler schedule starting `state_machine` as `role`, retried 3 times; a start that still
     fails goes to a watched dead-letter queue, which the schedule's role writes to (Scheduler user guide,
-    "Configuring a schedule's dead-letter queue": the execution role needs sqs:SendMessage)."""
+    "Configuring a schedule's dead-letter queue": the execution role needs sqs:SendMessage). `alarm_prefix` is the
+    state machine's name, which its alarms start with (the topic key names them so)."""
     queue = watched_queue(scope, f"{construct_id}Missed", holds="EventBridge Scheduler's dead-letter events",
                           kept_for=f"the starts of the {construct_id} schedule that failed after their retries",
                           encryption_key=encryption_key, topic=topic, alarm_name=f"{alarm_prefix}-missed",

@@ -13,11 +13,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from contract.claims import CLAIMS
+from stacks.constructs.event_claim import allow_releasing_claims
 from stacks.constructs.event_targets import invoke_on_event
 from stacks.cdk.permissions import allow
 from stacks.constructs.functions import KitFunction
-from stacks.cdk.tokens import Durations, format_arn, objects_arn, stack_of
+from stacks.cdk.tokens import Durations, format_arn, stack_of
 
 # Execution statuses after which nothing of the run may keep billing (every end but success).
 GAVE_UP = ["FAILED", "TIMED_OUT", "ABORTED"]
@@ -66,9 +66,7 @@ class StrandedJobCleanup(Construct):
                   wildcard_reason="The workflow's endpoint is named <prefix>-...; the prefix confines the function "
                                   "to this stack's endpoints, and it deletes only one its run created.")
         if claims_bucket:
-            allow(role, ["s3:DeleteObject"], [objects_arn(claims_bucket, f"{CLAIMS}*")],
-                  wildcard_reason="Claims are named by the hash of the event a run claimed; the function deletes only "
-                                  "the claim in the input of the run that did not succeed.")
+            allow_releasing_claims(role, claims_bucket, "the claim in the input of the run that did not succeed")
         if encryption_key:  # the execution history is encrypted with the stack's key
             allow(role, ["kms:Decrypt"], [encryption_key.key_arn], conditions={"StringEquals": {
                 "kms:EncryptionContext:aws:states:stateMachineArn": state_machine.state_machine_arn}})

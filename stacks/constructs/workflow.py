@@ -13,7 +13,7 @@ from constructs import Construct
 from stacks.asl.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
 from stacks.cdk.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                    acknowledge_wildcards)
-from stacks.cdk.permissions import add_statements, default_policy, drop_redundant_dependency
+from stacks.cdk.permissions import add_statements, condition_service_grants, default_policy, drop_redundant_dependency
 from stacks.asl.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
 from stacks.asl.shared_asl import shared_asl
 from stacks.asl.task_checks import check_task
@@ -186,10 +186,8 @@ def confine_log_delivery(stack: Stack, key: kms.IKey) -> None:
     to deliveries for this account's log groups, as CloudWatch Logs' guide to logs vended by AWS services does
     (aws:SourceAccount, and aws:SourceArn on the account's logs ARNs), so no other account's delivery can use it."""
     resource = key.node.default_child
-    if not isinstance(resource, kms.CfnKey):
-        return
-    for index, statement in enumerate(stack.resolve(resource.key_policy).get("Statement", [])):
-        if statement.get("Principal") == {"Service": "delivery.logs.amazonaws.com"} and "Condition" not in statement:
-            resource.add_property_override(f"KeyPolicy.Statement.{index}.Condition", {
-                "StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID},
-                "ArnLike": {"aws:SourceArn": format_arn(stack, service="logs", resource="*")}})
+    if isinstance(resource, kms.CfnKey):
+        condition_service_grants(resource, "KeyPolicy", stack.resolve(resource.key_policy),
+                                 ("delivery.logs.amazonaws.com",),
+                                 {"StringEquals": {"aws:SourceAccount": AWS.ACCOUNT_ID},
+                                  "ArnLike": {"aws:SourceArn": format_arn(stack, service="logs", resource="*")}})

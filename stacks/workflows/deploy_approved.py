@@ -16,12 +16,12 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 
-from contract.claims import CLAIMS
+from contract.claims import WITHDRAWN
 from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, PREPROCESSOR, glob
 from stacks.cdk.compliance import accept, acknowledge_wildcards
 from stacks.settings.config import ConfigError, instance_type, whole_number
 from stacks.settings.image_table import IMAGE_TABLE
-from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
+from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, allow_releasing_claims, claim_of
 from stacks.constructs.event_targets import invoke_on_event, start_on_event, starter_role
 from stacks.constructs.functions import KitFunction
 from stacks.cdk.permissions import allow
@@ -221,16 +221,14 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               dead_letter_reason="An invocation that fails after Lambda's two retries goes to the "
                                                  "on-failure destination ClaimRelease/GaveUp (an event invoke "
                                                  "config, which this check does not read), a watched queue.")
-        allow(release.role, ["s3:DeleteObject"], [objects_arn(self.data_bucket, f"{CLAIMS}*")],
-              wildcard_reason="Claims are named by the hash of the version they claim; the function deletes only "
-                              "the claim of the version whose approval was withdrawn.")
+        allow_releasing_claims(release.role, self.data_bucket, "the claim of the version whose approval was withdrawn")
         invoke_on_event(
             scope, "OnWithdrawal", rule_name=f"{self.job_name_prefix}-on-withdrawal",
             description=f"Releases the deployment claim of a version of {self.build_group} whose approval is withdrawn",
             pattern=events.EventPattern(
                 source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"],
                 detail={"ModelPackageGroupName": [self.build_group],
-                        "ModelApprovalStatus": ["Rejected", "PendingManualApproval"]}),
+                        "ModelApprovalStatus": list(WITHDRAWN)}),
             function=release.function, role=release.role, holds="withdrawn approval events",
             encryption_key=self.key, topic=self.topic, gave_up_alarm=f"{self.job_name_prefix}-release-gave-up",
             gave_up_description="Releasing the deployment claim of a version whose approval was withdrawn failed "
