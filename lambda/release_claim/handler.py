@@ -5,6 +5,8 @@ A deployment claims the version it deploys (lambda/claim_event, contract/claims.
 version while it stays approved (SageMaker may send several per change, and any change of the version's
 description sends one) ends as a duplicate. The claim names the version alone, not a timestamp of the event,
 because no AWS page shows which fields the Model Package State Change event carries beyond the version's own.
+SageMaker sends that event on a change of a version's status (SageMaker developer guide, "Events that Amazon
+SageMaker AI sends to Amazon EventBridge", SageMaker model package state change), a withdrawal included.
 """
 from __future__ import annotations
 
