@@ -1,13 +1,14 @@
-"""Imports, preprocesses and trains a generated ~1 GiB data set offline, as BuildAndRegister's jobs do, and prints
+"""Runs the data job on generated data sets of 256 MiB and 1 GiB, and trains on the larger, offline, as BuildAndRegister's jobs do, and prints
 each step's wall time and peak memory. Printed, never asserted: the figures depend on the machine and its load.
 
-`python benchmarks/large_data.py [GIB]` writes the data set (seeded: numeric, categorical and missing values, a
-binary label in the middle) to a temporary folder, then runs, each in a fresh process whose own peak resident
-memory is read when it ends (wait4):
-- the import job's script (processing/import_dataset.py), which streams;
-- the features job's script (processing/features.py), which streams in chunks;
-- the built-in XGBoost's training as the algorithm runs it on a CSV channel (the label first; XGBoost's own CSV
-  reader loads the whole split into memory, as the container's file mode does), with the kit's binary defaults.
+`python benchmarks/large_data.py [GIB ...]` (default 0.25 and 1) writes each data set (seeded: numeric,
+categorical and missing values, a binary label in the middle) to a temporary folder, then runs, each in a fresh
+process whose own peak resident memory is read when it ends (wait4):
+- BuildAndRegister's one data job (processing/import_dataset.py with --processed-dir, which runs
+  processing/features.py in the same process), for every size;
+- for the largest size, the built-in XGBoost's training as the algorithm runs it on a CSV channel (the label
+  first; XGBoost's own CSV reader loads the whole split into memory, as the container's file mode does), with
+  the kit's binary defaults.
 """
 from __future__ import annotations
 
@@ -66,31 +67,39 @@ def generate(path: Path, size: int, seed: int = 11) -> int:
     return rows
 
 
+def data_job(folder: Path, inputs: Path) -> Path:
+    """BuildAndRegister's data job (import, checks, split, preprocessing) on `inputs`; returns its processed output."""
+    output, processed = folder / "output", folder / "processed"
+    step("data job (import, checks, split, preprocessing)",
+         [sys.executable, str(PROCESSING / "import_dataset.py"), "--input-dir", str(inputs), "--output-dir",
+          str(output), "--label-column", "label", "--task", "binary", "--categorical-columns", "auto",
+          "--drop-columns", "none", "--seed", "1", "--source", "s3://bench/datasets/large/", "--message-file",
+          str(folder / "message"), "--processed-dir", str(processed)])
+    description = json.loads((output / "raw" / "dataset.json").read_text())
+    print(f"  splits {description['rows']}; numeric {description['numeric']}; categorical "
+          f"{description['categorical']}")
+    return processed
+
+
 def main() -> None:
-    gib = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-    with tempfile.TemporaryDirectory(prefix="import-large-") as folder:
-        inputs, output = Path(folder) / "input", Path(folder) / "output"
-        inputs.mkdir()
-        started = time.monotonic()
-        rows = generate(inputs / "data.csv", int(gib * 2**30))
-        size = (inputs / "data.csv").stat().st_size
-        print(f"generated {size / 2**20:.0f} MiB, {rows} rows in {time.monotonic() - started:.0f} s")
-        python = sys.executable
-        step("import", [python, str(PROCESSING / "import_dataset.py"), "--input-dir", str(inputs), "--output-dir",
-                        str(output), "--label-column", "label", "--task", "binary", "--categorical-columns", "auto",
-                        "--drop-columns", "none", "--seed", "1", "--source", "s3://bench/datasets/large/",
-                        "--message-file", str(Path(folder) / "message")])
-        description = json.loads((output / "raw" / "dataset.json").read_text())
-        print(f"  splits {description['rows']}; numeric {description['numeric']}; categorical "
-              f"{description['categorical']}")
-        processed = Path(folder) / "processed"
-        step("features", [python, str(PROCESSING / "features.py"), "--input-dir", str(output / "raw"),
-                          "--output-dir", str(processed)])
-        (inputs / "data.csv").unlink()  # room on the disk for the processed splits and the training
-        trained = step("training (built-in XGBoost, 20 rounds)",
-                       [python, "-c", TRAIN, str(processed / "train" / "train.csv")]).split()
-        print(f"  trained on {trained[0]} rows x {trained[1]} columns (the label and the processed features)")
-        print(f"sizes tested: {size / 2**20:.0f} MiB ({rows} rows) here; docs/build-and-register.md states it")
+    sizes = [float(size) for size in sys.argv[1:]] or [0.25, 1.0]  # GiB: peak memory should not grow with them
+    for number, gib in enumerate(sizes):
+        with tempfile.TemporaryDirectory(prefix="import-large-") as folder:
+            inputs = Path(folder) / "input"
+            inputs.mkdir()
+            started = time.monotonic()
+            rows = generate(inputs / "data.csv", int(gib * 2**30))
+            size = (inputs / "data.csv").stat().st_size
+            print(f"generated {size / 2**20:.0f} MiB, {rows} rows in {time.monotonic() - started:.0f} s")
+            processed = data_job(Path(folder), inputs)
+            if number < len(sizes) - 1:
+                continue
+            (inputs / "data.csv").unlink()  # room on the disk for the training
+            trained = step("training (built-in XGBoost, 20 rounds)",
+                           [sys.executable, "-c", TRAIN, str(processed / "train" / "train.csv")]).split()
+            print(f"  trained on {trained[0]} rows x {trained[1]} columns (the label and the processed features)")
+    print("sizes measured here are stated in docs/build-and-register.md")
+
 
 if __name__ == "__main__":
     main()

@@ -180,7 +180,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = timed([sys.executable, "-m", "offline.run", "--approve", "--assembly", f"{tmp}/cdk.out",
                      "--summary", f"{tmp}/summary.json", "--keep-s3", f"{tmp}/s3", "--log", f"{tmp}/run.log"])
+        startups = job_startups(Path(tmp) / "cdk.out")
     print(f"make run (every workflow, synthesis included): {run:.1f} s (target < 30 s)")
+    print("SageMaker job start-ups a run waits for one after another, from the synthesized definitions (each is "
+          "minutes of provisioning on AWS; BuildAndRegister's target <= 4):")
+    for stack, count in startups.items():
+        print(f"  {stack}: {count}")
+
+
+def job_startups(assembly: Path) -> dict[str, int]:
+    """Per stack of the assembly, the longest chain of SageMaker jobs its state machine runs in a row."""
+    sys.path.insert(0, str(ROOT))
+    from stacks.asl.definition import job_startups_in_a_row
+
+    found = {}
+    for template in sorted(assembly.glob("*.template.json")):
+        for resource in json.loads(template.read_text())["Resources"].values():
+            if resource["Type"] == "AWS::StepFunctions::StateMachine":
+                parts = resource["Properties"]["DefinitionString"]["Fn::Join"][1]
+                definition = json.loads("".join(p if isinstance(p, str) else "<token>" for p in parts))
+                found[template.name.removesuffix(".template.json")] = job_startups_in_a_row(definition)
+    return found
 
 
 if __name__ == "__main__":

@@ -1,24 +1,30 @@
-"""Take a user's CSV data set into one run: check it, type its columns, and split it 70/15/15.
+"""Take a user's CSV data set into one run: check it, type its columns, split it 70/15/15, and (as BuildAndRegister's
+one data job, with --processed-dir) fit the preprocessing on the training split and apply it to every split.
 
-A SageMaker Processing script (scikit-learn image, Python 3.9, standard library only) that streams the data, so a
-data set of any size fits: pass 1 reads every *.csv under --input-dir (sorted by path) and checks every value,
-types each feature column (numeric when every value it holds is a number, else categorical) and counts the rows of
-each label; pass 2 reads the files again and writes each row to the split that a seeded shuffle gave it. Only one
-byte per row (its split) is held in memory, never the rows.
+A SageMaker Processing script (scikit-learn image, Python 3.9, standard library only for the import) that streams
+the data, so a data set of any size fits: pass 1 reads every *.csv under --input-dir (sorted by path) and checks
+every value, types each feature column (numeric when every value it holds is a number, else categorical) and counts
+the rows of each label; pass 2 reads the files again and writes each row to the split that a seeded shuffle gave
+it. Only one byte per row (its split) is held in memory, never the rows.
 
 Outputs under --output-dir: raw/train.csv and raw/validation.csv (header, every column in the data set's order),
 raw/test.csv (no header, no label: the rows a client sends), test-labels/labels.csv (their labels, line-aligned)
-and raw/dataset.json (the columns, their kinds, the classes, the row counts). Every value is the text the user
-wrote, only the spaces around it removed, so no precision is lost.
+and raw/dataset.json (the columns, their kinds, the classes, the row counts, the columns dropped as constant and
+why). Every value is the text the user wrote, only the spaces around it removed, so no precision is lost. With
+--processed-dir, processing/features.py (--features-script: the job gets it as a second code input) then writes
+the processed splits, the fitted parameters and the preprocessor model there, in the same job: one start-up.
 
 A data set that a later job could not train on is refused here, before anything is billed: the message names the
 file (its s3:// URI), line, column and value and says what to do. It goes to --message-file (SageMaker returns that
-file as the job's ExitMessage) as `InvalidDataset: <message>`, and the script exits 1.
+file as the job's ExitMessage) as `InvalidDataset: <message>`, and the script exits 1. A feature column that only
+lacks signal in the training split (no value, or one number throughout) is no reason to refuse: it is dropped,
+and a notice names it (the job's log, dataset.json, the summary).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
@@ -366,28 +372,36 @@ class Training:
                                          f"{self.columns.names[index]!r} to drop_columns, or encode it as numbers")
                 seen.add(value)
 
-    def check(self, scan: Scan) -> None:
-        """Refuses a feature column the training split gives nothing to learn from."""
+    def constant(self, scan: Scan) -> dict[int, str]:
+        """The kept feature columns the training split gives nothing to learn from (no value at all, or one number
+        throughout), each with the notice that names it. The model cannot use them and standardizing a constant
+        would divide by zero, so they are dropped, not refused: a rare category or a sparse flag can be constant in
+        the training split by chance alone. Every kept column constant is refused: nothing would be left to learn."""
+        notices = {}
         for index in self.columns.kept:
             name = self.columns.names[index]
             if self.missing[index] == self.rows:
                 anywhere = "" if index in scan.valued else ", nor in any other row of the data set"
-                raise InvalidDataset(f"column {name!r} has no value in any of the {self.rows} rows of the training "
-                                     f"split{anywhere}; add values, or add {name!r} to drop_columns")
-            if index in self.numeric and index not in self.varies:
+                notices[index] = (f"column {name!r} has no value in any of the {self.rows} rows of the training "
+                                  f"split{anywhere}")
+            elif index in self.numeric and index not in self.varies:
                 value, _, where = self.first[index]
                 everywhere = index not in scan.varies
                 total, missing = (scan.rows, scan.missing.get(index, 0)) if everywhere else \
                     (self.rows, self.missing[index])
                 rows = f"all {total - missing} rows" + ("" if everywhere else " of the training split") + \
                     (f" that hold a value ({missing} are missing)" if missing else "")
-                raise InvalidDataset(f"column {name!r} holds the same value {value!r} in {rows} (for example "
-                                     f"{where}); a constant column carries no signal and cannot be standardized: "
-                                     f"add {name!r} to drop_columns" + ("" if everywhere else " or add varied rows"))
+                notices[index] = f"column {name!r} holds the same value {value!r} in {rows} (for example {where})"
+        if len(notices) == len(self.columns.kept):
+            raise InvalidDataset("; ".join(notices.values()) + ": no feature column varies in the training split, "
+                                 "so there is nothing to learn from; add rows where the features vary, or columns")
+        return {index: f"{notice}; dropped, as it carries no signal" for index, notice in notices.items()}
 
 
-def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path) -> dict[str, int]:
-    """Pass 2: each row to its split, as written; returns the rows of each split."""
+def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path) -> tuple[dict[str, int],
+                                                                                          dict[int, str]]:
+    """Pass 2: each row to its split, as written; returns the rows of each split, and the kept columns that are
+    constant in the training split with their notices."""
     columns = scan.columns
     group_of = {label: number for number, label in enumerate(classes or [])}
     counts = [scan.labels[label] for label in classes] if classes else [scan.rows]
@@ -417,7 +431,7 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path)
                 else:
                     test.writerow(values[:label] + values[label + 1:])
                     labels.writerow((values[label],))
-        training.check(scan)
+        constant = training.constant(scan)
     except BaseException:
         for handle, path in zip(handles, paths):
             handle.close()
@@ -425,27 +439,51 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path)
         raise
     for handle in handles:
         handle.close()
-    return {name: sum(group.count(number) for group in groups) for number, name in enumerate(SPLITS)}
+    return {name: sum(group.count(number) for group in groups) for number, name in enumerate(SPLITS)}, constant
 
 
 def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str) -> dict:
     scan = Scan(settings, sources(input_dir, source))
     classes = scan.classes()
     numeric = scan.numeric()
-    rows = write_splits(scan, classes, seed, output)
+    rows, constant = write_splits(scan, classes, seed, output)
     names, columns = scan.columns.names, scan.columns
+    kept = [i for i in columns.kept if i not in constant]
     description = {"source": source, "label_column": settings.label, "task": settings.task, "columns": names,
                    "features": [names[i] for i in columns.features],
-                   "categorical": [names[i] for i in columns.kept if i not in numeric],
-                   "numeric": [names[i] for i in numeric], "dropped": [names[i] for i in columns.dropped],
+                   "categorical": [names[i] for i in kept if i not in numeric],
+                   "numeric": [names[i] for i in kept if i in numeric],
+                   "dropped": [names[i] for i in columns.features if i in columns.dropped or i in constant],
+                   "constant": [names[i] for i in constant], "notices": list(constant.values()),
                    "classes": classes, "rows": rows}
     (output / "raw" / "dataset.json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     return description
 
 
+def load_features(path: Path):
+    """The preprocessing (processing/features.py): in a job it comes as a file of its own, named by its hash."""
+    spec = importlib.util.spec_from_file_location("features", path)
+    if spec is None or not path.is_file():
+        raise FileNotFoundError(f"no features script at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def exit_message(message: str) -> str:
     """The message as SageMaker keeps it: its first 1024 bytes, not cutting a character in two."""
     return message.encode("utf-8")[:MESSAGE_BYTES].decode("utf-8", errors="ignore")
+
+
+def summary_of(description: dict, seed: int, train_mib: float) -> str:
+    """What the state machine reads of the job: its ExitMessage, at most 1 KB of JSON. Counts, and the names of
+    the columns dropped as constant as far as they fit (their count is always there; dataset.json has them all)."""
+    constant = description["constant"]
+    summary = {"rows": description["rows"], "num_class": len(description["classes"] or ()), "seed": seed,
+               "train_mib": round(train_mib, 3), "constant": {"count": len(constant), "names": list(constant)}}
+    while len(text := json.dumps(summary, separators=(",", ":"), ensure_ascii=False).encode()) > MESSAGE_BYTES:
+        summary["constant"]["names"].pop()
+    return text.decode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,6 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=os.environ.get("IMPORT_SOURCE"),
                         help="the s3:// URI the input came from, for messages")
     parser.add_argument("--message-file", type=Path, default=Path("/opt/ml/output/message"))
+    # The whole data job: the preprocessing fitted on the training split and applied to every split, in the
+    # same job (one start-up, the data already on its disk).
+    parser.add_argument("--processed-dir", type=Path, help="also fit the preprocessing and write its output here")
+    parser.add_argument("--features-script", type=Path, default=Path(__file__).resolve().parent / "features.py")
+    parser.add_argument("--train-parts", type=int, default=1, help="files the processed training split is written as")
     args = parser.parse_args(argv)
     if not args.source:
         parser.error("--source (or IMPORT_SOURCE) is required")
@@ -469,8 +512,11 @@ def main(argv: list[str] | None = None) -> int:
         args.seed = random.SystemRandom().randint(0, 2**31 - 1)
     elif not str(args.seed).isdigit():
         parser.error(f"--seed must be a whole number, got {args.seed!r}")
+    if args.train_parts < 1:
+        parser.error("--train-parts must be at least 1")
     args.seed = int(args.seed)
     args.message_file.parent.mkdir(parents=True, exist_ok=True)
+    features = load_features(args.features_script) if args.processed_dir else None
     try:
         settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns)
         description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source)
@@ -479,13 +525,21 @@ def main(argv: list[str] | None = None) -> int:
         args.message_file.write_text(message, encoding="utf-8")
         print(message, file=sys.stderr)
         return 1
-    # What the state machine reads of the import (the job's ExitMessage, at most 1 KB): counts, never names.
+    for notice in description["notices"]:
+        print(f"notice: {notice}", file=sys.stderr)
+    if features is not None:
+        try:
+            features.process(args.output_dir / "raw", args.processed_dir, args.train_parts)
+        except features.BadInput as error:  # the import checked the data: this is the kit's fault, not the data's
+            message = exit_message(f"PreprocessingFailed: {error}")
+            args.message_file.write_text(message, encoding="utf-8")
+            print(message, file=sys.stderr)
+            return 1
     train_mib = (args.output_dir / "raw" / "train.csv").stat().st_size / 2**20  # decides the training's instances
-    summary = {"rows": description["rows"], "num_class": len(description["classes"] or ()), "seed": args.seed,
-               "train_mib": round(train_mib, 3)}
-    args.message_file.write_text(json.dumps(summary, separators=(",", ":")), encoding="utf-8")
-    print(json.dumps({"source": description["source"], **summary, "categorical": description["categorical"],
-                      "numeric": description["numeric"]}))
+    args.message_file.write_text(summary_of(description, args.seed, train_mib), encoding="utf-8")
+    print(json.dumps({"source": description["source"], "rows": description["rows"], "seed": args.seed,
+                      "categorical": description["categorical"], "numeric": description["numeric"],
+                      "notices": description["notices"]}, ensure_ascii=False))
     return 0
 
 

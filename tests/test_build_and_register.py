@@ -133,6 +133,23 @@ def test_the_users_data_set_is_split_into_the_run_and_trained_on(cloud):
     assert sizes["raw/train.csv"] - 1 + sizes["raw/validation.csv"] - 1 + sizes["raw/test.csv"] == 800
 
 
+def test_a_constant_column_is_dropped_and_named_in_the_output_and_the_notification(cloud):
+    """A column constant in the training split carries no signal: the run trains without it and says so; the
+    registered model still takes rows with it, as clients send them."""
+    bucket = cloud.workflows[BR].data_bucket
+    rows = csv_text(400, 3).decode().splitlines()
+    body = "\n".join([rows[0] + ",flag"] + [row + ",1" for row in rows[1:]]) + "\n"
+    cloud.s3.put_object(Bucket=bucket, Key="datasets/flagged/data.csv", Body=body.encode())
+    described = run(cloud, "flagged", {"dataset_uri": f"s3://{bucket}/datasets/flagged/", "seed": 2})
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert described["output"]["constant_columns"] == {"count": 1, "names": ["flag"]}
+    (message,) = [m for m in messages(cloud, "flagged") if "waits for" in m or "scored" in m]
+    assert 'Columns dropped as constant in the training split: {"count":1,"names":["flag"]}' in message
+    parameters = json.loads(cloud.read(f"s3://{bucket}/runs/flagged/processed/params/features.json"))
+    assert parameters["dropped"] == ["flag"] and "flag" not in parameters["numeric"]
+    assert features.predict_fn([["4", "50", "1"]], parameters).shape == (1, 2)  # x, y standardized; flag dropped
+
+
 def rows_text(header: str, row: Callable[[int], str], count: int = 60) -> bytes:
     return (header + "\n" + "".join(row(i) + "\n" for i in range(count))).encode()
 
@@ -144,14 +161,14 @@ def rows_text(header: str, row: Callable[[int], str], count: int = 60) -> bytes:
      "data.csv line 1 has no column 'label', which the label_column setting names; its columns are target,x,y"),
     ("datasets/gap/", rows_text("label,x,y", lambda i: f"{'' if i == 7 else i % 2},{i},{i * 3}"),
      "InvalidDataset", "data.csv line 9, column 'label': '' is a missing label; drop the rows without a label"),
-    ("datasets/constant/", rows_text("label,x,z", lambda i: f"{i % 2},{i},5"),
-     "InvalidDataset", "column 'z' holds the same value '5' in all"),
+    ("datasets/constant/", rows_text("label,z", lambda i: f"{i % 2},5"),
+     "InvalidDataset", "column 'z' holds the same value '5' in all 60 rows (for example s3://"),
     ("datasets/one-class/", rows_text("label,x,y", lambda i: f"1,{i},{i * 3}"),
      "InvalidDataset", "column 'label' is '1' in all 60 rows"),
     ("datasets/three/", rows_text("label,x,y", lambda i: f"{i % 3},{i},{i * 3}"),
      "InvalidDataset", "the column holds 3 distinct labels ('0', '1', '2') and task=binary needs exactly 2: set "
                        "task=multiclass to predict 3 classes"),
-], ids=["outside-bucket", "empty-prefix", "wrong-columns", "missing-label", "constant-column", "one-class",
+], ids=["outside-bucket", "empty-prefix", "wrong-columns", "missing-label", "nothing-varies", "one-class",
         "three-classes"])
 def test_bad_data_sets_fail_with_a_named_error_before_any_training(cloud, where, body, error, cause):
     """The import job refuses the data set (its ExitMessage names file, line, column and value); nothing after it

@@ -44,12 +44,16 @@ def run_import(tmp_path: Path, files: dict[str, str | bytes], **settings: str) -
     code = importer.main(argv + [part for key, value in arguments.items() for part in (f"--{key}", value)])
     if code:
         raise Refused((tmp_path / "message").read_text(encoding="utf-8"))
-    # On success the message (the job's ExitMessage) is what the state machine reads: counts, never names.
+    # On success the message (the job's ExitMessage) is what the state machine reads: counts, and the names of
+    # the columns dropped as constant.
     summary = json.loads((tmp_path / "message").read_text(encoding="utf-8"))
     description = json.loads((output / "raw" / "dataset.json").read_text(encoding="utf-8"))
+    named = summary["constant"]["names"]  # as many as 1 KB holds, in order
+    assert named == description["constant"][:len(named)]
     assert summary == {"rows": description["rows"], "num_class": len(description["classes"] or ()),
                        "seed": int(arguments["seed"]),
-                       "train_mib": round((output / "raw" / "train.csv").stat().st_size / 2**20, 3)}
+                       "train_mib": round((output / "raw" / "train.csv").stat().st_size / 2**20, 3),
+                       "constant": {"count": len(description["constant"]), "names": named}}
     return output
 
 
@@ -129,8 +133,8 @@ def test_a_label_named_otherwise_in_the_last_column(tmp_path):
     assert [("no" if int(row[0]) % 3 == 0 else "yes") for row in test_rows] == written["test-labels/labels.csv"].split()
     assert json.loads(written["raw/dataset.json"]) == {
         "source": SOURCE, "label_column": "target", "task": "binary", "columns": ["a", "b", "target"],
-        "features": ["a", "b"], "categorical": [], "numeric": ["a", "b"], "dropped": [], "classes": ["no", "yes"],
-        "rows": {"train": 42, "validation": 9, "test": 9}}
+        "features": ["a", "b"], "categorical": [], "numeric": ["a", "b"], "dropped": [], "constant": [],
+        "notices": [], "classes": ["no", "yes"], "rows": {"train": 42, "validation": 9, "test": 9}}
 
 
 def test_multiclass_with_a_text_column(tmp_path):
@@ -248,28 +252,59 @@ def test_a_file_source_names_the_file(tmp_path):
      "categorical_columns"),
     (two_classes(), {"drop_columns": "x, y"},
      f"the drop_columns setting drops every feature of {DATA} (x,y); keep at least one"),
-    # With seed 4, the one row (line 2) that differs lands outside the training split.
-    ("label,x,k\n" + "".join(f"{i % 2},{i},{7 if i else 8}\n" for i in range(40)), {"seed": "4"},
-     f"column 'k' holds the same value '7' in all 28 rows of the training split (for example {DATA} line 3); a "
-     "constant column carries no signal and cannot be standardized: add 'k' to drop_columns or add varied rows"),
-    ("label,x,z\n" + "".join(f"{i % 2},{i},{'' if i % 3 else '5.0'}\n" for i in range(40)), {},
-     "column 'z' holds the same value '5.0' in all 14 rows that hold a value (26 are missing)"),
-    ("label,x,z\n" + "".join(f"{i % 2},{i},{5 if i % 3 else '5.00'}\n" for i in range(40)), {},
-     "column 'z' holds the same value "),  # the same number, written two ways, is constant
-    ("label,x,e\n" + "".join(f"{i % 2},{i},{'NA' if i else 'word'}\n" for i in range(40)), {"seed": "4"},
-     "column 'e' has no value in any of the 28 rows of the training split; add values, or add 'e' to drop_columns"),
-    ("label,x,e\n" + "".join(f"{i % 2},{i},\n" for i in range(40)), {},
-     "column 'e' has no value in any of the 28 rows of the training split, nor in any other row of the data set"),
+    ("label,k,e\n" + "".join(f"{i % 2},7,\n" for i in range(40)), {},
+     "column 'k' holds the same value '7' in all 40 rows (for example s3://data/datasets/mine/data.csv line 2); "
+     "column 'e' has no value in any of the 28 rows of the training split, nor in any other row of the data set: "
+     "no feature column varies in the training split, so there is nothing to learn from; add rows where the "
+     "features vary, or columns"),
     (two_classes() + "1,2," + "9" * 200_000 + "\n", {},
      f"{DATA} line 42: field larger than field limit (131072); save the file as plain CSV"),
 ], ids=["one-class", "no-label", "only-label", "duplicate-column", "unnamed-column", "empty-file", "ragged",
         "missing-label", "na-label", "inf", "overflow", "too-few", "too-few-of-a-label", "three-labels-binary",
         "numbers-binary", "two-labels-multiclass", "one-number-two-spellings", "text-regression", "inf-regression",
         "unknown-task", "drop-unknown", "categorical-unknown", "categorical-label", "drop-all",
-        "constant-in-training", "constant-with-missing", "constant-number-spellings", "empty-in-training",
-        "empty-everywhere", "huge-field"])
+        "nothing-varies", "huge-field"])
 def test_data_problems_are_named_before_any_job(tmp_path, capsys, text, settings, message):
     assert message in refused(tmp_path, {"data.csv": text}, capsys, **settings)
+
+
+@pytest.mark.parametrize(("text", "settings", "notice"), [
+    # With seed 4, the one row (line 2) that differs lands outside the training split.
+    ("label,x,k\n" + "".join(f"{i % 2},{i},{7 if i else 8}\n" for i in range(40)), {"seed": "4"},
+     f"column 'k' holds the same value '7' in all 28 rows of the training split (for example {DATA} line 3)"),
+    ("label,x,k\n" + "".join(f"{i % 2},{i},{'' if i % 3 else '5.0'}\n" for i in range(40)), {},
+     f"column 'k' holds the same value '5.0' in all 14 rows that hold a value (26 are missing) (for example "
+     f"{DATA} line 2)"),
+    ("label,x,k\n" + "".join(f"{i % 2},{i},{5 if i % 3 else '5.00'}\n" for i in range(40)), {},
+     f"column 'k' holds the same value '5.00' in all 40 rows (for example {DATA} line 2)"),  # one number, 2 ways
+    ("label,x,k\n" + "".join(f"{i % 2},{i},{'NA' if i else 'word'}\n" for i in range(40)), {"seed": "4"},
+     "column 'k' has no value in any of the 28 rows of the training split"),
+    ("label,x,k\n" + "".join(f"{i % 2},{i},\n" for i in range(40)), {},
+     "column 'k' has no value in any of the 28 rows of the training split, nor in any other row of the data set"),
+], ids=["constant-in-training", "constant-with-missing", "constant-number-spellings", "empty-in-training",
+        "empty-everywhere"])
+def test_a_column_without_signal_is_dropped_with_a_notice_that_names_it(tmp_path, capsys, text, settings, notice):
+    """A constant (or empty) column cannot be learned from or standardized, but harms nothing: the data set is
+    trained on without it, and the notice says so (the job's log, its summary, dataset.json)."""
+    output = run_import(tmp_path, {"data.csv": text}, **settings)
+    description = json.loads((output / "raw" / "dataset.json").read_text(encoding="utf-8"))
+    assert description["notices"] == [f"{notice}; dropped, as it carries no signal"]
+    assert description["constant"] == ["k"] and description["dropped"] == ["k"]
+    assert description["numeric"] == ["x"] and description["categorical"] == []
+    assert f"notice: {notice}; dropped, as it carries no signal\n" in capsys.readouterr().err
+    # The raw splits keep the column as the user wrote it: only the model leaves it out.
+    assert table((output / "raw" / "train.csv").read_text(encoding="utf-8"))[0] == ["label", "x", "k"]
+
+
+def test_the_summary_names_constant_columns_as_far_as_the_exit_message_holds(tmp_path):
+    names = [f"flag_{i:03d}_{'x' * 20}" for i in range(60)]  # 60 names of 29 characters: more than 1 KB
+    text = "label,x," + ",".join(names) + "\n" + "".join(f"{i % 2},{i}" + ",1" * 60 + "\n" for i in range(40))
+    run_import(tmp_path, {"data.csv": text})
+    message = (tmp_path / "message").read_bytes()
+    summary = json.loads(message)
+    assert len(message) <= 1024 and summary["constant"]["count"] == 60
+    assert 20 < len(summary["constant"]["names"]) < 60 and summary["constant"]["names"] == \
+        names[:len(summary["constant"]["names"])]
 
 
 def test_an_id_column_is_too_many_categories(tmp_path):

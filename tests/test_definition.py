@@ -213,8 +213,6 @@ OWN_FIELDS = {
     "TrainModel": ("Comment", "Parameters.AlgorithmSpecification.TrainingImage", "Parameters.HyperParameters.$",
                    "Parameters.InputDataConfig", "Parameters.ResourceConfig.InstanceCount"),  # (.$ too: BuildAndRegister's plan)
     "SaveModel": ("Comment", "Next", "Parameters.Containers", "Parameters.PrimaryContainer"),
-    "Preprocess": ("Comment", "Next", "Parameters.AppSpecification.ContainerArguments",
-                   "Parameters.AppSpecification.ContainerEntrypoint", "Parameters.ProcessingInputs"),
     "Summarize": ("",),
     "ValidateInput": ("",),
 }
@@ -282,3 +280,21 @@ def test_shared_job_states_are_written_once_and_taken_by_placeholder():
     for definition in takers:
         fragments = by_definition[definition].spec.fragments
         assert fragments["BatchTransformState"] is BATCH_TRANSFORM and fragments["TestDataPath"].startswith(("$.", "States."))
+
+
+def test_job_startups_in_a_row_follow_the_longest_path_and_count_a_loop_once():
+    from stacks.asl.definition import job_startups_in_a_row
+
+    job = lambda after: {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",  # noqa
+                         **({"Next": after} if after else {"End": True})}
+    definition = {"StartAt": "A", "States": {
+        "A": job("Pick"),
+        "Pick": {"Type": "Choice", "Choices": [{"Next": "Both"}], "Default": "Done"},
+        "Both": {"Type": "Parallel", "Next": "Again", "Branches": [
+            {"StartAt": "B", "States": {"B": job("C"), "C": job(None)}},
+            {"StartAt": "D", "States": {"D": job(None)}}]},
+        "Again": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createModel", "Next": "A",
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Cleanup"}]},
+        "Cleanup": job("Done"),  # reached by a catch only: not the way a run goes on
+        "Done": {"Type": "Succeed"}}}
+    assert job_startups_in_a_row(definition) == 3  # A, then the longer branch (B, C); A again is the loop

@@ -163,6 +163,22 @@ def test_a_failed_job_shows_its_own_reason_on_one_line_and_internals_go_to_the_l
     assert "FailureEventException" in log.read_text() and '\\"FailureReason\\"' in log.read_text()
 
 
+def test_a_refusal_names_its_class_once(capsys):
+    """The Fail state's error is the class the job's message starts with (the workflow classifies by it): shown
+    once, whichever the cause's shape."""
+    import datetime
+
+    from offline.cli.console import Progress, failure
+
+    cause = "InvalidDataset: s3://b/datasets/x/data.csv line 9, column 'label': '' is a missing label"
+    Progress({"arn": "BuildAndRegister"})("arn", {
+        "type": "ExecutionFailed", "timestamp": datetime.datetime.now(),
+        "executionFailedEventDetails": {"error": "InvalidDataset", "cause": cause}})
+    assert capsys.readouterr().out == f"[BuildAndRegister] !! ExecutionFailed: {cause}\n"
+    job = json.dumps({"ProcessingJobName": "j", "FailureReason": "AlgorithmError: exit code 1: boom"})
+    assert failure("WorkflowFailed", job) == "WorkflowFailed: j failed: AlgorithmError: exit code 1: boom"
+
+
 def test_the_demonstrated_traffic_is_a_stated_sample_of_a_large_test_set():
     """make run sends at most HOURLY_ROWS rows an hour, in the test set's order, the same sample every run."""
     from offline.cli.monitor_loop import HOURLY_ROWS, sample

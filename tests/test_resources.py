@@ -86,6 +86,14 @@ def test_state_machine_definition_is_inline_with_timeout(templates, stack):
         parsed["StartAt"] == "FromEvent" and parsed["States"]["FromEvent"]["Default"] == "ValidateInput")
 
 
+def test_build_and_register_waits_for_four_job_startups_in_a_row(templates):
+    """One data job (import, checks, split and preprocessing), training, then evaluation's transform and metrics:
+    four start-ups on the critical path, the baseline beside them."""
+    from stacks.asl.definition import job_startups_in_a_row
+
+    assert job_startups_in_a_row(inline_definition(templates["BuildAndRegister"])) == 4
+
+
 @pytest.mark.parametrize("stack", JOB_WORKFLOW_IDS)
 def test_every_job_is_capped_at_max_job_runtime(templates, stack):
     """Jobs with a runtime field get max_job_runtime_minutes; transform jobs, which have none, a task timeout."""

@@ -26,6 +26,13 @@ def log_to(path: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+def failure(error: str | None, cause: str | None) -> str:
+    """`error: reason`, the class said once: a job's message starts with its class (the workflow reads it there,
+    `InvalidDataset: ...`), which the Fail state also names as its error."""
+    why = reason(cause)
+    return f"{error}: {why.removeprefix(f'{error}: ')}"
+
+
 def reason(cause: str | None) -> str:
     """The one line that says why: a Lambda error's type and message, a SageMaker job's FailureReason (its
     script's last error line), or the cause's first line."""
@@ -61,7 +68,7 @@ class Progress:
             print(f"[{label}] ok {name} ({when - self.entered.get((arn, name), when):.2f} s)", flush=True)
         elif kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
-            print(f"[{label}] !! {kind}: {details.get('error')}: {reason(details.get('cause'))}", flush=True)
+            print(f"[{label}] !! {kind}: {failure(details.get('error'), details.get('cause'))}", flush=True)
             self.log.info("%s %s %s: %s", label, kind, details.get("error"), details.get("cause"))
 
 
@@ -111,6 +118,6 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
             print(f"  test rows:   {where(output['test_data'])}\n               (raw, as a client sends them; "
                   f"labels: {output['test_labels']})")
         elif "error" in result:
-            print(f"  error: {result['error']}: {result['reason']}")
+            print(f"  error: {failure(result['error'], result['cause'])}")
     for sent in notifications:
         print(f"notification to {sent['topic'].rsplit(':', 1)[1]}: {sent['subject']}\n  {sent['message']}")

@@ -124,3 +124,30 @@ def integration_of(state_name: str, state: Mapping[str, Any], *, source: str) ->
 def _omitted(value: Any, values: Mapping[str, Value]) -> bool:
     whole = PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
     return bool(whole) and whole.group(1) in values and values[whole.group(1)] is None
+
+
+JOB_STARTS = re.compile(r"^sagemaker:create\w+Job\.sync$")  # a job that provisions instances before it works
+
+
+def job_startups_in_a_row(definition: Mapping[str, Any]) -> int:
+    """The most SageMaker jobs a run waits for one after another (each start-up is minutes of provisioning): the
+    longest chain of `.sync` job tasks from StartAt along Next, Choices and Default (a Parallel state counts its
+    longest branch; catches lead to failure handling, not onward). A state met again on its own path is a loop and
+    counts once."""
+    states = definition.get("States", {})
+
+    def longest(name: str | None, seen: frozenset) -> int:
+        state = states.get(name) if name else None
+        if not isinstance(state, dict) or name in seen:
+            return 0
+        seen = seen | {name}
+        here = 0
+        if state.get("Type") == "Task":
+            match = INTEGRATION_RESOURCE.match(str(state.get("Resource", "")))
+            here = int(bool(match and JOB_STARTS.match(match.group("integration"))))
+        elif state.get("Type") == "Parallel":
+            here = max((job_startups_in_a_row(branch) for branch in state.get("Branches", [])), default=0)
+        following = [state.get("Next"), state.get("Default")] + [c.get("Next") for c in state.get("Choices", [])]
+        return here + max((longest(after, seen) for after in following if after), default=0)
+
+    return longest(definition.get("StartAt"), frozenset())

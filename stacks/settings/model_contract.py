@@ -207,7 +207,7 @@ class ModelContract:
         channels = [{"ChannelName": split, "ContentType": "text/csv", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", **({"S3DataDistributionType.$": "$.plan.distribution"} if split == "train"
                                          else {"S3DataDistributionType": "FullyReplicated"}),
-            "S3Uri.$": f"States.Format('{{}}/{split}/', $.processing.Output)"}}} for split in ("train", "validation")]
+            "S3Uri.$": f"States.Format('{{}}/{split}/', $.imported.Processed)"}}} for split in ("train", "validation")]
         if model.source:
             channels.append({"ChannelName": "code", "DataSource": {"S3DataSource": {
                 "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated", "S3Uri": "${ModelSourceS3Uri}"}}})
@@ -221,7 +221,9 @@ class ModelContract:
             # The message file named, not left to the script's default: SageMaker reads it from this path.
             "ImportArguments": ["--input-dir", "/opt/ml/processing/input/data", "--output-dir",
                                 "/opt/ml/processing/output", "--message-file", "/opt/ml/output/message",
-                                *self.arguments()],
+                                *self.arguments(), "--processed-dir", "/opt/ml/processing/processed",
+                                "--features-script", "/opt/ml/processing/features/${FeaturesScriptFile}",
+                                "--train-parts", str(self.training_instance_count)],
             "HyperparameterDefaults": dict(model.hyperparameters),
             "HyperparameterRules": model.rules,
             "FixedHyperparameters": fixed,
@@ -230,7 +232,6 @@ class ModelContract:
             "ModelContainer": container,
             "PreprocessorEnvironment": serving_environment(PREPROCESSOR_PROGRAM),
             "TrainingInstanceCount": self.training_instance_count,
-            "TrainingPartsText": str(self.training_instance_count),
             "DistributedAboveMib": self.distributed_above_mib,
             "GateMetric": self.gate_metric,
             "GateThresholdText": repr(self.gate_threshold),
