@@ -23,13 +23,17 @@ and a notice names it (the job's log, dataset.json, the summary).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import errno
 import importlib.util
 import json
 import math
 import os
 import random
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -44,6 +48,7 @@ MAX_LABELS = 10_000  # distinct labels tracked in pass 1; more means the label i
 MANY_NUMBERS = 10  # more distinct numeric labels than this look like a quantity to predict, not classes
 MESSAGE_BYTES = 1024  # what SageMaker returns of the message file as ExitMessage
 INFINITE = frozenset({"inf", "infinity"})
+FIT_ROWS = 20_000  # training rows given to the preprocessing's fitter at a time
 
 
 class InvalidDataset(BadInput):
@@ -398,10 +403,11 @@ class Training:
         return {index: f"{notice}; dropped, as it carries no signal" for index, notice in notices.items()}
 
 
-def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path) -> tuple[dict[str, int],
-                                                                                          dict[int, str]]:
+def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path, fitter=None) -> tuple[
+        dict[str, int], dict[int, str]]:
     """Pass 2: each row to its split, as written; returns the rows of each split, and the kept columns that are
-    constant in the training split with their notices."""
+    constant in the training split with their notices. A `fitter` (features.Fitter) learns the preprocessing from
+    the training rows as they go by, a chunk of their features at a time."""
     columns = scan.columns
     group_of = {label: number for number, label in enumerate(classes or [])}
     counts = [scan.labels[label] for label in classes] if classes else [scan.rows]
@@ -409,6 +415,14 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path)
     read = [0] * len(groups)
     training = Training(columns, scan.numeric())
     label = columns.label
+    pending: list[list[str]] = []  # the features of training rows not yet given to the fitter, and where from
+    places: list[str] = []
+
+    def fit_pending() -> None:
+        if fitter is not None and pending:
+            fitter.add(pending, places.__getitem__)
+        pending.clear()
+        places.clear()
     (output / "raw").mkdir(parents=True, exist_ok=True)
     (output / "test-labels").mkdir(parents=True, exist_ok=True)
     paths = [output / "raw" / f"{name}.csv" for name in SPLITS] + [output / "test-labels" / "labels.csv"]
@@ -426,11 +440,17 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path)
                 if split == 0:
                     train.writerow(values)
                     training.add(source.uri, line, values)
+                    if fitter is not None:
+                        pending.append(values[:label] + values[label + 1:])
+                        places.append(f"{source.uri} line {line}")
+                        if len(pending) == FIT_ROWS:
+                            fit_pending()
                 elif split == 1:
                     validation.writerow(values)
                 else:
                     test.writerow(values[:label] + values[label + 1:])
                     labels.writerow((values[label],))
+        fit_pending()
         constant = training.constant(scan)
     except BaseException:
         for handle, path in zip(handles, paths):
@@ -442,12 +462,19 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path)
     return {name: sum(group.count(number) for group in groups) for number, name in enumerate(SPLITS)}, constant
 
 
-def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str) -> dict:
+def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str, fitter=None) -> dict:
+    """Checks and splits the data set; with `fitter` (a function of the column kinds that returns a
+    features.Fitter), the preprocessing learns the training split as it is written."""
     scan = Scan(settings, sources(input_dir, source))
     classes = scan.classes()
     numeric = scan.numeric()
-    rows, constant = write_splits(scan, classes, seed, output)
     names, columns = scan.columns.names, scan.columns
+    if fitter is not None:
+        fitter = fitter({"features": [names[i] for i in columns.features],
+                         "dropped": [names[i] for i in columns.dropped],
+                         "numeric": [names[i] for i in numeric],
+                         "categorical": [names[i] for i in columns.kept if i not in numeric]})
+    rows, constant = write_splits(scan, classes, seed, output, fitter)
     kept = [i for i in columns.kept if i not in constant]
     description = {"source": source, "label_column": settings.label, "task": settings.task, "columns": names,
                    "features": [names[i] for i in columns.features],
@@ -516,25 +543,56 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--train-parts must be at least 1")
     args.seed = int(args.seed)
     args.message_file.parent.mkdir(parents=True, exist_ok=True)
-    features = load_features(args.features_script) if args.processed_dir else None
     try:
-        settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns)
-        description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source)
-    except InvalidDataset as error:
-        message = exit_message(f"InvalidDataset: {error}")
+        return run_job(args)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        disk = next(p for p in (args.output_dir, *args.output_dir.parents) if p.exists())
+        total = shutil.disk_usage(disk).total / 1e9
+        message = exit_message(f"VolumeFull: the job's disk ({total:.0f} GB) filled up while it wrote "
+                               f"{error.filename or 'its output'}; BuildAndRegister sizes it from the data set's size "
+                               "(docs/build-and-register.md), which wide one-hot encodings (categorical columns "
+                               "of many values) can outgrow: drop such columns (drop_columns), or split the data "
+                               "set")
         args.message_file.write_text(message, encoding="utf-8")
         print(message, file=sys.stderr)
         return 1
-    for notice in description["notices"]:
-        print(f"notice: {notice}", file=sys.stderr)
-    if features is not None:
+
+
+def run_job(args: argparse.Namespace) -> int:
+    """The import, and in the data job the preprocessing; the message file gets the summary or the refusal."""
+    features = load_features(args.features_script) if args.processed_dir else None
+    with contextlib.ExitStack() as stack:
+        made = []  # the preprocessing's fitter (data job only), made once the import knows the column kinds
+
+        def make_fitter(kinds: dict):
+            spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="fit-", dir=args.processed_dir))
+            made.append(features.Fitter(kinds, Path(spill)))
+            return made[0]
+        if features is not None:
+            args.processed_dir.mkdir(parents=True, exist_ok=True)
         try:
-            features.process(args.output_dir / "raw", args.processed_dir, args.train_parts)
-        except features.BadInput as error:  # the import checked the data: this is the kit's fault, not the data's
-            message = exit_message(f"PreprocessingFailed: {error}")
+            settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns)
+            description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source,
+                                         make_fitter if features is not None else None)
+        except InvalidDataset as error:
+            message = exit_message(f"InvalidDataset: {error}")
             args.message_file.write_text(message, encoding="utf-8")
             print(message, file=sys.stderr)
             return 1
+        for notice in description["notices"]:
+            print(f"notice: {notice}", file=sys.stderr)
+        if features is not None:
+            raw = args.output_dir / "raw"
+            try:
+                fitted = made[0].parameters(raw / "train.csv", description)
+                features.process(raw, args.processed_dir, args.train_parts, fitted)
+            except features.BadInput as error:  # the import checked the data: the kit's fault, not the data's
+                message = exit_message(f"PreprocessingFailed: {error}")
+                args.message_file.write_text(message, encoding="utf-8")
+                print(message, file=sys.stderr)
+                return 1
     train_mib = (args.output_dir / "raw" / "train.csv").stat().st_size / 2**20  # decides the training's instances
     args.message_file.write_text(summary_of(description, args.seed, train_mib), encoding="utf-8")
     print(json.dumps({"source": description["source"], "rows": description["rows"], "seed": args.seed,

@@ -13,7 +13,7 @@ import pytest
 from offline.cloud.account import LocalCloud
 from offline.sources.request_validation import RequestRefused as SageMakerError
 from tests.cfn import arn, get_att, of_type, ref, resource
-from tests.conftest import load_processing_module
+from tests.conftest import load_lambda_module, load_processing_module
 from tests.test_iam import statements, trust
 
 BR = "BuildAndRegister"
@@ -131,6 +131,16 @@ def test_the_users_data_set_is_split_into_the_run_and_trained_on(cloud):
     sizes = {name: len(lines) for name, lines in rows.items() if name.endswith(".csv")}
     assert sizes["raw/test.csv"] == sizes["test-labels/labels.csv"] and 115 <= sizes["raw/test.csv"] <= 122
     assert sizes["raw/train.csv"] - 1 + sizes["raw/validation.csv"] - 1 + sizes["raw/test.csv"] == 800
+    # The data job's disk is sized from the data set: 10 GB and 8 GB per GiB begun (lambda/size_dataset).
+    (job,) = [job for job in cloud.sagemaker.jobs["ProcessingJob"].values()
+              if job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].endswith("/runs/own-data/input")]
+    assert job["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"] == 11
+
+
+def test_the_data_jobs_disk_grows_with_the_data_set_up_to_sagemakers_limit():
+    size = load_lambda_module("size_dataset", "handler")
+    assert [size.volume_gb(n, 8, 10) for n in (0, 1, 2**30, 2**30 + 1, 5 * 2**30)] == [10, 11, 18, 19, 50]
+    assert size.volume_gb(3000 * 2**30, 8, 10) == 16_384  # ProcessingClusterConfig.VolumeSizeInGB's maximum
 
 
 def test_a_constant_column_is_dropped_and_named_in_the_output_and_the_notification(cloud):

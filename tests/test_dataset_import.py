@@ -481,3 +481,45 @@ def test_a_processing_jobs_message_file_is_its_exit_message(sagemaker, unit, tim
     assert described["ProcessingJobStatus"] == status
     assert {key: described.get(key) for key in expected} == expected
     assert ("FailureReason" in described) == (status == "Failed")
+
+
+def test_the_data_job_preprocesses_as_the_features_script_would_on_its_splits(tmp_path, monkeypatch):
+    """One job, one read of the data: the preprocessing learns the training split while it is written (a chunk of
+    FIT_ROWS at a time) and gives, byte for byte, what processing/features.py gives on the raw splits alone; the
+    column dropped as constant is left out of both; nothing of the fitting is left in the output."""
+    features = load_processing_module("features")
+    monkeypatch.setattr(importer, "FIT_ROWS", 7)
+    monkeypatch.setattr(features, "STATS_BLOCK", 16)
+    monkeypatch.setattr(importer, "load_features", lambda path: features)
+    rng = random.Random(3)
+    text = "label,x,flag,color,z\n" + "".join(
+        f"{i % 3},{rng.gauss(0, 1):.6g},1,{rng.choice(['red', 'blue', 'NA'])},{'' if i % 5 == 0 else rng.randint(0, 9)}\n"
+        for i in range(300))
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "data.csv").write_text(text)
+    code = importer.main(["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path / "output"),
+                          "--label-column", "label", "--task", "multiclass", "--seed", "5", "--source", SOURCE,
+                          "--message-file", str(tmp_path / "message"), "--processed-dir", str(tmp_path / "job"),
+                          "--train-parts", "2"])
+    assert code == 0, (tmp_path / "message").read_text()
+    features.process(tmp_path / "output" / "raw", tmp_path / "alone", 2)
+    written = sorted(p.relative_to(tmp_path / "job").as_posix() for p in (tmp_path / "job").rglob("*") if p.is_file())
+    assert written == ["params/features.json", "preprocessor/model.tar.gz", "test/test.csv",
+                       "train/part-00000.csv", "train/part-00001.csv", "validation/validation.csv"]
+    for name in written:
+        assert (tmp_path / "job" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes(), name
+    fitted = json.loads((tmp_path / "job" / "params" / "features.json").read_text())
+    assert fitted["dropped"] == ["flag"] and set(fitted["numeric"]) == {"x", "z"}
+
+
+def test_a_full_disk_is_named_with_what_to_do(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/opt/ml/processing/output/raw/train.csv")
+    monkeypatch.setattr(importer, "write_splits", full)
+    with pytest.raises(Refused) as raised:
+        run_import(tmp_path, {"data.csv": two_classes()})
+    assert str(raised.value).startswith("VolumeFull: the job's disk (")
+    assert "filled up while it wrote /opt/ml/processing/output/raw/train.csv; BuildAndRegister sizes it from the " \
+           "data set's size" in str(raised.value)

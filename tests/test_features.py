@@ -12,6 +12,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from contract.bundle import bundle
@@ -266,3 +267,36 @@ def test_command_line_as_sagemaker_runs_it(mixed, tmp_path):
                              str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"rows": {"train": 6, "validation": 2, "test": 3}, "output_features": 4}
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 1000, 4099])
+def test_the_median_from_the_spill_file_is_numpys_exactly(tmp_path, monkeypatch, count):
+    """The training median comes from a file of the values by radix select in blocks (memory flat at any size):
+    the same float numpy's median gives, for odd and even counts, negatives, repeats, -0.0 and extremes."""
+    monkeypatch.setattr(features, "STATS_BLOCK", 64)  # many blocks
+    rng = np.random.default_rng(count)
+    values = np.concatenate([rng.standard_normal(count // 2) * 10.0 ** rng.integers(-300, 300, count // 2),
+                             rng.integers(-3, 3, count - count // 2).astype(float)])
+    values[::17] = -0.0
+    rng.shuffle(values)
+    path = tmp_path / "spill.f8"
+    values.tofile(path)
+    assert features.exact_median(path, count) == float(np.median(values))
+
+
+def test_the_moments_are_merged_blockwise_within_rounding_of_numpys(tmp_path, monkeypatch):
+    monkeypatch.setattr(features, "STATS_BLOCK", 100)
+    rng = np.random.default_rng(5)
+    values = rng.lognormal(10, 2, 5000)
+    rows = [["" if i % 7 == 0 else repr(v)] for i, v in enumerate(values.tolist())]
+    dataset = {"features": ["x"], "dropped": [], "numeric": ["x"], "categorical": [], "task": "regression",
+               "label_column": "y", "classes": None}
+    fitter = features.Fitter(dataset, tmp_path)
+    for start in range(0, len(rows), 333):
+        fitter.add(rows[start:start + 333], lambda i: "row")
+    fitted = fitter.parameters(tmp_path / "train.csv")["numeric"]["x"]
+    present = np.array([float(r[0]) for r in rows if r[0]])
+    imputed = np.where([r[0] == "" for r in rows], np.median(present), [float(r[0] or "nan") for r in rows])
+    assert fitted["median"] == float(np.median(present))
+    assert fitted["mean"] == pytest.approx(imputed.mean(), rel=1e-14)
+    assert fitted["std"] == pytest.approx(imputed.std(), rel=1e-14)

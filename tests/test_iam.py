@@ -167,6 +167,17 @@ def test_a_workflows_jobs_reach_exactly_their_declared_data(account, workflow_id
     assert not role.can("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": "claims/"})
 
 
+def test_the_data_set_sizer_lists_the_data_set_prefixes_and_reads_nothing(account):
+    role = Role(account, "BuildAndRegister", "SizeDataset/Role")
+    bucket = role.name("Data/Bucket")
+    for prefix in ("datasets/mine/", "incoming/", "incoming/2026-12-07/"):
+        assert role.can("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": prefix}), prefix
+    for prefix in (run_layout.RUNS, "claims/", ""):
+        assert not role.can("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": prefix}), prefix
+    assert not role.can("s3:GetObject", f"arn:aws:s3:::{bucket}/datasets/mine/data.csv")
+    assert not role.can("s3:ListBucket", f"arn:aws:s3:::{bucket}-other", {"s3:prefix": "datasets/"})
+
+
 def test_the_data_check_catches_a_planted_grant(account):
     """A statement reading every run folder (what `reads=("*",)` would give) fails the check above."""
     from offline.iam.iam_policy import parse_policy

@@ -54,6 +54,8 @@ class FunctionSpec:
     environment: Mapping[str, str] = field(default_factory=dict)
     # Prefixes of the data bucket outside runs/ it reads (user data sets): GetObject, and ListBucket on them.
     bucket_reads: tuple[str, ...] = ()
+    # Prefixes of the data bucket outside runs/ whose keys and sizes it lists, without reading the objects.
+    bucket_lists: tuple[str, ...] = ()
     # Prefixes outside runs/ where it creates objects that must not exist yet: PutObject only with If-None-Match: *
     # (a conditional write, which S3 refuses once the key exists), so it can never overwrite one.
     bucket_creates: tuple[str, ...] = ()
@@ -124,7 +126,7 @@ class KitFunction(Construct):
         }
         if not encryption_key:
             reasons["lambda-environment-kms"] = (
-                "The environment holds only a bucket name, instance types or job kinds, no secret; Lambda encrypts it "
-                "at rest with an AWS managed key. encryption=kms switches to the stack's key.")
+                "The environment holds only a bucket name, instance types, job kinds or sizes, no secret; Lambda "
+                "encrypts it at rest with an AWS managed key. encryption=kms switches to the stack's key.")
             accept(log_group, "logs-kms", LOGS_KMS_REASON)
         accept_each(function, reasons)

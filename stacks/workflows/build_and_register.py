@@ -32,6 +32,10 @@ INCOMING = "incoming/"  # the data a marker-started (or scheduled) run trains on
 READY_MARKER = f"{INCOMING}_READY"  # put after an upload: each put starts one run on everything under incoming/
 DATASETS = "datasets/"  # data sets a run names with dataset_uri
 BUCKET_ENV = {"DATA_BUCKET": "${DataBucket}"}
+# The data job's disk (lambda/size_dataset): this much on top of this many GB per GiB of the data set. A seeded
+# data set (at most 1,000,000 rows, about 30 MB) gets the minimum.
+MIN_VOLUME_GB = 10
+VOLUME_PER_INPUT_GIB = 8
 
 
 def model_package_group_name(prefix: str) -> str:
@@ -74,11 +78,15 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
             **CLAIM_FUNCTION,
             "ReadMetrics": FunctionSpec("read_metrics", "Reads a run's evaluation for the registration gate",
                                         reads=(EVALUATION,), environment=BUCKET_ENV),
+            "SizeDataset": FunctionSpec("size_dataset", "Weighs a run's data set to size its data job's disk",
+                                        bucket_lists=(DATASETS, INCOMING),
+                                        environment={"MIN_VOLUME_GB": str(MIN_VOLUME_GB),
+                                                     "VOLUME_PER_INPUT_GIB": str(VOLUME_PER_INPUT_GIB)}),
             "ActiveBuilds": FunctionSpec("active_builds", "Tells a run new data started whether an earlier build "
                                                           "still runs (one build at a time per copy)"),
         },
         sample_input={"rows": 1000, "seed": 3},
-        fragments=CLAIM_FRAGMENTS,
+        fragments={**CLAIM_FRAGMENTS, "MinVolumeGb": MIN_VOLUME_GB},
         settings={
             "retrain_schedule": ("", optional_text(r"^(rate\([^)]+\)|cron\([^)]+\))$",
                                                    "an EventBridge Scheduler expression such as rate(7 days) or "

@@ -367,6 +367,9 @@ class SageMakerWorkflowStack(Stack):
             allow(function.role, ["s3:GetObject"], [objects_arn(bucket, f"{p}*") for p in spec.bucket_reads],
                   wildcard_reason="Users add data set files of their own naming under these prefixes; the "
                                   "function reads only them, never another run's folders.")
+        if spec.bucket_lists:
+            allow(function.role, ["s3:ListBucket"], [bucket_arn(bucket)],
+                  conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in spec.bucket_lists]}})
         if spec.writes:
             allow(function.role, ["s3:PutObject"], [objects_arn(bucket, run_layout.glob(f)) for f in spec.writes],
                   wildcard_reason=RUN_FOLDERS)
