@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import csv
 import errno
-import importlib.util
 import json
 import math
 import os
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Iterator
 
 from contract.data import MISSING, NUMBER, TASKS, BadInput
+from contract.scripts import load_script
 
 SPLITS = ("train", "validation", "test")
 CUTS = (0.7, 0.85, 1.0)  # each split ends at this share of a label's rows (int() of the product)
@@ -487,16 +487,6 @@ def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int,
     return description
 
 
-def load_features(path: Path):
-    """The preprocessing (processing/features.py): in a job it comes as a file of its own, named by its hash."""
-    spec = importlib.util.spec_from_file_location("features", path)
-    if spec is None or not path.is_file():
-        raise FileNotFoundError(f"no features script at {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def exit_message(message: str) -> str:
     """The message as SageMaker keeps it: its first 1024 bytes, not cutting a character in two."""
     return message.encode("utf-8")[:MESSAGE_BYTES].decode("utf-8", errors="ignore")
@@ -562,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_job(args: argparse.Namespace) -> int:
     """The import, and in the data job the preprocessing; the message file gets the summary or the refusal."""
-    features = load_features(args.features_script) if args.processed_dir else None
+    features = load_script(args.features_script, "features") if args.processed_dir else None
     with contextlib.ExitStack() as stack:
         made = []  # the preprocessing's fitter (data job only), made once the import knows the column kinds
 

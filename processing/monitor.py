@@ -18,7 +18,9 @@ the baseline's histogram bins and the Kolmogorov-Smirnov test against the baseli
 feature: PSI and the chi-square test against the training frequencies. The endpoint's answers are tested the same
 way against `predictions`: numeric for binary (probabilities, bins over [0, 1]) and regression (values, bins over
 the test set's range), categorical for multiclass (the predicted classes' frequencies). Model quality on ground
-truth is measured for binary models only (AUC, accuracy). Runs on a laptop the same way.
+truth is measured for every task by processing/metrics.py (the job gets it as a second code input, --metrics-script):
+the task's metrics on the rows whose ground truth arrived, and how much worse the gate metric is than the value
+registered with the deployed version (`worsening`). Runs on a laptop the same way.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import numpy as np
 from scipy import stats
 
 from contract.data import MISSING, BadInput, finite_number
+from contract.scripts import load_script
 
 # A feature drifts when its PSI reaches 0.2 (the usual "significant shift") or its test's p-value is below 0.01.
 PSI_DRIFT, P_VALUE_DRIFT = 0.2, 0.01
@@ -56,19 +59,11 @@ def _lines(text: str) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(text)) if row]
 
 
-def answer_reader(evaluation: dict):
-    """Reads one answer line (its CSV values) as the value `predictions` describes: multiclass, the predicted class
-    (the most probable, the first on a tie); else the number. The monitor runs alone in its container, so these are
-    the few lines of processing/metrics.py's reading that it needs."""
+def answer_reader(evaluation: dict, metrics):
+    """Reads the answers of one request (the capture's endpointOutput) as processing/metrics.py reads a model's
+    answers: binary, the probability of classes[1]; multiclass, the K probabilities; regression, the value."""
     task, classes = evaluation["task"], evaluation.get("classes")
-    width = len(classes) if task == "multiclass" else 1
-
-    def read(values: list[str]):
-        if len(values) != width:
-            raise ValueError(f"an answer of {len(values)} values; a {task} model answers {width} per row")
-        numbers = [float(v) for v in values]
-        return classes[int(np.argmax(numbers))] if task == "multiclass" else numbers[0]
-    return read
+    return lambda text: metrics.parse_answers(task, classes, text, "the answer")
 
 
 def read_captures(folder: Path, width: int, read_answer) -> list[dict]:
@@ -83,8 +78,7 @@ def read_captures(folder: Path, width: int, read_answer) -> list[dict]:
                 record = json.loads(line)
                 data = record["captureData"]
                 inputs = _lines(_payload(data["endpointInput"]))
-                answers = ([read_answer(r) for r in _lines(_payload(data["endpointOutput"]))]
-                           if "endpointOutput" in data else [])
+                answers = read_answer(_payload(data["endpointOutput"])) if "endpointOutput" in data else []
             except (ValueError, KeyError, IndexError) as error:
                 raise BadInput(f"{path.name} line {number} is not a data-capture record: {error}") from None
             meta = record.get("eventMetadata", {})
@@ -219,55 +213,75 @@ def quality(raw: list[str], constraint: dict) -> dict:
     return {**result, "violations": violations}
 
 
-def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC AUC from average ranks; None when one class is absent."""
-    positives = int(labels.sum())
-    if positives in (0, len(labels)):
-        return None
-    ranks = stats.rankdata(scores)
-    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(labels) - positives)))
-
-
-def positive(label: str, classes: list[str]) -> bool:
-    """Whether a binary ground-truth label is classes[1]; numbers match by value ("1.0" is "1")."""
+def class_index(label: str, classes: list[str]) -> int:
+    """Which class a ground-truth label is: by its text, or a number by its value ("1.0" is "1")."""
     for index, name in enumerate(classes):
         if label == name or (finite_number(label) is not None and finite_number(label) == finite_number(name)):
-            return bool(index)
+            return index
     raise BadInput(f"ground truth label {label!r} is not one of the classes {classes}")
 
 
-def model_quality(captured: list[dict], labels: dict, evaluation: dict) -> dict | None:
-    if evaluation["task"] != "binary":  # see the module docstring
-        return None
-    joined = [(positive(labels[(r["request"], r["index"])], evaluation["classes"]), r["answer"]) for r in captured
+def truth_of(label: str, evaluation: dict):
+    """A ground-truth label as processing/metrics.py measures it: a class index, or the number."""
+    if evaluation["task"] != "regression":
+        return class_index(label, evaluation["classes"])
+    value = finite_number(label)
+    if value is None:
+        raise BadInput(f"ground truth label {label!r} is not a finite number, and the model predicts one")
+    return value
+
+
+def worsening(gate: dict, live: float) -> float:
+    """How much worse the live gate metric is than the registered one, one scale for the alarm: the drop, for a
+    metric where higher is better (accuracy, AUC, precision, recall, F1, R^2: all at most 1); the rise as a share of
+    the registered value, for an error in the label's own unit (RMSE, MAE), whose absolute size means nothing
+    across data sets (the rise itself when the registered error is 0)."""
+    registered = gate["value"]
+    if gate["better"] == "higher":
+        return registered - live
+    return (live - registered) / registered if registered > 0 else live
+
+
+def model_quality(captured: list[dict], labels: dict, evaluation: dict, metrics) -> dict | None:
+    """The task's metrics (processing/metrics.py) on the captured rows whose ground truth arrived, and the gate
+    metric against the value registered with the deployed version. A metric these rows cannot give (an AUC when
+    every label is the same) is None."""
+    joined = [(truth_of(labels[(r["request"], r["index"])], evaluation), r["answer"]) for r in captured
               if (r["request"], r["index"]) in labels and r["answer"] is not None]
     if not joined:
         return None
-    truth, scores = (np.asarray(v, dtype=float) for v in zip(*joined))
-    registered = evaluation["binary_classification_metrics"]
-    live = {"auc": auc(truth, scores), "accuracy": float(((scores >= 0.5) == (truth == 1)).mean())}
-    baseline = {name: registered[name]["value"] for name in live}
-    return {"rows": len(joined), **{k: (round(v, 6) if v is not None else None) for k, v in live.items()},
-            "baseline": baseline,
-            "auc_drop": round(baseline["auc"] - live["auc"], 6) if live["auc"] is not None else None,
-            "accuracy_drop": round(baseline["accuracy"] - live["accuracy"], 6)}
+    task, classes = evaluation["task"], evaluation.get("classes")
+    truth, answers = (list(v) for v in zip(*joined))
+    live = {}
+    for name in metrics.task_of(task).metrics:
+        try:
+            live[name] = round(metrics.measure(task, classes, truth, answers, [name])[name], 6)
+        except (ValueError, ZeroDivisionError):  # processing/metrics.py's BadInput is a ValueError
+            live[name] = None
+    gate = evaluation["gate"]
+    value = live[gate["metric"]]
+    return {"rows": len(joined), "task": task, "metrics": live,
+            "gate": {"metric": gate["metric"], "better": gate["better"], "registered": gate["value"], "live": value,
+                     "worsening": None if value is None else round(worsening(gate, value), 6)}}
 
 
 # -- the report -------------------------------------------------------------------------------
-def analyze(root: Path) -> dict:
+def analyze(root: Path, metrics=None) -> dict:
+    """The window's report; `metrics` is processing/metrics.py (by default the one beside this script)."""
+    metrics = metrics or load_script(Path(__file__).resolve().parent / "metrics.py", "metrics")
     statistics = json.loads((root / "baseline" / "statistics.json").read_text())
     constraints = {c["name"]: c for c in json.loads((root / "constraints" / "constraints.json").read_text())["features"]}
     evaluation = json.loads((root / "evaluation" / "evaluation.json").read_text())
     window = json.loads((root / "traffic" / "window.json").read_text())
     features = statistics["features"]
-    read_answer = answer_reader(evaluation)
+    read_answer = answer_reader(evaluation, metrics)
     captured = read_captures(root / "traffic" / "capture", len(features), read_answer)
     labels = read_ground_truth(root / "traffic" / "ground-truth")
     labelled = read_captures(root / "traffic" / "labelled", len(features), read_answer) if labels else []
     report = {"window": window, "rows": len(captured), "requests": len({r["request"] for r in captured}),
               "thresholds": {"psi": PSI_DRIFT, "p_value": P_VALUE_DRIFT, "quality_tolerance": QUALITY_TOLERANCE},
               "ground_truth_labels": len(labels),
-              "model_quality": model_quality(labelled, labels, evaluation) if labelled else None}
+              "model_quality": model_quality(labelled, labels, evaluation, metrics) if labelled else None}
     if not captured:  # a quiet window; ground truth that arrived for earlier hours is still scored
         return {**report, "outcome": "NoTraffic"}
     checked, issues = [], []
@@ -288,6 +302,8 @@ def analyze(root: Path) -> dict:
         issues += [f"{feature['name']}: {v}" for v in entry["quality"]["violations"]]
     drifted = [f["name"] for f in checked if f["drifted"]]
     answers = [r["answer"] for r in captured if r["answer"] is not None]
+    if evaluation["task"] == "multiclass":  # the predicted classes' frequencies are what drifts
+        answers = [evaluation["classes"][k] for k in metrics.predicted_classes("multiclass", answers)]
     expected = evaluation.get("predictions")
     predictions = (None if not answers or not expected else categorical_drift(answers, expected, expected["count"])
                    if expected["type"] == "categorical" else numeric_drift(np.asarray(answers), expected))
@@ -321,8 +337,11 @@ def render_html(report: dict) -> str:
             f"{html.escape(window['end'])}; {report['rows']} rows in {report['requests']} requests.</p>"
             f'<p><span style="color:{BASELINE_COLOR}">&#9632; baseline (training)</span> '
             f'<span style="color:{CURRENT_COLOR}">&#9632; captured traffic</span></p>')
-    quality_text = ("no ground truth yet" if not report.get("model_quality") else
-                    ", ".join(f"{k} {v}" for k, v in report["model_quality"].items() if k != "baseline"))
+    quality = report.get("model_quality")
+    quality_text = ("no ground truth yet" if not quality else
+                    f"{quality['rows']} labelled rows: " + ", ".join(f"{k} {v}" for k, v in quality["metrics"].items())
+                    + f"; {quality['gate']['metric']} {quality['gate']['live']} against {quality['gate']['registered']} "
+                      f"registered (worse by {quality['gate']['worsening']})")
     if report["outcome"] == "NoTraffic":
         return _page(head + f"<p>No traffic was captured in this window. Model quality: {html.escape(quality_text)}.</p>")
     rows, charts = [], []
@@ -355,9 +374,12 @@ def _page(body: str) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/opt/ml/processing"))
-    root = parser.parse_args(argv).root
+    parser.add_argument("--metrics-script", type=Path, default=Path(__file__).resolve().parent / "metrics.py",
+                        help="processing/metrics.py (in the job, a code input of its own)")
+    args = parser.parse_args(argv)
+    root = args.root
     try:
-        report = analyze(root)
+        report = analyze(root, load_script(args.metrics_script, "metrics"))
     except (BadInput, FileNotFoundError, KeyError) as error:
         print(f"monitor: {error}", file=sys.stderr)
         return 1

@@ -490,7 +490,7 @@ def test_the_data_job_preprocesses_as_the_features_script_would_on_its_splits(tm
     features = load_processing_module("features")
     monkeypatch.setattr(importer, "FIT_ROWS", 7)
     monkeypatch.setattr(features, "STATS_BLOCK", 16)
-    monkeypatch.setattr(importer, "load_features", lambda path: features)
+    monkeypatch.setattr(importer, "load_script", lambda path, name: features)
     rng = random.Random(3)
     text = "label,x,flag,color,z\n" + "".join(
         f"{i % 3},{rng.gauss(0, 1):.6g},1,{rng.choice(['red', 'blue', 'NA'])},{'' if i % 5 == 0 else rng.randint(0, 9)}\n"

@@ -72,6 +72,7 @@ def folders(tmp_path, train: pd.DataFrame, traffic: pd.DataFrame, labels: list[i
     evaluation = evaluation or {
         "task": "binary", "classes": ["0", "1"],
         "binary_classification_metrics": {"auc": {"value": 0.9}, "accuracy": {"value": 0.8}},
+        "gate": {"metric": "auc", "value": 0.9, "better": "higher", "threshold": 0.8, "passed": True},
         "predictions": {**baseline.numeric_summary(np.linspace(0, 1, 500)), "type": "numeric"}}
     for name, document in (("baseline/statistics.json", statistics), ("constraints/constraints.json", constraints),
                            ("evaluation/evaluation.json", evaluation),
@@ -142,9 +143,73 @@ def test_model_quality_is_computed_once_ground_truth_arrives_joined_by_inference
     ranks = stats.rankdata(scores)
     positives = sum(labels)
     expected_auc = (ranks[np.asarray(labels) == 1].sum() - positives * (positives + 1) / 2) / (positives * (400 - positives))
-    assert quality["auc"] == pytest.approx(expected_auc, abs=1e-6)
-    assert quality["accuracy"] == pytest.approx(np.mean((scores >= 0.5) == (np.asarray(labels) == 1)), abs=1e-6)
-    assert quality["auc_drop"] == pytest.approx(0.9 - quality["auc"], abs=1e-6)
+    assert quality["metrics"]["auc"] == pytest.approx(expected_auc, abs=1e-6)
+    assert quality["metrics"]["accuracy"] == pytest.approx(np.mean((scores >= 0.5) == (np.asarray(labels) == 1)),
+                                                           abs=1e-6)
+    assert set(quality["metrics"]) == {"accuracy", "auc", "precision", "recall", "f1"}
+    assert quality["gate"] == {"metric": "auc", "better": "higher", "registered": 0.9,
+                               "live": quality["metrics"]["auc"], "worsening": pytest.approx(0.9 - expected_auc,
+                                                                                             abs=1e-6)}
+
+
+def labelled(tmp_path, task: str, classes, truth: list[str], answers: list[str], gate: str):
+    """A window of `task` traffic whose ground truth arrived, with the test set's evaluation as registered (the
+    answers on it are the traffic's own, `truth` its labels): the live metrics equal the registered ones."""
+    evaluation = metrics.evaluate(task, classes, "".join(f"{v}\n" for v in truth), "\n".join(answers))
+    evaluation["gate"] = metrics.gate(evaluation, gate, None)
+    folders(tmp_path, frame(300, 1), frame(len(truth), 2), labels=truth, evaluation=evaluation, answers=answers)
+    return monitor.analyze(tmp_path)["model_quality"]
+
+
+@pytest.mark.parametrize(("task", "gate"), [("multiclass", "accuracy"), ("multiclass", "f1"),
+                                            ("regression", "rmse"), ("regression", "r2")])
+def test_model_quality_covers_every_task_and_a_planted_drop_is_a_worsening(tmp_path, task, gate):
+    """Multiclass and regression models get their task's metrics on ground truth, by processing/metrics.py; the
+    same answers as registered are no worse, and answers made wrong for a third of the rows are, beyond the
+    alarm's 0.1 (below for accuracy, F1 and R^2; 10% above for RMSE)."""
+    from stacks.workflows.monitor_endpoint import QUALITY_WORSENING
+
+    rng = np.random.default_rng(11)
+    if task == "multiclass":
+        classes = ["ant", "bee", "cow"]
+        truth_index = rng.integers(0, 3, 300)
+        truth = [classes[k] for k in truth_index]
+        good = [",".join("0.8" if j == k else "0.1" for j in range(3)) for k in truth_index]
+        bad = [",".join("0.8" if j == (k + 1) % 3 else "0.1" for j in range(3)) if i % 3 == 0 else a
+               for i, (k, a) in enumerate(zip(truth_index, good))]
+    else:
+        classes = None
+        values = rng.normal(1000, 100, 300).tolist()
+        truth = [repr(v) for v in values]
+        good = [repr(v + float(rng.normal(0, 10))) for v in values]
+        bad = [repr(float(a) + 300) if i % 3 == 0 else a for i, a in enumerate(good)]
+    same = labelled(tmp_path / "same", task, classes, truth, good, gate)
+    assert same["rows"] == 300 and same["task"] == task
+    assert set(same["metrics"]) == set(metrics.task_of(task).metrics)
+    assert same["gate"]["live"] == pytest.approx(same["gate"]["registered"], abs=1e-6)
+    assert same["gate"]["worsening"] == pytest.approx(0, abs=1e-6)
+    # The registered evaluation is the good answers'; the traffic now answers badly.
+    evaluation = json.loads((tmp_path / "same" / "evaluation/evaluation.json").read_text())
+    folders(tmp_path / "worse", frame(300, 1), frame(300, 2), labels=truth, evaluation=evaluation, answers=bad)
+    worse = monitor.analyze(tmp_path / "worse")["model_quality"]
+    assert worse["gate"]["worsening"] > QUALITY_WORSENING
+    live = metrics.measure(task, classes, metrics.parse_labels(task, classes, "\n".join(truth)),
+                           metrics.parse_answers(task, classes, "\n".join(bad)), [gate])[gate]
+    assert worse["gate"]["live"] == pytest.approx(live, abs=1e-6)
+
+
+def test_a_metric_the_labelled_rows_cannot_give_is_none_and_not_published(tmp_path):
+    evaluation = metrics.evaluate("binary", ["0", "1"], "0\n1\n" * 10, "0.2\n0.8\n" * 10)
+    evaluation["gate"] = metrics.gate(evaluation, "auc", None)
+    folders(tmp_path, frame(300, 1), frame(20, 2), labels=[1] * 20, evaluation=evaluation,
+            answers=["0.7"] * 10 + ["0.3"] * 10)
+    quality = monitor.analyze(tmp_path)["model_quality"]
+    assert quality["metrics"]["auc"] is None and quality["metrics"]["accuracy"] == 0.5  # every label is 1
+    assert quality["gate"]["live"] is None and quality["gate"]["worsening"] is None
+    published = load_lambda_module("publish_metrics", "handler").metrics(
+        {"rows": 20, "outcome": "NoTraffic", "model_quality": quality})
+    assert "LiveAuc" not in published and "GateMetricWorsening" not in published
+    assert published["LiveAccuracy"] == (0.5, "None")
 
 
 def test_the_monitor_refuses_rows_that_do_not_match_the_baseline(tmp_path):
@@ -178,7 +243,7 @@ def test_multiclass_answers_are_checked_as_predicted_class_frequencies(tmp_path)
             answers=multiclass_answers(rng, 600, [0.5, 0.5, 0.0]))
     found = monitor.analyze(like_test)["predictions"]
     assert not found["drifted"] and found["chi2_p_value"] > 0.01 and found["chart"]["bins"] == classes
-    assert monitor.analyze(like_test)["model_quality"] is None  # measured for binary models only
+    assert monitor.analyze(like_test)["model_quality"] is None  # no ground truth arrived
     moved = tmp_path / "moved"  # a tenth of the answers now predict cow
     folders(moved, frame(300, 1), frame(600, 2), evaluation=evaluation,
             answers=multiclass_answers(rng, 600, [0.45, 0.45, 0.1]))
@@ -206,18 +271,20 @@ def test_regression_answers_are_checked_against_their_own_range(tmp_path):
     assert found["drifted"] and found["ks_p_value"] < 1e-10 and found["psi"] > 0.2
 
 
-def test_binary_ground_truth_is_matched_to_the_classes_by_text_or_by_number():
-    assert monitor.positive("yes", ["no", "yes"]) and not monitor.positive("no", ["no", "yes"])
-    assert monitor.positive("1.0", ["0", "1"]) and not monitor.positive("0", ["0", "1"])
+def test_ground_truth_is_matched_to_the_classes_by_text_or_by_number():
+    assert monitor.class_index("yes", ["no", "yes"]) == 1 and monitor.class_index("no", ["no", "yes"]) == 0
+    assert monitor.class_index("1.0", ["0", "1"]) == 1 and monitor.class_index("2", ["0", "1", "2.0"]) == 2
     with pytest.raises(monitor.BadInput, match="ground truth label 'maybe' is not one of the classes"):
-        monitor.positive("maybe", ["no", "yes"])
+        monitor.class_index("maybe", ["no", "yes"])
+    with pytest.raises(monitor.BadInput, match="ground truth label 'high' is not a finite number"):
+        monitor.truth_of("high", {"task": "regression"})
 
 
 def test_the_monitor_refuses_answers_that_break_the_model_contract(tmp_path):
     evaluation = metrics.evaluate("multiclass", ["a", "b", "c"], "a\nb\nc\n", "0.6,0.2,0.2\n0.2,0.6,0.2\n0.2,0.2,0.6\n")
     folders(tmp_path, frame(300, 1), frame(20, 2), evaluation=evaluation, answers=["0.5,0.5"] * 20)
-    with pytest.raises(monitor.BadInput, match="a.jsonl line 1 is not a data-capture record: an answer of 2 values; "
-                                               "a multiclass model answers 3 per row"):
+    with pytest.raises(monitor.BadInput, match=r"a.jsonl line 1 is not a data-capture record: the answer line 1 has "
+                                               r"2 values \('0.5,0.5'\); a multiclass model answers 3 probabilities"):
         monitor.analyze(tmp_path)
 
 
@@ -352,12 +419,12 @@ def test_model_quality_is_scored_once_ground_truth_arrives(cloud, loop):
     scored = np.asarray([s for _, s in sorted(scores)])
     truth = np.asarray(loop["labels"])
     assert quality["rows"] == len(truth) == len(scored)
-    assert quality["accuracy"] == pytest.approx(np.mean((scored >= 0.5) == (truth == 1)), abs=1e-6)
+    assert quality["metrics"]["accuracy"] == pytest.approx(np.mean((scored >= 0.5) == (truth == 1)), abs=1e-6)
     if 0 < truth.sum() < len(truth):
         ranks = stats.rankdata(scored)
         positives = truth.sum()
         auc = (ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(truth) - positives))
-        assert quality["auc"] == pytest.approx(auc, abs=1e-6)
+        assert quality["metrics"]["auc"] == pytest.approx(auc, abs=1e-6)
 
 
 # -- as synthesized: alarms, retraining, dashboard, no Model Monitor -------------------------------
@@ -380,7 +447,7 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
     expected = {
         "mlkit-mon-drift": ("mlkit-mon", "DriftShare", mine, "Maximum", 3600, 0.3),
         "mlkit-mon-data-quality": ("mlkit-mon", "DataQualityIssues", mine, "Maximum", 3600, 1),
-        "mlkit-mon-model-quality": ("mlkit-mon", "AUCDrop", mine, "Maximum", 3600, 0.1),
+        "mlkit-mon-model-quality": ("mlkit-mon", "GateMetricWorsening", mine, "Maximum", 3600, 0.1),
         "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
         "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
         **run_alarms("mon"),
@@ -493,8 +560,10 @@ def test_the_dashboard_has_a_widget_per_metric(synthesized):
     # Every metric the monitor publishes is on the dashboard.
     published = load_lambda_module("publish_metrics", "handler")
     report = {"outcome": "Drift", "rows": 3, "drift": {"share": 1, "drifted": ["x"]}, "data_quality": {"violations": 1},
-              "predictions": {"psi": 0.5}, "model_quality": {"rows": 3, "accuracy": 0.5, "accuracy_drop": 0.4,
-                                                             "auc": 0.6, "auc_drop": 0.3}}
+              "predictions": {"psi": 0.5}, "model_quality": {
+                  "rows": 3, "metrics": {name: 0.5 for task in ("binary", "regression") for name in
+                                         metrics.task_of(task).metrics},
+                  "gate": {"metric": "auc", "better": "higher", "registered": 0.6, "live": 0.5, "worsening": 0.1}}}
     assert set(published.metrics(report)) == set(MONITOR_METRICS)
 
 

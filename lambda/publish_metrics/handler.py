@@ -26,12 +26,13 @@ def metrics(report: dict) -> dict[str, tuple[float, str]]:
     if report.get("predictions"):
         values["PredictionPSI"] = (report["predictions"]["psi"], "None")
     quality = report.get("model_quality")
-    if quality:
+    if quality:  # the task's metrics as Live<Metric>; one the labelled rows cannot give (None) is not published
         values["LabelledRows"] = (quality["rows"], "Count")
-        values["LiveAccuracy"] = (quality["accuracy"], "None")
-        values["AccuracyDrop"] = (quality["accuracy_drop"], "None")
-        if quality["auc"] is not None:
-            values.update(LiveAUC=(quality["auc"], "None"), AUCDrop=(quality["auc_drop"], "None"))
+        values.update({f"Live{name[0].upper()}{name[1:]}": (value, "None")
+                       for name, value in quality["metrics"].items() if value is not None})
+        if quality["gate"]["live"] is not None:
+            values.update(LiveGateMetric=(quality["gate"]["live"], "None"),
+                          GateMetricWorsening=(quality["gate"]["worsening"], "None"))
     return values
 
 

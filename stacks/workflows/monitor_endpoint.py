@@ -22,6 +22,7 @@ from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
 from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
 from stacks.constructs.notifications import RUN_ALARMS
+from processing.metrics import BY_TASK
 from stacks.cdk.permissions import allow
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflows.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
@@ -30,14 +31,18 @@ from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpo
 
 GROUND_TRUTH = "ground-truth/"  # where operators upload labels: ground-truth/yyyy/mm/dd/hh/<file>.jsonl
 # Alarm thresholds. Drift: Evidently's default alert share (../shared/reference/monitoring.md); model quality: the
-# live AUC more than 0.1 below the registered test AUC; latency: ModelLatency (microseconds) p90 over a second.
-DRIFT_SHARE, AUC_DROP, LATENCY_P90_MICROSECONDS = 0.3, 0.1, 1_000_000
-# The metrics PublishMetrics writes (lambda/publish_metrics): name -> what the dashboard calls it.
+# live gate metric 0.1 worse than registered (processing/monitor.py `worsening`: 0.1 below for a metric where higher
+# is better, 10% above for RMSE and MAE); latency: ModelLatency (microseconds) p90 over a second.
+DRIFT_SHARE, QUALITY_WORSENING, LATENCY_P90_MICROSECONDS = 0.3, 0.1, 1_000_000
+# The metrics PublishMetrics writes (lambda/publish_metrics): name -> what the dashboard calls it. Each of the tasks'
+# metrics (processing/metrics.py) on ground truth is Live<Metric>.
 MONITOR_METRICS = {"Rows": "rows checked", "DriftShare": "share of features drifted",
                    "DriftedFeatures": "features drifted", "PredictionPSI": "PSI of the model's scores",
                    "DataQualityIssues": "data-quality issues", "LabelledRows": "rows with ground truth",
-                   "LiveAUC": "AUC on ground truth", "AUCDrop": "registered AUC minus live AUC",
-                   "LiveAccuracy": "accuracy on ground truth", "AccuracyDrop": "registered minus live accuracy"}
+                   "LiveGateMetric": "the gate metric on ground truth",
+                   "GateMetricWorsening": "how much worse the gate metric is than registered",
+                   **{f"Live{name[0].upper()}{name[1:]}": f"{name} on ground truth"
+                      for name in dict.fromkeys(m for task in BY_TASK.values() for m in task.metrics)}}
 ENDPOINT_METRICS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "ModelLatency", "OverheadLatency")
 EXECUTION_METRICS = ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut")
 # The SageMaker jobs Step Functions waits for: it publishes their time per integration (AWS/States
@@ -56,7 +61,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         reads_from=("BuildAndRegister", "DeployApproved"),
         reads=(TRAFFIC,),
         writes=(REPORT,),
-        assets={"MonitorScript": "processing/monitor.py"},
+        assets={"MonitorScript": "processing/monitor.py", "MetricsScript": "processing/metrics.py"},
         functions={
             "CollectTraffic": FunctionSpec(
                 "collect_traffic", "Copies a window's captured traffic and arrived ground truth into one run",
@@ -195,9 +200,10 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             "data-quality": (self._monitor_metric("DataQualityIssues", hours), 1,
                              f"{self.endpoint_name}'s traffic has missing, out-of-range, unseen or non-numeric "
                              "values beyond what training saw"),
-            "model-quality": (self._monitor_metric("AUCDrop", hours), AUC_DROP,
-                              f"On the ground truth that arrived, {self.endpoint_name}'s AUC is {AUC_DROP} or more "
-                              "below the AUC registered with the deployed version"),
+            "model-quality": (self._monitor_metric("GateMetricWorsening", hours), QUALITY_WORSENING,
+                              f"On the ground truth that arrived, {self.endpoint_name}'s gate metric is "
+                              f"{QUALITY_WORSENING} or more worse than registered with the deployed version (below, "
+                              f"or for RMSE and MAE {QUALITY_WORSENING:.0%} above)"),
             "endpoint-errors": (self._endpoint_metric("Invocation5XXErrors", "Sum"), 1,
                                 f"{self.endpoint_name} answered with server errors (5XX)"),
             "endpoint-latency": (self._endpoint_metric("ModelLatency", "p90"), LATENCY_P90_MICROSECONDS,
