@@ -13,6 +13,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from offline.cloud.account import LocalCloud
+from offline.sources.request_validation import RequestRefused as SageMakerError
 from stacks.settings.config import ConfigError
 from stacks.app.kit import build_app, cdk_json_context
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
@@ -159,7 +160,8 @@ def test_sagemaker_role_serves_the_build_model_and_writes_only_capture(template)
         {"Action": ["logs:CreateLogGroup", "logs:DescribeLogStreams"], "Effect": "Allow", "Resource": logs("*")},
         {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow", "Resource": logs("log-stream:{}")},
         # Deployment guardrails read the rollback alarm with "your IAM execution role" (the model's, or the caller's).
-        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
+        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow",
+         "Resource": [get_att(template, f"Endpoint{alarm}/Resource") for alarm in ("Errors", "Latency")]},
     ]
 
 
@@ -193,7 +195,8 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
                     "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords",
                     "xray:PutTraceSegments"], "Effect": "Allow", "Resource": "*"},
         # It calls UpdateEndpoint with the rollback alarm: guardrails' "IAM execution role" may be the caller's.
-        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow", "Resource": get_att(template, "EndpointErrors/Resource")},
+        {"Action": "cloudwatch:DescribeAlarms", "Effect": "Allow",
+         "Resource": [get_att(template, f"Endpoint{alarm}/Resource") for alarm in ("Errors", "Latency")]},
     ]
 
 
@@ -513,12 +516,13 @@ def test_second_deployment_updates_blue_green_and_records_the_new_baseline(cloud
     update = next(json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in run["history"]
                   if e["type"] == "TaskScheduled" and "updateEndpoint" in e["taskScheduledEventDetails"]["resource"])
     policy = update["DeploymentConfig"]
-    assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": f"{ENDPOINT}-errors"}]}
+    assert policy["AutoRollbackConfiguration"] == {"Alarms": [{"AlarmName": f"{ENDPOINT}-errors"},
+                                                              {"AlarmName": f"{ENDPOINT}-latency"}]}
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
-    # The caller may read exactly that alarm, as offline IAM checked on the update (and nothing else of CloudWatch).
+    # The caller may read exactly those alarms, as offline IAM checked on the update (and nothing else of CloudWatch).
     described = {(d.action, d.resource, d.decision) for d in cloud.iam.decisions if d.action == "cloudwatch:DescribeAlarms"}
-    assert described == {("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ENDPOINT}-errors",
-                          "Allow")}
+    assert described == {("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ENDPOINT}-{alarm}",
+                          "Allow") for alarm in ("errors", "latency")}
     record = json.loads(cloud.read(run["output"]["deployment_record"]))
     assert "/runs/loop-v2/baseline/" in record["baseline"]["constraints"]
 
@@ -542,6 +546,85 @@ def test_an_update_sagemaker_rolls_back_ends_with_a_named_error(loop):
     run = loop["rolled_back"]
     assert run["status"] == "FAILED" and run["error"] == "EndpointRolledBack"
     assert loop["config_after_rollback"] == loop["config_v2"]
+
+
+def test_an_update_sagemaker_rolls_back_is_notified_with_its_steps(cloud, loop):
+    """All at once: one step to the new fleet; the planted alarm fired while it baked, so traffic went back."""
+    rollouts = cloud.sagemaker.hosting.rollouts[ENDPOINT]
+    assert {"config": loop["config_v2"], "steps": [1.0], "outcome": "completed"} in rollouts
+    rolled = [r for r in rollouts if r["outcome"].startswith("rolled back") and r["config"] not in (
+        loop["config_v1"], loop["config_v2"]) and not r["config"].startswith(("mlkit-da-canary", "mlkit-da-linear"))]
+    assert [(r["steps"], r["outcome"]) for r in rolled] == [([1.0, 0.0], f"rolled back: alarm {ENDPOINT}-errors")]
+    failures = [n["message"] for n in cloud.notifications() if n["subject"] == "A model deployment failed"]
+    assert any(m.startswith("EndpointRolledBack") for m in failures)
+
+
+@pytest.mark.parametrize(("rollout", "percent", "instances", "steps"), [
+    ("canary", 50, 2, [0.5, 1.0]), ("canary", 25, 8, [0.25, 1.0]),
+    ("linear", 50, 2, [0.5, 1.0]), ("linear", 25, 4, [0.25, 0.5, 0.75, 1.0]), ("linear", 10, 10, None)])
+def test_canary_and_linear_rollouts_shift_traffic_step_by_step_and_an_alarm_rolls_back(cloud, loop, rollout, percent,
+                                                                                      instances, steps):
+    """The kit's TrafficRoutingConfiguration for each rollout (stacks/settings/rollouts.py), applied by the offline
+    SageMaker to an update of the served endpoint onto a fleet of `instances`: the new fleet's share of traffic
+    after each step; the same update with an alarm fired while the first step bakes goes back to the old fleet."""
+    from stacks.settings.rollouts import TERMINATION_WAIT_SECONDS, traffic_routing
+
+    hosting = cloud.sagemaker.hosting
+    serving = endpoint(cloud)["EndpointConfigName"]
+    variants = [{**v, "InitialInstanceCount": instances} for v in hosting.configs[serving]["ProductionVariants"]]
+    policy = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": traffic_routing(rollout, percent, instances),
+                                        "TerminationWaitInSeconds": TERMINATION_WAIT_SECONDS,
+                                        "MaximumExecutionTimeoutInSeconds": 3600},
+              "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": f"{ENDPOINT}-errors"}]}}
+    for tripped in (False, True):
+        config = f"mlkit-da-{rollout}-{instances}-{int(tripped)}"
+        cloud.sagemaker.handle("CreateEndpointConfig", {"EndpointConfigName": config, "ProductionVariants": variants})
+        if tripped:
+            hosting.trip_alarm_during_next_update(f"{ENDPOINT}-errors")
+        cloud.sagemaker.handle("UpdateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": config,
+                                                  "DeploymentConfig": policy})
+        for _ in range(200):
+            if endpoint(cloud)["EndpointStatus"] == "InService":
+                break
+            time.sleep(0.05)
+        (record,) = [r for r in hosting.rollouts[ENDPOINT] if r["config"] == config]
+        expected = steps or [k / 10 for k in range(1, 11)]
+        if tripped:
+            assert record == {"config": config, "steps": [expected[0], 0.0],
+                              "outcome": f"rolled back: alarm {ENDPOINT}-errors"}
+            assert endpoint(cloud)["EndpointConfigName"] == serving  # the old fleet serves on
+        else:
+            assert record["steps"] == pytest.approx(expected) and record["outcome"] == "completed"
+            serving = endpoint(cloud)["EndpointConfigName"]
+            assert serving == config
+
+
+@pytest.mark.parametrize(("routing", "instances", "message"), [
+    ({"Type": "CANARY", "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}, "WaitIntervalInSeconds": 300}, 1,
+     "CanarySize of 1 (INSTANCE_COUNT) is 100% of the variant's 1 instances; it must be at most 50%"),
+    ({"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 5}, "WaitIntervalInSeconds": 300}, 4,
+     "LinearStepSize of 5 (CAPACITY_PERCENT) is 5% of the variant's 4 instances; it must be 10-50%"),
+])
+def test_the_offline_sagemaker_refuses_steps_sagemaker_refuses(cloud, loop, routing, instances, message):
+    hosting = cloud.sagemaker.hosting
+    serving = endpoint(cloud)["EndpointConfigName"]
+    config = f"mlkit-da-refused-{routing['Type'].lower()}"
+    cloud.sagemaker.handle("CreateEndpointConfig", {"EndpointConfigName": config, "ProductionVariants": [
+        {**v, "InitialInstanceCount": instances} for v in hosting.configs[serving]["ProductionVariants"]]})
+    with pytest.raises(SageMakerError, match=re.escape(message)):
+        cloud.sagemaker.handle("UpdateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": config,
+                                                  "DeploymentConfig": {"BlueGreenUpdatePolicy": {
+                                                      "TrafficRoutingConfiguration": routing}}})
+
+
+def test_a_rollout_sagemaker_would_refuse_stops_synthesis_with_the_instance_count_that_works(tmp_path):
+    with pytest.raises(ConfigError, match=r"^invalid setting rollout=canary: rollout_step_percent=50 of "
+                                          r"endpoint_instance_count=1 is 0 instances, and SageMaker takes a canary "
+                                          r"step of at most 50% of the endpoint's instances, at least one: set "
+                                          r"endpoint_instance_count to 2 or more, or rollout=all_at_once$"):
+        build_app({**cdk_json_context(), "rollout": "canary"}, outdir=str(tmp_path))
+    with pytest.raises(ConfigError, match="invalid setting rollout='blue'"):
+        build_app({**cdk_json_context(), "rollout": "blue"}, outdir=str(tmp_path))
 
 
 def test_a_deployment_is_announced_as_monitored_only_while_the_monitors_schedule_is_enabled(cloud, loop):
@@ -686,3 +769,18 @@ def test_delete_endpoint_reports_an_endpoint_it_could_not_delete(capsys, monkeyp
     assert delete_endpoint.main([]) == 1
     assert "run this again when it has settled" in capsys.readouterr().err
 
+
+
+@pytest.mark.slow  # one synthesis of its own
+def test_the_documented_canary_setting_synthesizes_its_traffic_routing_and_fleet(tmp_path):
+    """`make synth CDK_ARGS="-c rollout=canary -c endpoint_instance_count=2"` (docs/deploy-approved.md)."""
+    from tests.conftest import synthesize
+
+    template = synthesize(tmp_path, {"rollout": "canary", "endpoint_instance_count": "2"},
+                          ("BuildAndRegister", "DeployApproved")).templates["DeployApproved"]
+    states = inline_definition(template)["States"]
+    policy = states["UpdateEndpoint"]["Parameters"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "CANARY", "WaitIntervalInSeconds": 300,
+                                                     "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}
+    (variant,) = states["CreateEndpointConfig"]["Parameters"]["ProductionVariants"]
+    assert variant["InitialInstanceCount"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import random
 import threading
 import time
@@ -40,6 +41,8 @@ class LocalHosting:
         self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, served model) answering requests
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
+        # endpoint -> its blue/green updates: the new fleet's share of traffic after each step, and how it ended
+        self.rollouts: dict[str, list[dict]] = {}
         self.held_seconds: float | None = None  # how long the next endpoint created stays Creating
         self.clock = lambda: datetime.datetime.now(datetime.UTC)  # when requests arrive (tests may set the hour)
 
@@ -121,7 +124,7 @@ class LocalHosting:
                 raise SageMakerError("ValidationException", f"Cannot update in-progress endpoint \"{endpoint['EndpointArn']}\".")
             if config not in self.configs:
                 raise _missing("endpoint configuration", config)
-            self._check_blue_green(request.get("DeploymentConfig", {}), endpoint, self.configs[config])
+            steps = self._check_blue_green(request.get("DeploymentConfig", {}), endpoint, self.configs[config])
             alarms = [a["AlarmName"] for a in request.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {})
                       .get("Alarms", [])]
             tripped = self.injected_rollbacks.pop(0) if self.injected_rollbacks else None
@@ -129,18 +132,20 @@ class LocalHosting:
             endpoint.pop("FailureReason", None)
             failure = self.injected_endpoint_failures.pop(0) if self.injected_endpoint_failures else None
         rollback = tripped if tripped in alarms else None  # an alarm the update does not name rolls nothing back
-        threading.Thread(target=self._provision, args=(name, config, failure, rollback), daemon=True).start()
+        threading.Thread(target=self._provision, args=(name, config, failure, rollback, 0, steps), daemon=True).start()
         return {"EndpointArn": endpoint["EndpointArn"]}
 
-    def _check_blue_green(self, deployment: dict, endpoint: dict, config: dict) -> None:
+    def _check_blue_green(self, deployment: dict, endpoint: dict, config: dict) -> list[float]:
         """What botocore's model and the deployment guardrails guide ask of a blue/green update: a timeout longer
-        than its waits, and the same variants as the endpoint serves (guardrails shift traffic variant by
-        variant)."""
+        than its waits, the same variants as the endpoint serves (guardrails shift traffic variant by variant), and
+        steps SageMaker takes (the CloudFormation reference's TrafficRoutingConfig: a canary is at most 50% of the
+        variant's total instance count, a linear step 10-50% of it). Returns the new fleet's share of traffic after
+        each step."""
         policy = deployment.get("BlueGreenUpdatePolicy")
         if not policy:
-            return
-        waits = (policy.get("TerminationWaitInSeconds", 0)
-                 + policy["TrafficRoutingConfiguration"].get("WaitIntervalInSeconds", 0))
+            return [1.0]
+        routing = policy["TrafficRoutingConfiguration"]
+        waits = policy.get("TerminationWaitInSeconds", 0) + routing.get("WaitIntervalInSeconds", 0)
         if policy.get("MaximumExecutionTimeoutInSeconds", 28800) <= waits:
             raise SageMakerError("ValidationException", "MaximumExecutionTimeoutInSeconds must be larger than "
                                                         f"TerminationWaitInSeconds plus WaitIntervalInSeconds ({waits})")
@@ -148,6 +153,23 @@ class LocalHosting:
         if {v["VariantName"] for v in config["ProductionVariants"]} != serving:
             raise SageMakerError("ValidationException", "A deployment with a BlueGreenUpdatePolicy must keep the "
                                                         f"endpoint's variants ({', '.join(sorted(serving))})")
+        kind = routing["Type"]
+        if kind == "ALL_AT_ONCE":
+            return [1.0]
+        size = routing.get("CanarySize" if kind == "CANARY" else "LinearStepSize")
+        if size is None:
+            raise SageMakerError("ValidationException", f"A {kind} traffic routing needs its "
+                                                        f"{'CanarySize' if kind == 'CANARY' else 'LinearStepSize'}")
+        instances = config["ProductionVariants"][0].get("InitialInstanceCount", 1)
+        share = size["Value"] / (instances if size["Type"] == "INSTANCE_COUNT" else 100)
+        if not (0 < share <= 0.5 if kind == "CANARY" else 0.1 <= share <= 0.5):
+            raise SageMakerError("ValidationException", f"{'CanarySize' if kind == 'CANARY' else 'LinearStepSize'} "
+                                                        f"of {size['Value']} ({size['Type']}) is {share:.0%} of the "
+                                                        f"variant's {instances} instances; it must be "
+                                                        f"{'at most 50%' if kind == 'CANARY' else '10-50%'}")
+        if kind == "CANARY":
+            return [share, 1.0]
+        return [min(1.0, share * k) for k in range(1, math.ceil(1 / share - 1e-9) + 1)]
 
     def _DescribeEndpoint(self, request: dict) -> dict:
         with self.lock:
@@ -179,8 +201,9 @@ class LocalHosting:
 
     # -- the fleet ----------------------------------------------------------------------------
     def _provision(self, name: str, config: str, failure: str | None, rollback: str | None,
-                   delay: float = 0) -> None:
-        """Start the config's model on a (new) fleet: in service, failed, or rolled back to the old fleet."""
+                   delay: float = 0, steps: list[float] | None = None) -> None:
+        """Start the config's model on a (new) fleet: in service, failed, or rolled back to the old fleet. An update
+        shifts traffic in `steps`, each baking while its alarms watch; a tripped alarm rolls back during the first."""
         time.sleep(delay)
         try:
             if failure:
@@ -190,6 +213,12 @@ class LocalHosting:
         except Exception as error:
             self._settle(name, config, None, f"Failed to start the fleet: {error}")
             return
+        if steps is not None:
+            shifted = steps[:1] + [0.0] if rollback else steps
+            with self.lock:
+                self.rollouts.setdefault(name, []).append({
+                    "config": config, "steps": shifted,
+                    "outcome": f"rolled back: alarm {rollback}" if rollback else "completed"})
         if rollback:
             self._settle(name, config, None, f"Rolled back: alarm {rollback} fired while the update baked.")
             return

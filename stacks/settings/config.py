@@ -243,6 +243,11 @@ def optional_text(pattern: str, allowed: str) -> Callable[[str, Any], str | None
     return _pattern(re.compile(pattern), allowed, optional=True)
 
 
+def one_of(*choices: str) -> Callable[[str, Any], str]:
+    """A parser for a setting that takes one of these texts; for workflow settings."""
+    return _choice(*choices)
+
+
 def whole_number(low: int, high: int) -> Callable[[str, Any], int]:
     """A parser for a whole-number setting from low to high; for workflow settings."""
     return _integer(low, high)

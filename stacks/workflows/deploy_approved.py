@@ -19,7 +19,8 @@ from constructs import Construct
 from contract.claims import WITHDRAWN
 from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, PREPROCESSOR, glob
 from stacks.cdk.compliance import accept, acknowledge_wildcards
-from stacks.settings.config import ConfigError, instance_type, whole_number
+from stacks.settings.config import ConfigError, instance_type, one_of, whole_number
+from stacks.settings.rollouts import ROLLOUTS, TERMINATION_WAIT_SECONDS, traffic_routing
 from stacks.settings.image_table import IMAGE_TABLE
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, allow_releasing_claims, claim_of
 from stacks.constructs.event_targets import invoke_on_event, start_on_event, starter_role
@@ -79,6 +80,10 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         settings={
             "endpoint_instance_type": ("ml.m5.large", instance_type),
             "data_capture_percentage": (100, whole_number(1, 100)),
+            # How an approved version replaces the serving one (stacks/settings/rollouts.py).
+            "rollout": ("all_at_once", one_of(*ROLLOUTS)),
+            "rollout_step_percent": (50, whole_number(10, 50)),
+            "endpoint_instance_count": (1, whole_number(1, 20)),
         },
         # Failures after the version was accepted are notified (NotifyError) before the run fails.
         fragments={**CLAIM_FRAGMENTS,
@@ -113,9 +118,22 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             threshold=1, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-        accept(self.alarm.node.default_child, "alarm-action",
-               "SageMaker's deployment guardrails watch this alarm and roll an update back when it fires; that is "
-               "its action. The run's outcome is notified on the build stack's topic.")
+        self.latency_alarm = cloudwatch.Alarm(
+            self, "EndpointLatency", alarm_name=f"{self.endpoint_name}-latency",
+            alarm_description=f"{self.endpoint_name}'s model took over a second for a tenth of its requests: while an "
+                              "update bakes, SageMaker rolls back to the previous model when this alarm fires",
+            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ModelLatency",
+                                     dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
+                                     statistic="p90", period=Durations.minutes(1)),
+            threshold=1_000_000, evaluation_periods=1,  # ModelLatency is in microseconds
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        for alarm in (self.alarm, self.latency_alarm):
+            accept(alarm.node.default_child, "alarm-action",
+                   "SageMaker's deployment guardrails watch this alarm and roll an update back when it fires; that "
+                   "is its action. The run's outcome is notified on the build stack's topic.")
+        instances = settings["endpoint_instance_count"]
+        routing = traffic_routing(settings["rollout"], settings["rollout_step_percent"], instances)
         self._allow_sagemaker_role()
         share(self, {"data-bucket-name": self.data_bucket.bucket_name, "key-arn": self.key.key_arn if self.key else None},
               "the stack that monitors its endpoint")
@@ -127,6 +145,9 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
             "DataCapturePercentage": settings["data_capture_percentage"],
             "RollbackAlarmName": self.alarm.alarm_name,
+            "RollbackAlarms": [{"AlarmName": alarm.alarm_name} for alarm in (self.alarm, self.latency_alarm)],
+            "TrafficRouting": routing, "TerminationWaitSeconds": TERMINATION_WAIT_SECONDS,
+            "EndpointInstanceCount": instances,
             "MonitorScheduleName": monitor_schedule_name(self.job_name_prefix),
             "EndpointPollSeconds": POLL_SECONDS, "EndpointMaxPolls": MAX_POLLS,
             "EndpointWaitLimit": f"{MAX_POLLS} checks {POLL_SECONDS} s apart",
@@ -169,7 +190,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         # (deployment-guardrails-configuration.html); the page names no role, so both may: the model's role and the
         # state machine's, which calls UpdateEndpoint. On exactly this alarm.
         for role in (self.sagemaker_role, self.workflow.role):
-            allow(role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn])
+            allow(role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn, self.latency_alarm.alarm_arn])
         if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
             allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
