@@ -108,26 +108,12 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         self.topic_key = kms.Key.from_key_arn(self, "TopicKey", read_shared(self, build_prefix, "topic-key-arn"))
         self.endpoint_name = endpoint_name(self.job_name_prefix)
         self.endpoint_arn = format_arn(self, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
-        self.alarm = cloudwatch.Alarm(
-            self, "EndpointErrors", alarm_name=f"{self.endpoint_name}-errors",
-            alarm_description=f"Server errors of {self.endpoint_name}: while an update bakes, SageMaker rolls "
-                              "back to the previous model when this alarm fires",
-            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors",
-                                     dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
-                                     statistic="Sum", period=Durations.minutes(1)),
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
-        self.latency_alarm = cloudwatch.Alarm(
-            self, "EndpointLatency", alarm_name=f"{self.endpoint_name}-latency",
-            alarm_description=f"{self.endpoint_name}'s model took over a second for a tenth of its requests: while an "
-                              "update bakes, SageMaker rolls back to the previous model when this alarm fires",
-            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ModelLatency",
-                                     dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
-                                     statistic="p90", period=Durations.minutes(1)),
-            threshold=1_000_000, evaluation_periods=1,  # ModelLatency is in microseconds
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        self.alarm = self._rollback_alarm("Errors", "Invocation5XXErrors", "Sum", 1, above,
+                                          f"Server errors of {self.endpoint_name}")
+        self.latency_alarm = self._rollback_alarm(  # ModelLatency is in microseconds
+            "Latency", "ModelLatency", "p90", 1_000_000, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            f"{self.endpoint_name}'s model took over a second for a tenth of its requests")
         for alarm in (self.alarm, self.latency_alarm):
             accept(alarm.node.default_child, "alarm-action",
                    "SageMaker's deployment guardrails watch this alarm and roll an update back when it fires; that "
@@ -153,6 +139,19 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "EndpointWaitLimit": f"{MAX_POLLS} checks {POLL_SECONDS} s apart",
             "SmokeTestRows": SMOKE_TEST_ROWS, "SmokeTestTolerance": str(SMOKE_TEST_TOLERANCE),
         }
+
+    def _rollback_alarm(self, what: str, metric: str, statistic: str, threshold: float,
+                        comparison: cloudwatch.ComparisonOperator, meaning: str) -> cloudwatch.Alarm:
+        """An alarm on the endpoint's variant, over a minute, that SageMaker watches while an update bakes."""
+        return cloudwatch.Alarm(
+            self, f"Endpoint{what}", alarm_name=f"{self.endpoint_name}-{what.lower()}",
+            alarm_description=f"{meaning}: while an update bakes, SageMaker rolls back to the previous model when "
+                              "this alarm fires",
+            metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name=metric,
+                                     dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT},
+                                     statistic=statistic, period=Durations.minutes(1)),
+            threshold=threshold, evaluation_periods=1, comparison_operator=comparison,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
 
     def _allow_sagemaker_role(self) -> None:
         """The endpoint's containers download their artifacts (the fitted preprocessing and the model) from the
