@@ -128,11 +128,12 @@ def sources(input_dir: Path, source: str) -> list[Source]:
 class Settings:
     """The model contract's settings as the job receives them (comma lists; `auto` and `none` for no names)."""
 
-    def __init__(self, label: str, task: str, categorical: str, drop: str) -> None:
+    def __init__(self, label: str, task: str, categorical: str, drop: str, bias: str = "none") -> None:
         if task not in TASKS:
             raise InvalidDataset(f"the task setting is {task!r}; set it to one of {', '.join(TASKS)}")
         self.label, self.task = label, task
         self.categorical, self.drop = _listed(categorical, "auto"), _listed(drop, "none")
+        self.bias = _listed(bias, "none")
 
 
 class Columns:
@@ -147,7 +148,8 @@ class Columns:
                                  "to predict, or rename that column")
         if len(header) < 2:
             raise InvalidDataset(f"{first.uri} line 1 names only the label column {label!r}; add feature columns")
-        for setting, names in (("categorical_columns", settings.categorical), ("drop_columns", settings.drop)):
+        for setting, names in (("categorical_columns", settings.categorical), ("drop_columns", settings.drop),
+                               ("bias_columns", settings.bias)):
             for name in names:
                 if name == label:
                     raise InvalidDataset(f"the {setting} setting names {name!r}, the label column "
@@ -511,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True)
     parser.add_argument("--categorical-columns", default="auto")
     parser.add_argument("--drop-columns", default="none")
+    parser.add_argument("--bias-columns", default="none", help="checked to name columns of the data set")
     # The run's seed and data set differ per run while the arguments are fixed in the definition: the state
     # machine passes them in the job's environment. No seed ("null"): one is drawn and reported.
     parser.add_argument("--seed", default=os.environ.get("IMPORT_SEED", "null"))
@@ -563,7 +566,8 @@ def run_job(args: argparse.Namespace) -> int:
         if features is not None:
             args.processed_dir.mkdir(parents=True, exist_ok=True)
         try:
-            settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns)
+            settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns,
+                                args.bias_columns)
             description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source,
                                          make_fitter if features is not None else None)
         except InvalidDataset as error:

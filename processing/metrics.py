@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import csv
+import io
 import json
 import math
 import sys
@@ -316,6 +318,64 @@ def report(task: str, classes: list[str] | None, labels: list, answers: list) ->
             "predictions": distribution(task, classes, answers)}
 
 
+# -- groups: the gate metric across the values of a column (bias) -------------------------------------------------
+MIN_GROUP_ROWS = 100  # a group's metric counts from this many rows: with fewer, chance alone opens wide gaps
+
+
+def group_rates(task: str, classes: Sequence[str] | None, answers: list) -> dict:
+    """What the model says of a group, labels or not: binary, the share predicted classes[1]; multiclass, the share
+    predicted as each class; regression, the mean predicted value."""
+    if task == "regression":
+        return {"mean_prediction": math.fsum(answers) / len(answers)}
+    predicted = predicted_classes(task, answers)
+    if task == "binary":
+        return {"positive_rate": sum(predicted) / len(predicted)}
+    return {"predicted": {c: predicted.count(k) / len(predicted) for k, c in enumerate(classes)}}
+
+
+def groups(task: str, classes: Sequence[str] | None, labels: list | None, answers: list, values: list[str],
+           metric: str) -> dict:
+    """Per value of a column (in sorted order): its rows, what the model says of them and, with `labels` and at
+    least MIN_GROUP_ROWS rows, `metric` on them (None when those rows cannot give it: an AUC of one class)."""
+    rows: dict[str, list[int]] = {}
+    for index, value in enumerate(values):
+        rows.setdefault(value, []).append(index)
+    found = {}
+    for value in sorted(rows):
+        picked = rows[value]
+        entry = {"rows": len(picked), **group_rates(task, classes, [answers[i] for i in picked])}
+        if labels is not None and len(picked) >= MIN_GROUP_ROWS:
+            try:
+                entry[metric] = measure(task, classes, [labels[i] for i in picked], [answers[i] for i in picked],
+                                        [metric])[metric]
+            except (BadInput, ZeroDivisionError):
+                entry[metric] = None
+        found[value] = entry
+    return found
+
+
+def group_gap(found: dict, metric: str, better: str, overall: float) -> float | None:
+    """How far apart the groups are on `metric`: the best group's value minus the worst's, over the groups that
+    have one; for an error in the label's unit (RMSE, MAE), as a share of the overall value, so that one threshold
+    reads the same for every metric. None with fewer than two such groups."""
+    values = [entry[metric] for entry in found.values() if entry.get(metric) is not None]
+    if len(values) < 2:
+        return None
+    spread = max(values) - min(values)
+    return spread if better == HIGHER else spread / overall if overall > 0 else spread
+
+
+def bias_report(task: str, classes: Sequence[str] | None, labels: list, answers: list,
+                columns: dict[str, list[str]], verdict: dict) -> dict:
+    """Per named column, its groups on the test set and their gap (the baseline the monitor compares with)."""
+    report = {}
+    for column, values in columns.items():
+        found = groups(task, classes, labels, answers, values, verdict["metric"])
+        report[column] = {"groups": found, "gap": group_gap(found, verdict["metric"], verdict["better"],
+                                                            verdict["value"])}
+    return report
+
+
 def summary(report: dict) -> str:
     verdict = report["gate"]
     return (f"{report['task']}: {verdict['metric']} {verdict['value']:.6g} "
@@ -353,6 +413,24 @@ def _params(folder: Path) -> tuple[str, list[str] | None]:
     return task, check_classes(task, params.get("classes"))
 
 
+def _features(folder: Path) -> list[str]:
+    """The raw rows' columns, in order (features.json's `features`)."""
+    (path,) = _files(folder, "features.json")
+    return json.loads(_text(path))["features"]
+
+
+def _group_values(path: Path, features: list[str], columns: list[str], rows: int) -> dict[str, list[str]]:
+    """Each named column's values in the raw test rows (spaces around a value dropped, as everywhere)."""
+    unknown = [c for c in columns if c not in features]
+    if unknown:
+        raise BadInput(f"bias_columns names {unknown[0]!r}, which is not a feature ({', '.join(features)})")
+    table = [[v.strip() for v in row] for row in csv.reader(io.StringIO(_text(path))) if row]
+    if len(table) != rows or any(len(row) != len(features) for row in table):
+        raise BadInput(f"{path} has {len(table)} rows for {rows} labels (each of {len(features)} values); the raw "
+                       "test rows and their labels must be line-aligned")
+    return {c: [row[features.index(c)] for row in table] for c in columns}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions-dir", type=Path, default=Path("/opt/ml/processing/predictions"),
@@ -364,6 +442,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gate-metric", help="default: the task's")
     parser.add_argument("--gate-threshold", help="default: the task's")
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    parser.add_argument("--groups-dir", type=Path, default=Path("/opt/ml/processing/groups"),
+                        help="holds the raw test rows (every feature, no label; its one file), line-aligned with the "
+                             "labels: where --group-columns are read")
+    parser.add_argument("--group-columns", default="none", help="comma list of features to compare groups of")
     args = parser.parse_args(argv)
     try:
         task, classes = _params(args.params_dir)
@@ -377,6 +459,11 @@ def main(argv: list[str]) -> int:
                    for answer in parse_answers(task, classes, _text(path), str(path))]
         evaluation = report(task, classes, labels, answers)
         evaluation["gate"] = gate(evaluation, metric, threshold)
+        columns = [] if args.group_columns.strip() in ("", "none") else args.group_columns.split(",")
+        if columns:
+            (rows_file,) = _files(args.groups_dir)
+            values = _group_values(rows_file, _features(args.params_dir), columns, len(labels))
+            evaluation["bias"] = bias_report(task, classes, labels, answers, values, evaluation["gate"])
     except BadInput as error:
         print(f"metrics: {error}", file=sys.stderr)
         return 1

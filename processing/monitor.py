@@ -242,16 +242,20 @@ def worsening(gate: dict, live: float) -> float:
     return (live - registered) / registered if registered > 0 else live
 
 
-def model_quality(captured: list[dict], labels: dict, evaluation: dict, metrics) -> dict | None:
+def joined(captured: list[dict], labels: dict, evaluation: dict) -> list[tuple[dict, object]]:
+    """(captured row, its ground truth as metrics reads it) of the rows whose ground truth arrived."""
+    return [(r, truth_of(labels[(r["request"], r["index"])], evaluation)) for r in captured
+            if (r["request"], r["index"]) in labels and r["answer"] is not None]
+
+
+def model_quality(rows: list[tuple[dict, object]], evaluation: dict, metrics) -> dict | None:
     """The task's metrics (processing/metrics.py) on the captured rows whose ground truth arrived, and the gate
     metric against the value registered with the deployed version. A metric these rows cannot give (an AUC when
     every label is the same) is None."""
-    joined = [(truth_of(labels[(r["request"], r["index"])], evaluation), r["answer"]) for r in captured
-              if (r["request"], r["index"]) in labels and r["answer"] is not None]
-    if not joined:
+    if not rows:
         return None
     task, classes = evaluation["task"], evaluation.get("classes")
-    truth, answers = (list(v) for v in zip(*joined))
+    truth, answers = [t for _, t in rows], [r["answer"] for r, _ in rows]
     live = {}
     for name in metrics.task_of(task).metrics:
         try:
@@ -260,9 +264,35 @@ def model_quality(captured: list[dict], labels: dict, evaluation: dict, metrics)
             live[name] = None
     gate = evaluation["gate"]
     value = live[gate["metric"]]
-    return {"rows": len(joined), "task": task, "metrics": live,
+    return {"rows": len(rows), "task": task, "metrics": live,
             "gate": {"metric": gate["metric"], "better": gate["better"], "registered": gate["value"], "live": value,
                      "worsening": None if value is None else round(worsening(gate, value), 6)}}
+
+
+def bias(rows: list[tuple[dict, object]], positions: dict[str, int], evaluation: dict, metrics,
+         captured: list[dict] = ()) -> dict | None:
+    """Per bias column (evaluation.json's `bias`, from the bias_columns setting): the gate metric per group of
+    the labelled rows, as the evaluation computed it on the test set (processing/metrics.py `groups`, groups of at
+    least MIN_GROUP_ROWS rows), their gap (the best group's value minus the worst's: how unequally the model
+    serves the groups) and how much wider it is than on the test set (`widening`). The widening, not the gap, is
+    what alarms: a gap the test set already had was there when the version was approved; one that opens in
+    traffic is new. `traffic`: what the model said of each group in the window's captured rows, labels or not."""
+    if not evaluation.get("bias"):
+        return None
+    task, classes, gate = evaluation["task"], evaluation.get("classes"), evaluation["gate"]
+    truth, answers = [t for _, t in rows], [r["answer"] for r, _ in rows]
+    found = {}
+    for column, baseline in evaluation["bias"].items():
+        values = [r["values"][positions[column]] for r, _ in rows]
+        groups = metrics.groups(task, classes, truth, answers, values, gate["metric"]) if rows else {}
+        gap = metrics.group_gap(groups, gate["metric"], gate["better"], gate["value"])
+        widening = None if gap is None or baseline["gap"] is None else round(gap - baseline["gap"], 6)
+        answered = [r for r in captured if r["answer"] is not None]
+        traffic = metrics.groups(task, classes, None, [r["answer"] for r in answered],
+                                 [r["values"][positions[column]] for r in answered], gate["metric"])
+        found[column] = {"groups": groups, "gap": gap, "baseline_gap": baseline["gap"], "widening": widening,
+                         "traffic": traffic}
+    return found
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -278,10 +308,12 @@ def analyze(root: Path, metrics=None) -> dict:
     captured = read_captures(root / "traffic" / "capture", len(features), read_answer)
     labels = read_ground_truth(root / "traffic" / "ground-truth")
     labelled = read_captures(root / "traffic" / "labelled", len(features), read_answer) if labels else []
+    rows = joined(labelled, labels, evaluation)
     report = {"window": window, "rows": len(captured), "requests": len({r["request"] for r in captured}),
               "thresholds": {"psi": PSI_DRIFT, "p_value": P_VALUE_DRIFT, "quality_tolerance": QUALITY_TOLERANCE},
               "ground_truth_labels": len(labels),
-              "model_quality": model_quality(labelled, labels, evaluation, metrics) if labelled else None}
+              "model_quality": model_quality(rows, evaluation, metrics),
+              "bias": bias(rows, {f["name"]: i for i, f in enumerate(features)}, evaluation, metrics, captured)}
     if not captured:  # a quiet window; ground truth that arrived for earlier hours is still scored
         return {**report, "outcome": "NoTraffic"}
     checked, issues = [], []

@@ -250,6 +250,9 @@ def test_a_file_source_names_the_file(tmp_path):
     (two_classes(), {"categorical_columns": "label"},
      "the categorical_columns setting names 'label', the label column (label_column); remove it from "
      "categorical_columns"),
+    (two_classes(), {"bias_columns": "region"},
+     f"the bias_columns setting names 'region', which is not a column of {DATA} (its columns are label,x,y); "
+     "correct the name or remove it from bias_columns"),
     (two_classes(), {"drop_columns": "x, y"},
      f"the drop_columns setting drops every feature of {DATA} (x,y); keep at least one"),
     ("label,k,e\n" + "".join(f"{i % 2},7,\n" for i in range(40)), {},
@@ -262,7 +265,7 @@ def test_a_file_source_names_the_file(tmp_path):
 ], ids=["one-class", "no-label", "only-label", "duplicate-column", "unnamed-column", "empty-file", "ragged",
         "missing-label", "na-label", "inf", "overflow", "too-few", "too-few-of-a-label", "three-labels-binary",
         "numbers-binary", "two-labels-multiclass", "one-number-two-spellings", "text-regression", "inf-regression",
-        "unknown-task", "drop-unknown", "categorical-unknown", "categorical-label", "drop-all",
+        "unknown-task", "drop-unknown", "categorical-unknown", "categorical-label", "bias-unknown", "drop-all",
         "nothing-varies", "huge-field"])
 def test_data_problems_are_named_before_any_job(tmp_path, capsys, text, settings, message):
     assert message in refused(tmp_path, {"data.csv": text}, capsys, **settings)

@@ -54,7 +54,8 @@ def test_the_module_uses_the_standard_library_and_the_contract_only():
     source = (ROOT / "processing" / "metrics.py").read_text()
     imported = {line.split()[1].split(".")[0] for line in source.splitlines()
                 if line.startswith(("import ", "from ")) and "__future__" not in line}
-    assert imported == {"argparse", "bisect", "json", "math", "sys", "dataclasses", "pathlib", "typing", "contract"}
+    assert imported == {"argparse", "bisect", "csv", "io", "json", "math", "sys", "dataclasses", "pathlib", "typing",
+                        "contract"}
 
 
 def test_the_task_table_covers_the_contracts_tasks():
@@ -271,6 +272,25 @@ def test_the_script_takes_the_gate_it_is_given(tmp_path, capsys):
     report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     assert report["gate"]["better"] == "lower" and report["gate"]["passed"] is False
     assert "rmse 0.408248 (<= 0.3 to pass): FAILED" in capsys.readouterr().out
+
+
+def test_the_script_compares_the_groups_of_a_bias_column_on_the_raw_test_rows(tmp_path, monkeypatch):
+    """--group-columns names features of the raw test rows (--groups-dir: the rows a client sends, line-aligned
+    with the labels): the gate metric per group of enough rows, the rate of each group, and their gap."""
+    monkeypatch.setattr(metrics, "MIN_GROUP_ROWS", 4)
+    labels = "0\n1\n0\n1\n0\n1\n0\n1\n"
+    args = job_folders(tmp_path, "binary", ["0", "1"], labels, {"a.out": "0.1\n0.9\n0.2\n0.8\n0.9\n0.1\n0.3\n0.6\n"})
+    (tmp_path / "params" / "features.json").write_text(json.dumps({"task": "binary", "classes": ["0", "1"],
+                                                                   "features": ["x", "region"]}))
+    (tmp_path / "groups").mkdir()
+    (tmp_path / "groups" / "test.csv").write_text("1, north\n2,north\n3,north\n4,north\n5,south\n6,south\n7,south\n"
+                                                  "8,south\n")
+    assert metrics.main([*args, f"--groups-dir={tmp_path / 'groups'}", "--group-columns", "region"]) == 0
+    bias = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())["bias"]
+    assert bias == {"region": {"groups": {"north": {"rows": 4, "positive_rate": 0.5, "auc": 1.0},
+                                          "south": {"rows": 4, "positive_rate": 0.5, "auc": 0.25}},
+                               "gap": 0.75}}
+    assert metrics.main([*args, f"--groups-dir={tmp_path / 'groups'}", "--group-columns", "city"]) == 1
 
 
 @pytest.mark.parametrize("change, message", [

@@ -20,7 +20,7 @@ def test_defaults_are_a_binary_xgboost_gated_on_auc():
     assert (made.gate_metric, made.gate_threshold, made.better) == ("auc", 0.8, "higher")
     assert made.model.fixed == {"objective": "binary:logistic"} and made.model.serving is None
     assert made.arguments() == ["--label-column", "label", "--task", "binary", "--categorical-columns", "auto",
-                                "--drop-columns", "none"]
+                                "--drop-columns", "none", "--bias-columns", "none"]
 
 
 def test_each_task_has_its_objective_and_gate():
@@ -51,7 +51,7 @@ def test_a_team_script_model_trains_and_serves_in_its_framework_image():
 def test_column_lists_reach_the_import_job_as_written():
     made = contract(label_column="Churn Flag", categorical_columns="plan, region", drop_columns="customer_id")
     assert made.arguments() == ["--label-column", "Churn Flag", "--task", "binary", "--categorical-columns",
-                                "plan,region", "--drop-columns", "customer_id"]
+                                "plan,region", "--drop-columns", "customer_id", "--bias-columns", "none"]
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -62,6 +62,7 @@ def test_column_lists_reach_the_import_job_as_written():
     ({"label_column": "a,b"}, "invalid setting label_column='a,b': expected a column name"),
     ({"drop_columns": "id,id"}, "invalid setting drop_columns='id,id': expected a comma-separated list of distinct"),
     ({"drop_columns": "label"}, "invalid setting drop_columns='label': expected columns other than the label"),
+    ({"bias_columns": "label"}, "invalid setting bias_columns='label': expected columns other than the label"),
     ({"categorical_columns": "a", "drop_columns": "a"}, "invalid setting categorical_columns='a': expected no dropped"),
     ({"model": "training/nowhere"}, "invalid setting model='training/nowhere': expected xgboost (SageMaker's"),
     ({"drop_columns": ",".join(f"column_{i:03d}" for i in range(30))}, "expected at most 256 characters"),

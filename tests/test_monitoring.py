@@ -448,6 +448,7 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
         "mlkit-mon-drift": ("mlkit-mon", "DriftShare", mine, "Maximum", 3600, 0.3),
         "mlkit-mon-data-quality": ("mlkit-mon", "DataQualityIssues", mine, "Maximum", 3600, 1),
         "mlkit-mon-model-quality": ("mlkit-mon", "GateMetricWorsening", mine, "Maximum", 3600, 0.1),
+        "mlkit-mon-bias": ("mlkit-mon", "BiasGapWidening", mine, "Maximum", 3600, 0.2),
         "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
         "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
         **run_alarms("mon"),
@@ -563,7 +564,8 @@ def test_the_dashboard_has_a_widget_per_metric(synthesized):
               "predictions": {"psi": 0.5}, "model_quality": {
                   "rows": 3, "metrics": {name: 0.5 for task in ("binary", "regression") for name in
                                          metrics.task_of(task).metrics},
-                  "gate": {"metric": "auc", "better": "higher", "registered": 0.6, "live": 0.5, "worsening": 0.1}}}
+                  "gate": {"metric": "auc", "better": "higher", "registered": 0.6, "live": 0.5, "worsening": 0.1}},
+              "bias": {"region": {"widening": 0.3}}}
     assert set(published.metrics(report)) == set(MONITOR_METRICS)
 
 
@@ -731,3 +733,78 @@ def test_the_monitor_reads_a_traffic_value_as_the_served_preprocessing_does(tmp_
 
     assert {text: monitored(text) for text in texts} == {text: served(text) for text in texts}
     assert served(" 1") == "number 1.0" and served("NA") == "missing" and served("1_0") == "text"
+
+
+def bias_window(rng, rows: int, flip: str | None = None) -> tuple[list[str], list[int], list[float]]:
+    """A window's colours, true labels and a binary model's scores (right for 85% of rows), the labels of the
+    `flip` group flipped (a planted bias: the world changed for that group, the model did not)."""
+    colours = list(rng.choice(["blue", "green", "red"], rows))
+    truth = rng.integers(0, 2, rows)
+    right = rng.random(rows) < 0.85
+    scores = np.where(right == (truth == 1), 0.8, 0.2) + rng.normal(0, 0.05, rows)
+    labels = [int(1 - t) if c == flip else int(t) for c, t in zip(colours, truth)]
+    return colours, labels, [float(s) for s in np.clip(scores, 0, 1)]
+
+
+def bias_evaluation(rng) -> dict:
+    """The test set's evaluation with the colour groups, as the evaluation job writes it (--group-columns colour)."""
+    colours, labels, scores = bias_window(rng, 900)
+    evaluation = metrics.evaluate("binary", ["0", "1"], "".join(f"{v}\n" for v in labels),
+                                  "".join(f"{s!r}\n" for s in scores))
+    evaluation["gate"] = metrics.gate(evaluation, "auc", None)
+    evaluation["bias"] = metrics.bias_report("binary", ["0", "1"], labels, scores, {"colour": colours},
+                                             evaluation["gate"])
+    return evaluation
+
+
+def test_the_evaluation_records_the_gate_metric_and_rates_of_each_group():
+    rng = np.random.default_rng(21)
+    evaluation = bias_evaluation(rng)
+    colour = evaluation["bias"]["colour"]
+    assert set(colour["groups"]) == {"blue", "green", "red"}
+    for group in colour["groups"].values():
+        assert group["rows"] >= metrics.MIN_GROUP_ROWS and 0.8 < group["auc"] <= 1 and 0 < group["positive_rate"] < 1
+    aucs = [g["auc"] for g in colour["groups"].values()]
+    assert colour["gap"] == pytest.approx(max(aucs) - min(aucs))
+    small = metrics.groups("binary", ["0", "1"], [0, 1] * 20, [0.2, 0.8] * 20, ["a"] * 40, "auc")
+    assert "auc" not in small["a"] and small["a"]["rows"] == 40  # too few rows to compare on the metric
+
+
+def test_a_planted_bias_widens_the_gap_and_undrifted_windows_do_not_alarm():
+    """Labels flipped for one colour in the traffic open a gap far beyond the alarm's 0.2; windows like the test
+    set stay below it: 0 false alarms in 100 windows of 600 labelled rows (about 200 a group), the widest 0.11."""
+    from stacks.workflows.monitor_endpoint import BIAS_WIDENING
+
+    rng = np.random.default_rng(22)
+    evaluation = bias_evaluation(rng)
+    published = load_lambda_module("publish_metrics", "handler")
+
+    def widening(flip: str | None) -> float:
+        colours, labels, scores = bias_window(rng, 600, flip)
+        rows = [({"values": ["50", colour], "answer": score}, label)
+                for colour, label, score in zip(colours, labels, scores)]
+        found = monitor.bias(rows, {"size": 0, "colour": 1}, evaluation, metrics)
+        report = {"rows": 600, "outcome": "NoDrift", "drift": {"share": 0, "drifted": []},
+                  "data_quality": {"violations": 0}, "bias": found}
+        return published.metrics(report)["BiasGapWidening"][0]
+
+    undrifted = [widening(None) for _ in range(100)]
+    assert sum(w >= BIAS_WIDENING for w in undrifted) == 0  # (the widest was 0.11 with this seed)
+    planted = widening("red")
+    assert planted >= BIAS_WIDENING and planted > 0.5
+
+
+def test_the_monitor_reports_bias_per_group_of_the_labelled_traffic(tmp_path):
+    rng = np.random.default_rng(23)
+    evaluation = bias_evaluation(rng)
+    colours, labels, scores = bias_window(rng, 600, "red")
+    traffic = frame(600, 2)
+    traffic["colour"] = colours
+    folders(tmp_path, frame(300, 1), traffic, labels=labels, evaluation=evaluation, answers=[repr(s) for s in scores])
+    found = monitor.analyze(tmp_path)["bias"]["colour"]
+    assert found["groups"]["red"]["auc"] < 0.3 < found["groups"]["blue"]["auc"]
+    assert found["widening"] == pytest.approx(found["gap"] - evaluation["bias"]["colour"]["gap"], abs=1e-6)
+    # What the model said of each group in the hour's traffic, whether or not its labels came.
+    for colour, group in found["traffic"].items():
+        picked = [s for c, s in zip(colours, scores) if c == colour]
+        assert group == {"rows": len(picked), "positive_rate": pytest.approx(np.mean(np.asarray(picked) >= 0.5))}

@@ -33,6 +33,10 @@ def metrics(report: dict) -> dict[str, tuple[float, str]]:
         if quality["gate"]["live"] is not None:
             values.update(LiveGateMetric=(quality["gate"]["live"], "None"),
                           GateMetricWorsening=(quality["gate"]["worsening"], "None"))
+    widenings = [column["widening"] for column in (report.get("bias") or {}).values()
+                 if column["widening"] is not None]
+    if widenings:  # the widest opening of a gap between groups, over the bias columns
+        values["BiasGapWidening"] = (max(widenings), "None")
     return values
 
 

@@ -101,6 +101,8 @@ SETTINGS: dict[str, Setting] = {
     "task": ("binary", _task),
     "categorical_columns": ("auto", _columns("auto")),
     "drop_columns": ("", _columns(None)),
+    # Columns whose groups the model is compared across (the gate metric per group, test set and traffic).
+    "bias_columns": ("", _columns(None)),
     "gate_metric": ("", _optional_text),
     "gate_threshold": ("", _optional_number),
     "model": (BUILT_IN, _model),
@@ -165,6 +167,7 @@ class ModelContract:
     model: Model
     training_instance_count: int = 1
     distributed_above_mib: int = 1024
+    bias_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "ModelContract":
@@ -175,7 +178,8 @@ class ModelContract:
             raise _fail("gate_metric", metric, f"a metric of task={task}: " + ", ".join(metrics))
         threshold = settings["gate_threshold"]
         categorical, dropped = settings["categorical_columns"], settings["drop_columns"] or ()
-        for key, names in (("categorical_columns", categorical or ()), ("drop_columns", dropped)):
+        bias = settings["bias_columns"] or ()
+        for key, names in (("categorical_columns", categorical or ()), ("drop_columns", dropped), ("bias_columns", bias)):
             if label in names:
                 raise _fail(key, ",".join(names), f"columns other than the label ({label!r})")
         both = sorted(set(categorical or ()) & set(dropped))
@@ -188,7 +192,7 @@ class ModelContract:
         return cls(label_column=label, task=task, categorical_columns=categorical, drop_columns=tuple(dropped),
                    gate_metric=metric, gate_threshold=BY_TASK[task].gate_threshold if threshold is None else threshold,
                    model=model, training_instance_count=instances,
-                   distributed_above_mib=settings["distributed_above_mib"])
+                   distributed_above_mib=settings["distributed_above_mib"], bias_columns=tuple(bias))
 
     @property
     def better(self) -> str:
@@ -198,7 +202,8 @@ class ModelContract:
         """The contract as the import job's arguments (processing/import_dataset.py)."""
         return ["--label-column", self.label_column, "--task", self.task,
                 "--categorical-columns", "auto" if self.categorical_columns is None else ",".join(self.categorical_columns),
-                "--drop-columns", ",".join(self.drop_columns) or "none"]
+                "--drop-columns", ",".join(self.drop_columns) or "none",
+                "--bias-columns", ",".join(self.bias_columns) or "none"]
 
     def fragments(self) -> dict[str, Any]:
         """What the BuildAndRegister ASL takes of the contract: `${Name}` fields it fills."""
@@ -238,4 +243,5 @@ class ModelContract:
             "Task": self.task,
             "LabelColumn": self.label_column,
             "DropColumnsArgument": ",".join(self.drop_columns) or "none",
+            "BiasColumnsArgument": ",".join(self.bias_columns) or "none",
         }

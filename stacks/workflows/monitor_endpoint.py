@@ -34,6 +34,9 @@ GROUND_TRUTH = "ground-truth/"  # where operators upload labels: ground-truth/yy
 # live gate metric 0.1 worse than registered (processing/monitor.py `worsening`: 0.1 below for a metric where higher
 # is better, 10% above for RMSE and MAE); latency: ModelLatency (microseconds) p90 over a second.
 DRIFT_SHARE, QUALITY_WORSENING, LATENCY_P90_MICROSECONDS = 0.3, 0.1, 1_000_000
+# Bias: the gap between groups of a bias column on the gate metric, 0.2 wider than on the test set (processing/monitor.py
+# `bias`; groups of 100 labelled rows or more, processing/metrics.py MIN_GROUP_ROWS).
+BIAS_WIDENING = 0.2
 # The metrics PublishMetrics writes (lambda/publish_metrics): name -> what the dashboard calls it. Each of the tasks'
 # metrics (processing/metrics.py) on ground truth is Live<Metric>.
 MONITOR_METRICS = {"Rows": "rows checked", "DriftShare": "share of features drifted",
@@ -41,6 +44,7 @@ MONITOR_METRICS = {"Rows": "rows checked", "DriftShare": "share of features drif
                    "DataQualityIssues": "data-quality issues", "LabelledRows": "rows with ground truth",
                    "LiveGateMetric": "the gate metric on ground truth",
                    "GateMetricWorsening": "how much worse the gate metric is than registered",
+                   "BiasGapWidening": "how much wider the gap between groups is than on the test set",
                    **{f"Live{name[0].upper()}{name[1:]}": f"{name} on ground truth"
                       for name in dict.fromkeys(m for task in BY_TASK.values() for m in task.metrics)}}
 ENDPOINT_METRICS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "ModelLatency", "OverheadLatency")
@@ -204,6 +208,9 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                               f"On the ground truth that arrived, {self.endpoint_name}'s gate metric is "
                               f"{QUALITY_WORSENING} or more worse than registered with the deployed version (below, "
                               f"or for RMSE and MAE {QUALITY_WORSENING:.0%} above)"),
+            "bias": (self._monitor_metric("BiasGapWidening", hours), BIAS_WIDENING,
+                     f"On the ground truth that arrived, the gap between the groups of a bias column on "
+                     f"{self.endpoint_name}'s gate metric is {BIAS_WIDENING} or more wider than on the test set"),
             "endpoint-errors": (self._endpoint_metric("Invocation5XXErrors", "Sum"), 1,
                                 f"{self.endpoint_name} answered with server errors (5XX)"),
             "endpoint-latency": (self._endpoint_metric("ModelLatency", "p90"), LATENCY_P90_MICROSECONDS,
