@@ -627,6 +627,16 @@ def test_a_rollout_sagemaker_would_refuse_stops_synthesis_with_the_instance_coun
         build_app({**cdk_json_context(), "rollout": "blue"}, outdir=str(tmp_path))
 
 
+def test_serverless_serving_is_refused_at_synthesis_with_its_reason(tmp_path):
+    """SageMaker's serverless endpoints take no inference pipeline, isolation, data capture or KMS key (developer
+    guide, Serverless Inference, Feature exclusions): the registered chain cannot be served there as it is."""
+    with pytest.raises(ConfigError) as raised:
+        build_app({**cdk_json_context(), "serving": "serverless"}, outdir=str(tmp_path))
+    message = str(raised.value)
+    assert message.startswith("invalid setting serving=serverless: SageMaker Serverless Inference takes no "
+                              "inference pipeline") and "keep serving=realtime" in message and "\n" not in message
+
+
 def test_a_deployment_is_announced_as_monitored_only_while_the_monitors_schedule_is_enabled(cloud, loop):
     run = loop["unmonitored"]
     assert run["status"] == "FAILED" and run["error"] == "MonitoringNotInPlace"

@@ -46,6 +46,17 @@ def monitor_schedule_name(prefix: str) -> str:
     return f"{prefix}-monitor"
 
 
+# SageMaker Serverless Inference supports neither inference pipelines, network isolation, data capture, KMS keys nor
+# Model Monitor (SageMaker developer guide, "Deploy models with Amazon SageMaker Serverless Inference", Feature
+# exclusions). A registered version is two containers called in series (the fitted preprocessing, then the
+# model), served isolated and watched through data capture: none of that survives, so the setting is refused.
+SERVERLESS_REFUSED = (
+    "invalid setting serving=serverless: SageMaker Serverless Inference takes no inference pipeline, network "
+    "isolation, data capture or KMS key, and a registered version is a pipeline (the fitted preprocessing, then the "
+    "model) that DeployApproved serves isolated and MonitorEndpoint watches through data capture: keep "
+    "serving=realtime (an idle endpoint bills its instances; see docs/deploy-approved.md, Cost)")
+
+
 @register("DeployApproved")
 class DeployApprovedStack(SageMakerWorkflowStack):
     spec = WorkflowSpec(
@@ -83,6 +94,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             # How an approved version replaces the serving one (stacks/settings/rollouts.py).
             "rollout": ("all_at_once", one_of(*ROLLOUTS)),
             "rollout_step_percent": (50, whole_number(10, 50)),
+            # realtime: instances behind the endpoint. serverless is refused at synthesis (SERVERLESS_REFUSED).
+            "serving": ("realtime", one_of("realtime", "serverless")),
             "endpoint_instance_count": (1, whole_number(1, 20)),
         },
         # Failures after the version was accepted are notified (NotifyError) before the run fails.
@@ -92,6 +105,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
 
     def add_resources(self) -> Mapping[str, object]:
         settings = self.config.workflow_settings
+        if settings["serving"] == "serverless":
+            raise ConfigError(SERVERLESS_REFUSED)
         endpoint_type = settings["endpoint_instance_type"]
         if endpoint_type not in self.config.allowed_instance_types:
             raise ConfigError(f"invalid setting endpoint_instance_type={endpoint_type!r}: expected one of "
