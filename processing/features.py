@@ -18,7 +18,9 @@ What is fitted, on the training split only:
   x' = (x - mean) / std, with the mean and the population standard deviation of the imputed training values.
   Memory does not grow with the data (Fitter): the median is exact, numpy's, selected from the values spilled to
   a file; the mean and deviation are merged block by block (fixed blocks, so they do not depend on how the data
-  is read), within a relative 1e-14 of numpy's over the whole column (tests/test_features.py);
+  is read), within a relative 1e-14 of numpy's over the whole column (tests/test_features.py). Applying the
+  fit, forked worker processes (one a CPU, at most 4) transform chunks side by side while the job reads the next
+  ones, and the chunks are written in their order: the same bytes as one process writes;
 - categorical columns: one 0/1 column per category of the training split, sorted as text and named
   `column=category`; a missing value, or a category the training split did not have, is all zeros;
 - dropped columns: removed;
@@ -45,10 +47,13 @@ import importlib
 import io
 import json
 import math
+import multiprocessing
+import os
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from queue import Empty
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -61,6 +66,7 @@ PARAMETERS = "features.json"
 SERVING_MODULE = "features.py"  # the name SAGEMAKER_PROGRAM gives this file in the served model
 CSV = "text/csv"
 CHUNK_ROWS = 20000  # rows processed at a time: memory stays bounded on data sets of any size
+WORKERS = min(4, os.cpu_count() or 1)  # processes that transform chunks side by side
 
 Where = Callable[[int], str]  # the index of a row in a batch -> where that row came from, for messages
 
@@ -114,6 +120,16 @@ def kept(contract: dict) -> list[str]:
     return [name for name in contract["features"] if name not in contract["dropped"]]
 
 
+class Lines:
+    """Where the rows of a chunk came from (a Where that a worker process can be sent)."""
+
+    def __init__(self, path: Path, lines: list[int]) -> None:
+        self.path, self.lines = path, lines
+
+    def __call__(self, index: int) -> str:
+        return f"{self.path} line {self.lines[index]}"
+
+
 def split_chunks(input_dir: Path, split: str, dataset: dict) -> Iterator[tuple[list[str] | None, list[list[str]],
                                                                                Where]]:
     """(labels, feature rows in the data set's order, where) per chunk of a split; test rows have no label."""
@@ -137,8 +153,7 @@ def split_chunks(input_dir: Path, split: str, dataset: dict) -> Iterator[tuple[l
             batch = [row for _, row in zip(range(CHUNK_ROWS), rows)]
             if not batch:
                 break
-            lines = [number for number, _ in batch]
-            where = lambda i, lines=lines: f"{path} line {lines[i]}"  # noqa: E731
+            where = Lines(path, [number for number, _ in batch])
             for index, (_, values) in enumerate(batch):
                 if len(values) != width:
                     raise BadInput(f"{where(index)} has {len(values)} values; expected {expected}")
@@ -402,13 +417,11 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
         rows[split] = 0
         outs = [open(target, "w", encoding="utf-8", newline="") for target in targets]
         try:
-            for labels, values, where in split_chunks(input_dir, split, dataset):
-                processed = transform(parameters, values, where)
-                texts = None if labels is None else label_texts(dataset, labels, where)
-                for part, out in enumerate(outs):  # row i of the split goes to part i % parts
-                    start = (part - rows[split]) % parts
-                    out.write(csv_text(processed[start::parts], None if texts is None else texts[start::parts]))
-                rows[split] += len(values)
+            jobs = ((labels, values, where, rows[split], parts) for labels, values, where
+                    in counted(split_chunks(input_dir, split, dataset), rows, split))
+            for texts in transformed(jobs, parameters, dataset):
+                for out, text in zip(outs, texts):
+                    out.write(text)
         finally:
             for out in outs:
                 out.close()
@@ -417,6 +430,78 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
     (output_dir / "params" / PARAMETERS).write_text(parameters_text(parameters))
     package(parameters, output_dir / "preprocessor" / "model.tar.gz")
     return parameters
+
+
+def counted(chunks: Iterator, rows: dict, split: str) -> Iterator:
+    """The chunks, each counted into rows[split] once it has been read (so the next starts where it ends)."""
+    for chunk in chunks:
+        yield chunk
+        rows[split] += len(chunk[1])
+
+
+def chunk_texts(parameters: dict, dataset: dict, labels: list[str] | None, values: list[list[str]], where: Where,
+                first: int, parts: int) -> list[str]:
+    """One chunk of a split as CSV per part file: row i of the split (the chunk starts at row `first`) goes to
+    part i % parts."""
+    processed = transform(parameters, values, where)
+    texts = None if labels is None else label_texts(dataset, labels, where)
+    return [csv_text(processed[(part - first) % parts::parts],
+                     None if texts is None else texts[(part - first) % parts::parts]) for part in range(parts)]
+
+
+def _worker(jobs, results, parameters: dict, dataset: dict) -> None:
+    for number, job in iter(jobs.get, None):
+        try:
+            results.put((number, chunk_texts(parameters, dataset, *job), None))
+        except Exception as error:  # noqa: BLE001  (sent back, raised in order by the parent)
+            results.put((number, None, error))
+
+
+def transformed(jobs: Iterator[tuple], parameters: dict, dataset: dict) -> Iterator[list[str]]:
+    """chunk_texts of each job, in order. With more than one CPU, forked worker processes transform chunks side by
+    side while this process reads the next ones; at most two chunks a worker are in flight, so memory stays
+    bounded. A chunk's error is raised when its turn comes, so the first bad row of the split is the one named."""
+    if WORKERS < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (chunk_texts(parameters, dataset, *job) for job in jobs)
+        return
+    context = multiprocessing.get_context("fork")
+    queue, results = context.Queue(), context.Queue()
+    workers = [context.Process(target=_worker, args=(queue, results, parameters, dataset), daemon=True)
+               for _ in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    pending: dict[int, tuple] = {}
+    order = {"sent": 0, "next": 0}
+
+    def take() -> list[str]:
+        while order["next"] not in pending:
+            try:
+                number, texts, error = results.get(timeout=10)
+            except Empty:
+                if not all(worker.is_alive() for worker in workers):
+                    raise RuntimeError("a preprocessing worker process died (out of memory?)") from None
+                continue
+            pending[number] = (texts, error)
+        texts, error = pending.pop(order["next"])
+        order["next"] += 1
+        if error is not None:
+            raise error
+        return texts
+    try:
+        for job in jobs:
+            queue.put((order["sent"], job))
+            order["sent"] += 1
+            if order["sent"] - order["next"] >= 2 * WORKERS:
+                yield take()
+        while order["next"] < order["sent"]:
+            yield take()
+    finally:
+        for _ in workers:
+            queue.put(None)
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
 
 
 # -- serving: the scikit-learn container's inference contract ---------------------------------------------

@@ -143,6 +143,7 @@ def test_the_data_jobs_disk_grows_with_the_data_set_up_to_sagemakers_limit():
     assert size.volume_gb(3000 * 2**30, 8, 10) == 16_384  # ProcessingClusterConfig.VolumeSizeInGB's maximum
 
 
+@pytest.mark.slow  # a whole run of its own
 def test_a_constant_column_is_dropped_and_named_in_the_output_and_the_notification(cloud):
     """A column constant in the training split carries no signal: the run trains without it and says so; the
     registered model still takes rows with it, as clients send them."""

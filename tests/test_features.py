@@ -300,3 +300,27 @@ def test_the_moments_are_merged_blockwise_within_rounding_of_numpys(tmp_path, mo
     assert fitted["median"] == float(np.median(present))
     assert fitted["mean"] == pytest.approx(imputed.mean(), rel=1e-14)
     assert fitted["std"] == pytest.approx(imputed.std(), rel=1e-14)
+
+
+def test_worker_processes_transform_the_chunks_to_the_same_bytes_and_name_the_first_bad_row(tmp_path, monkeypatch):
+    """Chunks transformed side by side by forked workers come back in order: the same files as one process
+    writes; a bad value in a late chunk is named by its own line, the first one of the split."""
+    rows = [[str(i % 3), f"{i * 0.37:.3f}", "" if i % 5 == 0 else "abc"[i % 3]] for i in range(200)]
+    raw = write_raw(tmp_path / "raw", ["label", "x", "z"], {"train": rows, "validation": rows, "test": rows},
+                    label="label", task="multiclass", categorical=("z",), classes=["0", "1", "2"])
+    monkeypatch.setattr(features, "CHUNK_ROWS", 7)
+    written = {}
+    for workers in (1, 3):
+        monkeypatch.setattr(features, "WORKERS", workers)
+        assert features.process(raw, tmp_path / f"w{workers}", train_parts=2)["rows"]["test"] == 200
+        written[workers] = {p.relative_to(tmp_path / f"w{workers}"): p.read_bytes()
+                            for p in (tmp_path / f"w{workers}").rglob("*") if p.is_file()}
+    assert written[1] == written[3] and len(written[1]) == 6
+    validation = (raw / "validation.csv").read_text().splitlines()
+    for line in (150, 180):  # two bad values in late chunks: the earlier is named
+        cells = validation[line - 1].split(",")
+        cells[1] = f"bad{line}"
+        validation[line - 1] = ",".join(cells)
+    (raw / "validation.csv").write_text("\n".join(validation) + "\n")
+    with pytest.raises(features.BadInput, match=r"validation.csv line 150, column 'x': 'bad150' is not a finite"):
+        features.process(raw, tmp_path / "bad", train_parts=2)
