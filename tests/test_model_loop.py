@@ -1,6 +1,7 @@
 """The model contract through the whole loop, offline: a team's own data and settings are imported, preprocessed,
 trained, evaluated as served, registered, approved, deployed and smoke-tested on raw rows; the endpoint answers
-the raw test rows with exactly the registered metrics.
+the raw test rows with exactly the registered metrics; its labelled traffic gets the task's quality metrics, and a
+planted drop fires the model-quality alarm.
 
 The four cases of the issue, each a configuration of its own (tests/conftest.py `contract-*`):
 - three classes with a text column (built-in XGBoost, multi:softprob);
@@ -10,6 +11,7 @@ The four cases of the issue, each a configuration of its own (tests/conftest.py 
 """
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import shlex
@@ -21,7 +23,8 @@ from examples.make_data import DATA_SETS
 from offline.cloud.account import LocalCloud
 from tests.conftest import EXTRA_CONFIGURATIONS, ROOT, load_processing_module
 
-BR, DA = "BuildAndRegister", "DeployApproved"
+BR, DA, MON = "BuildAndRegister", "DeployApproved", "MonitorEndpoint"
+HOUR = datetime.timedelta(hours=1)
 metrics = load_processing_module("metrics")
 pytestmark = pytest.mark.slow
 
@@ -72,8 +75,37 @@ def run_loop(synthesis, case: str) -> dict:
         runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
         answer = runtime.invoke_endpoint(EndpointName=json.loads(deployed["output"])["endpoint"],
                                          ContentType="text/csv", Accept="text/csv", Body=rows)["Body"].read().decode()
+        monitored = planted_quality_drop(cloud, json.loads(deployed["output"])["endpoint"], rows, labels,
+                                         report["task"], report.get("classes"))
         return {"output": output, "report": report, "rows": rows, "labels": labels, "answer": answer,
-                "deployed": json.loads(deployed["output"])}
+                "deployed": json.loads(deployed["output"]), **monitored}
+
+
+def planted_quality_drop(cloud: LocalCloud, endpoint: str, rows: str, labels: str, task: str, classes) -> dict:
+    """The test rows sent as traffic in requests of 25 (each with its inference id) in one hour; ground truth for
+    them arrives later, every second label planted wrong (another class; the value tripled); the next monitor run
+    scores it and the model-quality alarm is evaluated."""
+    hour = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0) - 4 * HOUR
+    cloud.sagemaker.hosting.clock = lambda: hour + datetime.timedelta(minutes=10)
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    lines, truth = rows.splitlines(), labels.split()
+    wrong = [(classes[(classes.index(v) + 1) % len(classes)] if classes else repr(float(v) * 3)) if i % 2 else v
+             for i, v in enumerate(truth)]
+    records = []
+    for start in range(0, len(lines), 25):
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body="\n".join(lines[start:start + 25]),
+                                InferenceId=f"q-{start}")
+        records.append(json.dumps({"groundTruthData": {"data": "".join(f"{v}\n" for v in wrong[start:start + 25]),
+                                                       "encoding": "CSV"},
+                                   "eventMetadata": {"eventId": f"q-{start}"}, "eventVersion": "0"}))
+    cloud.s3.put_object(Bucket=cloud.workflows[MON].data_bucket, Key=f"ground-truth/{hour:%Y/%m/%d/%H}/labels.jsonl",
+                        Body=("\n".join(records) + "\n").encode())
+    end = hour + 3 * HOUR
+    started = cloud.start(MON, {"window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}"}, "quality")
+    checked = cloud.wait([started])[started]
+    assert checked["status"] == "SUCCEEDED", checked.get("cause")
+    return {"quality": json.loads(checked["output"])["model_quality"], "planted": wrong,
+            "alarms": {change["alarm"]: change["state"] for change in cloud.alarms.evaluate(end)}}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -90,6 +122,22 @@ def test_the_endpoint_answers_raw_rows_with_the_registered_metrics(loop):
     gate = report["gate"]
     assert gate["metric"] == CASES[case][2] and gate["passed"] is True
     print(f"{case}: {json.dumps({name: value['value'] for name, value in report[key].items() if 'value' in value})}")
+
+
+def test_ground_truth_gives_the_tasks_quality_metrics_and_a_planted_drop_fires_the_alarm(loop):
+    """Each case's labelled traffic is scored with its task's metrics, the same as processing/metrics.py computes
+    from the endpoint's answers and the planted labels; half the labels wrong is a worsening past 0.1, and the
+    model-quality alarm fires."""
+    case, result = loop
+    report, quality = result["report"], result["quality"]
+    task, classes = report["task"], report["classes"]
+    answers = metrics.parse_answers(task, classes, result["answer"])
+    planted = metrics.parse_labels(task, classes, "\n".join(result["planted"]))
+    assert quality["task"] == task and quality["rows"] == len(planted)
+    for name, value in quality["metrics"].items():
+        assert value == pytest.approx(metrics.measure(task, classes, planted, answers, [name])[name], abs=1e-6), name
+    assert quality["gate"]["metric"] == CASES[case][2] and quality["gate"]["worsening"] > 0.1
+    assert result["alarms"].get("mlkit-mon-model-quality") == "ALARM"
 
 
 def test_raw_rows_reach_the_endpoint_as_the_user_wrote_them(loop):
