@@ -34,7 +34,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from contract.data import MISSING, NUMBER, TASKS, BadInput
 from contract.scripts import load_script
@@ -417,14 +417,14 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     read = [0] * len(groups)
     training = Training(columns, scan.numeric())
     label = columns.label
-    pending: list[list[str]] = []  # the features of training rows not yet given to the fitter, and where from
-    places: list[str] = []
+    pending: list[list[str]] = []  # the features of training rows not yet given to the fitter, and their lines
+    lines: list[int] = []
 
-    def fit_pending() -> None:
-        if fitter is not None and pending:
-            fitter.add(pending, places.__getitem__)
+    def fit_pending(source: Source) -> None:
+        if pending:
+            fitter.add(pending, lambda index: f"{source.uri} line {lines[index]}")
         pending.clear()
-        places.clear()
+        lines.clear()
     (output / "raw").mkdir(parents=True, exist_ok=True)
     (output / "test-labels").mkdir(parents=True, exist_ok=True)
     paths = [output / "raw" / f"{name}.csv" for name in SPLITS] + [output / "test-labels" / "labels.csv"]
@@ -444,15 +444,16 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
                     training.add(source.uri, line, values)
                     if fitter is not None:
                         pending.append(values[:label] + values[label + 1:])
-                        places.append(f"{source.uri} line {line}")
+                        lines.append(line)
                         if len(pending) == FIT_ROWS:
-                            fit_pending()
+                            fit_pending(source)
                 elif split == 1:
                     validation.writerow(values)
                 else:
                     test.writerow(values[:label] + values[label + 1:])
                     labels.writerow((values[label],))
-        fit_pending()
+            if fitter is not None:
+                fit_pending(source)
         constant = training.constant(scan)
     except BaseException:
         for handle, path in zip(handles, paths):
@@ -464,18 +465,17 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     return {name: sum(group.count(number) for group in groups) for number, name in enumerate(SPLITS)}, constant
 
 
-def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str, fitter=None) -> dict:
-    """Checks and splits the data set; with `fitter` (a function of the column kinds that returns a
-    features.Fitter), the preprocessing learns the training split as it is written."""
+def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str,
+                   new_fitter: Callable[[dict], Any] | None = None) -> tuple[dict, Any]:
+    """Checks and splits the data set; returns its description and, with `new_fitter` (the column kinds -> a
+    features.Fitter), the fitter that learnt the preprocessing from the training split as it was written."""
     scan = Scan(settings, sources(input_dir, source))
     classes = scan.classes()
     numeric = scan.numeric()
     names, columns = scan.columns.names, scan.columns
-    if fitter is not None:
-        fitter = fitter({"features": [names[i] for i in columns.features],
-                         "dropped": [names[i] for i in columns.dropped],
-                         "numeric": [names[i] for i in numeric],
-                         "categorical": [names[i] for i in columns.kept if i not in numeric]})
+    fitter = None if new_fitter is None else new_fitter({
+        "features": [names[i] for i in columns.features], "dropped": [names[i] for i in columns.dropped],
+        "numeric": [names[i] for i in numeric], "categorical": [names[i] for i in columns.kept if i not in numeric]})
     rows, constant = write_splits(scan, classes, seed, output, fitter)
     kept = [i for i in columns.kept if i not in constant]
     description = {"source": source, "label_column": settings.label, "task": settings.task, "columns": names,
@@ -486,7 +486,7 @@ def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int,
                    "constant": [names[i] for i in constant], "notices": list(constant.values()),
                    "classes": classes, "rows": rows}
     (output / "raw" / "dataset.json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
-    return description
+    return description, fitter
 
 
 def exit_message(message: str) -> str:
@@ -543,50 +543,45 @@ def main(argv: list[str] | None = None) -> int:
             raise
         disk = next(p for p in (args.output_dir, *args.output_dir.parents) if p.exists())
         total = shutil.disk_usage(disk).total / 1e9
-        message = exit_message(f"VolumeFull: the job's disk ({total:.0f} GB) filled up while it wrote "
-                               f"{error.filename or 'its output'}; BuildAndRegister sizes it from the data set's size "
-                               "(docs/build-and-register.md), which wide one-hot encodings (categorical columns "
-                               "of many values) can outgrow: drop such columns (drop_columns), or split the data "
-                               "set")
-        args.message_file.write_text(message, encoding="utf-8")
-        print(message, file=sys.stderr)
-        return 1
+        return refuse(args, f"VolumeFull: the job's disk ({total:.0f} GB) filled up while it wrote "
+                            f"{error.filename or 'its output'}; BuildAndRegister sizes it from the data set's size "
+                            "(docs/build-and-register.md), which wide one-hot encodings (categorical columns of "
+                            "many values) can outgrow: drop such columns (drop_columns), or split the data set")
+
+
+def refuse(args: argparse.Namespace, message: str) -> int:
+    """Ends the job on `message` (`<Class>: ...`): the message file (its ExitMessage) and the log get it."""
+    message = exit_message(message)
+    args.message_file.write_text(message, encoding="utf-8")
+    print(message, file=sys.stderr)
+    return 1
 
 
 def run_job(args: argparse.Namespace) -> int:
     """The import, and in the data job the preprocessing; the message file gets the summary or the refusal."""
     features = load_script(args.features_script, "features") if args.processed_dir else None
-    with contextlib.ExitStack() as stack:
-        made = []  # the preprocessing's fitter (data job only), made once the import knows the column kinds
-
-        def make_fitter(kinds: dict):
-            spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="fit-", dir=args.processed_dir))
-            made.append(features.Fitter(kinds, Path(spill)))
-            return made[0]
-        if features is not None:
-            args.processed_dir.mkdir(parents=True, exist_ok=True)
+    if features is not None:
+        args.processed_dir.mkdir(parents=True, exist_ok=True)
+    # The data job's fitter spills the training numbers here (for the medians); gone before the outputs upload.
+    with (tempfile.TemporaryDirectory(prefix="fit-", dir=args.processed_dir) if features is not None
+          else contextlib.nullcontext()) as spill:
         try:
             settings = Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns,
                                 args.bias_columns)
-            description = import_dataset(args.input_dir, args.output_dir, settings, args.seed, args.source,
-                                         make_fitter if features is not None else None)
+            description, fitter = import_dataset(
+                args.input_dir, args.output_dir, settings, args.seed, args.source,
+                None if features is None else lambda kinds: features.Fitter(kinds, Path(spill)))
         except InvalidDataset as error:
-            message = exit_message(f"InvalidDataset: {error}")
-            args.message_file.write_text(message, encoding="utf-8")
-            print(message, file=sys.stderr)
-            return 1
+            return refuse(args, f"InvalidDataset: {error}")
         for notice in description["notices"]:
             print(f"notice: {notice}", file=sys.stderr)
-        if features is not None:
+        if fitter is not None:
             raw = args.output_dir / "raw"
             try:
-                fitted = made[0].parameters(raw / "train.csv", description)
-                features.process(raw, args.processed_dir, args.train_parts, fitted)
+                features.process(raw, args.processed_dir, args.train_parts,
+                                 fitter.parameters(raw / "train.csv", description))
             except features.BadInput as error:  # the import checked the data: the kit's fault, not the data's
-                message = exit_message(f"PreprocessingFailed: {error}")
-                args.message_file.write_text(message, encoding="utf-8")
-                print(message, file=sys.stderr)
-                return 1
+                return refuse(args, f"PreprocessingFailed: {error}")
     train_mib = (args.output_dir / "raw" / "train.csv").stat().st_size / 2**20  # decides the training's instances
     args.message_file.write_text(summary_of(description, args.seed, train_mib), encoding="utf-8")
     print(json.dumps({"source": description["source"], "rows": description["rows"], "seed": args.seed,
