@@ -208,15 +208,15 @@ class Fitter:
             values.tofile(self.files[name])
             self.pending[name].append(values)
             if sum(map(len, self.pending[name])) >= STATS_BLOCK:
-                self._merge(name, STATS_BLOCK)
+                self._merge(name)
         for name, seen in self.seen.items():
             seen.update(columns[name])
             seen.difference_update(MISSING)
 
-    def _merge(self, name: str, size: int) -> None:
-        """Folds the first `size` pending values of a column into its moments (every block but the last full)."""
+    def _merge(self, name: str) -> None:
+        """Folds the first STATS_BLOCK pending values of a column into its moments (every block but the last full)."""
         pending = np.concatenate(self.pending[name])
-        block, rest = pending[:size], pending[size:]
+        block, rest = pending[:STATS_BLOCK], pending[STATS_BLOCK:]
         self.pending[name] = [rest] if len(rest) else []
         if not len(block):
             return
@@ -235,7 +235,7 @@ class Fitter:
         names = dataset["features"]
         for name in self.numeric:
             while self.pending[name]:
-                self._merge(name, STATS_BLOCK)
+                self._merge(name)
             self.files[name].close()
         empty = [name for name in kept(dataset) if not (self.seen.get(name) or name in self.numeric
                                                         and self.moments[name][0])]
@@ -414,12 +414,9 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
         targets = ([output_dir / split / f"{split}.csv"] if parts == 1 else
                    [output_dir / split / f"part-{index:05d}.csv" for index in range(parts)])
         targets[0].parent.mkdir(parents=True, exist_ok=True)
-        rows[split] = 0
         outs = [open(target, "w", encoding="utf-8", newline="") for target in targets]
         try:
-            jobs = ((labels, values, where, rows[split], parts) for labels, values, where
-                    in counted(split_chunks(input_dir, split, dataset), rows, split))
-            for texts in transformed(jobs, parameters, dataset):
+            for texts in transformed(split_jobs(input_dir, split, dataset, parts, rows), parameters, dataset):
                 for out, text in zip(outs, texts):
                     out.write(text)
         finally:
@@ -432,11 +429,14 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
     return parameters
 
 
-def counted(chunks: Iterator, rows: dict, split: str) -> Iterator:
-    """The chunks, each counted into rows[split] once it has been read (so the next starts where it ends)."""
-    for chunk in chunks:
-        yield chunk
-        rows[split] += len(chunk[1])
+def split_jobs(input_dir: Path, split: str, dataset: dict, parts: int, rows: dict) -> Iterator[tuple]:
+    """chunk_texts' arguments for each chunk of a split (with the split's row it starts at); the split's rows are
+    in rows[split] once every chunk has been read."""
+    first = 0
+    for labels, values, where in split_chunks(input_dir, split, dataset):
+        yield labels, values, where, first, parts
+        first += len(values)
+    rows[split] = first
 
 
 def chunk_texts(parameters: dict, dataset: dict, labels: list[str] | None, values: list[list[str]], where: Where,
@@ -471,10 +471,11 @@ def transformed(jobs: Iterator[tuple], parameters: dict, dataset: dict) -> Itera
     for worker in workers:
         worker.start()
     pending: dict[int, tuple] = {}
-    order = {"sent": 0, "next": 0}
+    sent = taken = 0
 
     def take() -> list[str]:
-        while order["next"] not in pending:
+        nonlocal taken
+        while taken not in pending:
             try:
                 number, texts, error = results.get(timeout=10)
             except Empty:
@@ -482,18 +483,18 @@ def transformed(jobs: Iterator[tuple], parameters: dict, dataset: dict) -> Itera
                     raise RuntimeError("a preprocessing worker process died (out of memory?)") from None
                 continue
             pending[number] = (texts, error)
-        texts, error = pending.pop(order["next"])
-        order["next"] += 1
+        texts, error = pending.pop(taken)
+        taken += 1
         if error is not None:
             raise error
         return texts
     try:
         for job in jobs:
-            queue.put((order["sent"], job))
-            order["sent"] += 1
-            if order["sent"] - order["next"] >= 2 * WORKERS:
+            queue.put((sent, job))
+            sent += 1
+            if sent - taken >= 2 * WORKERS:
                 yield take()
-        while order["next"] < order["sent"]:
+        while taken < sent:
             yield take()
     finally:
         for _ in workers:
