@@ -354,15 +354,27 @@ def groups(task: str, classes: Sequence[str] | None, labels: list | None, answer
     return found
 
 
+def on_gate_scale(amount: float, better: str, registered: float) -> float:
+    """An amount of a metric on the one scale the monitor's alarms read for every gate metric: as it is where higher
+    is better (all those metrics are at most 1); for an error in the label's own unit (RMSE, MAE), whose absolute
+    size means nothing across data sets, as a share of the registered value (the amount itself when that is 0)."""
+    return amount if better == HIGHER else amount / registered if registered > 0 else amount
+
+
+def worsening(verdict: dict, live: float) -> float:
+    """How much worse the live value of the gate's metric is than the registered one (`verdict`: the gate's),
+    on the gate scale: the drop, or for an error the rise."""
+    registered, better = verdict["value"], verdict["better"]
+    return on_gate_scale(registered - live if better == HIGHER else live - registered, better, registered)
+
+
 def group_gap(found: dict, metric: str, better: str, overall: float) -> float | None:
     """How far apart the groups are on `metric`: the best group's value minus the worst's, over the groups that
-    have one; for an error in the label's unit (RMSE, MAE), as a share of the overall value, so that one threshold
-    reads the same for every metric. None with fewer than two such groups."""
+    have one, on the gate scale (`overall`: the registered value). None with fewer than two such groups."""
     values = [entry[metric] for entry in found.values() if entry.get(metric) is not None]
     if len(values) < 2:
         return None
-    spread = max(values) - min(values)
-    return spread if better == HIGHER else spread / overall if overall > 0 else spread
+    return on_gate_scale(max(values) - min(values), better, overall)
 
 
 def bias_report(task: str, classes: Sequence[str] | None, labels: list, answers: list,

@@ -20,7 +20,7 @@ way against `predictions`: numeric for binary (probabilities, bins over [0, 1]) 
 the test set's range), categorical for multiclass (the predicted classes' frequencies). Model quality on ground
 truth is measured for every task by processing/metrics.py (the job gets it as a second code input, --metrics-script):
 the task's metrics on the rows whose ground truth arrived, and how much worse the gate metric is than the value
-registered with the deployed version (`worsening`). Runs on a laptop the same way.
+registered with the deployed version (metrics.py `worsening`). Runs on a laptop the same way.
 """
 from __future__ import annotations
 
@@ -231,17 +231,6 @@ def truth_of(label: str, evaluation: dict):
     return value
 
 
-def worsening(gate: dict, live: float) -> float:
-    """How much worse the live gate metric is than the registered one, one scale for the alarm: the drop, for a
-    metric where higher is better (accuracy, AUC, precision, recall, F1, R^2: all at most 1); the rise as a share of
-    the registered value, for an error in the label's own unit (RMSE, MAE), whose absolute size means nothing
-    across data sets (the rise itself when the registered error is 0)."""
-    registered = gate["value"]
-    if gate["better"] == "higher":
-        return registered - live
-    return (live - registered) / registered if registered > 0 else live
-
-
 def joined(captured: list[dict], labels: dict, evaluation: dict) -> list[tuple[dict, object]]:
     """(captured row, its ground truth as metrics reads it) of the rows whose ground truth arrived."""
     return [(r, truth_of(labels[(r["request"], r["index"])], evaluation)) for r in captured
@@ -266,7 +255,7 @@ def model_quality(rows: list[tuple[dict, object]], evaluation: dict, metrics) ->
     value = live[gate["metric"]]
     return {"rows": len(rows), "task": task, "metrics": live,
             "gate": {"metric": gate["metric"], "better": gate["better"], "registered": gate["value"], "live": value,
-                     "worsening": None if value is None else round(worsening(gate, value), 6)}}
+                     "worsening": None if value is None else round(metrics.worsening(gate, value), 6)}}
 
 
 def bias(rows: list[tuple[dict, object]], positions: dict[str, int], evaluation: dict, metrics,
@@ -281,13 +270,13 @@ def bias(rows: list[tuple[dict, object]], positions: dict[str, int], evaluation:
         return None
     task, classes, gate = evaluation["task"], evaluation.get("classes"), evaluation["gate"]
     truth, answers = [t for _, t in rows], [r["answer"] for r, _ in rows]
+    answered = [r for r in captured if r["answer"] is not None]
     found = {}
     for column, baseline in evaluation["bias"].items():
         values = [r["values"][positions[column]] for r, _ in rows]
-        groups = metrics.groups(task, classes, truth, answers, values, gate["metric"]) if rows else {}
+        groups = metrics.groups(task, classes, truth, answers, values, gate["metric"])
         gap = metrics.group_gap(groups, gate["metric"], gate["better"], gate["value"])
         widening = None if gap is None or baseline["gap"] is None else round(gap - baseline["gap"], 6)
-        answered = [r for r in captured if r["answer"] is not None]
         traffic = metrics.groups(task, classes, None, [r["answer"] for r in answered],
                                  [r["values"][positions[column]] for r in answered], gate["metric"])
         found[column] = {"groups": groups, "gap": gap, "baseline_gap": baseline["gap"], "widening": widening,

@@ -31,7 +31,7 @@ from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpo
 
 GROUND_TRUTH = "ground-truth/"  # where operators upload labels: ground-truth/yyyy/mm/dd/hh/<file>.jsonl
 # Alarm thresholds. Drift: Evidently's default alert share (../shared/reference/monitoring.md); model quality: the
-# live gate metric 0.1 worse than registered (processing/monitor.py `worsening`: 0.1 below for a metric where higher
+# live gate metric 0.1 worse than registered (processing/metrics.py `worsening`: 0.1 below for a metric where higher
 # is better, 10% above for RMSE and MAE); latency: ModelLatency (microseconds) p90 over a second.
 DRIFT_SHARE, QUALITY_WORSENING, LATENCY_P90_MICROSECONDS = 0.3, 0.1, 1_000_000
 # Bias: the gap between groups of a bias column on the gate metric, 0.2 wider than on the test set (processing/monitor.py
