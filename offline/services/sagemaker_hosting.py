@@ -156,15 +156,15 @@ class LocalHosting:
         kind = routing["Type"]
         if kind == "ALL_AT_ONCE":
             return [1.0]
-        size = routing.get("CanarySize" if kind == "CANARY" else "LinearStepSize")
+        field = "CanarySize" if kind == "CANARY" else "LinearStepSize"
+        size = routing.get(field)
         if size is None:
-            raise SageMakerError("ValidationException", f"A {kind} traffic routing needs its "
-                                                        f"{'CanarySize' if kind == 'CANARY' else 'LinearStepSize'}")
+            raise SageMakerError("ValidationException", f"A {kind} traffic routing needs its {field}")
         instances = config["ProductionVariants"][0].get("InitialInstanceCount", 1)
         share = size["Value"] / (instances if size["Type"] == "INSTANCE_COUNT" else 100)
         if not (0 < share <= 0.5 if kind == "CANARY" else 0.1 <= share <= 0.5):
-            raise SageMakerError("ValidationException", f"{'CanarySize' if kind == 'CANARY' else 'LinearStepSize'} "
-                                                        f"of {size['Value']} ({size['Type']}) is {share:.0%} of the "
+            raise SageMakerError("ValidationException", f"{field} of {size['Value']} ({size['Type']}) is "
+                                                        f"{share:.0%} of the "
                                                         f"variant's {instances} instances; it must be "
                                                         f"{'at most 50%' if kind == 'CANARY' else '10-50%'}")
         if kind == "CANARY":

@@ -29,11 +29,9 @@ def _step(rollout: str, percent: int, instances: int) -> int | None:
     return step if step >= 1 and low <= step / instances <= high else None
 
 
-def step_instances(rollout: str, percent: int, instances: int) -> int | None:
-    """The instances each step (the canary, or each linear step) moves; None for all_at_once. Refuses a step
-    SageMaker would refuse, or one smaller than an instance, naming the instance count that works."""
-    if rollout == "all_at_once":
-        return None
+def step_instances(rollout: str, percent: int, instances: int) -> int:
+    """The instances each step (the canary, or each linear step) moves. Refuses a step SageMaker would refuse, or
+    one smaller than an instance, naming the instance count that works."""
     step = _step(rollout, percent, instances)
     if step is None:
         need = "at most 50%" if rollout == "canary" else "10% to 50%"
@@ -48,8 +46,8 @@ def step_instances(rollout: str, percent: int, instances: int) -> int | None:
 
 def traffic_routing(rollout: str, percent: int, instances: int) -> dict:
     """The BlueGreenUpdatePolicy's TrafficRoutingConfiguration."""
-    step = step_instances(rollout, percent, instances)
-    size = {"Type": "INSTANCE_COUNT", "Value": step}
-    return {"Type": rollout.upper(), "WaitIntervalInSeconds": BAKE_SECONDS,
-            **({"CanarySize": size} if rollout == "canary" else {"LinearStepSize": size} if rollout == "linear"
-               else {})}
+    routing = {"Type": rollout.upper(), "WaitIntervalInSeconds": BAKE_SECONDS}
+    if rollout == "all_at_once":
+        return routing
+    size = {"Type": "INSTANCE_COUNT", "Value": step_instances(rollout, percent, instances)}
+    return {**routing, "CanarySize" if rollout == "canary" else "LinearStepSize": size}

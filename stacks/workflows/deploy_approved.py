@@ -124,12 +124,13 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         self.endpoint_name = endpoint_name(self.job_name_prefix)
         self.endpoint_arn = format_arn(self, service="sagemaker", resource="endpoint", resource_name=self.endpoint_name)
         above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        self.alarm = self._rollback_alarm("Errors", "Invocation5XXErrors", "Sum", 1, above,
-                                          f"Server errors of {self.endpoint_name}")
-        self.latency_alarm = self._rollback_alarm(  # ModelLatency is in microseconds
-            "Latency", "ModelLatency", "p90", 1_000_000, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            f"{self.endpoint_name}'s model took over a second for a tenth of its requests")
-        for alarm in (self.alarm, self.latency_alarm):
+        self.rollback_alarms = (
+            self._rollback_alarm("Errors", "Invocation5XXErrors", "Sum", 1, above,
+                                 f"Server errors of {self.endpoint_name}"),
+            self._rollback_alarm(  # ModelLatency is in microseconds
+                "Latency", "ModelLatency", "p90", 1_000_000, cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                f"{self.endpoint_name}'s model took over a second for a tenth of its requests"))
+        for alarm in self.rollback_alarms:
             accept(alarm.node.default_child, "alarm-action",
                    "SageMaker's deployment guardrails watch this alarm and roll an update back when it fires; that "
                    "is its action. The run's outcome is notified on the build stack's topic.")
@@ -145,8 +146,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "NotificationTopicArn": shared["notification-topic-arn"],
             "EndpointName": self.endpoint_name, "VariantName": VARIANT, "EndpointInstanceType": endpoint_type,
             "DataCapturePercentage": settings["data_capture_percentage"],
-            "RollbackAlarmName": self.alarm.alarm_name,
-            "RollbackAlarms": [{"AlarmName": alarm.alarm_name} for alarm in (self.alarm, self.latency_alarm)],
+            "RollbackAlarms": [{"AlarmName": alarm.alarm_name} for alarm in self.rollback_alarms],
             "TrafficRouting": routing, "TerminationWaitSeconds": TERMINATION_WAIT_SECONDS,
             "EndpointInstanceCount": instances,
             "MonitorScheduleName": monitor_schedule_name(self.job_name_prefix),
@@ -204,7 +204,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         # (deployment-guardrails-configuration.html); the page names no role, so both may: the model's role and the
         # state machine's, which calls UpdateEndpoint. On exactly this alarm.
         for role in (self.sagemaker_role, self.workflow.role):
-            allow(role, ["cloudwatch:DescribeAlarms"], [self.alarm.alarm_arn, self.latency_alarm.alarm_arn])
+            allow(role, ["cloudwatch:DescribeAlarms"], [alarm.alarm_arn for alarm in self.rollback_alarms])
         if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
             allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
                   conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
