@@ -16,7 +16,7 @@ from stacks.asl.shared_asl import SHARED_STATES, shared_asl
 from stacks.asl.task_checks import name_length
 from stacks.app.kit import WORKFLOWS
 from stacks.constructs.workflow import workflow_policy_statements
-from tests.conftest import ROOT
+from tests.conftest import EVERY_INTEGRATION, ROOT
 
 DEFINITIONS = sorted((ROOT / "statemachines").glob("*.asl.json"))
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's rule for job and model names
@@ -49,16 +49,17 @@ def test_task_states_include_parallel_and_map_states():
 def derive(definition: dict) -> list:
     stack = Stack(App(), "Probe")
     return workflow_policy_statements(definition, scope=stack, source="probe.asl.json",
-                                      job_name_prefix="p-x", sagemaker_role_arn="arn:aws:iam::1:role/r")
+                                      job_name_prefix="p-x", sagemaker_role_arn="arn:aws:iam::1:role/r",
+                                      table=SERVICE_INTEGRATIONS)
 
 
 def test_integration_missing_from_the_table_stops_synthesis_with_what_to_add():
     definition = {"States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage"}}}
     with pytest.raises(WorkflowDefinitionError) as error:
         derive(definition)
-    assert str(error.value) == ("probe.asl.json: state 'Notify' uses integration 'sqs:sendMessage', which "
-                                "stacks/asl/integrations.py SERVICE_INTEGRATIONS does not list; add the IAM actions "
-                                "and resources it needs there")
+    assert str(error.value) == ("probe.asl.json: state 'Notify' uses integration 'sqs:sendMessage', which neither "
+                                "the kit's table (stacks/asl/integrations.py) nor the workflow declares; declare it "
+                                "in its WorkflowSpec integrations with the IAM actions and the resources it needs")
 
 
 def test_non_integration_resources_are_rejected():
@@ -125,9 +126,9 @@ def test_substitute_inserts_shared_fragments_as_copies():
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: p.name)
 def test_every_sagemaker_name_is_fresh_per_attempt_and_within_its_limit(path):
-    created = [(name, state["Parameters"], SERVICE_INTEGRATIONS[key])
+    created = [(name, state["Parameters"], EVERY_INTEGRATION[key])
                for name, state in task_states(load_definition(path))
-               if SERVICE_INTEGRATIONS[key := integration_of(name, state, source=path.name)].name_parameter]
+               if EVERY_INTEGRATION[key := integration_of(name, state, source=path.name)].name_parameter]
     assert created
     longest = "a" * 12 + "-" + "s" * 6 + "-xx"  # the longest name_prefix, stage and a slug
     for name, parameters, integration in created:
@@ -210,7 +211,7 @@ def test_shared_asl_expands_nested_placeholders_and_leaves_the_others():
 # ValidateInput describe each workflow's own run and input, so they are its own throughout.
 OWN_FIELDS = {
     "SeedDataset": ("Next", "Parameters.Payload.dataset", "ResultPath", "ResultSelector"),
-    "TrainModel": ("Comment", "Parameters.AlgorithmSpecification.TrainingImage", "Parameters.HyperParameters.$",
+    "TrainModel": ("Comment", "Next", "Parameters.AlgorithmSpecification.TrainingImage", "Parameters.HyperParameters.$",
                    "Parameters.InputDataConfig", "Parameters.ResourceConfig.InstanceCount"),  # (.$ too: BuildAndRegister's plan)
     "SaveModel": ("Comment", "Next", "Parameters.Containers", "Parameters.PrimaryContainer"),
     "Summarize": ("",),

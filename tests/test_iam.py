@@ -17,7 +17,6 @@ from offline.iam.iam_requests import MODELED_KEYS
 from offline.sources.assembly import ACCOUNT as ACCOUNT_ID, REGION as REGION_NAME, synthesized_stacks
 from stacks.app.kit import WORKFLOWS as REGISTERED
 from stacks.asl.definition import integration_of, placeholders, task_states
-from stacks.asl.integrations import SERVICE_INTEGRATIONS
 from stacks.settings.images import IMAGES
 from tests.cfn import ACCOUNT, REGION, arn, get_att, join, logical_id, of_type, ref, resource
 from tests.conftest import CONFIGURATIONS, WORKFLOW_IDS, expanded_definition
@@ -29,7 +28,7 @@ def declared(stack: str) -> dict:
     snapshots)."""
     spec = REGISTERED[stack].spec
     definition = expanded_definition(REGISTERED[stack])
-    used = [SERVICE_INTEGRATIONS[integration_of(n, s, source=spec.definition)] for n, s in task_states(definition)]
+    used = [spec.integration_table[integration_of(n, s, source=spec.definition)] for n, s in task_states(definition)]
     return {"prefix": f"mlkit-{spec.slug}", "reads": sorted(spec.reads), "writes": sorted(spec.writes),
             "bucket_reads": sorted(spec.job_bucket_reads),
             "repositories": sorted((IMAGES[p].repository, IMAGES[p].mapping) for p in placeholders(definition)
@@ -248,7 +247,7 @@ def test_a_workflows_state_machine_does_what_its_tasks_need_within_its_prefix_an
     sagemaker = f"arn:aws:sagemaker:{REGION_NAME}:{ACCOUNT_ID}"
     definition = expanded_definition(REGISTERED[workflow_id])
     for name, state in task_states(definition):
-        integration = SERVICE_INTEGRATIONS[integration_of(name, state, source=REGISTERED[workflow_id].spec.definition)]
+        integration = REGISTERED[workflow_id].spec.integration_table[integration_of(name, state, source=REGISTERED[workflow_id].spec.definition)]
         for kind in integration.sagemaker_resources:
             for action in integration.actions:
                 guarded = action == integration.guarded_action
@@ -260,7 +259,7 @@ def test_a_workflows_state_machine_does_what_its_tasks_need_within_its_prefix_an
                         request = {k: v for k, v in {**context, **breach}.items() if v is not None}
                         assert not role.can(action, f"{sagemaker}:{kind}/{w['prefix']}-probe", request), (name, breach)
     sagemaker_role = role.stack.resolver.arn(logical_id(role.stack.template, "SageMakerRole/Role/Resource"))
-    passes = any(SERVICE_INTEGRATIONS[integration_of(n, s, source=REGISTERED[workflow_id].spec.definition)].passes_role
+    passes = any(REGISTERED[workflow_id].spec.integration_table[integration_of(n, s, source=REGISTERED[workflow_id].spec.definition)].passes_role
                  for n, s in task_states(definition))
     assert role.can("iam:PassRole", sagemaker_role, {"iam:PassedToService": "sagemaker.amazonaws.com"}) == passes
     assert not role.can("iam:PassRole", sagemaker_role, {"iam:PassedToService": "lambda.amazonaws.com"})

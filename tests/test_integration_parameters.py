@@ -31,7 +31,8 @@ def create_model(**extra) -> dict:
 
 def derive(definition: dict) -> list:
     return workflow_policy_statements(definition, scope=Stack(App(), "Probe"), source="probe.asl.json",
-                                      job_name_prefix="p-x", sagemaker_role_arn="arn:aws:iam::1:role/r")
+                                      job_name_prefix="p-x", sagemaker_role_arn="arn:aws:iam::1:role/r",
+                                      table=SERVICE_INTEGRATIONS)
 
 
 def test_every_optimized_integration_of_the_table_has_its_accepted_fields():

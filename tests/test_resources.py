@@ -8,10 +8,9 @@ import pytest
 from contract.bundle import bundle
 from stacks.asl.definition import task_states
 
-from stacks.asl.integrations import SERVICE_INTEGRATIONS
 from stacks.app.kit import WORKFLOWS
 from tests.cfn import get_att, of_type, resource
-from tests.conftest import CLEANUP_WORKFLOW_IDS, JOB_WORKFLOW_IDS
+from tests.conftest import CLEANUP_WORKFLOW_IDS, EVERY_INTEGRATION, JOB_WORKFLOW_IDS
 
 
 @pytest.fixture
@@ -98,7 +97,7 @@ def test_build_and_register_waits_for_four_job_startups_in_a_row(templates):
 def test_every_job_is_capped_at_max_job_runtime(templates, stack):
     """Jobs with a runtime field get max_job_runtime_minutes; transform jobs, which have none, a task timeout."""
     jobs = [(name, state) for name, state in task_states(inline_definition(templates[stack]))
-            if SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]].stoppable_job]
+            if EVERY_INTEGRATION[state["Resource"].split(":::")[1]].stoppable_job]
     assert jobs
     for name, state in jobs:
         parameters = state["Parameters"]

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.cfn import ACCOUNT, PARTITION, REGION, arn, get_att, join, of_type, ref, resource
-from tests.conftest import CLEANUP_WORKFLOW_IDS, CONFIGURATIONS, ROOT
+from tests.conftest import CLEANUP_WORKFLOW_IDS, CONFIGURATIONS, EVERY_INTEGRATION, ROOT
 from stacks.app.kit import WORKFLOWS
 from tests.test_resources import inline_definition
 from stacks.asl.definition import task_states
-from stacks.asl.integrations import SERVICE_INTEGRATIONS
 
 KEY = "Key/Resource"
 
@@ -26,7 +25,7 @@ def kms_template(workflow_id, synthesized):
 def job_tasks(template: dict):
     """(state name, Parameters, integration) of every SageMaker task that creates a job or model."""
     for name, state in task_states(inline_definition(template)):
-        integration = SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]]
+        integration = EVERY_INTEGRATION[state["Resource"].split(":::")[1]]
         if integration.guarded_action and integration.sagemaker_resources:
             yield name, state["Parameters"], integration
 
@@ -153,7 +152,7 @@ def test_kms_mode_grants_the_key_to_exactly_who_needs_it(kms_template, workflow_
     # through that service; then the state machine's own encryption and its log delivery.
     # (A workflow publishing to another stack's topic uses that stack's key: reads_from.)
     via = sorted({i.kms_via for _, state in task_states(inline_definition(template))
-                  if (i := SERVICE_INTEGRATIONS[state["Resource"].split(":::")[1]]).kms_via}) if not spec.reads_from else []
+                  if (i := EVERY_INTEGRATION[state["Resource"].split(":::")[1]]).kms_via}) if not spec.reads_from else []
     # Creating or updating an endpoint whose volumes use the key: SageMaker takes a grant for the caller.
     hosting = any(i.guarded_action == "sagemaker:CreateEndpointConfig" for _, _, i in job_tasks(template))
     assert kms_statements("Workflow") == [

@@ -11,12 +11,13 @@ import re
 from typing import Iterator
 
 from offline.runtimes.serving import repository
-from stacks.asl.definition import integration_of, task_states
+from stacks.asl.definition import all_states, integration_of, item_readers, task_states
 from stacks.settings.image_table import IMAGE_TABLE
 
 LAMBDA = "the function's real handler, staged in the assembly (offline/services/lambda_service.py)"
 SAGEMAKER_JOB = "a job that really runs (offline/runtimes/sagemaker_jobs.py), through the local SageMaker API"
 SAGEMAKER_CALL = "the local SageMaker API (offline/services/sagemaker_service.py)"
+S3 = "moto's S3, as the state machine's role (offline/cloud/sfn_s3.py lists an ItemReader's objects as Step Functions does)"
 
 LOCAL_INTEGRATIONS: dict[str, str] = {
     "lambda:invoke": LAMBDA,
@@ -31,7 +32,15 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
     **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
        for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint")},
     "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud/account.py LocalCloud.notifications()",
+    # S3 through moto's S3, every call authorized against the state machine's role (offline/iam/iam.py): the calls
+    # offline/iam/iam_requests.py can authorize, as a Task (AWS SDK integration) or a Distributed Map's ItemReader.
+    **{f"aws-sdk:s3:{action}": S3 for action in ("listObjectsV2", "headObject", "copyObject", "deleteObject")},
+    **{f"s3:{action}": S3 for action in ("listObjectsV2", "getObject")},
 }
+# What a Distributed Map may use offline: moto's interpreter reads CSV and JSON items; the other input types, item
+# batches and result files it does not implement, so a map using them is refused rather than run differently.
+READER_INPUT_TYPES = ("CSV", "JSON")
+MAP_FIELDS_WITHOUT_RUNNER = ("ItemBatcher", "ResultWriter")
 
 
 class UnsupportedIntegration(RuntimeError):
@@ -39,19 +48,29 @@ class UnsupportedIntegration(RuntimeError):
 
 
 def unsupported(definition: str) -> Iterator[tuple[str, str]]:
-    """(state, integration) for each Task whose integration has no local behaviour."""
-    for name, state in task_states(json.loads(definition)):
+    """(state, what) for each Task or ItemReader whose integration has no local behaviour, and each Map field or
+    reader input type the local interpreter does not run."""
+    parsed = json.loads(definition)
+    calls = [*task_states(parsed), *((f"{name} ItemReader", reader) for name, reader in item_readers(parsed))]
+    for name, state in calls:
         key = integration_of(name, state, source="definition")
         if key not in LOCAL_INTEGRATIONS:
             yield name, key
+    for name, state in all_states(parsed):
+        for field_name in MAP_FIELDS_WITHOUT_RUNNER:
+            if field_name in state:
+                yield name, f"a Map's {field_name}"
+        input_type = state.get("ItemReader", {}).get("ReaderConfig", {}).get("InputType")
+        if input_type and input_type not in READER_INPUT_TYPES:
+            yield name, f"an ItemReader of InputType {input_type}"
 
 
 def check_supported(stack: str, definition: str) -> None:
     missing = list(unsupported(definition))
     if missing:
-        name, key = missing[0]
+        name, what = missing[0]
         raise UnsupportedIntegration(
-            f"{stack}: state {name!r} uses {key}, which has no offline behaviour; register it in "
+            f"{stack}: state {name!r} uses {what}, which has no offline runner; add one in "
             "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service it names)")
 
 

@@ -256,7 +256,7 @@ def unregister(iam: LocalIam) -> None:
         _ACCOUNTS.remove(iam)
 
 
-def _account_of(role_arn: str) -> LocalIam | None:
+def account_of(role_arn: str) -> LocalIam | None:
     with _installed:
         return next((iam for iam in reversed(_ACCOUNTS) if role_arn in iam.roles), None)
 
@@ -266,7 +266,7 @@ def _as_execution_role(eval_execution):
     integration's managed EventBridge rule with it."""
     def run(self, env) -> None:
         execution = env.states.context_object.context_object_data["Execution"]
-        iam = _account_of(execution["RoleArn"])
+        iam = account_of(execution["RoleArn"])
         if iam is None:  # a state machine the local account did not create
             return eval_execution(self, env)
         with iam.acting_as(execution["RoleArn"], session=execution["Name"][:64]) as caller:

@@ -52,9 +52,13 @@ def _condition(choice: Mapping[str, Any]) -> str:
     for combinator in ("And", "Or"):
         if combinator in choice:
             return f" {combinator.lower()} ".join(_condition(rule) for rule in choice[combinator])
+    if "Not" in choice:
+        return f"not {_condition(choice['Not'])}"
     variable = choice.get("Variable", "")
     operator = next((k for k in choice if k not in ("Variable", "Next")), "")
-    return f"{variable} {operator} {choice.get(operator, '')}".strip().replace('"', "'")
+    value = choice.get(operator, "")
+    value = "''" if value == "" else value  # an empty string compared, shown as one
+    return f"{variable} {operator} {value}".strip().replace('"', "'")
 
 
 def diagrams() -> dict[str, str]:

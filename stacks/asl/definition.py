@@ -97,18 +97,35 @@ def expand(node: Any, fragments: Mapping[str, Value]) -> Any:
     return node
 
 
-def task_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(name, state) for every Task state, including those inside Parallel branches and Map processors."""
+def all_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, state) for every state, including those inside Parallel branches and Map processors."""
     for name, state in definition.get("States", {}).items():
         if not isinstance(state, dict):
-            continue  # a shared state, "${<Name>State}": none of them is a Task
-        if state.get("Type") == "Task":
-            yield name, state
+            continue  # a shared state, "${<Name>State}": none of them is a Task or a Map
+        yield name, state
         for branch in state.get("Branches", []):
-            yield from task_states(branch)
+            yield from all_states(branch)
         for key in ("ItemProcessor", "Iterator"):
             if key in state:
-                yield from task_states(state[key])
+                yield from all_states(state[key])
+
+
+def task_states(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, state) for every Task state, including those inside Parallel branches and Map processors."""
+    return ((name, state) for name, state in all_states(definition) if state.get("Type") == "Task")
+
+
+def item_readers(definition: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(Map state name, its ItemReader) for every Map that reads its items from S3 (Distributed mode): the
+    reader calls its Resource with the state machine's role, like a Task."""
+    return ((name, state["ItemReader"]) for name, state in all_states(definition)
+            if state.get("Type") == "Map" and isinstance(state.get("ItemReader"), dict))
+
+
+def distributed_maps(definition: Mapping[str, Any]) -> list[str]:
+    """Names of the Map states in Distributed mode, which run each item as a child execution of the state machine."""
+    return [name for name, state in all_states(definition) if state.get("Type") == "Map"
+            and state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"]
 
 
 def integration_of(state_name: str, state: Mapping[str, Any], *, source: str) -> str:

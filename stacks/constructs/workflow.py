@@ -10,25 +10,30 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.asl.definition import WorkflowDefinitionError, expand, integration_of, substitute, task_states
+from stacks.asl.definition import (WorkflowDefinitionError, distributed_maps, expand, integration_of, item_readers,
+                                   substitute, task_states)
 from stacks.cdk.compliance import (INLINE_POLICY_REASON, LOG_DELIVERY_REASON, LOGS_KMS_REASON, accept,
                                    acknowledge_wildcards)
 from stacks.cdk.permissions import add_statements, condition_service_grants, default_policy, drop_redundant_dependency
-from stacks.asl.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS, Integration
+from stacks.asl.integrations import EVENTS_RULE_ACTIONS, S3_KEY_USE, Integration
 from stacks.asl.shared_asl import shared_asl
 from stacks.asl.task_checks import check_task
 from stacks.cdk.tokens import AWS, format_arn, same_stack, stack_of
 
 
-def used_integrations(definition: Mapping[str, Any], source: str) -> Iterator[tuple[str, dict, Integration]]:
-    """(state name, state, integration) for every Task; an integration missing from the table stops synthesis."""
-    for name, state in task_states(definition):
+def used_integrations(definition: Mapping[str, Any], source: str,
+                      table: Mapping[str, Integration]) -> Iterator[tuple[str, dict, Integration]]:
+    """(state name, state, integration) for every Task and every Map's ItemReader (named "<map> ItemReader"); an
+    integration the table (stacks/asl/integrations.py integration_table) lacks stops synthesis."""
+    calls = [*task_states(definition), *((f"{name} ItemReader", reader) for name, reader in item_readers(definition))]
+    for name, state in calls:
         key = integration_of(name, state, source=source)
-        if key not in SERVICE_INTEGRATIONS:
+        if key not in table:
             raise WorkflowDefinitionError(
-                f"{source}: state {name!r} uses integration {key!r}, which stacks/asl/integrations.py "
-                "SERVICE_INTEGRATIONS does not list; add the IAM actions and resources it needs there")
-        yield name, state, SERVICE_INTEGRATIONS[key]
+                f"{source}: state {name!r} uses integration {key!r}, which neither the kit's table "
+                "(stacks/asl/integrations.py) nor the workflow declares; declare it in its WorkflowSpec "
+                "integrations with the IAM actions and the resources it needs")
+        yield name, state, table[key]
 
 
 def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str:
@@ -36,12 +41,12 @@ def sagemaker_arn(stack: Stack, resource_type: str, job_name_prefix: str) -> str
     return format_arn(stack, service="sagemaker", resource=resource_type, resource_name=f"{job_name_prefix}-*")
 
 
-def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str,
-              job_name_prefix: str) -> dict[str, tuple[str, str]]:
+def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str, job_name_prefix: str,
+              table: Mapping[str, Integration]) -> dict[str, tuple[str, str]]:
     """Each `.sync` SageMaker job integration the definition uses, as Step Functions' history names it
     (e.g. createTrainingJob.sync), with its job noun (TrainingJob) and the ARN pattern of this stack's jobs."""
     jobs = {}
-    for name, state, integration in used_integrations(definition, source):
+    for name, state, integration in used_integrations(definition, source, table):
         if integration.stoppable_job:
             resource = integration_of(name, state, source=source).split(":", 1)[1]
             jobs[resource] = (integration.stoppable_job,
@@ -49,9 +54,10 @@ def sync_jobs(definition: Mapping[str, Any], *, stack: Stack, source: str,
     return jobs
 
 
-def created_endpoint(definition: Mapping[str, Any], *, stack: Stack, source: str, job_name_prefix: str) -> str | None:
+def created_endpoint(definition: Mapping[str, Any], *, stack: Stack, source: str, job_name_prefix: str,
+                     table: Mapping[str, Integration]) -> str | None:
     """The ARN pattern of this stack's endpoints when the definition creates one (which bills every hour)."""
-    creates = any("sagemaker:CreateEndpoint" in i.actions for _, _, i in used_integrations(definition, source))
+    creates = any("sagemaker:CreateEndpoint" in i.actions for _, _, i in used_integrations(definition, source, table))
     return sagemaker_arn(stack, "endpoint", job_name_prefix) if creates else None
 
 
@@ -74,13 +80,15 @@ def _target(name: str, state: Mapping[str, Any], parameter: str, source: str) ->
 
 
 def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construct, source: str,
-                               job_name_prefix: str, sagemaker_role_arn: str,
+                               job_name_prefix: str, sagemaker_role_arn: str, table: Mapping[str, Integration],
+                               bucket_name: str | None = None, data_key_arn: str | None = None,
                                guards: Mapping[str, Mapping[str, Any]] | None = None,
                                topic_key_arn: str | None = None) -> list[iam.PolicyStatement]:
-    """IAM statements for every Task state of a substituted definition, merged by action set.
+    """IAM statements for every Task state (and ItemReader) of a substituted definition, merged by action set.
 
     `guards` maps a SageMaker condition key to {operator: value}; each integration's guarded action gets the
     guards for the keys it supports (see Integration.condition_keys). Tasks are checked first (stacks.asl.task_checks).
+    `table` is the workflow's integrations; `bucket_name` and `data_key_arn` its data bucket and the bucket's key.
     """
     stack = stack_of(scope)
     grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order
@@ -94,9 +102,23 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
         if condition:
             conditions[tuple(actions)] = condition
 
-    for name, state, integration in used_integrations(definition, source):
-        check_task(name, state, integration, prefix=job_name_prefix, source=source,
-                   key=integration_of(name, state, source=source))
+    listed: dict[tuple[str, ...], list[str]] = {}  # bucket actions -> the key prefixes they are confined to
+    for name, state, integration in used_integrations(definition, source, table):
+        if state.get("Type") == "Task":  # an ItemReader's Parameters are its S3 request, checked by its grant
+            check_task(name, state, integration, prefix=job_name_prefix, source=source,
+                       key=integration_of(name, state, source=source))
+        if integration.bucket_prefixes or integration.bucket_objects:
+            if bucket_name is None:
+                raise WorkflowDefinitionError(f"{source}: state {name!r} reaches the data bucket, which this "
+                                              "state machine was not given")
+            prefixes = listed.setdefault(integration.actions, [])
+            prefixes.extend(f"{p}*" for p in integration.bucket_prefixes if f"{p}*" not in prefixes)
+            grant(integration.actions, [f"arn:{stack.partition}:s3:::{bucket_name}/{pattern}"
+                                        for pattern in integration.bucket_objects])
+            uses = tuple(S3_KEY_USE[a] for a in integration.actions if a in S3_KEY_USE and integration.bucket_objects)
+            if data_key_arn and uses:
+                grant(uses, [data_key_arn], {"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}})
+            continue
         resources = [sagemaker_arn(stack, kind, job_name_prefix) for kind in integration.sagemaker_resources]
         resources += [format_arn(stack, service=service, resource=resource)
                       for service, resource in integration.fixed_resources]
@@ -123,6 +145,18 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
         if integration.kms_via and topic_key_arn:
             grant(("kms:Decrypt", "kms:GenerateDataKey"), [topic_key_arn], {"StringEquals": {
                 "kms:ViaService": f"{integration.kms_via}.{stack.region}.amazonaws.com"}})
+    for actions, prefixes in listed.items():
+        if prefixes:
+            grant(actions, [f"arn:{stack.partition}:s3:::{bucket_name}"], {"StringLike": {"s3:prefix": prefixes}})
+    if distributed_maps(definition):
+        # A Distributed Map runs its items as child executions of this state machine (Step Functions developer
+        # guide, "IAM policies for using Distributed Map states"): named by the prefix, so no reference to itself.
+        grant(("states:StartExecution",), [format_arn(stack, service="states", resource="stateMachine",
+                                                      resource_name=job_name_prefix,
+                                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)])
+        grant(("states:DescribeExecution", "states:StopExecution"), [format_arn(
+            stack, service="states", resource="execution", resource_name=f"{job_name_prefix}/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME)])
     return [iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions.get(actions))
             for actions, resources in grants.items()]
 
@@ -133,7 +167,8 @@ class SageMakerWorkflow(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, definition: Mapping[str, Any], source: str,
                  substitutions: Mapping[str, str | int | None], job_name_prefix: str, sagemaker_role: iam.IRole,
                  timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy,
-                 workflow_error: str, guards: Mapping[str, Mapping[str, Any]] | None = None,
+                 workflow_error: str, integrations: Mapping[str, Integration], bucket_name: str,
+                 guards: Mapping[str, Mapping[str, Any]] | None = None,
                  encryption_key: kms.IKey | None = None, topic_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
         stack = stack_of(self, scope)
@@ -146,14 +181,24 @@ class SageMakerWorkflow(Construct):
         same_stack(self.role, stack)
         add_statements(self.role, workflow_policy_statements(
             resolved, scope=stack, source=source, job_name_prefix=job_name_prefix, guards=guards,
+            table=integrations, bucket_name=bucket_name, data_key_arn=encryption_key.key_arn if encryption_key else None,
             sagemaker_role_arn=sagemaker_role.role_arn, topic_key_arn=topic_key.key_arn if topic_key else None))
+        used = [integration for _, _, integration in used_integrations(resolved, source, integrations)]
         acknowledge_wildcards(
             self.role,
-            sorted({sagemaker_arn(stack, kind, job_name_prefix)
-                    for _, _, i in used_integrations(resolved, source) for kind in i.sagemaker_resources}),
+            sorted({sagemaker_arn(stack, kind, job_name_prefix) for i in used for kind in i.sagemaker_resources}),
             f"SageMaker job and model names are {job_name_prefix}-<uuid>, made per attempt at run time so any "
             "execution name, retry or redrive gets a valid, unused name; the prefix confines the role to this "
             "stack's SageMaker resources.")
+        objects = sorted({f"arn:{stack.partition}:s3:::{bucket_name}/{pattern}" for i in used for pattern in i.bucket_objects})
+        acknowledge_wildcards(self.role, objects, "The workflow declares these key patterns of its own data bucket for "
+                                                  "its S3 calls; files arrive there under names the kit cannot know.")
+        if distributed_maps(resolved):
+            acknowledge_wildcards(self.role, [format_arn(stack, service="states", resource="execution",
+                                                         resource_name=f"{job_name_prefix}/*",
+                                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)],
+                                  "A Distributed Map names its child executions <state machine>/<map run>:<id> at "
+                                  "run time; the pattern covers this state machine's own only.")
 
         # The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy from growing per log group;
         # the stack's UUID frees the name again when a retained group outlives its stack.

@@ -7,10 +7,9 @@ from __future__ import annotations
 import functools
 from typing import Mapping
 
-from aws_cdk import ArnFormat, CustomResource
+from aws_cdk import ArnFormat
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_ssm as ssm
 
 from contract.run_layout import ANSWERS, BASELINE, EVALUATION, INPUT, MODEL, PROCESSED
@@ -18,11 +17,11 @@ from stacks.settings.config import optional_text
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, claim_of
 from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
 from stacks.cdk.compliance import acknowledge_wildcards
-from stacks.constructs.functions import KitFunction
+from stacks.constructs.model_registry import model_package_group
 from stacks.constructs.notifications import notification_topic, topic_key
 from stacks.settings.model_contract import SETTINGS as CONTRACT_SETTINGS, ModelContract
 from stacks.cdk.permissions import allow
-from stacks.cdk.tokens import Durations, format_arn, objects_arn
+from stacks.cdk.tokens import format_arn, objects_arn
 from stacks.workflows.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 # What other stacks of the same copy (DeployApproved) read of this one: SSM parameters named by this stack's
@@ -36,10 +35,6 @@ BUCKET_ENV = {"DATA_BUCKET": "${DataBucket}"}
 # data set (at most 1,000,000 rows, about 30 MB) gets the minimum.
 MIN_VOLUME_GB = 10
 VOLUME_PER_INPUT_GIB = 8
-
-
-def model_package_group_name(prefix: str) -> str:
-    return f"{prefix}-models"
 
 
 def shared_parameter(prefix: str, name: str) -> str:
@@ -109,12 +104,8 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
 
     def add_resources(self) -> Mapping[str, str]:
         removal = self.removal_policy
-        group = sagemaker.CfnModelPackageGroup(
-            self, "ModelPackageGroup", model_package_group_name=model_package_group_name(self.job_name_prefix),
-            model_package_group_description=f"Models the {self.stack_name} workflow registered for approval")
-        group.apply_removal_policy(removal)  # kept by default, with the registered versions
-        if self.config.destroy_data_on_delete:
-            self._empty_on_delete(group)
+        group = model_package_group(self, prefix=self.job_name_prefix, destroy_on_delete=self.config.destroy_data_on_delete,
+                                    removal_policy=removal, log_retention=self.log_retention, encryption_key=self.key)
         # The copy's topic: this stack's approvals and runs, and the alarms of the copy's other stacks.
         # The copy's workflows' alarms, each by its own prefix (so no other copy's alarm matches).
         self.topic_key = topic_key(self, self.key, [f"{self.config.job_name_prefix(cls.spec.slug)}-*"
@@ -125,27 +116,6 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
                   "topic-key-arn": self.topic_key.key_arn, "key-arn": self.key.key_arn if self.key else None}
         share(self, shared, "the stacks that deploy its models")
         return {"ModelPackageGroupName": group.model_package_group_name, "NotificationTopicArn": self.topic.topic_arn}
-
-    def _empty_on_delete(self, group: sagemaker.CfnModelPackageGroup) -> None:
-        """SageMaker deletes no model package group that still holds versions, so `cdk destroy` would fail on it:
-        a custom resource that depends on the group (CloudFormation deletes it first) deletes the versions."""
-        cleanup = KitFunction(
-            self, "EmptyModelPackageGroup", folder="empty_model_package_group",
-            description="Deletes the model package group's versions when the stack is deleted, so the group can go too",
-            environment={}, log_retention=self.log_retention, removal_policy=self.removal_policy,
-            timeout=Durations.minutes(5), encryption_key=self.key,
-            dead_letter_reason="CloudFormation invokes this function for its custom resource and waits for the "
-                               "answer on the request's response URL, which the function sends even when it "
-                               "fails; a queue of failed invocations would hold nothing CloudFormation reads.")
-        allow(cleanup.role, ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"],
-              [format_arn(self, service="sagemaker", resource="model-package",
-                          resource_name=f"{group.model_package_group_name}/*")],
-              wildcard_reason="SageMaker numbers the versions of this stack's group; the function lists and deletes "
-                              "the versions of that one group only.")
-        versions = CustomResource(self, "EmptyModelPackageGroupOnDelete", service_token=cleanup.function.function_arn,
-                                  resource_type="Custom::EmptyModelPackageGroup",
-                                  properties={"ModelPackageGroupName": group.model_package_group_name})
-        versions.node.add_dependency(group)
 
     def add_permissions(self) -> None:
         # ActiveBuilds lists this state machine's runs: named by the prefix, so no reference to itself is needed.

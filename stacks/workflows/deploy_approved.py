@@ -29,8 +29,8 @@ from stacks.cdk.permissions import allow
 from stacks.constructs.sagemaker_role import allow_log_streams
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflows.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
-from stacks.workflows.build_and_register import (BuildAndRegisterStack, model_package_group_name, read_shared,
-                                                 share)
+from stacks.constructs.model_registry import model_package_group_name
+from stacks.workflows.build_and_register import BuildAndRegisterStack, read_shared, share
 
 BUILD_STACK = "BuildAndRegister"
 VARIANT = "AllTraffic"

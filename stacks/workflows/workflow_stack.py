@@ -23,6 +23,7 @@ from contract import run_layout
 from stacks.cdk.permissions import allow
 from stacks.settings.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
 from stacks.constructs.data_bucket import DataBucket
+from stacks.asl.integrations import Integration, integration_table
 from stacks.asl.definition import PLACEHOLDER, Value, WorkflowDefinitionError, expand, load_definition, placeholders
 from stacks.constructs.functions import FunctionSpec, KitFunction
 from stacks.settings.images import IMAGES
@@ -100,6 +101,15 @@ class WorkflowSpec:
     # ASL its definition uses in more than one state, written once: a field whose value is "${<name>}" gets a
     # copy (placeholders inside are filled like the rest).
     fragments: Mapping[str, Any] = field(default_factory=dict)
+    # Service integrations beyond the kit's own (stacks/asl/integrations.py), keyed like its rows (the Task's
+    # Resource after arn:<partition>:states:::, or an ItemReader's): what each needs, scoped to this stack. The
+    # offline run serves only those offline/cloud/integrations.py has a runner for, and refuses the others.
+    integrations: Mapping[str, Integration] = field(default_factory=dict)
+
+    @property
+    def integration_table(self) -> dict[str, Integration]:
+        """The kit's integrations and this workflow's own, checked alike (stacks/asl/integrations.py)."""
+        return integration_table(self.integrations, f"{self.definition}.asl.json")
 
     @property
     def check(self) -> DeliveryCheck:
@@ -180,6 +190,7 @@ class SageMakerWorkflowStack(Stack):
         settings derived for this stack; a timeout too short for its jobs stops synthesis."""
         spec, config = self.spec, self.config
         self.source = f"{spec.definition}.asl.json"
+        self.integrations = spec.integration_table
         definition = expand(load_definition(ROOT / "statemachines" / self.source), self.definition_fragments())
         used = placeholders(definition)
         # What the functions the definition calls are told counts as used too (an image a check accepts is one
@@ -218,7 +229,7 @@ class SageMakerWorkflowStack(Stack):
             self, "SageMakerRole", bucket=data.bucket, reads=spec.reads + checkpoints, writes=spec.writes + checkpoints,
             images=self.images.values(), job_name_prefix=self.job_name_prefix, encryption_key=self.key,
             bucket_reads=spec.job_bucket_reads,
-            job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, self.source)
+            job_log_groups=[i.job_log_group for _, _, i in used_integrations(definition, self.source, self.integrations)
                             if i.job_log_group])
         self.sagemaker_role = self.sagemaker.role
 
@@ -267,14 +278,16 @@ class SageMakerWorkflowStack(Stack):
             sagemaker_role=self.sagemaker_role, timeout=Durations.minutes(config.workflow_timeout_minutes),
             log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
             topic_key=self.topic_key, workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
+            integrations=self.integrations, bucket_name=self.data_bucket.bucket_name,
             substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
         if self.topic is None:
             self.topic = notification_topic(self, topic_key(self, self.key, [f"{prefix}-*"]),
                                             f"{construct_id} runs", config.notification_email)
         self.run_alarms = alarm_on_failed_runs(self, self.state_machine, prefix, self.topic)
-        jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix)
-        endpoints = created_endpoint(definition, stack=self, source=self.source, job_name_prefix=prefix)
+        jobs = sync_jobs(definition, stack=self, source=self.source, job_name_prefix=prefix, table=self.integrations)
+        endpoints = created_endpoint(definition, stack=self, source=self.source, job_name_prefix=prefix,
+                                     table=self.integrations)
         if jobs or endpoints:  # what a run that gives up could leave billing
             StrandedJobCleanup(self, "JobCleanup", state_machine=self.state_machine, state_machine_name=prefix,
                                sync_jobs=jobs, endpoints=endpoints, encryption_key=self.key, topic=self.topic,
@@ -325,7 +338,7 @@ class SageMakerWorkflowStack(Stack):
         """The state machine's timeout must leave room for its jobs, one after another, each up to its cap: a
         tuning job for each round of parallel training jobs, a spot training job for its capacity wait too."""
         runs = 0
-        for _, state, integration in used_integrations(definition, self.source):
+        for _, state, integration in used_integrations(definition, self.source, self.integrations):
             if not integration.stoppable_job:
                 continue
             limits = state.get("Parameters", {}).get("HyperParameterTuningJobConfig", {}).get("ResourceLimits", {})

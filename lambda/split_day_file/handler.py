@@ -1,0 +1,66 @@
+"""Lambda handler: check one of a day's CSV files and split its rows into the run's training and validation sets.
+
+TrainOnDayFiles' Distributed Map runs it once per file. A day's file has a header row, then rows with the label in
+the first column and numbers only (contract/data.py's grammar, what XGBoost reads). Its rows go on unchanged, each
+value's text as given, without the header (SageMaker XGBoost's CSV) to runs/<run>/input/train/ and validation/,
+under a name made from the file's key; a row goes to validation when a hash of the file's key and its line number
+says so, one in five, so the same files split the same way in every run.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+
+import boto3
+
+from contract.data import BadInput, finite_number
+
+LOGGER = logging.getLogger()
+LOGGER.setLevel(logging.INFO)
+VALIDATION_SHARE = 5  # one row in five, by hash
+
+
+def split(text: str, source: str) -> tuple[list[str], list[str], list[str]]:
+    """(header, training rows, validation rows) of a file's text; BadInput names the line, column and value."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise BadInput(f"{source}: the file is empty; a day's file has a header row, then rows with the label first")
+    train, validation = [], []
+    for line, row in enumerate(reader, start=2):
+        if not row:
+            continue  # a blank line (the last line break) holds no row
+        if len(row) != len(header):
+            raise BadInput(f"{source} line {line}: {len(row)} values, but the header names {len(header)} columns; "
+                           "give every row one value per column")
+        for column, value in zip(header, row):
+            if finite_number(value) is None:
+                raise BadInput(f"{source} line {line} column {column!r}: {value!r} is not a finite number; a day's "
+                               "files hold numbers only, the label first: fix the file and start a new run")
+        bucket = hashlib.sha256(f"{source}\n{line}".encode()).digest()[0] % VALIDATION_SHARE
+        (validation if bucket == 0 else train).append(",".join(row))
+    if not train or not validation:
+        raise BadInput(f"{source}: {len(train) + len(validation)} rows are too few to split into training and "
+                       "validation rows; a day's file needs at least ten")
+    return header, train, validation
+
+
+def handler(event: dict, context: object, s3_client=None) -> dict:
+    bucket, key, run_prefix = os.environ["DATA_BUCKET"], event["key"], event["run_prefix"]
+    source = f"s3://{bucket}/{key}"
+    s3 = s3_client or boto3.client("s3")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{source}: byte {error.start} is not UTF-8 text; save the file as UTF-8 CSV") from None
+    header, train, validation = split(text, source)
+    name = f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"  # one per file, whatever its folder or name
+    for folder, rows in (("train", train), ("validation", validation)):
+        s3.put_object(Bucket=bucket, Key=f"{run_prefix}input/{folder}/{name}", Body="\n".join(rows).encode() + b"\n",
+                      ContentType="text/csv")
+    LOGGER.info("split", extra={"file": source, "train": len(train), "validation": len(validation)})
+    return {"file": source, "header": ",".join(header), "train_rows": len(train), "validation_rows": len(validation)}

@@ -1,0 +1,196 @@
+"""TrainOnDayFiles, the workflow that reaches beyond SageMaker through the extension API: its declared S3
+integrations (a Task and a Distributed Map's ItemReader) synthesize with scoped IAM, run offline as the state
+machine's role, and refuse what offline cannot run or what the declaration does not allow."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offline.cloud.account import LocalCloud
+from offline.cloud.integrations import UnsupportedIntegration, check_supported
+from stacks.asl.definition import WorkflowDefinitionError
+from stacks.asl.integrations import Integration, integration_table
+from stacks.app.kit import WORKFLOWS
+from tests.conftest import load_lambda_module
+from tests.test_build_and_register import csv_text
+
+STACK = "TrainOnDayFiles"
+split_day_file = load_lambda_module("split_day_file", "handler")
+
+
+def day_file(rows: int, seed: int, bad: tuple[int, str] | None = None) -> bytes:
+    """A day's file: header, then label-first rows of the kit's line data set; `bad` replaces line N's y."""
+    lines = csv_text(rows, seed).decode().splitlines()
+    if bad:
+        line, value = bad
+        lines[line - 1] = lines[line - 1].rsplit(",", 1)[0] + f",{value}"
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def cloud(synthesized):
+    with LocalCloud(synthesized["default"].outdir) as local:
+        yield local
+
+
+def run(cloud: LocalCloud, name: str, execution_input: dict) -> dict:
+    arn = cloud.start(STACK, execution_input, name)
+    described = cloud.wait([arn])[arn]
+    described["history"] = cloud.history(arn)
+    return described
+
+
+def role_calls(cloud: LocalCloud, action: str, decision: str = "Allow") -> list[str]:
+    workflow = cloud.workflows[STACK]
+    role = workflow.role_arn.rsplit("/", 1)[1]
+    return [d.resource for d in cloud.iam.decisions
+            if d.action == action and d.decision == decision and f"assumed-role/{role}/" in d.caller]
+
+
+# -- the per-file function ------------------------------------------------------------------------------------
+
+def test_a_file_splits_every_row_unchanged_one_in_five_to_validation():
+    text = "label,x,y\n1,0.10,5\n0,3e2,+7\n" + "".join(f"{i % 2},{i},{i * 3}\n" for i in range(200))
+    header, train, validation = split_day_file.split(text, "s3://b/incoming/d/a.csv")
+    assert header == ["label", "x", "y"] and len(train) + len(validation) == 202
+    assert "1,0.10,5" in train + validation and "0,3e2,+7" in train + validation  # the values' text as given
+    assert 0.1 < len(validation) / 202 < 0.3
+    assert (header, train, validation) == split_day_file.split(text, "s3://b/incoming/d/a.csv")  # the same every run
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "the file is empty"),
+    ("label,x\n1,2\n1,2,3\n", "line 3: 3 values, but the header names 2 columns"),
+    ("label,x\n1,2\n1,abc\n", "line 3 column 'x': 'abc' is not a finite number"),
+    ("label,x\n1,inf\n", "line 2 column 'x': 'inf' is not a finite number"),
+    ("label,x\n1,2\n", "1 rows are too few"),
+])
+def test_a_file_the_kit_cannot_train_on_is_refused_naming_where(text, message):
+    with pytest.raises(split_day_file.BadInput, match="^s3://b/k.csv.*" + message.replace("(", r"\(")):
+        split_day_file.split(text, "s3://b/k.csv")
+
+
+# -- synthesis: declarations follow the kit's rules ------------------------------------------------------------
+
+def test_the_example_declares_its_integrations_in_its_own_module_only():
+    spec = WORKFLOWS[STACK].spec
+    assert set(spec.integrations) == {"aws-sdk:s3:listObjectsV2", "s3:listObjectsV2"}
+    assert all(not cls.spec.integrations for stack, cls in WORKFLOWS.items() if stack != STACK)
+
+
+@pytest.mark.parametrize(("declared", "message"), [
+    ({"lambda:invoke": Integration(actions=("lambda:InvokeFunction",), target_parameter="FunctionName")},
+     "is one of the kit's own"),
+    ({"aws-sdk:s3:listObjectsV2": Integration(actions=("s3:ListBucket",), bucket_prefixes=("*",))},
+     "reaches the whole data bucket"),
+    ({"aws-sdk:s3:getObject": Integration(actions=("s3:GetObject",))}, "names no resource"),
+    ({"glue:startJobRun.sync": Integration(actions=())}, "names no IAM action"),
+])
+def test_a_declaration_that_breaks_the_kits_rules_stops_synthesis(declared, message):
+    with pytest.raises(WorkflowDefinitionError, match=f"^x.asl.json: the workflow's integration '[^']+' {message}"):
+        integration_table(declared, "x.asl.json")
+
+
+def test_listing_is_granted_on_the_stacks_bucket_under_the_declared_prefixes_only(templates):
+    statements = [s for r in templates[STACK]["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                  and "WorkflowRole" in json.dumps(r["Properties"]["Roles"])
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    (listing,) = [s for s in statements if "s3:ListBucket" in json.dumps(s["Action"])]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*", "runs/*/input/*"]}}
+    (bucket,) = [k for k, r in templates[STACK]["Resources"].items() if r["Type"] == "AWS::S3::Bucket"
+                 and k.startswith("DataBucket")]
+    assert listing["Resource"]["Fn::Join"][1][-1] == {"Ref": bucket}
+    children = [s for s in statements
+                if s["Action"] in ("states:StartExecution", ["states:DescribeExecution", "states:StopExecution"])]
+    assert [s["Resource"]["Fn::Join"][1][-1] for s in children] == [":stateMachine:mlkit-df", ":execution:mlkit-df/*"]
+
+
+# -- offline: runs as AWS runs it, or refused before the run ---------------------------------------------------
+
+@pytest.mark.slow
+def test_a_days_files_are_split_in_a_distributed_map_then_trained_and_registered(cloud):
+    bucket = cloud.workflows[STACK].data_bucket
+    for part in range(3):
+        cloud.upload(bucket, f"incoming/2026-12-07/part-{part}.csv", day_file(400, seed=part))
+    described = run(cloud, "day-2026-12-07", {"day": "2026-12-07"})
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    output = json.loads(described["output"])
+    assert output["files"] == "incoming/2026-12-07/" and output["columns"] == "label,x,y"
+    assert ":model-package/mlkit-df-models/" in output["model_package_arn"]
+    train = cloud.keys(bucket, "runs/day-2026-12-07/input/train/")
+    validation = cloud.keys(bucket, "runs/day-2026-12-07/input/validation/")
+    assert len(train) == len(validation) == 3  # one child execution per file
+    rows = sum(cloud.read(f"s3://{bucket}/{key}").count(b"\n") for key in train + validation)
+    assert rows == 1200
+    # The listing and the ItemReader ran as the state machine's role, under the day's prefix.
+    assert role_calls(cloud, "s3:ListBucket").count(f"arn:aws:s3:::{bucket}") >= 2
+    assert not role_calls(cloud, "s3:ListBucket", "ImplicitDeny")
+
+
+@pytest.mark.slow
+def test_a_bad_value_in_one_file_stops_the_run_before_training_naming_file_line_and_column(cloud):
+    bucket = cloud.workflows[STACK].data_bucket
+    cloud.upload(bucket, "incoming/2026-12-08/good.csv", day_file(200, seed=1))
+    cloud.upload(bucket, "incoming/2026-12-08/bad.csv", day_file(200, seed=2, bad=(17, "12,5")))
+    described = run(cloud, "day-2026-12-08", {"day": "2026-12-08"})
+    assert (described["status"], described["error"]) == ("FAILED", "InvalidDayFile")
+    assert f"s3://{bucket}/incoming/2026-12-08/bad.csv line 17: 4 values" in described["cause"]
+    assert not [e for e in described["history"] if e["type"] == "TaskScheduled"
+                and "createTrainingJob" in e["taskScheduledEventDetails"]["resource"]]
+
+
+@pytest.mark.slow
+def test_a_day_without_files_fails_with_what_to_do(cloud):
+    described = run(cloud, "day-2026-12-09", {"day": "2026-12-09"})
+    assert (described["status"], described["error"]) == ("FAILED", "NoDayFiles")
+    assert "upload the day's CSV files under incoming/<day>/" in described["cause"]
+
+
+def planted(bucket: str, reader: bool) -> dict:
+    """A definition listing datasets/, a prefix the workflow did not declare, as a Task or as an ItemReader."""
+    if reader:
+        return {"StartAt": "M", "States": {"M": {
+            "Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+                                          "Parameters": {"Bucket": bucket, "Prefix": "datasets/"}},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                              "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            "End": True}}}
+    return {"StartAt": "L", "States": {"L": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:listObjectsV2",
+        "Parameters": {"Bucket": bucket, "Prefix": "datasets/"}, "End": True}}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reader", [False, True], ids=["task", "item-reader"])
+def test_an_over_reach_beyond_the_declared_prefixes_is_denied_offline(cloud, reader):
+    workflow = cloud.workflows[STACK]
+    definition = json.dumps(planted(workflow.data_bucket, reader))
+    check_supported(STACK, definition)  # offline has a runner: what stops it is IAM
+    arn = cloud.sfn.create_state_machine(name=f"mlkit-df-planted-{reader}", definition=definition,
+                                         roleArn=workflow.role_arn)["stateMachineArn"]
+    execution = cloud.sfn.start_execution(stateMachineArn=arn, name=f"overreach-{reader}")["executionArn"]
+    described = cloud.wait([execution])[execution]
+    assert described["status"] == "FAILED"
+    assert f"arn:aws:s3:::{workflow.data_bucket}" in role_calls(cloud, "s3:ListBucket", "ImplicitDeny")
+    assert "is not authorized to perform: s3:ListBucket" in described["cause"]
+
+
+@pytest.mark.parametrize(("state", "refused"), [
+    ({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}, "uses glue:startJobRun.sync"),
+    ({"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSONL"},
+                                    "Parameters": {"Bucket": "b", "Key": "k"}},
+      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
+     "uses an ItemReader of InputType JSONL"),
+    ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": 10},
+      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
+     "uses a Map's ItemBatcher"),
+], ids=["glue", "jsonl", "item-batcher"])
+def test_what_offline_cannot_run_is_refused_before_the_run_in_one_line(state, refused):
+    definition = json.dumps({"StartAt": "S", "States": {"S": state}})
+    with pytest.raises(UnsupportedIntegration) as error:
+        check_supported("Planted", definition)
+    assert str(error.value) == (f"Planted: state 'S' {refused}, which has no offline runner; add one in "
+                                "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service "
+                                "it names)")
