@@ -40,8 +40,8 @@ def test_a_copy_of_the_example_adds_only_its_own_files_and_runs_offline(tmp_path
                                                   "?? statemachines/train_on_day_files_copy.asl.json"]
 
     outdir = tmp_path / "cdk.out"
-    subprocess.run([sys.executable, "-c", "import sys; from stacks.app.kit import build_app; "
-                                          "build_app(outdir=sys.argv[1]).synth()", str(outdir)],
+    subprocess.run([sys.executable, "-c", "import sys; from stacks.app.kit import build_app, cdk_json_context; "
+                                          "build_app(cdk_json_context(), outdir=sys.argv[1]).synth()", str(outdir)],
                    cwd=scratch, env={**os.environ, "PYTHONPATH": str(scratch)}, check=True)
     after = {path.name.removesuffix(".template.json"): json.loads(path.read_text())
              for path in outdir.glob("*.template.json")}
