@@ -9,6 +9,7 @@ import pytest
 
 from offline.cloud.account import LocalCloud
 from offline.cloud.integrations import UnsupportedIntegration, check_supported
+from offline.cloud.sfn_distributed_map import batches, json_lines
 from stacks.asl.definition import WorkflowDefinitionError
 from stacks.asl.integrations import Integration, integration_table
 from stacks.app.kit import WORKFLOWS
@@ -112,16 +113,17 @@ def test_listing_is_granted_on_the_stacks_bucket_under_the_declared_prefixes_onl
 @pytest.mark.slow
 def test_a_days_files_are_split_in_a_distributed_map_then_trained_and_registered(cloud):
     bucket = cloud.workflows[STACK].data_bucket
-    for part in range(3):
-        cloud.upload(bucket, f"incoming/2026-12-07/part-{part}.csv", day_file(400, seed=part))
+    for part in range(12):
+        cloud.upload(bucket, f"incoming/2026-12-07/part-{part:02}.csv", day_file(100, seed=part))
     described = run(cloud, "day-2026-12-07", {"day": "2026-12-07"})
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
     assert output["files"] == "incoming/2026-12-07/" and output["columns"] == "label,x,y"
+    assert output["batches"] == 2  # child executions of at most ten files each
     assert ":model-package/mlkit-df-models/" in output["model_package_arn"]
     train = cloud.keys(bucket, "runs/day-2026-12-07/input/train/")
     validation = cloud.keys(bucket, "runs/day-2026-12-07/input/validation/")
-    assert len(train) == len(validation) == 3  # one child execution per file
+    assert len(train) == len(validation) == 12  # every file split
     rows = sum(cloud.read(f"s3://{bucket}/{key}").count(b"\n") for key in train + validation)
     assert rows == 1200
     # The listing and the ItemReader ran as the state machine's role, under the day's prefix.
@@ -179,14 +181,20 @@ def test_an_over_reach_beyond_the_declared_prefixes_is_denied_offline(cloud, rea
 
 @pytest.mark.parametrize(("state", "refused"), [
     ({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}, "uses glue:startJobRun.sync"),
-    ({"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSONL"},
+    ({"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "MANIFEST"},
                                     "Parameters": {"Bucket": "b", "Key": "k"}},
       "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
-     "uses an ItemReader of InputType JSONL"),
-    ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": 10},
+     "uses an ItemReader of InputType MANIFEST"),
+    ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatchPath": "$.n"},
       "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
-     "uses a Map's ItemBatcher"),
-], ids=["glue", "jsonl", "item-batcher"])
+     "uses an ItemBatcher's MaxItemsPerBatchPath"),
+    ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": 2}, "ItemSelector": {"k.$": "$$.Map.Item.Value"},
+      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
+     "uses an ItemBatcher with an ItemSelector"),
+    ({"Type": "Map", "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}},
+      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
+     "uses a Map's ResultWriter"),
+], ids=["glue", "manifest", "batch-size-path", "batcher-and-selector", "result-writer"])
 def test_what_offline_cannot_run_is_refused_before_the_run_in_one_line(state, refused):
     definition = json.dumps({"StartAt": "S", "States": {"S": state}})
     with pytest.raises(UnsupportedIntegration) as error:
@@ -194,3 +202,55 @@ def test_what_offline_cannot_run_is_refused_before_the_run_in_one_line(state, re
     assert str(error.value) == (f"Planted: state 'S' {refused}, which has no offline runner; add one in "
                                 "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service "
                                 "it names)")
+
+
+# -- Distributed Map features offline/cloud/sfn_distributed_map.py adds to moto's interpreter ------------------
+
+def test_items_are_batched_within_the_count_and_the_byte_limit_with_the_batch_input():
+    items = [{"Key": f"k{i}"} for i in range(7)]  # {"Key":"k0"} is 12 bytes
+    assert [len(b["Items"]) for b in batches(items, {"MaxItemsPerBatch": 3})] == [3, 3, 1]
+    # {"Items":[],"BatchInput":{"r":1}} is 33 bytes, each item 12 more and a comma between two.
+    sized = batches(items, {"MaxInputBytesPerBatch": 33 + 12 * 2 + 1, "BatchInput": {"r": 1}})
+    assert [len(b["Items"]) for b in sized] == [2, 2, 2, 1] and sized[0]["BatchInput"] == {"r": 1}
+    assert all(len(json.dumps(b, separators=(",", ":"))) <= 58 for b in sized)
+    assert [b["Items"] for b in batches(items, {"MaxItemsPerBatch": 5})] == [items[:5], items[5:]]  # order kept
+    with pytest.raises(ValueError, match="an item of 12 bytes does not fit in a batch of MaxInputBytesPerBatch 20"):
+        batches(items, {"MaxInputBytesPerBatch": 20})
+
+
+def test_json_lines_are_one_value_a_line_with_the_line_of_a_bad_one():
+    assert list(json_lines('{"a": 1}\n[2]\n"x"\n')) == [{"a": 1}, [2], "x"]
+    with pytest.raises(ValueError, match="^line 2 is not a JSON value"):
+        list(json_lines('{"a": 1}\n\n{"b": 2}\n'))
+
+
+@pytest.mark.slow
+def test_a_json_lines_reader_and_a_batcher_run_offline_as_the_state_machines_role(cloud):
+    workflow = cloud.workflows[STACK]
+    bucket = workflow.data_bucket
+    cloud.upload(bucket, "incoming/2026-12-10/items.jsonl", b"".join(b'{"n": %d}\n' % n for n in range(5)))
+    definition = json.dumps({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "End": True, "MaxConcurrency": 2,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSONL"},
+                       "Parameters": {"Bucket": bucket, "Key": "incoming/2026-12-10/items.jsonl"}},
+        "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"day.$": "$.day", "run.$": "$$.Execution.Name"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}}})
+    check_supported(STACK, definition)
+    # The workflow's role lists its prefixes but reads no object itself: the reader's GetObject is denied.
+    arn = cloud.sfn.create_state_machine(name="mlkit-df-jsonl", definition=definition,
+                                         roleArn=workflow.role_arn)["stateMachineArn"]
+    execution = cloud.sfn.start_execution(stateMachineArn=arn, name="jsonl-denied", input='{"day": "d"}')
+    denied = cloud.wait([execution["executionArn"]])[execution["executionArn"]]
+    assert denied["status"] == "FAILED" and "is not authorized to perform: s3:GetObject" in denied["cause"]
+    # A role that may read the file (the function's, which reads incoming/) gets the batches.
+    reader = next(f.role_arn for f in workflow.functions.values() if "splitdayfile" in f.name.lower())
+    arn = cloud.sfn.create_state_machine(name="mlkit-df-jsonl-read", definition=definition,
+                                         roleArn=reader)["stateMachineArn"]
+    execution = cloud.sfn.start_execution(stateMachineArn=arn, name="jsonl-read", input='{"day": "d"}')
+    described = cloud.wait([execution["executionArn"]])[execution["executionArn"]]
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert json.loads(described["output"]) == [
+        {"Items": [{"n": 0}, {"n": 1}], "BatchInput": {"day": "d", "run": "jsonl-read"}},
+        {"Items": [{"n": 2}, {"n": 3}], "BatchInput": {"day": "d", "run": "jsonl-read"}},
+        {"Items": [{"n": 4}], "BatchInput": {"day": "d", "run": "jsonl-read"}}]

@@ -1,6 +1,6 @@
 """Lambda handler: check one of a day's CSV files and split its rows into the run's training and validation sets.
 
-TrainOnDayFiles' Distributed Map runs it once per file. A day's file has a header row, then rows with the label in
+TrainOnDayFiles' Distributed Map runs it once per batch of files. A day's file has a header row, then rows with the label in
 the first column and numbers only (contract/data.py's grammar, what XGBoost reads). Its rows go on unchanged, each
 value's text as given, without the header (SageMaker XGBoost's CSV) to runs/<run>/input/train/ and validation/,
 under a name made from the file's key; a row goes to validation when a hash of the file's key and its line number
@@ -49,18 +49,27 @@ def split(text: str, source: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def handler(event: dict, context: object, s3_client=None) -> dict:
-    bucket, key, run_prefix = os.environ["DATA_BUCKET"], event["key"], event["run_prefix"]
-    source = f"s3://{bucket}/{key}"
+    """One batch of a Distributed Map's items ({"Items": [listed objects], "BatchInput": {"run_prefix": ...}}): every
+    file split, and the header they share; BadInput on the first file that cannot be trained on."""
+    bucket, run_prefix = os.environ["DATA_BUCKET"], event["BatchInput"]["run_prefix"]
     s3 = s3_client or boto3.client("s3")
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise BadInput(f"{source}: byte {error.start} is not UTF-8 text; save the file as UTF-8 CSV") from None
-    header, train, validation = split(text, source)
-    name = f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"  # one per file, whatever its folder or name
-    for folder, rows in (("train", train), ("validation", validation)):
-        s3.put_object(Bucket=bucket, Key=f"{run_prefix}input/{folder}/{name}", Body="\n".join(rows).encode() + b"\n",
-                      ContentType="text/csv")
-    LOGGER.info("split", extra={"file": source, "train": len(train), "validation": len(validation)})
-    return {"file": source, "header": ",".join(header), "train_rows": len(train), "validation_rows": len(validation)}
+    headers = {}
+    for key in (item["Key"] for item in event["Items"]):
+        source = f"s3://{bucket}/{key}"
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise BadInput(f"{source}: byte {error.start} is not UTF-8 text; save the file as UTF-8 CSV") from None
+        header, train, validation = split(text, source)
+        headers[",".join(header)] = source
+        name = f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"  # one per file, whatever its folder or name
+        for folder, rows in (("train", train), ("validation", validation)):
+            s3.put_object(Bucket=bucket, Key=f"{run_prefix}input/{folder}/{name}",
+                          Body="\n".join(rows).encode() + b"\n", ContentType="text/csv")
+        LOGGER.info("split", extra={"file": source, "train": len(train), "validation": len(validation)})
+    if len(headers) > 1:
+        (first, one), (second, other) = list(headers.items())[:2]
+        raise BadInput(f"{other} has the header {second!r}, but {one} has {first!r}; every file of a day needs the "
+                       "same columns in the same order")
+    return {"header": next(iter(headers)), "files": len(event["Items"])}

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from offline.services import behaviours as chosen_behaviours
-from offline.cloud import sfn_s3, sfn_sagemaker
+from offline.cloud import sfn_distributed_map, sfn_sagemaker
 from offline.iam import iam
 from offline.services.alarms import LocalAlarms
 from offline.sources.assembly import ACCOUNT, REGION, LocalWorkflow, load_workflows, queue_url, synthesized_stacks
@@ -51,7 +51,7 @@ class LocalCloud:
         self._mock.start()
         chosen_behaviours.choose(self.behaviours)
         sfn_sagemaker.install(retry_time_scale=self.retry_time_scale)
-        sfn_s3.install()
+        sfn_distributed_map.install()
         iam.install()  # before any client exists: every client authorizes the calls of whoever acts
         iam.register(self.iam)
         self.s3 = boto3.client("s3", region_name=REGION)

@@ -17,7 +17,7 @@ from stacks.settings.image_table import IMAGE_TABLE
 LAMBDA = "the function's real handler, staged in the assembly (offline/services/lambda_service.py)"
 SAGEMAKER_JOB = "a job that really runs (offline/runtimes/sagemaker_jobs.py), through the local SageMaker API"
 SAGEMAKER_CALL = "the local SageMaker API (offline/services/sagemaker_service.py)"
-S3 = "moto's S3, as the state machine's role (offline/cloud/sfn_s3.py lists an ItemReader's objects as Step Functions does)"
+S3 = "moto's S3, as the state machine's role (offline/cloud/sfn_distributed_map.py lists an ItemReader's objects as Step Functions does)"
 
 LOCAL_INTEGRATIONS: dict[str, str] = {
     "lambda:invoke": LAMBDA,
@@ -37,10 +37,11 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
     **{f"aws-sdk:s3:{action}": S3 for action in ("listObjectsV2", "headObject", "copyObject", "deleteObject")},
     **{f"s3:{action}": S3 for action in ("listObjectsV2", "getObject")},
 }
-# What a Distributed Map may use offline: moto's interpreter reads CSV and JSON items; the other input types, item
-# batches and result files it does not implement, so a map using them is refused rather than run differently.
-READER_INPUT_TYPES = ("CSV", "JSON")
-MAP_FIELDS_WITHOUT_RUNNER = ("ItemBatcher", "ResultWriter")
+# What a Distributed Map may use offline (moto's interpreter, with offline/cloud/sfn_distributed_map.py): CSV, JSON
+# and JSON Lines items, and item batches with static limits. MANIFEST and PARQUET items and result files are not
+# implemented, so a map using them is refused rather than run differently.
+READER_INPUT_TYPES = ("CSV", "JSON", "JSONL")
+MAP_FIELDS_WITHOUT_RUNNER = ("ResultWriter",)
 
 
 class UnsupportedIntegration(RuntimeError):
@@ -63,6 +64,21 @@ def unsupported(definition: str) -> Iterator[tuple[str, str]]:
         input_type = state.get("ItemReader", {}).get("ReaderConfig", {}).get("InputType")
         if input_type and input_type not in READER_INPUT_TYPES:
             yield name, f"an ItemReader of InputType {input_type}"
+        if "ItemBatcher" in state:
+            yield from ((name, what) for what in _batcher_without_runner(state))
+
+
+def _batcher_without_runner(state: dict) -> Iterator[str]:
+    """What of an ItemBatcher offline does not run: limits read from the input, a BatchInput with intrinsic
+    functions, and a batcher beside an ItemSelector (no page says which applies first)."""
+    batcher = state["ItemBatcher"]
+    for field_name in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
+        if field_name in batcher:
+            yield f"an ItemBatcher's {field_name}"
+    if any(key.endswith(".$") and not str(value).startswith("$") for key, value in batcher.get("BatchInput", {}).items()):
+        yield "an ItemBatcher's BatchInput with intrinsic functions"
+    if "ItemSelector" in state or "Parameters" in state:
+        yield "an ItemBatcher with an ItemSelector"
 
 
 def check_supported(stack: str, definition: str) -> None:

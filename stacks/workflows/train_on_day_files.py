@@ -37,9 +37,9 @@ class TrainOnDayFilesStack(SageMakerWorkflowStack):
         reads=(INPUT,),
         writes=(MODEL,),
         functions={"SplitDayFile": FunctionSpec(
-            "split_day_file", "Checks one of a day's CSV files and splits its rows into the run's training sets",
+            "split_day_file", "Checks a batch of a day's CSV files and splits their rows into the run's training sets",
             reads=(INPUT,), writes=(INPUT,), bucket_reads=(DAY_FILES,), environment={"DATA_BUCKET": "${DataBucket}"},
-            memory_size=1024, timeout_seconds=300)},
+            memory_size=1024, timeout_seconds=900)},
         integrations={"aws-sdk:s3:listObjectsV2": LIST_DAY, "s3:listObjectsV2": LIST_DAY},
         fragments={"DayChannels": [channel("train"), channel("validation")]},
         sample_input={"rows": 1000, "seed": 7},  # no day: the run seeds one file of its own

@@ -1,0 +1,227 @@
+"""Teaches moto's Step Functions interpreter what a Distributed Map does that it lacks, as Step Functions does it.
+
+- The ItemReader calls S3 as the execution's role (Step Functions developer guide, "IAM policies for using
+  Distributed Map states": the state machine's role lists the bucket and reads the objects). moto calls it with no
+  one acting, so IAM offline would not authorize it.
+- `s3:listObjectsV2` lists every page (moto stops at S3's first, 1,000 keys) and gives each object as the
+  ItemReader page's example item shows one: Etag, Key, LastModified (epoch seconds), Size, StorageClass (moto
+  hands on the SDK's datetime objects). The kit's own workflows read only Key, which every shape has.
+- `ReaderConfig.InputType` `JSONL` (the ItemReader page: JSON Lines, one item per line), which moto lacks.
+- `ItemBatcher` (the developer guide's "ItemBatcher (Map)" page): each child execution gets {"Items": [...]} of at
+  most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes (at most 256 KiB), plus the static BatchInput. moto's
+  grammar has no ItemBatcher, so it is taken out of the definition before moto parses it and applied to the items
+  before the child executions start; BatchInput's paths read the Map state's input ($.) or the context object
+  ($$.). What no page fixes is refused by offline/cloud/integrations.py before a run (a batcher's *Path fields, a
+  BatchInput with intrinsic functions, a batcher beside an ItemSelector, whose order no page states).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Iterator
+
+from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (FailureEvent,
+                                                                                     FailureEventException)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader import item_reader_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+    ResourceEvalS3)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer.transformer import (  # noqa: E501
+    ResourceOutputTransformer)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.reader_config import input_type
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+    DistributedIterationComponent)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+from offline.iam import iam
+
+MAX_INPUT_BYTES_PER_BATCH = 256 * 1024  # the ItemBatcher page's limit on MaxInputBytesPerBatch
+JSON_LINES = "JSONL"
+
+_installed = threading.Lock()
+_original_eval = ResourceEvalS3.eval_resource
+_original_parse = AmazonStateLanguageParser.parse
+_original_map_run = DistributedIterationComponent._map_run
+_original_input_type_init = input_type.InputType.__init__
+_original_transformer_for = item_reader_decl.resource_output_transformer_for
+
+
+# -- the ItemReader's S3 calls --------------------------------------------------------------------------------
+
+def _object_item(listed: dict) -> dict:
+    return {"Etag": listed["ETag"], "Key": listed["Key"], "LastModified": int(listed["LastModified"].timestamp()),
+            "Size": listed["Size"], "StorageClass": listed.get("StorageClass", "STANDARD")}
+
+
+def _list_every_object(env, resource_runtime_part, state_credentials: StateCredentials) -> None:
+    client = ResourceEvalS3._get_s3_client(resource_runtime_part=resource_runtime_part,
+                                           state_credentials=state_credentials)
+    items = []
+    for page in client.get_paginator("list_objects_v2").paginate(**env.stack.pop()):
+        items += [_object_item(listed) for listed in page.get("Contents", [])]
+    env.stack.append(items)
+
+
+def _as_execution_role(self, env) -> None:
+    execution = env.states.context_object.context_object_data["Execution"]
+    account = iam.account_of(execution["RoleArn"])
+    if account is None:  # a state machine the local account did not create
+        return _original_eval(self, env)
+    with account.acting_as(execution["RoleArn"], session=execution["Name"][:64]):
+        return _original_eval(self, env)
+
+
+# -- JSON Lines -----------------------------------------------------------------------------------------------
+
+def _reader_failed(env, cause: str) -> FailureEventException:
+    error = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
+    return FailureEventException(failure_event=FailureEvent(
+        env=env, error_name=error, event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
+            error=error.error_name, cause=cause))))
+
+
+def json_lines(text: str) -> Iterator[Any]:
+    """Each line's JSON value; only the file's last line break may end an empty line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        try:
+            yield json.loads(line)
+        except ValueError as error:
+            raise ValueError(f"line {number} is not a JSON value: {error}") from None
+
+
+class _JsonLinesTransformer(ResourceOutputTransformer):
+    def _eval_body(self, env) -> None:
+        reader_config = env.stack.pop()
+        text = env.stack.pop()
+        try:
+            items = list(json_lines(text))
+        except ValueError as error:
+            raise _reader_failed(env, f"JSONL input: {error}") from None
+        env.stack.append(items[:reader_config["MaxItemsValue"]])
+
+
+def _input_type_init(self, input_type: str) -> None:
+    if input_type == JSON_LINES:
+        self.input_type_value = JSON_LINES
+    else:
+        _original_input_type_init(self, input_type)
+
+
+def _transformer_for(input_type):
+    if input_type.input_type_value == JSON_LINES:
+        return _JsonLinesTransformer()
+    return _original_transformer_for(input_type=input_type)
+
+
+# -- ItemBatcher ----------------------------------------------------------------------------------------------
+
+def batches(items: list, batcher: dict) -> list[dict]:
+    """The child executions' inputs: {"Items": [...], "BatchInput": ...}, each within the batcher's limits."""
+    max_items = batcher.get("MaxItemsPerBatch")
+    max_bytes = batcher.get("MaxInputBytesPerBatch", MAX_INPUT_BYTES_PER_BATCH)
+    extra = {"BatchInput": batcher["BatchInput"]} if "BatchInput" in batcher else {}
+    overhead = len(json.dumps({"Items": [], **extra}, separators=(",", ":")).encode())
+    grouped: list[list] = [[]]
+    size = overhead
+    for item in items:
+        item_bytes = len(json.dumps(item, separators=(",", ":")).encode())
+        if overhead + item_bytes > max_bytes:
+            raise ValueError(f"an item of {item_bytes} bytes does not fit in a batch of MaxInputBytesPerBatch "
+                             f"{max_bytes}")
+        grown = size + item_bytes + (1 if grouped[-1] else 0)
+        if grouped[-1] and (grown > max_bytes or (max_items and len(grouped[-1]) >= max_items)):
+            grouped.append([])
+            grown = overhead + item_bytes
+        grouped[-1].append(item)
+        size = grown
+    return [{"Items": group, **extra} for group in grouped if group]
+
+
+def _maps(node: Any) -> Iterator[tuple[str, dict]]:
+    """(name, state) of every Map state in a definition, nested ones too."""
+    states = node.get("States", {}) if isinstance(node, dict) else {}
+    for name, state in states.items():
+        if isinstance(state, dict):
+            if state.get("Type") == "Map":
+                yield name, state
+            for inner in (*state.get("Branches", []), state.get("ItemProcessor"), state.get("Iterator")):
+                yield from _maps(inner)
+
+
+def _parse(definition: str):
+    """moto's parse of the definition without its ItemBatchers, each then set on its Map's iteration component
+    (state names are unique in a state machine, Maps' processors included)."""
+    try:
+        parsed = json.loads(definition)
+    except ValueError:
+        return _original_parse(definition)
+    batchers = {}
+    for name, state in _maps(parsed):
+        if "ItemBatcher" in state:
+            batchers[name] = state.pop("ItemBatcher")
+    if not batchers:
+        return _original_parse(definition)
+    program, context = _original_parse(json.dumps(parsed))
+    for component in _components(program):
+        if isinstance(component, StateMap) and component.name in batchers:
+            component.iteration_component.offline_item_batcher = batchers[component.name]
+    return program, context
+
+
+def _components(root: Any) -> Iterator[Any]:
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or not hasattr(node, "__dict__"):
+            continue
+        seen.add(id(node))
+        yield node
+        for value in vars(node).values():
+            stack.extend(value if isinstance(value, (list, tuple)) else
+                         value.values() if isinstance(value, dict) else [value])
+
+
+def _batch_input(batch_input: dict, env) -> dict:
+    """A BatchInput with its paths read: `$.` from the Map state's input, `$$.` from the context object."""
+    resolved = {}
+    for key, value in batch_input.items():
+        if key.endswith(".$"):
+            source = (env.states.context_object.context_object_data if value.startswith("$$")
+                      else env.states.get_input())
+            resolved[key[:-2]] = extract_json(value[1:] if value.startswith("$$") else value, source)
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def _map_run(self, env, eval_input) -> None:
+    batcher = getattr(self, "offline_item_batcher", None)
+    if batcher is not None:
+        items = env.stack.pop()
+        if "BatchInput" in batcher:
+            batcher = {**batcher, "BatchInput": _batch_input(batcher["BatchInput"], env)}
+        try:
+            env.stack.append(batches(items, batcher))
+        except ValueError as error:
+            raise _reader_failed(env, f"ItemBatcher: {error}") from None
+    return _original_map_run(self, env, eval_input)
+
+
+def install() -> None:
+    with _installed:
+        ResourceEvalS3._handle_list_objects_v2 = staticmethod(_list_every_object)
+        ResourceEvalS3.eval_resource = _as_execution_role
+        input_type.InputType.__init__ = _input_type_init
+        item_reader_decl.resource_output_transformer_for = _transformer_for
+        AmazonStateLanguageParser.parse = staticmethod(_parse)
+        DistributedIterationComponent._map_run = _map_run
