@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_cdk import App, Stack
 
 from offline.cloud.account import LocalCloud
 from offline.cloud.integrations import UnsupportedIntegration, check_supported
 from offline.cloud.sfn_distributed_map import batches, json_lines
+from stacks.app.kit import WORKFLOWS
 from stacks.asl.definition import WorkflowDefinitionError
 from stacks.asl.integrations import Integration, integration_table
-from stacks.app.kit import WORKFLOWS
+from stacks.constructs.workflow import workflow_policy_statements
 from tests.conftest import load_lambda_module
 from tests.test_build_and_register import csv_text
 
@@ -106,6 +108,23 @@ def test_listing_is_granted_on_the_stacks_bucket_under_the_declared_prefixes_onl
     children = [s for s in statements
                 if s["Action"] in ("states:StartExecution", ["states:DescribeExecution", "states:StopExecution"])]
     assert [s["Resource"]["Fn::Join"][1][-1] for s in children] == [":stateMachine:mlkit-df", ":execution:mlkit-df/*"]
+
+
+def test_a_declared_object_integration_gets_its_objects_and_the_bucket_keys_use_through_s3_only():
+    copy = Integration(actions=("s3:GetObject", "s3:PutObject"), bucket_objects=("incoming/*", "runs/*/input/*"))
+    definition = {"StartAt": "C", "States": {"C": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:copyObject",
+                                                   "Parameters": {"Bucket": "b"}, "End": True}}}
+    stack = Stack(App(), "Probe")
+    statements = [stack.resolve(s.to_statement_json()) for s in workflow_policy_statements(
+        definition, scope=stack, source="probe.asl.json", job_name_prefix="p-x", sagemaker_role_arn="r",
+        table=integration_table({"aws-sdk:s3:copyObject": copy}, "probe.asl.json"), bucket_name="b",
+        data_key_arn="arn:aws:kms:us-east-1:1:key/k")]
+    objects, key = statements
+    assert objects["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert [r["Fn::Join"][1][-1] for r in objects["Resource"]] == [":s3:::b/incoming/*", ":s3:::b/runs/*/input/*"]
+    assert key["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"] and key["Resource"] == "arn:aws:kms:us-east-1:1:key/k"
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"},
+                                                                                     ".amazonaws.com"]]}}}
 
 
 # -- offline: runs as AWS runs it, or refused before the run ---------------------------------------------------

@@ -118,7 +118,6 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             uses = tuple(S3_KEY_USE[a] for a in integration.actions if a in S3_KEY_USE and integration.bucket_objects)
             if data_key_arn and uses:
                 grant(uses, [data_key_arn], {"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}})
-            continue
         resources = [sagemaker_arn(stack, kind, job_name_prefix) for kind in integration.sagemaker_resources]
         resources += [format_arn(stack, service=service, resource=resource)
                       for service, resource in integration.fixed_resources]
