@@ -87,8 +87,21 @@ def test_the_example_declares_its_integrations_in_its_own_module_only():
      "is one of the kit's own"),
     ({"aws-sdk:s3:listObjectsV2": Integration(actions=("s3:ListBucket",), bucket_prefixes=("*",))},
      "reaches the whole data bucket"),
-    ({"aws-sdk:s3:getObject": Integration(actions=("s3:GetObject",))}, "names no resource"),
+    ({"aws-sdk:s3:copyObject": Integration(actions=("s3:PutObject",), bucket_objects=("?*",))},
+     "reaches the whole data bucket"),
+    ({"aws-sdk:s3:copyObject": Integration(actions=("s3:PutObject",), bucket_objects=("incoming*",))},
+     "reaches the whole data bucket"),
+    ({"aws-sdk:s3:getObject": Integration(actions=("s3:GetObject",))}, "names S3 actions without bucket_prefixes"),
+    ({"aws-sdk:s3:getObject": Integration(actions=("s3:GetObject",), bucket_prefixes=("incoming/",))},
+     "gives bucket_prefixes, which grant actions on the bucket itself"),
+    ({"aws-sdk:s3:getObject": Integration(actions=("s3:*",), bucket_objects=("incoming/*",))},
+     "names actions with a wildcard"),
+    ({"aws-sdk:glue:getJobRun": Integration(actions=("glue:GetJobRun",), fixed_resources=(("glue", "job/*"),))},
+     "names a fixed resource with a wildcard"),
+    ({"aws-sdk:glue:getJobRun": Integration(actions=("glue:GetJobRun",))}, "names no resource"),
     ({"glue:startJobRun.sync": Integration(actions=())}, "names no IAM action"),
+    ({"glue:startJobRun.sync": Integration(actions=("glue:StartJobRun",), fixed_resources=(("glue", "job/etl"),))},
+     "is an optimized integration: list the request fields"),
 ])
 def test_a_declaration_that_breaks_the_kits_rules_stops_synthesis(declared, message):
     with pytest.raises(WorkflowDefinitionError, match=f"^x.asl.json: the workflow's integration '[^']+' {message}"):
@@ -125,6 +138,28 @@ def test_a_declared_object_integration_gets_its_objects_and_the_bucket_keys_use_
     assert key["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"] and key["Resource"] == "arn:aws:kms:us-east-1:1:key/k"
     assert key["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"},
                                                                                      ".amazonaws.com"]]}}}
+
+
+def test_a_declared_optimized_integration_is_checked_against_the_fields_it_declares():
+    glue = Integration(actions=("glue:StartJobRun", "glue:GetJobRun", "glue:BatchStopJobRun"),
+                       fixed_resources=(("glue", "job/etl"),), accepted_parameters=("JobName", "Arguments"))
+    table = integration_table({"glue:startJobRun.sync": glue}, "probe.asl.json")
+
+    def derive(parameters: dict) -> list:
+        definition = {"StartAt": "Etl", "States": {"Etl": {
+            "Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "Parameters": parameters,
+            "End": True}}}
+        stack = Stack(App(), "Probe")
+        return [stack.resolve(s.to_statement_json()) for s in workflow_policy_statements(
+            definition, scope=stack, source="probe.asl.json", job_name_prefix="p-x", sagemaker_role_arn="r",
+            table=table)]
+
+    (granted,) = derive({"JobName": "etl", "Arguments": {"--day": "1"}})
+    assert granted["Action"] == ["glue:StartJobRun", "glue:GetJobRun", "glue:BatchStopJobRun"]
+    assert granted["Resource"]["Fn::Join"][1][-1] == ":job/etl"
+    with pytest.raises(WorkflowDefinitionError, match="^probe.asl.json: state 'Etl' passes Timeout to "
+                                                      "glue:startJobRun.sync, which Step Functions refuses"):
+        derive({"JobName": "etl", "Timeout": 5})
 
 
 # -- offline: runs as AWS runs it, or refused before the run ---------------------------------------------------
@@ -273,3 +308,51 @@ def test_a_json_lines_reader_and_a_batcher_run_offline_as_the_state_machines_rol
         {"Items": [{"n": 0}, {"n": 1}], "BatchInput": {"day": "d", "run": "jsonl-read"}},
         {"Items": [{"n": 2}, {"n": 3}], "BatchInput": {"day": "d", "run": "jsonl-read"}},
         {"Items": [{"n": 4}], "BatchInput": {"day": "d", "run": "jsonl-read"}}]
+
+
+def failing_map(bucket: str, day: str, tolerance: dict) -> str:
+    """A Distributed Map over a day's files whose child execution fails for a file named bad*."""
+    return json.dumps({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "End": True, **tolerance,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": bucket,
+                                                                                     "Prefix": f"incoming/{day}/"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "C",
+                          "States": {"C": {"Type": "Choice", "Default": "Ok", "Choices": [
+                              {"Variable": "$.Key", "StringMatches": "*/bad*", "Next": "Broken"}]},
+                              "Ok": {"Type": "Pass", "End": True},
+                              "Broken": {"Type": "Fail", "Error": "Broken", "Cause": "a bad file"}}}}}})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("tolerance", "status"), [
+    ({}, "FAILED"), ({"ToleratedFailureCount": 1}, "SUCCEEDED"), ({"ToleratedFailurePercentage": 40}, "FAILED"),
+    ({"ToleratedFailurePercentage": 50}, "SUCCEEDED"),
+], ids=["none-tolerated", "one-tolerated", "40-percent", "50-percent"])
+def test_failed_child_executions_fail_the_map_beyond_what_it_tolerates(cloud, tolerance, status):
+    workflow, day = cloud.workflows[STACK], "2026-12-11"
+    for name in ("good.csv", "bad.csv"):
+        cloud.upload(workflow.data_bucket, f"incoming/{day}/{name}", b"label,x\n1,2\n")
+    label = "-".join(f"{k[17:].lower()}{v}" for k, v in tolerance.items()) or "none"
+    arn = cloud.sfn.create_state_machine(name=f"mlkit-df-tolerance-{label}",
+                                         definition=failing_map(workflow.data_bucket, day, tolerance),
+                                         roleArn=workflow.role_arn)["stateMachineArn"]
+    execution = cloud.sfn.start_execution(stateMachineArn=arn, name=f"tolerance-{label}")["executionArn"]
+    described = cloud.wait([execution])[execution]
+    assert described["status"] == status, described.get("cause")
+    if status == "FAILED":
+        assert described["error"] == "States.ExceedToleratedFailureThreshold"
+        assert described["cause"].startswith("1 of 2 items failed, over what the Map tolerates")
+
+
+@pytest.mark.slow
+def test_a_map_reading_an_input_type_offline_cannot_read_is_created_and_refused_before_its_run(cloud):
+    workflow = cloud.workflows[STACK]
+    definition = json.dumps({"StartAt": "M", "States": {"M": {
+        "Type": "Map", "End": True,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "MANIFEST"},
+                       "Parameters": {"Bucket": workflow.data_bucket, "Key": "incoming/manifest.json"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P",
+                          "States": {"P": {"Type": "Pass", "End": True}}}}}})
+    cloud.sfn.create_state_machine(name="mlkit-df-manifest", definition=definition, roleArn=workflow.role_arn)
+    with pytest.raises(UnsupportedIntegration, match="^Planted: state 'M' uses an ItemReader of InputType MANIFEST"):
+        check_supported("Planted", definition)

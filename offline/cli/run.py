@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from offline.cloud.account import LocalCloud
+from offline.cloud.integrations import UnsupportedIntegration
 from offline.cli.console import Progress, log_to, print_summary, reason
 from offline.cli.evaluate import evaluate
 from stacks.settings.config import ConfigError
@@ -125,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             for stack in sorted(set(stacks) - set(takes_dataset)):
                 parser.error(f"{stack} takes no data set (no dataset_uri); --dataset is for "
                              f"{', '.join(takes_dataset) or 'no workflow of this app'}")
+        for stack in stacks:  # before any run starts: what this account cannot run as AWS would, in one line
+            try:
+                cloud.check(stack)
+            except UnsupportedIntegration as error:
+                parser.error(str(error))
         names = {stack: (f"{args.name}-{stack}" if args.name and len(stacks) > 1 else args.name) for stack in stacks}
         inputs = {stack: dict(execution_input) for stack in stacks}
         if args.dataset:  # as a user would: upload the file, then name it in the input

@@ -33,9 +33,10 @@ HISTORY_SECONDS = 0.5  # how often a waited-on execution's progress is read whil
 class LocalCloud:
     """Use as a context manager; everything it creates lives in this process and ends with it."""
 
-    def __init__(self, assembly: Path, retry_time_scale: float = 0.0, stage: str | None = None,
+    def __init__(self, assembly: Path | str, retry_time_scale: float = 0.0, stage: str | None = None,
                  behaviours: Mapping[str, str] | None = None) -> None:
         """`behaviours`: row of stacks/aws_behaviours.py -> the alternative this account answers with."""
+        assembly = Path(assembly)
         self.workflows: dict[str, LocalWorkflow] = load_workflows(assembly, stage)
         stacks = synthesized_stacks(assembly, stage)  # read once: IAM and the service keys both need them
         self.iam = iam.LocalIam.from_stacks(stacks)
@@ -159,9 +160,13 @@ class LocalCloud:
         if bucket not in {b["Name"] for b in self.s3.list_buckets()["Buckets"]}:
             self.s3.create_bucket(Bucket=bucket)
 
-    def start(self, stack: str, execution_input: dict | None = None, name: str | None = None) -> str:
+    def check(self, stack: str) -> None:
+        """UnsupportedIntegration, in one line, for a workflow this account cannot run as AWS would."""
         check_supported(stack, self.workflows[stack].definition)
         check_images(stack, self.workflows[stack].definition)
+
+    def start(self, stack: str, execution_input: dict | None = None, name: str | None = None) -> str:
+        self.check(stack)
         name = name or f"local-{stack.lower()}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
         return self.sfn.start_execution(stateMachineArn=self.machines[stack], name=name,
                                         input=json.dumps(execution_input or {}))["executionArn"]

@@ -11,7 +11,11 @@
   most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes (at most 256 KiB), plus the static BatchInput. moto's
   grammar has no ItemBatcher, so it is taken out of the definition before moto parses it and applied to the items
   before the child executions start; BatchInput's paths read the Map state's input ($.) or the context object
-  ($$.). What no page fixes is refused by offline/cloud/integrations.py before a run (a batcher's *Path fields, a
+  ($$.).
+- Failed child executions fail the Map with States.ExceedToleratedFailureThreshold once they exceed
+  ToleratedFailureCount or ToleratedFailurePercentage, any failure when neither is set (the Map state page's
+  failure thresholds); moto counts them and carries on with a null result. A whole-number
+  ToleratedFailurePercentage (40) is read as AWS reads it; moto's grammar takes only 40.0. What no page fixes is refused by offline/cloud/integrations.py before a run (a batcher's *Path fields, a
   BatchInput with intrinsic functions, a batcher beside an ItemSelector, whose order no page states).
 """
 from __future__ import annotations
@@ -87,6 +91,14 @@ def _reader_failed(env, cause: str) -> FailureEventException:
             error=error.error_name, cause=cause))))
 
 
+def _map_run_failed(env, cause: str) -> FailureEventException:
+    error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+    return FailureEventException(failure_event=FailureEvent(
+        env=env, error_name=error, event_type=HistoryEventType.MapRunFailed,
+        event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
+            error=error.error_name, cause=cause))))
+
+
 def json_lines(text: str) -> Iterator[Any]:
     """Each line's JSON value; only the file's last line break may end an empty line."""
     lines = text.split("\n")
@@ -111,15 +123,19 @@ class _JsonLinesTransformer(ResourceOutputTransformer):
 
 
 def _input_type_init(self, input_type: str) -> None:
-    if input_type == JSON_LINES:
-        self.input_type_value = JSON_LINES
-    else:
+    """JSONL, and any type moto lacks kept as its name: the local account still creates the state machine, as
+    AWS would, and offline/cloud/integrations.py refuses a run of one it cannot read, in one line."""
+    try:
         _original_input_type_init(self, input_type)
+    except ValueError:
+        self.input_type_value = input_type
 
 
 def _transformer_for(input_type):
     if input_type.input_type_value == JSON_LINES:
         return _JsonLinesTransformer()
+    if isinstance(input_type.input_type_value, str):
+        return None  # never read: such a run is refused before it starts
     return _original_transformer_for(input_type=input_type)
 
 
@@ -159,22 +175,28 @@ def _maps(node: Any) -> Iterator[tuple[str, dict]]:
 
 
 def _parse(definition: str):
-    """moto's parse of the definition without its ItemBatchers, each then set on its Map's iteration component
-    (state names are unique in a state machine, Maps' processors included)."""
+    """moto's parse of the definition without its ItemBatchers; each Map's iteration component then gets its
+    batcher and which failure thresholds the definition sets (state names are unique in a state machine, Maps'
+    processors included)."""
     try:
         parsed = json.loads(definition)
     except ValueError:
         return _original_parse(definition)
-    batchers = {}
-    for name, state in _maps(parsed):
-        if "ItemBatcher" in state:
-            batchers[name] = state.pop("ItemBatcher")
-    if not batchers:
+    maps = dict(_maps(parsed))
+    if not maps:
         return _original_parse(definition)
-    program, context = _original_parse(json.dumps(parsed))
+    batchers = {name: state.pop("ItemBatcher") for name, state in maps.items() if "ItemBatcher" in state}
+    # moto's grammar reads ToleratedFailurePercentage only as a decimal (40.0), not as the integer AWS takes too.
+    whole = [state for state in maps.values() if isinstance(state.get("ToleratedFailurePercentage"), int)]
+    for state in whole:
+        state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
+    program, context = _original_parse(json.dumps(parsed) if batchers or whole else definition)
     for component in _components(program):
-        if isinstance(component, StateMap) and component.name in batchers:
-            component.iteration_component.offline_item_batcher = batchers[component.name]
+        if isinstance(component, StateMap) and component.name in maps:
+            processor, state = component.iteration_component, maps[component.name]
+            processor.offline_item_batcher = batchers.get(component.name)
+            processor.offline_thresholds = tuple(any(f"{field}{path}" in state for path in ("", "Path"))
+                                                 for field in ("ToleratedFailureCount", "ToleratedFailurePercentage"))
     return program, context
 
 
@@ -214,7 +236,19 @@ def _map_run(self, env, eval_input) -> None:
             env.stack.append(batches(items, batcher))
         except ValueError as error:
             raise _reader_failed(env, f"ItemBatcher: {error}") from None
-    return _original_map_run(self, env, eval_input)
+    _original_map_run(self, env, eval_input)
+    record = eval_input.map_run_record
+    failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+    total = record.item_counter.total.get()
+    count_set, percentage_set = getattr(self, "offline_thresholds", (False, False))
+    exceeded = (failed > 0 if not (count_set or percentage_set) else
+                (count_set and failed > record.tolerated_failure_count)
+                or (percentage_set and total and 100 * failed / total > record.tolerated_failure_percentage))
+    if exceeded:
+        raise _map_run_failed(env, f"{failed} of {total} items failed, over what the Map tolerates "
+                                   f"(ToleratedFailureCount {record.tolerated_failure_count if count_set else 'unset'},"
+                                   f" ToleratedFailurePercentage "
+                                   f"{record.tolerated_failure_percentage if percentage_set else 'unset'})")
 
 
 def install() -> None:

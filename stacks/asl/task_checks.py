@@ -104,24 +104,27 @@ def check_job_retries(state: Mapping[str, Any], where: str) -> None:
             "\"${SageMakerJobRetry}\")")
 
 
-def unsupported_parameter(state: Mapping[str, Any], integration: str) -> str | None:
+def unsupported_parameter(state: Mapping[str, Any], integration: str,
+                          accepted: tuple[str, ...] | None = None) -> str | None:
     """The first top-level Parameters field (a `.$` key named without it) Step Functions would refuse for this
-    optimized integration, or None; AWS SDK integrations take their API's whole request."""
+    optimized integration (its fields: `accepted`, or the kit's table), or None; AWS SDK integrations take their
+    API's whole request."""
     if integration.startswith("aws-sdk:"):
         return None
-    accepted = ACCEPTED_PARAMETERS[api_of(integration)]
+    accepted = ACCEPTED_PARAMETERS[api_of(integration)] if accepted is None else accepted
     parameters = state.get("Parameters")
     fields = [key.removesuffix(".$") for key in parameters] if isinstance(parameters, dict) else []
     return next((field for field in fields if field not in accepted), None)
 
 
-def check_parameters(state: Mapping[str, Any], integration: str, where: str) -> None:
+def check_parameters(state: Mapping[str, Any], integration: str, where: str,
+                     accepted: tuple[str, ...] | None = None) -> None:
     """Step Functions refuses the whole state machine at creation for one such field, so synthesis does first."""
-    if not integration.startswith("aws-sdk:") and api_of(integration) not in ACCEPTED_PARAMETERS:
+    if not integration.startswith("aws-sdk:") and accepted is None and api_of(integration) not in ACCEPTED_PARAMETERS:
         raise WorkflowDefinitionError(
             f"{where} uses {integration}, whose accepted request fields stacks/asl/integration_parameters.py "
             "ACCEPTED_PARAMETERS does not list; add them there with their source")
-    field = unsupported_parameter(state, integration)
+    field = unsupported_parameter(state, integration, accepted)
     if field:
         service, action = api_of(integration).split(":", 1)
         raise WorkflowDefinitionError(
@@ -133,7 +136,7 @@ def check_parameters(state: Mapping[str, Any], integration: str, where: str) -> 
 def check_task(name: str, state: Mapping[str, Any], integration: Integration, *, prefix: str, source: str,
                key: str) -> None:
     where = f"{source}: state {name!r}"
-    check_parameters(state, key, where)
+    check_parameters(state, key, where, integration.accepted_parameters)
     if integration.name_parameter:
         check_name(state, integration, prefix, where)
     check_isolation(state, integration, where)

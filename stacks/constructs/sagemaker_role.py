@@ -65,9 +65,11 @@ class SageMakerExecutionRole(Construct):
                   [objects_arn(bucket, run_layout.glob(folder)) for folder in writes], wildcard_reason=run_folders)
         no_resource_level = ("ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
                              "permissions; PutMetricData is confined to SageMaker's namespaces by condition.")
-        allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)
-        allow(self.role, ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-              [image.repository_arn(self) for image in sorted(set(images), key=lambda i: i.repository)])
+        images = sorted(set(images), key=lambda i: i.repository)
+        if images:  # a workflow may run no SageMaker container at all (S3 and functions only)
+            allow(self.role, ["ecr:GetAuthorizationToken"], ["*"], wildcard_reason=no_resource_level)
+            allow(self.role, ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                  [image.repository_arn(self) for image in images])
         allow_log_streams(self.role, {group: f"{job_name_prefix}-*" for group in sorted(set(job_log_groups))},
                           f"SageMaker names job log streams <job name>/<host> in its fixed log groups; job names "
                           f"are {job_name_prefix}-<uuid>, made per attempt at run time.")
