@@ -83,16 +83,9 @@ def _as_execution_role(self, env) -> None:
 
 # -- JSON Lines -----------------------------------------------------------------------------------------------
 
-def _reader_failed(env, cause: str) -> FailureEventException:
-    error = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
-    return FailureEventException(failure_event=FailureEvent(
-        env=env, error_name=error, event_type=HistoryEventType.TaskFailed,
-        event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
-            error=error.error_name, cause=cause))))
-
-
-def _map_run_failed(env, cause: str) -> FailureEventException:
-    error = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+def _map_failure(env, kind: StatesErrorNameType, cause: str) -> FailureEventException:
+    """The Map run's failure, as moto's own reader reports one (States.ItemReaderFailed, ...)."""
+    error = StatesErrorName(typ=kind)
     return FailureEventException(failure_event=FailureEvent(
         env=env, error_name=error, event_type=HistoryEventType.MapRunFailed,
         event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
@@ -118,7 +111,7 @@ class _JsonLinesTransformer(ResourceOutputTransformer):
         try:
             items = list(json_lines(text))
         except ValueError as error:
-            raise _reader_failed(env, f"JSONL input: {error}") from None
+            raise _map_failure(env, StatesErrorNameType.StatesItemReaderFailed, f"JSONL input: {error}") from None
         env.stack.append(items[:reader_config["MaxItemsValue"]])
 
 
@@ -235,7 +228,7 @@ def _map_run(self, env, eval_input) -> None:
         try:
             env.stack.append(batches(items, batcher))
         except ValueError as error:
-            raise _reader_failed(env, f"ItemBatcher: {error}") from None
+            raise _map_failure(env, StatesErrorNameType.StatesItemReaderFailed, f"ItemBatcher: {error}") from None
     _original_map_run(self, env, eval_input)
     record = eval_input.map_run_record
     failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
@@ -245,10 +238,11 @@ def _map_run(self, env, eval_input) -> None:
                 (count_set and failed > record.tolerated_failure_count)
                 or (percentage_set and total and 100 * failed / total > record.tolerated_failure_percentage))
     if exceeded:
-        raise _map_run_failed(env, f"{failed} of {total} items failed, over what the Map tolerates "
-                                   f"(ToleratedFailureCount {record.tolerated_failure_count if count_set else 'unset'},"
-                                   f" ToleratedFailurePercentage "
-                                   f"{record.tolerated_failure_percentage if percentage_set else 'unset'})")
+        count = record.tolerated_failure_count if count_set else "unset"
+        percentage = record.tolerated_failure_percentage if percentage_set else "unset"
+        raise _map_failure(env, StatesErrorNameType.StatesExceedToleratedFailureThreshold,
+                           f"{failed} of {total} items failed, over what the Map tolerates (ToleratedFailureCount "
+                           f"{count}, ToleratedFailurePercentage {percentage})")
 
 
 def install() -> None:
