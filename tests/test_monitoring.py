@@ -380,6 +380,10 @@ def test_traffic_like_training_shows_no_drift_and_publishes_its_metrics(cloud, l
         StartTime=loop["hours"][1], EndTime=loop["hours"][1] + 2 * HOUR, Period=3600, Statistics=["Maximum"])
     assert [p["Maximum"] for p in points["Datapoints"]] == [0.0]
     assert all(change["state"] == "OK" for change in loop["alarms_normal"])
+    # The same numbers, as the window's row of the results table a BI tool reads (contract/results.py).
+    bucket, execution = cloud.workflows[MON].data_bucket, run["output"]["run_prefix"].split("/")[1]
+    row = json.loads(cloud.read(f"s3://{bucket}/results/monitor/{execution}.json"))
+    assert (row["outcome"], row["drift_share"], row["rows_checked"]) == ("NoDrift", 0, len(loop["test"]))
 
 
 def test_a_drifted_batch_is_found_and_its_alarm_notifies_and_starts_retraining(cloud, loop):
@@ -425,6 +429,9 @@ def test_model_quality_is_scored_once_ground_truth_arrives(cloud, loop):
         positives = truth.sum()
         auc = (ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(truth) - positives))
         assert quality["metrics"]["auc"] == pytest.approx(auc, abs=1e-6)
+    row = json.loads(cloud.read(f"s3://{bucket}/results/monitor/{run['output']['run_prefix'].split('/')[1]}.json"))
+    assert row["live_metrics"] == {k: v for k, v in quality["metrics"].items() if v is not None}
+    assert row["live_gate_metric"] == quality["gate"]["live"] and row["labelled_rows"] == quality["rows"]
 
 
 # -- as synthesized: alarms, retraining, dashboard, no Model Monitor -------------------------------

@@ -1,4 +1,6 @@
-"""Lambda handler: publish a monitor report's numbers as CloudWatch metrics (the alarms and the dashboard read them).
+"""Lambda handler: publish a monitor report's numbers as CloudWatch metrics (the alarms and the dashboard read them),
+and the same numbers as the window's row of the results table under results/monitor/ (contract/results.py), which a
+BI tool reads through Athena (docs/quicksight.md).
 
 Namespace NAMESPACE (this copy's own: the function may write no other), dimension EndpointName. Model-quality
 metrics appear only for windows whose ground truth has arrived.
@@ -11,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from contract import run_layout
+from contract import results, run_layout
 
 REPORT = run_layout.uri_pattern(run_layout.REPORT, "report.json")
 
@@ -45,13 +47,19 @@ def handler(event: dict, context: Any, s3_client=None, cloudwatch_client=None) -
     match = REPORT.fullmatch(uri if isinstance(uri, str) else "")
     if not match or match["bucket"] != bucket:
         raise ValueError(f"report_uri must be a run's report/report.json in s3://{bucket}/, got {uri!r}")
-    report = json.loads((s3_client or boto3.client("s3")).get_object(Bucket=bucket, Key=match["key"])["Body"].read())
+    s3 = s3_client or boto3.client("s3")
+    report = json.loads(s3.get_object(Bucket=bucket, Key=match["key"])["Body"].read())
     values = metrics(report)
     dimensions = [{"Name": "EndpointName", "Value": os.environ["ENDPOINT_NAME"]}]
     (cloudwatch_client or boto3.client("cloudwatch")).put_metric_data(
         Namespace=os.environ["NAMESPACE"],
         MetricData=[{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit,
                      "Timestamp": report["window"]["end"]} for name, (value, unit) in values.items()])
+    # The window's row, one per run (create-only: a run's row is never rewritten).
+    execution = match["key"].split("/")[1]
+    row = results.row(report, {name: value for name, (value, _) in values.items()})
+    s3.put_object(Bucket=bucket, Key=f"{results.RESULTS}{execution}.json", IfNoneMatch="*",
+                  Body=(json.dumps(row, separators=(",", ":")) + "\n").encode(), ContentType="application/json")
     drift = report.get("drift", {"share": 0, "drifted": []})
     return {"outcome": report["outcome"], "published": sorted(values), "drift_share": drift["share"],
             "drifted": drift["drifted"], "data_quality_issues": report.get("data_quality", {}).get("violations", 0),

@@ -18,6 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 
 from contract.run_layout import BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, REPORT, TRAFFIC, glob
+from contract.results import RESULTS
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
 from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
@@ -74,7 +75,8 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
                              "ENDPOINT_NAME": "${EndpointName}"},
                 memory_size=512, timeout_seconds=300),
             "PublishMetrics": FunctionSpec(
-                "publish_metrics", "Publishes a monitor report's numbers as CloudWatch metrics", reads=(REPORT,),
+                "publish_metrics", "Publishes a monitor report's numbers as CloudWatch metrics and a results row",
+                reads=(REPORT,), bucket_creates=(RESULTS,),
                 environment={"DATA_BUCKET": "${DataBucket}", "NAMESPACE": "${MetricNamespace}",
                              "ENDPOINT_NAME": "${EndpointName}"}),
         },
