@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import App, Stack
 
 from offline.cloud.account import LocalCloud
-from offline.cloud.integrations import UnsupportedIntegration, check_supported
+from offline.cloud.integrations import MAP_FEATURE, UnsupportedIntegration, check_supported
 from offline.cloud.sfn_distributed_map import batches, json_lines
 from stacks.app.kit import WORKFLOWS
 from stacks.asl.definition import WorkflowDefinitionError
@@ -19,6 +19,8 @@ from tests.conftest import load_lambda_module
 from tests.test_build_and_register import csv_text
 
 STACK = "TrainOnDayFiles"
+DISTRIBUTED_PASS = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}}}
 split_day_file = load_lambda_module("split_day_file", "handler")
 
 
@@ -62,12 +64,19 @@ def test_a_file_splits_every_row_unchanged_one_in_five_to_validation():
     assert (header, train, validation) == split_day_file.split(text, "s3://b/incoming/d/a.csv")  # the same every run
 
 
+def test_every_file_gives_a_validation_row_even_when_no_hash_chose_one():
+    for rows in range(1, 12):
+        text = "label,x\n" + "".join(f"1,{i}\n" for i in range(rows))
+        _, train, validation = split_day_file.split(text, f"s3://b/incoming/d/{rows}.csv")
+        assert validation and len(train) + len(validation) == rows
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("", "the file is empty"),
     ("label,x\n1,2\n1,2,3\n", "line 3: 3 values, but the header names 2 columns"),
     ("label,x\n1,2\n1,abc\n", "line 3 column 'x': 'abc' is not a finite number"),
     ("label,x\n1,inf\n", "line 2 column 'x': 'inf' is not a finite number"),
-    ("label,x\n1,2\n", "1 rows are too few"),
+    ("label,x\n", "the file has a header but no rows"),
 ])
 def test_a_file_the_kit_cannot_train_on_is_refused_naming_where(text, message):
     with pytest.raises(split_day_file.BadInput, match="^s3://b/k.csv.*" + message.replace("(", r"\(")):
@@ -140,6 +149,25 @@ def test_a_declared_object_integration_gets_its_objects_and_the_bucket_keys_use_
                                                                                      ".amazonaws.com"]]}}}
 
 
+def test_the_same_actions_under_two_conditions_stay_two_statements():
+    """The data key through S3 (a declared object row) and the topic key through SNS share their actions, never a
+    statement: merged, one condition would be lost and the other key usable through the wrong service."""
+    copy = Integration(actions=("s3:GetObject", "s3:PutObject"), bucket_objects=("incoming/*",))
+    definition = {"StartAt": "C", "States": {
+        "C": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:copyObject", "Parameters": {}, "Next": "N"},
+        "N": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "Parameters": {"TopicArn": "arn:t",
+                                                                                          "Message": "m"},
+              "End": True}}}
+    stack = Stack(App(), "Probe")
+    statements = [stack.resolve(s.to_statement_json()) for s in workflow_policy_statements(
+        definition, scope=stack, source="probe.asl.json", job_name_prefix="p-x", sagemaker_role_arn="r",
+        table=integration_table({"aws-sdk:s3:copyObject": copy}, "probe.asl.json"), bucket_name="b",
+        data_key_arn="arn:data-key", topic_key_arn="arn:topic-key")]
+    keys = {s["Resource"]: s["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Join"][1][0]
+            for s in statements if s["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]}
+    assert keys == {"arn:data-key": "s3.", "arn:topic-key": "sns."}
+
+
 def test_a_declared_optimized_integration_is_checked_against_the_fields_it_declares():
     glue = Integration(actions=("glue:StartJobRun", "glue:GetJobRun", "glue:BatchStopJobRun"),
                        fixed_resources=(("glue", "job/etl"),), accepted_parameters=("JobName", "Arguments"))
@@ -189,10 +217,11 @@ def test_a_days_files_are_split_in_a_distributed_map_then_trained_and_registered
 def test_a_bad_value_in_one_file_stops_the_run_before_training_naming_file_line_and_column(cloud):
     bucket = cloud.workflows[STACK].data_bucket
     cloud.upload(bucket, "incoming/2026-12-08/good.csv", day_file(200, seed=1))
-    cloud.upload(bucket, "incoming/2026-12-08/bad.csv", day_file(200, seed=2, bad=(17, "12,5")))
+    cloud.upload(bucket, "incoming/2026-12-08/bad.csv", day_file(200, seed=2, bad=(17, "12;5")))
     described = run(cloud, "day-2026-12-08", {"day": "2026-12-08"})
     assert (described["status"], described["error"]) == ("FAILED", "InvalidDayFile")
-    assert f"s3://{bucket}/incoming/2026-12-08/bad.csv line 17: 4 values" in described["cause"]
+    assert f"s3://{bucket}/incoming/2026-12-08/bad.csv line 17 column 'y': '12;5' is not a finite number" in \
+        described["cause"]
     assert not [e for e in described["history"] if e["type"] == "TaskScheduled"
                 and "createTrainingJob" in e["taskScheduledEventDetails"]["resource"]]
 
@@ -229,33 +258,37 @@ def test_an_over_reach_beyond_the_declared_prefixes_is_denied_offline(cloud, rea
     execution = cloud.sfn.start_execution(stateMachineArn=arn, name=f"overreach-{reader}")["executionArn"]
     described = cloud.wait([execution])[execution]
     assert described["status"] == "FAILED"
-    assert f"arn:aws:s3:::{workflow.data_bucket}" in role_calls(cloud, "s3:ListBucket", "ImplicitDeny")
+    denied = [d for d in cloud.iam.decisions if d.decision == "ImplicitDeny" and d.caller.endswith(f"/overreach-{reader}")]
+    assert [(d.action, d.resource) for d in denied] == [("s3:ListBucket", f"arn:aws:s3:::{workflow.data_bucket}")]
     assert "is not authorized to perform: s3:ListBucket" in described["cause"]
 
 
 @pytest.mark.parametrize(("state", "refused"), [
-    ({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}, "uses glue:startJobRun.sync"),
+    ({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}, "glue:startJobRun.sync: it has no offline runner; add one in offline/cloud/integrations.py "
+     "LOCAL_INTEGRATIONS (and serve it in the local service it names)"),
     ({"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "MANIFEST"},
                                     "Parameters": {"Bucket": "b", "Key": "k"}},
-      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
-     "uses an ItemReader of InputType MANIFEST"),
+      "ItemProcessor": DISTRIBUTED_PASS, "End": True},
+     "an ItemReader of InputType MANIFEST: " + MAP_FEATURE),
     ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatchPath": "$.n"},
-      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
-     "uses an ItemBatcher's MaxItemsPerBatchPath"),
+      "ItemProcessor": DISTRIBUTED_PASS, "End": True},
+     "an ItemBatcher's MaxItemsPerBatchPath: " + MAP_FEATURE),
     ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": 2}, "ItemSelector": {"k.$": "$$.Map.Item.Value"},
-      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
-     "uses an ItemBatcher with an ItemSelector"),
+      "ItemProcessor": DISTRIBUTED_PASS, "End": True},
+     "an ItemBatcher with an ItemSelector: " + MAP_FEATURE),
     ({"Type": "Map", "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}},
+      "ItemProcessor": DISTRIBUTED_PASS, "End": True},
+     "a Map's ResultWriter: " + MAP_FEATURE),
+    ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": 2},
       "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
-     "uses a Map's ResultWriter"),
-], ids=["glue", "manifest", "batch-size-path", "batcher-and-selector", "result-writer"])
+     "ItemBatcher: a Distributed Map's field, which an INLINE Map does not take; set "
+     "ItemProcessor.ProcessorConfig.Mode to DISTRIBUTED"),
+], ids=["glue", "manifest", "batch-size-path", "batcher-and-selector", "result-writer", "inline-batcher"])
 def test_what_offline_cannot_run_is_refused_before_the_run_in_one_line(state, refused):
     definition = json.dumps({"StartAt": "S", "States": {"S": state}})
     with pytest.raises(UnsupportedIntegration) as error:
         check_supported("Planted", definition)
-    assert str(error.value) == (f"Planted: state 'S' {refused}, which has no offline runner; add one in "
-                                "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service "
-                                "it names)")
+    assert str(error.value) == f"Planted: state 'S' uses {refused}"
 
 
 # -- Distributed Map features offline/cloud/sfn_distributed_map.py adds to moto's interpreter ------------------
@@ -356,3 +389,25 @@ def test_a_map_reading_an_input_type_offline_cannot_read_is_created_and_refused_
     cloud.sfn.create_state_machine(name="mlkit-df-manifest", definition=definition, roleArn=workflow.role_arn)
     with pytest.raises(UnsupportedIntegration, match="^Planted: state 'M' uses an ItemReader of InputType MANIFEST"):
         check_supported("Planted", definition)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("tolerated", "status"), [(2, "FAILED"), (3, "SUCCEEDED")])
+def test_a_failed_batch_counts_each_of_its_items_against_the_threshold(cloud, tolerated, status):
+    workflow, day = cloud.workflows[STACK], f"2026-12-1{tolerated}"
+    for name in ("a-1", "a-2", "a-3", "bad-1", "bad-2", "bad-3"):
+        cloud.upload(workflow.data_bucket, f"incoming/{day}/{name}.csv", b"label,x\n1,2\n")
+    definition = json.loads(failing_map(workflow.data_bucket, day, {"ToleratedFailureCount": tolerated}))
+    definition["States"]["M"]["ItemBatcher"] = {"MaxItemsPerBatch": 3}
+    # Each batch fails by its first file (not by the path $.Items[0].Key, a list in moto and the value on AWS).
+    processor = definition["States"]["M"]["ItemProcessor"]
+    processor["StartAt"] = "F"
+    processor["States"]["F"] = {"Type": "Pass", "Next": "C", "OutputPath": "$.first",
+                                "Parameters": {"first.$": "States.ArrayGetItem($.Items, 0)"}}
+    arn = cloud.sfn.create_state_machine(name=f"mlkit-df-batch-tolerance-{tolerated}", definition=json.dumps(definition),
+                                         roleArn=workflow.role_arn)["stateMachineArn"]
+    execution = cloud.sfn.start_execution(stateMachineArn=arn, name=f"batch-tolerance-{tolerated}")["executionArn"]
+    described = cloud.wait([execution])[execution]
+    assert described["status"] == status, described.get("cause")
+    if status == "FAILED":  # the second batch's three items, not one child execution
+        assert described["cause"].startswith("3 of 6 items failed")

@@ -4,7 +4,7 @@ TrainOnDayFiles' Distributed Map runs it once per batch of files. A day's file h
 the first column and numbers only (contract/data.py's grammar, what XGBoost reads). Its rows go on unchanged, each
 value's text as given, without the header (SageMaker XGBoost's CSV) to runs/<run>/input/train/ and validation/,
 under a name made from the file's key; a row goes to validation when a hash of the file's key and its line number
-says so, one in five, so the same files split the same way in every run.
+says so, one in five (the last row when no other did), so the same files split the same way in every run.
 """
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ def split(text: str, source: str) -> tuple[list[str], list[str], list[str]]:
                                "files hold numbers only, the label first: fix the file and start a new run")
         bucket = hashlib.sha256(f"{source}\n{line}".encode()).digest()[0] % VALIDATION_SHARE
         (validation if bucket == 0 else train).append(",".join(row))
-    if not train or not validation:
-        raise BadInput(f"{source}: {len(train) + len(validation)} rows are too few to split into training and "
-                       "validation rows; a day's file needs at least ten")
+    if not train and not validation:
+        raise BadInput(f"{source}: the file has a header but no rows; remove it from the day's folder or fill it")
+    if not validation:  # no row's hash chose it: the file's last row validates, so every file gives one
+        validation.append(train.pop())
     return header, train, validation
 
 
@@ -65,8 +66,9 @@ def handler(event: dict, context: object, s3_client=None) -> dict:
         headers[",".join(header)] = source
         name = f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.csv"  # one per file, whatever its folder or name
         for folder, rows in (("train", train), ("validation", validation)):
-            s3.put_object(Bucket=bucket, Key=f"{run_prefix}input/{folder}/{name}",
-                          Body="\n".join(rows).encode() + b"\n", ContentType="text/csv")
+            if rows:  # a one-row file gives validation only
+                s3.put_object(Bucket=bucket, Key=f"{run_prefix}input/{folder}/{name}",
+                              Body="\n".join(rows).encode() + b"\n", ContentType="text/csv")
         LOGGER.info("split", extra={"file": source, "train": len(train), "validation": len(validation)})
     if len(headers) > 1:
         (first, one), (second, other) = list(headers.items())[:2]

@@ -48,24 +48,38 @@ class UnsupportedIntegration(RuntimeError):
     """A state machine uses an integration that has no local behaviour."""
 
 
-def unsupported(definition: str) -> Iterator[tuple[str, str]]:
-    """(state, what) for each Task or ItemReader whose integration has no local behaviour, and each Map field or
-    reader input type the local interpreter does not run."""
+ADD_RUNNER = ("it has no offline runner; add one in offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in "
+              "the local service it names)")
+MAP_FEATURE = ("offline/cloud/sfn_distributed_map.py does not run it as AWS does; use a form it runs "
+               "(docs/extending.md, Integrations beyond SageMaker)")
+INLINE = "a Distributed Map's field, which an INLINE Map does not take; set ItemProcessor.ProcessorConfig.Mode to DISTRIBUTED"
+DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ToleratedFailureCount", "ToleratedFailurePercentage", "ResultWriter")
+
+
+def unsupported(definition: str) -> Iterator[tuple[str, str, str]]:
+    """(state, what, what to do) for each Task or ItemReader whose integration has no local behaviour, and each Map
+    field or reader input type the local interpreter does not run."""
     parsed = json.loads(definition)
     calls = [*task_states(parsed), *((f"{name} ItemReader", reader) for name, reader in item_readers(parsed))]
     for name, state in calls:
         key = integration_of(name, state, source="definition")
         if key not in LOCAL_INTEGRATIONS:
-            yield name, key
+            yield name, key, ADD_RUNNER
     for name, state in all_states(parsed):
+        if state.get("Type") != "Map":
+            continue
+        mode = state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode", "INLINE")
+        for field_name in DISTRIBUTED_ONLY if mode != "DISTRIBUTED" else ():
+            if field_name in state:
+                yield name, field_name, INLINE
         for field_name in MAP_FIELDS_WITHOUT_RUNNER:
             if field_name in state:
-                yield name, f"a Map's {field_name}"
+                yield name, f"a Map's {field_name}", MAP_FEATURE
         input_type = state.get("ItemReader", {}).get("ReaderConfig", {}).get("InputType")
         if input_type and input_type not in READER_INPUT_TYPES:
-            yield name, f"an ItemReader of InputType {input_type}"
+            yield name, f"an ItemReader of InputType {input_type}", MAP_FEATURE
         if "ItemBatcher" in state:
-            yield from ((name, what) for what in _batcher_without_runner(state))
+            yield from ((name, what, MAP_FEATURE) for what in _batcher_without_runner(state))
 
 
 def _batcher_without_runner(state: dict) -> Iterator[str]:
@@ -84,10 +98,8 @@ def _batcher_without_runner(state: dict) -> Iterator[str]:
 def check_supported(stack: str, definition: str) -> None:
     missing = list(unsupported(definition))
     if missing:
-        name, what = missing[0]
-        raise UnsupportedIntegration(
-            f"{stack}: state {name!r} uses {what}, which has no offline runner; add one in "
-            "offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in the local service it names)")
+        name, what, fix = missing[0]
+        raise UnsupportedIntegration(f"{stack}: state {name!r} uses {what}: {fix}")
 
 
 # What each image the kit's definitions name runs as offline: the image table's (stacks/settings/image_table.py), served

@@ -221,18 +221,27 @@ def _batch_input(batch_input: dict, env) -> dict:
 
 def _map_run(self, env, eval_input) -> None:
     batcher = getattr(self, "offline_item_batcher", None)
+    items = env.stack[-1]
+    jobs = [[item] for item in items]  # each child execution's items
     if batcher is not None:
-        items = env.stack.pop()
+        env.stack.pop()
         if "BatchInput" in batcher:
             batcher = {**batcher, "BatchInput": _batch_input(batcher["BatchInput"], env)}
         try:
-            env.stack.append(batches(items, batcher))
+            batched = batches(items, batcher)
         except ValueError as error:
             raise _map_failure(env, StatesErrorNameType.StatesItemReaderFailed, f"ItemBatcher: {error}") from None
+        env.stack.append(batched)
+        jobs = [batch["Items"] for batch in batched]
     _original_map_run(self, env, eval_input)
+    # The thresholds count items (the Map state page: failed items over all items); a failed child execution fails
+    # every item of its batch. moto counts child executions, and a failed one's result is null.
     record = eval_input.map_run_record
-    failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
-    total = record.item_counter.total.get()
+    failed_children = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+    nulls = [job for job, output in zip(jobs, env.stack[-1]) if output is None]
+    failed = (sum(map(len, nulls)) if len(nulls) == failed_children  # which children failed is known
+              else failed_children * max(map(len, jobs), default=1))  # else as if each failed one were the fullest
+    total = len(items)
     count_set, percentage_set = getattr(self, "offline_thresholds", (False, False))
     exceeded = (failed > 0 if not (count_set or percentage_set) else
                 (count_set and failed > record.tolerated_failure_count)

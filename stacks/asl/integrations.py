@@ -159,9 +159,9 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
 S3_KEY_USE = {"s3:GetObject": "kms:Decrypt", "s3:PutObject": "kms:GenerateDataKey"}
 
 
-# S3 actions on a bucket itself (the IAM service authorization reference's "bucket" resource type), which take the
-# s3:prefix key; every other S3 action a row names acts on objects.
-S3_BUCKET_ACTIONS = frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"})
+# S3 actions on a bucket itself that take the s3:prefix condition key (the IAM service authorization reference);
+# every other S3 action a row names acts on objects.
+S3_BUCKET_ACTIONS = frozenset({"s3:ListBucket", "s3:ListBucketVersions"})
 WILDCARDS = re.compile(r"[*?]")
 
 

@@ -1,6 +1,7 @@
 """The reusable workflow construct: state machine from an ASL file, its derived least-privilege role, logs, tracing."""
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator, Mapping
 
 from aws_cdk import Arn, ArnFormat, Duration, Fn, RemovalPolicy, Stack
@@ -91,16 +92,19 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
     `table` is the workflow's integrations; `bucket_name` and `data_key_arn` its data bucket and the bucket's key.
     """
     stack = stack_of(scope)
-    grants: dict[tuple[str, ...], list[str]] = {}  # actions -> resources, in first-seen order
-    conditions: dict[tuple[str, ...], dict[str, Any]] = {}
+    # (actions, condition) -> resources, in first-seen order: the same actions under another condition (a key used
+    # through S3 and through SNS) are another statement, never a merge that would widen or lose either.
+    grants: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    conditions: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
 
     def grant(actions: tuple[str, ...] | list[str], resources: list[str], condition: dict | None = None) -> None:
         if not actions or not resources:
             return
-        granted = grants.setdefault(tuple(actions), [])
+        key = (tuple(actions), json.dumps(condition, sort_keys=True) if condition else "")
+        granted = grants.setdefault(key, [])
         granted.extend(r for r in resources if r not in granted)
         if condition:
-            conditions[tuple(actions)] = condition
+            conditions[key] = condition
 
     listed: dict[tuple[str, ...], list[str]] = {}  # bucket actions -> the key prefixes they are confined to
     for name, state, integration in used_integrations(definition, source, table):
@@ -156,8 +160,8 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
         grant(("states:DescribeExecution", "states:StopExecution"), [format_arn(
             stack, service="states", resource="execution", resource_name=f"{job_name_prefix}/*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME)])
-    return [iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions.get(actions))
-            for actions, resources in grants.items()]
+    return [iam.PolicyStatement(actions=list(key[0]), resources=resources, conditions=conditions.get(key))
+            for key, resources in grants.items()]
 
 
 class SageMakerWorkflow(Construct):

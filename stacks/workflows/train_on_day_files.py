@@ -1,5 +1,5 @@
 """Train on a day's files: list the CSV files that landed under incoming/<day>/, check and split each one in a
-Distributed Map (a child execution per file), train XGBoost on the day's rows and register the model for approval.
+Distributed Map (a child execution per ten files), train XGBoost on the day's rows and register the model for approval.
 
 The kit's example of a workflow reaching beyond SageMaker through the extension API alone: the S3 listing and the
 Map's ItemReader are integrations this module declares (`integrations`), scoped to its own bucket's prefixes;
@@ -15,7 +15,7 @@ from stacks.constructs.model_registry import model_package_group
 from stacks.workflows.workflow_stack import FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
 
 DAY_FILES = "incoming/"  # a day's files land under incoming/<day>/
-SAMPLE_DAY = f"runs/*/{INPUT}/"  # where a run without a day seeds its sample day (runs/<run>/input/day/)
+SAMPLE_DAY = f"runs/*/{INPUT}/"  # where a run without a day seeds its sample day (runs/<run>/input/seed/)
 # What S3 listing needs: ListBucket on the stack's bucket, only under these prefixes (a Task's listObjectsV2
 # request and a Distributed Map's ItemReader make the same call with the state machine's role).
 LIST_DAY = Integration(actions=("s3:ListBucket",), bucket_prefixes=(DAY_FILES, SAMPLE_DAY))
