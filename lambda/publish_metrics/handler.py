@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from contract import results, run_layout
 
@@ -55,11 +56,16 @@ def handler(event: dict, context: Any, s3_client=None, cloudwatch_client=None) -
         Namespace=os.environ["NAMESPACE"],
         MetricData=[{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit,
                      "Timestamp": report["window"]["end"]} for name, (value, unit) in values.items()])
-    # The window's row, one per run (create-only: a run's row is never rewritten).
+    # The window's row, one per run (create-only: a run's row is never rewritten). The key is the run's own, so one
+    # already there was written by an earlier attempt of this run, from the same report: a retry goes on.
     execution = match["key"].split("/")[1]
     row = results.row(report, {name: value for name, (value, _) in values.items()})
-    s3.put_object(Bucket=bucket, Key=f"{results.RESULTS}{execution}.json", IfNoneMatch="*",
-                  Body=(json.dumps(row, separators=(",", ":")) + "\n").encode(), ContentType="application/json")
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{results.RESULTS}{execution}.json", IfNoneMatch="*",
+                      Body=(json.dumps(row, separators=(",", ":")) + "\n").encode(), ContentType="application/json")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
+            raise
     drift = report.get("drift", {"share": 0, "drifted": []})
     return {"outcome": report["outcome"], "published": sorted(values), "drift_share": drift["share"],
             "drifted": drift["drifted"], "data_quality_issues": report.get("data_quality", {}).get("violations", 0),
