@@ -8,7 +8,7 @@ library only.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 RESULTS = "results/monitor/"  # outside runs/: the table's location holds these rows and nothing else
 
@@ -23,7 +23,7 @@ COLUMNS: Mapping[str, str] = {
 }
 _WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 LIVE = "Live"
-RENAMED = {"Rows": "rows_checked"}  # ROWS is a reserved word in Athena's SQL
+RENAMED = {"Rows": "rows_checked"}  # ROWS is a reserved word in Athena's DDL
 
 
 def column(metric: str) -> str:
@@ -49,9 +49,24 @@ def row(report: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, An
     return found
 
 
-def ddl(bucket: str, table: str = "monitor_results") -> str:
+def ddl(bucket: str, table: str = "mlkit.monitor_results") -> str:
     """The Athena table over the rows in `bucket` (docs/quicksight.md shows it for <DataBucketName>)."""
     columns = ",\n".join(f"  `{name}` {kind}" for name, kind in COLUMNS.items())
     return (f"CREATE EXTERNAL TABLE {table} (\n{columns}\n)\n"
             "ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'\n"
             f"LOCATION 's3://{bucket}/{RESULTS}';")
+
+
+def dataset_sql(task_metrics: Iterable[str], table: str = "mlkit.monitor_results") -> str:
+    """A query QuickSight can take whole: it reads primitive columns only, so the list of drifted features is
+    joined into text and each of `task_metrics` (processing/metrics.py's names, live_metrics' keys) becomes a
+    column of its own."""
+    parts = []
+    for name, kind in COLUMNS.items():
+        if kind == "array<string>":
+            parts.append(f"array_join({name}, ', ') AS {name}")
+        elif kind.startswith("map<"):
+            parts += [f"element_at({name}, '{metric}') AS live_{metric}" for metric in task_metrics]
+        else:
+            parts.append(name)
+    return "SELECT " + ",\n       ".join(parts) + f"\nFROM {table}"

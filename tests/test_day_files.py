@@ -258,14 +258,16 @@ def test_an_over_reach_beyond_the_declared_prefixes_is_denied_offline(cloud, rea
     execution = cloud.sfn.start_execution(stateMachineArn=arn, name=f"overreach-{reader}")["executionArn"]
     described = cloud.wait([execution])[execution]
     assert described["status"] == "FAILED"
-    denied = [d for d in cloud.iam.decisions if d.decision == "ImplicitDeny" and d.caller.endswith(f"/overreach-{reader}")]
+    denied = [d for d in cloud.iam.decisions
+              if d.decision == "ImplicitDeny" and d.caller.endswith(f"/overreach-{reader}")]
     assert [(d.action, d.resource) for d in denied] == [("s3:ListBucket", f"arn:aws:s3:::{workflow.data_bucket}")]
     assert "is not authorized to perform: s3:ListBucket" in described["cause"]
 
 
 @pytest.mark.parametrize(("state", "refused"), [
-    ({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True}, "glue:startJobRun.sync: it has no offline runner; add one in offline/cloud/integrations.py "
-     "LOCAL_INTEGRATIONS (and serve it in the local service it names)"),
+    ({"Type": "Task", "Resource": "arn:aws:states:::glue:startJobRun.sync", "End": True},
+     "glue:startJobRun.sync: it has no offline runner; add one in offline/cloud/integrations.py LOCAL_INTEGRATIONS "
+     "(and serve it in the local service it names)"),
     ({"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "MANIFEST"},
                                     "Parameters": {"Bucket": "b", "Key": "k"}},
       "ItemProcessor": DISTRIBUTED_PASS, "End": True},

@@ -29,7 +29,8 @@ REPORT = {"window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:0
 def typed(row: dict) -> list[str]:
     """Columns whose value Athena's JSON SerDe could not read as the column's type (null reads as null)."""
     wrong = [name for name, kind in results.COLUMNS.items()
-             if row[name] is not None and (not isinstance(row[name], ATHENA_TYPES[kind]) or isinstance(row[name], bool))]
+             if row[name] is not None
+             and (not isinstance(row[name], ATHENA_TYPES[kind]) or isinstance(row[name], bool))]
     wrong += [name for name in ("drifted",) if not all(isinstance(v, str) for v in row[name])]
     wrong += [name for name in ("live_metrics",) if not all(isinstance(v, (int, float)) for v in row[name].values())]
     return wrong
@@ -81,6 +82,11 @@ def test_publish_metrics_writes_the_windows_row_once_as_one_json_line(s3, monkey
     assert again == body
 
 
-def test_the_documented_athena_table_is_the_one_the_rows_are_written_for():
+def test_the_documented_athena_table_and_query_are_the_ones_the_rows_are_written_for():
     page = (ROOT / "docs" / "quicksight.md").read_text()
     assert results.ddl("<DataBucketName>") in page
+    every_metric = sorted({name for task in ("binary", "multiclass", "regression")
+                           for name in metrics.task_of(task).metrics})
+    query = results.dataset_sql(every_metric)
+    assert query in page and "element_at(live_metrics, 'rmse') AS live_rmse" in query  # no error on a missing key
+    assert "drifted_features" in query and "array_join(drifted, ', ') AS drifted" in query

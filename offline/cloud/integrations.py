@@ -52,7 +52,8 @@ ADD_RUNNER = ("it has no offline runner; add one in offline/cloud/integrations.p
               "the local service it names)")
 MAP_FEATURE = ("offline/cloud/sfn_distributed_map.py does not run it as AWS does; use a form it runs "
                "(docs/extending.md, Integrations beyond SageMaker)")
-INLINE = "a Distributed Map's field, which an INLINE Map does not take; set ItemProcessor.ProcessorConfig.Mode to DISTRIBUTED"
+INLINE = ("a Distributed Map's field, which an INLINE Map does not take; set ItemProcessor.ProcessorConfig.Mode to "
+          "DISTRIBUTED")
 DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ToleratedFailureCount", "ToleratedFailurePercentage", "ResultWriter")
 
 
@@ -89,7 +90,8 @@ def _batcher_without_runner(state: dict) -> Iterator[str]:
     for field_name in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
         if field_name in batcher:
             yield f"an ItemBatcher's {field_name}"
-    if any(key.endswith(".$") and not str(value).startswith("$") for key, value in batcher.get("BatchInput", {}).items()):
+    paths = batcher.get("BatchInput", {}).items()
+    if any(key.endswith(".$") and not str(value).startswith("$") for key, value in paths):
         yield "an ItemBatcher's BatchInput with intrinsic functions"
     if "ItemSelector" in state or "Parameters" in state:
         yield "an ItemBatcher with an ItemSelector"

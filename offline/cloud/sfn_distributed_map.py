@@ -8,15 +8,14 @@
   hands on the SDK's datetime objects). The kit's own workflows read only Key, which every shape has.
 - `ReaderConfig.InputType` `JSONL` (the ItemReader page: JSON Lines, one item per line), which moto lacks.
 - `ItemBatcher` (the developer guide's "ItemBatcher (Map)" page): each child execution gets {"Items": [...]} of at
-  most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes (at most 256 KiB), plus the static BatchInput. moto's
-  grammar has no ItemBatcher, so it is taken out of the definition before moto parses it and applied to the items
-  before the child executions start; BatchInput's paths read the Map state's input ($.) or the context object
-  ($$.).
-- Failed child executions fail the Map with States.ExceedToleratedFailureThreshold once they exceed
+  most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes (at most 256 KiB), plus the BatchInput, whose paths
+  read the Map state's input ($.) or the context object ($$.). moto's grammar has no ItemBatcher, so it is taken
+  out of the definition before moto parses it and applied to the items before the child executions start.
+- Failed child executions fail the Map with States.ExceedToleratedFailureThreshold once the items they held exceed
   ToleratedFailureCount or ToleratedFailurePercentage, any failure when neither is set (the Map state page's
-  failure thresholds); moto counts them and carries on with a null result. A whole-number
-  ToleratedFailurePercentage (40) is read as AWS reads it; moto's grammar takes only 40.0. What no page fixes is refused by offline/cloud/integrations.py before a run (a batcher's *Path fields, a
-  BatchInput with intrinsic functions, a batcher beside an ItemSelector, whose order no page states).
+  failure thresholds, counted in items); moto counts child executions and carries on with a null result. A
+  whole-number ToleratedFailurePercentage (40) is read as AWS reads it; moto's grammar takes only 40.0.
+What no page fixes, and what moto does not run, offline/cloud/integrations.py refuses before a run.
 """
 from __future__ import annotations
 

@@ -188,7 +188,8 @@ def _refusal(integration: Integration, key: str) -> str | None:
     if integration.bucket_prefixes and any(a not in S3_BUCKET_ACTIONS for a in integration.actions):
         return ("gives bucket_prefixes, which grant actions on the bucket itself (listing), with object actions; "
                 "declare the objects' actions with bucket_objects in a row of their own")
-    if integration.bucket_objects and any(a in S3_BUCKET_ACTIONS or not a.startswith("s3:") for a in integration.actions):
+    if integration.bucket_objects and any(a in S3_BUCKET_ACTIONS or not a.startswith("s3:")
+                                          for a in integration.actions):
         return "gives bucket_objects with actions that are not S3 object actions; declare those in a row of their own"
     if s3 and not (integration.bucket_prefixes or integration.bucket_objects):
         return "names S3 actions without bucket_prefixes or bucket_objects; scope them to the stack's own bucket"
