@@ -275,9 +275,6 @@ def test_an_over_reach_beyond_the_declared_prefixes_is_denied_offline(cloud, rea
     ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatchPath": "$.n"},
       "ItemProcessor": DISTRIBUTED_PASS, "End": True},
      "an ItemBatcher's MaxItemsPerBatchPath: " + MAP_FEATURE),
-    ({"Type": "Map", "ItemBatcher": {"MaxItemsPerBatch": 2}, "ItemSelector": {"k.$": "$$.Map.Item.Value"},
-      "ItemProcessor": DISTRIBUTED_PASS, "End": True},
-     "an ItemBatcher with an ItemSelector: " + MAP_FEATURE),
     ({"Type": "Map", "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "b"}},
       "ItemProcessor": DISTRIBUTED_PASS, "End": True},
      "a Map's ResultWriter: " + MAP_FEATURE),
@@ -285,7 +282,7 @@ def test_an_over_reach_beyond_the_declared_prefixes_is_denied_offline(cloud, rea
       "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
      "ItemBatcher: a Distributed Map's field, which an INLINE Map does not take; set "
      "ItemProcessor.ProcessorConfig.Mode to DISTRIBUTED"),
-], ids=["glue", "manifest", "batch-size-path", "batcher-and-selector", "result-writer", "inline-batcher"])
+], ids=["glue", "manifest", "batch-size-path", "result-writer", "inline-batcher"])
 def test_what_offline_cannot_run_is_refused_before_the_run_in_one_line(state, refused):
     definition = json.dumps({"StartAt": "S", "States": {"S": state}})
     with pytest.raises(UnsupportedIntegration) as error:
@@ -314,7 +311,7 @@ def test_json_lines_are_one_value_a_line_with_the_line_of_a_bad_one():
 
 
 @pytest.mark.slow
-def test_a_json_lines_reader_and_a_batcher_run_offline_as_the_state_machines_role(cloud):
+def test_a_json_lines_reader_a_selector_and_a_batcher_run_offline_as_the_state_machines_role(cloud):
     workflow = cloud.workflows[STACK]
     bucket = workflow.data_bucket
     cloud.upload(bucket, "incoming/2026-12-10/items.jsonl", b"".join(b'{"n": %d}\n' % n for n in range(5)))
@@ -322,6 +319,7 @@ def test_a_json_lines_reader_and_a_batcher_run_offline_as_the_state_machines_rol
         "Type": "Map", "End": True, "MaxConcurrency": 2,
         "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSONL"},
                        "Parameters": {"Bucket": bucket, "Key": "incoming/2026-12-10/items.jsonl"}},
+        "ItemSelector": {"n.$": "$$.Map.Item.Value.n", "index.$": "$$.Map.Item.Index", "day.$": "$.day"},
         "ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": {"day.$": "$.day", "run.$": "$$.Execution.Name"}},
         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                           "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}}})
@@ -339,10 +337,12 @@ def test_a_json_lines_reader_and_a_batcher_run_offline_as_the_state_machines_rol
     execution = cloud.sfn.start_execution(stateMachineArn=arn, name="jsonl-read", input='{"day": "d"}')
     described = cloud.wait([execution["executionArn"]])[execution["executionArn"]]
     assert described["status"] == "SUCCEEDED", described.get("cause")
+    # Each item selected (ItemSelector: the Map's input, the item and its index), then batched with the BatchInput.
+    selected = [{"n": n, "index": n, "day": "d"} for n in range(5)]
     assert json.loads(described["output"]) == [
-        {"Items": [{"n": 0}, {"n": 1}], "BatchInput": {"day": "d", "run": "jsonl-read"}},
-        {"Items": [{"n": 2}, {"n": 3}], "BatchInput": {"day": "d", "run": "jsonl-read"}},
-        {"Items": [{"n": 4}], "BatchInput": {"day": "d", "run": "jsonl-read"}}]
+        {"Items": selected[:2], "BatchInput": {"day": "d", "run": "jsonl-read"}},
+        {"Items": selected[2:4], "BatchInput": {"day": "d", "run": "jsonl-read"}},
+        {"Items": selected[4:], "BatchInput": {"day": "d", "run": "jsonl-read"}}]
 
 
 def failing_map(bucket: str, day: str, tolerance: dict) -> str:

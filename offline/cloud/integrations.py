@@ -84,8 +84,8 @@ def unsupported(definition: str) -> Iterator[tuple[str, str, str]]:
 
 
 def _batcher_without_runner(state: dict) -> Iterator[str]:
-    """What of an ItemBatcher offline does not run: limits read from the input, a BatchInput with intrinsic
-    functions, and a batcher beside an ItemSelector (no page says which applies first)."""
+    """What of an ItemBatcher offline does not run: limits read from the input and a BatchInput with intrinsic
+    functions."""
     batcher = state["ItemBatcher"]
     for field_name in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
         if field_name in batcher:
@@ -93,8 +93,6 @@ def _batcher_without_runner(state: dict) -> Iterator[str]:
     paths = batcher.get("BatchInput", {}).items()
     if any(key.endswith(".$") and not str(value).startswith("$") for key, value in paths):
         yield "an ItemBatcher's BatchInput with intrinsic functions"
-    if "ItemSelector" in state or "Parameters" in state:
-        yield "an ItemBatcher with an ItemSelector"
 
 
 def check_supported(stack: str, definition: str) -> None:

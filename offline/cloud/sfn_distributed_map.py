@@ -10,7 +10,8 @@
 - `ItemBatcher` (the developer guide's "ItemBatcher (Map)" page): each child execution gets {"Items": [...]} of at
   most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes (at most 256 KiB), plus the BatchInput, whose paths
   read the Map state's input ($.) or the context object ($$.). moto's grammar has no ItemBatcher, so it is taken
-  out of the definition before moto parses it and applied to the items before the child executions start.
+  out of the definition before moto parses it and applied to the items before the child executions start, after
+  the ItemSelector (the guide's "Map state input and output fields" gives the order).
 - Failed child executions fail the Map with States.ExceedToleratedFailureThreshold once the items they held exceed
   ToleratedFailureCount or ToleratedFailurePercentage, any failure when neither is set (the Map state page's
   failure thresholds, counted in items); moto counts child executions and carries on with a null result. A
@@ -39,6 +40,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 
@@ -218,12 +220,36 @@ def _batch_input(batch_input: dict, env) -> dict:
     return resolved
 
 
+def _selected(items: list, selector, env) -> list:
+    """Each item through the Map's ItemSelector, as a child execution's input would be: `$` the Map state's input,
+    `$$.Map.Item` the item and its index."""
+    state_input, chosen = env.stack[-1], []
+    for index, item in enumerate(items):
+        frame = env.open_frame()
+        try:
+            frame.states.context_object.context_object_data["Map"] = MapData(Item=ItemData(Index=index, Value=item))
+            frame.states.reset(input_value=state_input)
+            frame.stack.append(state_input)
+            selector.eval(frame)
+            chosen.append(frame.stack.pop())
+        finally:
+            env.close_frame(frame)
+    return chosen
+
+
 def _map_run(self, env, eval_input) -> None:
     batcher = getattr(self, "offline_item_batcher", None)
     items = env.stack[-1]
     jobs = [[item] for item in items]  # each child execution's items
     if batcher is not None:
-        env.stack.pop()
+        items = env.stack.pop()
+        # The selector applies to each item, then the batcher groups them (the developer guide's "Map state input
+        # and output fields": ItemReader, ItemsPath, ItemSelector, ItemBatcher, ResultWriter, in that order); moto
+        # would apply it to each batch, so it is applied here and taken from the child executions.
+        selector = eval_input.item_selector or eval_input.parameters
+        if selector is not None:
+            items = _selected(items, selector, env)
+            eval_input.item_selector = eval_input.parameters = None
         if "BatchInput" in batcher:
             batcher = {**batcher, "BatchInput": _batch_input(batcher["BatchInput"], env)}
         try:
