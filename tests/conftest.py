@@ -44,9 +44,9 @@ def _asl(stack: str) -> str:
     return (ROOT / "statemachines" / f"{WORKFLOWS[stack].spec.definition}.asl.json").read_text()
 
 
-# The workflows that run SageMaker jobs (every job check applies to them), and those that train.
 # Every integration any workflow may use: the kit's own and each workflow's declared ones (which never clash).
 EVERY_INTEGRATION = {key: row for cls in WORKFLOWS.values() for key, row in cls.spec.integration_table.items()}
+# The workflows that run SageMaker jobs (every job check applies to them), and those that train.
 JOB_WORKFLOW_IDS = [s for s in WORKFLOW_IDS if re.search(r"sagemaker:create\w+Job\.sync", _asl(s))]
 # And those whose runs could leave something billing when they give up (jobs, an endpoint): they get JobCleanup.
 CLEANUP_WORKFLOW_IDS = [s for s in WORKFLOW_IDS

@@ -1,4 +1,5 @@
-"""Lambda handler: check one of a day's CSV files and split its rows into the run's training and validation sets.
+"""Lambda handler: check a batch of a day's CSV files and split each one's rows into the run's training and
+validation sets.
 
 TrainOnDayFiles' Distributed Map runs it once per batch of files. A day's file has a header row, then rows with the label in
 the first column and numbers only (contract/data.py's grammar, what XGBoost reads). Its rows go on unchanged, each

@@ -1,8 +1,9 @@
 """What runs each service integration offline: the one place where an integration's local behaviour is registered.
 
 moto's Step Functions interpreter calls services through boto3; each entry says which local service answers
-(offline/cloud/account.py points the clients at them). A workflow whose Task uses an integration not listed here is
-refused before it starts, with one line naming this file, instead of failing somewhere inside a run.
+(offline/cloud/account.py points the clients at them). A workflow whose Task or ItemReader uses an integration not
+listed here, or whose Map uses a feature the local interpreter does not run, is refused before it starts, with one
+line saying what to do, instead of failing somewhere inside a run or running differently.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ MAP_FIELDS_WITHOUT_RUNNER = ("ResultWriter",)
 
 
 class UnsupportedIntegration(RuntimeError):
-    """A state machine uses an integration that has no local behaviour."""
+    """A state machine uses an integration or a Map feature that has no local behaviour."""
 
 
 ADD_RUNNER = ("it has no offline runner; add one in offline/cloud/integrations.py LOCAL_INTEGRATIONS (and serve it in "

@@ -74,11 +74,7 @@ def _list_every_object(env, resource_runtime_part, state_credentials: StateCrede
 
 
 def _as_execution_role(self, env) -> None:
-    execution = env.states.context_object.context_object_data["Execution"]
-    account = iam.account_of(execution["RoleArn"])
-    if account is None:  # a state machine the local account did not create
-        return _original_eval(self, env)
-    with account.acting_as(execution["RoleArn"], session=execution["Name"][:64]):
+    with iam.as_execution(env):
         return _original_eval(self, env)
 
 

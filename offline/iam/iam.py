@@ -261,15 +261,27 @@ def account_of(role_arn: str) -> LocalIam | None:
         return next((iam for iam in reversed(_ACCOUNTS) if role_arn in iam.roles), None)
 
 
+@contextlib.contextmanager
+def as_execution(env) -> Iterator[tuple[LocalIam, Caller] | None]:
+    """What Step Functions does for an execution's calls (a task's, a Map's ItemReader's): make them with the
+    execution's role. Yields (account, caller), or None for a state machine the local account did not create."""
+    execution = env.states.context_object.context_object_data["Execution"]
+    account = account_of(execution["RoleArn"])
+    if account is None:
+        yield None
+        return
+    with account.acting_as(execution["RoleArn"], session=execution["Name"][:64]) as caller:
+        yield account, caller
+
+
 def _as_execution_role(eval_execution):
     """Step Functions calls each task's service with the execution's role; a `.sync` task also keeps the
     integration's managed EventBridge rule with it."""
     def run(self, env) -> None:
-        execution = env.states.context_object.context_object_data["Execution"]
-        iam = account_of(execution["RoleArn"])
-        if iam is None:  # a state machine the local account did not create
-            return eval_execution(self, env)
-        with iam.acting_as(execution["RoleArn"], session=execution["Name"][:64]) as caller:
+        with as_execution(env) as acting:
+            if acting is None:  # a state machine the local account did not create
+                return eval_execution(self, env)
+            iam, caller = acting
             integration = SERVICE_INTEGRATIONS.get(self.resource.resource_arn.split(":::", 1)[-1])
             if integration and integration.events_rule:
                 rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{integration.events_rule}"

