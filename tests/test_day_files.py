@@ -15,7 +15,7 @@ from stacks.app.kit import WORKFLOWS
 from stacks.asl.definition import WorkflowDefinitionError
 from stacks.asl.integrations import Integration, integration_table
 from stacks.constructs.workflow import workflow_policy_statements
-from tests.conftest import load_lambda_module
+from tests.conftest import BUCKET, load_lambda_module
 from tests.test_build_and_register import csv_text
 
 STACK = "TrainOnDayFiles"
@@ -64,11 +64,17 @@ def test_a_file_splits_every_row_unchanged_one_in_five_to_validation():
     assert (header, train, validation) == split_day_file.split(text, "s3://b/incoming/d/a.csv")  # the same every run
 
 
-def test_every_file_gives_a_validation_row_even_when_no_hash_chose_one():
-    for rows in range(1, 12):
-        text = "label,x\n" + "".join(f"1,{i}\n" for i in range(rows))
-        _, train, validation = split_day_file.split(text, f"s3://b/incoming/d/{rows}.csv")
-        assert validation and len(train) + len(validation) == rows
+def test_a_batch_skips_folder_markers_and_says_which_sets_its_files_gave(s3):
+    """One-row files may all fall to training: the function says so (has_validation) and the run checks the day."""
+    s3.put_object(Bucket=BUCKET, Key="incoming/d/", Body=b"")  # what the S3 console's "Create folder" leaves
+    s3.put_object(Bucket=BUCKET, Key="incoming/d/one.csv", Body=b"label,x\n1,2\n")
+    event = {"Items": [{"Key": "incoming/d/"}, {"Key": "incoming/d/one.csv"}],
+             "BatchInput": {"run_prefix": "runs/r/", "objective": "binary:logistic"}}
+    found = split_day_file.handler(event, None, s3_client=s3)
+    row = "train" if found["has_train"] else "validation"
+    assert found == {"header": "label,x", "has_train": row == "train", "has_validation": row == "validation"}
+    assert s3.get_object(Bucket=BUCKET, Key=next(o["Key"] for o in s3.list_objects_v2(
+        Bucket=BUCKET, Prefix=f"runs/r/input/{row}/")["Contents"]))["Body"].read() == b"1,2\n"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -77,10 +83,17 @@ def test_every_file_gives_a_validation_row_even_when_no_hash_chose_one():
     ("label,x\n1,2\n1,abc\n", "line 3 column 'x': 'abc' is not a finite number"),
     ("label,x\n1,inf\n", "line 2 column 'x': 'inf' is not a finite number"),
     ("label,x\n", "the file has a header but no rows"),
+    ("0,1.5,2\n1,2,3\n", "line 1: '0,1.5,2' looks like a row of data, not a header"),
+    ("label,x\n1,2\n2,3\n", "line 3 column 'label': label '2' is not one of 0, 1, which the objective takes"),
 ])
 def test_a_file_the_kit_cannot_train_on_is_refused_naming_where(text, message):
     with pytest.raises(split_day_file.BadInput, match="^s3://b/k.csv.*" + message.replace("(", r"\(")):
-        split_day_file.split(text, "s3://b/k.csv")
+        split_day_file.split(text, "s3://b/k.csv", split_day_file.BINARY_LABELS)
+
+
+def test_a_regression_objective_takes_any_number_as_its_label():
+    _, train, validation = split_day_file.split("y,x\n2.5,1\n-7,2\n", "s3://b/k.csv", None)
+    assert sorted(train + validation) == ["-7,2", "2.5,1"]
 
 
 # -- synthesis: declarations follow the kit's rules ------------------------------------------------------------
@@ -220,10 +233,18 @@ def test_a_bad_value_in_one_file_stops_the_run_before_training_naming_file_line_
     cloud.upload(bucket, "incoming/2026-12-08/bad.csv", day_file(200, seed=2, bad=(17, "12;5")))
     described = run(cloud, "day-2026-12-08", {"day": "2026-12-08"})
     assert (described["status"], described["error"]) == ("FAILED", "InvalidDayFile")
-    assert f"s3://{bucket}/incoming/2026-12-08/bad.csv line 17 column 'y': '12;5' is not a finite number" in \
-        described["cause"]
+    assert described["cause"].startswith(  # the function's message alone, not its error's JSON
+        f"s3://{bucket}/incoming/2026-12-08/bad.csv line 17 column 'y': '12;5' is not a finite number")
     assert not [e for e in described["history"] if e["type"] == "TaskScheduled"
                 and "createTrainingJob" in e["taskScheduledEventDetails"]["resource"]]
+
+
+@pytest.mark.slow
+def test_a_day_too_small_to_train_and_validate_on_is_refused_before_training(cloud):
+    cloud.upload(cloud.workflows[STACK].data_bucket, "incoming/2026-12-20/tiny.csv", b"label,x\n1,2\n")
+    described = run(cloud, "day-2026-12-20", {"day": "2026-12-20"})
+    assert (described["status"], described["error"]) == ("FAILED", "InvalidDayFile")
+    assert described["cause"].startswith("The day's rows gave no training or no validation row")
 
 
 @pytest.mark.slow
