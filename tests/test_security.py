@@ -200,6 +200,7 @@ def all_outdirs(synthesized) -> list[str]:
     return [str(synthesized[name].outdir) for name in CONFIGURATIONS]
 
 
+@pytest.mark.slow  # an external linter over every template of every configuration: the full run has it
 def test_cfn_lint_finds_nothing(synthesized):
     templates = [str(p) for d in all_outdirs(synthesized) for p in sorted(Path(d).glob("*.template.json"))]
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
@@ -207,6 +208,7 @@ def test_cfn_lint_finds_nothing(synthesized):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # likewise: checkov over every template
 def test_checkov_fails_nothing_and_every_skip_has_a_reason(synthesized):
     checkov = ROOT / ".venv-checkov" / "bin" / "checkov"
     command = [str(checkov), "--framework", "cloudformation", "--skip-download", "--output", "json", "--compact"]
