@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Stack, aws_s3
 
 from offline.cloud.account import LocalCloud
 from offline.cloud.integrations import MAP_FEATURE, UnsupportedIntegration, check_supported
@@ -139,7 +139,7 @@ def test_listing_is_granted_on_the_stacks_bucket_under_the_declared_prefixes_onl
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["incoming/*", "runs/*/input/*"]}}
     (bucket,) = [k for k, r in templates[STACK]["Resources"].items() if r["Type"] == "AWS::S3::Bucket"
                  and k.startswith("DataBucket")]
-    assert listing["Resource"]["Fn::Join"][1][-1] == {"Ref": bucket}
+    assert listing["Resource"] == {"Fn::GetAtt": [bucket, "Arn"]}  # this stack's own bucket, no other
     children = [s for s in statements
                 if s["Action"] in ("states:StartExecution", ["states:DescribeExecution", "states:StopExecution"])]
     assert [s["Resource"]["Fn::Join"][1][-1] for s in children] == [":stateMachine:mlkit-df", ":execution:mlkit-df/*"]
@@ -152,11 +152,12 @@ def test_a_declared_object_integration_gets_its_objects_and_the_bucket_keys_use_
     stack = Stack(App(), "Probe")
     statements = [stack.resolve(s.to_statement_json()) for s in workflow_policy_statements(
         definition, scope=stack, source="probe.asl.json", job_name_prefix="p-x", sagemaker_role_arn="r",
-        table=integration_table({"aws-sdk:s3:copyObject": copy}, "probe.asl.json"), bucket_name="b",
+        table=integration_table({"aws-sdk:s3:copyObject": copy}, "probe.asl.json"),
+        bucket=aws_s3.Bucket.from_bucket_name(stack, "Data", "data"),
         data_key_arn="arn:aws:kms:us-east-1:1:key/k")]
     objects, key = statements
     assert objects["Action"] == ["s3:GetObject", "s3:PutObject"]
-    assert [r["Fn::Join"][1][-1] for r in objects["Resource"]] == [":s3:::b/incoming/*", ":s3:::b/runs/*/input/*"]
+    assert [r["Fn::Join"][1][-1] for r in objects["Resource"]] == [":s3:::data/incoming/*", ":s3:::data/runs/*/input/*"]
     assert key["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"] and key["Resource"] == "arn:aws:kms:us-east-1:1:key/k"
     assert key["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"},
                                                                                      ".amazonaws.com"]]}}}
@@ -174,7 +175,8 @@ def test_the_same_actions_under_two_conditions_stay_two_statements():
     stack = Stack(App(), "Probe")
     statements = [stack.resolve(s.to_statement_json()) for s in workflow_policy_statements(
         definition, scope=stack, source="probe.asl.json", job_name_prefix="p-x", sagemaker_role_arn="r",
-        table=integration_table({"aws-sdk:s3:copyObject": copy}, "probe.asl.json"), bucket_name="b",
+        table=integration_table({"aws-sdk:s3:copyObject": copy}, "probe.asl.json"),
+        bucket=aws_s3.Bucket.from_bucket_name(stack, "Data", "data"),
         data_key_arn="arn:data-key", topic_key_arn="arn:topic-key")]
     keys = {s["Resource"]: s["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Join"][1][0]
             for s in statements if s["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]}

@@ -8,6 +8,7 @@ from aws_cdk import Arn, ArnFormat, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -19,7 +20,7 @@ from stacks.cdk.permissions import add_statements, condition_service_grants, def
 from stacks.asl.integrations import EVENTS_RULE_ACTIONS, S3_KEY_USE, Integration
 from stacks.asl.shared_asl import shared_asl
 from stacks.asl.task_checks import check_task
-from stacks.cdk.tokens import AWS, format_arn, same_stack, stack_of
+from stacks.cdk.tokens import AWS, bucket_arn, format_arn, objects_arn, same_stack, stack_of
 
 
 def used_integrations(definition: Mapping[str, Any], source: str,
@@ -82,14 +83,14 @@ def _target(name: str, state: Mapping[str, Any], parameter: str, source: str) ->
 
 def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construct, source: str,
                                job_name_prefix: str, sagemaker_role_arn: str, table: Mapping[str, Integration],
-                               bucket_name: str | None = None, data_key_arn: str | None = None,
+                               bucket: s3.IBucket | None = None, data_key_arn: str | None = None,
                                guards: Mapping[str, Mapping[str, Any]] | None = None,
                                topic_key_arn: str | None = None) -> list[iam.PolicyStatement]:
     """IAM statements for every Task state (and ItemReader) of a substituted definition, merged by action set.
 
     `guards` maps a SageMaker condition key to {operator: value}; each integration's guarded action gets the
     guards for the keys it supports (see Integration.condition_keys). Tasks are checked first (stacks.asl.task_checks).
-    `table` is the workflow's integrations; `bucket_name` and `data_key_arn` its data bucket and the bucket's key.
+    `table` is the workflow's integrations; `bucket` and `data_key_arn` its data bucket and the bucket's key.
     """
     stack = stack_of(scope)
     # (actions, condition) -> resources, in first-seen order: the same actions under another condition (a key used
@@ -112,13 +113,13 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             check_task(name, state, integration, prefix=job_name_prefix, source=source,
                        key=integration_of(name, state, source=source))
         if integration.bucket_prefixes or integration.bucket_objects:
-            if bucket_name is None:
+            if bucket is None:
                 raise WorkflowDefinitionError(f"{source}: state {name!r} reaches the data bucket, which this "
                                               "state machine was not given")
-            prefixes = listed.setdefault(integration.actions, [])
-            prefixes.extend(f"{p}*" for p in integration.bucket_prefixes if f"{p}*" not in prefixes)
-            grant(integration.actions, [f"arn:{stack.partition}:s3:::{bucket_name}/{pattern}"
-                                        for pattern in integration.bucket_objects])
+            if integration.bucket_prefixes:
+                prefixes = listed.setdefault(integration.actions, [])
+                prefixes.extend(f"{p}*" for p in integration.bucket_prefixes if f"{p}*" not in prefixes)
+            grant(integration.actions, [objects_arn(bucket, pattern) for pattern in integration.bucket_objects])
             uses = tuple(S3_KEY_USE[a] for a in integration.actions if a in S3_KEY_USE and integration.bucket_objects)
             if data_key_arn and uses:
                 grant(uses, [data_key_arn], {"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}})
@@ -149,8 +150,7 @@ def workflow_policy_statements(definition: Mapping[str, Any], *, scope: Construc
             grant(("kms:Decrypt", "kms:GenerateDataKey"), [topic_key_arn], {"StringEquals": {
                 "kms:ViaService": f"{integration.kms_via}.{stack.region}.amazonaws.com"}})
     for actions, prefixes in listed.items():
-        if prefixes:
-            grant(actions, [f"arn:{stack.partition}:s3:::{bucket_name}"], {"StringLike": {"s3:prefix": prefixes}})
+        grant(actions, [bucket_arn(bucket)], {"StringLike": {"s3:prefix": prefixes}})
     if distributed_maps(definition):
         # A Distributed Map runs its items as child executions of this state machine (Step Functions developer
         # guide, "IAM policies for using Distributed Map states"): named by the prefix, so no reference to itself.
@@ -170,7 +170,7 @@ class SageMakerWorkflow(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, definition: Mapping[str, Any], source: str,
                  substitutions: Mapping[str, str | int | None], job_name_prefix: str, sagemaker_role: iam.IRole,
                  timeout: Duration, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy,
-                 workflow_error: str, integrations: Mapping[str, Integration], bucket_name: str,
+                 workflow_error: str, integrations: Mapping[str, Integration], bucket: s3.IBucket,
                  guards: Mapping[str, Mapping[str, Any]] | None = None,
                  encryption_key: kms.IKey | None = None, topic_key: kms.IKey | None = None) -> None:
         super().__init__(scope, construct_id)
@@ -184,7 +184,7 @@ class SageMakerWorkflow(Construct):
         same_stack(self.role, stack)
         add_statements(self.role, workflow_policy_statements(
             resolved, scope=stack, source=source, job_name_prefix=job_name_prefix, guards=guards,
-            table=integrations, bucket_name=bucket_name, data_key_arn=encryption_key.key_arn if encryption_key else None,
+            table=integrations, bucket=bucket, data_key_arn=encryption_key.key_arn if encryption_key else None,
             sagemaker_role_arn=sagemaker_role.role_arn, topic_key_arn=topic_key.key_arn if topic_key else None))
         used = [integration for _, _, integration in used_integrations(resolved, source, integrations)]
         acknowledge_wildcards(
@@ -193,7 +193,7 @@ class SageMakerWorkflow(Construct):
             f"SageMaker job and model names are {job_name_prefix}-<uuid>, made per attempt at run time so any "
             "execution name, retry or redrive gets a valid, unused name; the prefix confines the role to this "
             "stack's SageMaker resources.")
-        objects = sorted({f"arn:{stack.partition}:s3:::{bucket_name}/{pattern}" for i in used for pattern in i.bucket_objects})
+        objects = sorted({objects_arn(bucket, pattern) for i in used for pattern in i.bucket_objects})
         acknowledge_wildcards(self.role, objects, "The workflow declares these key patterns of its own data bucket for "
                                                   "its S3 calls; files arrive there under names the kit cannot know.")
         if distributed_maps(resolved):

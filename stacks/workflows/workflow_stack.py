@@ -278,7 +278,7 @@ class SageMakerWorkflowStack(Stack):
             sagemaker_role=self.sagemaker_role, timeout=Durations.minutes(config.workflow_timeout_minutes),
             log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
             topic_key=self.topic_key, workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
-            integrations=self.integrations, bucket_name=self.data_bucket.bucket_name,
+            integrations=self.integrations, bucket=self.data_bucket,
             substitutions=self.placeholders)
         self.state_machine = self.workflow.state_machine
         if self.topic is None:
