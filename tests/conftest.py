@@ -183,6 +183,15 @@ def synthesized(tmp_path_factory) -> dict[str, Synthesis]:
     return _Configurations(tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def cloud(synthesized):
+    """The default configuration's local account, one per test module (a module needing another defines its own)."""
+    from offline.cloud.account import LocalCloud  # here, so collecting the tests loads no emulator
+
+    with LocalCloud(synthesized["default"].outdir) as local:
+        yield local
+
+
 @pytest.fixture(params=WORKFLOW_IDS)
 def workflow_id(request) -> str:
     return request.param

@@ -31,12 +31,6 @@ def csv_text(rows: int, seed: int, noisy: bool = False, header: str = "label,x,y
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.fixture(scope="module")
-def cloud(synthesized):
-    with LocalCloud(synthesized["default"].outdir) as local:
-        yield local
-
-
 def run(cloud: LocalCloud, name: str, execution_input: dict) -> dict:
     arn_ = cloud.start(BR, execution_input, name)
     described = cloud.wait([arn_])[arn_]

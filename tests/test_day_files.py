@@ -33,12 +33,6 @@ def day_file(rows: int, seed: int, bad: tuple[int, str] | None = None) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.fixture(scope="module")
-def cloud(synthesized):
-    with LocalCloud(synthesized["default"].outdir) as local:
-        yield local
-
-
 def run(cloud: LocalCloud, name: str, execution_input: dict) -> dict:
     arn = cloud.start(STACK, execution_input, name)
     described = cloud.wait([arn])[arn]

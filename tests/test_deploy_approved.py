@@ -301,12 +301,6 @@ def test_smoke_test_compares_the_gate_metric_within_the_tolerance():
 
 
 # -- offline: the loop ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cloud(synthesized):
-    with LocalCloud(synthesized["default"].outdir) as local:
-        yield local
-
-
 def register(cloud: LocalCloud, name: str, seed: int) -> str:
     arn_ = cloud.start(BR, {"rows": 1000, "seed": seed}, name)
     described = cloud.wait([arn_])[arn_]

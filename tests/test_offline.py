@@ -12,12 +12,6 @@ from stacks.app.kit import WORKFLOWS
 TT, PT = "TrainAndTransform", "PreprocessAndTrain"
 
 
-@pytest.fixture(scope="module")
-def cloud(synthesized):
-    with LocalCloud(synthesized["default"].outdir) as local:
-        yield local
-
-
 def run(cloud: LocalCloud, stack: str, name: str, execution_input: dict | None = None) -> dict:
     arn = cloud.start(stack, execution_input or {"rows": 1000, "seed": 3}, name)
     described = cloud.wait([arn])[arn]

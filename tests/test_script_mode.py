@@ -28,12 +28,6 @@ def run(cloud: LocalCloud, name: str, execution_input: dict | None = None) -> di
     return {**described, "output": json.loads(described.get("output") or "null")}
 
 
-@pytest.fixture(scope="module")
-def cloud(synthesized):
-    with LocalCloud(synthesized["default"].outdir) as local:
-        yield local
-
-
 def test_the_script_trains_and_its_own_inference_functions_predict(cloud, tmp_path):
     described = run(cloud, "own-script", {"rows": 500, "seed": 4, "hyperparameters": {"max_iter": 300}})
     assert described["status"] == "SUCCEEDED", described.get("cause")
