@@ -3,9 +3,10 @@
 - The ItemReader calls S3 as the execution's role (Step Functions developer guide, "IAM policies for using
   Distributed Map states": the state machine's role lists the bucket and reads the objects). moto calls it with no
   one acting, so IAM offline would not authorize it.
-- `s3:listObjectsV2` lists every page (moto stops at S3's first, 1,000 keys) and gives each object as the
-  ItemReader page's example item shows one: Etag, Key, LastModified (epoch seconds), Size, StorageClass (moto
-  hands on the SDK's datetime objects). The kit's own workflows read only Key, which every shape has.
+- `s3:listObjectsV2` lists every page (moto stops at S3's first, 1,000 keys) and gives each object as Key,
+  Etag, LastModified (epoch seconds), Size and StorageClass (moto hands on the SDK's datetime objects). Only Key is
+  checked against a source here (the ItemReader page's and CDK's S3ObjectsItemReader examples); the other
+  fields' names and forms are unverified, so the kit's workflows read Key alone, and so should a team's.
 - `ReaderConfig.InputType` `JSONL` (the ItemReader page: JSON Lines, one item per line), which moto lacks.
 - `ItemBatcher` (the developer guide's "ItemBatcher (Map)" page): each child execution gets {"Items": [...]} of at
   most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes (at most 256 KiB), plus the BatchInput, whose paths
@@ -57,6 +58,15 @@ _original_input_type_init = input_type.InputType.__init__
 _original_transformer_for = item_reader_decl.resource_output_transformer_for
 
 
+def _map_failure(env, kind: StatesErrorNameType, cause: str) -> FailureEventException:
+    """The Map run's failure, as moto's own reader reports one (States.ItemReaderFailed, ...)."""
+    error = StatesErrorName(typ=kind)
+    return FailureEventException(failure_event=FailureEvent(
+        env=env, error_name=error, event_type=HistoryEventType.MapRunFailed,
+        event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
+            error=error.error_name, cause=cause))))
+
+
 # -- the ItemReader's S3 calls --------------------------------------------------------------------------------
 
 def _object_item(listed: dict) -> dict:
@@ -79,15 +89,6 @@ def _as_execution_role(self, env) -> None:
 
 
 # -- JSON Lines -----------------------------------------------------------------------------------------------
-
-def _map_failure(env, kind: StatesErrorNameType, cause: str) -> FailureEventException:
-    """The Map run's failure, as moto's own reader reports one (States.ItemReaderFailed, ...)."""
-    error = StatesErrorName(typ=kind)
-    return FailureEventException(failure_event=FailureEvent(
-        env=env, error_name=error, event_type=HistoryEventType.MapRunFailed,
-        event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
-            error=error.error_name, cause=cause))))
-
 
 def json_lines(text: str) -> Iterator[Any]:
     """Each line's JSON value; only the file's last line break may end an empty line."""
