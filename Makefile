@@ -49,6 +49,12 @@ $(STAMPS)/awscli: requirements-awscli.txt
 	.venv-awscli/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-awscli.txt
 	@mkdir -p $(STAMPS) && touch $@
 
+# Offline Spark jobs run in local Spark with this environment's Python and its Java (offline/runtimes/spark_jobs.py).
+$(STAMPS)/spark: requirements-spark.txt
+	test -x .venv-spark/bin/python || $(PYTHON) -m venv .venv-spark
+	.venv-spark/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-spark.txt
+	@mkdir -p $(STAMPS) && touch $@
+
 # STAGE=dev builds the copy of the kit for that stage (-c stage=dev); its stacks are selected as dev/*.
 STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
 
@@ -60,10 +66,10 @@ synth: $(STAMPS)/node $(STAMPS)/python
 preflight: synth
 	$(VENV)/bin/python -m operations.preflight $(if $(STAGE),--stage $(STAGE))
 
-run: $(STAMPS)/node $(STAMPS)/python-dev
+run: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/spark
 	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)
 
-test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
+test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(STAMPS)/spark
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # STACKS names the stacks to deploy or destroy; every stack (of the STAGE) when it is empty.
@@ -79,7 +85,7 @@ destroy: $(STAMPS)/node $(STAMPS)/python
 delete-endpoint: $(STAMPS)/node $(STAMPS)/python
 	$(VENV)/bin/python -m operations.delete_endpoint $(if $(STAGE),--stage $(STAGE))
 
-bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli
+bench: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(STAMPS)/spark
 	$(VENV)/bin/python benchmarks/measure.py
 	$(VENV)/bin/python benchmarks/large_data.py
 

@@ -11,7 +11,8 @@ import re
 import botocore.session
 import pytest
 
-from stacks.settings.images import REGISTRY_ACCOUNTS, SKLEARN, XGBOOST
+from stacks.settings.image_table import BY_FRAMEWORK
+from stacks.settings.images import REGISTRY_ACCOUNTS, SKLEARN, SPARK_REGISTRY_ACCOUNTS, XGBOOST
 from stacks.asl.integrations import EVENTS_RULE_ACTIONS, SERVICE_INTEGRATIONS
 from stacks.asl.shared_asl import CREATE_ONLY_ERRORS
 from tests.conftest import ROOT
@@ -43,6 +44,19 @@ def test_region_table_matches_the_sagemaker_sdk(image, version):
         assert entry["repository"] == image.repository, scope
         supported = {r: a for r, a in entry["registries"].items() if not ISOLATED.match(r)}
         assert supported == REGISTRY_ACCOUNTS, scope
+
+
+def test_spark_region_table_and_tag_match_the_sagemaker_sdk():
+    """The Spark processing image has registries of its own (image_uri_config/spark.json); the tag's Spark and
+    Python versions are ones the SDK offers."""
+    config = importlib.metadata.distribution("sagemaker-core").locate_file(
+        "sagemaker/core/image_uri_config/spark.json")
+    spark = BY_FRAMEWORK["spark"]
+    version, _, python, _ = spark.tag.split("-")
+    entry = json.loads(config.read_text())["processing"]["versions"][version]
+    assert entry["repository"] == spark.repository and python in entry["py_versions"]
+    assert {r: a for r, a in entry["registries"].items() if not ISOLATED.match(r)} == SPARK_REGISTRY_ACCOUNTS
+    assert set(REGISTRY_ACCOUNTS) <= set(SPARK_REGISTRY_ACCOUNTS)  # every region the kit supports has it
 
 
 def test_region_table_matches_shared_reference():

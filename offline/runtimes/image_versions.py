@@ -37,11 +37,12 @@ def _distance(image: str, here: str) -> str:
     return "the same release"
 
 
-def differences(repository: str) -> list[str]:
-    """'scikit-learn 1.9.1 here, 1.2.1 in the image (7 minor versions newer)' for each library that differs."""
+def differences(repository: str, version_of: Callable[[str], str | None] = local_version) -> list[str]:
+    """'scikit-learn 1.9.1 here, 1.2.1 in the image (7 minor versions newer)' for each library that differs;
+    `version_of` gives a library's version where the job runs (this process's, by default)."""
     found = []
     for library, image in IMAGE_LIBRARIES.get(repository, {}).items():
-        here = local_version(library)
+        here = version_of(library)
         if here is None:
             found.append(f"{library} missing here, {image} in the image")
         elif not here.startswith(image):
@@ -49,12 +50,13 @@ def differences(repository: str) -> list[str]:
     return found
 
 
-def report_versions(repository: str, say: Callable[[str], None]) -> None:
+def report_versions(repository: str, say: Callable[[str], None],
+                    version_of: Callable[[str], str | None] = local_version) -> None:
     """Say once per process, for an image's first job, which of its libraries differ here."""
     with _LOCK:
         if repository in _REPORTED:
             return
         _REPORTED.add(repository)
-    found = differences(repository)
+    found = differences(repository, version_of)
     if found:
         say(f"offline, {repository} jobs run with this machine's libraries: {'; '.join(found)}")

@@ -25,8 +25,10 @@ from offline.runtimes.s3_objects import list_keys, split_s3
 from offline.runtimes.image_versions import report_versions
 from offline.runtimes.script_mode import run_script
 from offline.runtimes.serving import CSV, MODEL_FILE, ServedModel, repository
-from stacks.settings.image_table import BUILT_IN_ALGORITHM, IMAGE_TABLE
+from offline.runtimes import spark_jobs
+from stacks.settings.image_table import BUILT_IN_ALGORITHM, BY_FRAMEWORK, IMAGE_TABLE
 # What a training job's definition shares with its tuning job's TrainingJobDefinition.
+SPARK = BY_FRAMEWORK["spark"]  # a PySpark application through smspark-submit (offline/runtimes/spark_jobs.py)
 SCRIPT_MODE_IMAGES = tuple(row.repository for row in IMAGE_TABLE if row.script_mode)  # toolkit runs a user's script
 MESSAGE_FILE = "/opt/ml/output/message"  # what a processing container tells; its first 1 KB is the ExitMessage
 MESSAGE_BYTES = 1024
@@ -104,8 +106,13 @@ class JobRunners:
         for item in outputs:
             Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         app = job["AppSpecification"]
-        report_versions(repository(app["ImageUri"]), print)
-        self._run_command(app, local, job)
+        if repository(app["ImageUri"]) == SPARK.repository:
+            report_versions(SPARK.repository, print, spark_jobs.version_of)
+            for path, uri in spark_jobs.run(job, root, local):  # the image publishes Spark's event logs
+                self._put(name, uri, path.read_bytes())
+        else:
+            report_versions(repository(app["ImageUri"]), print)
+            self._run_command(app, local, job)
         for item in outputs:
             folder = Path(local(item["S3Output"]["LocalPath"]))
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):

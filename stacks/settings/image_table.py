@@ -15,6 +15,7 @@ from typing import Mapping
 JOBS = "offline/runtimes/sagemaker_jobs.py"
 SCRIPT_MODE = "offline/runtimes/script_mode.py"
 SERVING = "offline/runtimes/serving.py"
+SPARK = "offline/runtimes/spark_jobs.py"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Image:
     built_in_algorithm: bool  # a training job without a script runs SageMaker's built-in algorithm
     script_mode: bool  # its toolkit runs a team's script (training, and serving its inference module)
     offline: str  # what runs it offline
+    serves: bool = True  # a registered model's container may be this image (served offline, checked on deploy)
+    registry: str = "framework"  # whose registry accounts serve it per region (stacks/settings/images.py REGISTRIES)
 
     @property
     def environment(self) -> str:
@@ -53,7 +56,18 @@ IMAGE_TABLE: tuple[Image, ...] = (
           built_in_algorithm=False, script_mode=True,
           offline=f"processing scripts and script-mode training ({JOBS}, {SCRIPT_MODE}); serving its inference "
                   f"module ({SERVING})"),
+    # A processing job's PySpark application, through the image's smspark-submit (no model serves from it).
+    # aws/sagemaker-spark-container (7d90eeb): new_images.yml releases 3.5 py312 as v1.3; its Dockerfile.cpu
+    # (spark/processing/3.5/py3/docker/py312) installs Python 3.12, Java 17 (Corretto) and EMR 7.12.0's Spark
+    # (yum/emr-apps.repo; Spark 3.5.6-amzn-1 per the EMR 7.12.0 release notes), smsparkbuild/py312/Pipfile.runtime
+    # numpy 1.26.4. Offline: local Spark of the same release, on Java from PyPI (requirements-spark.txt).
+    Image(framework="spark", repository="sagemaker-spark-processing", tag="3.5-cpu-py312-v1.3",
+          placeholder="SparkImage",
+          libraries=MappingProxyType({"python": "3.12", "pyspark": "3.5.6", "numpy": "1.26.4"}),
+          built_in_algorithm=False, script_mode=False, serves=False, registry="spark",
+          offline=f"a processing job's PySpark application in local Spark, as smspark-submit runs it ({SPARK})"),
 )
+SERVING_IMAGES: tuple[Image, ...] = tuple(image for image in IMAGE_TABLE if image.serves)
 BY_FRAMEWORK: Mapping[str, Image] = MappingProxyType({image.framework: image for image in IMAGE_TABLE})
 BY_REPOSITORY: Mapping[str, Image] = MappingProxyType({image.repository: image for image in IMAGE_TABLE})
 # The image whose training job, without a script, runs SageMaker's built-in algorithm.

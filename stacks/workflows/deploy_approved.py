@@ -21,7 +21,7 @@ from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, P
 from stacks.cdk.compliance import accept, acknowledge_wildcards
 from stacks.settings.config import ConfigError, instance_type, one_of, whole_number
 from stacks.settings.rollouts import ROLLOUTS, TERMINATION_WAIT_SECONDS, traffic_routing
-from stacks.settings.image_table import IMAGE_TABLE
+from stacks.settings.image_table import SERVING_IMAGES
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, allow_releasing_claims, claim_of
 from stacks.constructs.event_targets import invoke_on_event, start_on_event, starter_role
 from stacks.constructs.functions import KitFunction
@@ -72,7 +72,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "CheckModelPackage": FunctionSpec(
                 "check_model_package", "Checks that a model version may be deployed and reads what it registered",
                 environment={"MODEL_PACKAGES": "${BuildModelPackages}", "BUILD_DATA_BUCKET": "${BuildDataBucket}",
-                             **{row.environment: f"${{{row.placeholder}}}" for row in IMAGE_TABLE}}),
+                             **{row.environment: f"${{{row.placeholder}}}" for row in SERVING_IMAGES}}),
             "SmokeTest": FunctionSpec(
                 "smoke_test", "Scores the registered test rows on the endpoint and compares with the registered "
                               "metrics", environment={"BUILD_DATA_BUCKET": "${BuildDataBucket}",
