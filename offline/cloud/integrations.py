@@ -11,13 +11,15 @@ import json
 import re
 from typing import Iterator
 
+from offline.runtimes import spark_jobs
 from offline.runtimes.serving import repository
 from stacks.asl.definition import all_states, integration_of, item_readers, task_states
-from stacks.settings.image_table import IMAGE_TABLE
+from stacks.settings.image_table import BY_FRAMEWORK, IMAGE_TABLE
 
 LAMBDA = "the function's real handler, staged in the assembly (offline/services/lambda_service.py)"
 SAGEMAKER_JOB = "a job that really runs (offline/runtimes/sagemaker_jobs.py), through the local SageMaker API"
 SAGEMAKER_CALL = "the local SageMaker API (offline/services/sagemaker_service.py)"
+SPARK_REPOSITORY = BY_FRAMEWORK["spark"].repository
 S3 = "moto's S3, as the state machine's role (offline/cloud/sfn_distributed_map.py lists an ItemReader's objects as Step Functions does)"
 
 LOCAL_INTEGRATIONS: dict[str, str] = {
@@ -67,6 +69,12 @@ def unsupported(definition: str) -> Iterator[tuple[str, str, str]]:
         key = integration_of(name, state, source="definition")
         if key not in LOCAL_INTEGRATIONS:
             yield name, key, ADD_RUNNER
+        parameters = state.get("Parameters", {})
+        image = parameters.get("AppSpecification", {}).get("ImageUri", "")
+        if key.startswith("sagemaker:createProcessingJob") and repository(image) == SPARK_REPOSITORY:
+            reason = spark_jobs.unsupported(parameters)  # static fields; a job's own request is checked again
+            if reason:
+                yield name, "a Spark job offline cannot run as SageMaker would", reason
     for name, state in all_states(parsed):
         if state.get("Type") != "Map":
             continue
