@@ -183,6 +183,18 @@ STATS_BLOCK = 1 << 20  # values per block of the running moments: fixed, so no s
 SIGN = np.uint64(1 << 63)
 
 
+def parsed(dataset: dict, rows: list[list[str]], where: Where) -> tuple[int, dict[str, np.ndarray], dict[str, set[str]]]:
+    """What fitting needs of some training feature rows: their count, each kept numeric column's numbers (missing
+    ones left out) and each kept categorical column's values (missing ones left out)."""
+    columns = dict(zip(dataset["features"], zip(*rows)))
+    numeric = {}
+    for name in (c for c in kept(dataset) if c in dataset["numeric"]):
+        values = numbers(columns[name], name, where)
+        numeric[name] = values[~np.isnan(values)]
+    categorical = {name: set(columns[name]) - MISSING for name in kept(dataset) if name in dataset["categorical"]}
+    return len(rows), numeric, categorical
+
+
 class Fitter:
     """Learns the training split chunk by chunk in memory that does not grow with the data: per numeric column
     the running count, mean and sum of squared deviations of its values (merged block by block, Chan et al.'s
@@ -200,18 +212,20 @@ class Fitter:
 
     def add(self, rows: list[list[str]], where: Where) -> None:
         """Feature rows (every feature, in the data set's order) of the training split."""
-        columns = dict(zip(self.dataset["features"], zip(*rows)))
-        self.rows += len(rows)
+        self.take(*parsed(self.dataset, rows, where))
+
+    def take(self, rows: int, numeric: dict[str, np.ndarray], categorical: dict[str, set[str]]) -> None:
+        """What `parsed` read of some rows, in the order the rows come: the same parameters whoever parsed them
+        (the Spark data job's executors parse, its driver takes)."""
+        self.rows += rows
         for name in self.numeric:
-            values = numbers(columns[name], name, where)
-            values = values[~np.isnan(values)]
+            values = numeric[name]
             values.tofile(self.files[name])
             self.pending[name].append(values)
             if sum(map(len, self.pending[name])) >= STATS_BLOCK:
                 self._merge(name)
         for name, seen in self.seen.items():
-            seen.update(columns[name])
-            seen.difference_update(MISSING)
+            seen.update(categorical[name])
 
     def _merge(self, name: str) -> None:
         """Folds the first STATS_BLOCK pending values of a column into its moments (every block but the last full)."""

@@ -187,15 +187,21 @@ def read_header(source: Source, before: list[str] | None) -> tuple[list[str], It
 
 
 class Scan:
-    """Pass 1: every row checked, the feature columns typed, the rows of each label counted."""
+    """Pass 1: every row checked, the feature columns typed, the rows of each label counted (in all, and per file).
 
-    def __init__(self, settings: Settings, files: list[Source]) -> None:
+    A scan of some files can take in the scan of the files after them (`absorb`), giving what one scan of them all
+    gives: the Spark data job scans each file on its own, side by side, and folds the scans in the files' order."""
+
+    def __init__(self, settings: Settings, files: list[Source], columns: Columns | None = None) -> None:
+        """Scans `files`; with `columns` (the first file's of the data set), the first of them is a later file."""
         self.settings, self.files = settings, files
         self.rows = 0
         self.labels: dict[str, int] = {}  # label text -> rows (classification)
         self.first: dict[str, str] = {}  # label text -> where it first appears
-        header, rows = read_header(files[0], None)
-        self.columns = columns = Columns(settings, files[0], header)
+        self.file_labels: list[dict[str, int]] = []  # per file: label text -> rows (classification)
+        self.file_rows: list[int] = []
+        header, rows = read_header(files[0], None if columns is None else columns.names)
+        self.columns = columns = columns or Columns(settings, files[0], header)
         # Columns that may still be numeric, and for those: the first value (text, number), where, and whether
         # any value differs from it; the first infinite or overflowing value of each.
         self.maybe_numeric = [i for i in columns.kept if i not in columns.listed]
@@ -208,8 +214,43 @@ class Scan:
         for number, source in enumerate(files):
             if number:
                 header, rows = read_header(source, columns.names)
+            before, counted = dict(self.labels), self.rows
             self._scan(source, rows)
+            self.file_rows.append(self.rows - counted)
+            self.file_labels.append({label: count - before.get(label, 0) for label, count in self.labels.items()
+                                     if count != before.get(label, 0)})
         self.valued.update(self.constant, self.unbounded)
+
+    def absorb(self, later: "Scan") -> None:
+        """Takes in the scan of the files that follow this one's, as if one scan had read them all in order. (When
+        a data set has several problems, the later scan may name one that one scan would have reached later.)"""
+        for label, count in later.labels.items():
+            if label not in self.labels:
+                if len(self.labels) == MAX_LABELS:
+                    self._too_many(f"{later.first[label]}, column {self.settings.label!r}", label)
+                self.first[label] = later.first[label]
+            self.labels[label] = self.labels.get(label, 0) + count
+        self.files += later.files
+        self.rows += later.rows
+        self.file_rows += later.file_rows
+        self.file_labels += later.file_labels
+        # What the later scan learnt of a column counts only while this one still takes it for numeric.
+        numeric = set(self.maybe_numeric)
+        for index, (text, number, where) in later.constant.items():
+            if index in numeric:
+                first = self.constant.setdefault(index, (text, number, where))
+                if text != first[0] and number != first[1]:
+                    self.varies.add(index)
+        self.varies |= later.varies & numeric
+        for index, where in later.unbounded.items():
+            if index in numeric:
+                self.unbounded.setdefault(index, where)
+        for index, count in later.missing.items():
+            if index in numeric:
+                self.missing[index] = self.missing.get(index, 0) + count
+        self.maybe_numeric = [i for i in self.maybe_numeric if i in later.maybe_numeric]
+        self.valued |= later.valued
+        self.unvalued = [i for i in self.unvalued if i not in self.valued]
 
     def _scan(self, source: Source, rows: Iterator[tuple[int, list[str]]]) -> None:
         """Checks and counts the rows of one file (the hot loop of the job, so names are bound locally)."""
@@ -273,11 +314,14 @@ class Scan:
             self.labels[value] = count + 1
             return
         if len(self.labels) == MAX_LABELS:
-            raise InvalidDataset(f"{where}: {value!r} is one label too many: the column holds more than "
-                                 f"{MAX_LABELS} distinct labels, too many classes to learn; "
-                                 + ("set task=regression to predict the number" if _numeric(list(self.labels))
-                                    else "check that label_column names the column to predict"))
+            self._too_many(where, value)
         self.labels[value], self.first[value] = 1, f"{source.uri} line {line}"
+
+    def _too_many(self, where: str, value: str) -> None:
+        raise InvalidDataset(f"{where}: {value!r} is one label too many: the column holds more than "
+                             f"{MAX_LABELS} distinct labels, too many classes to learn; "
+                             + ("set task=regression to predict the number" if _numeric(list(self.labels))
+                                else "check that label_column names the column to predict"))
 
     def numeric(self) -> list[int]:
         """The numeric feature columns; refuses an infinite or overflowing value in one."""
@@ -327,17 +371,43 @@ class Scan:
         return labels
 
 
-def assignment(counts: list[int], seed: int) -> list[bytearray]:
-    """Per group (a class, or all rows for regression), the split of each of its rows in the order they are read:
-    the group's 70/15/15 cut, shuffled with the seed."""
+def split_counts(file_counts: list[list[int]], seed: int) -> list[list[tuple[int, int, int]]]:
+    """Per file, per group (a class, or all rows for regression): how many of its rows go to train, validation and
+    test. Each group's 70/15/15 cut of all its rows is shared out over the files in proportion to their rows of the
+    group (largest remainders first, ties in the seed's order), so each file gives every split its share and a file
+    can be split without reading the others."""
     rng = random.Random(seed)
-    groups = []
-    for count in counts:
-        ends = [int(count * cut) for cut in CUTS]
-        splits = bytearray(ends[0]) + bytearray(b"\x01" * (ends[1] - ends[0])) + bytearray(b"\x02" * (count - ends[1]))
-        rng.shuffle(splits)
-        groups.append(splits)
-    return groups
+    counts: list[list[tuple[int, int, int]]] = [[] for _ in file_counts]
+    for group in range(len(file_counts[0]) if file_counts else 0):
+        rows = [per_file[group] for per_file in file_counts]
+        ends = [int(sum(rows) * cut) for cut in CUTS]
+        train = _apportion(ends[0], rows, rng)
+        validation = _apportion(ends[1] - ends[0], [n - t for n, t in zip(rows, train)], rng)
+        for number, (n, t, v) in enumerate(zip(rows, train, validation)):
+            counts[number].append((t, v, n - t - v))
+    return counts
+
+
+def _apportion(total: int, weights: list[int], rng: random.Random) -> list[int]:
+    """`total` shared out in proportion to `weights` (whole numbers, each share at most its weight when total is at
+    most their sum): the whole parts, then one more for the largest remainders, ties in `rng`'s order."""
+    whole = sum(weights)
+    if not whole:
+        return [0] * len(weights)
+    shares = [total * weight // whole for weight in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), rng.random()))
+    for index in order[:total - sum(shares)]:
+        shares[index] += 1
+    return shares
+
+
+def file_assignment(counts: tuple[int, int, int], seed: int, file: int, group: int) -> bytearray:
+    """The split (0 train, 1 validation, 2 test) of each of a file's rows of one group, in the order they are read:
+    its counts, shuffled by a generator of its own (seeded by the run's seed, the file's and the group's numbers)."""
+    train, validation, test = counts
+    splits = bytearray(train) + bytearray(b"\x01" * validation) + bytearray(b"\x02" * test)
+    random.Random(f"{seed}/{file}/{group}").shuffle(splits)
+    return splits
 
 
 class Training:
@@ -350,7 +420,7 @@ class Training:
         self.missing = {i: 0 for i in columns.kept}
         self.first: dict[int, tuple[str, float, str]] = {}  # numeric: first value and where
         self.varies: set[int] = set()
-        self.categories: dict[int, set[str]] = {i: set() for i in self.categorical}
+        self.categories: dict[int, dict[str, str]] = {i: {} for i in self.categorical}  # value -> where first
 
     def add(self, uri: str, line: int, values: list[str]) -> None:
         self.rows += 1
@@ -371,13 +441,32 @@ class Training:
                 continue
             seen = self.categories[index]
             if value not in seen:
-                if len(seen) == MAX_CATEGORIES:
-                    raise InvalidDataset(f"{uri} line {line}, column {self.columns.names[index]!r}: {value!r} is "
-                                         f"its value number {MAX_CATEGORIES + 1} in the training split; a "
-                                         f"categorical column of more than {MAX_CATEGORIES} values is likely an id "
-                                         "or free text, which one-hot encoding cannot learn from: add "
-                                         f"{self.columns.names[index]!r} to drop_columns, or encode it as numbers")
-                seen.add(value)
+                self._category(index, value, f"{uri} line {line}")
+
+    def _category(self, index: int, value: str, where: str) -> None:
+        seen = self.categories[index]
+        if len(seen) == MAX_CATEGORIES:
+            name = self.columns.names[index]
+            raise InvalidDataset(f"{where}, column {name!r}: {value!r} is its value number {MAX_CATEGORIES + 1} in the "
+                                 f"training split; a categorical column of more than {MAX_CATEGORIES} values is likely "
+                                 f"an id or free text, which one-hot encoding cannot learn from: add {name!r} to "
+                                 "drop_columns, or encode it as numbers")
+        seen[value] = where
+
+    def absorb(self, later: "Training") -> None:
+        """Takes in what the training rows of the files that follow this one's gave (Scan.absorb's counterpart)."""
+        self.rows += later.rows
+        for index, count in later.missing.items():
+            self.missing[index] += count
+        for index, (text, number, where) in later.first.items():
+            first = self.first.setdefault(index, (text, number, where))
+            if text != first[0] and number != first[1]:
+                self.varies.add(index)
+        self.varies |= later.varies
+        for index, values in later.categories.items():
+            for value, where in values.items():
+                if value not in self.categories[index]:
+                    self._category(index, value, where)
 
     def constant(self, scan: Scan) -> dict[int, str]:
         """The kept feature columns the training split gives nothing to learn from (no value at all, or one number
@@ -405,55 +494,77 @@ class Training:
         return {index: f"{notice}; dropped, as it carries no signal" for index, notice in notices.items()}
 
 
-def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path, fitter=None) -> tuple[
-        dict[str, int], dict[int, str]]:
-    """Pass 2: each row to its split, as written; returns the rows of each split, and the kept columns that are
-    constant in the training split with their notices. A `fitter` (features.Fitter) learns the preprocessing from
-    the training rows as they go by, a chunk of their features at a time."""
-    columns = scan.columns
-    group_of = {label: number for number, label in enumerate(classes or [])}
-    counts = [scan.labels[label] for label in classes] if classes else [scan.rows]
-    groups = assignment(counts, seed)
+def groups_of(scan: Scan, classes: list[str] | None) -> list[list[int]]:
+    """Per file, the rows of each group: each class's in `classes` order, or all rows for regression."""
+    if classes is None:
+        return [[rows] for rows in scan.file_rows]
+    return [[labels.get(label, 0) for label in classes] for labels in scan.file_labels]
+
+
+def split_file(source: Source, columns: Columns, classes: list[str] | None, counts: list[tuple[int, int, int]],
+               seed: int, number: int, writers: tuple, training: Training,
+               fit: Callable[[list[list[str]], Callable[[int], str]], None] | None = None) -> None:
+    """Pass 2 for one file (the data set's file `number`): each row, as written, to its split's writer (train,
+    validation, test without the label, and the test labels); the training rows learnt by `training` and handed
+    to `fit` (features.Fitter.add) a chunk of FIT_ROWS at a time, with where each came from."""
+    group_of = {label: index for index, label in enumerate(classes or [])}
+    groups = [file_assignment(group, seed, number, index) for index, group in enumerate(counts)]
     read = [0] * len(groups)
-    training = Training(columns, scan.numeric())
     label = columns.label
+    train, validation, test, labels = writers
     pending: list[list[str]] = []  # the features of training rows not yet given to the fitter, and their lines
     lines: list[int] = []
 
-    def fit_pending(source: Source) -> None:
+    def fit_pending() -> None:
         if pending:
-            fitter.add(pending, lambda index: f"{source.uri} line {lines[index]}")
+            fit(pending, lambda index: f"{source.uri} line {lines[index]}")
         pending.clear()
         lines.clear()
+    _, rows = read_header(source, columns.names)
+    for line, values in rows:
+        group = group_of[values[label]] if classes else 0
+        split = groups[group][read[group]]
+        read[group] += 1
+        if split == 0:
+            train.writerow(values)
+            training.add(source.uri, line, values)
+            if fit is not None:
+                pending.append(values[:label] + values[label + 1:])
+                lines.append(line)
+                if len(pending) == FIT_ROWS:
+                    fit_pending()
+        elif split == 1:
+            validation.writerow(values)
+        else:
+            test.writerow(values[:label] + values[label + 1:])
+            labels.writerow((values[label],))
+    if fit is not None:
+        fit_pending()
+
+
+def split_rows(counts: list[list[tuple[int, int, int]]]) -> dict[str, int]:
+    """The rows of each split, from split_counts."""
+    return {name: sum(group[index] for per_file in counts for group in per_file) for index, name in enumerate(SPLITS)}
+
+
+def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path, fitter=None) -> tuple[
+        dict[str, int], dict[int, str]]:
+    """Pass 2: each file's rows to their splits, as written; returns the rows of each split, and the kept columns
+    that are constant in the training split with their notices. A `fitter` (features.Fitter) learns the
+    preprocessing from the training rows as they go by."""
+    counts = split_counts(groups_of(scan, classes), seed)
+    training = Training(scan.columns, scan.numeric())
     (output / "raw").mkdir(parents=True, exist_ok=True)
     (output / "test-labels").mkdir(parents=True, exist_ok=True)
     paths = [output / "raw" / f"{name}.csv" for name in SPLITS] + [output / "test-labels" / "labels.csv"]
     handles = [open(path, "w", encoding="utf-8", newline="") for path in paths]
     try:
-        train, validation, test, labels = (csv.writer(h, lineterminator="\n") for h in handles)
-        train.writerow(columns.names)
-        validation.writerow(columns.names)
-        for source in scan.files:
-            _, rows = read_header(source, columns.names)
-            for line, values in rows:
-                group = group_of[values[label]] if classes else 0
-                split = groups[group][read[group]]
-                read[group] += 1
-                if split == 0:
-                    train.writerow(values)
-                    training.add(source.uri, line, values)
-                    if fitter is not None:
-                        pending.append(values[:label] + values[label + 1:])
-                        lines.append(line)
-                        if len(pending) == FIT_ROWS:
-                            fit_pending(source)
-                elif split == 1:
-                    validation.writerow(values)
-                else:
-                    test.writerow(values[:label] + values[label + 1:])
-                    labels.writerow((values[label],))
-            if fitter is not None:
-                fit_pending(source)
+        writers = tuple(csv.writer(h, lineterminator="\n") for h in handles)
+        writers[0].writerow(scan.columns.names)
+        writers[1].writerow(scan.columns.names)
+        for number, source in enumerate(scan.files):
+            split_file(source, scan.columns, classes, counts[number], seed, number, writers, training,
+                       None if fitter is None else fitter.add)
         constant = training.constant(scan)
     except BaseException:
         for handle, path in zip(handles, paths):
@@ -462,7 +573,7 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
         raise
     for handle in handles:
         handle.close()
-    return {name: sum(group.count(number) for group in groups) for number, name in enumerate(SPLITS)}, constant
+    return split_rows(counts), constant
 
 
 def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str,

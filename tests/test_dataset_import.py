@@ -272,15 +272,15 @@ def test_data_problems_are_named_before_any_job(tmp_path, capsys, text, settings
 
 
 @pytest.mark.parametrize(("text", "settings", "notice"), [
-    # With seed 4, the one row (line 2) that differs lands outside the training split.
-    ("label,x,k\n" + "".join(f"{i % 2},{i},{7 if i else 8}\n" for i in range(40)), {"seed": "4"},
-     f"column 'k' holds the same value '7' in all 28 rows of the training split (for example {DATA} line 3)"),
+    # With seed 1, the one row (line 2) that differs lands outside the training split.
+    ("label,x,k\n" + "".join(f"{i % 2},{i},{7 if i else 8}\n" for i in range(40)), {"seed": "1"},
+     f"column 'k' holds the same value '7' in all 28 rows of the training split (for example {DATA} line 4)"),
     ("label,x,k\n" + "".join(f"{i % 2},{i},{'' if i % 3 else '5.0'}\n" for i in range(40)), {},
      f"column 'k' holds the same value '5.0' in all 14 rows that hold a value (26 are missing) (for example "
      f"{DATA} line 2)"),
     ("label,x,k\n" + "".join(f"{i % 2},{i},{5 if i % 3 else '5.00'}\n" for i in range(40)), {},
      f"column 'k' holds the same value '5.00' in all 40 rows (for example {DATA} line 2)"),  # one number, 2 ways
-    ("label,x,k\n" + "".join(f"{i % 2},{i},{'NA' if i else 'word'}\n" for i in range(40)), {"seed": "4"},
+    ("label,x,k\n" + "".join(f"{i % 2},{i},{'NA' if i else 'word'}\n" for i in range(40)), {"seed": "1"},
      "column 'k' has no value in any of the 28 rows of the training split"),
     ("label,x,k\n" + "".join(f"{i % 2},{i},\n" for i in range(40)), {},
      "column 'k' has no value in any of the 28 rows of the training split, nor in any other row of the data set"),
@@ -346,8 +346,26 @@ def test_the_message_fits_the_exit_message_without_cutting_a_character(tmp_path)
 
 def test_every_split_of_a_class_gets_a_row_from_the_minimum_up():
     for rows in range(importer.MIN_CLASS_ROWS, 2000):
-        assert all(group.count(split) for split in range(3) for group in importer.assignment([rows], 0)), rows
-    assert importer.assignment([importer.MIN_CLASS_ROWS - 1], 0)[0].count(1) == 0
+        assert all(importer.split_counts([[rows]], 0)[0][0]), rows
+    assert importer.split_counts([[importer.MIN_CLASS_ROWS - 1]], 0)[0][0] == (2, 0, 1)
+
+
+def test_each_file_gives_each_split_its_share_of_each_class_and_the_cut_of_the_whole_holds():
+    rng = random.Random(2)
+    for _ in range(300):
+        files = [[rng.randint(0, 40) for _ in range(3)] for _ in range(rng.randint(1, 6))]
+        counts = importer.split_counts(files, rng.randint(0, 99))
+        for group in range(3):
+            total = sum(per_file[group] for per_file in files)
+            ends = [int(total * cut) for cut in importer.CUTS]
+            assert [sum(c[group][split] for c in counts) for split in range(3)] == [
+                ends[0], ends[1] - ends[0], total - ends[1]]
+            for per_file, shares in zip(files, counts):
+                assert sum(shares[group]) == per_file[group] and min(shares[group]) >= 0
+                assert abs(shares[group][0] - per_file[group] * ends[0] / max(total, 1)) < 1  # its share, rounded
+    split = importer.file_assignment((5, 2, 3), 7, 1, 0)
+    assert sorted(split) == [0] * 5 + [1] * 2 + [2] * 3 and split == importer.file_assignment((5, 2, 3), 7, 1, 0)
+    assert split != importer.file_assignment((5, 2, 3), 7, 2, 0)  # each file shuffles with its own generator
 
 
 @pytest.mark.slow
@@ -526,3 +544,65 @@ def test_a_full_disk_is_named_with_what_to_do(tmp_path, monkeypatch, capsys):
     assert str(raised.value).startswith("VolumeFull: the job's disk (")
     assert "filled up while it wrote /opt/ml/processing/output/raw/train.csv; BuildAndRegister sizes it from the " \
            "data set's size" in str(raised.value)
+
+
+# Three files whose columns change kind or constancy only across files: `k` is text only in the second (categorical
+# from then on), `c` is 1 in the first file and varies after, `m` is missing in the first, a label appears late.
+FOLDED = {"a.csv": "label,x,k,c,m,color\n" + "".join(f"{i % 2},{i},{i},1,,red\n" for i in range(30)),
+          "b.csv": "label,x,k,c,m,color\n" + "".join(f"{i % 2},{i},w{i},{i % 3},{i},blue\n" for i in range(30)),
+          "c.csv": "label,x,k,c,m,color\n" + "".join(f"{i % 3},{-i},{i},{i},NA,\n" for i in range(30))}
+
+
+def _state(thing) -> dict:
+    return {name: value for name, value in vars(thing).items() if name not in ("settings", "columns", "files")}
+
+
+def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_path):
+    """What the Spark data job relies on: a file's scan and a file's training rows, taken in one by one in the
+    files' order, give exactly what one pass over all of them gives, and so the same split."""
+    (tmp_path / "input").mkdir()
+    for name, text in FOLDED.items():
+        (tmp_path / "input" / name).write_text(text)
+    settings = importer.Settings("label", "multiclass", "auto", "none")
+    files = importer.sources(tmp_path / "input", SOURCE)
+    whole = importer.Scan(settings, files)
+    folded = importer.Scan(settings, files[:1])
+    for source in files[1:]:
+        folded.absorb(importer.Scan(settings, [source], folded.columns))
+    assert _state(folded) == _state(whole) and folded.files == whole.files
+    classes, numeric = whole.classes(), whole.numeric()
+    assert numeric == [1, 3, 4]  # x, c, m: k turned categorical in b.csv
+    counts = importer.split_counts(importer.groups_of(whole, classes), 9)
+    outputs, training = [], importer.Training(whole.columns, numeric)
+    trainings = []
+    for number, source in enumerate(files):
+        texts = [io.StringIO() for _ in range(4)]
+        writers = tuple(csv.writer(text, lineterminator="\n") for text in texts)
+        importer.split_file(source, whole.columns, classes, counts[number], 9, number, writers, training)
+        trainings.append(importer.Training(whole.columns, numeric))
+        importer.split_file(source, whole.columns, classes, counts[number], 9, number,
+                            tuple(csv.writer(io.StringIO()) for _ in range(4)), trainings[-1])
+        outputs.append([text.getvalue() for text in texts])
+    for later in trainings[1:]:
+        trainings[0].absorb(later)
+    assert _state(trainings[0]) == _state(training)
+    assert trainings[0].constant(whole) == training.constant(whole) == {}
+    assert [sum(text.count("\n") for text in (o[split] for o in outputs)) for split in range(3)] == list(
+        importer.split_rows(counts).values())
+
+
+def test_a_later_files_scan_names_the_label_one_too_many_in_the_read_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "MAX_LABELS", 3)
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.csv").write_text("label,x\na,1\nb,2\n")
+    (tmp_path / "input" / "b.csv").write_text("label,x\nb,1\nc,2\nd,3\n")
+    settings = importer.Settings("label", "multiclass", "auto", "none")
+    files = importer.sources(tmp_path / "input", SOURCE)
+    with pytest.raises(importer.InvalidDataset) as whole:
+        importer.Scan(settings, files)
+    folded = importer.Scan(settings, files[:1])
+    with pytest.raises(importer.InvalidDataset) as later:
+        folded.absorb(importer.Scan(settings, files[1:], folded.columns))
+    assert str(later.value) == str(whole.value) == (
+        f"{SOURCE}b.csv line 4, column 'label': 'd' is one label too many: the column holds more than 3 distinct "
+        "labels, too many classes to learn; check that label_column names the column to predict")
