@@ -436,6 +436,11 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
         finally:
             for out in outs:
                 out.close()
+    return finish(parameters, rows, output_dir)
+
+
+def finish(parameters: dict, rows: dict[str, int], output_dir: Path) -> dict:
+    """The fitted parameters with the processed rows of each split, as params/features.json and the served model."""
     parameters["rows"] = rows
     (output_dir / "params").mkdir(parents=True, exist_ok=True)
     (output_dir / "params" / PARAMETERS).write_text(parameters_text(parameters))

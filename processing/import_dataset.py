@@ -583,11 +583,22 @@ def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int,
     scan = Scan(settings, sources(input_dir, source))
     classes = scan.classes()
     numeric = scan.numeric()
-    names, columns = scan.columns.names, scan.columns
-    fitter = None if new_fitter is None else new_fitter({
-        "features": [names[i] for i in columns.features], "dropped": [names[i] for i in columns.dropped],
-        "numeric": [names[i] for i in numeric], "categorical": [names[i] for i in columns.kept if i not in numeric]})
+    fitter = None if new_fitter is None else new_fitter(kinds(scan.columns, numeric))
     rows, constant = write_splits(scan, classes, seed, output, fitter)
+    return describe(output, settings, source, scan.columns, numeric, classes, rows, constant), fitter
+
+
+def kinds(columns: Columns, numeric: list[int]) -> dict:
+    """The feature columns by kind, as the preprocessing's fitter takes them (before any is found constant)."""
+    names = columns.names
+    return {"features": [names[i] for i in columns.features], "dropped": [names[i] for i in columns.dropped],
+            "numeric": [names[i] for i in numeric], "categorical": [names[i] for i in columns.kept if i not in numeric]}
+
+
+def describe(output: Path, settings: Settings, source: str, columns: Columns, numeric: list[int],
+             classes: list[str] | None, rows: dict[str, int], constant: dict[int, str]) -> dict:
+    """The data set's description, written to raw/dataset.json."""
+    names = columns.names
     kept = [i for i in columns.kept if i not in constant]
     description = {"source": source, "label_column": settings.label, "task": settings.task, "columns": names,
                    "features": [names[i] for i in columns.features],
@@ -597,7 +608,7 @@ def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int,
                    "constant": [names[i] for i in constant], "notices": list(constant.values()),
                    "classes": classes, "rows": rows}
     (output / "raw" / "dataset.json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
-    return description, fitter
+    return description
 
 
 def exit_message(message: str) -> str:
@@ -616,8 +627,9 @@ def summary_of(description: dict, seed: int, train_mib: float) -> str:
     return text.decode()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def arguments(argv: list[str] | None = None, description: str = __doc__.split("\n", 1)[0]) -> argparse.Namespace:
+    """The job's arguments, checked, the seed drawn when none is given (the Spark data job takes the same)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--input-dir", type=Path, required=True)
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--label-column", required=True)
@@ -647,17 +659,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--train-parts must be at least 1")
     args.seed = int(args.seed)
     args.message_file.parent.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     try:
         return run_job(args)
     except OSError as error:
         if error.errno != errno.ENOSPC:
             raise
-        disk = next(p for p in (args.output_dir, *args.output_dir.parents) if p.exists())
-        total = shutil.disk_usage(disk).total / 1e9
-        return refuse(args, f"VolumeFull: the job's disk ({total:.0f} GB) filled up while it wrote "
-                            f"{error.filename or 'its output'}; BuildAndRegister sizes it from the data set's size "
-                            "(docs/build-and-register.md), which wide one-hot encodings (categorical columns of "
-                            "many values) can outgrow: drop such columns (drop_columns), or split the data set")
+        return refuse(args, volume_full(args, error))
+
+
+def volume_full(args: argparse.Namespace, error: OSError) -> str:
+    disk = next(p for p in (args.output_dir, *args.output_dir.parents) if p.exists())
+    total = shutil.disk_usage(disk).total / 1e9
+    return (f"VolumeFull: the job's disk ({total:.0f} GB) filled up while it wrote {error.filename or 'its output'}; "
+            "BuildAndRegister sizes it from the data set's size (docs/build-and-register.md), which wide one-hot "
+            "encodings (categorical columns of many values) can outgrow: drop such columns (drop_columns), or split "
+            "the data set")
 
 
 def refuse(args: argparse.Namespace, message: str) -> int:
@@ -693,6 +714,11 @@ def run_job(args: argparse.Namespace) -> int:
                                  fitter.parameters(raw / "train.csv", description))
             except features.BadInput as error:  # the import checked the data: the kit's fault, not the data's
                 return refuse(args, f"PreprocessingFailed: {error}")
+    return finish(args, description)
+
+
+def finish(args: argparse.Namespace, description: dict) -> int:
+    """The summary as the message file (the job's ExitMessage, which the workflow plans training from)."""
     train_mib = (args.output_dir / "raw" / "train.csv").stat().st_size / 2**20  # decides the training's instances
     args.message_file.write_text(summary_of(description, args.seed, train_mib), encoding="utf-8")
     print(json.dumps({"source": description["source"], "rows": description["rows"], "seed": args.seed,

@@ -22,9 +22,6 @@ from tests.conftest import ROOT
 
 SEARCHED = ("stacks", "offline", "lambda", "processing", "training", "statemachines")
 REPOSITORIES = sorted(row.repository for row in IMAGE_TABLE)
-# Rows for teams' workflows that no shipped definition names yet: the Spark image (tests/test_add_workflow.py adds a
-# workflow that runs it, and checks its template and its offline run).
-TEAMS_ONLY = {"SparkImage"}
 
 
 def mentions(name: str) -> list[str]:
@@ -78,7 +75,7 @@ def test_every_image_placeholder_in_a_definition_is_a_row():
             for name in re.findall(r"\$\{(\w+Image)\}", path.read_text())}
     contract = ModelContract.from_settings(KitConfig.from_context({}, workflow_settings()).workflow_settings)
     assert contract.fragments()["TrainingImage"] in {f"${{{row.placeholder}}}" for row in IMAGE_TABLE}
-    assert used == {row.placeholder for row in IMAGE_TABLE} - TEAMS_ONLY | {"TrainingImage"}
+    assert used == {row.placeholder for row in IMAGE_TABLE} | {"TrainingImage"}
 
 
 def test_a_model_of_an_image_outside_the_table_is_refused_with_the_same_message():
@@ -110,7 +107,7 @@ def _joins(value):
 def test_the_templates_name_exactly_the_table_images(templates):
     named = {found.groups() for template in templates.values() for join in _joins(template["Resources"])
              for found in re.finditer(r"\.dkr\.ecr\.<token>\.<token>/([^:\"]+):([^\"]+)", _joined(join))}
-    assert named == {(row.repository, row.tag) for row in IMAGE_TABLE if row.placeholder not in TEAMS_ONLY}
+    assert named == {(row.repository, row.tag) for row in IMAGE_TABLE}
 
 
 def test_check_model_package_reads_the_image_variables_deploy_approved_gives(templates):

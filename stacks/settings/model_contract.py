@@ -109,6 +109,10 @@ SETTINGS: dict[str, Setting] = {
     # Scale: above this much training data (the import's train.csv, MiB), training runs on several instances.
     "training_instance_count": (2, whole_number(1, 20)),
     "distributed_above_mib": (1024, whole_number(1, 1_000_000)),
+    # Above this much data (the data set's objects, MiB; 0: always), the data job runs on Spark, on
+    # processing_instance_count instances (processing/spark_data_job.py).
+    "spark_above_mib": (5120, whole_number(0, 10_000_000)),
+    "processing_instance_count": (2, whole_number(1, 20)),
 }
 
 
@@ -168,6 +172,8 @@ class ModelContract:
     training_instance_count: int = 1
     distributed_above_mib: int = 1024
     bias_columns: tuple[str, ...] = ()
+    spark_above_mib: int = 5120
+    processing_instance_count: int = 2
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "ModelContract":
@@ -192,7 +198,9 @@ class ModelContract:
         return cls(label_column=label, task=task, categorical_columns=categorical, drop_columns=tuple(dropped),
                    gate_metric=metric, gate_threshold=BY_TASK[task].gate_threshold if threshold is None else threshold,
                    model=model, training_instance_count=instances,
-                   distributed_above_mib=settings["distributed_above_mib"], bias_columns=tuple(bias))
+                   distributed_above_mib=settings["distributed_above_mib"], bias_columns=tuple(bias),
+                   spark_above_mib=settings["spark_above_mib"],
+                   processing_instance_count=settings["processing_instance_count"])
 
     @property
     def better(self) -> str:
@@ -222,13 +230,18 @@ class ModelContract:
         fixed = dict(model.fixed)
         if model.serving is None and self.task == "multiclass":  # XGBoost needs the count of classes
             fixed["num_class.$"] = "States.Format('{}', $.imported.summary.num_class)"
+        # The message file named, not left to the script's default: SageMaker reads it from this path.
+        data_job = ["--input-dir", "/opt/ml/processing/input/data", "--output-dir", "/opt/ml/processing/output",
+                    "--message-file", "/opt/ml/output/message", *self.arguments(), "--processed-dir",
+                    "/opt/ml/processing/processed", "--features-script",
+                    "/opt/ml/processing/features/${FeaturesScriptFile}", "--train-parts",
+                    str(self.training_instance_count)]
         return {
-            # The message file named, not left to the script's default: SageMaker reads it from this path.
-            "ImportArguments": ["--input-dir", "/opt/ml/processing/input/data", "--output-dir",
-                                "/opt/ml/processing/output", "--message-file", "/opt/ml/output/message",
-                                *self.arguments(), "--processed-dir", "/opt/ml/processing/processed",
-                                "--features-script", "/opt/ml/processing/features/${FeaturesScriptFile}",
-                                "--train-parts", str(self.training_instance_count)],
+            "ImportArguments": data_job,
+            # The Spark data job runs the import's own code, shipped to its executors (processing/spark_data_job.py).
+            "SparkImportArguments": [*data_job, "--import-script", "/opt/ml/processing/code/${ImportScriptFile}"],
+            "SparkAboveBytes": self.spark_above_mib * 2**20,
+            "ProcessingInstanceCount": self.processing_instance_count,
             "HyperparameterDefaults": dict(model.hyperparameters),
             "HyperparameterRules": model.rules,
             "FixedHyperparameters": fixed,

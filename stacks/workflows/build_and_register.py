@@ -68,7 +68,8 @@ class BuildAndRegisterStack(SageMakerWorkflowStack):
         writes=(INPUT, PROCESSED, MODEL, ANSWERS, EVALUATION, BASELINE),
         job_bucket_reads=(DATASETS, INCOMING),
         assets={"ImportScript": "processing/import_dataset.py", "FeaturesScript": "processing/features.py",
-                "EvaluationScript": "processing/metrics.py", "BaselineScript": "processing/baseline.py"},
+                "EvaluationScript": "processing/metrics.py", "BaselineScript": "processing/baseline.py",
+                "SparkDataJobScript": "processing/spark_data_job.py"},
         functions={
             **CLAIM_FUNCTION,
             "ReadMetrics": FunctionSpec("read_metrics", "Reads a run's evaluation for the registration gate",
