@@ -24,6 +24,7 @@ failure. Anything else that goes wrong fails the job.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import errno
 import io
@@ -40,8 +41,12 @@ MODULES = ("import_dataset", "features")  # shipped to the executors under these
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    scripts = {"import_dataset": Path(_option(argv, "--import-script")),
-               "features": Path(_option(argv, "--features-script"))}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0],
+                                     epilog="Every other argument is processing/import_dataset.py's.")
+    parser.add_argument("--import-script", type=Path, required=True, help="processing/import_dataset.py, as shipped")
+    parser.add_argument("--features-script", type=Path, required=True, help="processing/features.py, as shipped")
+    own, rest = parser.parse_known_args(argv)
+    scripts = {"import_dataset": own.import_script, "features": own.features_script}
     spark = SparkSession.builder.appName("build-and-register-data-job").getOrCreate()
     context = spark.sparkContext
     with tempfile.TemporaryDirectory(prefix="modules-") as folder:
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             context.addPyFile(str(Path(folder, f"{name}.py")))
         import import_dataset as importer
 
-        args = importer.arguments([a for a in _without(argv, "--import-script")], __doc__.split("\n", 1)[0])
+        args = importer.arguments([*rest, "--features-script", str(own.features_script)])
         try:
             return run(context, args)
         except importer.InvalidDataset as error:
@@ -61,15 +66,6 @@ def main(argv: list[str] | None = None) -> int:
             return _refuse(args, importer.volume_full(args, error))
         finally:
             spark.stop()
-
-
-def _option(argv: list[str], name: str) -> str:
-    return argv[argv.index(name) + 1]
-
-
-def _without(argv: list[str], name: str) -> list[str]:
-    at = argv.index(name)
-    return argv[:at] + argv[at + 2:]
 
 
 def _refuse(args, message: str) -> int:

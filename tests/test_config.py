@@ -135,11 +135,12 @@ def test_app_reports_bad_setting_in_one_line_without_traceback():
 
 
 def test_each_workflow_needs_room_for_its_own_jobs(tmp_path):
-    """BuildAndRegister counts five jobs (data, train, transform, evaluate, baseline), six job runtimes with spot
-    training's capacity wait: the default 360 minutes hold six of 60, not of 61."""
+    """BuildAndRegister runs at most four jobs one after another (one of its two data jobs, train, transform,
+    evaluate; the baseline runs beside the last two), five job runtimes with spot training's capacity wait: the
+    default 360 minutes hold five of 72, not of 73."""
     from stacks.app.kit import build_app, cdk_json_context
 
-    with pytest.raises(ConfigError, match=r"invalid setting workflow_timeout_minutes=360: expected at least 6 x "
-                                          r"max_job_runtime_minutes \(366\) for BuildAndRegister"):
-        build_app({**cdk_json_context(), "spot_training": "true", "max_job_runtime_minutes": "61"},
+    with pytest.raises(ConfigError, match=r"invalid setting workflow_timeout_minutes=360: expected at least 5 x "
+                                          r"max_job_runtime_minutes \(365\) for BuildAndRegister"):
+        build_app({**cdk_json_context(), "spot_training": "true", "max_job_runtime_minutes": "73"},
                   outdir=str(tmp_path))

@@ -16,6 +16,7 @@ from contract import bundle as bundler
 from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number
 from stacks.constructs.job_script import job_script
 from stacks.constructs.source_archive import source_archive
+from offline.runtimes.spark_jobs import SPARK_PYTHON
 from tests.conftest import ROOT
 
 CONTRACT = ROOT / "contract"
@@ -121,7 +122,9 @@ def test_a_jobs_bundle_is_its_script_and_the_modules_it_imports_and_runs_alone(s
     assert not re.search(r"^(from|import) contract\b", text, re.M)
     shipped = tmp_path / script.name
     shipped.write_text(text)
-    done = subprocess.run([sys.executable, "-I", str(shipped), "--help"], cwd=tmp_path, capture_output=True, text=True,
+    # The Spark data job runs in the Spark image's Python, which has PySpark (offline: .venv-spark).
+    python = str(SPARK_PYTHON) if script.name == "spark_data_job.py" else sys.executable
+    done = subprocess.run([python, "-I", str(shipped), "--help"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
 

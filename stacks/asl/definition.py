@@ -5,7 +5,7 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 INTEGRATION_RESOURCE = re.compile(r"^arn:[^:]+:states:::(?P<integration>.+)$")
@@ -147,10 +147,17 @@ JOB_STARTS = re.compile(r"^sagemaker:create\w+Job\.sync$")  # a job that provisi
 
 
 def job_startups_in_a_row(definition: Mapping[str, Any]) -> int:
-    """The most SageMaker jobs a run waits for one after another (each start-up is minutes of provisioning): the
-    longest chain of `.sync` job tasks from StartAt along Next, Choices and Default (a Parallel state counts its
-    longest branch; catches lead to failure handling, not onward). A state met again on its own path is a loop and
-    counts once."""
+    """The most SageMaker jobs a run waits for one after another (each start-up is minutes of provisioning)."""
+    return longest_chain(definition, lambda name, state: int(state.get("Type") == "Task" and bool(
+        (match := INTEGRATION_RESOURCE.match(str(state.get("Resource", "")))) and JOB_STARTS.match(match.group(
+            "integration")))))
+
+
+def longest_chain(definition: Mapping[str, Any], weight: Callable[[str, Mapping[str, Any]], int]) -> int:
+    """The heaviest chain of states a run goes through one after another, each state weighing `weight(name,
+    state)`: from StartAt along Next, Choices and Default (alternatives count as the heavier one; a Parallel state
+    as its heaviest branch; catches lead to failure handling, not onward). A state met again on its own path is a
+    loop and counts once."""
     states = definition.get("States", {})
 
     def longest(name: str | None, seen: frozenset) -> int:
@@ -158,12 +165,9 @@ def job_startups_in_a_row(definition: Mapping[str, Any]) -> int:
         if not isinstance(state, dict) or name in seen:
             return 0
         seen = seen | {name}
-        here = 0
-        if state.get("Type") == "Task":
-            match = INTEGRATION_RESOURCE.match(str(state.get("Resource", "")))
-            here = int(bool(match and JOB_STARTS.match(match.group("integration"))))
-        elif state.get("Type") == "Parallel":
-            here = max((job_startups_in_a_row(branch) for branch in state.get("Branches", [])), default=0)
+        here = weight(name, state)
+        if state.get("Type") == "Parallel":
+            here = max((longest_chain(branch, weight) for branch in state.get("Branches", [])), default=0)
         following = [state.get("Next"), state.get("Default")] + [c.get("Next") for c in state.get("Choices", [])]
         return here + max((longest(after, seen) for after in following if after), default=0)
 

@@ -24,7 +24,8 @@ from stacks.cdk.permissions import allow
 from stacks.settings.config import LOG_RETENTION, SPOT_WAIT_FACTOR, ConfigError, KitConfig, Setting
 from stacks.constructs.data_bucket import DataBucket
 from stacks.asl.integrations import Integration, integration_table
-from stacks.asl.definition import PLACEHOLDER, Value, WorkflowDefinitionError, expand, load_definition, placeholders
+from stacks.asl.definition import (PLACEHOLDER, Value, WorkflowDefinitionError, expand, load_definition,
+                                   longest_chain, placeholders)
 from stacks.constructs.functions import FunctionSpec, KitFunction
 from stacks.settings.images import IMAGES
 from stacks.constructs.job_cleanup import StrandedJobCleanup
@@ -335,16 +336,18 @@ class SageMakerWorkflowStack(Stack):
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_timeout(self, definition: dict, config: KitConfig, stack_id: str) -> None:
-        """The state machine's timeout must leave room for its jobs, one after another, each up to its cap: a
-        tuning job for each round of parallel training jobs, a spot training job for its capacity wait too."""
-        runs = 0
-        for _, state, integration in used_integrations(definition, self.source, self.integrations):
+        """The state machine's timeout must leave room for the longest chain of its jobs, one after another, each up
+        to its cap: a tuning job for each round of parallel training jobs, a spot training job for its capacity
+        wait too."""
+        runs_of = {}
+        for name, state, integration in used_integrations(definition, self.source, self.integrations):
             if not integration.stoppable_job:
                 continue
             limits = state.get("Parameters", {}).get("HyperParameterTuningJobConfig", {}).get("ResourceLimits", {})
             rounds = -(-limits.get("MaxNumberOfTrainingJobs", 1) // limits.get("MaxParallelTrainingJobs", 1))
             spot = SPOT_WAIT_FACTOR if config.spot_training and "${SpotTraining}" in json.dumps(state) else 1
-            runs += rounds * spot
+            runs_of[name] = rounds * spot
+        runs = longest_chain(definition, lambda name, state: runs_of.get(name, 0))
         if config.workflow_timeout_minutes < runs * config.max_job_runtime_minutes:
             raise ConfigError(
                 f"invalid setting workflow_timeout_minutes={config.workflow_timeout_minutes}: expected at least "
