@@ -133,12 +133,17 @@ def run(context, args) -> int:
                     training.absorb(learnt)
                 for chunk in parsed:
                     fitter.take(*chunk)
-        finally:
-            for out in outs:
+            constant = training.constant(scan)
+        except BaseException:  # a refusal leaves nothing for a later job to take, as the one-instance job's
+            for out, path in zip(outs, paths):
                 out.close()
+                path.unlink()
+            raise
+        for out in outs:
+            out.close()
         rows = importer.split_rows(counts)
         description = importer.describe(args.output_dir, settings, args.source, columns, numeric, classes, rows,
-                                         training.constant(scan))
+                                         constant)
         for notice in description["notices"]:
             print(f"notice: {notice}", file=sys.stderr)
         parameters = fitter.parameters(raw / "train.csv", description)

@@ -80,7 +80,9 @@ EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notific
                         "contract-script": {"model": "training/sklearn_linear", "task": "multiclass",
                                             "label_column": "species"},
                         # Several training instances from a small size on (tests/test_model_loop.py).
-                        "distributed": {"distributed_above_mib": "1", "training_instance_count": "3"}}
+                        "distributed": {"distributed_above_mib": "1", "training_instance_count": "3"},
+                        # The data job on Spark whatever the data set's size (tests/test_spark_data_job.py).
+                        "spark": {"spark_above_mib": "0", "label_column": "churned"}}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -128,7 +130,7 @@ def _synthesis(assembly, outdir: Path) -> Synthesis:
 LOOP_WORKFLOWS = ("BuildAndRegister", "DeployApproved", "MonitorEndpoint")  # build, deploy, monitor
 PARTIAL = {**dict.fromkeys(("contract-multiclass", "contract-regression", "contract-binary", "contract-script",
                             "distributed", "retrain"), LOOP_WORKFLOWS),
-           "spot": tuple(TRAINING_WORKFLOW_IDS)}
+           "spot": tuple(TRAINING_WORKFLOW_IDS), "spark": ("BuildAndRegister",)}
 
 
 def synthesize(outdir: Path, overrides: dict, workflows: tuple[str, ...] | None = None) -> Synthesis:
