@@ -1,17 +1,22 @@
-"""Runs the data job on generated data sets of 256 MiB and 1 GiB, and trains on the larger, offline, as BuildAndRegister's jobs do, and prints
-each step's wall time and peak memory. Printed, never asserted: the figures depend on the machine and its load.
+"""Runs the data job on generated data sets of 256 MiB and 1 GiB, on one instance and on Spark, and trains on the
+larger, offline, as BuildAndRegister's jobs do, and prints each step's wall time and peak memory. Printed, never
+asserted: the figures depend on the machine and its load.
 
 `python benchmarks/large_data.py [GIB ...]` (default 0.25 and 1) writes each data set (seeded: numeric,
-categorical and missing values, a binary label in the middle) to a temporary folder, then runs, each in a fresh
-process whose own peak resident memory is read when it ends (wait4):
-- BuildAndRegister's one data job (processing/import_dataset.py with --processed-dir, which runs
+categorical and missing values, a binary label in the middle) as FILES files to a temporary folder, then runs, each
+in a fresh process whose own peak resident memory (its largest process's) is read when it ends (wait4):
+- BuildAndRegister's one-instance data job (processing/import_dataset.py with --processed-dir, which runs
   processing/features.py in the same process), for every size;
+- for the largest size, the Spark data job (processing/spark_data_job.py) in local Spark on this machine's cores,
+  as the offline runner starts it (spark-submit, Java from .venv-spark), and whether its outputs are the one-instance
+  job's byte for byte;
 - for the largest size, the built-in XGBoost's training as the algorithm runs it on a CSV channel (the label
   first; XGBoost's own CSV reader loads the whole split into memory, as the container's file mode does), with
   the kit's binary defaults.
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import random
@@ -22,7 +27,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from contract.bundle import bundle  # noqa: E402
+from offline.runtimes import spark_jobs  # noqa: E402
+
 PROCESSING = ROOT / "processing"
+FILES = 8  # the data set's files: Spark spreads the data job by file
+ARGUMENTS = ["--label-column", "label", "--task", "binary", "--categorical-columns", "auto", "--drop-columns", "none",
+             "--seed", "1", "--source", "s3://bench/datasets/large/"]
 # The built-in algorithm's training on one CSV channel, with the kit's binary defaults
 # (stacks/settings/model_contract.py).
 TRAIN = """
@@ -36,10 +48,13 @@ print(train.num_row(), train.num_col())
 def step(name: str, command: list[str]) -> str:
     """Runs one step in a fresh process; prints its wall time and its own peak memory; returns its output."""
     started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    out, err = process.stdout.read(), process.stderr.read()
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:  # no pipe to fill
+        process = subprocess.Popen(command, stdout=out_file, stderr=err_file, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if os.waitstatus_to_exitcode(status):
         sys.exit(f"{name} failed: {err.strip()[-500:]}")
     print(f"{name}: {wall:.0f} s wall, peak memory {usage.ru_maxrss / 1024:.0f} MiB")
@@ -72,13 +87,38 @@ def data_job(folder: Path, inputs: Path) -> Path:
     output, processed = folder / "output", folder / "processed"
     step("data job (import, checks, split, preprocessing)",
          [sys.executable, str(PROCESSING / "import_dataset.py"), "--input-dir", str(inputs), "--output-dir",
-          str(output), "--label-column", "label", "--task", "binary", "--categorical-columns", "auto",
-          "--drop-columns", "none", "--seed", "1", "--source", "s3://bench/datasets/large/", "--message-file",
-          str(folder / "message"), "--processed-dir", str(processed)])
+          str(output), *ARGUMENTS, "--message-file", str(folder / "message"), "--processed-dir", str(processed)])
     description = json.loads((output / "raw" / "dataset.json").read_text())
     print(f"  splits {description['rows']}; numeric {description['numeric']}; categorical "
           f"{description['categorical']}")
     return processed
+
+
+def spark_data_job(folder: Path, inputs: Path) -> None:
+    """The Spark data job on `inputs` in local Spark, as the offline runner runs it; compared with data_job's."""
+    code = folder / "code"
+    code.mkdir()
+    for name in ("import_dataset", "features"):
+        (code / f"{name}.py").write_text(bundle(PROCESSING / f"{name}.py"))
+    output, processed = folder / "spark-output", folder / "spark-processed"
+    python = str(spark_jobs.SPARK_PYTHON)
+    step(f"Spark data job (local Spark on {os.cpu_count()} cores)",
+         ["env", f"JAVA_HOME={spark_jobs.environment()['java_home']}", f"PYSPARK_PYTHON={python}",
+          f"PYSPARK_DRIVER_PYTHON={python}", str(spark_jobs.SPARK_PYTHON.parent / "spark-submit"), "--master",
+          f"local[{os.cpu_count()}]", "--conf", "spark.ui.enabled=false", "--conf",
+          f"spark.local.dir={folder / 'spark-local'}", str(PROCESSING / "spark_data_job.py"), "--input-dir",
+          str(inputs), "--output-dir", str(output), *ARGUMENTS, "--message-file", str(folder / "spark-message"),
+          "--processed-dir", str(processed), "--import-script", str(code / "import_dataset.py"),
+          "--features-script", str(code / "features.py")])
+    same = all(_same(folder / one, folder / other) for one, other in (("output", "spark-output"),
+                                                                     ("processed", "spark-processed")))
+    print(f"  its outputs are the one-instance job's byte for byte: {'yes' if same else 'NO'}")
+
+
+def _same(one: Path, other: Path) -> bool:
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    return files == sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file()) and all(
+        filecmp.cmp(one / name, other / name, shallow=False) for name in files)
 
 
 def main() -> None:
@@ -88,13 +128,16 @@ def main() -> None:
             inputs = Path(folder) / "input"
             inputs.mkdir()
             started = time.monotonic()
-            rows = generate(inputs / "data.csv", int(gib * 2**30))
-            size = (inputs / "data.csv").stat().st_size
-            print(f"generated {size / 2**20:.0f} MiB, {rows} rows in {time.monotonic() - started:.0f} s")
+            rows = sum(generate(inputs / f"part-{part}.csv", int(gib * 2**30 / FILES), seed=11 + part)
+                       for part in range(FILES))
+            size = sum(path.stat().st_size for path in inputs.iterdir())
+            print(f"generated {size / 2**20:.0f} MiB, {rows} rows in {FILES} files in {time.monotonic() - started:.0f} s")
             processed = data_job(Path(folder), inputs)
             if number < len(sizes) - 1:
                 continue
-            (inputs / "data.csv").unlink()  # room on the disk for the training
+            spark_data_job(Path(folder), inputs)
+            for path in inputs.iterdir():
+                path.unlink()  # room on the disk for the training
             trained = step("training (built-in XGBoost, 20 rounds)",
                            [sys.executable, "-c", TRAIN, str(processed / "train" / "train.csv")]).split()
             print(f"  trained on {trained[0]} rows x {trained[1]} columns (the label and the processed features)")

@@ -17,8 +17,9 @@ What is fitted, on the training split only:
   N/A, NULL, NaN, None, nan, null, ...) becomes the column's training median; every value is then standardized,
   x' = (x - mean) / std, with the mean and the population standard deviation of the imputed training values.
   Memory does not grow with the data (Fitter): the median is exact, numpy's, selected from the values spilled to
-  a file; the mean and deviation are merged block by block (fixed blocks, so they do not depend on how the data
-  is read), within a relative 1e-14 of numpy's over the whole column (tests/test_features.py). Applying the
+  a file; the mean and deviation are merged block by block (fixed blocks, each summed correctly rounded, so they
+  depend neither on how the data is read nor on numpy's release), within a relative 1e-14 of numpy's over the whole
+  column (tests/test_features.py). Applying the
   fit, forked worker processes (one a CPU, at most 4) transform chunks side by side while the job reads the next
   ones, and the chunks are written in their order: the same bytes as one process writes;
 - categorical columns: one 0/1 column per category of the training split, sorted as text and named
@@ -235,8 +236,10 @@ class Fitter:
         if not len(block):
             return
         count, mean, squares = self.moments[name]
-        block_mean = float(block.mean())
-        block_squares = float(((block - block_mean) ** 2).sum())
+        # Correctly rounded sums (math.fsum), not numpy's: its summation order differs between releases, and the
+        # one-instance and Spark data jobs run in images of different numpy releases yet give the same bytes.
+        block_mean = math.fsum(block.tolist()) / len(block)
+        block_squares = math.fsum(((block - block_mean) ** 2).tolist())
         total = count + len(block)
         delta = block_mean - mean
         self.moments[name] = (total, mean + delta * len(block) / total,

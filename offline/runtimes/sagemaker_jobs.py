@@ -107,6 +107,9 @@ class JobRunners:
             Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         app = job["AppSpecification"]
         if repository(app["ImageUri"]) == SPARK.repository:
+            instances = job.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1)
+            print(f"{name}: a Spark job of {instances} instance{'s' if instances > 1 else ''}, run in local Spark "
+                  f"{SPARK.libraries['pyspark']} on this machine's {os.cpu_count()} cores", flush=True)
             report_versions(SPARK.repository, print, spark_jobs.version_of)
             for path, uri in spark_jobs.run(job, root, local):  # the image publishes Spark's event logs
                 self._put(name, uri, path.read_bytes())
