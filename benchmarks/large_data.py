@@ -106,6 +106,7 @@ def spark_data_job(folder: Path, inputs: Path) -> None:
          ["env", f"JAVA_HOME={spark_jobs.environment()['java_home']}", f"PYSPARK_PYTHON={python}",
           f"PYSPARK_DRIVER_PYTHON={python}", str(spark_jobs.SPARK_PYTHON.parent / "spark-submit"), "--master",
           f"local[{os.cpu_count()}]", "--conf", "spark.ui.enabled=false", "--conf",
+          f"spark.driver.memory={spark_jobs.driver_memory()}", "--conf",
           f"spark.local.dir={folder / 'spark-local'}", str(PROCESSING / "spark_data_job.py"), "--input-dir",
           str(inputs), "--output-dir", str(output), *ARGUMENTS, "--message-file", str(folder / "spark-message"),
           "--processed-dir", str(processed), "--import-script", str(code / "import_dataset.py"),

@@ -167,6 +167,13 @@ def version_of(library: str) -> str | None:
     return environment().get(library)
 
 
+def driver_memory() -> str:
+    """The image sizes the driver from its instance (bootstrapper.py get_yarn_spark_resource_config: 90% of the
+    instance's memory); local Spark's driver also holds every executor: a quarter of this machine's memory, unless
+    the job's configuration says otherwise."""
+    return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**20 // 4}m"
+
+
 def run(job: dict, root: str, local: Callable[[str], str]) -> list[tuple[Path, str]]:
     """Runs the job's application; returns the event log files to upload (local path, s3 URI). A failing
     application leaves the image's message in the message file and raises RuntimeError (the FailureReason)."""
@@ -194,8 +201,9 @@ def run(job: dict, root: str, local: Callable[[str], str]) -> list[tuple[Path, s
             submit += [name, str(value)]
         elif name == "--verbose":
             submit.append(name)
-    # No web UI: parallel runs on one machine would race for its port (the image's is on 4040).
-    for key, value in {**properties, "spark.local.dir": str(scratch), "spark.ui.enabled": "false"}.items():
+    # No web UI: parallel runs on one machine would race for its port (the image's is 4040).
+    for key, value in {"spark.driver.memory": driver_memory(), **properties, "spark.local.dir": str(scratch),
+                       "spark.ui.enabled": "false"}.items():
         submit += ["--conf", f"{key}={value}"]
     # Paths under /opt/ml/ in the arguments name the staged folders, as for every offline processing job.
     submit += [local(application), *map(local, arguments)]
