@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import csv
 import errno
+import io
 import json
 import math
 import os
@@ -49,6 +50,7 @@ MANY_NUMBERS = 10  # more distinct numeric labels than this look like a quantity
 MESSAGE_BYTES = 1024  # what SageMaker returns of the message file as ExitMessage
 INFINITE = frozenset({"inf", "infinity"})
 FIT_ROWS = 20_000  # training rows given to the preprocessing's fitter at a time
+PART_BYTES = 64 * 2**20  # a file larger than this is read in parts of about this size (see `parts`)
 
 
 class InvalidDataset(BadInput):
@@ -81,24 +83,37 @@ def sorted_labels(labels: list[str]) -> list[str]:
 
 
 class Source:
-    """One CSV file of the data set and the s3:// URI that messages name it by."""
+    """One CSV file of the data set, or a part of one (whole lines from byte `start` to `end`, the first of them
+    line `first_line` of the file), and the s3:// URI that messages name it by."""
 
-    def __init__(self, path: Path, uri: str) -> None:
+    def __init__(self, path: Path, uri: str, start: int = 0, end: int | None = None, first_line: int = 1) -> None:
         self.path, self.uri = path, uri
+        self.start, self.end, self.first_line = start, end, first_line
+
+    @property
+    def header(self) -> bool:
+        """Whether it starts with the file's header: every file does, and the first part of one."""
+        return self.start == 0
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, values without their surrounding spaces) of every non-blank row, the header first."""
         try:
-            with open(self.path, encoding="utf-8-sig", newline="") as handle:
+            with (open(self.path, encoding="utf-8-sig", newline="") if self.end is None else
+                  io.StringIO(self._part(), newline="")) as handle:
                 reader = csv.reader(handle)
                 for values in reader:
                     if values:  # a blank line holds no row
-                        yield reader.line_num, list(map(str.strip, values))
+                        yield reader.line_num + self.first_line - 1, list(map(str.strip, values))
         except UnicodeDecodeError:
             raise InvalidDataset(self._not_utf8()) from None
         except csv.Error as error:
-            raise InvalidDataset(f"{self.uri} line {reader.line_num}: {error}; save the file as plain CSV") \
-                from None
+            raise InvalidDataset(f"{self.uri} line {reader.line_num + self.first_line - 1}: {error}; save the file "
+                                 "as plain CSV") from None
+
+    def _part(self) -> str:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.start)
+            return handle.read(self.end - self.start).decode("utf-8-sig" if self.header else "utf-8")
 
     def _not_utf8(self) -> str:
         """Where the first byte that is not UTF-8 is (the text reader only says which block of the file)."""
@@ -112,6 +127,49 @@ class Source:
                             " save it as UTF-8 CSV")
                 offset += len(line)
         return f"{self.uri} is not UTF-8 text; save it as UTF-8 CSV"
+
+
+def parts(files: list[Source], size: int = PART_BYTES) -> list[Source]:
+    """The data set's files, each larger than `size` bytes cut into parts of about that size at line breaks, unless
+    it holds a quote character (a quoted value may hold a line break): each part is then scanned, split and
+    transformed on its own, by the Spark data job side by side, and its share of each split is its own."""
+    planned = []
+    for source in files:
+        cuts = _cuts(source.path, size) if source.path.stat().st_size > size else None
+        if cuts is None:
+            planned.append(source)
+            continue
+        starts, lines = cuts
+        ends = starts[1:] + [None]
+        planned += [Source(source.path, source.uri, start, end if end is not None else source.path.stat().st_size,
+                           line) for start, end, line in zip(starts, ends, lines)]
+    return planned
+
+
+def _cuts(path: Path, size: int) -> tuple[list[int], list[int]] | None:
+    """Where the parts of a file start (just after a line break, about every `size` bytes) and the line each starts
+    at; None when the file holds a quote character."""
+    starts, lines = [0], [1]
+    position = newlines = 0
+    cut = size  # the next part starts at the first line break from here
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            if b'"' in block:
+                return None
+            while cut < position + len(block):
+                at = block.find(b"\n", cut - position)
+                if at < 0:
+                    cut = position + len(block)  # the line goes on into the next block
+                    break
+                starts.append(position + at + 1)
+                lines.append(1 + newlines + block.count(b"\n", 0, at + 1))
+                cut = starts[-1] + size
+            newlines += block.count(b"\n")
+            position += len(block)
+    if starts[-1] >= position:  # the file ends with the last cut
+        starts.pop()
+        lines.pop()
+    return starts, lines
 
 
 def sources(input_dir: Path, source: str) -> list[Source]:
@@ -169,8 +227,11 @@ class Columns:
 
 
 def read_header(source: Source, before: list[str] | None) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The file's data rows, after checking its header (against the files before it, when there are some)."""
+    """The file's data rows, after checking its header (against the files before it, when there are some); a later
+    part of a file has no header, its file's being the one before."""
     rows = source.rows()
+    if not source.header:
+        return before, rows
     _, header = next(rows, (1, [""]))
     if not any(header):
         raise InvalidDataset(f"{source.uri} is empty; each file needs a header row naming its columns")
@@ -577,10 +638,10 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
 
 
 def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str,
-                   new_fitter: Callable[[dict], Any] | None = None) -> tuple[dict, Any]:
+                   new_fitter: Callable[[dict], Any] | None = None, part_bytes: int = PART_BYTES) -> tuple[dict, Any]:
     """Checks and splits the data set; returns its description and, with `new_fitter` (the column kinds -> a
     features.Fitter), the fitter that learnt the preprocessing from the training split as it was written."""
-    scan = Scan(settings, sources(input_dir, source))
+    scan = Scan(settings, parts(sources(input_dir, source), part_bytes))
     classes = scan.classes()
     numeric = scan.numeric()
     fitter = None if new_fitter is None else new_fitter(kinds(scan.columns, numeric))
@@ -648,6 +709,8 @@ def arguments(argv: list[str] | None = None, description: str = __doc__.split("\
     parser.add_argument("--processed-dir", type=Path, help="also fit the preprocessing and write its output here")
     parser.add_argument("--features-script", type=Path, default=Path(__file__).resolve().parent / "features.py")
     parser.add_argument("--train-parts", type=int, default=1, help="files the processed training split is written as")
+    parser.add_argument("--part-bytes", type=int, default=PART_BYTES,
+                        help="a file larger than this is read in parts of about this size (unless it holds quotes)")
     args = parser.parse_args(argv)
     if not args.source:
         parser.error("--source (or IMPORT_SOURCE) is required")
@@ -657,6 +720,8 @@ def arguments(argv: list[str] | None = None, description: str = __doc__.split("\
         parser.error(f"--seed must be a whole number, got {args.seed!r}")
     if args.train_parts < 1:
         parser.error("--train-parts must be at least 1")
+    if args.part_bytes < 1:
+        parser.error("--part-bytes must be at least 1")
     args.seed = int(args.seed)
     args.message_file.parent.mkdir(parents=True, exist_ok=True)
     return args
@@ -702,7 +767,7 @@ def run_job(args: argparse.Namespace) -> int:
                                 args.bias_columns)
             description, fitter = import_dataset(
                 args.input_dir, args.output_dir, settings, args.seed, args.source,
-                None if features is None else lambda kinds: features.Fitter(kinds, Path(spill)))
+                None if features is None else lambda kinds: features.Fitter(kinds, Path(spill)), args.part_bytes)
         except InvalidDataset as error:
             return refuse(args, f"InvalidDataset: {error}")
         for notice in description["notices"]:

@@ -1,6 +1,7 @@
 """BuildAndRegister's data job on Spark, for data sets above spark_above_mib: the import's checks, split and
 preprocessing spread over the instances of a SageMaker Processing job in the Spark image, a file of the data set
-at a time, writing what processing/import_dataset.py --processed-dir writes, byte for byte.
+(or a part of a large one: import_dataset.parts) at a time, writing what processing/import_dataset.py
+--processed-dir writes, byte for byte.
 
 A PySpark application for smspark-submit. It runs the one-instance job's own code (import_dataset.py and
 features.py, the job's two code inputs, shipped to every executor under their names), spread out as follows:
@@ -13,8 +14,9 @@ features.py, the job's two code inputs, shipped to every executor under their na
    and fits the preprocessing;
 4. each file's rows of each split are transformed side by side (features.chunk_texts), and the driver writes the
    processed splits, the parameters and the served preprocessor.
-Spark spreads the work by file: a data set of one file runs on one executor, so split a large one into files. The
-driver holds one file's output at a time in memory and writes every output on its own disk (the primary instance's,
+Spark spreads the work by file and by part of a large file (about 64 MiB each, cut at line breaks, unless the file
+holds a quote character: a quoted value may hold a line break, so such a file is one unit). The driver holds one
+unit's output at a time in memory and writes every output on its own disk (the primary instance's,
 which SageMaker uploads; the others write nothing).
 
 The Spark image replaces the message file of an application that fails with its own line (smspark's job.py), so a
@@ -82,7 +84,7 @@ def run(context, args) -> int:
 
     settings = importer.Settings(args.label_column, args.task, args.categorical_columns, args.drop_columns,
                                  args.bias_columns)
-    files = importer.sources(args.input_dir, args.source)
+    files = importer.parts(importer.sources(args.input_dir, args.source), args.part_bytes)  # units of work, in order
     # The first file's header against the settings, as the one-instance job checks it before any row.
     first = importer.Columns(settings, files[0], importer.read_header(files[0], None)[0])
     # 1. Scans, side by side; folded in the files' order.

@@ -606,3 +606,26 @@ def test_a_later_files_scan_names_the_label_one_too_many_in_the_read_order(tmp_p
     assert str(later.value) == str(whole.value) == (
         f"{SOURCE}b.csv line 4, column 'label': 'd' is one label too many: the column holds more than 3 distinct "
         "labels, too many classes to learn; check that label_column names the column to predict")
+
+
+def test_a_large_file_without_quotes_is_read_in_parts_at_line_breaks_with_its_own_line_numbers(tmp_path):
+    text = "label,x,y\r\n" + "".join(f"{i % 2},{i},\r\n" if i % 7 else "\r\n" for i in range(400))  # blank lines too
+    (tmp_path / "data.csv").write_bytes(("\ufeff" + text).encode())  # a byte order mark
+    (tmp_path / "quoted.csv").write_text('label,x\n0,"a"\n' + "1,2\n" * 200)
+    files = importer.sources(tmp_path, SOURCE)
+    parted = importer.parts(files, 500)
+    pieces = [p for p in parted if p.uri.endswith("data.csv")]
+    assert len(pieces) > 5 and [p for p in parted if p.uri.endswith("quoted.csv")] == files[1:]  # quotes: one unit
+    body = (tmp_path / "data.csv").read_bytes()
+    assert b"".join(body[p.start:p.end] for p in pieces) == body and all(body[p.start - 1:p.start] == b"\n"
+                                                                         for p in pieces[1:])
+    whole = list(files[0].rows())
+    assert [row for piece in pieces for row in piece.rows()] == whole  # the same rows at the same line numbers
+    assert [p.header for p in pieces] == [True] + [False] * (len(pieces) - 1)
+
+
+def test_a_problem_in_a_later_part_names_its_line_in_the_file(tmp_path):
+    text = "label,x\n" + "".join(f"{i % 2},{i}\n" for i in range(300)) + "1,2,3\n"
+    message = refused(tmp_path, {"data.csv": text}, part_bytes="300")
+    assert message == (f"{DATA} line 302 has 3 values for the 2 columns of the header; quote a value that holds a "
+                       "comma")
