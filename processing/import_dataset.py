@@ -98,8 +98,7 @@ class Source:
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, values without their surrounding spaces) of every non-blank row, the header first."""
         try:
-            with (open(self.path, encoding="utf-8-sig", newline="") if self.end is None else
-                  io.StringIO(self._part(), newline="")) as handle:
+            with (open(self.path, encoding="utf-8-sig", newline="") if self.end is None else self._part()) as handle:
                 reader = csv.reader(handle)
                 for values in reader:
                     if values:  # a blank line holds no row
@@ -110,10 +109,33 @@ class Source:
             raise InvalidDataset(f"{self.uri} line {reader.line_num + self.first_line - 1}: {error}; save the file "
                                  "as plain CSV") from None
 
-    def _part(self) -> str:
-        with open(self.path, "rb") as handle:
-            handle.seek(self.start)
-            return handle.read(self.end - self.start).decode("utf-8-sig" if self.header else "utf-8")
+    def _part(self) -> io.TextIOWrapper:
+        """The part's text, streamed (memory stays a buffer's, whatever the part's size)."""
+        raw = open(self.path, "rb")
+        raw.seek(self.start)
+        return io.TextIOWrapper(io.BufferedReader(_Range(raw, self.end - self.start)),
+                                encoding="utf-8-sig" if self.header else "utf-8", newline="")
+
+
+class _Range(io.RawIOBase):
+    """The next `remaining` bytes of an open file, then its end."""
+
+    def __init__(self, handle, remaining: int) -> None:
+        super().__init__()
+        self.handle, self.remaining = handle, remaining
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        wanted = min(len(buffer), self.remaining)
+        got = self.handle.readinto(memoryview(buffer)[:wanted]) if wanted > 0 else 0
+        self.remaining -= got
+        return got
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
 
     def _not_utf8(self) -> str:
         """Where the first byte that is not UTF-8 is (the text reader only says which block of the file)."""
@@ -136,7 +158,7 @@ def parts(files: list[Source], size: int = PART_BYTES) -> list[Source]:
     planned = []
     for source in files:
         cuts = _cuts(source.path, size) if source.path.stat().st_size > size else None
-        if cuts is None:
+        if cuts is None or len(cuts[0]) == 1:  # no cut: the file is read whole
             planned.append(source)
             continue
         starts, lines = cuts
@@ -148,13 +170,14 @@ def parts(files: list[Source], size: int = PART_BYTES) -> list[Source]:
 
 def _cuts(path: Path, size: int) -> tuple[list[int], list[int]] | None:
     """Where the parts of a file start (just after a line break, about every `size` bytes) and the line each starts
-    at; None when the file holds a quote character."""
+    at; None when the file holds a quote character or a carriage return outside a CRLF (the csv reader ends a line
+    there too, so counting line feeds would misnumber the lines; a CRLF split by a block edge counts so too)."""
     starts, lines = [0], [1]
     position = newlines = 0
     cut = size  # the next part starts at the first line break from here
     with open(path, "rb") as handle:
         while block := handle.read(1 << 24):
-            if b'"' in block:
+            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
                 return None
             while cut < position + len(block):
                 at = block.find(b"\n", cut - position)
@@ -253,9 +276,12 @@ class Scan:
     A scan of some files can take in the scan of the files after them (`absorb`), giving what one scan of them all
     gives: the Spark data job scans each file on its own, side by side, and folds the scans in the files' order."""
 
-    def __init__(self, settings: Settings, files: list[Source], columns: Columns | None = None) -> None:
-        """Scans `files`; with `columns` (the first file's of the data set), the first of them is a later file."""
-        self.settings, self.files = settings, files
+    def __init__(self, settings: Settings, files: list[Source], columns: Columns | None = None,
+                 later: bool = False) -> None:
+        """Scans `files`; with `columns` (the first file's of the data set), the first of them is a later file. A
+        `later` scan, to be absorbed, keeps one label past MAX_LABELS instead of refusing it, so that the fold
+        names the label one scan of them all would name."""
+        self.settings, self.files, self.later = settings, files, later
         self.rows = 0
         self.labels: dict[str, int] = {}  # label text -> rows (classification)
         self.first: dict[str, str] = {}  # label text -> where it first appears
@@ -374,7 +400,9 @@ class Scan:
         if count is not None:
             self.labels[value] = count + 1
             return
-        if len(self.labels) == MAX_LABELS:
+        if len(self.labels) == MAX_LABELS + self.later:
+            if self.later:
+                return  # the fold refuses the label one past the limit, which this scan kept
             self._too_many(where, value)
         self.labels[value], self.first[value] = 1, f"{source.uri} line {line}"
 
@@ -474,8 +502,9 @@ def file_assignment(counts: tuple[int, int, int], seed: int, file: int, group: i
 class Training:
     """What pass 2 learns of each kept feature column in the training split."""
 
-    def __init__(self, columns: Columns, numeric: list[int]) -> None:
-        self.columns, self.numeric = columns, numeric
+    def __init__(self, columns: Columns, numeric: list[int], later: bool = False) -> None:
+        """A `later` one, to be absorbed, keeps one category past MAX_CATEGORIES instead of refusing it (as Scan)."""
+        self.columns, self.numeric, self.later = columns, numeric, later
         self.categorical = [i for i in columns.kept if i not in numeric]
         self.rows = 0
         self.missing = {i: 0 for i in columns.kept}
@@ -502,7 +531,10 @@ class Training:
                 continue
             seen = self.categories[index]
             if value not in seen:
-                self._category(index, value, f"{uri} line {line}")
+                if not self.later:
+                    self._category(index, value, f"{uri} line {line}")
+                elif len(seen) <= MAX_CATEGORIES:  # one past the limit is kept for the fold to refuse
+                    seen[value] = f"{uri} line {line}"
 
     def _category(self, index: int, value: str, where: str) -> None:
         seen = self.categories[index]

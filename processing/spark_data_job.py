@@ -30,8 +30,9 @@ import argparse
 import csv
 import errno
 import io
-import sys
+import itertools
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in scripts.items():  # each under its module's name; the driver imports them from there too
             shutil.copyfile(path, Path(folder, f"{name}.py"))
             context.addPyFile(str(Path(folder, f"{name}.py")))
+        import features
         import import_dataset as importer
 
         args = importer.arguments([*rest, "--features-script", str(own.features_script)])
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             return run(context, args)
         except importer.InvalidDataset as error:
             return _refuse(args, f"InvalidDataset: {error}")
+        except features.BadInput as error:
+            # The import checked the data: the kit's fault, named as the one-instance job names it.
+            return _refuse(args, f"PreprocessingFailed: {error}")
         except OSError as error:
             if error.errno != errno.ENOSPC:
                 raise
@@ -89,7 +94,7 @@ def run(context, args) -> int:
     first = importer.Columns(settings, files[0], importer.read_header(files[0], None)[0])
     # 1. Scans, side by side; folded in the files' order.
     units = context.parallelize(list(enumerate(files)), len(files))
-    scans = units.map(lambda unit: _attempt(importer.Scan, settings, [unit[1]], first)).collect()
+    scans = units.map(lambda unit: _attempt(importer.Scan, settings, [unit[1]], first, unit[0] > 0)).collect()
     scan = _result(scans[0])
     for done in scans[1:]:
         scan.absorb(_result(done))
@@ -102,7 +107,7 @@ def run(context, args) -> int:
     def split(unit):
         number, source = unit
         texts = [io.StringIO() for _ in range(4)]
-        training, parsed = importer.Training(columns, numeric), []
+        training, parsed = importer.Training(columns, numeric, number > 0), []
         importer.split_file(source, columns, classes, counts[number], seed, number,
                             tuple(csv.writer(text, lineterminator="\n") for text in texts), training,
                             lambda rows, where: parsed.append(features.parsed(kinds, rows, where)))
@@ -156,18 +161,22 @@ def run(context, args) -> int:
               for number in range(len(files))]
 
     def transform(number_and_split):
+        """A unit's rows of each split, transformed CHUNK_ROWS at a time (as the one-instance job does)."""
         number, (texts, _, _) = number_and_split
         out = []
         for split, text in zip(features.SPLITS, texts):
-            values = [row for _, row in features.csv_rows(io.StringIO(text))]
-            if not values:
-                out.append([""] * (parts if split == "train" else 1))
-                continue
-            given = None if split == "test" else [row.pop(columns.label) for row in values]
-            where = features.Lines(raw / f"{split}.csv", list(range(len(values))))
-            out.append(features.chunk_texts(parameters, description, given, values, where,
-                                            starts[number] if split == "train" else 0,
-                                            parts if split == "train" else 1))
+            count = parts if split == "train" else 1
+            first = starts[number] if split == "train" else 0
+            pieces = [[] for _ in range(count)]
+            rows = (row for _, row in features.csv_rows(io.StringIO(text)))
+            while chunk := list(itertools.islice(rows, features.CHUNK_ROWS)):
+                given = None if split == "test" else [row.pop(columns.label) for row in chunk]
+                where = features.Lines(raw / f"{split}.csv", list(range(len(chunk))))
+                for piece, texts_of_part in zip(pieces, features.chunk_texts(parameters, description, given, chunk,
+                                                                             where, first, count)):
+                    piece.append(texts_of_part)
+                first += len(chunk)
+            out.append(["".join(piece) for piece in pieces])
         return out
     transformed = splits.zipWithIndex().map(lambda pair: _attempt(transform, (pair[1], _result(pair[0])))) \
         .persist(StorageLevel.DISK_ONLY)

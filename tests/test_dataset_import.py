@@ -568,7 +568,7 @@ def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_pat
     whole = importer.Scan(settings, files)
     folded = importer.Scan(settings, files[:1])
     for source in files[1:]:
-        folded.absorb(importer.Scan(settings, [source], folded.columns))
+        folded.absorb(importer.Scan(settings, [source], folded.columns, later=True))
     assert _state(folded) == _state(whole) and folded.files == whole.files
     classes, numeric = whole.classes(), whole.numeric()
     assert numeric == [1, 3, 4]  # x, c, m: k turned categorical in b.csv
@@ -579,7 +579,7 @@ def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_pat
         texts = [io.StringIO() for _ in range(4)]
         writers = tuple(csv.writer(text, lineterminator="\n") for text in texts)
         importer.split_file(source, whole.columns, classes, counts[number], 9, number, writers, training)
-        trainings.append(importer.Training(whole.columns, numeric))
+        trainings.append(importer.Training(whole.columns, numeric, later=number > 0))
         importer.split_file(source, whole.columns, classes, counts[number], 9, number,
                             tuple(csv.writer(io.StringIO()) for _ in range(4)), trainings[-1])
         outputs.append([text.getvalue() for text in texts])
@@ -595,14 +595,14 @@ def test_a_later_files_scan_names_the_label_one_too_many_in_the_read_order(tmp_p
     monkeypatch.setattr(importer, "MAX_LABELS", 3)
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "a.csv").write_text("label,x\na,1\nb,2\n")
-    (tmp_path / "input" / "b.csv").write_text("label,x\nb,1\nc,2\nd,3\n")
+    (tmp_path / "input" / "b.csv").write_text("label,x\nb,1\nc,2\nd,3\ne,4\nf,5\n")  # too many on its own too
     settings = importer.Settings("label", "multiclass", "auto", "none")
     files = importer.sources(tmp_path / "input", SOURCE)
     with pytest.raises(importer.InvalidDataset) as whole:
         importer.Scan(settings, files)
     folded = importer.Scan(settings, files[:1])
     with pytest.raises(importer.InvalidDataset) as later:
-        folded.absorb(importer.Scan(settings, files[1:], folded.columns))
+        folded.absorb(importer.Scan(settings, files[1:], folded.columns, later=True))
     assert str(later.value) == str(whole.value) == (
         f"{SOURCE}b.csv line 4, column 'label': 'd' is one label too many: the column holds more than 3 distinct "
         "labels, too many classes to learn; check that label_column names the column to predict")
@@ -629,3 +629,25 @@ def test_a_problem_in_a_later_part_names_its_line_in_the_file(tmp_path):
     message = refused(tmp_path, {"data.csv": text}, part_bytes="300")
     assert message == (f"{DATA} line 302 has 3 values for the 2 columns of the header; quote a value that holds a "
                        "comma")
+
+
+def test_a_later_units_training_rows_name_the_category_one_too_many_in_the_read_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "MAX_CATEGORIES", 3)
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.csv").write_text("label,c\n0,u\n1,v\n")
+    (tmp_path / "input" / "b.csv").write_text("label,c\n0,w\n1,x\n0,y\n1,z\n")  # too many on its own too
+    settings = importer.Settings("label", "binary", "c", "none")
+    files = importer.sources(tmp_path / "input", SOURCE)
+    columns = importer.Scan(settings, files[:1]).columns
+    trainings = [importer.Training(columns, [], later=number > 0) for number in range(2)]
+    for training, source in zip(trainings, files):
+        for line, values in importer.read_header(source, columns.names)[1]:
+            training.add(source.uri, line, values)  # every row a training row
+    with pytest.raises(importer.InvalidDataset) as folded:
+        trainings[0].absorb(trainings[1])
+    whole = importer.Training(columns, [])
+    with pytest.raises(importer.InvalidDataset) as one:
+        for source in files:
+            for line, values in importer.read_header(source, columns.names)[1]:
+                whole.add(source.uri, line, values)
+    assert str(folded.value) == str(one.value) and str(one.value).startswith(f"{SOURCE}b.csv line 3, column 'c': 'x' ")

@@ -104,7 +104,10 @@ def test_a_failing_application_fails_the_job_with_the_images_message(runners):
     (["smspark-submit", "--py-files", "s3://bucket/modules.zip", "/opt/ml/processing/input/code/app.py"],
      "s3://bucket/modules.zip: offline Spark reads no S3 URIs; stage the file as a ProcessingInput and name its "
      "/opt/ml/processing/... path"),
-], ids=["not-smspark", "unknown-option", "no-application", "relative-path", "missing-path", "s3-uri"])
+    (["smspark-submit", "--py-files", "file:///opt/ml/processing/input/modules", "/opt/ml/processing/input/code/app.py"],
+     "Algorithm Error: (caused by ValueError): error preparing for spark submit: file path "
+     "file:/opt/ml/processing/input/modules must be an absolute path to a file or directory"),
+], ids=["not-smspark", "unknown-option", "no-application", "relative-path", "missing-path", "s3-uri", "file-uri"])
 def test_a_command_the_image_refuses_fails_before_spark_starts(runners, entrypoint, reason):
     refused = job(entrypoint=entrypoint)
     refused["AppSpecification"]["ContainerArguments"] = []  # each would be taken as the application
@@ -155,3 +158,9 @@ def test_a_definition_whose_spark_job_offline_cannot_run_is_refused_before_the_r
         "disk for all; make it FullyReplicated, or run on AWS")]
     task["Parameters"] = job(instances=2)
     assert list(unsupported(json.dumps({"StartAt": "Profile", "States": {"Profile": task}}))) == []
+
+
+def test_options_end_at_the_application_or_at_a_double_dash_as_click_reads_them():
+    assert spark_jobs.parse(["smspark-submit", "-v", "--jars=/a.jar", "/app.py", "--conf", "x"]) == (
+        {"--verbose": True, "--jars": "/a.jar"}, "/app.py", ["--conf", "x"])
+    assert spark_jobs.parse(["smspark-submit", "--", "/app.py", "--files", "y"]) == ({}, "/app.py", ["--files", "y"])

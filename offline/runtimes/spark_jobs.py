@@ -77,6 +77,9 @@ def parse(command: list[str]) -> tuple[dict[str, str | bool], str, list[str]]:
     options: dict[str, str | bool] = {}
     rest = command[1:]
     while rest and rest[0].startswith("-"):
+        if rest[0] == "--":  # click's end of options: what follows is the application and its arguments
+            rest.pop(0)
+            break
         name, _, inline = rest.pop(0).partition("=")
         if name not in OPTIONS:
             raise SparkJobError(_algorithm_error("NoSuchOption", "Couldn't parse input.", f"No such option: {name}"))
@@ -99,7 +102,7 @@ def _listed(value: str, local: Callable[[str], str]) -> str:
         if path.startswith(("s3://", "s3a://")):
             raise SparkJobError(f"{path}: offline Spark reads no S3 URIs; stage the file as a ProcessingInput and "
                                 "name its /opt/ml/processing/... path")
-        path = path.removeprefix("file://")
+        path = str(Path(path))  # as cli.py takes it: file:///x is the relative path file:/x, which it refuses
         if not path.startswith("/"):
             raise SparkJobError(_algorithm_error("ValueError", "error preparing for spark submit",
                                                  f"file path {path} must be an absolute path to a file or directory"))
