@@ -591,13 +591,18 @@ def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_pat
         importer.split_rows(counts).values())
 
 
+def two_files(tmp_path: Path, first: str, second: str) -> list:
+    """The data set's two files, a.csv and b.csv, as the job finds them."""
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "a.csv").write_text(first)
+    (tmp_path / "input" / "b.csv").write_text(second)
+    return importer.sources(tmp_path / "input", SOURCE)
+
+
 def test_a_later_files_scan_names_the_label_one_too_many_in_the_read_order(tmp_path, monkeypatch):
     monkeypatch.setattr(importer, "MAX_LABELS", 3)
-    (tmp_path / "input").mkdir()
-    (tmp_path / "input" / "a.csv").write_text("label,x\na,1\nb,2\n")
-    (tmp_path / "input" / "b.csv").write_text("label,x\nb,1\nc,2\nd,3\ne,4\nf,5\n")  # too many on its own too
     settings = importer.Settings("label", "multiclass", "auto", "none")
-    files = importer.sources(tmp_path / "input", SOURCE)
+    files = two_files(tmp_path, "label,x\na,1\nb,2\n", "label,x\nb,1\nc,2\nd,3\ne,4\nf,5\n")  # b: too many too
     with pytest.raises(importer.InvalidDataset) as whole:
         importer.Scan(settings, files)
     folded = importer.Scan(settings, files[:1])
@@ -633,11 +638,8 @@ def test_a_problem_in_a_later_part_names_its_line_in_the_file(tmp_path):
 
 def test_a_later_units_training_rows_name_the_category_one_too_many_in_the_read_order(tmp_path, monkeypatch):
     monkeypatch.setattr(importer, "MAX_CATEGORIES", 3)
-    (tmp_path / "input").mkdir()
-    (tmp_path / "input" / "a.csv").write_text("label,c\n0,u\n1,v\n")
-    (tmp_path / "input" / "b.csv").write_text("label,c\n0,w\n1,x\n0,y\n1,z\n")  # too many on its own too
     settings = importer.Settings("label", "binary", "c", "none")
-    files = importer.sources(tmp_path / "input", SOURCE)
+    files = two_files(tmp_path, "label,c\n0,u\n1,v\n", "label,c\n0,w\n1,x\n0,y\n1,z\n")  # b: too many too
     columns = importer.Scan(settings, files[:1]).columns
     trainings = [importer.Training(columns, [], later=number > 0) for number in range(2)]
     for training, source in zip(trainings, files):
