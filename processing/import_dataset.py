@@ -116,6 +116,19 @@ class Source:
         return io.TextIOWrapper(io.BufferedReader(_Range(raw, self.end - self.start)),
                                 encoding="utf-8-sig" if self.header else "utf-8", newline="")
 
+    def _not_utf8(self) -> str:
+        """Where the first byte that is not UTF-8 is (the text reader only says which block of the file)."""
+        offset = 0
+        with open(self.path, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return (f"{self.uri} line {number} is not UTF-8 text (byte {offset + error.start} of the file);"
+                            " save it as UTF-8 CSV")
+                offset += len(line)
+        return f"{self.uri} is not UTF-8 text; save it as UTF-8 CSV"
+
 
 class _Range(io.RawIOBase):
     """The next `remaining` bytes of an open file, then its end."""
@@ -136,19 +149,6 @@ class _Range(io.RawIOBase):
     def close(self) -> None:
         self.handle.close()
         super().close()
-
-    def _not_utf8(self) -> str:
-        """Where the first byte that is not UTF-8 is (the text reader only says which block of the file)."""
-        offset = 0
-        with open(self.path, "rb") as handle:
-            for number, line in enumerate(handle, 1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    return (f"{self.uri} line {number} is not UTF-8 text (byte {offset + error.start} of the file);"
-                            " save it as UTF-8 CSV")
-                offset += len(line)
-        return f"{self.uri} is not UTF-8 text; save it as UTF-8 CSV"
 
 
 def parts(files: list[Source], size: int = PART_BYTES) -> list[Source]:
