@@ -34,6 +34,17 @@ def test_run_one_workflow_with_input_name_settings_and_kept_s3(tmp_path, capsys)
     assert kept == [f"{result['output']['predictions'].removeprefix('s3://')}test.csv.out"]
 
 
+def test_a_model_registered_without_an_evaluation_is_summarized(synthesized, tmp_path, capsys):
+    """TrainOnDayFiles registers its model for approval without a gate: make run names the model and the version."""
+    code = main(["--workflow", "TrainOnDayFiles", "--summary", str(tmp_path / "summary.json"), "--assembly",
+                 str(synthesized["default"].outdir), "--no-synth", "--log", str(tmp_path / "run.log")])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    output = json.loads((tmp_path / "summary.json").read_text())["TrainOnDayFiles"]["output"]
+    assert f"  registered:  {output['model_package_arn']} (PendingManualApproval)\n" in printed
+    assert "  model:       s3://" in printed
+
+
 def test_failed_run_exits_non_zero_and_reports_the_error(tmp_path, capsys, synthesized):
     code = main(["--workflow", "PreprocessAndTrain", "--input", '{"rows": "lots"}', "--summary",
                  str(tmp_path / "s.json"), "--assembly", str(synthesized["default"].outdir), "--no-synth"])

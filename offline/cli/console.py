@@ -101,7 +101,7 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
             print(f"  smoke test:  {output['smoke_test']}")
             print(f"  monitoring:  {output['monitoring_schedule']} (MonitorEndpoint's schedule); traffic captured "
                   f"under {where(output['capture'])}")
-        elif "model_package_arn" in output:
+        elif "metrics" in output:  # BuildAndRegister: evaluated as served, gated, registered
             measured, verdict = output["metrics"]["metrics"], output["metrics"]["gate"]
             report = json.loads(read(output["evaluation"]))
             matrix = next(iter(report.values())).get("confusion_matrix")
@@ -117,6 +117,10 @@ def print_summary(summary: dict, approvals: dict, notifications: list[dict], rea
             print(f"  evaluation:  {where(output['evaluation'])}")
             print(f"  test rows:   {where(output['test_data'])}\n               (raw, as a client sends them; "
                   f"labels: {output['test_labels']})")
+        elif "model_package_arn" in output:  # a model registered without an evaluation (TrainOnDayFiles)
+            print(f"  model:       {where(output['model_artifacts'])}")
+            print(f"  registered:  {output['model_package_arn']} "
+                  f"({approvals.get(output['model_package_arn'], 'PendingManualApproval')})")
         elif "error" in result:
             print(f"  error: {failure(result['error'], result['cause'])}")
     for sent in notifications:
