@@ -101,13 +101,9 @@ def spark_data_job(folder: Path, inputs: Path) -> None:
     for name in ("import_dataset", "features"):
         (code / f"{name}.py").write_text(bundle(PROCESSING / f"{name}.py"))
     output, processed = folder / "spark-output", folder / "spark-processed"
-    python = str(spark_jobs.SPARK_PYTHON)
     step(f"Spark data job (local Spark on {os.cpu_count()} cores)",
-         ["env", f"JAVA_HOME={spark_jobs.environment()['java_home']}", f"PYSPARK_PYTHON={python}",
-          f"PYSPARK_DRIVER_PYTHON={python}", str(spark_jobs.SPARK_PYTHON.parent / "spark-submit"), "--master",
-          f"local[{os.cpu_count()}]", "--conf", "spark.ui.enabled=false", "--conf",
-          f"spark.driver.memory={spark_jobs.driver_memory()}", "--conf",
-          f"spark.local.dir={folder / 'spark-local'}", str(PROCESSING / "spark_data_job.py"), "--input-dir",
+         ["env", *(f"{key}={value}" for key, value in spark_jobs.local_environment().items()),
+          *spark_jobs.local_submit({}, folder / "spark-local"), str(PROCESSING / "spark_data_job.py"), "--input-dir",
           str(inputs), "--output-dir", str(output), *ARGUMENTS, "--message-file", str(folder / "spark-message"),
           "--processed-dir", str(processed), "--import-script", str(code / "import_dataset.py"),
           "--features-script", str(code / "features.py")])

@@ -157,14 +157,14 @@ def parts(files: list[Source], size: int = PART_BYTES) -> list[Source]:
     transformed on its own, by the Spark data job side by side, and its share of each split is its own."""
     planned = []
     for source in files:
-        cuts = _cuts(source.path, size) if source.path.stat().st_size > size else None
+        length = source.path.stat().st_size
+        cuts = _cuts(source.path, size) if length > size else None
         if cuts is None or len(cuts[0]) == 1:  # no cut: the file is read whole
             planned.append(source)
             continue
         starts, lines = cuts
-        ends = starts[1:] + [None]
-        planned += [Source(source.path, source.uri, start, end if end is not None else source.path.stat().st_size,
-                           line) for start, end, line in zip(starts, ends, lines)]
+        planned += [Source(source.path, source.uri, start, end, line)
+                    for start, end, line in zip(starts, starts[1:] + [length], lines)]
     return planned
 
 
@@ -640,6 +640,29 @@ def split_rows(counts: list[list[tuple[int, int, int]]]) -> dict[str, int]:
     return {name: sum(group[index] for per_file in counts for group in per_file) for index, name in enumerate(SPLITS)}
 
 
+@contextlib.contextmanager
+def raw_splits(output: Path, names: list[str]) -> Iterator[list]:
+    """The raw splits' files open for writing (raw/train.csv, raw/validation.csv, raw/test.csv, then
+    test-labels/labels.csv), the header `names` written to the first two; removed if what writes them fails, so a
+    refusal leaves nothing for a later job to take."""
+    (output / "raw").mkdir(parents=True, exist_ok=True)
+    (output / "test-labels").mkdir(parents=True, exist_ok=True)
+    paths = [output / "raw" / f"{name}.csv" for name in SPLITS] + [output / "test-labels" / "labels.csv"]
+    handles = [open(path, "w", encoding="utf-8", newline="") for path in paths]
+    try:
+        for handle in handles[:2]:
+            csv.writer(handle, lineterminator="\n").writerow(names)
+        yield handles
+    except BaseException:
+        for handle, path in zip(handles, paths):
+            handle.close()
+            path.unlink()
+        raise
+    finally:
+        for handle in handles:
+            handle.close()
+
+
 def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path, fitter=None) -> tuple[
         dict[str, int], dict[int, str]]:
     """Pass 2: each file's rows to their splits, as written; returns the rows of each split, and the kept columns
@@ -647,25 +670,12 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     preprocessing from the training rows as they go by."""
     counts = split_counts(groups_of(scan, classes), seed)
     training = Training(scan.columns, scan.numeric())
-    (output / "raw").mkdir(parents=True, exist_ok=True)
-    (output / "test-labels").mkdir(parents=True, exist_ok=True)
-    paths = [output / "raw" / f"{name}.csv" for name in SPLITS] + [output / "test-labels" / "labels.csv"]
-    handles = [open(path, "w", encoding="utf-8", newline="") for path in paths]
-    try:
+    with raw_splits(output, scan.columns.names) as handles:
         writers = tuple(csv.writer(h, lineterminator="\n") for h in handles)
-        writers[0].writerow(scan.columns.names)
-        writers[1].writerow(scan.columns.names)
         for number, source in enumerate(scan.files):
             split_file(source, scan.columns, classes, counts[number], seed, number, writers, training,
                        None if fitter is None else fitter.add)
         constant = training.constant(scan)
-    except BaseException:
-        for handle, path in zip(handles, paths):
-            handle.close()
-            path.unlink()
-        raise
-    for handle in handles:
-        handle.close()
     return split_rows(counts), constant
 
 

@@ -116,20 +116,12 @@ def run(context, args) -> int:
     splits.count()  # every file at once, before the driver takes them one by one
 
     # 3. The raw splits written and the preprocessing fitted, in the files' order.
-    raw, labels = args.output_dir / "raw", args.output_dir / "test-labels"
+    raw = args.output_dir / "raw"
     args.processed_dir.mkdir(parents=True, exist_ok=True)
-    raw.mkdir(parents=True, exist_ok=True)
-    labels.mkdir(parents=True, exist_ok=True)
-    paths = [raw / "train.csv", raw / "validation.csv", raw / "test.csv", labels / "labels.csv"]
-    outs = [open(path, "w", encoding="utf-8", newline="") for path in paths]
     training = None
     with tempfile.TemporaryDirectory(prefix="fit-", dir=args.processed_dir) as spill:
         fitter = features.Fitter(kinds, Path(spill))
-        try:
-            header = io.StringIO()
-            csv.writer(header, lineterminator="\n").writerow(columns.names)
-            outs[0].write(header.getvalue())
-            outs[1].write(header.getvalue())
+        with importer.raw_splits(args.output_dir, columns.names) as outs:
             for done in splits.toLocalIterator():
                 texts, learnt, parsed = _result(done)
                 for out, text in zip(outs, texts):
@@ -141,13 +133,6 @@ def run(context, args) -> int:
                 for chunk in parsed:
                     fitter.take(*chunk)
             constant = training.constant(scan)
-        except BaseException:  # a refusal leaves nothing for a later job to take, as the one-instance job's
-            for out, path in zip(outs, paths):
-                out.close()
-                path.unlink()
-            raise
-        for out in outs:
-            out.close()
         rows = importer.split_rows(counts)
         description = importer.describe(args.output_dir, settings, args.source, columns, numeric, classes, rows,
                                          constant)

