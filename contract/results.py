@@ -19,7 +19,7 @@ COLUMNS: Mapping[str, str] = {
     "outcome": "string", "rows_checked": "bigint", "drift_share": "double", "drifted_features": "bigint",
     "drifted": "array<string>", "data_quality_issues": "bigint", "prediction_psi": "double",
     "labelled_rows": "bigint", "live_gate_metric": "double", "gate_metric_worsening": "double",
-    "bias_gap_widening": "double", "live_metrics": "map<string,double>",
+    "bias_gap_widening": "double", "attribution_ndcg": "double", "live_metrics": "map<string,double>",
 }
 _WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 LIVE = "Live"

@@ -5,14 +5,18 @@ label) from --input-dir; writes to --output-dir:
 - statistics.json: per feature, its type (numeric or categorical), count and missing rate; for numbers min, max,
   mean, std, the 101 percentiles (0, 1, ..., 100) and a 10-bin histogram; for categories their frequencies;
 - constraints.json: what the monitor checks traffic against: each feature's type, allowed range or categories
-  and the largest missing rate seen in training.
+  and the largest missing rate seen in training;
+- sample.csv: SAMPLE_ROWS training rows drawn at random (seeded), without the label or a header, each value as
+  written: the rows the monitor explains to compare the model's feature attributions with (processing/attribution.py).
 The monitor (processing/monitor.py) compares captured traffic with these two files. Runs on a laptop too:
 python baseline.py --input-dir raw/ --output-dir baseline/
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from contract.data import BadInput
 
 FORMAT_VERSION = 1
 BINS = 10
+SAMPLE_ROWS, SAMPLE_SEED = 2000, 0
 
 
 IGNORED = "ignored"  # a column the model drops: in the baseline by name only, never checked
@@ -72,6 +77,24 @@ def baseline(frame: pd.DataFrame, label: str, ignored: tuple[str, ...] = ()) -> 
     return statistics, {"version": FORMAT_VERSION, "features": [constraint(f) for f in features]}
 
 
+def sample(path: Path, label: str, rows: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) -> list[list[str]]:
+    """`rows` rows of a CSV file with a header, drawn uniformly at random in one pass (reservoir sampling, seeded),
+    in file order, without the label; every row when there are fewer."""
+    rng, chosen = random.Random(seed), []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        position = next(reader).index(label)
+        for seen, values in enumerate(reader):
+            row = (seen, values[:position] + values[position + 1:])
+            if seen < rows:
+                chosen.append(row)
+            else:
+                slot = rng.randrange(seen + 1)
+                if slot < rows:
+                    chosen[slot] = row
+    return [values for _, values in sorted(chosen)]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", type=Path, required=True, help="folder holding train.csv (with a header)")
@@ -91,6 +114,8 @@ def main(argv: list[str]) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "statistics.json").write_text(json.dumps(statistics, indent=1))
     (args.output_dir / "constraints.json").write_text(json.dumps(constraints, indent=1))
+    with open(args.output_dir / "sample.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(sample(path, args.label))
     print(f"baseline of {statistics['rows']} rows, {len(statistics['features'])} features")
     return 0
 

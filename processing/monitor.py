@@ -13,6 +13,9 @@ Reads, under --root (default /opt/ml/processing):
 - baseline/statistics.json, constraints/constraints.json (processing/baseline.py) and evaluation/evaluation.json
   (processing/metrics.py: task, classes, test metrics and `predictions`, the distribution of the answers on the
   test set).
+- model/ and preprocessor/ (the deployed version's two archives) and baseline-sample/sample.csv (processing/baseline.py):
+  for a built-in XGBoost model (window.json's `model`), feature attribution drift by processing/attribution.py
+  (the job gets it as a third code input, --attribution-script; it runs in the XGBoost image for xgboost).
 Writes report/report.json and report/report.html (a page with a chart per feature). Per numeric feature: PSI over
 the baseline's histogram bins and the Kolmogorov-Smirnov test against the baseline's percentiles; per categorical
 feature: PSI and the chi-square test against the training frequencies. The endpoint's answers are tested the same
@@ -285,9 +288,27 @@ def bias(rows: list[tuple[dict, object]], positions: dict[str, int], evaluation:
 
 
 # -- the report -------------------------------------------------------------------------------
-def analyze(root: Path, metrics=None) -> dict:
-    """The window's report; `metrics` is processing/metrics.py (by default the one beside this script)."""
-    metrics = metrics or load_script(Path(__file__).resolve().parent / "metrics.py", "metrics")
+def attribution_drift(root: Path, window: dict, captured: list[dict], attribution) -> dict:
+    """Feature attribution drift of the window's traffic (processing/attribution.py), where it is covered."""
+    model = window.get("model") or {}
+    if not model.get("built_in_xgboost"):
+        return {"outcome": "NotCovered", "detail": "the model is a team's script: only the built-in XGBoost "
+                                                   "algorithm's attributions (its SHAP values) are monitored"}
+    sample = root / "baseline-sample" / "sample.csv"
+    if not sample.is_file():
+        return {"outcome": "NoBaselineSample", "detail": "the version was registered without baseline/sample.csv; "
+                                                         "a version BuildAndRegister registers now has one"}
+    rows = [[v.strip() for v in values] for values in _lines(sample.read_text(encoding="utf-8"))]
+    return attribution.attribution_drift(root / "model", root / "preprocessor", rows,
+                                         [r["values"] for r in captured])
+
+
+def analyze(root: Path, metrics=None, attribution=None) -> dict:
+    """The window's report; `metrics` and `attribution` are processing/metrics.py and processing/attribution.py
+    (by default the ones beside this script)."""
+    here = Path(__file__).resolve().parent
+    metrics = metrics or load_script(here / "metrics.py", "metrics")
+    attribution = attribution or load_script(here / "attribution.py", "attribution")
     statistics = json.loads((root / "baseline" / "statistics.json").read_text())
     constraints = {c["name"]: c for c in json.loads((root / "constraints" / "constraints.json").read_text())["features"]}
     evaluation = json.loads((root / "evaluation" / "evaluation.json").read_text())
@@ -330,6 +351,7 @@ def analyze(root: Path, metrics=None) -> dict:
                    if expected["type"] == "categorical" else numeric_drift(np.asarray(answers), expected))
     return {**report, "outcome": "Drift" if drifted else "NoDrift",
             "drift": {"share": round(len(drifted) / len(checked), 6), "drifted": drifted, "features": checked},
+            "attribution": attribution_drift(root, window, captured, attribution),
             "predictions": predictions, "data_quality": {"violations": len(issues), "issues": issues}}
 
 
@@ -383,6 +405,15 @@ def render_html(report: dict) -> str:
     summary = (f"<p>Drift share {report['drift']['share']:.2f} ({', '.join(report['drift']['drifted']) or 'none'});"
                f" data-quality issues {report['data_quality']['violations']}; model quality: "
                f"{html.escape(quality_text)}.</p>")
+    found = report.get("attribution") or {}
+    if "ndcg" in found:
+        charts.append(bar_chart(f"feature attributions (mean |SHAP|): nDCG {found['ndcg']}", {
+            "bins": list(found["baseline"]), "baseline": list(found["baseline"].values()),
+            "current": [found["traffic"][name] for name in found["baseline"]]}))
+        summary += (f"<p>Feature attributions: {found['outcome']} (nDCG {found['ndcg']} against the baseline, "
+                    f"drift below {found['threshold']}).</p>")
+    elif found:
+        summary += f"<p>Feature attributions: {html.escape(found['outcome'])} ({html.escape(found.get('detail', ''))}).</p>"
     return _page(head + summary + table + '<div class="charts">' + "".join(charts) + "</div>")
 
 
@@ -397,10 +428,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--root", type=Path, default=Path("/opt/ml/processing"))
     parser.add_argument("--metrics-script", type=Path, default=Path(__file__).resolve().parent / "metrics.py",
                         help="processing/metrics.py (in the job, a code input of its own)")
+    parser.add_argument("--attribution-script", type=Path,
+                        default=Path(__file__).resolve().parent / "attribution.py",
+                        help="processing/attribution.py (in the job, a code input of its own)")
     args = parser.parse_args(argv)
     root = args.root
     try:
-        report = analyze(root, load_script(args.metrics_script, "metrics"))
+        report = analyze(root, load_script(args.metrics_script, "metrics"),
+                         load_script(args.attribution_script, "attribution"))
     except (BadInput, FileNotFoundError, KeyError) as error:
         print(f"monitor: {error}", file=sys.stderr)
         return 1

@@ -375,6 +375,10 @@ def test_traffic_like_training_shows_no_drift_and_publishes_its_metrics(cloud, l
     assert [f["name"] for f in found["drift"]["features"]] == ["x", "y"]
     # The test rows, served raw by the registered pipeline, score exactly as the evaluation scored them.
     assert found["predictions"]["ks_statistic"] <= 0.02 and not found["predictions"]["drifted"]
+    # The built-in XGBoost model's own SHAP values, on its training sample and on the traffic, rank alike.
+    explained = found["attribution"]
+    assert explained["outcome"] == "NoDrift" and explained["ndcg"] >= 0.9, explained
+    assert list(explained["baseline"]) == ["x", "y"] and explained["rows"] == len(loop["test"])
     points = cloud.cloudwatch.get_metric_statistics(
         Namespace="mlkit-mon", MetricName="DriftShare", Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
         StartTime=loop["hours"][1], EndTime=loop["hours"][1] + 2 * HOUR, Period=3600, Statistics=["Maximum"])
@@ -391,6 +395,8 @@ def test_a_drifted_batch_is_found_and_its_alarm_notifies_and_starts_retraining(c
     assert run["status"] == "SUCCEEDED", run.get("cause")
     found = report(cloud, run)
     assert run["output"]["outcome"] == "Drift" and found["drift"]["drifted"] == ["x", "y"]
+    # Data drift, not attribution drift: x moved, yet it still drives the model's answers more than y does.
+    assert found["attribution"]["outcome"] == "NoDrift", found["attribution"]
     x = found["drift"]["features"][0]
     assert x["psi"] > 1 and x["ks_p_value"] < 1e-10 and "out_of_range" in x["quality"]["violations"]
     fired = {change["alarm"]: change for change in loop["alarms_drifted"]}
@@ -456,6 +462,7 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
         "mlkit-mon-data-quality": ("mlkit-mon", "DataQualityIssues", mine, "Maximum", 3600, 1),
         "mlkit-mon-model-quality": ("mlkit-mon", "GateMetricWorsening", mine, "Maximum", 3600, 0.1),
         "mlkit-mon-bias": ("mlkit-mon", "BiasGapWidening", mine, "Maximum", 3600, 0.2),
+        "mlkit-mon-attribution": ("mlkit-mon", "AttributionNDCG", mine, "Minimum", 3600, 0.9),
         "mlkit-mon-endpoint-errors": ("AWS/SageMaker", "Invocation5XXErrors", endpoint, "Sum", 300, 1),
         "mlkit-mon-endpoint-latency": ("AWS/SageMaker", "ModelLatency", endpoint, "p90", 300, 1_000_000),
         **run_alarms("mon"),
@@ -469,8 +476,9 @@ def test_every_alarm_watches_its_metric_and_notifies_the_copys_topic(synthesized
         assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"], alarm["Period"]) == (
             namespace, metric, dimensions, period), name
         assert alarm.get("Statistic", alarm.get("ExtendedStatistic")) == statistic, name
+        operator = "LessThanThreshold" if metric == "AttributionNDCG" else "GreaterThanOrEqualToThreshold"
         assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (
-            threshold, "GreaterThanOrEqualToThreshold", 1), name
+            threshold, operator, 1), name
         assert alarm["TreatMissingData"] == "notBreaching" and alarm["AlarmActions"] == [topic(template)], name
 
 
@@ -572,7 +580,7 @@ def test_the_dashboard_has_a_widget_per_metric(synthesized):
                   "rows": 3, "metrics": {name: 0.5 for task in ("binary", "regression") for name in
                                          metrics.task_of(task).metrics},
                   "gate": {"metric": "auc", "better": "higher", "registered": 0.6, "live": 0.5, "worsening": 0.1}},
-              "bias": {"region": {"widening": 0.3}}}
+              "bias": {"region": {"widening": 0.3}}, "attribution": {"outcome": "Drift", "ndcg": 0.7}}
     assert set(published.metrics(report)) == set(MONITOR_METRICS)
 
 

@@ -23,7 +23,7 @@ REPORT = {"window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:0
                                                    for name in metrics.task_of(task).metrics},
                             "gate": {"metric": "auc", "better": "higher", "registered": 0.6, "live": 0.5,
                                      "worsening": 0.1}},
-          "bias": {"region": {"widening": 0.3}}}
+          "bias": {"region": {"widening": 0.3}}, "attribution": {"outcome": "NoDrift", "ndcg": 0.97}}
 
 
 def typed(row: dict) -> list[str]:
@@ -42,7 +42,8 @@ def test_every_published_metric_has_its_column_and_every_value_its_type():
     row = results.row(REPORT, numbers)
     assert list(row) == list(results.COLUMNS) and typed(row) == []
     assert row["live_metrics"] == {name: 0.5 for name in REPORT["model_quality"]["metrics"]}
-    assert (row["rows_checked"], row["drift_share"], row["bias_gap_widening"]) == (3, 0.5, 0.3)
+    assert (row["rows_checked"], row["drift_share"], row["bias_gap_widening"], row["attribution_ndcg"]) == (
+        3, 0.5, 0.3, 0.97)
 
 
 def test_a_quiet_window_is_a_row_of_nulls_but_its_outcome():

@@ -6,7 +6,9 @@ the capture folder of the deployment serving now, and that deployment's record (
 of the DeployApproved bucket) names the version and its baseline. Copies into runs/<run>/traffic/:
 capture/ the window's data-capture files; ground-truth/ the ground truth uploaded under
 ground-truth/yyyy/mm/dd/hh/ of this stack's bucket for the last LOOKBACK_HOURS hours (hh: the hour the predictions
-were made, UTC); labelled/ the capture files of those hours, to join by inference id; window.json.
+were made, UTC); labelled/ the capture files of those hours, to join by inference id; window.json. The deployed
+version's registered containers name its two archives (the preprocessing, the model) and whether the model is the
+built-in XGBoost algorithm, whose feature attributions the monitor explains (processing/attribution.py).
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ GROUND_TRUTH = "ground-truth/"
 LOOKBACK_HOURS = 24  # ground truth of predictions older than this is not joined any more
 CAPTURE = run_layout.folder_uri_pattern(run_layout.CAPTURE)
 HOUR = datetime.timedelta(hours=1)
+PREPROCESSOR = run_layout.uri_pattern(run_layout.PREPROCESSOR)
+MODEL = run_layout.uri_pattern(run_layout.MODEL)
+BASELINE = run_layout.uri_pattern(run_layout.BASELINE)
 
 
 def window(end: Any, hours: Any, now: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
@@ -89,6 +94,28 @@ def deployment(sagemaker: Any, s3: Any, endpoint: str) -> dict | None:
             "variant": config["ProductionVariants"][0]["VariantName"], "status": described["EndpointStatus"]}
 
 
+def served_model(sagemaker: Any, arn: str, statistics: str) -> dict:
+    """The deployed version's archives as it registered them, where its baseline sample lies (the folder of its
+    statistics), and whether its model is the built-in XGBoost algorithm (the XGBoost image, no serving program).
+    DeployApproved deploys only the kit's chain of two containers from one run of the build bucket
+    (lambda/check_model_package); anything else is refused here too, as the monitor's job could not read it."""
+    containers = sagemaker.describe_model_package(ModelPackageName=arn).get("InferenceSpecification", {}).get(
+        "Containers", [])
+    bucket = os.environ["BUILD_DATA_BUCKET"]
+    urls = [c.get("ModelDataUrl", "") for c in containers]
+    found = (PREPROCESSOR.fullmatch(urls[0]), MODEL.fullmatch(urls[1])) if len(urls) == 2 else (None, None)
+    baseline = BASELINE.fullmatch(statistics)
+    if not all(found) or not baseline or {m["bucket"] for m in (*found, baseline)} != {bucket}:
+        raise ValueError(f"{arn} is not the kit's chain of a preprocessing and a model under runs/<run>/ of "
+                         f"s3://{bucket}/ with its baseline there (containers {urls}, statistics {statistics!r}); "
+                         "deploy a version BuildAndRegister registered")
+    model = containers[1]
+    built_in = (model.get("Image") == os.environ["XGBOOST_IMAGE"]
+                and "SAGEMAKER_PROGRAM" not in (model.get("Environment") or {}))
+    return {"preprocessor": urls[0], "model": urls[1], "sample": f"s3://{bucket}/{baseline['run']}{run_layout.BASELINE}/",
+            "built_in_xgboost": built_in}
+
+
 def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) -> dict:
     run = event.get("run_prefix")
     if not isinstance(run, str) or not run_layout.run_prefix_pattern().fullmatch(run):
@@ -115,11 +142,13 @@ def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) ->
             _copy(s3, os.environ["DATA_BUCKET"], truth, GROUND_TRUTH, f"{traffic}ground-truth/")
             _copy(s3, bucket, _keys(s3, bucket, f"{captured}{hour}"), captured, f"{traffic}labelled/")
             labelled_hours.append(hour.rstrip("/"))
+    model = served_model(sagemaker, record["model_package_arn"], record["baseline"]["statistics"])
     summary = {**span, "endpoint": endpoint, "model_package_arn": record["model_package_arn"],
-               "capture_files": files, "labelled_hours": labelled_hours}
+               "capture_files": files, "labelled_hours": labelled_hours,
+               "model": {"built_in_xgboost": model["built_in_xgboost"]}}
     s3.put_object(Bucket=os.environ["DATA_BUCKET"], Key=f"{traffic}window.json", Body=json.dumps(summary).encode())
     LOGGER.info("traffic collected", extra={"window": summary})
     # A quiet window is still checked when ground truth arrived: model quality is scored on it.
     return {"outcome": "Traffic" if files else "LabelsOnly" if labelled_hours else "NoTraffic", "window": span, "capture_files": files,
             "labelled_hours": labelled_hours, "model_package_arn": record["model_package_arn"],
-            "baseline": record["baseline"], "traffic": f"s3://{os.environ['DATA_BUCKET']}/{traffic}"}
+            "baseline": record["baseline"], "model": model, "traffic": f"s3://{os.environ['DATA_BUCKET']}/{traffic}"}

@@ -40,6 +40,9 @@ def metrics(report: dict) -> dict[str, tuple[float, str]]:
                  if column["widening"] is not None]
     if widenings:  # the widest opening of a gap between groups, over the bias columns
         values["BiasGapWidening"] = (max(widenings), "None")
+    explained = report.get("attribution") or {}
+    if explained.get("ndcg") is not None:  # only a built-in XGBoost model with enough rows is explained
+        values["AttributionNDCG"] = (explained["ndcg"], "None")
     return values
 
 

@@ -17,12 +17,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 
-from contract.run_layout import BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, REPORT, TRAFFIC, glob
+from contract.run_layout import BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, MODEL, PREPROCESSOR, REPORT, TRAFFIC, glob
 from contract.results import RESULTS
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
 from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
+from stacks.constructs.model_registry import model_package_group_name
 from stacks.constructs.notifications import RUN_ALARMS
+from processing.attribution import NDCG_DRIFT
 from processing.metrics import BY_TASK
 from stacks.cdk.permissions import allow
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
@@ -46,6 +48,7 @@ MONITOR_METRICS = {"Rows": "rows checked", "DriftShare": "share of features drif
                    "LiveGateMetric": "the gate metric on ground truth",
                    "GateMetricWorsening": "how much worse the gate metric is than registered",
                    "BiasGapWidening": "how much wider the gap between groups is than on the test set",
+                   "AttributionNDCG": "nDCG of the feature attributions against the baseline's",
                    **{f"Live{name[0].upper()}{name[1:]}": f"{name} on ground truth"
                       for name in dict.fromkeys(m for task in BY_TASK.values() for m in task.metrics)}}
 ENDPOINT_METRICS = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "ModelLatency", "OverheadLatency")
@@ -66,13 +69,15 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         reads_from=("BuildAndRegister", "DeployApproved"),
         reads=(TRAFFIC,),
         writes=(REPORT,),
-        assets={"MonitorScript": "processing/monitor.py", "MetricsScript": "processing/metrics.py"},
+        assets={"MonitorScript": "processing/monitor.py", "MetricsScript": "processing/metrics.py",
+                "AttributionScript": "processing/attribution.py"},
         functions={
             "CollectTraffic": FunctionSpec(
                 "collect_traffic", "Copies a window's captured traffic and arrived ground truth into one run",
                 writes=(TRAFFIC,), bucket_reads=(GROUND_TRUTH,),
                 environment={"DATA_BUCKET": "${DataBucket}", "DEPLOY_BUCKET": "${DeployDataBucket}",
-                             "ENDPOINT_NAME": "${EndpointName}"},
+                             "ENDPOINT_NAME": "${EndpointName}", "BUILD_DATA_BUCKET": "${BuildDataBucket}",
+                             "XGBOOST_IMAGE": "${XGBoostImage}"},
                 memory_size=512, timeout_seconds=300),
             "PublishMetrics": FunctionSpec(
                 "publish_metrics", "Publishes a monitor report's numbers as CloudWatch metrics and a results row",
@@ -103,14 +108,17 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         self.topic = sns.Topic.from_topic_arn(self, "Notifications",
                                               read_shared(self, build_prefix, "notification-topic-arn"))
         self.namespace = self.job_name_prefix  # this copy's metrics only: PutMetricData is limited to it
-        # The monitor's job reads the version's baseline and evaluation from the build stack's bucket.
-        self._read(self.sagemaker_role, self.build_bucket, self.build_key, (BASELINE, EVALUATION),
-                   "BuildAndRegister keeps each run's baseline and evaluation under runs/<execution name>/; the "
-                   "monitor's jobs read only those folders of its bucket.")
+        # The monitor's job reads the version's baseline, evaluation and two archives (to explain the model) from
+        # the build stack's bucket.
+        folders = (BASELINE, EVALUATION, PREPROCESSOR, MODEL)
+        self._read(self.sagemaker_role, self.build_bucket, self.build_key, folders,
+                   "BuildAndRegister keeps each run's baseline, evaluation, preprocessing and model under "
+                   "runs/<execution name>/; the monitor's jobs read only those folders of its bucket.")
         # SageMaker lists an S3Prefix input's prefix before it downloads it (offline IAM found this missing).
         allow(self.sagemaker_role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
-              conditions={"StringLike": {"s3:prefix": [glob(BASELINE), glob(EVALUATION)]}})
+              conditions={"StringLike": {"s3:prefix": [glob(folder) for folder in folders]}})
         return {"DeployDataBucket": self.deploy_bucket.bucket_name, "EndpointName": self.endpoint_name,
+                "BuildDataBucket": self.build_bucket.bucket_name,
                 "MetricNamespace": self.namespace,
                 "MonitoringIntervalHours": self.config.workflow_settings["monitoring_interval_hours"]}
 
@@ -131,6 +139,11 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             self, service="sagemaker", resource="endpoint-config", resource_name=f"{self.deploy_prefix}-*")],
               wildcard_reason="DeployApproved names each deployment's endpoint config <prefix>-<uuid>; the function "
                               "describes only the configs of that stack.")
+        allow(collect.role, ["sagemaker:DescribeModelPackage"], [format_arn(
+            self, service="sagemaker", resource="model-package",
+            resource_name=f"{model_package_group_name(self.config.job_name_prefix(BuildAndRegisterStack.spec.slug))}/*")],
+              wildcard_reason="SageMaker numbers the versions of BuildAndRegister's model package group; the "
+                              "function describes the deployed version's containers, of that one group only.")
         self._read(collect.role, self.deploy_bucket, self.deploy_key, (CAPTURE, DEPLOYMENT),
                    "DeployApproved keeps each deployment's record and captured traffic under runs/<execution "
                    "name>/; the function reads only those folders of its bucket.")
@@ -199,6 +212,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
     def _alarms(self, hours: int) -> dict[str, cloudwatch.Alarm]:
         """Alarm name suffix -> alarm, each notifying the copy's topic; named <prefix>-<suffix>."""
         above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        below = {"attribution"}  # the alarms that fire under their threshold
         wanted = {
             "drift": (self._monitor_metric("DriftShare", hours), DRIFT_SHARE,
                       f"At least {DRIFT_SHARE:.0%} of the features of {self.endpoint_name}'s traffic drifted from "
@@ -213,6 +227,10 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             "bias": (self._monitor_metric("BiasGapWidening", hours), BIAS_WIDENING,
                      f"On the ground truth that arrived, the gap between the groups of a bias column on "
                      f"{self.endpoint_name}'s gate metric is {BIAS_WIDENING} or more wider than on the test set"),
+            "attribution": (self._monitor_metric("AttributionNDCG", hours, "Minimum"), NDCG_DRIFT,
+                            f"The built-in XGBoost model's feature attributions (its SHAP values) on "
+                            f"{self.endpoint_name}'s traffic rank the features unlike on its training sample "
+                            f"(nDCG below {NDCG_DRIFT}): other features now drive its answers"),
             "endpoint-errors": (self._endpoint_metric("Invocation5XXErrors", "Sum"), 1,
                                 f"{self.endpoint_name} answered with server errors (5XX)"),
             "endpoint-latency": (self._endpoint_metric("ModelLatency", "p90"), LATENCY_P90_MICROSECONDS,
@@ -223,7 +241,8 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             alarm = cloudwatch.Alarm(
                 self, f"Alarm{suffix.title().replace('-', '')}", alarm_name=f"{self.job_name_prefix}-{suffix}",
                 alarm_description=description, metric=metric, threshold=threshold, evaluation_periods=1,
-                comparison_operator=above, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD if suffix in below else above,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
             alarm.add_alarm_action(actions.SnsAction(self.topic))
             alarms[suffix] = alarm
         return alarms
