@@ -374,15 +374,14 @@ def test_a_large_file_streams_through_with_no_row_lost(tmp_path):
     rng = random.Random(7)
     inputs, output = tmp_path / "input", tmp_path / "output"
     inputs.mkdir()
-    lines = []
+    block = []  # 1 MiB of random rows, written 50 times: the size is what matters here, and drawing 50 MB is slow
+    while sum(map(len, block)) + len(block) < 2**20:
+        block.append(f"{rng.random():.15g},{rng.randint(-999, 999) if rng.random() > 0.1 else ''},"
+                     f"{rng.choice(['red', 'green', 'NA', ''])},{rng.choice('abc')},{rng.gauss(0, 1e6):.6e}")
+    lines = block * 50
     with open(inputs / "data.csv", "w", encoding="utf-8", newline="") as handle:
         handle.write("a,b,color,label,c\n")
-        while handle.tell() < 50 * 2**20:
-            label = rng.choice("abc")
-            line = (f"{rng.random():.15g},{rng.randint(-999, 999) if rng.random() > 0.1 else ''},"
-                    f"{rng.choice(['red', 'green', 'NA', ''])},{label},{rng.gauss(0, 1e6):.6e}")
-            lines.append(line)
-            handle.write(line + "\n")
+        handle.writelines(line + "\n" for line in lines)
     # The script's own peak: VmHWM is its address space's (ru_maxrss would count this process's, copied by fork).
     runner = ("import re, runpy, sys; sys.argv = sys.argv[1:]; code = 0\n"
               "try: runpy.run_path(sys.argv[0], run_name='__main__')\n"

@@ -53,12 +53,20 @@ def test_the_docs_show_exactly_these_deploy_commands():
     assert shown == set(COMMANDS)
 
 
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """The user's home, shared by the commands as a user's is: the first fills the caches tools keep there (jsii
+    unpacks the CDK's 200 MB of JavaScript into ~/.cache on its first run), the others find them. It never holds
+    AWS configuration."""
+    return tmp_path_factory.mktemp("home")
+
+
 @pytest.mark.slow  # each command starts make, the CDK CLI and a synthesis in a new shell
 @pytest.mark.parametrize("command", COMMANDS)
-def test_command_fails_only_for_want_of_credentials(command, tmp_path):
-    # A new shell: system PATH only (no .venv or node_modules), an empty home, no AWS configuration at all.
-    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "AWS_REGION": "eu-west-1",
-                   "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+def test_command_fails_only_for_want_of_credentials(command, home):
+    # A new shell: system PATH only (no .venv or node_modules), no AWS configuration at all.
+    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "AWS_REGION": "eu-west-1",
+                   "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
                    "AWS_EC2_METADATA_DISABLED": "true", "npm_config_update_notifier": "false"}
     answer = COMMANDS[command]
     argv = ["script", "-qec", command, "/dev/null"] if answer else ["bash", "-c", command]
@@ -70,3 +78,4 @@ def test_command_fails_only_for_want_of_credentials(command, tmp_path):
     assert done.returncode != 0, output
     assert expected in output, output
     assert "Traceback" not in output and "error:" not in output.replace(expected, ""), output
+    assert not (home / ".aws").exists() and not (home / "none").exists()
