@@ -11,10 +11,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 # --output-sync: it would hold back a recipe's prompt, such as cdk destroy's, until the recipe ends.)
 MAKEFLAGS += --jobs=4
 
-.PHONY: help run synth preflight test deploy destroy delete-endpoint bench diagrams clean
+.PHONY: help run site synth preflight test deploy destroy delete-endpoint bench diagrams clean
 
 help:
 	@echo "make run      synthesize the app and run every workflow offline, end to end (RUN_ARGS=--help)"
+	@echo "make site     serve the results site over the last make run's results (http://localhost:8501)"
 	@echo "make synth    synthesize every stack into cdk.out (cdk-nag applied; no AWS account needed)"
 	@echo "make preflight synthesize, then list the AWS behaviours the app relies on and their sources; fail on a field Step Functions refuses"
 	@echo "make test     run the test suite"
@@ -55,6 +56,12 @@ $(STAMPS)/spark: requirements-spark.txt
 	.venv-spark/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-spark.txt
 	@mkdir -p $(STAMPS) && touch $@
 
+# The results site's Streamlit, as its container installs it (results_site/requirements.txt), to serve it offline.
+$(STAMPS)/site: results_site/requirements.txt
+	test -x .venv-site/bin/python || $(PYTHON) -m venv .venv-site
+	.venv-site/bin/python -m pip install --quiet --disable-pip-version-check -r results_site/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
+
 # STAGE=dev builds the copy of the kit for that stage (-c stage=dev); its stacks are selected as dev/*.
 STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
 
@@ -66,10 +73,14 @@ synth: $(STAMPS)/node $(STAMPS)/python
 preflight: synth
 	$(VENV)/bin/python -m operations.preflight $(if $(STAGE),--stage $(STAGE))
 
-run: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/spark
+run: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/spark $(STAMPS)/site
 	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)
 
-test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(STAMPS)/spark
+# SITE_ARGS: --snapshot <site.json> --port <port> (default: the last make run's, on 8501).
+site: $(STAMPS)/python-dev $(STAMPS)/site
+	$(VENV)/bin/python -m offline.cli.site $(SITE_ARGS)
+
+test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(STAMPS)/spark $(STAMPS)/site
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # STACKS names the stacks to deploy or destroy; every stack (of the STAGE) when it is empty.

@@ -8,10 +8,14 @@ import io
 import json
 import math
 import os
+import re
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from offline.cli import site
 from offline.cloud.account import LocalCloud
 from stacks.workflows.workflow_stack import WORKFLOWS
 from stacks.workflows.monitor_endpoint import ENDPOINT_METRICS, EXECUTION_METRICS, MONITOR_METRICS
@@ -662,6 +667,50 @@ def test_the_report_page_renders_its_charts_in_a_browser(tmp_path):
     assert len([c for c in charts if len(c) > 20]) >= 3
 
 
+def test_the_results_site_shows_the_loops_figures_in_a_browser(cloud, loop, tmp_path):
+    """The site (results_site/) over what make run keeps of this loop, served by make site's Streamlit and read
+    in headless Chromium: the serving version's registered accuracy and the drifted hour's drift share."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")  # .ci/run installs it
+    snapshot = tmp_path / "site.json"
+    assert cloud.save_s3(tmp_path / "s3") and site.keep(cloud, snapshot, tmp_path / "s3")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = site.start(snapshot, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as answer:
+                    if answer.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.25)
+        # Chromium's virtual time runs ahead of the server's first run of the page (its imports, the reads): a
+        # page is read again, up to five times, until it shows its last section.
+        for _ in range(5):
+            done = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                   "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium'}",
+                                   "--virtual-time-budget=20000", "--dump-dom", f"http://127.0.0.1:{port}/"],
+                                  capture_output=True, text=True, timeout=120)
+            text = re.sub(r"<[^>]+>", " ", done.stdout)
+            if "Registered versions" in text:
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    bucket = cloud.workflows[BR].data_bucket
+    evaluation = json.loads(cloud.read(f"s3://{bucket}/runs/monitored-v1/evaluation/evaluation.json"))
+    accuracy = evaluation["binary_classification_metrics"]["accuracy"]["value"]
+    drifted = report(cloud, loop["drifted"])["drift"]["share"]
+    assert "Serving: version 1 (Approved)" in text, text[:2000]
+    assert re.search(rf"accuracy \(test set\)\s+{accuracy:.4f}", text), text[:3000]
+    # The newest window is the labelled one (no traffic, so no drift share): the drifted hour's share shows.
+    assert re.search(rf"Drift share\s+{drifted:.4f}", text), text[:3000]
+    assert "mlkit-mon-drift" in text and "ALARM" in text
+
+
 @pytest.mark.slow  # make run's whole loop: build, approve, deploy, monitor, retrain, then roll back
 def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp_path, capsys):
     from offline.cli.run import ROOT as RUN_ROOT, main
@@ -682,6 +731,10 @@ def test_make_run_closes_the_loop_from_deployment_to_retraining(synthesized, tmp
     rolled = json.loads(summary.read_text())["roll_back"]
     assert rolled["status"] == "SUCCEEDED" and rolled["first_version"] != rolled["second_version"], rolled
     assert f"rolling back: starting DeployApproved with {rolled['first_version']}" in printed
+    # What the results site reads, kept beside the summary (tests/test_offline_run.py serves one with make site).
+    assert "results site: make site serves this run's results at http://localhost:8501" in printed
+    kept = json.loads((tmp_path / "site.json").read_text())
+    assert {p["ModelPackageArn"] for p in kept["model_packages"]} >= {rolled["first_version"], rolled["second_version"]}
 
 
 def test_a_small_window_of_undrifted_traffic_is_not_drift_and_a_shifted_one_is():

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
 
 import pytest
 
@@ -200,3 +206,41 @@ def test_the_demonstrated_traffic_is_a_stated_sample_of_a_large_test_set():
     assert len({r[0] for r in picked}) == HOURLY_ROWS and int(picked[-1][0]) > HOURLY_ROWS  # spread, not a prefix
     small = rows[:10]
     assert sample(small) is small
+
+
+@pytest.mark.slow  # make in a new shell, then Streamlit's start
+def test_make_site_serves_what_make_run_kept_in_a_new_shell(tmp_path):
+    """`make site` as the README shows it, in a shell with only the system PATH; SITE_ARGS from the environment
+    points it at a kept run of no models (make run's own keep is tested with the loop, tests/test_monitoring.py)."""
+    (tmp_path / "s3").mkdir()
+    (tmp_path / "site.json").write_text(json.dumps({
+        "s3": str(tmp_path / "s3"), "model_packages": [], "alarms": [], "objects": {},
+        "names": {"BUILD_BUCKET": "b", "DEPLOY_BUCKET": "d", "MONITOR_BUCKET": "m", "MODEL_PACKAGE_GROUP": "g",
+                  "ALARM_PREFIX": "a-"}}))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path),
+                   "SITE_ARGS": f"--snapshot {tmp_path / 'site.json'} --port {port}"}
+    shell = subprocess.Popen(["bash", "-c", "exec make site"], cwd=ROOT, env=environment, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        printed = ""
+        while "results site:" not in printed:
+            line = shell.stdout.readline()
+            assert line, printed
+            printed += line
+        assert f"results site: http://localhost:{port} (the last make run's results; Ctrl-C stops it)" in printed
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as answer:
+                    assert answer.read() == b"ok"
+                    break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("the site never answered its health check")
+    finally:
+        os.killpg(shell.pid, signal.SIGINT)  # Ctrl-C, as a user stops it: the server goes with it
+        shell.wait(timeout=20)
+    assert "Traceback" not in shell.stdout.read()

@@ -26,6 +26,7 @@ from offline.cloud.account import LocalCloud
 from offline.cloud.integrations import UnsupportedIntegration
 from offline.cli.console import Progress, log_to, print_summary, reason
 from offline.cli.evaluate import evaluate
+from offline.cli.site import PORT as SITE_PORT, SITE_FILE, keep as keep_for_site
 from stacks.settings.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         authorizations, refused = len(cloud.iam.decisions), cloud.iam.denials()
         shutil.rmtree(args.keep_s3, ignore_errors=True)  # the folder holds the last run's buckets only
         kept = cloud.save_s3(args.keep_s3)
+        site = keep_for_site(cloud, args.summary.parent / SITE_FILE, args.keep_s3)
         print()
         print_summary(summary, approvals, notifications, cloud.read,
                       lambda uri: str(args.keep_s3 / uri.removeprefix("s3://")))
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"the {kept} objects of this run's local S3 are in {args.keep_s3}/ (s3://<bucket>/<key> is "
           f"{args.keep_s3}/<bucket>/<key>)")
     print(f"summary written to {args.summary}; full causes and internal logs in {args.log}")
+    if site:
+        print(f"results site: make site serves this run's results at http://localhost:{SITE_PORT}")
     return 0 if all(r["status"] == "SUCCEEDED" for s, r in summary.items() if s not in ("monitoring", "roll_back")) \
         and (not rolled_back or rolled_back["status"] == "SUCCEEDED") else 1
 
