@@ -151,8 +151,12 @@ def alarms(source: Source, names: dict[str, str]) -> list[dict]:
 
 
 def gather(source: Source, names: dict[str, str]) -> dict:
+    try:
+        shown_alarms = alarms(source, names)
+    except Exception as error:  # noqa: BLE001 - a refused or failed DescribeAlarms leaves the rest of the page
+        shown_alarms = [{"alarm": "(not available)", "state": "", "since": "", "what": str(error)}]
     found = {"versions": versions(source, names), "serving": serving(source, names),
-             "monitor": monitor_rows(source, names), "alarms": alarms(source, names)}
+             "monitor": monitor_rows(source, names), "alarms": shown_alarms}
     arn = (found["serving"] or {}).get("model_package_arn")
     found["serving_version"] = next((v for v in found["versions"] if v["arn"] == arn), None)
     return found

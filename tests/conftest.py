@@ -65,6 +65,9 @@ PIPELINE = {"pipeline_repository": "example/sagemaker-kit", "pipeline_connection
 # The pipeline in one account, dev and prod in two others (one region).
 CROSS_ACCOUNT = {"pipeline_environment": "aws://111111111111/eu-west-1", "dev_environment": "aws://222222222222/eu-west-1",
                  "prod_environment": "aws://333333333333/eu-west-1"}
+# The results site as the README's `make synth` line sets it.
+RESULTS_SITE = {"results_site": "true", "results_site_domain": "results.example.com", "results_site_certificate_arn":
+                "arn:aws:acm:eu-west-1:111122223333:certificate/12345678-1234-1234-1234-123456789012"}
 # Synthesized only for the tests that ask: two copies side by side (one account and region), and the pipeline.
 EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notification_email": "ml-team@example.com",
                                     "retrain_on_drift": "true"},
@@ -82,7 +85,9 @@ EXTRA_CONFIGURATIONS = {"retrain": {"retrain_schedule": "rate(7 days)", "notific
                         # Several training instances from a small size on (tests/test_model_loop.py).
                         "distributed": {"distributed_above_mib": "1", "training_instance_count": "3"},
                         # The data job on Spark whatever the data set's size (tests/test_spark_data_job.py).
-                        "spark": {"spark_above_mib": "0", "label_column": "churned"}}
+                        "spark": {"spark_above_mib": "0", "label_column": "churned"},
+                        # The results site's stack beside the copy (tests/test_results_site.py).
+                        "results-site": RESULTS_SITE}
 
 
 def pytest_configure(config: pytest.Config) -> None:

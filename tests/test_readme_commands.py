@@ -3,6 +3,7 @@ must get as far as asking for an AWS account, and fail on nothing earlier (a mis
 prompt)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -79,3 +80,21 @@ def test_command_fails_only_for_want_of_credentials(command, home):
     assert expected in output, output
     assert "Traceback" not in output and "error:" not in output.replace(expected, ""), output
     assert not (home / ".aws").exists() and not (home / "none").exists()
+
+
+SITE_SYNTH = re.compile(r"make synth CDK_ARGS=\"-c results_site=true .*\"")
+
+
+@pytest.mark.slow  # make, the CDK CLI and a synthesis in a new shell
+def test_the_results_site_synthesizes_with_the_documented_line_and_no_docker(home):
+    """The README's line, verbatim, in a new shell without AWS configuration or Docker: the site's stack and its
+    image asset (built only at deployment) are in cdk.out."""
+    (line,) = {line for line in documented_shell_lines() if SITE_SYNTH.fullmatch(line)}
+    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "AWS_REGION": "eu-west-1",
+                   "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+                   "AWS_EC2_METADATA_DISABLED": "true", "npm_config_update_notifier": "false", "DOCKER_HOST": "unix:///none"}
+    done = subprocess.run(["bash", "-c", line], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assets = json.loads((ROOT / "cdk.out" / "ResultsSite.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["directory"].startswith("asset.")

@@ -200,9 +200,15 @@ def all_outdirs(synthesized) -> list[str]:
     return [str(synthesized[name].outdir) for name in CONFIGURATIONS]
 
 
+def site_template(synthesized) -> str:
+    """The results site's stack (its configuration's other templates are the default's)."""
+    return str(synthesized["results-site"].outdir / "ResultsSite.template.json")
+
+
 @pytest.mark.slow  # an external linter over every template of every configuration: the full run has it
 def test_cfn_lint_finds_nothing(synthesized):
     templates = [str(p) for d in all_outdirs(synthesized) for p in sorted(Path(d).glob("*.template.json"))]
+    templates.append(site_template(synthesized))
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run([str(cfn_lint), *templates], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -214,6 +220,7 @@ def test_checkov_fails_nothing_and_every_skip_has_a_reason(synthesized):
     command = [str(checkov), "--framework", "cloudformation", "--skip-download", "--output", "json", "--compact"]
     for outdir in all_outdirs(synthesized):
         command += ["--directory", outdir]
+    command += ["--file", site_template(synthesized)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     reports = [r for document in json_documents(result.stdout) for r in (document if isinstance(document, list)
                                                                            else [document])]

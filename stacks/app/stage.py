@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.settings.config import ConfigError, KitConfig
 from stacks.app.delivery_check import DeliveryCheckStack, check_role_name
+from stacks.app.results_site import ResultsSiteStack, site_environment
 from stacks.workflows.workflow_stack import WORKFLOWS
 
 
@@ -20,8 +21,15 @@ def build_workflow_stacks(scope: Construct, config: KitConfig, workflows: Collec
                           f"({', '.join(sorted(slugs))})")
     if workflows is not None and set(workflows) - set(WORKFLOWS):
         raise ValueError(f"no such workflows: {sorted(set(workflows) - set(WORKFLOWS))}")
-    return {stack_id: cls(scope, stack_id, config=config) for stack_id, cls in WORKFLOWS.items()
-            if workflows is None or stack_id in workflows}
+    stacks = {stack_id: cls(scope, stack_id, config=config) for stack_id, cls in WORKFLOWS.items()
+              if workflows is None or stack_id in workflows}
+    if config.results_site:  # it reads what the loop's three stacks share, so it deploys after them
+        site = ResultsSiteStack(scope, "ResultsSite", config=config, env=site_environment(config))
+        for stack_id in ("BuildAndRegister", "DeployApproved", "MonitorEndpoint"):
+            if stack_id in stacks:
+                site.node.add_dependency(stacks[stack_id])
+        stacks["ResultsSite"] = site
+    return stacks
 
 
 class KitStage(Stage):

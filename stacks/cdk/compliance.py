@@ -39,6 +39,18 @@ FINDINGS: dict[str, tuple[str, ...]] = {
     "inline-policy": ("NIST.800.53.R5-IAMNoInlinePolicy", "HIPAA.Security-IAMNoInlinePolicy"),
     "alarm-action": ("NIST.800.53.R5-CloudWatchAlarmAction", "HIPAA.Security-CloudWatchAlarmAction"),
     "sns-redrive": ("Serverless-SNSRedrivePolicy",),
+    # The results site's (stacks/app/results_site.py).
+    "s3-server-access-logs": ("AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled",
+                              "HIPAA.Security-S3BucketLoggingEnabled", "CKV_AWS_18"),
+    "http-listener": ("NIST.800.53.R5-ELBv2ACMCertificateRequired", "HIPAA.Security-ELBv2ACMCertificateRequired"),
+    "alb-waf": ("NIST.800.53.R5-ALBWAFEnabled",),
+    "alb-deletion-protection": ("NIST.800.53.R5-ELBDeletionProtectionEnabled",
+                                "HIPAA.Security-ELBDeletionProtectionEnabled"),
+    "open-to-internet": ("AwsSolutions-EC23", "CKV_AWS_260"),
+    "container-insights": ("AwsSolutions-ECS4", "CKV_AWS_65"),
+    "container-environment": ("AwsSolutions-ECS2",),
+    "cognito-threat-protection": ("AwsSolutions-COG8",),
+    "route-to-internet": ("NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW", "HIPAA.Security-VPCNoUnrestrictedRouteToIGW"),
 }
 
 

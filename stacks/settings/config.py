@@ -133,6 +133,9 @@ class KitConfig:
     pipeline_environment: str | None
     dev_environment: str | None
     prod_environment: str | None
+    results_site: bool
+    results_site_domain: str | None
+    results_site_certificate_arn: str | None
     # Settings a workflow declares for itself (WorkflowSpec.settings), parsed like these: name -> value.
     workflow_settings: Mapping[str, Any] = field(default_factory=dict)
 
@@ -196,6 +199,17 @@ class KitConfig:
             if value and self.environment(where)[1] != pipeline_region:
                 raise _fail(f"{where}_environment", value, f"the pipeline's region ({pipeline_region}): stages in "
                                                            "other accounts are supported, in other regions not yet")
+        site = {"results_site_domain": self.results_site_domain,
+                "results_site_certificate_arn": self.results_site_certificate_arn}
+        for key, value in site.items():
+            if self.results_site and not value:
+                raise _fail(key, value, "a value with results_site=true: the site signs users in over HTTPS only, "
+                                        "at its own domain with an ACM certificate of the stack's region")
+            if value and not self.results_site:
+                raise _fail(key, value, "no value without results_site=true")
+        if self.results_site and self.pipeline:
+            raise _fail("results_site", True, "false with pipeline settings: the stages would share one domain; "
+                                              "deploy the site with make deploy for the copy it shows")
         if self.pipeline and self.stage:
             raise _fail("stage", self.stage, "no stage with pipeline settings (the pipeline deploys dev and prod)")
         # A workflow runs up to three jobs back to back, and a spot training job may wait for capacity as long
@@ -234,6 +248,13 @@ SETTINGS: dict[str, Setting] = {
     **{f"{where}_environment": ("", _pattern(ENVIRONMENT, "aws://<12-digit account>/<region> such as "
                                                          "aws://111122223333/eu-west-1", optional=True))
        for where in ("pipeline", "dev", "prod")},
+    # The results site (stacks/app/results_site.py): its domain and its certificate in ACM.
+    "results_site": (False, _boolean),
+    "results_site_domain": ("", _pattern(re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"),
+                                         "a lowercase domain name such as results.example.com", optional=True)),
+    "results_site_certificate_arn": ("", _pattern(
+        re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"),
+        "an ACM certificate ARN such as arn:aws:acm:eu-west-1:111122223333:certificate/<uuid>", optional=True)),
 }
 assert list(SETTINGS) == [f.name for f in fields(KitConfig)][:-1], "SETTINGS and KitConfig must list the same keys"
 

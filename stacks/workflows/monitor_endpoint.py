@@ -29,7 +29,7 @@ from processing.metrics import BY_TASK
 from stacks.cdk.permissions import allow
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflows.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
-from stacks.workflows.build_and_register import INCOMING, BuildAndRegisterStack, read_shared
+from stacks.workflows.build_and_register import INCOMING, BuildAndRegisterStack, read_shared, share
 from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpoint_name, monitor_schedule_name
 
 GROUND_TRUTH = "ground-truth/"  # where operators upload labels: ground-truth/yyyy/mm/dd/hh/<file>.jsonl
@@ -117,6 +117,8 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         # SageMaker lists an S3Prefix input's prefix before it downloads it (offline IAM found this missing).
         allow(self.sagemaker_role, ["s3:ListBucket"], [bucket_arn(self.build_bucket)],
               conditions={"StringLike": {"s3:prefix": [glob(folder) for folder in folders]}})
+        share(self, {"data-bucket-name": self.data_bucket.bucket_name, "key-arn": self.key.key_arn if self.key else None},
+              "the results site")
         return {"DeployDataBucket": self.deploy_bucket.bucket_name, "EndpointName": self.endpoint_name,
                 "BuildDataBucket": self.build_bucket.bucket_name,
                 "MetricNamespace": self.namespace,
