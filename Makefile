@@ -34,7 +34,7 @@ $(STAMPS)/python: requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/python-dev: $(STAMPS)/python requirements-dev.txt
+$(STAMPS)/python-dev: $(STAMPS)/python requirements-dev.txt results_site/requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
@@ -56,12 +56,6 @@ $(STAMPS)/spark: requirements-spark.txt
 	.venv-spark/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-spark.txt
 	@mkdir -p $(STAMPS) && touch $@
 
-# The results site's Streamlit, as its container installs it (results_site/requirements.txt), to serve it offline.
-$(STAMPS)/site: results_site/requirements.txt
-	test -x .venv-site/bin/python || $(PYTHON) -m venv .venv-site
-	.venv-site/bin/python -m pip install --quiet --disable-pip-version-check -r results_site/requirements.txt
-	@mkdir -p $(STAMPS) && touch $@
-
 # STAGE=dev builds the copy of the kit for that stage (-c stage=dev); its stacks are selected as dev/*.
 STAGE_ARGS = $(if $(STAGE),-c stage=$(STAGE))
 
@@ -73,14 +67,14 @@ synth: $(STAMPS)/node $(STAMPS)/python
 preflight: synth
 	$(VENV)/bin/python -m operations.preflight $(if $(STAGE),--stage $(STAGE))
 
-run: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/spark $(STAMPS)/site
+run: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/spark
 	$(VENV)/bin/python -m offline.run --approve $(if $(STAGE),--stage $(STAGE)) --cdk-args="$(CDK_ARGS)" $(RUN_ARGS)
 
 # SITE_ARGS: --snapshot <site.json> --port <port> (default: the last make run's, on 8501).
-site: $(STAMPS)/python-dev $(STAMPS)/site
+site: $(STAMPS)/python-dev
 	$(VENV)/bin/python -m offline.cli.site $(SITE_ARGS)
 
-test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(STAMPS)/spark $(STAMPS)/site
+test: $(STAMPS)/node $(STAMPS)/python-dev $(STAMPS)/checkov $(STAMPS)/awscli $(STAMPS)/spark
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # STACKS names the stacks to deploy or destroy; every stack (of the STAGE) when it is empty.

@@ -2,7 +2,7 @@
 
 `keep` writes site.json beside make run's summary: where make run kept the buckets, the copy's names, the registry's
 and the alarms' answers in their API shapes, and the listings of the site's buckets. `python -m offline.cli.site`
-(`make site`) serves the last run's results with Streamlit from .venv-site, until Ctrl-C.
+(`make site`) serves the last run's results with .venv's Streamlit, until Ctrl-C.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from offline.cloud.account import LocalCloud
 
 ROOT = Path(__file__).resolve().parents[2]
-STREAMLIT = ROOT / ".venv-site" / "bin" / "streamlit"
+STREAMLIT = Path(sys.executable).parent / "streamlit"  # .venv's (requirements-dev.txt takes the site's pins)
 APP = ROOT / "results_site" / "app.py"
 SITE_FILE = "site.json"
 DEFAULT_SNAPSHOT = ROOT / ".offline" / SITE_FILE
