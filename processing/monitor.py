@@ -299,8 +299,11 @@ def attribution_drift(root: Path, window: dict, captured: list[dict], attributio
         return {"outcome": "NoBaselineSample", "detail": "the version was registered without baseline/sample.csv; "
                                                          "a version BuildAndRegister registers now has one"}
     rows = [[v.strip() for v in values] for values in _lines(sample.read_text(encoding="utf-8"))]
-    return attribution.attribution_drift(root / "model", root / "preprocessor", rows,
-                                         [r["values"] for r in captured])
+    try:
+        return attribution.attribution_drift(root / "model", root / "preprocessor", rows,
+                                             [r["values"] for r in captured])
+    except Exception as error:  # noqa: BLE001 - explaining is one section: its failure must not cost the report
+        return {"outcome": "Failed", "detail": f"{type(error).__name__}: {error}"}
 
 
 def analyze(root: Path, metrics=None, attribution=None) -> dict:

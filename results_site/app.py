@@ -11,6 +11,8 @@ import streamlit as st
 import results
 
 st.set_page_config(page_title="Model results", layout="wide")
+TABLE = ("outcome", "rows_checked", "drift_share", "drifted", "data_quality_issues", "live_gate_metric",
+         "bias_gap_widening", "attribution_ndcg")
 
 
 @st.cache_data(ttl=300)  # the monitor writes a row an hour: five minutes old is fresh enough
@@ -23,6 +25,7 @@ st.title("Model results")
 serving = data["serving_version"]
 if serving:
     st.subheader(f"Serving: version {serving['version']} ({serving['approval']})")
+    st.caption(f"as of {data['serving_known_from']}")
     shown = {name: value for name, value in serving["metrics"].items()}
     columns = st.columns(max(1, len(shown)))
     for column, (name, value) in zip(columns, shown.items()):
@@ -42,7 +45,9 @@ if rows:
         value, when = results.latest(rows, name)
         column.metric(label, "n/a" if value is None else f"{value:.4f}", help=f"the newest hour with a value: {when}")
     st.caption(f"{len(rows)} windows checked, the newest ending {rows[-1]['window_end']} ({rows[-1]['outcome']})")
-    frame = pd.DataFrame(rows).set_index("window_end")
+    # Rows written before a column existed (attribution_ndcg) read as empty there.
+    frame = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys([*rows[-1], *TABLE, "window_end"])))
+    frame = frame.set_index("window_end")
     for column, title in (("drift_share", "Share of features drifted"), ("live_gate_metric", "Gate metric on ground truth"),
                           ("bias_gap_widening", "Gap between groups, widening"),
                           ("attribution_ndcg", "Feature attributions, nDCG against the baseline")):
@@ -50,8 +55,7 @@ if rows:
         if not series.empty:
             st.caption(title)
             st.line_chart(series)
-    st.dataframe(frame[["outcome", "rows_checked", "drift_share", "drifted", "data_quality_issues",
-                        "live_gate_metric", "bias_gap_widening", "attribution_ndcg"]].iloc[::-1])
+    st.dataframe(frame[list(TABLE)].iloc[::-1])
 else:
     st.write("No window has been checked yet.")
 

@@ -115,7 +115,7 @@ def versions(source: Source, names: dict[str, str]) -> list[dict]:
     return sorted(found, key=lambda v: -(v["version"] or 0))
 
 
-def serving(source: Source, names: dict[str, str]) -> dict | None:
+def deployed(source: Source, names: dict[str, str]) -> dict | None:
     """The latest deployment record: the version DeployApproved put in service last (and handed to the monitor)."""
     records = [(when, key) for key, when in source.objects(names["DEPLOY_BUCKET"], "runs/")
                if key.endswith("/" + DEPLOYMENT_RECORD)]
@@ -151,12 +151,21 @@ def alarms(source: Source, names: dict[str, str]) -> list[dict]:
 
 
 def gather(source: Source, names: dict[str, str]) -> dict:
+    rows = monitor_rows(source, names)
     try:
         shown_alarms = alarms(source, names)
     except Exception as error:  # noqa: BLE001 - a refused or failed DescribeAlarms leaves the rest of the page
         shown_alarms = [{"alarm": "(not available)", "state": "", "since": "", "what": str(error)}]
-    found = {"versions": versions(source, names), "serving": serving(source, names),
-             "monitor": monitor_rows(source, names), "alarms": shown_alarms}
-    arn = (found["serving"] or {}).get("model_package_arn")
+    found = {"versions": versions(source, names), "deployed": deployed(source, names), "monitor": rows,
+             "alarms": shown_alarms}
+    # What serves: the version the monitor found behind the endpoint in its newest window (it reads the endpoint's
+    # config), else the last one deployed, with where the page knows it from.
+    checked = next((row for row in reversed(rows) if row.get("model_package_arn")), None)
+    if checked:
+        arn, since = checked["model_package_arn"], f"the monitor's window ending {checked['window_end']}"
+    else:
+        arn = (found["deployed"] or {}).get("model_package_arn")
+        since = "the last deployment (no window checked yet)" if arn else None
     found["serving_version"] = next((v for v in found["versions"] if v["arn"] == arn), None)
+    found["serving_known_from"] = since
     return found

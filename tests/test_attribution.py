@@ -139,6 +139,29 @@ def test_a_planted_change_of_the_driving_feature_is_drift_and_undrifted_windows_
                                          served(draw(rng, 99)))["outcome"] == "TooFewRows"
 
 
+def test_a_busy_window_is_explained_on_a_seeded_sample_and_a_failure_is_reported_not_raised(version, tmp_path,
+                                                                                          monkeypatch):
+    rng = version["rng"]
+    sample = served(draw(rng, 500))
+    monkeypatch.setattr(attribution, "MAX_ROWS", 200)
+    busy = served(draw(rng, 700))
+    first, again = (attribution.attribution_drift(version["model"], version["preprocessor"], sample, busy)
+                    for _ in range(2))
+    assert first == again and (first["rows"], first["explained_rows"]) == (700, 200)
+    broken = archive(tmp_path / "broken", b"not a model")
+
+    class Explain:  # monitor.attribution_drift's guard, around a real failure of the module
+        attribution_drift = staticmethod(attribution.attribution_drift)
+
+    (tmp_path / "root" / "baseline-sample").mkdir(parents=True)
+    (tmp_path / "root" / "baseline-sample" / "sample.csv").write_text("".join(",".join(r) + "\n" for r in sample))
+    (tmp_path / "root" / "model").symlink_to(broken, target_is_directory=True)
+    (tmp_path / "root" / "preprocessor").symlink_to(version["preprocessor"], target_is_directory=True)
+    found = monitor.attribution_drift(tmp_path / "root", {"model": {"built_in_xgboost": True}},
+                                      [{"values": row} for row in busy], Explain)
+    assert found["outcome"] == "Failed" and found["detail"].startswith("XGBoostError"), found
+
+
 def test_the_baseline_sample_is_a_seeded_uniform_draw_of_training_rows_without_the_label(tmp_path):
     path = tmp_path / "train.csv"
     path.write_text("a,label,b\n" + "".join(f"{i},{i % 2},\"x,{i}\"\n" for i in range(5000)))

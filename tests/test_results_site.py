@@ -94,3 +94,45 @@ def test_every_role_and_policy_matches_its_reviewed_snapshot(template, snapshot)
     """The exact statements of the site's roles (task, image pull and logs, flow logs), as a reviewer reads them
     (tests/__snapshots__/test_results_site/)."""
     assert masked(iam_of(template)) == snapshot.use_extension(JSONSnapshotExtension)(name=SITE)
+
+
+def test_the_page_says_what_serves_from_the_monitors_newest_window_else_the_last_deployment(tmp_path):
+    """results_site/results.py over a kept run: two versions, version 2 deployed last, but the monitor's newest
+    window found version 1 behind the endpoint (a rollback): version 1 serves, and the page says how it knows."""
+    import importlib.util
+    import json
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("site_results", ROOT / "results_site" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/{}".format
+    objects = {"build/runs/r1/evaluation/evaluation.json": {"task": "binary", "gate": {"metric": "auc", "value": 0.9},
+                                                           "binary_classification_metrics": {"auc": {"value": 0.9}}},
+               "deploy/runs/d1/deployment/version.json": {"model_package_arn": arn(1)},
+               "deploy/runs/d2/deployment/version.json": {"model_package_arn": arn(2)},
+               "monitor/results/monitor/w1.json": {"window_start": "a", "window_end": "b", "model_package_arn": arn(1)}}
+    for key, body in objects.items():
+        (tmp_path / "s3" / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "s3" / key).write_text(json.dumps(body))
+    listings = {"deploy": [["runs/d1/deployment/version.json", "2026-01-01T00:00:00"],
+                           ["runs/d2/deployment/version.json", "2026-01-02T00:00:00"]],
+                "monitor": [["results/monitor/w1.json", "2026-01-03T00:00:00"]], "build": []}
+    packages = [{"ModelPackageGroupName": "g", "ModelPackageArn": arn(n), "ModelPackageVersion": n,
+                 "ModelApprovalStatus": "Approved", "ModelMetrics": {"ModelQuality": {"Statistics": {
+                     "S3Uri": "s3://build/runs/r1/evaluation/evaluation.json"}}}} for n in (1, 2)]
+    names = {"BUILD_BUCKET": "build", "DEPLOY_BUCKET": "deploy", "MONITOR_BUCKET": "monitor",
+             "MODEL_PACKAGE_GROUP": "g", "ALARM_PREFIX": "m-"}
+    snapshot = tmp_path / "site.json"
+    snapshot.write_text(json.dumps({"s3": str(tmp_path / "s3"), "names": names, "model_packages": packages,
+                                    "alarms": [], "objects": listings}))
+    source = results.SnapshotSource(snapshot)
+    found = results.gather(source, names)
+    assert found["deployed"]["model_package_arn"] == arn(2)
+    assert found["serving_version"]["version"] == 1 and found["serving_known_from"] == "the monitor's window ending b"
+    assert [v["version"] for v in found["versions"]] == [2, 1] and found["versions"][0]["metrics"] == {"auc": 0.9}
+    (tmp_path / "s3" / "monitor" / "results" / "monitor" / "w1.json").unlink()
+    source.snapshot["objects"]["monitor"] = []
+    found = results.gather(source, names)
+    assert found["serving_version"]["version"] == 2 and "last deployment" in found["serving_known_from"]

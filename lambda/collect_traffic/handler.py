@@ -142,13 +142,16 @@ def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) ->
             _copy(s3, os.environ["DATA_BUCKET"], truth, GROUND_TRUTH, f"{traffic}ground-truth/")
             _copy(s3, bucket, _keys(s3, bucket, f"{captured}{hour}"), captured, f"{traffic}labelled/")
             labelled_hours.append(hour.rstrip("/"))
-    model = served_model(sagemaker, record["model_package_arn"], record["baseline"]["statistics"])
+    # Only a window the monitor's job analyzes needs the version's archives: a quiet one never describes it.
+    outcome = "Traffic" if files else "LabelsOnly" if labelled_hours else "NoTraffic"
+    model = (served_model(sagemaker, record["model_package_arn"], record["baseline"]["statistics"])
+             if outcome != "NoTraffic" else None)
     summary = {**span, "endpoint": endpoint, "model_package_arn": record["model_package_arn"],
                "capture_files": files, "labelled_hours": labelled_hours,
-               "model": {"built_in_xgboost": model["built_in_xgboost"]}}
+               "model": model and {"built_in_xgboost": model["built_in_xgboost"]}}
     s3.put_object(Bucket=os.environ["DATA_BUCKET"], Key=f"{traffic}window.json", Body=json.dumps(summary).encode())
     LOGGER.info("traffic collected", extra={"window": summary})
     # A quiet window is still checked when ground truth arrived: model quality is scored on it.
-    return {"outcome": "Traffic" if files else "LabelsOnly" if labelled_hours else "NoTraffic", "window": span, "capture_files": files,
+    return {"outcome": outcome, "window": span, "capture_files": files,
             "labelled_hours": labelled_hours, "model_package_arn": record["model_package_arn"],
             "baseline": record["baseline"], "model": model, "traffic": f"s3://{os.environ['DATA_BUCKET']}/{traffic}"}

@@ -39,6 +39,8 @@ SITE = Path(__file__).resolve().parents[2] / "results_site"
 PORT = 8501  # Streamlit's, as the Dockerfile starts it
 HEALTH = "/_stcore/health"  # Streamlit's health check path
 SLUG = "site"
+SESSION_HOURS = 8  # a signed-in session lasts a working day (the load balancer's default is 7 days): a user an
+# administrator disables loses the site within that
 
 
 def site_environment(config: KitConfig) -> Environment:
@@ -159,6 +161,7 @@ class ResultsSiteStack(Stack):
             certificates=[elbv2.ListenerCertificate.from_arn(config.results_site_certificate_arn)],
             default_action=elb_actions.AuthenticateCognitoAction(
                 user_pool=users, user_pool_client=client, user_pool_domain=domain,
+                session_timeout=Duration.hours(SESSION_HOURS),
                 next=elbv2.ListenerAction.forward([target])))
         http = balancer.add_listener("Http", port=80, open=False, default_action=elbv2.ListenerAction.redirect(
             protocol="HTTPS", port="443", permanent=True))
