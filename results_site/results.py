@@ -21,6 +21,7 @@ NAMES = ("BUILD_BUCKET", "DEPLOY_BUCKET", "MONITOR_BUCKET", "MODEL_PACKAGE_GROUP
 DEPLOYMENT_RECORD = "deployment/version.json"  # contract/run_layout.py DEPLOYMENT_RECORD, under runs/<run>/
 MONITOR_ROWS = "results/monitor/"  # contract/results.py RESULTS
 VERSIONS_SHOWN = 50  # the newest registered versions the page lists
+WINDOWS_SHOWN = 24 * 14  # the newest monitor windows the page reads: two weeks of hourly checks
 
 
 class Source(Protocol):
@@ -127,9 +128,10 @@ def deployed(source: Source, names: dict[str, str]) -> dict | None:
 
 
 def monitor_rows(source: Source, names: dict[str, str]) -> list[dict]:
-    """The monitor's windows (one row each, contract/results.py), oldest first."""
-    rows = [json.loads(source.read(names["MONITOR_BUCKET"], key))
-            for key, _ in source.objects(names["MONITOR_BUCKET"], MONITOR_ROWS) if key.endswith(".json")]
+    """The monitor's newest WINDOWS_SHOWN windows (one row each, contract/results.py), oldest first."""
+    listed = sorted(((when, key) for key, when in source.objects(names["MONITOR_BUCKET"], MONITOR_ROWS)
+                     if key.endswith(".json")), reverse=True)[:WINDOWS_SHOWN]
+    rows = [json.loads(source.read(names["MONITOR_BUCKET"], key)) for _, key in listed]
     return sorted(rows, key=lambda row: (row["window_end"], row["window_start"]))
 
 
@@ -156,14 +158,14 @@ def gather(source: Source, names: dict[str, str]) -> dict:
         shown_alarms = alarms(source, names)
     except Exception as error:  # noqa: BLE001 - a refused or failed DescribeAlarms leaves the rest of the page
         shown_alarms = [{"alarm": "(not available)", "state": "", "since": "", "what": str(error)}]
-    found = {"versions": versions(source, names), "deployed": deployed(source, names), "monitor": rows,
-             "alarms": shown_alarms}
+    found = {"versions": versions(source, names), "monitor": rows, "alarms": shown_alarms}
     # What serves: the version the monitor found behind the endpoint in its newest window (it reads the endpoint's
-    # config), else the last one deployed, with where the page knows it from.
+    # config), else the last one deployed (listing the deployment bucket's runs, so only then), and how it is known.
     checked = next((row for row in reversed(rows) if row.get("model_package_arn")), None)
     if checked:
         arn, since = checked["model_package_arn"], f"the monitor's window ending {checked['window_end']}"
     else:
+        found["deployed"] = deployed(source, names)
         arn = (found["deployed"] or {}).get("model_package_arn")
         since = "the last deployment (no window checked yet)" if arn else None
     found["serving_version"] = next((v for v in found["versions"] if v["arn"] == arn), None)

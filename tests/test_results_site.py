@@ -129,10 +129,11 @@ def test_the_page_says_what_serves_from_the_monitors_newest_window_else_the_last
                                     "alarms": [], "objects": listings}))
     source = results.SnapshotSource(snapshot)
     found = results.gather(source, names)
-    assert found["deployed"]["model_package_arn"] == arn(2)
+    assert "deployed" not in found  # the monitor's window says it: the deployment bucket is not listed
     assert found["serving_version"]["version"] == 1 and found["serving_known_from"] == "the monitor's window ending b"
     assert [v["version"] for v in found["versions"]] == [2, 1] and found["versions"][0]["metrics"] == {"auc": 0.9}
     (tmp_path / "s3" / "monitor" / "results" / "monitor" / "w1.json").unlink()
     source.snapshot["objects"]["monitor"] = []
     found = results.gather(source, names)
+    assert found["deployed"]["model_package_arn"] == arn(2)
     assert found["serving_version"]["version"] == 2 and "last deployment" in found["serving_known_from"]
