@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # jsii runs on the Node pinned in package.json, also when pytest is started without make.
 os.environ["PATH"] = f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
+# The tests' Spark applications are short: the JVM's quick compiler alone and its serial collector cut their CPU
+# by about a third (tests/test_spark_jobs.py: 29 s to 18 s, tests/test_spark_data_job.py: 59 s to 44 s); neither
+# changes what an application computes. make run and make bench keep Java's defaults.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 from stacks.app.kit import WORKFLOWS, build_app, cdk_json_context  # noqa: E402
 
 CDK_CONTEXT = cdk_json_context()
