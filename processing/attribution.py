@@ -27,9 +27,9 @@ from typing import Sequence
 
 from contract.scripts import load_script
 
+# numpy and xgboost are imported where used: the CDK app imports this module for the threshold alone.
 NDCG_DRIFT = 0.9  # Clarify's threshold (the page above); MonitorEndpoint's alarm reads it from here
 MAX_ROWS = 5000  # a window's rows explained at most: a seeded sample of a busier hour, so the job stays bounded
-# numpy and xgboost are imported where used: the CDK app imports this module for the threshold alone.
 MIN_ROWS = 100  # fewer rows of traffic than this give no attribution: a few rows rank features by chance
 MODEL_ARCHIVE = "model.tar.gz"
 CSV = "text/csv"
@@ -67,7 +67,7 @@ class Preprocessor:
         self._unpacked = tempfile.TemporaryDirectory(prefix="preprocessor-")
         root = Path(self._unpacked.name)
         with tarfile.open(_archive(folder)) as archive:
-            if hasattr(tarfile, "data_filter"):  # Python 3.12 here; the image's 3.9 has no extraction filters
+            if hasattr(tarfile, "data_filter"):  # Python 3.12 and 3.9.17 on have extraction filters; older 3.9 not
                 archive.extractall(root, filter="data")
             else:
                 archive.extractall(root)  # noqa: S202 - the version's own archive, which BuildAndRegister wrote
