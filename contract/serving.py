@@ -11,3 +11,9 @@ PREPROCESSOR_PROGRAM = "features.py"  # the fitted preprocessing's module in its
 def serving_environment(program: str) -> dict[str, str]:
     """The environment of a container serving `program` (a .py module under CODE_DIRECTORY)."""
     return {"SAGEMAKER_PROGRAM": program, **SERVING_ENVIRONMENT}
+
+
+def built_in_algorithm(container: dict, xgboost_image: str) -> bool:
+    """A registered model container that runs SageMaker's built-in XGBoost algorithm: the XGBoost image told
+    nothing (a team's script in that image has its SAGEMAKER_PROGRAM)."""
+    return container.get("Image") == xgboost_image and not container.get("Environment")

@@ -4,13 +4,18 @@ synthesizes cdk-nag clean, or its configuration would not synthesize; cfn-lint a
 tests/test_security.py; the page itself is tested in tests/test_monitoring.py.)"""
 from __future__ import annotations
 
+import importlib.util
+import json
+
 import pytest
 
 from stacks.settings.config import ConfigError, KitConfig
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.cfn import of_type
-from tests.conftest import RESULTS_SITE
+from contract import run_layout
+from contract.results import RESULTS
+from tests.conftest import RESULTS_SITE, ROOT
 from tests.test_iam import iam_of, masked, statements
 
 SITE = "ResultsSite"
@@ -96,17 +101,24 @@ def test_every_role_and_policy_matches_its_reviewed_snapshot(template, snapshot)
     assert masked(iam_of(template)) == snapshot.use_extension(JSONSnapshotExtension)(name=SITE)
 
 
+def site_results():
+    """results_site/results.py as the container runs it: a module of its own, without the kit's packages."""
+    spec = importlib.util.spec_from_file_location("site_results", ROOT / "results_site" / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_sites_copies_of_the_layout_are_the_kits():
+    """The container holds results_site/ alone, so it names the kit's folders itself: they must stay the same."""
+    results = site_results()
+    assert results.DEPLOYMENT_RECORD == run_layout.DEPLOYMENT_RECORD and results.MONITOR_ROWS == RESULTS
+
+
 def test_the_page_says_what_serves_from_the_monitors_newest_window_else_the_last_deployment(tmp_path):
     """results_site/results.py over a kept run: two versions, version 2 deployed last, but the monitor's newest
     window found version 1 behind the endpoint (a rollback): version 1 serves, and the page says how it knows."""
-    import importlib.util
-    import json
-
-    from tests.conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("site_results", ROOT / "results_site" / "results.py")
-    results = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(results)
+    results = site_results()
     arn = "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/{}".format
     objects = {"build/runs/r1/evaluation/evaluation.json": {"task": "binary", "gate": {"metric": "auc", "value": 0.9},
                                                            "binary_classification_metrics": {"auc": {"value": 0.9}}},

@@ -11,7 +11,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from contract import run_layout
-from contract.serving import SERVING_ENVIRONMENT
+from contract.serving import SERVING_ENVIRONMENT, built_in_algorithm
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -77,7 +77,7 @@ def _chain(arn: str, containers: list, images: tuple[str, str], bucket: str) -> 
                                f"its model under runs/<run>/model/ of one run in s3://{bucket}; has "
                                f"{preprocessor!r} and {model!r}")
     model_environment = containers[1].get("Environment") or {}
-    if model_environment or containers[1]["Image"] != xgboost:  # a script, not the built-in algorithm
+    if not built_in_algorithm(containers[1], xgboost):  # a script
         _serving_environment(arn, "model", model_environment)
     return {"preprocessor_data_url": preprocessor,
             "preprocessor_environment": _serving_environment(arn, "preprocessing", containers[0].get("Environment") or {}),

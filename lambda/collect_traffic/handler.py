@@ -22,6 +22,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from contract import run_layout
+from contract.serving import built_in_algorithm
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -96,7 +97,7 @@ def deployment(sagemaker: Any, s3: Any, endpoint: str) -> dict | None:
 
 def served_model(sagemaker: Any, arn: str, statistics: str) -> dict:
     """The deployed version's archives as it registered them, where its baseline sample lies (the folder of its
-    statistics), and whether its model is the built-in XGBoost algorithm (the XGBoost image, no serving program).
+    statistics), and whether its model is the built-in XGBoost algorithm (contract/serving.py).
     DeployApproved deploys only the kit's chain of two containers from one run of the build bucket
     (lambda/check_model_package); anything else is refused here too, as the monitor's job could not read it."""
     containers = sagemaker.describe_model_package(ModelPackageName=arn).get("InferenceSpecification", {}).get(
@@ -109,11 +110,8 @@ def served_model(sagemaker: Any, arn: str, statistics: str) -> dict:
         raise ValueError(f"{arn} is not the kit's chain of a preprocessing and a model under runs/<run>/ of "
                          f"s3://{bucket}/ with its baseline there (containers {urls}, statistics {statistics!r}); "
                          "deploy a version BuildAndRegister registered")
-    model = containers[1]
-    built_in = (model.get("Image") == os.environ["XGBOOST_IMAGE"]
-                and "SAGEMAKER_PROGRAM" not in (model.get("Environment") or {}))
     return {"preprocessor": urls[0], "model": urls[1], "sample": f"s3://{bucket}/{baseline['run']}{run_layout.BASELINE}/",
-            "built_in_xgboost": built_in}
+            "built_in_xgboost": built_in_algorithm(containers[1], os.environ["XGBOOST_IMAGE"])}
 
 
 def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) -> dict:

@@ -29,7 +29,7 @@ from stacks.cdk.compliance import (INLINE_POLICY_REASON, LOGS_KMS_REASON, accept
                                    acknowledge_generated_policies, default_policy)
 from stacks.cdk.permissions import allow
 from stacks.cdk.tokens import bucket_arn, format_arn, objects_arn
-from stacks.constructs.model_registry import model_package_group_name
+from stacks.constructs.model_registry import model_package_group_name, model_package_versions
 from stacks.settings.config import LOG_RETENTION, KitConfig
 from stacks.workflows.build_and_register import BuildAndRegisterStack, read_shared
 from stacks.workflows.deploy_approved import DeployApprovedStack
@@ -156,7 +156,7 @@ class ResultsSiteStack(Stack):
                                               protocol=elbv2.ApplicationProtocol.HTTP, targets=[service],
                                               health_check=elbv2.HealthCheck(path=HEALTH))
         # The only way in: the sign-in, then the site. No listener rule reaches the target without it.
-        self.https = balancer.add_listener(
+        balancer.add_listener(
             "Https", port=443, open=False, ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             certificates=[elbv2.ListenerCertificate.from_arn(config.results_site_certificate_arn)],
             default_action=elb_actions.AuthenticateCognitoAction(
@@ -192,11 +192,9 @@ class ResultsSiteStack(Stack):
         allow(role, ["s3:ListBucket"], [bucket_arn(deploy_bucket)], conditions={"StringLike": {"s3:prefix": [RUNS]}})
         allow(role, ["s3:ListBucket"], [bucket_arn(monitor_bucket)],
               conditions={"StringLike": {"s3:prefix": [RESULTS]}})
-        group = model_package_group_name(prefixes[BuildAndRegisterStack])
         allow(role, ["sagemaker:ListModelPackages"], ["*"],
               wildcard_reason="ListModelPackages has no resource-level permissions; the site lists one group.")
-        allow(role, ["sagemaker:DescribeModelPackage"],
-              [format_arn(self, service="sagemaker", resource="model-package", resource_name=f"{group}/*")],
+        allow(role, ["sagemaker:DescribeModelPackage"], [model_package_versions(self, prefixes[BuildAndRegisterStack])],
               wildcard_reason="SageMaker numbers the versions of BuildAndRegister's group; the site describes those.")
         allow(role, ["cloudwatch:DescribeAlarms"], [format_arn(
             self, service="cloudwatch", resource="alarm", resource_name=f"{prefixes[MonitorEndpointStack]}-*",

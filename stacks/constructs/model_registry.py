@@ -17,6 +17,12 @@ def model_package_group_name(prefix: str) -> str:
     return f"{prefix}-models"
 
 
+def model_package_versions(scope, prefix: str) -> str:
+    """The ARNs of every version of the group `<prefix>-models` (SageMaker numbers them)."""
+    return format_arn(scope, service="sagemaker", resource="model-package",
+                      resource_name=f"{model_package_group_name(prefix)}/*")
+
+
 def model_package_group(stack: Stack, *, prefix: str, destroy_on_delete: bool, removal_policy: RemovalPolicy,
                         log_retention: logs.RetentionDays,
                         encryption_key: kms.IKey | None) -> sagemaker.CfnModelPackageGroup:
@@ -36,8 +42,7 @@ def model_package_group(stack: Stack, *, prefix: str, destroy_on_delete: bool, r
                            "answer on the request's response URL, which the function sends even when it "
                            "fails; a queue of failed invocations would hold nothing CloudFormation reads.")
     allow(cleanup.role, ["sagemaker:DeleteModelPackage", "sagemaker:ListModelPackages"],
-          [format_arn(stack, service="sagemaker", resource="model-package",
-                      resource_name=f"{group.model_package_group_name}/*")],
+          [model_package_versions(stack, prefix)],
           wildcard_reason="SageMaker numbers the versions of this stack's group; the function lists and deletes "
                           "the versions of that one group only.")
     versions = CustomResource(stack, "EmptyModelPackageGroupOnDelete", service_token=cleanup.function.function_arn,

@@ -29,7 +29,7 @@ from stacks.cdk.permissions import allow
 from stacks.constructs.sagemaker_role import allow_log_streams
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflows.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
-from stacks.constructs.model_registry import model_package_group_name
+from stacks.constructs.model_registry import model_package_group_name, model_package_versions
 from stacks.workflows.build_and_register import BuildAndRegisterStack, read_shared, share
 
 BUILD_STACK = "BuildAndRegister"
@@ -188,8 +188,7 @@ class DeployApprovedStack(SageMakerWorkflowStack):
 
     def add_permissions(self) -> None:
         check = self.functions["CheckModelPackage"].function
-        packages = format_arn(self, service="sagemaker", resource="model-package",
-                              resource_name=f"{self.build_group}/*")
+        packages = model_package_versions(self, self.config.job_name_prefix(BuildAndRegisterStack.spec.slug))
         allow(check.role, ["sagemaker:DescribeModelPackage"], [packages],
               wildcard_reason="SageMaker numbers the versions of BuildAndRegister's model package group; the "
                               "function describes versions of that one group only.")

@@ -22,7 +22,7 @@ from contract.results import RESULTS
 from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
 from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
-from stacks.constructs.model_registry import model_package_group_name
+from stacks.constructs.model_registry import model_package_versions
 from stacks.constructs.notifications import RUN_ALARMS
 from processing.attribution import NDCG_DRIFT
 from processing.metrics import BY_TASK
@@ -141,9 +141,8 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
             self, service="sagemaker", resource="endpoint-config", resource_name=f"{self.deploy_prefix}-*")],
               wildcard_reason="DeployApproved names each deployment's endpoint config <prefix>-<uuid>; the function "
                               "describes only the configs of that stack.")
-        allow(collect.role, ["sagemaker:DescribeModelPackage"], [format_arn(
-            self, service="sagemaker", resource="model-package",
-            resource_name=f"{model_package_group_name(self.config.job_name_prefix(BuildAndRegisterStack.spec.slug))}/*")],
+        allow(collect.role, ["sagemaker:DescribeModelPackage"],
+              [model_package_versions(self, self.config.job_name_prefix(BuildAndRegisterStack.spec.slug))],
               wildcard_reason="SageMaker numbers the versions of BuildAndRegister's model package group; the "
                               "function describes the deployed version's containers, of that one group only.")
         self._read(collect.role, self.deploy_bucket, self.deploy_key, (CAPTURE, DEPLOYMENT),
