@@ -20,7 +20,7 @@ What is fitted, on the training split only:
   a file; the mean and deviation are merged block by block (fixed blocks, each summed correctly rounded, so they
   depend neither on how the data is read nor on numpy's release), within a relative 1e-14 of numpy's over the whole
   column (tests/test_features.py). Applying the
-  fit, forked worker processes (one a CPU, at most 4) transform chunks side by side while the job reads the next
+  fit, forked worker processes (one a CPU, at most 8) transform chunks side by side while the job reads the next
   ones, and the chunks are written in their order: the same bytes as one process writes;
 - categorical columns: one 0/1 column per category of the training split, sorted as text and named
   `column=category`; a missing value, or a category the training split did not have, is all zeros;
@@ -46,20 +46,21 @@ import csv
 import gzip
 import importlib
 import io
+import itertools
 import json
+import marshal
 import math
-import multiprocessing
-import os
+import shutil
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from queue import Empty
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-from contract.data import MISSING, NUMBER_LINES, TASKS, BadInput, finite_number
+from contract.data import MISSING, TASKS, BadInput, columns_of, csv_chunks, finite_number, floats_of, stripped
+from contract.workers import in_order
 
 SPLITS = ("train", "validation", "test")
 DATASET = "dataset.json"  # the import job's description of the data set
@@ -67,20 +68,11 @@ PARAMETERS = "features.json"
 SERVING_MODULE = "features.py"  # the name SAGEMAKER_PROGRAM gives this file in the served model
 CSV = "text/csv"
 CHUNK_ROWS = 20000  # rows processed at a time: memory stays bounded on data sets of any size
-WORKERS = min(4, os.cpu_count() or 1)  # processes that transform chunks side by side
 
 Where = Callable[[int], str]  # the index of a row in a batch -> where that row came from, for messages
 
 
 # -- reading --------------------------------------------------------------------------------------------------
-def csv_rows(text: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, values with surrounding spaces stripped) of each non-blank CSV row."""
-    reader = csv.reader(text)
-    for row in reader:
-        if row:
-            yield reader.line_num, list(map(str.strip, row))
-
-
 def load_dataset(input_dir: Path) -> dict:
     """dataset.json, checked to describe one consistent data set."""
     path = input_dir / DATASET
@@ -131,48 +123,46 @@ class Lines:
         return f"{self.path} line {self.lines[index]}"
 
 
-def split_chunks(input_dir: Path, split: str, dataset: dict) -> Iterator[tuple[list[str] | None, list[list[str]],
-                                                                               Where]]:
-    """(labels, feature rows in the data set's order, where) per chunk of a split; test rows have no label."""
+def split_chunks(input_dir: Path, split: str, dataset: dict) -> Iterator[tuple[list[str] | None,
+                                                                               list[tuple[str, ...]], Where]]:
+    """(labels, feature columns in the data set's order, where) per chunk of a split; test rows have no label."""
     path = input_dir / f"{split}.csv"
     if not path.is_file():
         raise BadInput(f"missing input file {path}")
     columns, label = dataset["columns"], dataset["label_column"]
     with open(path, newline="", encoding="utf-8") as handle:
-        rows = csv_rows(handle)
+        chunks = csv_chunks(handle, CHUNK_ROWS)
         if split == "test":
             width, position = len(dataset["features"]), None
         else:
-            _, header = next(rows, (1, []))
-            if header != columns:
-                raise BadInput(f"{path} line 1 has columns {','.join(header)}; dataset.json says "
+            lines, rows = next(chunks, ((1,), ([],)))
+            if stripped(rows[0]) != columns:
+                raise BadInput(f"{path} line 1 has columns {','.join(stripped(rows[0]))}; dataset.json says "
                                f"{','.join(columns)}")
+            chunks = itertools.chain([(lines[1:], rows[1:])] if len(rows) > 1 else [], chunks)
             width, position = len(columns), columns.index(label)
         expected = f"{width}, the columns of its header" if position is not None else row_shape(dataset)
         count = 0
-        while True:
-            batch = [row for _, row in zip(range(CHUNK_ROWS), rows)]
-            if not batch:
-                break
-            where = Lines(path, [number for number, _ in batch])
-            for index, (_, values) in enumerate(batch):
-                if len(values) != width:
-                    raise BadInput(f"{where(index)} has {len(values)} values; expected {expected}")
-            values = [row for _, row in batch]
-            labels = None if position is None else [row.pop(position) for row in values]
-            count += len(values)
-            yield labels, values, where
+        for lines, rows in chunks:
+            where = Lines(path, list(lines))
+            by_column = columns_of(rows, width)
+            if by_column is None:
+                index = next(index for index, row in enumerate(rows) if len(row) != width)
+                raise BadInput(f"{where(index)} has {len(rows[index])} values; expected {expected}")
+            labels = None if position is None else list(by_column.pop(position))
+            count += len(rows)
+            yield labels, by_column, where
     if not count:
         raise BadInput(f"{path} has no rows")
 
 
 def numbers(values: tuple[str, ...] | list[str], column: str, where: Where) -> np.ndarray:
     """A column's numbers, NaN where a value is missing; anything else that is not a finite number is refused."""
-    if NUMBER_LINES.fullmatch("\n".join(values)):
-        with contextlib.suppress(ValueError):  # a value holding a line break passes the check above
-            parsed = np.array([math.nan if text in MISSING else float(text) for text in values], dtype=float)
-            if not np.isinf(parsed).any():  # 1e999 is a number, but beyond a 64-bit float
-                return parsed
+    floats = floats_of(values)
+    if floats is not None:
+        parsed = np.array(floats, dtype=float)
+        if not np.isinf(parsed).any():  # 1e999 is a number, but beyond a 64-bit float
+            return parsed
     index, text = next((index, text) for index, text in enumerate(values) if text not in MISSING
                        and finite_number(text) is None)
     raise BadInput(f"{where(index)}, column {column!r}: {text!r} is not a finite number, and the column is "
@@ -184,16 +174,18 @@ STATS_BLOCK = 1 << 20  # values per block of the running moments: fixed, so no s
 SIGN = np.uint64(1 << 63)
 
 
-def parsed(dataset: dict, rows: list[list[str]], where: Where) -> tuple[int, dict[str, np.ndarray], dict[str, set[str]]]:
-    """What fitting needs of some training feature rows: their count, each kept numeric column's numbers (missing
-    ones left out) and each kept categorical column's values (missing ones left out)."""
-    columns = dict(zip(dataset["features"], zip(*rows)))
+def parsed(dataset: dict, features: list[tuple[str, ...]], where: Where) -> tuple[int, dict[str, np.ndarray],
+                                                                                 dict[str, set[str]]]:
+    """What fitting needs of some training rows, given by column (every feature, in the data set's order): their
+    count, each kept numeric column's numbers (missing ones left out) and each kept categorical column's values
+    (missing ones left out)."""
+    columns = dict(zip(dataset["features"], features))
     numeric = {}
     for name in (c for c in kept(dataset) if c in dataset["numeric"]):
         values = numbers(columns[name], name, where)
         numeric[name] = values[~np.isnan(values)]
     categorical = {name: set(columns[name]) - MISSING for name in kept(dataset) if name in dataset["categorical"]}
-    return len(rows), numeric, categorical
+    return len(features[0]), numeric, categorical
 
 
 class Fitter:
@@ -211,9 +203,13 @@ class Fitter:
         self.pending: dict[str, list[np.ndarray]] = {c: [] for c in self.numeric}
         self.files = {c: open(spill / f"{index}.f8", "wb") for index, c in enumerate(self.numeric)}
 
-    def add(self, rows: list[list[str]], where: Where) -> None:
-        """Feature rows (every feature, in the data set's order) of the training split."""
-        self.take(*parsed(self.dataset, rows, where))
+    def add(self, features: list[tuple[str, ...]], where: Where) -> None:
+        """Rows of the training split by column: every feature, in the data set's order."""
+        self.take(*self.parse(features, where))
+
+    def parse(self, features: list[tuple[str, ...]], where: Where) -> tuple:
+        """What `take` takes of some training rows, parsed wherever they were read (a worker process)."""
+        return parsed(self.dataset, features, where)
 
     def take(self, rows: int, numeric: dict[str, np.ndarray], categorical: dict[str, set[str]]) -> None:
         """What `parsed` read of some rows, in the order the rows come: the same parameters whoever parsed them
@@ -331,15 +327,15 @@ def fit(input_dir: Path, dataset: dict) -> dict:
     """Medians, means, standard deviations and categories of the training split's features."""
     with tempfile.TemporaryDirectory(prefix="fit-", dir=input_dir) as spill:
         fitter = Fitter(dataset, Path(spill))
-        for labels, rows, where in split_chunks(input_dir, "train", dataset):
+        for labels, features, where in split_chunks(input_dir, "train", dataset):
             label_texts(dataset, labels, where)  # a bad label fails here, before anything is written
-            fitter.add(rows, where)
+            fitter.add(features, where)
         return fitter.parameters(input_dir / "train.csv")
 
 
-def transform(parameters: dict, rows: list[list[str]], where: Where) -> np.ndarray:
-    """Rows of raw feature values (every feature, in the data set's order) -> the processed feature matrix."""
-    columns = dict(zip(parameters["features"], zip(*rows))) if rows else {}
+def transform(parameters: dict, features: list[tuple[str, ...]], where: Where) -> np.ndarray:
+    """Raw feature values by column (every feature, in the data set's order) -> the processed feature matrix."""
+    columns = dict(zip(parameters["features"], features))
     blocks = []
     for name in kept(parameters):
         values = columns.get(name, ())
@@ -380,14 +376,20 @@ def csv_text(matrix: np.ndarray, labels: list[str] | None = None) -> str:
     columns = [number_texts(column) for column in matrix.T]
     if labels is not None:
         columns.insert(0, labels)
-    return "".join(line + "\n" for line in map(",".join, zip(*columns)))
+    return "\n".join(map(",".join, zip(*columns))) + "\n" if len(matrix) else ""
 
 
 def number_texts(column: np.ndarray) -> list[str]:
     """Each number's repr without a trailing ".0"; a column of only 0 and 1 (one-hot) by table, not by repr."""
     if ((column == 1) | ((column == 0) & ~np.signbit(column))).all():
         return np.where(column == 1, "1", "0").tolist()
-    texts = list(map(repr, column.tolist()))
+    numbers = column.tolist()
+    distinct = set(numbers)
+    if len(distinct) * 2 > len(numbers):
+        texts = list(map(repr, numbers))
+    else:  # few distinct values (a standardized count, an age): each written once
+        text = dict(zip(distinct, map(repr, distinct)))
+        texts = list(map(text.__getitem__, numbers))
     for index in np.flatnonzero(column == np.trunc(column)).tolist():  # only these can end in ".0"
         if texts[index].endswith(".0"):
             texts[index] = texts[index][:-2]
@@ -428,9 +430,7 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
     rows = {}
     for split in SPLITS:
         parts = min(train_parts, dataset["rows"]["train"]) if split == "train" else 1  # no empty part
-        targets = ([output_dir / split / f"{split}.csv"] if parts == 1 else
-                   [output_dir / split / f"part-{index:05d}.csv" for index in range(parts)])
-        targets[0].parent.mkdir(parents=True, exist_ok=True)
+        targets = split_targets(output_dir, split, parts)
         outs = [open(target, "w", encoding="utf-8", newline="") for target in targets]
         try:
             for texts in transformed(split_jobs(input_dir, split, dataset, parts, rows), parameters, dataset):
@@ -440,6 +440,13 @@ def process(input_dir: Path, output_dir: Path, train_parts: int = 1, fitted: dic
             for out in outs:
                 out.close()
     return finish(parameters, rows, output_dir)
+
+
+def split_targets(output_dir: Path, split: str, parts: int) -> list[Path]:
+    """A processed split's files (their folder made): one, or a training split's `parts` files, part-00000.csv on."""
+    (output_dir / split).mkdir(parents=True, exist_ok=True)
+    return ([output_dir / split / f"{split}.csv"] if parts == 1 else
+            [output_dir / split / f"part-{index:05d}.csv" for index in range(parts)])
 
 
 def finish(parameters: dict, rows: dict[str, int], output_dir: Path) -> dict:
@@ -455,76 +462,89 @@ def split_jobs(input_dir: Path, split: str, dataset: dict, parts: int, rows: dic
     """chunk_texts' arguments for each chunk of a split (with the split's row it starts at); the split's rows are
     in rows[split] once every chunk has been read."""
     first = 0
-    for labels, values, where in split_chunks(input_dir, split, dataset):
-        yield labels, values, where, first, parts
-        first += len(values)
+    for labels, features, where in split_chunks(input_dir, split, dataset):
+        yield labels, features, where, first, parts
+        first += len(features[0])
     rows[split] = first
 
 
-def chunk_texts(parameters: dict, dataset: dict, labels: list[str] | None, values: list[list[str]], where: Where,
-                first: int, parts: int) -> list[str]:
-    """One chunk of a split as CSV per part file: row i of the split (the chunk starts at row `first`) goes to
-    part i % parts."""
-    processed = transform(parameters, values, where)
+def chunk_texts(parameters: dict, dataset: dict, labels: list[str] | None, features: list[tuple[str, ...]],
+                where: Where, first: int, parts: int) -> list[str]:
+    """One chunk of a split (its features by column) as CSV per part file: row i of the split (the chunk starts at
+    row `first`) goes to part i % parts."""
+    processed = transform(parameters, features, where)
     texts = None if labels is None else label_texts(dataset, labels, where)
     return [csv_text(processed[(part - first) % parts::parts],
                      None if texts is None else texts[(part - first) % parts::parts]) for part in range(parts)]
 
 
-def _worker(jobs, results, parameters: dict, dataset: dict) -> None:
-    for number, job in iter(jobs.get, None):
-        try:
-            results.put((number, chunk_texts(parameters, dataset, *job), None))
-        except Exception as error:  # noqa: BLE001  (sent back, raised in order by the parent)
-            results.put((number, None, error))
-
-
 def transformed(jobs: Iterator[tuple], parameters: dict, dataset: dict) -> Iterator[list[str]]:
-    """chunk_texts of each job, in order. With more than one CPU, forked worker processes transform chunks side by
-    side while this process reads the next ones; at most two chunks a worker are in flight, so memory stays
-    bounded. A chunk's error is raised when its turn comes, so the first bad row of the split is the one named."""
-    if WORKERS < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield from (chunk_texts(parameters, dataset, *job) for job in jobs)
-        return
-    context = multiprocessing.get_context("fork")
-    queue, results = context.Queue(), context.Queue()
-    workers = [context.Process(target=_worker, args=(queue, results, parameters, dataset), daemon=True)
-               for _ in range(WORKERS)]
-    for worker in workers:
-        worker.start()
-    pending: dict[int, tuple] = {}
-    sent = taken = 0
+    """chunk_texts of each job, in order, computed on every CPU (contract.workers) while this process reads the
+    next chunks: the same bytes as one process writes. A chunk's error is raised when its turn comes, so the
+    first bad row of the split is the one named."""
+    return in_order(lambda job: chunk_texts(parameters, dataset, *job), jobs)
 
-    def take() -> list[str]:
-        nonlocal taken
-        while taken not in pending:
-            try:
-                number, texts, error = results.get(timeout=10)
-            except Empty:
-                if not all(worker.is_alive() for worker in workers):
-                    raise RuntimeError("a preprocessing worker process died (out of memory?)") from None
-                continue
-            pending[number] = (texts, error)
-        texts, error = pending.pop(taken)
-        taken += 1
-        if error is not None:
-            raise error
-        return texts
-    try:
-        for job in jobs:
-            queue.put((sent, job))
-            sent += 1
-            if sent - taken >= 2 * WORKERS:
-                yield take()
-        while taken < sent:
-            yield take()
-    finally:
-        for _ in workers:
-            queue.put(None)
-        for worker in workers:
-            worker.join(timeout=5)
-            if worker.is_alive():
-                worker.terminate()
+
+class Spill:
+    """The data job's rows of each split, kept as the import splits them (processing/import_dataset.py), by unit
+    (a file, or a part of one) and by column: the transform then neither reads nor parses the CSV again, and
+    transforms the units on every CPU. A unit's rows of a split are a file of chunks under `work`/<unit>/."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+
+    def _path(self, unit: int, name: str) -> Path:
+        return self.work / f"{unit:05d}" / name
+
+    def keep(self, unit: int, uri: str, split: int, lines: tuple[int, ...], labels: tuple[str, ...],
+             features: list[tuple[str, ...]]) -> None:
+        """A chunk of a unit's rows of split number `split` (SPLITS), with their lines in the file at `uri`."""
+        record = marshal.dumps((uri, lines, None if SPLITS[split] == "test" else labels, features))
+        with open(self._path(unit, f"{SPLITS[split]}.chunks"), "ab") as handle:
+            handle.write(len(record).to_bytes(8, "little") + record)  # marshal.load reads a file in tiny pieces
+
+    def chunks(self, unit: int, split: str) -> Iterator[tuple[tuple[str, ...] | None, list[tuple[str, ...]], Where]]:
+        """(labels, features by column, where) of each kept chunk of a unit's rows of a split, as split_chunks."""
+        path = self._path(unit, f"{split}.chunks")
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            while size := handle.read(8):
+                uri, lines, labels, features = marshal.loads(handle.read(int.from_bytes(size, "little")))
+                yield labels, features, Lines(uri, lines)
+
+    def process(self, rows: list[dict[str, int]], parameters: dict, dataset: dict, output_dir: Path,
+                train_parts: int) -> dict:
+        """`process` for the kept units (`rows`: each one's rows of each split, in the data set's order): each
+        unit's rows of each split transformed side by side, written in order; the same bytes as `process` on
+        the raw splits."""
+        totals = {split: sum(unit[split] for unit in rows) for split in SPLITS}
+        parts = min(train_parts, totals["train"])
+        firsts = list(itertools.accumulate((unit["train"] for unit in rows), initial=0))  # each unit's first row
+
+        def transform(item: tuple[int, str]) -> list[Path]:
+            unit, split = item
+            count, first = (parts, firsts[unit]) if split == "train" else (1, 0)
+            pieces = [self._path(unit, f"{split}-{part}.out") for part in range(count)]
+            with contextlib.ExitStack() as stack:
+                outs = [stack.enter_context(open(piece, "w", encoding="utf-8", newline="")) for piece in pieces]
+                for labels, features, where in self.chunks(unit, split):
+                    for out, text in zip(outs, chunk_texts(parameters, dataset, labels, features, where, first, count)):
+                        out.write(text)
+                    first += len(features[0])
+            return pieces
+        items = [(unit, split) for split in SPLITS for unit in range(len(rows))]
+        with contextlib.ExitStack() as stack:
+            targets = {split: [stack.enter_context(open(target, "w", encoding="utf-8", newline=""))
+                               for target in split_targets(output_dir, split, parts if split == "train" else 1)]
+                       for split in SPLITS}
+            for (unit, split), pieces in zip(items, in_order(transform, items)):
+                for target, piece in zip(targets[split], pieces):
+                    with open(piece, encoding="utf-8", newline="") as text:
+                        shutil.copyfileobj(text, target, 1 << 20)
+                    piece.unlink()
+                self._path(unit, f"{split}.chunks").unlink(missing_ok=True)
+        return finish(parameters, totals, output_dir)
 
 
 # -- serving: the scikit-learn container's inference contract ---------------------------------------------
@@ -537,7 +557,7 @@ def input_fn(body: str | bytes, content_type: str) -> list[list[str]]:
     if content_type.split(";")[0].strip() != CSV:  # text/csv; charset=utf-8 is CSV too
         raise ValueError(f"content type {content_type} is not supported; send {CSV} rows")
     text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
-    rows = [values for _, values in csv_rows(io.StringIO(text))]
+    rows = [stripped(row) for _, chunk in csv_chunks(io.StringIO(text), CHUNK_ROWS) for row in chunk]
     if not rows:
         raise ValueError("the request holds no rows; send one CSV row per line")
     return rows
@@ -548,7 +568,7 @@ def predict_fn(rows: list[list[str]], parameters: dict) -> np.ndarray:
     for index, values in enumerate(rows):
         if len(values) != len(features):
             raise ValueError(f"row {index + 1} has {len(values)} values; each row needs {row_shape(parameters)}")
-    return transform(parameters, rows, lambda index: f"row {index + 1}")
+    return transform(parameters, list(zip(*rows)), lambda index: f"row {index + 1}")
 
 
 def output_fn(prediction: np.ndarray, accept: str) -> tuple[str, str]:

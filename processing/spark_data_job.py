@@ -27,10 +27,8 @@ failure. Anything else that goes wrong fails the job.
 from __future__ import annotations
 
 import argparse
-import csv
 import errno
 import io
-import itertools
 import shutil
 import sys
 import tempfile
@@ -109,8 +107,8 @@ def run(context, args) -> int:
         texts = [io.StringIO() for _ in range(4)]
         training, parsed = importer.Training(columns, numeric, number > 0), []
         importer.split_file(source, columns, classes, counts[number], seed, number,
-                            tuple(csv.writer(text, lineterminator="\n") for text in texts), training,
-                            lambda rows, where: parsed.append(features.parsed(kinds, rows, where)))
+                            tuple(texts), training,
+                            lambda by_column, where: parsed.append(features.parsed(kinds, by_column, where)))
         return [text.getvalue() for text in texts], training, parsed
     splits = units.map(lambda unit: _attempt(split, unit)).persist(StorageLevel.DISK_ONLY)
     splits.count()  # every file at once, before the driver takes them one by one
@@ -126,12 +124,7 @@ def run(context, args) -> int:
                 texts, learnt, parsed = _result(done)
                 for out, text in zip(outs, texts):
                     out.write(text)
-                if training is None:
-                    training = learnt
-                else:
-                    training.absorb(learnt)
-                for chunk in parsed:
-                    fitter.take(*chunk)
+                training = importer.learn(training, learnt, parsed, fitter)
             constant = training.constant(scan)
         rows = importer.split_rows(counts)
         description = importer.describe(args.output_dir, settings, args.source, columns, numeric, classes, rows,
@@ -153,25 +146,24 @@ def run(context, args) -> int:
             count = parts if split == "train" else 1
             first = starts[number] if split == "train" else 0
             pieces = [[] for _ in range(count)]
-            rows = (row for _, row in features.csv_rows(io.StringIO(text)))
-            while chunk := list(itertools.islice(rows, features.CHUNK_ROWS)):
-                given = None if split == "test" else [row.pop(columns.label) for row in chunk]
-                where = features.Lines(raw / f"{split}.csv", list(range(len(chunk))))
-                for piece, texts_of_part in zip(pieces, features.chunk_texts(parameters, description, given, chunk,
-                                                                             where, first, count)):
+            width = len(columns.names) - (split == "test")  # a test row has no label
+            for lines, rows in features.csv_chunks(io.StringIO(text), features.CHUNK_ROWS):
+                by_column = features.columns_of(rows, width)
+                given = None if split == "test" else list(by_column.pop(columns.label))
+                where = features.Lines(raw / f"{split}.csv", list(lines))
+                for piece, texts_of_part in zip(pieces, features.chunk_texts(parameters, description, given,
+                                                                             by_column, where, first, count)):
                     piece.append(texts_of_part)
-                first += len(chunk)
+                first += len(rows)
             out.append(["".join(piece) for piece in pieces])
         return out
     transformed = splits.zipWithIndex().map(lambda pair: _attempt(transform, (pair[1], _result(pair[0])))) \
         .persist(StorageLevel.DISK_ONLY)
     transformed.count()
     processed = args.processed_dir
-    targets = {"train": ([processed / "train" / "train.csv"] if parts == 1 else
-                         [processed / "train" / f"part-{index:05d}.csv" for index in range(parts)]),
-               "validation": [processed / "validation" / "validation.csv"], "test": [processed / "test" / "test.csv"]}
-    handles = {split: [open(_made(path), "w", encoding="utf-8", newline="") for path in paths]
-               for split, paths in targets.items()}
+    handles = {split: [open(path, "w", encoding="utf-8", newline="")
+                       for path in features.split_targets(processed, split, parts if split == "train" else 1)]
+               for split in features.SPLITS}
     try:
         for done in transformed.toLocalIterator():
             for split, texts in zip(features.SPLITS, _result(done)):
@@ -185,11 +177,6 @@ def run(context, args) -> int:
     splits.unpersist()
     transformed.unpersist()
     return importer.finish(args, description)
-
-
-def _made(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _attempt(work, *arguments):

@@ -3,7 +3,10 @@ every place that runs it: a link in a function's or source folder's, a bundle in
 from __future__ import annotations
 
 import ast
+import csv
 import io
+import math
+import random
 import re
 import subprocess
 import sys
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from contract import bundle as bundler
-from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number
+from contract.data import MISSING, NUMBER, TASKS, BadInput, columns_of, csv_chunks, finite_number, floats_of, stripped
 from stacks.constructs.job_script import job_script
 from stacks.constructs.source_archive import source_archive
 from offline.runtimes.spark_jobs import SPARK_PYTHON
@@ -69,6 +72,51 @@ def test_the_grammar_reads_numbers_as_the_training_data_does():
         assert finite_number(text) is None, text
     assert NUMBER.fullmatch("1e999") and "" in MISSING and issubclass(BadInput, ValueError)
     assert TASKS == ("binary", "multiclass", "regression")
+
+
+def test_a_columns_floats_are_the_grammars_value_by_value():
+    """floats_of reads a whole column at C speed; it must take exactly what NUMBER takes (and MISSING as NaN), and
+    give float()'s value, whichever of its two ways (every value, or each distinct one) it goes."""
+    rng = random.Random(7)
+    alphabet = "0123456789.+-eE _naifINFx٣\n"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(20000)]
+    texts += sorted(MISSING) + ["1e999", "-1e999", "1.5e-3", "+.5", "5.", "-0"]
+    for text in texts:
+        got = floats_of((text,))
+        if text in MISSING:
+            assert got is not None and math.isnan(got[0]), text
+        elif NUMBER.fullmatch(text):
+            assert got == [float(text)], text
+        else:
+            assert got is None, text
+    numbers = [t for t in texts if NUMBER.fullmatch(t) and math.isfinite(float(t))]
+    column = tuple(rng.choice(numbers[:5] + ["", "NA"]) for _ in range(100))  # few distinct: read once each
+    assert [repr(x) for x in floats_of(column)] == [repr(math.nan if t in MISSING else float(t)) for t in column]
+    assert floats_of(column + ("1.2.3",)) is None and floats_of(tuple(numbers) + ("inf",)) is None
+
+
+def test_the_chunked_reader_gives_every_rows_lines_and_values_as_a_row_by_row_read():
+    rng = random.Random(3)
+    spaces = ["", " ", "\t", "\xa0", "\x1c", "\u2003"]
+    lines = []
+    for number in range(300):
+        cells = [rng.choice(spaces) + rng.choice(["a", "1.5", "", "New York"]) + rng.choice(spaces) for _ in range(3)]
+        if number % 50 == 7:
+            cells[1] = '"two\nlines"'
+        lines.append(",".join(cells) if number % 40 != 3 else "")  # a blank line now and then
+    text = "\n".join(lines) + "\n"
+    expected = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for row in reader:
+        if row:
+            expected.append((reader.line_num + 9, stripped(row)))
+    got = []
+    for numbers, rows in csv_chunks(io.StringIO(text, newline=""), 17, first_line=10):
+        by_column = columns_of(rows, 3)
+        assert by_column is not None and [list(r) for r in zip(*by_column)] == [stripped(r) for r in rows]
+        got += list(zip(numbers, map(stripped, rows)))
+    assert got == expected
+    assert columns_of((["a", "b"], ["c"]), 2) is None
 
 
 # -- what ships ---------------------------------------------------------------------------------------------------

@@ -267,7 +267,11 @@ def test_a_file_source_names_the_file(tmp_path):
         "numbers-binary", "two-labels-multiclass", "one-number-two-spellings", "text-regression", "inf-regression",
         "unknown-task", "drop-unknown", "categorical-unknown", "categorical-label", "bias-unknown", "drop-all",
         "nothing-varies", "huge-field"])
-def test_data_problems_are_named_before_any_job(tmp_path, capsys, text, settings, message):
+@pytest.mark.parametrize("chunk_rows", [3, 20_000])
+def test_data_problems_are_named_before_any_job(tmp_path, capsys, monkeypatch, text, settings, message, chunk_rows):
+    """Chunks of 3 rows: most rows are taken a chunk at once, the first one of interest row by row; one chunk: the
+    row-by-row way throughout. Both name the same problem."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
     assert message in refused(tmp_path, {"data.csv": text}, capsys, **settings)
 
 
@@ -286,9 +290,12 @@ def test_data_problems_are_named_before_any_job(tmp_path, capsys, text, settings
      "column 'k' has no value in any of the 28 rows of the training split, nor in any other row of the data set"),
 ], ids=["constant-in-training", "constant-with-missing", "constant-number-spellings", "empty-in-training",
         "empty-everywhere"])
-def test_a_column_without_signal_is_dropped_with_a_notice_that_names_it(tmp_path, capsys, text, settings, notice):
+@pytest.mark.parametrize("chunk_rows", [3, 20_000])
+def test_a_column_without_signal_is_dropped_with_a_notice_that_names_it(tmp_path, capsys, monkeypatch, text, settings,
+                                                                        notice, chunk_rows):
     """A constant (or empty) column cannot be learned from or standardized, but harms nothing: the data set is
     trained on without it, and the notice says so (the job's log, its summary, dataset.json)."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
     output = run_import(tmp_path, {"data.csv": text}, **settings)
     description = json.loads((output / "raw" / "dataset.json").read_text(encoding="utf-8"))
     assert description["notices"] == [f"{notice}; dropped, as it carries no signal"]
@@ -505,10 +512,10 @@ def test_a_processing_jobs_message_file_is_its_exit_message(sagemaker, unit, tim
 
 def test_the_data_job_preprocesses_as_the_features_script_would_on_its_splits(tmp_path, monkeypatch):
     """One job, one read of the data: the preprocessing learns the training split while it is written (a chunk of
-    FIT_ROWS at a time) and gives, byte for byte, what processing/features.py gives on the raw splits alone; the
+    CHUNK_ROWS at a time, its units side by side) and gives, byte for byte, what processing/features.py gives on the raw splits alone; the
     column dropped as constant is left out of both; nothing of the fitting is left in the output."""
     features = load_processing_module("features")
-    monkeypatch.setattr(importer, "FIT_ROWS", 7)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 7)
     monkeypatch.setattr(features, "STATS_BLOCK", 16)
     monkeypatch.setattr(importer, "load_script", lambda path, name: features)
     rng = random.Random(3)
@@ -556,9 +563,12 @@ def _state(thing) -> dict:
     return {name: value for name, value in vars(thing).items() if name not in ("settings", "columns", "files")}
 
 
-def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_path):
-    """What the Spark data job relies on: a file's scan and a file's training rows, taken in one by one in the
-    files' order, give exactly what one pass over all of them gives, and so the same split."""
+@pytest.mark.parametrize("chunk_rows", [4, 20_000])
+def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_path, monkeypatch, chunk_rows):
+    """What the data job's units (side by side, or on Spark) rely on: a file's scan and a file's training rows,
+    taken in one by one in the files' order, give exactly what one pass over all of them gives, and so the same
+    split; whether a chunk is taken at once or row by row."""
+    monkeypatch.setattr(importer, "CHUNK_ROWS", chunk_rows)
     (tmp_path / "input").mkdir()
     for name, text in FOLDED.items():
         (tmp_path / "input" / name).write_text(text)
@@ -576,11 +586,10 @@ def test_the_scans_of_each_file_folded_in_order_are_the_scan_of_them_all(tmp_pat
     trainings = []
     for number, source in enumerate(files):
         texts = [io.StringIO() for _ in range(4)]
-        writers = tuple(csv.writer(text, lineterminator="\n") for text in texts)
-        importer.split_file(source, whole.columns, classes, counts[number], 9, number, writers, training)
+        importer.split_file(source, whole.columns, classes, counts[number], 9, number, tuple(texts), training)
         trainings.append(importer.Training(whole.columns, numeric, later=number > 0))
         importer.split_file(source, whole.columns, classes, counts[number], 9, number,
-                            tuple(csv.writer(io.StringIO()) for _ in range(4)), trainings[-1])
+                            tuple(io.StringIO() for _ in range(4)), trainings[-1])
         outputs.append([text.getvalue() for text in texts])
     for later in trainings[1:]:
         trainings[0].absorb(later)
@@ -641,14 +650,16 @@ def test_a_later_units_training_rows_name_the_category_one_too_many_in_the_read_
     files = two_files(tmp_path, "label,c\n0,u\n1,v\n", "label,c\n0,w\n1,x\n0,y\n1,z\n")  # b: too many too
     columns = importer.Scan(settings, files[:1]).columns
     trainings = [importer.Training(columns, [], later=number > 0) for number in range(2)]
+    def rows(source):
+        return [row for lines, chunk in importer.read_header(source, columns.names)[1] for row in zip(lines, chunk)]
     for training, source in zip(trainings, files):
-        for line, values in importer.read_header(source, columns.names)[1]:
+        for line, values in rows(source):
             training.add(source.uri, line, values)  # every row a training row
     with pytest.raises(importer.InvalidDataset) as folded:
         trainings[0].absorb(trainings[1])
     whole = importer.Training(columns, [])
     with pytest.raises(importer.InvalidDataset) as one:
         for source in files:
-            for line, values in importer.read_header(source, columns.names)[1]:
+            for line, values in rows(source):
                 whole.add(source.uri, line, values)
     assert str(folded.value) == str(one.value) and str(one.value).startswith(f"{SOURCE}b.csv line 3, column 'c': 'x' ")

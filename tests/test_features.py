@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract import workers as workers_module
 from contract.bundle import bundle
 from offline.runtimes.serving import SklearnFramework
 from tests.conftest import ROOT, load_processing_module
@@ -293,7 +294,7 @@ def test_the_moments_are_merged_blockwise_within_rounding_of_numpys(tmp_path, mo
                "label_column": "y", "classes": None}
     fitter = features.Fitter(dataset, tmp_path)
     for start in range(0, len(rows), 333):
-        fitter.add(rows[start:start + 333], lambda i: "row")
+        fitter.add(list(zip(*rows[start:start + 333])), lambda i: "row")
     fitted = fitter.parameters(tmp_path / "train.csv")["numeric"]["x"]
     present = np.array([float(r[0]) for r in rows if r[0]])
     imputed = np.where([r[0] == "" for r in rows], np.median(present), [float(r[0] or "nan") for r in rows])
@@ -311,7 +312,7 @@ def test_worker_processes_transform_the_chunks_to_the_same_bytes_and_name_the_fi
     monkeypatch.setattr(features, "CHUNK_ROWS", 7)
     written = {}
     for workers in (1, 3):
-        monkeypatch.setattr(features, "WORKERS", workers)
+        monkeypatch.setattr(workers_module, "WORKERS", workers)
         assert features.process(raw, tmp_path / f"w{workers}", train_parts=2)["rows"]["test"] == 200
         written[workers] = {p.relative_to(tmp_path / f"w{workers}"): p.read_bytes()
                             for p in (tmp_path / f"w{workers}").rglob("*") if p.is_file()}
