@@ -6,12 +6,8 @@ first container), evaluation, the baseline, the monitor, the script-mode example
 read these. Standard library only, and no `from __future__` import: a job's script gets this module bundled into
 its one file (stacks/constructs/job_script.py), a function's or a source folder's gets it as a link.
 """
-import csv
-import itertools
 import math
-import operator
 import re
-from typing import Iterator
 
 # What the kit learns: the model contract's `task` setting, the import job's, evaluation's and training's.
 TASKS = ("binary", "multiclass", "regression")
@@ -52,44 +48,24 @@ def floats_of(values: "tuple[str, ...] | list[str]") -> "list[float] | None":
         return None
 
 
-def csv_chunks(handle, size: int, first_line: int = 1) -> "Iterator[tuple[tuple[int, ...], tuple[list[str], ...]]]":
-    """(line numbers, rows as read) of up to `size` non-blank CSV rows at a time; the first line of `handle` is
-    line `first_line`. The reader's work stays in C: no Python per row. A csv.Error gets the line the reader
-    stopped at as its `line`. Values keep their surrounding spaces: `stripped` or `columns_of` take them off."""
-    reader = csv.reader(handle)
-    numbered = zip(reader, map(operator.attrgetter("line_num"), itertools.repeat(reader)))
-    offset = first_line - 1
-    while True:
-        try:
-            chunk = list(itertools.islice(numbered, size))
-        except csv.Error as error:
-            error.line = reader.line_num + offset  # where the reader stopped, for the caller's message
-            raise
-        if not chunk:
-            return
-        rows, lines = zip(*chunk)
-        if [] in rows:  # a blank line holds no row
-            rows, lines = zip(*((row, line) for row, line in chunk if row)) if any(rows) else ((), ())
-        if rows:
-            yield (tuple(line + offset for line in lines) if offset else lines), rows
+_PLAIN_BYTES = b"0123456789.+-\n"  # no exponent: no NUMBER of at most 300 of these is beyond a float64
+_TWO_DOTS = re.compile(r"\.[0-9]*\.")
+_NO_DIGIT = ("\n-\n", "\n+\n", "\n.\n", "\n-.\n", "\n+.\n")
 
 
-def stripped(row: "list[str]") -> "list[str]":
-    """A row's values without their surrounding spaces: every reader of the kit's takes a value so."""
-    return list(map(str.strip, row))
-
-
-def columns_of(rows: "tuple[list[str], ...]", width: int) -> "list[tuple[str, ...]] | None":
-    """The rows' values by column, each without its surrounding spaces (as `stripped`), or None when a row is not
-    `width` values wide. A column with no white space in it at all is taken as it is: no strip per value."""
-    if set(map(len, rows)) != {width}:
-        return None
-    columns = list(zip(*rows))
-    for index, column in enumerate(columns):
-        text = "".join(column)
-        if text.split(None, 1) not in ([], [text]):
-            columns[index] = tuple(map(str.strip, column))
-    return columns
+def finite_numbers(values: "tuple[str, ...] | list[str]") -> bool:
+    """Whether every value is MISSING or a finite NUMBER, as floats_of would tell, without reading the numbers:
+    values of digits, signs and points only are checked as text (a sign only first, one point at most, a digit
+    at least), several times faster; any other column is read by floats_of."""
+    if not MISSING.isdisjoint(values):
+        values = list(map(_BLANK.get, values, values))
+    text = "\n" + "\n".join(values) + "\n"
+    if (text.isascii() and not text.encode().translate(None, _PLAIN_BYTES) and text.count("\n") == len(values) + 1
+            and max(map(len, values)) <= 300):
+        return (text.count("-") == text.count("\n-") and text.count("+") == text.count("\n+")
+                and not any(case in text for case in _NO_DIGIT) and not _TWO_DOTS.search(text))
+    floats = floats_of(values)
+    return floats is not None and math.inf not in floats and -math.inf not in floats
 
 
 class BadInput(ValueError):

@@ -24,7 +24,8 @@ def _call(item):
 
 def in_order(function: Callable, items: Iterable, workers: "int | None" = None) -> Iterator:
     """function(item) for each item, computed side by side in `workers` (WORKERS) forked processes, yielded in the
-    items' order. One item or worker, or a system without fork: computed here, one after the other."""
+    items' order. One item or worker, or a system without fork: computed here, one after the other. (A process
+    whose other threads hold locks, a Spark driver's, passes workers=1: a forked child could wait on one forever.)"""
     items = list(items)
     workers = min(len(items), WORKERS if workers is None else workers)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():

@@ -21,7 +21,8 @@ What is fitted, on the training split only:
   depend neither on how the data is read nor on numpy's release), within a relative 1e-14 of numpy's over the whole
   column (tests/test_features.py). Applying the
   fit, forked worker processes (one a CPU, at most 8) transform chunks side by side while the job reads the next
-  ones, and the chunks are written in their order: the same bytes as one process writes;
+  ones, and the chunks are written in their order: the same bytes as one process writes. In the data job the
+  import keeps each unit's rows by column, its numbers read once (Spill), and the units are transformed from there;
 - categorical columns: one 0/1 column per category of the training split, sorted as text and named
   `column=category`; a missing value, or a category the training split did not have, is all zeros;
 - dropped columns: removed;
@@ -48,7 +49,6 @@ import importlib
 import io
 import itertools
 import json
-import marshal
 import math
 import shutil
 import sys
@@ -59,7 +59,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from contract.data import MISSING, TASKS, BadInput, columns_of, csv_chunks, finite_number, floats_of, stripped
+from contract.chunks import columns_of, csv_chunks, pack_columns, records, stripped, unpack_columns, write_record
+from contract.data import MISSING, TASKS, BadInput, finite_number, floats_of
 from contract.workers import in_order
 
 SPLITS = ("train", "validation", "test")
@@ -156,8 +157,11 @@ def split_chunks(input_dir: Path, split: str, dataset: dict) -> Iterator[tuple[l
         raise BadInput(f"{path} has no rows")
 
 
-def numbers(values: tuple[str, ...] | list[str], column: str, where: Where) -> np.ndarray:
-    """A column's numbers, NaN where a value is missing; anything else that is not a finite number is refused."""
+def numbers(values: tuple[str, ...] | list[str] | np.ndarray, column: str, where: Where) -> np.ndarray:
+    """A column's numbers, NaN where a value is missing; anything else that is not a finite number is refused.
+    Numbers read already (an array: the data job's kept rows, Spill) are taken as they are, copied."""
+    if isinstance(values, np.ndarray):
+        return values.astype(float)
     floats = floats_of(values)
     if floats is not None:
         parsed = np.array(floats, dtype=float)
@@ -241,9 +245,10 @@ class Fitter:
         self.moments[name] = (total, mean + delta * len(block) / total,
                               squares + block_squares + delta * delta * count * len(block) / total)
 
-    def parameters(self, source: Path, dataset: dict | None = None) -> dict:
+    def parameters(self, source: Path, dataset: dict | None = None, workers: int | None = None) -> dict:
         """What was fitted; `source` names the training split in messages. `dataset`, when given, is the final
-        description of the data set: columns it drops since (constant ones) are left out."""
+        description of the data set: columns it drops since (constant ones) are left out. The columns' medians
+        are selected on `workers` CPUs (contract.workers)."""
         dataset = dataset or self.dataset
         names = dataset["features"]
         for name in self.numeric:
@@ -256,11 +261,11 @@ class Fitter:
             raise BadInput(f"{source}, column {empty[0]!r}: every value is missing, so nothing can be fitted; drop "
                            "the column or fill it")
         numeric = {}
-        for index, name in enumerate(self.numeric):
-            if name not in kept(dataset):
-                continue
+        fitted = [(index, name) for index, name in enumerate(self.numeric) if name in kept(dataset)]
+        medians = in_order(lambda item: exact_median(self.spill / f"{item[0]}.f8", self.moments[item[1]][0]), fitted,
+                           workers)
+        for (index, name), median in zip(fitted, medians):
             count, mean, squares = self.moments[name]
-            median = exact_median(self.spill / f"{index}.f8", count)
             # The missing values, imputed with the median, join the moments as a block of that one value.
             missing = self.rows - count
             delta = median - mean
@@ -318,9 +323,18 @@ def _blocks(path: Path) -> Iterator[np.ndarray]:
 def exact_median(path: Path, count: int) -> float:
     """The median of the `count` floats in the file, as numpy's median gives it (the mean of the two middle
     values for an even count)."""
+    high = _kth(path, count // 2)
     if count % 2:
-        return _kth(path, count // 2)
-    return float(np.mean(np.array([_kth(path, count // 2 - 1), _kth(path, count // 2)])))
+        return high
+    # The value just below the middle: the middle one again when at least count // 2 values are no larger
+    # (duplicates), else the largest value below it; one pass.
+    below, largest = 0, -math.inf
+    for block in _blocks(path):
+        lower = block[block < high]
+        below += len(lower)
+        largest = max(largest, float(lower.max())) if len(lower) else largest
+    low = high if below < count // 2 else largest
+    return float(np.mean(np.array([low, high])))
 
 
 def fit(input_dir: Path, dataset: dict) -> dict:
@@ -347,7 +361,7 @@ def transform(parameters: dict, features: list[tuple[str, ...]], where: Where) -
         else:
             categories = parameters["categorical"][name]
             index = {category: position for position, category in enumerate(categories)}
-            codes = np.array([index.get(value, -1) for value in values], dtype=int)  # -1: missing or unseen
+            codes = np.fromiter(map(index.get, values, itertools.repeat(-1)), int, len(values))  # -1: missing, unseen
             blocks.append((codes[:, None] == np.arange(len(categories))).astype(float))
     return np.hstack(blocks)
 
@@ -496,22 +510,23 @@ class Spill:
     def _path(self, unit: int, name: str) -> Path:
         return self.work / f"{unit:05d}" / name
 
-    def keep(self, unit: int, uri: str, split: int, lines: tuple[int, ...], labels: tuple[str, ...],
-             features: list[tuple[str, ...]]) -> None:
-        """A chunk of a unit's rows of split number `split` (SPLITS), with their lines in the file at `uri`."""
-        record = marshal.dumps((uri, lines, None if SPLITS[split] == "test" else labels, features))
+    def keep(self, unit: int, uri: str, numeric: list[bool], split: int, lines: tuple[int, ...],
+             labels: tuple[str, ...], features: list[tuple[str, ...]]) -> list:
+        """A chunk of a unit's rows of split number `split` (SPLITS), with their lines in the file at `uri`; each
+        feature flagged `numeric` is kept as its numbers (read once, here: the import checked them). Returns the
+        features as kept (`parsed` and `transform` take them so)."""
+        kept = [np.array(floats_of(values), dtype=float) if flag else values for flag, values in zip(numeric, features)]
         with open(self._path(unit, f"{SPLITS[split]}.chunks"), "ab") as handle:
-            handle.write(len(record).to_bytes(8, "little") + record)  # marshal.load reads a file in tiny pieces
+            write_record(handle, (uri, lines, pack_columns([None if SPLITS[split] == "test" else labels] + [
+                values.tobytes() if flag else values for flag, values in zip(numeric, kept)])))
+        return kept
 
     def chunks(self, unit: int, split: str) -> Iterator[tuple[tuple[str, ...] | None, list[tuple[str, ...]], Where]]:
         """(labels, features by column, where) of each kept chunk of a unit's rows of a split, as split_chunks."""
-        path = self._path(unit, f"{split}.chunks")
-        if not path.exists():
-            return
-        with open(path, "rb") as handle:
-            while size := handle.read(8):
-                uri, lines, labels, features = marshal.loads(handle.read(int.from_bytes(size, "little")))
-                yield labels, features, Lines(uri, lines)
+        for uri, lines, packed in records(self._path(unit, f"{split}.chunks")):
+            labels, *features = unpack_columns(packed)
+            yield labels, [np.frombuffer(values) if isinstance(values, bytes) else values
+                           for values in features], Lines(uri, lines)
 
     def process(self, rows: list[dict[str, int]], parameters: dict, dataset: dict, output_dir: Path,
                 train_parts: int) -> dict:

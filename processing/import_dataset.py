@@ -2,10 +2,14 @@
 one data job, with --processed-dir) fit the preprocessing on the training split and apply it to every split.
 
 A SageMaker Processing script (scikit-learn image, Python 3.9, standard library only for the import) that streams
-the data, so a data set of any size fits: pass 1 reads every *.csv under --input-dir (sorted by path) and checks
-every value, types each feature column (numeric when every value it holds is a number, else categorical) and counts
-the rows of each label; pass 2 reads the files again and writes each row to the split that a seeded shuffle gave
-it. Only one byte per row (its split) is held in memory, never the rows.
+the data, so a data set of any size fits. Its units of work are the *.csv files under --input-dir (sorted by
+path), a file above --part-bytes cut into parts at line breaks (`parts`), taken side by side on every CPU
+(contract/workers.py) and folded in their order, so the result is one pass's: pass 1 checks every value, types
+each feature column (numeric when every value it holds is a number, else categorical) and counts the rows of each
+label; pass 2 reads the units again and writes each row to the split that a seeded shuffle gave it. Rows are read
+CHUNK_ROWS at a time and checked column by column in C; a chunk with a row of interest (a first value, a new
+label, a value that is no number) is taken row by row, so the row named is the one a row-by-row read names.
+Memory holds a chunk a worker, never the data set.
 
 Outputs under --output-dir: raw/train.csv and raw/validation.csv (header, every column in the data set's order),
 raw/test.csv (no header, no label: the rows a client sends), test-labels/labels.csv (their labels, line-aligned)
@@ -39,9 +43,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from contract.data import MISSING, NUMBER, TASKS, BadInput, columns_of, csv_chunks, floats_of, stripped
+from contract.chunks import columns_of, csv_chunks, pack_columns, records, stripped, unpack_columns, write_record
+from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_numbers, floats_of
 from contract.scripts import load_script
 from contract.workers import in_order
 
@@ -72,11 +77,6 @@ def _overflows(number: str) -> bool:
     """Whether a NUMBER text is beyond a float64. Only an exponent or a very long text can be: float() on every
     value would cost the scan dearly."""
     return ("e" in number or "E" in number or len(number) > 300) and not math.isfinite(float(number))
-
-
-def _unbounded(floats: list[float] | None) -> bool:
-    """Whether floats_of found a value that is no number, or an infinite one."""
-    return floats is None or math.inf in floats or -math.inf in floats
 
 
 def _missing(values: tuple[str, ...]) -> int:
@@ -305,10 +305,11 @@ class Scan:
     gives: the Spark data job scans each file on its own, side by side, and folds the scans in the files' order."""
 
     def __init__(self, settings: Settings, files: list[Source], columns: Columns | None = None,
-                 later: bool = False) -> None:
+                 later: bool = False, keep: Path | None = None) -> None:
         """Scans `files`; with `columns` (the first file's of the data set), the first of them is a later file. A
         `later` scan, to be absorbed, keeps one label past MAX_LABELS instead of refusing it, so that the fold
-        names the label one scan of them all would name."""
+        names the label one scan of them all would name. With `keep`, the rows read are kept in that file, a
+        chunk a record by column (split_file reads them from there rather than parse the CSV again)."""
         self.settings, self.files, self.later = settings, files, later
         self.rows = 0
         self.labels: dict[str, int] = {}  # label text -> rows (classification)
@@ -326,14 +327,15 @@ class Scan:
         self.valued: set[int] = set()  # kept columns holding a value somewhere
         self.missing: dict[int, int] = {}  # missing values of the columns that may be numeric
         self.unvalued = sorted(columns.listed)  # categorical columns as set, no value seen yet
-        for number, source in enumerate(files):
-            if number:
-                header, rows = read_header(source, columns.names)
-            before, counted = dict(self.labels), self.rows
-            self._scan(source, rows)
-            self.file_rows.append(self.rows - counted)
-            self.file_labels.append({label: count - before.get(label, 0) for label, count in self.labels.items()
-                                     if count != before.get(label, 0)})
+        with open(keep, "wb") if keep else contextlib.nullcontext() as kept:
+            for number, source in enumerate(files):
+                if number:
+                    header, rows = read_header(source, columns.names)
+                before, counted = dict(self.labels), self.rows
+                self._scan(source, rows, kept)
+                self.file_rows.append(self.rows - counted)
+                self.file_labels.append({label: count - before.get(label, 0) for label, count in self.labels.items()
+                                         if count != before.get(label, 0)})
         self.valued.update(self.constant, self.unbounded)
 
     def absorb(self, later: "Scan") -> None:
@@ -367,13 +369,16 @@ class Scan:
         self.valued |= later.valued
         self.unvalued = [i for i in self.unvalued if i not in self.valued]
 
-    def _scan(self, source: Source, chunks: Chunks) -> None:
-        """Checks and counts the rows of one file: a chunk at once, or row by row where a row needs its place."""
+    def _scan(self, source: Source, chunks: Chunks, kept=None) -> None:
+        """Checks and counts the rows of one file: a chunk at once, or row by row where a row needs its place;
+        each chunk kept by column in `kept` (a binary file), when given."""
         width = len(self.columns.names)
         for lines, rows in chunks:
             columns = columns_of(rows, width)
             if columns is None or not self._chunk(columns, len(rows)):
-                self._rows(source, zip(lines, map(stripped, rows)))
+                self._rows(source, zip(lines, map(stripped, rows)))  # refuses a row of another width
+            if kept is not None:
+                write_record(kept, (lines, pack_columns(columns)))
 
     def _chunk(self, columns: list[tuple[str, ...]], count: int) -> bool:
         """Takes in a chunk of rows at once, column by column in C, when none of them is anything but counted: every
@@ -383,7 +388,7 @@ class Scan:
         row with something to say is the one named, whatever the chunk size."""
         labels, counts = columns[self.columns.label], None
         if self.settings.task == "regression":
-            if not MISSING.isdisjoint(labels) or _unbounded(floats_of(labels)):
+            if not MISSING.isdisjoint(labels) or not finite_numbers(labels):
                 return False
         else:
             counts = collections.Counter(labels)
@@ -392,13 +397,12 @@ class Scan:
         missing, varying = {}, []
         for index in self.maybe_numeric:
             values = columns[index]
-            floats = floats_of(values)
-            if _unbounded(floats):
+            if not finite_numbers(values):
                 return False
             missing[index] = _missing(values)
             if index in self.varies:
                 continue
-            varies = _varies(self.constant.get(index), floats, missing[index])
+            varies = _varies(self.constant.get(index), floats_of(values), missing[index])
             if varies is None:
                 return False  # the column's first value: its place is kept
             if varies:
@@ -700,14 +704,14 @@ def groups_of(scan: Scan, classes: list[str] | None) -> list[list[int]]:
 
 
 def split_file(source: Source, columns: Columns, classes: list[str] | None, counts: list[tuple[int, int, int]],
-               seed: int, number: int, outs: tuple, training: Training,
-               fit: Callable[[list[tuple[str, ...]], Callable[[int], str]], None] | None = None,
-               keep: Callable[[int, tuple[int, ...], tuple[str, ...], list[tuple[str, ...]]], None] | None = None) -> None:
+               seed: int, number: int, outs: tuple, training: Training, fit: Callable | None = None,
+               keep: Callable | None = None, kept: Iterable[tuple] | None = None) -> None:
     """Pass 2 for one file (the data set's file `number`): each row, as written, to its split's text file in
-    `outs` (train, validation, test without the label, and the test labels); the training rows learnt by `training` and handed
-    to `fit` (features.Fitter.add) a chunk at a time, by column (every feature in the data set's order), with
-    where each row came from; each split's rows of a chunk handed to `keep` (the split's index, their lines,
-    their labels and their features by column)."""
+    `outs` (train, validation, test without the label, and the test labels); the training rows learnt by
+    `training` and handed to `fit` (features.Fitter.add) a chunk at a time, by column (every feature in the data
+    set's order), with where each row came from; each split's rows of a chunk handed to `keep` (the split's
+    index, their lines, their labels and their features by column). The rows are read from the file, or from
+    the records its Scan `kept`."""
     group_of = {label: index for index, label in enumerate(classes or [])}
     # Each group's splits in the order its rows come; a row takes the next split of its group.
     groups = [iter(file_assignment(group, seed, number, index)) for index, group in enumerate(counts)]
@@ -716,9 +720,12 @@ def split_file(source: Source, columns: Columns, classes: list[str] | None, coun
     features = [i for i in range(len(columns.names)) if i != label]
     features_of = operator.itemgetter(*features) if len(features) > 1 else lambda row: (row[features[0]],)
     train, validation, test, labels = outs
-    _, chunks = read_header(source, columns.names)
-    for lines, read in chunks:
-        by_column = columns_of(read, len(columns.names))
+    if kept is None:
+        read = read_header(source, columns.names)[1]
+        chunks = ((lines, columns_of(rows, len(columns.names))) for lines, rows in read)
+    else:
+        chunks = ((lines, unpack_columns(packed)) for lines, packed in kept)
+    for lines, by_column in chunks:
         if by_column is None:  # the scan found every row as wide as the header
             raise RuntimeError(f"{source.uri} changed while the job read it; run the job again")
         rows = list(zip(*by_column))
@@ -793,13 +800,20 @@ def raw_splits(output: Path, names: list[str]) -> Iterator[list]:
 
 
 PIECES = ("train", "validation", "test", "labels")  # a unit's raw pieces, in raw_splits' order
+ROWS = "rows.chunks"  # a unit's rows as its scan read them
 
 
-def scan_units(settings: Settings, units: list[Source]) -> Scan:
+def scan_units(settings: Settings, units: list[Source], work: Path) -> Scan:
     """Pass 1: each unit (a file, or a part of a large one: `parts`) scanned on its own, on every CPU
-    (contract.workers), and the scans folded in the units' order (Scan.absorb): what one scan of them all gives."""
+    (contract.workers), its rows kept by column in its folder under `work` (ROWS), and the scans folded in the
+    units' order (Scan.absorb): what one scan of them all gives."""
     first = Columns(settings, units[0], read_header(units[0], None)[0])
-    scans = in_order(lambda unit: Scan(settings, [unit[1]], first, unit[0] > 0), enumerate(units))
+
+    def scan(unit: tuple[int, Source]) -> Scan:
+        number, source = unit
+        (work / f"{number:05d}").mkdir()
+        return Scan(settings, [source], first, number > 0, work / f"{number:05d}" / ROWS)
+    scans = in_order(scan, enumerate(units))
     scan = next(scans)
     for later in scans:
         scan.absorb(later)
@@ -807,28 +821,32 @@ def scan_units(settings: Settings, units: list[Source]) -> Scan:
 
 
 def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path, work: Path, fitter=None,
-                 keep: Callable[[int, int, str, tuple, tuple, list], None] | None = None) -> tuple[
-                     list[list[tuple[int, int, int]]], dict[int, str]]:
+                 spill=None) -> tuple[list[list[tuple[int, int, int]]], dict[int, str]]:
     """Pass 2: each unit's rows to their splits, as written, on every CPU, each unit's pieces in a folder of its
     own under `work`, appended to the raw splits in the units' order; returns split_counts (each unit's rows of
     each group in each split) and the kept columns that are constant in the training split with their notices.
-    A `fitter` (features.Fitter) learns the preprocessing from the training rows, in the units' order; `keep`
-    gets each unit's rows of each split by column as split_file gives them, with the unit's number and file."""
+    A `fitter` (features.Fitter) learns the preprocessing from the training rows, in the units' order; a `spill`
+    (features.Spill) keeps each unit's rows of each split by column, for the transform."""
     counts = split_counts(groups_of(scan, classes), seed)
     columns, numeric = scan.columns, scan.numeric()
+    flags = [index in numeric for index in columns.features]
 
     def split(unit: tuple[int, Source]) -> tuple[Training, list]:
         number, source = unit
         folder = work / f"{number:05d}"
-        folder.mkdir()
         training, parsed = Training(columns, numeric, number > 0), []
+
+        def keep(split: int, lines: tuple[int, ...], labels: tuple[str, ...], features: list[tuple]) -> None:
+            if spill is not None:  # the numbers read once, for the fitter and the transform alike
+                features = spill.keep(number, source.uri, flags, split, lines, labels, features)
+            if split == 0 and fitter is not None:
+                parsed.append(fitter.parse(features, lambda index: f"{source.uri} line {lines[index]}"))
         with contextlib.ExitStack() as stack:
             pieces = [stack.enter_context(open(folder / f"{name}.csv", "w", encoding="utf-8", newline=""))
                       for name in PIECES]
-            split_file(source, columns, classes, counts[number], seed, number,
-                       tuple(pieces), training,
-                       None if fitter is None else lambda features, where: parsed.append(fitter.parse(features, where)),
-                       None if keep is None else lambda *chunk: keep(number, source.uri, *chunk))
+            split_file(source, columns, classes, counts[number], seed, number, tuple(pieces), training, keep=keep,
+                       kept=records(folder / ROWS))
+        (folder / ROWS).unlink()
         return training, parsed
     training = None
     with raw_splits(output, columns.names) as handles:
@@ -862,16 +880,16 @@ def unit_rows(counts: list[list[tuple[int, int, int]]]) -> list[dict[str, int]]:
 
 def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str, work: Path,
                    new_fitter: Callable[[dict], Any] | None = None, part_bytes: int = PART_BYTES,
-                   keep: Callable | None = None) -> tuple[dict, Any, list[dict[str, int]]]:
+                   spill=None) -> tuple[dict, Any, list[dict[str, int]]]:
     """Checks and splits the data set, its units side by side, using `work` for their pieces; returns its
     description, with `new_fitter` (the column kinds -> a features.Fitter) the fitter that learnt the
-    preprocessing from the training split as it was written, and each unit's rows of each split. `keep`: as
+    preprocessing from the training split as it was written, and each unit's rows of each split. `spill`: as
     write_splits."""
-    scan = scan_units(settings, parts(sources(input_dir, source), part_bytes))
+    scan = scan_units(settings, parts(sources(input_dir, source), part_bytes), work)
     classes = scan.classes()
     numeric = scan.numeric()
     fitter = None if new_fitter is None else new_fitter(kinds(scan.columns, numeric))
-    counts, constant = write_splits(scan, classes, seed, output, work, fitter, keep)
+    counts, constant = write_splits(scan, classes, seed, output, work, fitter, spill)
     description = describe(output, settings, source, scan.columns, numeric, classes, split_rows(counts), constant)
     return description, fitter, unit_rows(counts)
 
@@ -1000,8 +1018,7 @@ def run_job(args: argparse.Namespace) -> int:
                                 args.bias_columns)
             description, fitter, rows = import_dataset(
                 args.input_dir, args.output_dir, settings, args.seed, args.source, work,
-                None if features is None else lambda kinds: features.Fitter(kinds, work), args.part_bytes,
-                None if spill is None else spill.keep)
+                None if features is None else lambda kinds: features.Fitter(kinds, work), args.part_bytes, spill)
         except InvalidDataset as error:
             return refuse(args, f"InvalidDataset: {error}")
         for notice in description["notices"]:

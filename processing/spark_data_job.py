@@ -131,7 +131,7 @@ def run(context, args) -> int:
                                          constant)
         for notice in description["notices"]:
             print(f"notice: {notice}", file=sys.stderr)
-        parameters = fitter.parameters(raw / "train.csv", description)
+        parameters = fitter.parameters(raw / "train.csv", description, workers=1)  # the driver is not forked
 
     # 4. Each file's rows of each split transformed side by side, written in the files' order.
     parts = min(args.train_parts, rows["train"])

@@ -6,6 +6,7 @@ import ast
 import csv
 import io
 import math
+import os
 import random
 import re
 import subprocess
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from contract import bundle as bundler
-from contract.data import MISSING, NUMBER, TASKS, BadInput, columns_of, csv_chunks, finite_number, floats_of, stripped
+from contract.chunks import columns_of, csv_chunks, pack_columns, stripped, unpack_columns
+from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number, finite_numbers, floats_of
 from stacks.constructs.job_script import job_script
 from stacks.constructs.source_archive import source_archive
 from offline.runtimes.spark_jobs import SPARK_PYTHON
@@ -89,6 +91,11 @@ def test_a_columns_floats_are_the_grammars_value_by_value():
             assert got == [float(text)], text
         else:
             assert got is None, text
+        assert finite_numbers((text,)) == (text in MISSING or finite_number(text) is not None), text
+    texts += ["1" * 301, "1" * 400, "-" + "9" * 300, "1\n2"]
+    for _ in range(3000):  # columns of a few values: a bad one anywhere, or none
+        column = tuple(rng.sample(texts, 4))
+        assert finite_numbers(column) == all(t in MISSING or finite_number(t) is not None for t in column), column
     numbers = [t for t in texts if NUMBER.fullmatch(t) and math.isfinite(float(t))]
     column = tuple(rng.choice(numbers[:5] + ["", "NA"]) for _ in range(100))  # few distinct: read once each
     assert [repr(x) for x in floats_of(column)] == [repr(math.nan if t in MISSING else float(t)) for t in column]
@@ -117,6 +124,28 @@ def test_the_chunked_reader_gives_every_rows_lines_and_values_as_a_row_by_row_re
         got += list(zip(numbers, map(stripped, rows)))
     assert got == expected
     assert columns_of((["a", "b"], ["c"]), 2) is None
+
+
+def test_work_spread_over_the_cpus_comes_back_in_order_and_fails_at_the_first_failing_item():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from contract.workers import in_order
+    assert list(in_order(lambda x: x * x, range(30), workers=2)) == [x * x for x in range(30)]
+    assert os.getpid() not in set(in_order(lambda _: os.getpid(), range(8), workers=2))  # done by the workers
+
+    def fails(x):
+        if x in (7, 12):
+            raise ValueError(f"item {x}")
+        return x
+    with pytest.raises(ValueError, match="item 7"):
+        list(in_order(fails, range(30), workers=2))
+
+    def dies(x):
+        if x == 3:
+            os._exit(9)  # as a worker killed for memory ends
+        return x
+    with pytest.raises(BrokenProcessPool):
+        list(in_order(dies, range(6), workers=2))
 
 
 # -- what ships ---------------------------------------------------------------------------------------------------
