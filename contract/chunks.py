@@ -8,6 +8,7 @@ import csv
 import itertools
 import marshal
 import operator
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -52,7 +53,7 @@ def columns_of(rows: "tuple[list[str], ...]", width: int) -> "list[tuple[str, ..
     return columns
 
 
-_JOIN = "\x00"  # joins a column's values in a kept chunk; a column holding it is kept value by value
+JOIN = "\x00"  # joins a column's values in a kept chunk; a column holding it is kept value by value
 
 
 def pack_columns(columns: list) -> list:
@@ -62,14 +63,14 @@ def pack_columns(columns: list) -> list:
     packed = []
     for column in columns:
         if isinstance(column, (tuple, list)):
-            text = _JOIN.join(column)
-            column = text if text.count(_JOIN) == len(column) - 1 else tuple(column)
+            text = JOIN.join(column)
+            column = text if text.count(JOIN) == len(column) - 1 else tuple(column)
         packed.append(column)
     return packed
 
 
 def unpack_columns(packed: list) -> list:
-    return [column.split(_JOIN) if isinstance(column, str) else column for column in packed]
+    return [column.split(JOIN) if isinstance(column, str) else column for column in packed]
 
 
 def write_record(handle, record: tuple) -> None:
@@ -86,3 +87,11 @@ def records(path: Path) -> "Iterator[tuple]":
     with open(path, "rb") as handle:
         while size := handle.read(8):
             yield marshal.loads(handle.read(int.from_bytes(size, "little")))
+
+
+def move_into(piece: Path, target) -> None:
+    """Appends the file `piece` (a worker's output) to `target`, an open text file, byte for byte, and removes it."""
+    target.flush()  # what the text layer holds goes first
+    with open(piece, "rb") as data:
+        shutil.copyfileobj(data, target.buffer, 1 << 20)
+    piece.unlink()

@@ -51,21 +51,33 @@ def floats_of(values: "tuple[str, ...] | list[str]") -> "list[float] | None":
 _PLAIN_BYTES = b"0123456789.+-\n"  # no exponent: no NUMBER of at most 300 of these is beyond a float64
 _TWO_DOTS = re.compile(r"\.[0-9]*\.")
 _NO_DIGIT = ("\n-\n", "\n+\n", "\n.\n", "\n-.\n", "\n+.\n")
+_EXPONENT = re.compile(r"[eE][+-]?[0-9]*")
 
 
-def finite_numbers(values: "tuple[str, ...] | list[str]") -> bool:
-    """Whether every value is MISSING or a finite NUMBER, as floats_of would tell, without reading the numbers:
-    values of digits, signs and points only are checked as text (a sign only first, one point at most, a digit
-    at least), several times faster; any other column is read by floats_of."""
+def missing_among_numbers(values: "tuple[str, ...] | list[str]") -> "int | None":
+    """How many values are MISSING when every other one is a finite NUMBER (as floats_of would tell), else None;
+    without reading most numbers: a value of digits, signs and points is checked as text (a sign only first, one
+    point at most, a digit at least), several times faster; a value with an exponent is read (floats_of), and so
+    is any column holding something else."""
+    missing = 0
     if not MISSING.isdisjoint(values):
         values = list(map(_BLANK.get, values, values))
+        missing = values.count("")
     text = "\n" + "\n".join(values) + "\n"
-    if (text.isascii() and not text.encode().translate(None, _PLAIN_BYTES) and text.count("\n") == len(values) + 1
-            and max(map(len, values)) <= 300):
-        return (text.count("-") == text.count("\n-") and text.count("+") == text.count("\n+")
-                and not any(case in text for case in _NO_DIGIT) and not _TWO_DOTS.search(text))
+    if text.isascii() and text.count("\n") == len(values) + 1 and max(map(len, values)) <= 300:
+        if "e" in text or "E" in text:  # the values with an exponent read exactly, the rest's mantissas as text
+            exponents = [text[text.rfind("\n", 0, at.start()) + 1:text.find("\n", at.end())]
+                         for at in _EXPONENT.finditer(text)]
+            floats = floats_of(exponents)
+            if floats is None or math.inf in floats or -math.inf in floats:
+                return None
+            text = _EXPONENT.sub("", text)
+        if not text.encode().translate(None, _PLAIN_BYTES):
+            plain = (text.count("-") == text.count("\n-") and text.count("+") == text.count("\n+")
+                     and not any(case in text for case in _NO_DIGIT) and not _TWO_DOTS.search(text))
+            return missing if plain else None
     floats = floats_of(values)
-    return floats is not None and math.inf not in floats and -math.inf not in floats
+    return None if floats is None or math.inf in floats or -math.inf in floats else missing
 
 
 class BadInput(ValueError):

@@ -50,7 +50,6 @@ import io
 import itertools
 import json
 import math
-import shutil
 import sys
 import tarfile
 import tempfile
@@ -59,7 +58,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from contract.chunks import columns_of, csv_chunks, pack_columns, records, stripped, unpack_columns, write_record
+from contract.chunks import (columns_of, csv_chunks, move_into, pack_columns, records, stripped, unpack_columns,
+                             write_record)
 from contract.data import MISSING, TASKS, BadInput, finite_number, floats_of
 from contract.workers import in_order
 
@@ -383,11 +383,25 @@ def label_texts(dataset: dict, labels: list[str], where: Where) -> list[str]:
     return [index[text] for text in labels]
 
 
-def csv_text(matrix: np.ndarray, labels: list[str] | None = None) -> str:
+def csv_text(matrix: np.ndarray, labels: list[str] | None = None,
+             groups: list[tuple[int, int]] = ()) -> str:
     """Rows as CSV without header, the label first when given: one format for the training data and for what
     the served model passes on. A number is its repr (the shortest text that reads back as the same 64-bit
-    float) without a trailing ".0"."""
-    columns = [number_texts(column) for column in matrix.T]
+    float) without a trailing ".0". `groups` (one_hot_groups): the one-hot columns, each group written as the
+    text of its row's one category (or none), so a row is a few texts joined rather than one per column."""
+    starts = dict(groups)
+    columns, index = [], 0
+    while index < matrix.shape[1]:
+        width = starts.get(index)
+        if width is None:
+            columns.append(number_texts(matrix[:, index]))
+            index += 1
+            continue
+        block = matrix[:, index:index + width]
+        table = [",".join("1" if column == one else "0" for column in range(width)) for one in range(width + 1)]
+        codes = np.where(block.any(axis=1), block.argmax(axis=1), width)  # width: no category (all zeros)
+        columns.append(list(map(table.__getitem__, codes.tolist())))
+        index += width
     if labels is not None:
         columns.insert(0, labels)
     return "\n".join(map(",".join, zip(*columns))) + "\n" if len(matrix) else ""
@@ -488,8 +502,20 @@ def chunk_texts(parameters: dict, dataset: dict, labels: list[str] | None, featu
     row `first`) goes to part i % parts."""
     processed = transform(parameters, features, where)
     texts = None if labels is None else label_texts(dataset, labels, where)
+    groups = one_hot_groups(parameters)
     return [csv_text(processed[(part - first) % parts::parts],
-                     None if texts is None else texts[(part - first) % parts::parts]) for part in range(parts)]
+                     None if texts is None else texts[(part - first) % parts::parts], groups) for part in range(parts)]
+
+
+def one_hot_groups(parameters: dict) -> list[tuple[int, int]]:
+    """(first output column, width) of each categorical feature's one-hot columns, in `transform`'s output."""
+    groups, start = [], 0
+    for name in kept(parameters):
+        width = len(parameters["categorical"][name]) if name in parameters["categorical"] else 1
+        if name in parameters["categorical"]:
+            groups.append((start, width))
+        start += width
+    return groups
 
 
 def transformed(jobs: Iterator[tuple], parameters: dict, dataset: dict) -> Iterator[list[str]]:
@@ -555,9 +581,7 @@ class Spill:
                        for split in SPLITS}
             for (unit, split), pieces in zip(items, in_order(transform, items)):
                 for target, piece in zip(targets[split], pieces):
-                    with open(piece, encoding="utf-8", newline="") as text:
-                        shutil.copyfileobj(text, target, 1 << 20)
-                    piece.unlink()
+                    move_into(piece, target)
                 self._path(unit, f"{split}.chunks").unlink(missing_ok=True)
         return finish(parameters, totals, output_dir)
 

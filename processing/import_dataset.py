@@ -45,8 +45,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from contract.chunks import columns_of, csv_chunks, pack_columns, records, stripped, unpack_columns, write_record
-from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_numbers, floats_of
+from contract.chunks import (JOIN, columns_of, csv_chunks, move_into, pack_columns, records, stripped,
+                             unpack_columns, write_record)
+from contract.data import MISSING, NUMBER, TASKS, BadInput, floats_of, missing_among_numbers
 from contract.scripts import load_script
 from contract.workers import in_order
 
@@ -388,18 +389,20 @@ class Scan:
         row with something to say is the one named, whatever the chunk size."""
         labels, counts = columns[self.columns.label], None
         if self.settings.task == "regression":
-            if not MISSING.isdisjoint(labels) or not finite_numbers(labels):
+            if missing_among_numbers(labels) != 0:  # a label no number, or missing
                 return False
         else:
-            counts = collections.Counter(labels)
-            if not self.labels.keys() >= counts.keys():
+            # A few classes are counted one by one (a pass in C each); a count short of the rows is a new label.
+            counts = ({label: labels.count(label) for label in self.labels} if len(self.labels) <= 8
+                      else collections.Counter(labels))
+            if sum(counts.values()) != count or not self.labels.keys() >= counts.keys():
                 return False
         missing, varying = {}, []
         for index in self.maybe_numeric:
             values = columns[index]
-            if not finite_numbers(values):
+            missing[index] = missing_among_numbers(values)
+            if missing[index] is None:
                 return False
-            missing[index] = _missing(values)
             if index in self.varies:
                 continue
             varies = _varies(self.constant.get(index), floats_of(values), missing[index])
@@ -723,9 +726,11 @@ def split_file(source: Source, columns: Columns, classes: list[str] | None, coun
     if kept is None:
         read = read_header(source, columns.names)[1]
         chunks = ((lines, columns_of(rows, len(columns.names))) for lines, rows in read)
-    else:
-        chunks = ((lines, unpack_columns(packed)) for lines, packed in kept)
-    for lines, by_column in chunks:
+        chunks = ((lines, by_column, by_column and _plain(map("".join, by_column))) for lines, by_column in chunks)
+    else:  # a packed column is its values joined already, by a character none of them holds
+        chunks = ((lines, unpack_columns(packed), all(isinstance(c, str) for c in packed) and _plain(packed, JOIN))
+                  for lines, packed in kept)
+    for lines, by_column, plain in chunks:
         if by_column is None:  # the scan found every row as wide as the header
             raise RuntimeError(f"{source.uri} changed while the job read it; run the job again")
         rows = list(zip(*by_column))
@@ -737,7 +742,6 @@ def split_file(source: Source, columns: Columns, classes: list[str] | None, coun
             raise RuntimeError(f"{source.uri} changed while the job read it; run the job again")
         chosen = [list(itertools.compress(rows, map(split.__eq__, splits))) for split in range(len(SPLITS))]
         kept, validated, tested = chosen
-        plain = _plain(by_column)
         _write(train, kept, plain)
         _write(validation, validated, plain)
         _write(test, list(map(features_of, tested)), plain and len(features) > 1)
@@ -756,10 +760,12 @@ def split_file(source: Source, columns: Columns, classes: list[str] | None, coun
                 keep(split, split_lines, by_column[label], [by_column[i] for i in features])
 
 
-def _plain(columns: list[tuple[str, ...]]) -> bool:
-    """Whether no value needs quoting in CSV (none holds a comma, a quote or a line break), so that a row's line
+def _plain(texts: Iterable[str], joined_by: str = "") -> bool:
+    """Whether no value needs quoting in CSV (none holds a comma, a quote, a line break or, for Python 3.9's
+    writer, a NUL), given each column's values joined (by a character none of them holds), so that a row's line
     is its values joined by commas: what csv.writer writes then, at a fraction of its cost."""
-    return not any(any(special in text for special in ',"\r\n') for text in map("".join, columns))
+    specials = ',"\r\n\x00'.replace(joined_by, "") if joined_by else ',"\r\n\x00'
+    return not any(any(special in text for special in specials) for text in texts)
 
 
 def _write(out, rows: list[tuple[str, ...]], plain: bool) -> None:
@@ -852,10 +858,7 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     with raw_splits(output, columns.names) as handles:
         for number, (learnt, parsed) in enumerate(in_order(split, enumerate(scan.files))):
             for handle, name in zip(handles, PIECES):
-                piece = work / f"{number:05d}" / f"{name}.csv"
-                with open(piece, encoding="utf-8", newline="") as text:
-                    shutil.copyfileobj(text, handle, 1 << 20)
-                piece.unlink()
+                move_into(work / f"{number:05d}" / f"{name}.csv", handle)
             training = learn(training, learnt, parsed, fitter)
         constant = training.constant(scan)
     return counts, constant

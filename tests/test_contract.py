@@ -18,7 +18,7 @@ import pytest
 
 from contract import bundle as bundler
 from contract.chunks import columns_of, csv_chunks, pack_columns, stripped, unpack_columns
-from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number, finite_numbers, floats_of
+from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number, floats_of, missing_among_numbers
 from stacks.constructs.job_script import job_script
 from stacks.constructs.source_archive import source_archive
 from offline.runtimes.spark_jobs import SPARK_PYTHON
@@ -91,11 +91,13 @@ def test_a_columns_floats_are_the_grammars_value_by_value():
             assert got == [float(text)], text
         else:
             assert got is None, text
-        assert finite_numbers((text,)) == (text in MISSING or finite_number(text) is not None), text
-    texts += ["1" * 301, "1" * 400, "-" + "9" * 300, "1\n2"]
+        number = text in MISSING or finite_number(text) is not None
+        assert missing_among_numbers((text,)) == ((text in MISSING) if number else None), text
+    texts += ["1" * 301, "1" * 400, "-" + "9" * 300, "1\n2", "1e5e5", "e", "1e", "1.5e-7", "-.5E+3", "2e400"]
     for _ in range(3000):  # columns of a few values: a bad one anywhere, or none
         column = tuple(rng.sample(texts, 4))
-        assert finite_numbers(column) == all(t in MISSING or finite_number(t) is not None for t in column), column
+        numbers = all(t in MISSING or finite_number(t) is not None for t in column)
+        assert missing_among_numbers(column) == (sum(t in MISSING for t in column) if numbers else None), column
     numbers = [t for t in texts if NUMBER.fullmatch(t) and math.isfinite(float(t))]
     column = tuple(rng.choice(numbers[:5] + ["", "NA"]) for _ in range(100))  # few distinct: read once each
     assert [repr(x) for x in floats_of(column)] == [repr(math.nan if t in MISSING else float(t)) for t in column]
@@ -193,7 +195,10 @@ def test_a_jobs_bundle_is_its_script_and_the_modules_it_imports_and_runs_alone(s
     """Outside the repository (no contract package anywhere), the bundle starts and answers --help; every line of the
     script but its contract import is in it, in order."""
     text = bundler.bundle(script)
-    own = [line for line in script.read_text().splitlines() if not line.startswith("from contract.")]
+    source = script.read_text()
+    imports = {number for node in ast.parse(source).body if isinstance(node, ast.ImportFrom)
+               and (node.module or "").startswith("contract.") for number in range(node.lineno, node.end_lineno + 1)}
+    own = [line for number, line in enumerate(source.splitlines(), 1) if number not in imports]
     kept = iter(text.splitlines())
     assert all(any(line == other for other in kept) for line in own)  # a subsequence: nothing changed or lost
     assert not re.search(r"^(from|import) contract\b", text, re.M)
