@@ -45,7 +45,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from contract.chunks import (JOIN, columns_of, csv_chunks, move_into, pack_columns, records, stripped,
+from contract.chunks import (JOIN, columns_of, csv_chunks, move_into, pack_columns, plain_csv, records, stripped,
                              unpack_columns, write_record)
 from contract.data import MISSING, NUMBER, TASKS, BadInput, floats_of, missing_among_numbers
 from contract.scripts import load_script
@@ -125,8 +125,9 @@ class Source:
     def chunks(self) -> Chunks:
         """(line numbers, rows as read) of up to CHUNK_ROWS non-blank rows at a time, the header first."""
         try:
+            plain = self._plain()
             with (open(self.path, encoding="utf-8-sig", newline="") if self.end is None else self._part()) as handle:
-                yield from csv_chunks(handle, CHUNK_ROWS, self.first_line)
+                yield from csv_chunks(handle, CHUNK_ROWS, self.first_line, plain)
         except UnicodeDecodeError:
             raise InvalidDataset(self._not_utf8()) from None
         except csv.Error as error:
@@ -136,6 +137,17 @@ class Source:
         """(line number, values) of every non-blank row, the header first."""
         for lines, rows in self.chunks():
             yield from zip(lines, map(stripped, rows))
+
+    def _plain(self) -> bool:
+        """Whether its bytes hold no quote, carriage return or NUL (plain_csv): then its lines are split as text."""
+        with open(self.path, "rb") as raw:
+            raw.seek(self.start)
+            left = math.inf if self.end is None else self.end - self.start
+            while left > 0 and (block := raw.read(int(min(1 << 24, left)))):
+                if not plain_csv(block):
+                    return False
+                left -= len(block)
+        return True
 
     def _part(self) -> io.TextIOWrapper:
         """The part's text, streamed (memory stays a buffer's, whatever the part's size)."""

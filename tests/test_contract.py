@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from contract import bundle as bundler
+from contract import chunks
 from contract.chunks import columns_of, csv_chunks, pack_columns, stripped, unpack_columns
 from contract.data import MISSING, NUMBER, TASKS, BadInput, finite_number, floats_of, missing_among_numbers
 from stacks.constructs.job_script import job_script
@@ -126,6 +127,31 @@ def test_the_chunked_reader_gives_every_rows_lines_and_values_as_a_row_by_row_re
         got += list(zip(numbers, map(stripped, rows)))
     assert got == expected
     assert columns_of((["a", "b"], ["c"]), 2) is None
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 22])
+def test_a_plain_text_is_read_as_the_csv_reader_reads_it(monkeypatch, block):
+    """Split at line feeds and commas, whatever the block boundaries: the rows, their line numbers and the
+    field-size refusal are the csv reader's."""
+    monkeypatch.setattr(chunks, "PLAIN_BLOCK", block)
+    rng = random.Random(block)
+    for _ in range(40):
+        lines = [",".join(rng.choice(["a", " b ", "", "1.5", "x y", "\t"]) for _ in range(rng.randint(1, 4)))
+                 if rng.random() > 0.15 else "" for _ in range(rng.randint(0, 30))]
+        text = "\n".join(lines) + rng.choice(["", "\n"])
+        assert chunks.plain_csv(text.encode())
+        plain = list(csv_chunks(io.StringIO(text, newline=""), 5, 3, plain=True))
+        read = list(csv_chunks(io.StringIO(text, newline=""), 5, 3))
+        flat = [[(n, list(r)) for numbers, rows in way for n, r in zip(numbers, rows)] for way in (plain, read)]
+        assert flat[0] == flat[1] and all(len(rows) <= 5 for _, rows in plain), text
+    huge = "a,b\n1," + "9" * (csv.field_size_limit() + 1) + "\n"
+    errors = []
+    for plain in (True, False):
+        with pytest.raises(csv.Error) as error:
+            list(csv_chunks(io.StringIO(huge, newline=""), 5, 1, plain=plain))
+        errors.append((str(error.value), error.value.line))
+    assert errors[0] == errors[1] == (f"field larger than field limit ({csv.field_size_limit()})", 2)
+    assert not any(chunks.plain_csv(data) for data in (b'a,"b"\n', b"a\r\n", b"a\x00b\n"))
 
 
 def test_work_spread_over_the_cpus_comes_back_in_order_and_fails_at_the_first_failing_item():
