@@ -129,6 +129,7 @@ def main() -> None:
                        for part in range(FILES))
             size = sum(path.stat().st_size for path in inputs.iterdir())
             print(f"generated {size / 2**20:.0f} MiB, {rows} rows in {FILES} files in {time.monotonic() - started:.0f} s")
+            os.sync()  # the data set on the disk before the job starts, as SageMaker stages it: no writeback meanwhile
             processed = data_job(Path(folder), inputs)
             if number < len(sizes) - 1:
                 continue

@@ -1,4 +1,6 @@
-"""Standard-library facts shipped unchanged to jobs, functions and the emulator; imports nothing of the kit.
+"""Standard-library facts, and the few routines every job's script shares (chunks.py: reading CSV a chunk at a time;
+workers.py: work spread over the CPUs), shipped unchanged to jobs, functions and the emulator; imports nothing of
+the kit.
 
 Everything imports a fact as `from contract.<module> import ...` (or `from contract import <module>`):
 - a function's folder and a script-mode source folder link the package (lambda/<function>/contract ->

@@ -843,8 +843,9 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     """Pass 2: each unit's rows to their splits, as written, on every CPU, each unit's pieces in a folder of its
     own under `work`, appended to the raw splits in the units' order; returns split_counts (each unit's rows of
     each group in each split) and the kept columns that are constant in the training split with their notices.
-    A `fitter` (features.Fitter) learns the preprocessing from the training rows, in the units' order; a `spill`
-    (features.Spill) keeps each unit's rows of each split by column, for the transform."""
+    A `spill` (features.Spill) keeps each unit's rows of each split by column, its numbers read once, for the
+    `fitter` (features.Fitter), which learns the preprocessing from the kept training rows in the units' order,
+    a chunk at a time (memory does not follow the units' size), and for the transform."""
     counts = split_counts(groups_of(scan, classes), seed)
     columns, numeric = scan.columns, scan.numeric()
     flags = [index in numeric for index in columns.features]
@@ -852,31 +853,30 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     def split(unit: tuple[int, Source]) -> tuple[Training, list]:
         number, source = unit
         folder = work / f"{number:05d}"
-        training, parsed = Training(columns, numeric, number > 0), []
-
-        def keep(split: int, lines: tuple[int, ...], labels: tuple[str, ...], features: list[tuple]) -> None:
-            if spill is not None:  # the numbers read once, for the fitter and the transform alike
-                features = spill.keep(number, source.uri, flags, split, lines, labels, features)
-            if split == 0 and fitter is not None:
-                parsed.append(fitter.parse(features, lambda index: f"{source.uri} line {lines[index]}"))
+        training = Training(columns, numeric, number > 0)
         with contextlib.ExitStack() as stack:
             pieces = [stack.enter_context(open(folder / f"{name}.csv", "w", encoding="utf-8", newline=""))
                       for name in PIECES]
-            split_file(source, columns, classes, counts[number], seed, number, tuple(pieces), training, keep=keep,
+            split_file(source, columns, classes, counts[number], seed, number, tuple(pieces), training,
+                       keep=None if spill is None else lambda *chunk: spill.keep(number, source.uri, flags, *chunk),
                        kept=records(folder / ROWS))
         (folder / ROWS).unlink()
-        return training, parsed
+        return training
+    if fitter is not None and spill is None:
+        raise ValueError("a fitter learns from the rows a spill keeps: give write_splits both")
     training = None
     with raw_splits(output, columns.names) as handles:
-        for number, (learnt, parsed) in enumerate(in_order(split, enumerate(scan.files))):
+        for number, learnt in enumerate(in_order(split, enumerate(scan.files))):
             for handle, name in zip(handles, PIECES):
                 move_into(work / f"{number:05d}" / f"{name}.csv", handle)
+            parsed = [] if fitter is None else (fitter.parse(features, where)
+                                                for _, features, where in spill.chunks(number, "train"))
             training = learn(training, learnt, parsed, fitter)
         constant = training.constant(scan)
     return counts, constant
 
 
-def learn(training: Training | None, learnt: Training, parsed: list, fitter) -> Training:
+def learn(training: Training | None, learnt: Training, parsed: Iterable, fitter) -> Training:
     """The training split's statistics so far with a unit's folded in, in the units' order (the first unit's
     are the start); the unit's parsed training rows given to the fitter (features.Fitter.take) likewise."""
     for chunk in parsed:
