@@ -68,16 +68,19 @@ def missing_among_numbers(values: "tuple[str, ...] | list[str]") -> "int | None"
         if "e" in text or "E" in text:  # the values with an exponent read exactly, the rest's mantissas as text
             exponents = [text[text.rfind("\n", 0, at.start()) + 1:text.find("\n", at.end())]
                          for at in _EXPONENT.finditer(text)]
-            floats = floats_of(exponents)
-            if floats is None or math.inf in floats or -math.inf in floats:
+            if not _finite(floats_of(exponents)):
                 return None
             text = _EXPONENT.sub("", text)
         if not text.encode().translate(None, _PLAIN_BYTES):
             plain = (text.count("-") == text.count("\n-") and text.count("+") == text.count("\n+")
                      and not any(case in text for case in _NO_DIGIT) and not _TWO_DOTS.search(text))
             return missing if plain else None
-    floats = floats_of(values)
-    return None if floats is None or math.inf in floats or -math.inf in floats else missing
+    return missing if _finite(floats_of(values)) else None
+
+
+def _finite(floats: "list[float] | None") -> bool:
+    """Whether floats_of read numbers only, none of them infinite."""
+    return floats is not None and math.inf not in floats and -math.inf not in floats
 
 
 class BadInput(ValueError):

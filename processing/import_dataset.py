@@ -607,7 +607,8 @@ class Training:
         self.varies: set[int] = set()
         self.categories: dict[int, dict[str, str]] = {i: {} for i in self.categorical}  # value -> where first
 
-    def take(self, uri: str, lines: list[int], rows: list[list[str]], columns: list[tuple[str, ...]]) -> None:
+    def take(self, uri: str, lines: tuple[int, ...], rows: list[tuple[str, ...]],
+             columns: list[tuple[str, ...]]) -> None:
         """Training rows (`columns`: the same rows by column): at once, column by column, unless a numeric
         column's first value or a new category is among them; then row by row, which keeps their places."""
         missing, varying = {}, []
@@ -753,8 +754,8 @@ def split_file(source: Source, columns: Columns, classes: list[str] | None, coun
         if len(splits) != len(rows):  # a group's splits ran out: the file is not what the scan read
             raise RuntimeError(f"{source.uri} changed while the job read it; run the job again")
         chosen = [list(itertools.compress(rows, map(split.__eq__, splits))) for split in range(len(SPLITS))]
-        kept, validated, tested = chosen
-        _write(train, kept, plain)
+        trained, validated, tested = chosen
+        _write(train, trained, plain)
         _write(validation, validated, plain)
         _write(test, list(map(features_of, tested)), plain and len(features) > 1)
         _write(labels, list(zip(map(label_of, tested))), False)
@@ -789,9 +790,15 @@ def _write(out, rows: list[tuple[str, ...]], plain: bool) -> None:
         out.write("\n".join(map(",".join, rows)) + "\n")
 
 
+def unit_rows(counts: list[list[tuple[int, int, int]]]) -> list[dict[str, int]]:
+    """Each unit's rows of each split, from split_counts."""
+    return [{name: sum(group[index] for group in per_file) for index, name in enumerate(SPLITS)}
+            for per_file in counts]
+
+
 def split_rows(counts: list[list[tuple[int, int, int]]]) -> dict[str, int]:
     """The rows of each split, from split_counts."""
-    return {name: sum(group[index] for per_file in counts for group in per_file) for index, name in enumerate(SPLITS)}
+    return {name: sum(unit[name] for unit in unit_rows(counts)) for name in SPLITS}
 
 
 @contextlib.contextmanager
@@ -850,7 +857,7 @@ def write_splits(scan: Scan, classes: list[str] | None, seed: int, output: Path,
     columns, numeric = scan.columns, scan.numeric()
     flags = [index in numeric for index in columns.features]
 
-    def split(unit: tuple[int, Source]) -> tuple[Training, list]:
+    def split(unit: tuple[int, Source]) -> Training:
         number, source = unit
         folder = work / f"{number:05d}"
         training = Training(columns, numeric, number > 0)
@@ -885,12 +892,6 @@ def learn(training: Training | None, learnt: Training, parsed: Iterable, fitter)
         return learnt
     training.absorb(learnt)
     return training
-
-
-def unit_rows(counts: list[list[tuple[int, int, int]]]) -> list[dict[str, int]]:
-    """Each unit's rows of each split, from split_counts."""
-    return [{name: sum(group[index] for group in per_file) for index, name in enumerate(SPLITS)}
-            for per_file in counts]
 
 
 def import_dataset(input_dir: Path, output: Path, settings: Settings, seed: int, source: str, work: Path,
