@@ -1,5 +1,6 @@
 """Local SageMaker hosting: endpoint configs, endpoints that really serve their model's containers (InvokeEndpoint,
-with data capture into S3 as SageMaker writes it) and blue/green updates that SageMaker may roll back. Each call
+with data capture into S3 as SageMaker writes it), every production variant of a config (traffic split by weight,
+or sent to the variant a request names) and blue/green updates that SageMaker may roll back. Each call
 answers as SageMaker does, errors included (codes and messages as SageMaker's)."""
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class LocalHosting:
         self.s3, self.models, self.load_model, self.lock = s3, models, load_model, lock
         self.configs: dict[str, dict] = {}
         self.endpoints: dict[str, dict] = {}
-        self.serving: dict[str, tuple[str, Any]] = {}  # endpoint -> (config name, served model) answering requests
+        # endpoint -> (config name, {variant: served model}) answering requests
+        self.serving: dict[str, tuple[str, dict[str, Any]]] = {}
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
         # endpoint -> its blue/green updates: the new fleet's share of traffic after each step, and how it ended
@@ -69,6 +71,10 @@ class LocalHosting:
             if name in self.configs:
                 raise SageMakerError("ValidationException", "Cannot create already existing endpoint configuration "
                                                             f"\"{_arn('endpoint-config', name)}\".")
+            names = [variant["VariantName"] for variant in request["ProductionVariants"]]
+            if len(set(names)) != len(names):  # the endpoint's variants are told apart by name (TargetVariant)
+                raise SageMakerError("ValidationException", "The variant names in ProductionVariants must be "
+                                                            f"unique, got {', '.join(names)}")
             for variant in request["ProductionVariants"]:
                 if variant.get("ModelName") not in self.models:
                     raise _missing("model", variant.get("ModelName"))
@@ -208,8 +214,8 @@ class LocalHosting:
         try:
             if failure:
                 raise RuntimeError(failure)
-            variant = self.configs[config]["ProductionVariants"][0]
-            model = self.load_model(f"endpoint/{name}", self.models[variant["ModelName"]])
+            model = {variant["VariantName"]: self.load_model(f"endpoint/{name}", self.models[variant["ModelName"]])
+                     for variant in self.configs[config]["ProductionVariants"]}
         except Exception as error:
             self._settle(name, config, None, f"Failed to start the fleet: {error}")
             return
@@ -241,24 +247,30 @@ class LocalHosting:
 
     # -- runtime ------------------------------------------------------------------------------
     def invoke(self, name: str, body: bytes, content_type: str, accept: str = "text/csv",
-               inference_id: str | None = None) -> tuple[int, dict]:
-        """(HTTP status, answer) of InvokeEndpoint: the model's containers' answer, and the capture SageMaker
-        writes."""
+               inference_id: str | None = None, target: str | None = None) -> tuple[int, dict]:
+        """(HTTP status, answer) of InvokeEndpoint: the answer of the variant `target` names, else of one the
+        variants' weights pick (botocore's sagemaker-runtime model, TargetVariant: it overrides the weights), and
+        the capture SageMaker writes under that variant."""
         with self.lock:
             endpoint = self.endpoints.get(name)
             serving = self.serving.get(name)
         if endpoint is None or serving is None or endpoint["EndpointStatus"] not in ("InService", "Updating"):
             return 400, {"__type": "ValidationError", "message": f"Endpoint {name} of account {ACCOUNT} not found."}
-        config, model = serving
+        config, models = serving
+        variants = self.configs.get(config, {}).get("ProductionVariants", [])
+        variant = target or _weighted(variants)
+        if variant not in models:
+            return 400, {"__type": "ValidationError", "message": f"Variant {variant} of endpoint {name} not found."}
         try:
-            answer, kind = model(body, content_type, accept)
+            answer, kind = models[variant](body, content_type, accept)
         except ModelError as error:  # a container's error, as SageMaker Runtime reports it
             return 424, {"__type": "ModelError", "message": f"Received client error ({error.status}) from "
                                                             f"primary with message \"{error}\""}
-        self._capture(name, self.configs.get(config, {}), body.decode(), answer.decode(), inference_id)
-        return 200, {"body": answer.decode(), "content_type": kind}
+        self._capture(name, variant, self.configs.get(config, {}), body.decode(), answer.decode(), inference_id)
+        return 200, {"body": answer.decode(), "content_type": kind, "variant": variant}
 
-    def _capture(self, name: str, config: dict, request: str, response: str, inference_id: str | None) -> None:
+    def _capture(self, name: str, variant: str, config: dict, request: str, response: str,
+                 inference_id: str | None) -> None:
         """One JSON line per captured request under <destination>/<endpoint>/<variant>/yyyy/mm/dd/hh/, as
         SageMaker's data capture writes it (sampled at InitialSamplingPercentage), with the request's InferenceId
         as eventMetadata.inferenceId (SageMaker guide, "Capture data")."""
@@ -268,7 +280,6 @@ class LocalHosting:
         if random.uniform(0, 100) >= capture["InitialSamplingPercentage"]:
             return
         now = self.clock()
-        variant = config["ProductionVariants"][0]["VariantName"]
         modes = {option["CaptureMode"] for option in capture["CaptureOptions"]}
         record = {"captureData": {
             **({"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT", "data": request,
@@ -281,3 +292,12 @@ class LocalHosting:
         bucket, prefix = split_s3(capture["DestinationS3Uri"].rstrip("/"))
         key = f"{prefix}/{name}/{variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{uuid.uuid4().hex[:8]}.jsonl"
         self.s3.put_object(Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode())
+
+
+def _weighted(variants: list[dict]) -> str | None:
+    """The variant a request without TargetVariant goes to: each takes its InitialVariantWeight's share of the
+    sum of the weights (botocore's sagemaker model, ProductionVariant.InitialVariantWeight; 1.0 when absent)."""
+    weights = [float(v.get("InitialVariantWeight", 1.0)) for v in variants]
+    if not variants or not sum(weights):
+        return None
+    return random.choices([v["VariantName"] for v in variants], weights)[0]

@@ -271,12 +271,14 @@ class LocalSageMaker:
         with self.iam.acting_as(model["ExecutionRoleArn"], SESSION):
             return self.runners.load_model(user, model)
 
-    def serving_as_model_role(self, endpoint: str) -> contextlib.AbstractContextManager:
-        """What an endpoint does while serving (data capture into S3), as the role of the model it serves."""
+    def serving_as_model_role(self, endpoint: str, variant: str | None) -> contextlib.AbstractContextManager:
+        """What an endpoint does while serving (data capture into S3), as the role of the model of the variant
+        that answers (the first when the request names none: the kit's variants share one role)."""
         with self.lock:
             config, _ = self.hosting.serving.get(endpoint, (None, None))
             variants = self.hosting.configs.get(config, {}).get("ProductionVariants", [{}])
-            role = self.models.get(variants[0].get("ModelName"), {}).get("ExecutionRoleArn")
+            chosen = next((v for v in variants if v.get("VariantName") == variant), variants[0])
+            role = self.models.get(chosen.get("ModelName"), {}).get("ExecutionRoleArn")
         return self.iam.acting_as(role, SESSION) if role else contextlib.nullcontext()
 
     # -- job execution --------------------------------------------------------------------------

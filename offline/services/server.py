@@ -52,13 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
             payload, raised = self.server.lambda_.invoke(function, body)
             self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled"} if raised else {})
         elif self.path.startswith("/endpoints/") and self.path.endswith("/invocations"):  # sagemaker-runtime
-            endpoint = unquote(self.path.split("/")[2])
-            with self.server.sagemaker.serving_as_model_role(endpoint):
+            endpoint, target = unquote(self.path.split("/")[2]), self.headers.get("X-Amzn-SageMaker-Target-Variant")
+            with self.server.sagemaker.serving_as_model_role(endpoint, target):
                 status, answer = self.server.sagemaker.hosting.invoke(
                     endpoint, body, self.headers.get("Content-Type", ""), self.headers.get("Accept", ""),
-                    self.headers.get("X-Amzn-SageMaker-Inference-Id"))
-            if status == 200:
-                self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"]})
+                    self.headers.get("X-Amzn-SageMaker-Inference-Id"), target)
+            if status == 200:  # botocore's sagemaker-runtime model: InvokedProductionVariant's header
+                self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"],
+                                                           "x-Amzn-Invoked-Production-Variant": answer["variant"]})
             else:
                 self._reply(status, json.dumps(answer).encode(), {"X-Amzn-ErrorType": answer["__type"]})
         elif target.startswith("SageMaker."):
