@@ -98,3 +98,21 @@ def test_the_results_site_synthesizes_with_the_documented_line_and_no_docker(hom
     assets = json.loads((ROOT / "cdk.out" / "ResultsSite.assets.json").read_text())
     (image,) = assets["dockerImages"].values()
     assert image["source"]["directory"].startswith("asset.")
+
+
+def test_the_documented_price_list_commands_fail_only_for_want_of_credentials(home):
+    """docs/deploy-approved.md's Price List lines, verbatim, with the AWS CLI the kit installs (.venv-awscli): the CLI
+    parses every option (a shorthand filter it cannot read fails before credentials are looked for) and stops only
+    at the missing credentials."""
+    lines = sorted(line for line in documented_shell_lines() if line.startswith("aws pricing "))
+    shown = [line.strip("`") for line in re.findall(r"`aws pricing [^`]+`", (ROOT / "docs" / "deploy-approved.md")
+                                                    .read_text())]
+    assert len(lines) == 1 and shown
+    environment = {"PATH": f"{ROOT / '.venv-awscli' / 'bin'}:/usr/bin:/bin", "HOME": str(home),
+                   "AWS_CONFIG_FILE": str(home / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+                   "AWS_EC2_METADATA_DISABLED": "true"}
+    for line in [*lines, *shown]:
+        done = subprocess.run(["bash", "-c", line], cwd=ROOT, env=environment, capture_output=True, text=True,
+                              timeout=60)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0 and "Unable to locate credentials" in output, (line, output)
