@@ -11,6 +11,9 @@ from functools import lru_cache
 from typing import Optional
 
 RUNS = "runs/"  # the folder of all runs; what lies outside it is user data (data sets, ground truth)
+# Where operators upload the true labels of an endpoint's answers, in DeployApproved's bucket beside the capture
+# they label: ground-truth/yyyy/mm/dd/hh/<file>.jsonl (the hour of the predictions, UTC).
+GROUND_TRUTH = "ground-truth/"
 # One path segment: an execution name, never a folder of its own.
 _RUN = re.escape(RUNS) + r"[^/]+/"
 

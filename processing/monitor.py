@@ -28,10 +28,7 @@ registered with the deployed version (metrics.py `worsening`). Runs on a laptop 
 from __future__ import annotations
 
 import argparse
-import base64
-import csv
 import html
-import io
 import json
 import math
 import sys
@@ -40,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from contract.capture import csv_rows, ground_truth, payload, request_id
 from contract.data import MISSING, BadInput, finite_number
 from contract.scripts import load_script
 
@@ -52,16 +50,7 @@ EPSILON = 1e-4  # keeps PSI finite for bins empty on one side
 BASELINE_COLOR, CURRENT_COLOR = "#4c72b0", "#dd8452"
 
 
-# -- reading captures -------------------------------------------------------------------------
-def _payload(part: dict) -> str:
-    data = part.get("data", "")
-    return base64.b64decode(data).decode() if part.get("encoding") == "BASE64" else data
-
-
-def _lines(text: str) -> list[list[str]]:
-    return [row for row in csv.reader(io.StringIO(text)) if row]
-
-
+# -- reading captures (contract/capture.py) ----------------------------------------------------
 def answer_reader(evaluation: dict, metrics):
     """Reads the answers of one request (the capture's endpointOutput) as processing/metrics.py reads a model's
     answers: binary, the probability of classes[1]; multiclass, the K probabilities; regression, the value."""
@@ -80,12 +69,11 @@ def read_captures(folder: Path, width: int, read_answer) -> list[dict]:
             try:
                 record = json.loads(line)
                 data = record["captureData"]
-                inputs = _lines(_payload(data["endpointInput"]))
-                answers = read_answer(_payload(data["endpointOutput"])) if "endpointOutput" in data else []
+                inputs = csv_rows(payload(data["endpointInput"]))
+                answers = read_answer(payload(data["endpointOutput"])) if "endpointOutput" in data else []
             except (ValueError, KeyError, IndexError) as error:
                 raise BadInput(f"{path.name} line {number} is not a data-capture record: {error}") from None
-            meta = record.get("eventMetadata", {})
-            request = meta.get("inferenceId") or meta.get("eventId")
+            request = request_id(record)
             for index, values in enumerate(inputs):
                 if len(values) != width:
                     raise BadInput(f"{path.name} line {number} has a row of {len(values)} values; the baseline has "
@@ -103,9 +91,7 @@ def read_ground_truth(folder: Path) -> dict[tuple[str, int], str]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                request = record["eventMetadata"]["eventId"]
-                values = [r[0].strip() for r in _lines(_payload(record["groundTruthData"]))]
+                request, values = ground_truth(json.loads(line))
             except (ValueError, KeyError, IndexError) as error:
                 raise BadInput(f"ground truth {path.name} line {number} is not a ground-truth record "
                                f"(groundTruthData, eventMetadata.eventId): {error}") from None
@@ -298,7 +284,7 @@ def attribution_drift(root: Path, window: dict, captured: list[dict], attributio
     if not sample.is_file():
         return {"outcome": "NoBaselineSample", "detail": "the version was registered without baseline/sample.csv; "
                                                          "a version BuildAndRegister registers now has one"}
-    rows = [[v.strip() for v in values] for values in _lines(sample.read_text(encoding="utf-8"))]
+    rows = [[v.strip() for v in values] for values in csv_rows(sample.read_text(encoding="utf-8"))]
     try:
         return attribution.attribution_drift(root / "model", root / "preprocessor", rows,
                                              [r["values"] for r in captured])

@@ -99,7 +99,7 @@ def planted_quality_drop(cloud: LocalCloud, endpoint: str, rows: str, labels: st
         records.append(json.dumps({"groundTruthData": {"data": "".join(f"{v}\n" for v in wrong[start:start + 25]),
                                                        "encoding": "CSV"},
                                    "eventMetadata": {"eventId": f"q-{start}"}, "eventVersion": "0"}))
-    cloud.s3.put_object(Bucket=cloud.workflows[MON].data_bucket, Key=f"ground-truth/{hour:%Y/%m/%d/%H}/labels.jsonl",
+    cloud.s3.put_object(Bucket=cloud.workflows["DeployApproved"].data_bucket, Key=f"ground-truth/{hour:%Y/%m/%d/%H}/labels.jsonl",
                         Body=("\n".join(records) + "\n").encode())
     end = hour + HOUR
     started = cloud.start(MON, {"window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}"}, "quality")

@@ -354,7 +354,7 @@ def loop(cloud):
                                                     "encoding": "CSV"},
                                 "eventMetadata": {"eventId": request}, "eventVersion": "0"}) + "\n"
                     for i, request in enumerate(steps["normal_ids"]))
-    cloud.s3.put_object(Bucket=cloud.workflows[MON].data_bucket, Key=f"ground-truth/{normal:%Y/%m/%d/%H}/labels.jsonl",
+    cloud.s3.put_object(Bucket=cloud.workflows["DeployApproved"].data_bucket, Key=f"ground-truth/{normal:%Y/%m/%d/%H}/labels.jsonl",
                         Body=truth.encode())
     steps["labelled"] = check(cloud, "labelled", later + HOUR)
     return steps

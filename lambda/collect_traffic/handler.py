@@ -5,7 +5,7 @@ when absent), so consecutive scheduled runs check each captured hour once. The e
 the capture folder of the deployment serving now, and that deployment's record (runs/<run>/deployment/version.json
 of the DeployApproved bucket) names the version and its baseline. Copies into runs/<run>/traffic/:
 capture/ the window's data-capture files; ground-truth/ the ground truth uploaded under
-ground-truth/yyyy/mm/dd/hh/ of this stack's bucket for the last LOOKBACK_HOURS hours (hh: the hour the predictions
+ground-truth/yyyy/mm/dd/hh/ of the DeployApproved bucket (contract/run_layout.py) for the last LOOKBACK_HOURS hours (hh: the hour the predictions
 were made, UTC); labelled/ the capture files of those hours, to join by inference id; window.json. The deployed
 version's registered containers name its two archives (the preprocessing, the model) and whether the model is the
 built-in XGBoost algorithm, whose feature attributions the monitor explains (processing/attribution.py).
@@ -27,7 +27,7 @@ from contract.serving import built_in_algorithm
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
 RECORD = run_layout.DEPLOYMENT_RECORD  # what DeployApproved's MonitorDeployment writes in the deployment's run folder
-GROUND_TRUTH = "ground-truth/"
+GROUND_TRUTH = run_layout.GROUND_TRUTH
 LOOKBACK_HOURS = 24  # ground truth of predictions older than this is not joined any more
 CAPTURE = run_layout.folder_uri_pattern(run_layout.CAPTURE)
 HOUR = datetime.timedelta(hours=1)
@@ -135,9 +135,9 @@ def handler(event: dict, context: Any, s3_client=None, sagemaker_client=None) ->
                 for hour in _hours(start, stop))
     labelled_hours = []
     for hour in _hours(stop - LOOKBACK_HOURS * HOUR, stop):
-        truth = _keys(s3, os.environ["DATA_BUCKET"], f"{GROUND_TRUTH}{hour}")
+        truth = _keys(s3, bucket, f"{GROUND_TRUTH}{hour}")
         if truth:
-            _copy(s3, os.environ["DATA_BUCKET"], truth, GROUND_TRUTH, f"{traffic}ground-truth/")
+            _copy(s3, bucket, truth, GROUND_TRUTH, f"{traffic}ground-truth/")
             _copy(s3, bucket, _keys(s3, bucket, f"{captured}{hour}"), captured, f"{traffic}labelled/")
             labelled_hours.append(hour.rstrip("/"))
     # Only a window the monitor's job analyzes needs the version's archives: a quiet one never describes it.

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from contract.claims import WITHDRAWN
-from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, INPUT, MODEL, PREPROCESSOR, glob
+from contract.run_layout import CAPTURE, DEPLOYMENT, EVALUATION, GROUND_TRUTH, INPUT, MODEL, PREPROCESSOR, glob
 from stacks.cdk.compliance import accept, acknowledge_wildcards
 from stacks.settings.config import ConfigError, instance_type, one_of, whole_number
 from stacks.settings.rollouts import ROLLOUTS, TERMINATION_WAIT_SECONDS, traffic_routing
@@ -224,6 +224,12 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                                                           "named <prefix>-<uuid>; operators delete only those.")
         acknowledge_wildcards(self.operator_policy, ["*"], "ListEndpointConfigs and ListModels have no "
                                                            "resource-level permissions; they reveal names only.")
+        # Operators upload the true labels of the endpoint's answers beside its capture (contract/run_layout.py);
+        # the monitor scores the model on them, and a shadow test compares the versions on them.
+        uploads = objects_arn(self.data_bucket, f"{GROUND_TRUTH}*")
+        self.operator_policy.add_statements(iam.PolicyStatement(actions=["s3:PutObject"], resources=[uploads]))
+        acknowledge_wildcards(self.operator_policy, [uploads], "Operators name their ground-truth files by the "
+                                                               "hour of the predictions; only under ground-truth/.")
 
     def add_triggers(self) -> None:
         """Approving a version of the build stack's group starts a deployment of it; nothing else does; withdrawing

@@ -17,9 +17,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 
-from contract.run_layout import BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, MODEL, PREPROCESSOR, REPORT, TRAFFIC, glob
+from contract.run_layout import (BASELINE, CAPTURE, DEPLOYMENT, EVALUATION, GROUND_TRUTH, MODEL, PREPROCESSOR, REPORT,
+                                 TRAFFIC, glob)
 from contract.results import RESULTS
-from stacks.cdk.compliance import acknowledge_wildcards
 from stacks.settings.config import true_or_false, whole_number
 from stacks.constructs.event_targets import dead_lettered_schedule, start_on_event, starter_role
 from stacks.constructs.model_registry import model_package_versions
@@ -32,7 +32,6 @@ from stacks.workflows.workflow_stack import WORKFLOWS, FunctionSpec, SageMakerWo
 from stacks.workflows.build_and_register import INCOMING, BuildAndRegisterStack, read_shared, share
 from stacks.workflows.deploy_approved import VARIANT, DeployApprovedStack, endpoint_name, monitor_schedule_name
 
-GROUND_TRUTH = "ground-truth/"  # where operators upload labels: ground-truth/yyyy/mm/dd/hh/<file>.jsonl
 # Alarm thresholds. Drift: Evidently's default alert share (../shared/reference/monitoring.md); model quality: the
 # live gate metric 0.1 worse than registered (processing/metrics.py `worsening`: 0.1 below for a metric where higher
 # is better, 10% above for RMSE and MAE); latency: ModelLatency (microseconds) p90 over a second.
@@ -74,7 +73,7 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         functions={
             "CollectTraffic": FunctionSpec(
                 "collect_traffic", "Copies a window's captured traffic and arrived ground truth into one run",
-                writes=(TRAFFIC,), bucket_reads=(GROUND_TRUTH,),
+                writes=(TRAFFIC,),
                 environment={"DATA_BUCKET": "${DataBucket}", "DEPLOY_BUCKET": "${DeployDataBucket}",
                              "ENDPOINT_NAME": "${EndpointName}", "BUILD_DATA_BUCKET": "${BuildDataBucket}",
                              "XGBOOST_IMAGE": "${XGBoostImage}"},
@@ -148,18 +147,16 @@ class MonitorEndpointStack(SageMakerWorkflowStack):
         self._read(collect.role, self.deploy_bucket, self.deploy_key, (CAPTURE, DEPLOYMENT),
                    "DeployApproved keeps each deployment's record and captured traffic under runs/<execution "
                    "name>/; the function reads only those folders of its bucket.")
+        allow(collect.role, ["s3:GetObject"], [objects_arn(self.deploy_bucket, f"{GROUND_TRUTH}*")],
+              wildcard_reason="Operators upload ground truth beside the capture it labels, named by the hour of the "
+                              "predictions, under ground-truth/ of DeployApproved's bucket; only there.")
         allow(collect.role, ["s3:ListBucket"], [bucket_arn(self.deploy_bucket)],
-              conditions={"StringLike": {"s3:prefix": [glob(CAPTURE)]}})
+              conditions={"StringLike": {"s3:prefix": [glob(CAPTURE), f"{GROUND_TRUTH}*"]}})
         publish = self.functions["PublishMetrics"].function
         allow(publish.role, ["cloudwatch:PutMetricData"], ["*"],
               conditions={"StringEquals": {"cloudwatch:namespace": self.namespace}},
               wildcard_reason="PutMetricData has no resource-level permissions; the condition confines it to this "
                               "copy's namespace.")
-        # Operators upload ground truth for the monitor to join.
-        uploads = objects_arn(self.data_bucket, f"{GROUND_TRUTH}*")
-        self.operator_policy.add_statements(iam.PolicyStatement(actions=["s3:PutObject"], resources=[uploads]))
-        acknowledge_wildcards(self.operator_policy, [uploads], "Operators name their ground-truth files by the "
-                                                               "hour of the predictions; only under ground-truth/.")
 
     def add_triggers(self) -> None:
         """The schedule that runs the monitor; the alarms, the retraining rule and the dashboard of the copy."""
