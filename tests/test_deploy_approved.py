@@ -2,9 +2,11 @@
 smoke test fails (restored), one SageMaker rolls back, a failed endpoint, a version of another group, a rejection."""
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
+import threading
 import time
 
 import boto3
@@ -174,7 +176,8 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
     assert statements(template, "Workflow/Role") == [
         {"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": [
             get_att(template, f"{f}/Function/Resource")
-            for f in ("CheckModelPackage", "ClaimEvent", "MonitorDeployment", "SmokeTest", "ValidateInput")]},
+            for f in ("CheckModelPackage", "ClaimEvent", "CompareShadow", "MonitorDeployment", "SmokeTest",
+                      "ValidateInput")]},
         {"Action": "sagemaker:CreateModel", "Condition": {"Bool": {"sagemaker:NetworkIsolation": "true"}},
          "Effect": "Allow", "Resource": sm("model")},
         {"Action": ["sagemaker:AddTags", "sagemaker:ListTags"], "Effect": "Allow", "Resource": sm("model")},
@@ -184,6 +187,8 @@ def test_state_machine_role_deploys_only_this_stacks_endpoint_resources(template
          "Resource": sm("endpoint-config")},
         {"Action": ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], "Effect": "Allow",
          "Resource": sm("endpoint")},
+        # The shadow test copies production's variant and capture from its config.
+        {"Action": "sagemaker:DescribeEndpointConfig", "Effect": "Allow", "Resource": sm("endpoint-config")},
         {"Action": ["sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:ListTags", "sagemaker:UpdateEndpoint"],
          "Effect": "Allow", "Resource": [sm("endpoint-config"), sm("endpoint")]},
         {"Action": "sns:Publish", "Effect": "Allow", "Resource": shared(template, "notification-topic-arn")},
@@ -290,6 +295,30 @@ def test_check_accepts_a_team_script_model_in_its_framework_image():
     assert facts["test_data"] == "s3://build/runs/r1/input/raw/test.csv" and facts["version"] == 4
 
 
+def test_a_shadow_replaces_production_only_when_it_does_at_least_as_well_or_agrees():
+    shadow = load_lambda_module("compare_shadow", "handler")
+    evaluation = {"task": "binary", "classes": ["0", "1"], "gate": {"metric": "accuracy", "value": 0.9}}
+    truth = [1, 0] * 60
+    right, wrong = [0.9, 0.1] * 60, [0.9, 0.1] * 50 + [0.1, 0.9] * 10
+    labelled = list(range(120))
+    assert shadow.verdict(evaluation, wrong, right, truth, labelled)["promote"]
+    kept = shadow.verdict(evaluation, right, wrong, truth, labelled)
+    assert not kept["promote"] and kept["summary"].startswith("production kept: on ground truth its accuracy is "
+                                                               "0.833333 against production's 1 (worse)")
+    assert shadow.verdict(evaluation, right, right, truth, labelled)["promote"]  # as good: the approval stands
+    # Fewer than MIN_LABELLED labelled rows: agreement decides (95%).
+    assert not shadow.verdict(evaluation, right, wrong, truth[:99], labelled[:99])["promote"]  # 83% agree
+    assert shadow.verdict(evaluation, right, [0.8, 0.2] * 60, [], [])["promote"]  # same classes
+    regression = {"task": "regression", "classes": None, "gate": {"metric": "rmse", "value": 1.0}}
+    assert shadow.verdict(regression, [1.0, 2.0, 3.0], [1.04, 2.09, 3.1], [], [])["promote"]  # within 5%
+    assert not shadow.verdict(regression, [1.0, 2.0, 3.0], [1.2, 2.0, 3.0], [], [])["promote"]
+    lower = shadow.verdict(regression, [1.0] * 100, [1.5] * 100, [1.4] * 100, list(range(100)))
+    assert lower["promote"] and lower["metric"] == "rmse"  # lower is better
+    assert shadow.hours(datetime.datetime(2026, 1, 1, 10, 59, tzinfo=datetime.UTC),
+                        datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)) == [
+        "2026/01/01/10/", "2026/01/01/11/", "2026/01/01/12/"]
+
+
 def test_smoke_test_compares_the_gate_metric_within_the_tolerance():
     evaluation = {"task": "binary", "classes": ["0", "1"], "gate": {"metric": "auc", "value": 0.98}}
     labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]
@@ -375,6 +404,7 @@ def loop(cloud):
     second = register(cloud, "loop-v2", seed=5)
     steps["updated"] = deploy(cloud, second)
     steps["config_v2"] = endpoint(cloud)["EndpointConfigName"]
+    steps["versions"] = {"v1": first, "v2": second}
     steps["answers_v2"] = answers(cloud)
     third = register(cloud, "loop-v3", seed=7)
     report = json.loads(cloud.read(cloud.sagemaker.model_packages[third]["ModelMetrics"]["ModelQuality"]
@@ -713,6 +743,166 @@ def test_the_documented_invoke_endpoint_command_scores_raw_rows(cloud, loop):  #
     assert len(scores) == 2 and scores[0] > 0.5 > scores[1]  # (10, 90) lies well above the line y = 3x + 5, (60, 3) well below
 
 
+# -- shadow tests (after the loop: v2 serves) ------------------------------------------------------
+SHADOW_ROWS = [(x, 3 * x + 5 + d) for x in range(2, 52) for d in (-0.6, -0.2, 0.2, 0.6)]  # near the boundary
+
+
+def answer_rows(cloud: LocalCloud, rows: list, variant: str | None, inference_id: str) -> list[str]:
+    runtime = boto3.client("sagemaker-runtime", region_name="us-east-1")
+    target = {"TargetVariant": variant} if variant else {}
+    body = "\n".join(f"{x},{y * 1000:.0f}" for x, y in rows)
+    return runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body, InferenceId=inference_id,
+                                   **target)["Body"].read().decode().split()
+
+
+def shadow_run(cloud: LocalCloud, version: str, name: str, truth_from: str, meanwhile: str | None = None,
+               stop: bool = False) -> dict:
+    """Deploy `version` by hand with a shadow hour. While the shadow serves, clients send production 200 rows near
+    the model's boundary (4 requests), and ground truth arrives for them: the labels `truth_from` ("production"
+    or "shadow") predicts, asked of that variant by name, so that variant is the better one wherever the two
+    disagree. `meanwhile`, a version another run tries to deploy during the shadow hour; `stop`, stop the run
+    then, as an operator might."""
+    from offline.cloud.sfn_sagemaker import WaitFunction
+
+    entered, release, original = threading.Event(), threading.Event(), WaitFunction._wait_interval
+
+    def wait(self, env, wait_seconds):  # the shadow hour lasts until the test has sent its traffic
+        if wait_seconds != 3600:
+            return original(self, env, wait_seconds)
+        entered.set()
+        release.wait(120)
+    WaitFunction._wait_interval = wait
+    try:
+        started = cloud.start(DA, {"model_package_arn": version, "shadow_hours": 1}, name)
+        while not entered.wait(0.5):  # until the shadow hour starts, or the run ends without one
+            running = cloud.sfn.describe_execution(executionArn=started)
+            assert running["status"] == "RUNNING", (running.get("cause"), cloud.history(started)[-3:])
+        config = cloud.sagemaker.hosting.configs[endpoint(cloud)["EndpointConfigName"]]
+        if stop:
+            cloud.sfn.stop_execution(executionArn=started, error="Operator", cause="stopped by hand")
+            release.set()  # the interpreter goes on, and finds the run stopped
+            ended = cloud.wait([started])[started]
+            cleanup = [d for d in cloud.events.delivered if d["rule"] == "mlkit-da-stop-stranded-jobs"
+                       and d["event"]["detail"]["executionArn"] == started]
+            return {**ended, "config": config, "cleanup": cleanup}
+        answered, labels = {}, []
+        for part in range(4):
+            rows, request = SHADOW_ROWS[part * 50:(part + 1) * 50], f"{name}-{part}"
+            production = answer_rows(cloud, rows, None, request)
+            shadow = answer_rows(cloud, rows, "Shadow", f"{request}-asked")
+            answered[request] = (production, shadow)
+            chosen = production if truth_from == "production" else shadow
+            labels.append(json.dumps({"groundTruthData": {"data": "".join(f"{int(float(a) >= 0.5)}\n" for a in chosen),
+                                                          "encoding": "CSV"},
+                                      "eventMetadata": {"eventId": request}, "eventVersion": "0"}))
+        hour = datetime.datetime.now(datetime.UTC)
+        cloud.s3.put_object(Bucket=cloud.workflows[DA].data_bucket, Key=f"ground-truth/{hour:%Y/%m/%d/%H}/{name}.jsonl",
+                            Body="\n".join(labels).encode())
+        other = cloud.start(DA, {"model_package_arn": meanwhile}, f"{name}-meanwhile") if meanwhile else None
+        interrupted = cloud.wait([other])[other] if other else None
+    finally:
+        release.set()
+        WaitFunction._wait_interval = original
+    ended = cloud.wait([started])[started]
+    return {**ended, "output": json.loads(ended.get("output") or "null"), "config": config, "meanwhile": interrupted,
+            "history": cloud.history(started), "answered": answered,
+            "notified": [n for n in cloud.notifications() if n["subject"] == "A shadow test ended"
+                         and name in n["message"]]}
+
+
+@pytest.fixture(scope="module")
+def shadowed(cloud, loop):
+    """After the loop (a later version serves): v1 shadows it and is better on ground truth (promoted); then v2
+    shadows v1 and is worse (production kept)."""
+    versions = loop["versions"]
+    better = shadow_run(cloud, versions["v1"], "shadow-better", truth_from="shadow", meanwhile=versions["v2"])
+    served_after_better = served_model(cloud)
+    worse = shadow_run(cloud, versions["v2"], "shadow-worse", truth_from="production")
+    served_after_worse = served_model(cloud)
+    # The shadow starts, compares well, and its promotion's new fleet fails: production serves alone again.
+    cloud.sagemaker.hosting.fail_next_endpoint("the model container exited with code 1", after=1)
+    failed = shadow_run(cloud, versions["v2"], "shadow-not-taken", truth_from="shadow")
+    serving = endpoint(cloud)["EndpointConfigName"]
+    stopped = shadow_run(cloud, versions["v2"], "shadow-stopped", truth_from="shadow", stop=True)
+    settled = _settled(cloud)
+    return {"better": better, "worse": worse, "failed": failed, "stopped": stopped, "serving_before_stop": serving,
+            "after_stop": settled, "served_after_better": served_after_better,
+            "served_after_worse": served_after_worse, "served_after_failure": served_model(cloud),
+            "versions": versions}
+
+
+def _settled(cloud: LocalCloud) -> dict:
+    """The endpoint once no change is under way (the cleanup's update takes a moment offline)."""
+    for _ in range(200):
+        described = endpoint(cloud)
+        if described["EndpointStatus"] == "InService":
+            return described
+        time.sleep(0.05)
+    return described
+
+
+def test_a_run_stopped_during_its_shadow_test_leaves_production_serving_alone(cloud, shadowed):
+    run = shadowed["stopped"]
+    assert run["status"] == "ABORTED" and run["cleanup"]
+    assert "-shadow-" in run["config"]["EndpointConfigName"]
+    assert shadowed["after_stop"]["EndpointConfigName"] == shadowed["serving_before_stop"]
+    assert [v["VariantName"] for v in cloud.sagemaker.hosting.configs[shadowed["serving_before_stop"]][
+        "ProductionVariants"]] == ["AllTraffic"]
+
+
+def disagreements(run: dict) -> int:
+    return sum(int(float(a) >= 0.5) != int(float(b) >= 0.5) for production, shadow in run["answered"].values()
+               for a, b in zip(production, shadow))
+
+
+def test_a_shadow_serves_beside_production_with_no_weight_and_production_capture(cloud, shadowed):
+    variants = shadowed["better"]["config"]["ProductionVariants"]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in variants] == [("AllTraffic", 1), ("Shadow", 0)]
+    assert shadowed["better"]["config"]["DataCaptureConfig"]["DestinationS3Uri"].endswith("/capture")
+
+
+def test_a_better_shadow_is_promoted_and_notified(cloud, shadowed):
+    run, v1 = shadowed["better"], shadowed["versions"]["v1"]
+    assert disagreements(run) > 0  # else the ground truth could not tell the versions apart
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert run["output"]["deployment"] == "promote" and run["output"]["model_package_arn"] == v1
+    assert shadowed["served_after_better"] == cloud.sagemaker.model_packages[v1]["InferenceSpecification"][
+        "Containers"][-1]["ModelDataUrl"]
+    (note,) = run["notified"]
+    assert re.search(r": promoted: on ground truth its (auc|accuracy) is 1 against production's 0\.\d+ \(at least as "
+                     r"good\); \d+ production rows \(200 with ground truth\)", note["message"]), note["message"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in run["history"] if "stateEnteredEventDetails" in e]
+    assert entered.index("CompareShadow") < entered.index("Promote") < entered.index("SmokeTest")
+
+
+def test_a_deployment_during_another_runs_shadow_test_waits_for_it(shadowed):
+    meanwhile = shadowed["better"]["meanwhile"]
+    assert (meanwhile["status"], meanwhile["error"]) == ("FAILED", "EndpointNotReady")
+    assert "is running a shadow test" in meanwhile["cause"]
+
+
+def test_a_promotion_that_does_not_take_retires_the_shadow_and_fails_by_name(cloud, shadowed):
+    run = shadowed["failed"]
+    assert (run["status"], run["error"]) == ("FAILED", "EndpointRolledBack"), run.get("cause")
+    assert run["cause"].startswith("The shadow test promoted the version (promoted: ")
+    assert shadowed["served_after_failure"] == shadowed["served_after_worse"]
+    assert [v["VariantName"] for v in cloud.sagemaker.hosting.configs[endpoint(cloud)["EndpointConfigName"]][
+        "ProductionVariants"]] == ["AllTraffic"]
+
+
+def test_a_worse_shadow_leaves_production_serving_and_is_notified(cloud, shadowed):
+    run = shadowed["worse"]
+    assert disagreements(run) > 0
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert run["output"]["deployment"] == "kept"
+    assert run["output"]["shadow_test"].startswith("production kept: on ground truth its ")
+    assert shadowed["served_after_worse"] == shadowed["served_after_better"]  # v1 still serves
+    assert [v["VariantName"] for v in cloud.sagemaker.hosting.configs[endpoint(cloud)["EndpointConfigName"]][
+        "ProductionVariants"]] == ["AllTraffic"]  # the shadow retired
+    (note,) = run["notified"]
+    assert "production kept" in note["message"]
+
+
 # -- teardown (last: it deletes what the loop deployed) -------------------------------------------
 def test_delete_endpoint_removes_what_runs_created_which_cdk_destroy_leaves(cloud, loop):
     from operations.delete_endpoint import delete_all, prefix
@@ -754,6 +944,18 @@ def test_cleanup_deletes_only_an_endpoint_still_running_the_config_its_run_creat
     ours, later = SageMaker("mlkit-da-1"), SageMaker("mlkit-da-9")
     assert cleanup.delete_if_still_ours(ours, ENDPOINT, "mlkit-da-1") == "Deleted" and ours.deleted == [ENDPOINT]
     assert cleanup.delete_if_still_ours(later, ENDPOINT, "mlkit-da-1") == "mlkit-da-9" and later.deleted == []
+    # A shadow test the run started: the production config it read, then the shadow config it served.
+    shadowing = [{"taskScheduledEventDetails": {"resourceType": "aws-sdk:sagemaker", "resource": resource,
+                                                "parameters": json.dumps(parameters)}} for resource, parameters in (
+        ("describeEndpointConfig", {"EndpointConfigName": "mlkit-da-7"}),
+        ("updateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": "mlkit-da-shadow-8"}))]
+    assert list(cleanup.shadow_tests(history)) == []
+    assert list(cleanup.shadow_tests(shadowing)) == [(ENDPOINT, "mlkit-da-shadow-8", "mlkit-da-7")]
+    still, moved = SageMaker("mlkit-da-shadow-8"), SageMaker("mlkit-da-9")
+    still.update_endpoint = moved.update_endpoint = lambda **request: still.deleted.append(request)
+    assert cleanup.restore_if_still_shadowing(still, ENDPOINT, "mlkit-da-shadow-8", "mlkit-da-7") == "Restored"
+    assert still.deleted == [{"EndpointName": ENDPOINT, "EndpointConfigName": "mlkit-da-7"}]
+    assert cleanup.restore_if_still_shadowing(moved, ENDPOINT, "mlkit-da-shadow-8", "mlkit-da-7") == "mlkit-da-9"
 
 
 def test_delete_endpoint_reports_an_endpoint_it_could_not_delete(capsys, monkeypatch):
@@ -776,6 +978,24 @@ def test_delete_endpoint_reports_an_endpoint_it_could_not_delete(capsys, monkeyp
 
 
 @pytest.mark.slow  # one synthesis of its own
+def test_the_documented_shadow_setting_gives_every_run_its_shadow_period(tmp_path):
+    """`make synth CDK_ARGS="-c rollout=shadow -c shadow_hours=48"` (docs/deploy-approved.md): a run with no
+    shadow_hours of its own shadows for 48 hours (the default configuration's runs, 0, do not: the loop above)."""
+    from tests.conftest import synthesize
+
+    template = synthesize(tmp_path, {"rollout": "shadow", "shadow_hours": "48"},
+                          ("BuildAndRegister", "DeployApproved")).templates["DeployApproved"]
+    states = inline_definition(template)["States"]
+    assert states["ValidateInput"]["Parameters"]["Payload"]["defaults"] == {"shadow_hours": 48}
+    policy = states["UpdateEndpoint"]["Parameters"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
+    assert states["ShadowHour"]["Seconds"] == 3600
+    assert states["ValidateInput"]["Parameters"]["Payload"]["rules"]["shadow_hours"] == ["whole", 0, 48]
+    assert inline_definition(template)["TimeoutSeconds"] == (360 + 48 * 60) * 60  # the shadow's hours on top
+    with pytest.raises(ConfigError, match=r"^invalid setting shadow_hours='0': expected a whole number from 1 to 720$"):
+        build_app({**cdk_json_context(), "rollout": "shadow", "shadow_hours": "0"}, outdir=str(tmp_path / "bad"))
+
+
 def test_the_documented_canary_setting_synthesizes_its_traffic_routing_and_fleet(tmp_path):
     """`make synth CDK_ARGS="-c rollout=canary -c endpoint_instance_count=2"` (docs/deploy-approved.md)."""
     from tests.conftest import synthesize
@@ -788,3 +1008,4 @@ def test_the_documented_canary_setting_synthesizes_its_traffic_routing_and_fleet
                                                      "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}
     (variant,) = states["CreateEndpointConfig"]["Parameters"]["ProductionVariants"]
     assert variant["InitialInstanceCount"] == 2
+

@@ -303,7 +303,11 @@ def test_job_cleanup_function_reads_this_workflows_history_and_stops_only_its_jo
         *[{"Action": [f"sagemaker:Describe{kind}", f"sagemaker:Stop{kind}"], "Effect": "Allow",
            "Resource": arn("sagemaker", f"{w['jobs'][kind]}/{w['prefix']}-*")} for kind in sorted(w["jobs"])],
         *([{"Action": ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], "Effect": "Allow",
-            "Resource": arn("sagemaker", f"endpoint/{w['prefix']}-*")}] if w["endpoints"] else []),
+            "Resource": arn("sagemaker", f"endpoint/{w['prefix']}-*")},
+           # back to production's config, an endpoint its run left serving a shadow test
+           {"Action": "sagemaker:UpdateEndpoint", "Effect": "Allow",
+            "Resource": [arn("sagemaker", f"endpoint-config/{w['prefix']}-*"),
+                         arn("sagemaker", f"endpoint/{w['prefix']}-*")]}] if w["endpoints"] else []),
         # A run an event started claimed it (claims/ of its bucket); one that did not succeed has it released.
         *([{"Action": "s3:DeleteObject", "Effect": "Allow", "Resource": bucket_objects(template, "claims/*")}]
           if "ClaimEvent/Role" in roles(template) else []),

@@ -414,12 +414,12 @@ def test_the_smoke_test_refuses_answers_that_break_the_model_contract(s3, monkey
         smoke_run(monkeypatch, event, Runtime(lambda row: "0.1\n0.9"))
 
 
-def test_the_two_functions_ship_the_module_itself_beside_their_handlers(synthesized):
+def test_the_functions_ship_the_module_itself_beside_their_handlers(synthesized):
     """lambda/<function>/metrics.py is a link to processing/metrics.py; the asset holds a copy of its target, and
     of the contract it imports."""
     shipped = list(synthesized["default"].outdir.glob("asset.*/metrics.py"))
     assert sorted(p.with_name("handler.py").read_text() for p in shipped) == sorted(
-        (ROOT / "lambda" / function / "handler.py").read_text() for function in ("read_metrics", "smoke_test"))
+        (ROOT / "lambda" / function / "handler.py").read_text() for function in ("compare_shadow", "read_metrics", "smoke_test"))
     for path in shipped:
         assert not path.is_symlink() and path.read_bytes() == (ROOT / "processing" / "metrics.py").read_bytes()
         assert (path.parent / "contract" / "data.py").read_bytes() == (ROOT / "contract" / "data.py").read_bytes()

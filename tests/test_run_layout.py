@@ -47,7 +47,7 @@ def test_the_check_finds_a_handler_that_writes_its_own():
 
 def test_the_functions_that_check_run_paths_take_the_module():
     """Each gets it in the contract package its folder links (tests/test_contract.py checks links and assets)."""
-    assert USERS == ["check_model_package", "collect_traffic", "monitor_deployment", "publish_metrics",
+    assert USERS == ["check_model_package", "collect_traffic", "compare_shadow", "monitor_deployment", "publish_metrics",
                      "read_metrics", "seed_dataset", "smoke_test", "validate_input"]
 
 

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from contract import run_layout
 from contract.serving import built_in_algorithm
+from contract.times import utc_time
 
 LOGGER = logging.getLogger()
 LOGGER.setLevel(logging.INFO)
@@ -40,15 +41,7 @@ def window(end: Any, hours: Any, now: datetime.datetime | None = None) -> tuple[
     """[start, end) of the whole hours checked; refuses what is not a time or a number of hours."""
     if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= 24:
         raise ValueError(f"hours must be a whole number from 1 to 24, got {hours!r}")
-    if end is None:
-        moment = now or datetime.datetime.now(datetime.UTC)
-    else:
-        try:
-            moment = datetime.datetime.fromisoformat(str(end).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"window_end must be an ISO 8601 time such as 2026-01-31T14:00:00Z, got {end!r}") from None
-        if moment.tzinfo is None:
-            raise ValueError(f"window_end must name its time zone (Z for UTC), got {end!r}")
+    moment = (now or datetime.datetime.now(datetime.UTC)) if end is None else utc_time(end, "window_end")
     stop = moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     return stop - hours * HOUR, stop
 

@@ -6,7 +6,9 @@ Step Functions does not stop a `.sync` job when its task times out, is retried, 
 the job running, so an EventBridge rule on the execution's end invokes this function. It reads the execution's
 history for the jobs its `.sync` tasks scheduled (each attempt named its own) and stops those still in progress.
 An endpoint bills every hour: one the execution created and did not hand to the monitor is deleted once it has
-settled, if it still runs the config that execution gave it (a later deployment's endpoint is left alone).
+settled, if it still runs the config that execution gave it (a later deployment's endpoint is left alone). An
+endpoint the execution left serving its shadow test (an instance more, and later deployments refused) goes back
+to the production config the test started from, under the same condition.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 # A workflow that creates an endpoint enters this state only with an endpoint it accepted (its smoke test
 # passed), to hand it to the monitor (statemachines/deploy_approved.asl.json).
 ACCEPTED = "MonitorDeployment"
+SHADOW = "-shadow-"  # in the name of every config a shadow test serves (statemachines/deploy_approved.asl.json)
 
 
 def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
@@ -60,11 +63,48 @@ def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
     yield from ((name, config) for name, config in created if name and not accepted)
 
 
+def shadow_tests(events: list[dict]) -> Iterator[tuple[str, str, str]]:
+    """(endpoint name, shadow config, production config) for each shadow test the execution started: it read the
+    production config (describeEndpointConfig), then put the endpoint on a shadow config."""
+    production = None
+    for event in events:
+        details = event.get("taskScheduledEventDetails") or {}
+        if details.get("resourceType") != "aws-sdk:sagemaker":
+            continue
+        parameters = json.loads(details.get("parameters") or "{}")
+        if details.get("resource") == "describeEndpointConfig":
+            production = parameters.get("EndpointConfigName")
+        elif (details.get("resource") == "updateEndpoint" and production and parameters.get("EndpointName")
+              and SHADOW in str(parameters.get("EndpointConfigName"))):
+            yield parameters["EndpointName"], parameters["EndpointConfigName"], production
+
+
 def delete_if_still_ours(sagemaker: Any, name: str, config: str, seconds_left: Callable[[], float] = lambda: 0,
                          sleep: Callable[[float], None] = time.sleep) -> str:
     """Delete the endpoint if it still runs `config`, once it has settled (SageMaker deletes no endpoint while it
     changes); returns NotFound, Deleted, or the config it runs instead. Raises if it is still changing when the
     function's time runs out, so Lambda invokes it again."""
+    def delete() -> str:
+        sagemaker.delete_endpoint(EndpointName=name)
+        return "Deleted"
+    return _when_settled(sagemaker, name, config, delete, seconds_left, sleep)
+
+
+def restore_if_still_shadowing(sagemaker: Any, name: str, shadow: str, production: str,
+                               seconds_left: Callable[[], float] = lambda: 0,
+                               sleep: Callable[[float], None] = time.sleep) -> str:
+    """Put the endpoint back on `production` if it still serves the `shadow` config, once it has settled; returns
+    NotFound, Restored, or the config it runs instead."""
+    def restore() -> str:
+        sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=production)
+        return "Restored"
+    return _when_settled(sagemaker, name, shadow, restore, seconds_left, sleep)
+
+
+def _when_settled(sagemaker: Any, name: str, config: str, act: Callable[[], str], seconds_left: Callable[[], float],
+                  sleep: Callable[[float], None]) -> str:
+    """`act` on the endpoint once it has settled, if it still runs `config`. Raises if it is still changing when
+    the function's time runs out, so Lambda invokes it again."""
     wait = 1.0
     while True:
         try:
@@ -78,8 +118,7 @@ def delete_if_still_ours(sagemaker: Any, name: str, config: str, seconds_left: C
         if endpoint["EndpointStatus"] == "Deleting":
             return "Deleted"
         if endpoint["EndpointStatus"] not in CHANGING:
-            sagemaker.delete_endpoint(EndpointName=name)
-            return "Deleted"
+            return act()
         if seconds_left() < wait + 30:
             raise RuntimeError(f"endpoint {name} is still {endpoint['EndpointStatus']}; retrying later")
         sleep(wait)
@@ -111,6 +150,16 @@ def _deleted(sagemaker: Any, name: str, config: str, seconds_left: Callable[[], 
     except Exception as error:
         raise EndpointLeftRunning(f"endpoint {name} (config {config}), created by {execution}, may still be running "
                                   f"and billing: {error}") from error
+
+
+def _restored(sagemaker: Any, name: str, shadow: str, production: str, seconds_left: Callable[[], float],
+              execution: str) -> str:
+    try:
+        return restore_if_still_shadowing(sagemaker, name, shadow, production, seconds_left)
+    except Exception as error:
+        raise EndpointLeftRunning(f"endpoint {name} may still serve the shadow test {execution} started (config "
+                                  f"{shadow}), billing its shadow instance and refusing deployments: return it to "
+                                  f"{production} (aws sagemaker update-endpoint): {error}") from error
 
 
 def released_claim(events: list[dict], bucket: str, s3: Any) -> str | None:
@@ -145,6 +194,9 @@ def handler(event: dict, context: Any) -> dict:
     endpoints = ({name: _deleted(sagemaker, name, config, seconds_left, execution)
                   for name, config in created_endpoints(events)}
                  if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true" else {})
+    if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true":
+        endpoints.update({name: _restored(sagemaker, name, shadow, production, seconds_left, execution)
+                          for name, shadow, production in shadow_tests(events)})
     claims = os.environ.get("CLAIMS_BUCKET")
     released = released_claim(events, claims, boto3.client("s3")) if claims else None
     LOGGER.info(json.dumps({"execution": execution, "status": detail.get("status"), "jobs": found, "claim": released,

@@ -33,7 +33,8 @@ LOCAL_INTEGRATIONS: dict[str, str] = {
     # Hosting: endpoints that serve their model over HTTP (offline/services/sagemaker_hosting.py).
     "sagemaker:createEndpoint": SAGEMAKER_CALL,
     **{f"aws-sdk:sagemaker:{action}": SAGEMAKER_CALL
-       for action in ("createEndpointConfig", "describeEndpoint", "updateEndpoint", "deleteEndpoint")},
+       for action in ("createEndpointConfig", "describeEndpointConfig", "describeEndpoint", "updateEndpoint",
+                      "deleteEndpoint")},
     "sns:publish": "moto's SNS: the stack's topics exist locally; offline/cloud/account.py LocalCloud.notifications()",
     # S3 through moto's S3, every call authorized against the state machine's role (offline/iam/iam.py): the calls
     # offline/iam/iam_requests.py can authorize, as a Task (AWS SDK integration) or a Distributed Map's ItemReader.

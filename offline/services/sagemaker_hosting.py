@@ -49,9 +49,10 @@ class LocalHosting:
         self.clock = lambda: datetime.datetime.now(datetime.UTC)  # when requests arrive (tests may set the hour)
 
     # -- test hooks ---------------------------------------------------------------------------
-    def fail_next_endpoint(self, reason: str) -> None:
-        """The next endpoint created (or updated) fails to start its fleet, as with a model that cannot load."""
-        self.injected_endpoint_failures.append(reason)
+    def fail_next_endpoint(self, reason: str, after: int = 0) -> None:
+        """The next endpoint created (or updated), or the one `after` more changes, fails to start its fleet, as
+        with a model that cannot load."""
+        self.injected_endpoint_failures += [None] * after + [reason]
 
     def hold_next_endpoint(self, seconds: float) -> None:
         """The next endpoint created stays Creating for `seconds` (a fleet that takes long to start)."""

@@ -146,6 +146,7 @@ SERVICE_INTEGRATIONS: dict[str, Integration] = {
     **_sdk("UpdateModelPackage", ("model-package",)),
     **_sdk("ListModelPackages", ("model-package",)),
     **_sdk("DescribeEndpoint", ("endpoint",)),
+    **_sdk("DescribeEndpointConfig", ("endpoint-config",)),
     # The optimized createEndpointConfig and updateEndpoint take neither DataCaptureConfig nor DeploymentConfig.
     **_sdk("CreateEndpointConfig", ("endpoint-config",), name_parameter="EndpointConfigName", name_max_length=63,
            condition_keys=("sagemaker:InstanceTypes", "sagemaker:VolumeKmsKey")),

@@ -65,6 +65,13 @@ class StrandedJobCleanup(Construct):
             allow(role, ["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"], [endpoints],
                   wildcard_reason="The workflow's endpoint is named <prefix>-...; the prefix confines the function "
                                   "to this stack's endpoints, and it deletes only one its run created.")
+            # A run that ends during its shadow test leaves the endpoint on the shadow config: back to production's.
+            configs = format_arn(stack, service="sagemaker", resource="endpoint-config",
+                                 resource_name=f"{state_machine_name}-*")
+            allow(role, ["sagemaker:UpdateEndpoint"], [endpoints, configs],
+                  wildcard_reason="The workflow names its endpoint and configs <prefix>-...; the function returns "
+                                  "only an endpoint its run left serving a shadow test to the config it served "
+                                  "before.")
         if claims_bucket:
             allow_releasing_claims(role, claims_bucket, "the claim in the input of the run that did not succeed")
         if encryption_key:  # the execution history is encrypted with the stack's key

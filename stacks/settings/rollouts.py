@@ -2,6 +2,8 @@
 
 `all_at_once` moves all traffic to the new fleet at once; `canary` first moves `rollout_step_percent` of the
 endpoint's instances' traffic, bakes, then the rest; `linear` moves that share at a time, baking after each step.
+`shadow` first serves the new version as a shadow variant beside production for `shadow_hours` and promotes it
+only if it compares well (lambda/compare_shadow); an update without a shadow period is all at once.
 Every step bakes for BAKE_SECONDS while the rollback alarms watch; an alarm that fires rolls the endpoint back to
 the old fleet, which kept serving. SageMaker's rules, checked here so that synthesis refuses what UpdateEndpoint
 would (AWS::SageMaker::Endpoint TrafficRoutingConfig, CloudFormation reference): a canary is at most 50% of the
@@ -16,7 +18,7 @@ import math
 
 from stacks.settings.config import ConfigError
 
-ROLLOUTS = ("all_at_once", "canary", "linear")
+ROLLOUTS = ("all_at_once", "canary", "linear", "shadow")
 BAKE_SECONDS = 300  # each step's baking period (WaitIntervalInSeconds)
 TERMINATION_WAIT_SECONDS = 120  # the old fleet stays up this long after the last step
 CANARY_MAX_SHARE, LINEAR_SHARES = 0.5, (0.1, 0.5)
@@ -46,8 +48,8 @@ def step_instances(rollout: str, percent: int, instances: int) -> int:
 
 def traffic_routing(rollout: str, percent: int, instances: int) -> dict:
     """The BlueGreenUpdatePolicy's TrafficRoutingConfiguration."""
+    if rollout in ("all_at_once", "shadow"):
+        return {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": BAKE_SECONDS}
     routing = {"Type": rollout.upper(), "WaitIntervalInSeconds": BAKE_SECONDS}
-    if rollout == "all_at_once":
-        return routing
     size = {"Type": "INSTANCE_COUNT", "Value": step_instances(rollout, percent, instances)}
     return {**routing, "CanarySize" if rollout == "canary" else "LinearStepSize": size}

@@ -33,7 +33,8 @@ from stacks.constructs.model_registry import model_package_group_name, model_pac
 from stacks.workflows.build_and_register import BuildAndRegisterStack, read_shared, share
 
 BUILD_STACK = "BuildAndRegister"
-VARIANT = "AllTraffic"
+VARIANT, SHADOW_VARIANT = "AllTraffic", "Shadow"  # production's variant; the approved version's during a shadow test
+SHADOW_ROWS = 1000  # a shadow test replays at most this many captured production rows
 POLL_SECONDS, MAX_POLLS = 30, 150  # up to 75 minutes for a create, or a blue/green update's bake and teardown
 SMOKE_TEST_ROWS, SMOKE_TEST_TOLERANCE = 1000, 0.05  # accuracy and AUC may differ from the registered by this
 def endpoint_name(prefix: str) -> str:
@@ -78,6 +79,13 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "metrics", environment={"BUILD_DATA_BUCKET": "${BuildDataBucket}",
                                                       "ENDPOINT_NAME": "${EndpointName}"},
                 memory_size=512, timeout_seconds=120),
+            "CompareShadow": FunctionSpec(
+                "compare_shadow", "Replays production's captured requests to the shadow variant and decides whether "
+                                  "it replaces production", reads=(CAPTURE,), bucket_reads=(GROUND_TRUTH,),
+                environment={"DATA_BUCKET": "${DataBucket}", "BUILD_DATA_BUCKET": "${BuildDataBucket}",
+                             "ENDPOINT_NAME": "${EndpointName}", "PRODUCTION_VARIANT": "${VariantName}",
+                             "SHADOW_VARIANT": "${ShadowVariantName}"},
+                memory_size=512, timeout_seconds=600),
             "MonitorDeployment": FunctionSpec(
                 "monitor_deployment", "Records a deployment for the monitor and checks that its schedule is enabled",
                 writes=(DEPLOYMENT,), environment={"DATA_BUCKET": "${DataBucket}", "ENDPOINT_NAME": "${EndpointName}",
@@ -94,6 +102,9 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             # How an approved version replaces the serving one (stacks/settings/rollouts.py).
             "rollout": ("all_at_once", one_of(*ROLLOUTS)),
             "rollout_step_percent": (50, whole_number(10, 50)),
+            # The longest shadow test a run may ask for, and with rollout=shadow every run's: its hours are added
+            # to the state machine's timeout (run_timeout_minutes).
+            "shadow_hours": (24, whole_number(1, 720)),
             # realtime: instances behind the endpoint. serverless is refused at synthesis (SERVERLESS_REFUSED).
             "serving": ("realtime", one_of("realtime", "serverless")),
             "endpoint_instance_count": (1, whole_number(1, 20)),
@@ -148,12 +159,19 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             "DataCapturePercentage": settings["data_capture_percentage"],
             "RollbackAlarms": [{"AlarmName": alarm.alarm_name} for alarm in self.rollback_alarms],
             "TrafficRouting": routing, "TerminationWaitSeconds": TERMINATION_WAIT_SECONDS,
+            "ShadowVariantName": SHADOW_VARIANT, "ShadowRows": SHADOW_ROWS, "ShadowHourSeconds": 3600,
+            "ShadowHours": settings["shadow_hours"] if settings["rollout"] == "shadow" else 0,
+            "ShadowHoursMax": settings["shadow_hours"],
             "EndpointInstanceCount": instances,
             "MonitorScheduleName": monitor_schedule_name(self.job_name_prefix),
             "EndpointPollSeconds": POLL_SECONDS, "EndpointMaxPolls": MAX_POLLS,
             "EndpointWaitLimit": f"{MAX_POLLS} checks {POLL_SECONDS} s apart",
             "SmokeTestRows": SMOKE_TEST_ROWS, "SmokeTestTolerance": str(SMOKE_TEST_TOLERANCE),
         }
+
+    def run_timeout_minutes(self) -> int:
+        """A shadow test waits its hours on top of a deployment's own time."""
+        return super().run_timeout_minutes() + 60 * self.config.workflow_settings["shadow_hours"]
 
     def _rollback_alarm(self, what: str, metric: str, statistic: str, threshold: float,
                         comparison: cloudwatch.ComparisonOperator, meaning: str) -> cloudwatch.Alarm:
@@ -194,6 +212,12 @@ class DeployApprovedStack(SageMakerWorkflowStack):
                               "function describes versions of that one group only.")
         smoke = self.functions["SmokeTest"].function
         allow(smoke.role, ["sagemaker:InvokeEndpoint"], [self.endpoint_arn])
+        shadow = self.functions["CompareShadow"].function
+        allow(shadow.role, ["sagemaker:InvokeEndpoint"], [self.endpoint_arn])
+        allow(shadow.role, ["s3:ListBucket"], [bucket_arn(self.data_bucket)],
+              conditions={"StringLike": {"s3:prefix": [glob(CAPTURE)]}})
+        self._read_build_data(shadow.role, (EVALUATION,), "A registered version names its run's evaluation (task, "
+                                                          "classes, gate metric) under runs/<execution name>/.")
         self._read_build_data(smoke.role, (EVALUATION, INPUT),
                               "A registered version names its run's evaluation, raw test rows (input/raw/) and "
                               "test labels (input/test-labels/) under runs/<execution name>/ of the build bucket.")

@@ -276,7 +276,7 @@ class SageMakerWorkflowStack(Stack):
         config, prefix, removal = self.config, self.job_name_prefix, self.removal_policy
         self.workflow = SageMakerWorkflow(
             self, "Workflow", definition=definition, source=self.source, job_name_prefix=prefix,
-            sagemaker_role=self.sagemaker_role, timeout=Durations.minutes(config.workflow_timeout_minutes),
+            sagemaker_role=self.sagemaker_role, timeout=Durations.minutes(self.run_timeout_minutes()),
             log_retention=self.log_retention, removal_policy=removal, encryption_key=self.key,
             topic_key=self.topic_key, workflow_error=f"{construct_id}Failed", guards=job_guards(config, self.key),
             integrations=self.integrations, bucket=self.data_bucket,
@@ -321,6 +321,11 @@ class SageMakerWorkflowStack(Stack):
     def source_folders(self) -> Mapping[str, str]:
         """Script-mode source folders to ship (spec.source_dirs); override to add some that settings name."""
         return self.spec.source_dirs
+
+    def run_timeout_minutes(self) -> int:
+        """How long a run may take before Step Functions ends it (workflow_timeout_minutes; a workflow that waits
+        on purpose adds its wait)."""
+        return self.config.workflow_timeout_minutes
 
     def add_resources(self) -> Mapping[str, Value]:
         """Override to add resources the state machine uses (topics, model package groups, ...); returns the
