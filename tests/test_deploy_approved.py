@@ -651,14 +651,18 @@ def test_a_rollout_sagemaker_would_refuse_stops_synthesis_with_the_instance_coun
         build_app({**cdk_json_context(), "rollout": "blue"}, outdir=str(tmp_path))
 
 
-def test_serverless_serving_is_refused_at_synthesis_with_its_reason(tmp_path):
-    """SageMaker's serverless endpoints take no inference pipeline, isolation, data capture or KMS key (developer
-    guide, Serverless Inference, Feature exclusions): the registered chain cannot be served there as it is."""
+@pytest.mark.parametrize(("serving", "reason"), [
+    ("serverless", "SageMaker Serverless Inference takes no inference pipeline"),
+    ("async", "SageMaker Asynchronous Inference takes no serial inference pipeline and no data capture")])
+def test_serving_sagemaker_cannot_give_the_chain_is_refused_at_synthesis_with_its_reason(tmp_path, serving, reason):
+    """Serverless endpoints take no inference pipeline, isolation, data capture or KMS key (developer guide,
+    Serverless Inference, Feature exclusions); asynchronous ones no serial pipeline or data capture (the guide's
+    feature table): the registered chain cannot be served there as it is."""
     with pytest.raises(ConfigError) as raised:
-        build_app({**cdk_json_context(), "serving": "serverless"}, outdir=str(tmp_path))
+        build_app({**cdk_json_context(), "serving": serving}, outdir=str(tmp_path))
     message = str(raised.value)
-    assert message.startswith("invalid setting serving=serverless: SageMaker Serverless Inference takes no "
-                              "inference pipeline") and "keep serving=realtime" in message and "\n" not in message
+    assert message.startswith(f"invalid setting serving={serving}: {reason}") and "keep serving=realtime" in message
+    assert "\n" not in message
 
 
 def test_a_deployment_is_announced_as_monitored_only_while_the_monitors_schedule_is_enabled(cloud, loop):
@@ -945,10 +949,13 @@ def test_cleanup_deletes_only_an_endpoint_still_running_the_config_its_run_creat
     assert cleanup.delete_if_still_ours(ours, ENDPOINT, "mlkit-da-1") == "Deleted" and ours.deleted == [ENDPOINT]
     assert cleanup.delete_if_still_ours(later, ENDPOINT, "mlkit-da-1") == "mlkit-da-9" and later.deleted == []
     # A shadow test the run started: the production config it read, then the shadow config it served.
-    shadowing = [{"taskScheduledEventDetails": {"resourceType": "aws-sdk:sagemaker", "resource": resource,
-                                                "parameters": json.dumps(parameters)}} for resource, parameters in (
-        ("describeEndpointConfig", {"EndpointConfigName": "mlkit-da-7"}),
-        ("updateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": "mlkit-da-shadow-8"}))]
+    shadowing = [event for state, resource, parameters in (
+        ("DescribeServingConfig", "describeEndpointConfig", {"EndpointConfigName": "mlkit-da-7"}),
+        ("StartShadow", "updateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": "mlkit-da-shadow-8"}),
+        ("Promote", "updateEndpoint", {"EndpointName": ENDPOINT, "EndpointConfigName": "mlkit-da-9"}))
+        for event in ({"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": state}},
+                      {"taskScheduledEventDetails": {"resourceType": "aws-sdk:sagemaker", "resource": resource,
+                                                     "parameters": json.dumps(parameters)}})]
     assert list(cleanup.shadow_tests(history)) == []
     assert list(cleanup.shadow_tests(shadowing)) == [(ENDPOINT, "mlkit-da-shadow-8", "mlkit-da-7")]
     still, moved = SageMaker("mlkit-da-shadow-8"), SageMaker("mlkit-da-9")

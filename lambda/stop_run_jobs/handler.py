@@ -45,7 +45,9 @@ CHANGING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 # A workflow that creates an endpoint enters this state only with an endpoint it accepted (its smoke test
 # passed), to hand it to the monitor (statemachines/deploy_approved.asl.json).
 ACCEPTED = "MonitorDeployment"
-SHADOW = "-shadow-"  # in the name of every config a shadow test serves (statemachines/deploy_approved.asl.json)
+# A shadow test's states (statemachines/deploy_approved.asl.json): one reads production's config, one puts the
+# endpoint on the shadow config.
+PRODUCTION_READ, SHADOW_STARTED = "DescribeServingConfig", "StartShadow"
 
 
 def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
@@ -64,18 +66,17 @@ def created_endpoints(events: list[dict]) -> Iterator[tuple[str, str]]:
 
 
 def shadow_tests(events: list[dict]) -> Iterator[tuple[str, str, str]]:
-    """(endpoint name, shadow config, production config) for each shadow test the execution started: it read the
-    production config (describeEndpointConfig), then put the endpoint on a shadow config."""
-    production = None
+    """(endpoint name, shadow config, production config) for each shadow test the execution started: the config
+    its PRODUCTION_READ state read, and the one its SHADOW_STARTED state put the endpoint on."""
+    production, state = None, None
     for event in events:
+        state = (event.get("stateEnteredEventDetails") or {}).get("name", state)
         details = event.get("taskScheduledEventDetails") or {}
-        if details.get("resourceType") != "aws-sdk:sagemaker":
-            continue
-        parameters = json.loads(details.get("parameters") or "{}")
-        if details.get("resource") == "describeEndpointConfig":
+        parameters = json.loads(details.get("parameters") or "{}") if details else {}
+        if state == PRODUCTION_READ and details.get("resource") == "describeEndpointConfig":
             production = parameters.get("EndpointConfigName")
-        elif (details.get("resource") == "updateEndpoint" and production and parameters.get("EndpointName")
-              and SHADOW in str(parameters.get("EndpointConfigName"))):
+        elif (state == SHADOW_STARTED and details.get("resource") == "updateEndpoint" and production
+              and parameters.get("EndpointName") and parameters.get("EndpointConfigName")):
             yield parameters["EndpointName"], parameters["EndpointConfigName"], production
 
 

@@ -47,15 +47,24 @@ def monitor_schedule_name(prefix: str) -> str:
     return f"{prefix}-monitor"
 
 
-# SageMaker Serverless Inference supports neither inference pipelines, network isolation, data capture, KMS keys nor
-# Model Monitor (SageMaker developer guide, "Deploy models with Amazon SageMaker Serverless Inference", Feature
-# exclusions). A registered version is two containers called in series (the fitted preprocessing, then the
-# model), served isolated and watched through data capture: none of that survives, so the setting is refused.
-SERVERLESS_REFUSED = (
-    "invalid setting serving=serverless: SageMaker Serverless Inference takes no inference pipeline, network "
-    "isolation, data capture or KMS key, and a registered version is a pipeline (the fitted preprocessing, then the "
-    "model) that DeployApproved serves isolated and MonitorEndpoint watches through data capture: keep "
-    "serving=realtime (an idle endpoint bills its instances; see docs/deploy-approved.md, Cost)")
+# What SageMaker's other ways of serving do not take that a registered version needs: it is two containers called
+# in series (the fitted preprocessing, then the model), served isolated and watched through data capture, so these
+# settings are refused (docs/design-notes.md says what would serve it there).
+REFUSED_SERVING = {
+    # Developer guide, "Deploy models with Amazon SageMaker Serverless Inference", Feature exclusions.
+    "serverless": "SageMaker Serverless Inference takes no inference pipeline, network isolation, data capture or "
+                  "KMS key",
+    # Developer guide, the inference options' table of supported features (2023): asynchronous endpoints take no
+    # serial inference pipeline, data capture or Model Monitor.
+    "async": "SageMaker Asynchronous Inference takes no serial inference pipeline and no data capture",
+}
+
+
+def refused_serving(kind: str) -> str:
+    return (f"invalid setting serving={kind}: {REFUSED_SERVING[kind]}, and a registered version is a pipeline (the "
+            "fitted preprocessing, then the model) that DeployApproved serves isolated and MonitorEndpoint watches "
+            "through data capture: keep serving=realtime (an idle endpoint bills its instances; see "
+            "docs/deploy-approved.md, Cost)")
 
 
 @register("DeployApproved")
@@ -105,8 +114,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             # The longest shadow test a run may ask for, and with rollout=shadow every run's: its hours are added
             # to the state machine's timeout (run_timeout_minutes).
             "shadow_hours": (24, whole_number(1, 720)),
-            # realtime: instances behind the endpoint. serverless is refused at synthesis (SERVERLESS_REFUSED).
-            "serving": ("realtime", one_of("realtime", "serverless")),
+            # realtime: instances behind the endpoint. The others are refused at synthesis (REFUSED_SERVING).
+            "serving": ("realtime", one_of("realtime", *REFUSED_SERVING)),
             "endpoint_instance_count": (1, whole_number(1, 20)),
         },
         # Failures after the version was accepted are notified (NotifyError) before the run fails.
@@ -116,8 +125,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
 
     def add_resources(self) -> Mapping[str, object]:
         settings = self.config.workflow_settings
-        if settings["serving"] == "serverless":
-            raise ConfigError(SERVERLESS_REFUSED)
+        if settings["serving"] in REFUSED_SERVING:
+            raise ConfigError(refused_serving(settings["serving"]))
         endpoint_type = settings["endpoint_instance_type"]
         if endpoint_type not in self.config.allowed_instance_types:
             raise ConfigError(f"invalid setting endpoint_instance_type={endpoint_type!r}: expected one of "
