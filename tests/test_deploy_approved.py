@@ -404,7 +404,6 @@ def loop(cloud):
     second = register(cloud, "loop-v2", seed=5)
     steps["updated"] = deploy(cloud, second)
     steps["config_v2"] = endpoint(cloud)["EndpointConfigName"]
-    steps["versions"] = {"v1": first, "v2": second}
     steps["answers_v2"] = answers(cloud)
     third = register(cloud, "loop-v3", seed=7)
     report = json.loads(cloud.read(cloud.sagemaker.model_packages[third]["ModelMetrics"]["ModelQuality"]
@@ -413,6 +412,7 @@ def loop(cloud):
     bucket, key = cloud.sagemaker.model_packages[third]["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"][
         5:].split("/", 1)
     cloud.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report).encode())
+    steps["versions"] = {"v1": first, "v2": second, "v3": third}  # v3 registered a gate value it cannot match
     steps["smoke_failed"] = deploy(cloud, third)
     steps["config_after_smoke"] = endpoint(cloud)["EndpointConfigName"]
     steps["served_after_smoke"] = served_config(cloud)
@@ -829,7 +829,8 @@ def shadowed(cloud, loop):
     serving = endpoint(cloud)["EndpointConfigName"]
     stopped = shadow_run(cloud, versions["v2"], "shadow-stopped", truth_from="shadow", stop=True)
     settled = _settled(cloud)
-    return {"better": better, "worse": worse, "failed": failed, "stopped": stopped, "serving_before_stop": serving,
+    smoke_failed = shadow_run(cloud, versions["v3"], "shadow-smoke-fails", truth_from="shadow")
+    return {"smoke_failed": smoke_failed, "after_smoke_failed": _settled(cloud)["EndpointConfigName"],"better": better, "worse": worse, "failed": failed, "stopped": stopped, "serving_before_stop": serving,
             "after_stop": settled, "served_after_better": served_after_better,
             "served_after_worse": served_after_worse, "served_after_failure": served_model(cloud),
             "versions": versions}
@@ -843,6 +844,13 @@ def _settled(cloud: LocalCloud) -> dict:
             return described
         time.sleep(0.05)
     return described
+
+
+def test_a_promoted_version_that_fails_its_smoke_test_gives_the_endpoint_back_to_production(cloud, shadowed):
+    run = shadowed["smoke_failed"]
+    assert (run["status"], run["error"]) == ("FAILED", "SmokeTestFailed"), run.get("cause")
+    assert run["cause"].endswith("The previous model serves again.")
+    assert shadowed["after_smoke_failed"] == shadowed["after_stop"]["EndpointConfigName"]  # production's own config
 
 
 def test_a_run_stopped_during_its_shadow_test_leaves_production_serving_alone(cloud, shadowed):

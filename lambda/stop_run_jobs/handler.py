@@ -114,12 +114,11 @@ def _when_settled(sagemaker: Any, name: str, config: str, act: Callable[[], str]
             if error.response["Error"]["Code"] == "ValidationException":  # SageMaker's answer for a missing one
                 return "NotFound"
             raise
-        if endpoint["EndpointConfigName"] != config:
-            return endpoint["EndpointConfigName"]
         if endpoint["EndpointStatus"] == "Deleting":
             return "Deleted"
+        # While it changes, DescribeEndpoint names the config it is leaving: compare once it has settled.
         if endpoint["EndpointStatus"] not in CHANGING:
-            return act()
+            return act() if endpoint["EndpointConfigName"] == config else endpoint["EndpointConfigName"]
         if seconds_left() < wait + 30:
             raise RuntimeError(f"endpoint {name} is still {endpoint['EndpointStatus']}; retrying later")
         sleep(wait)
@@ -160,7 +159,8 @@ def _restored(sagemaker: Any, name: str, shadow: str, production: str, seconds_l
     except Exception as error:
         raise EndpointLeftRunning(f"endpoint {name} may still serve the shadow test {execution} started (config "
                                   f"{shadow}), billing its shadow instance and refusing deployments: return it to "
-                                  f"{production} (aws sagemaker update-endpoint): {error}") from error
+                                  f"{production}: aws sagemaker update-endpoint --endpoint-name {name} "
+                                  f"--endpoint-config-name {production} ({error})") from error
 
 
 def released_claim(events: list[dict], bucket: str, s3: Any) -> str | None:

@@ -72,6 +72,10 @@ class StrandedJobCleanup(Construct):
                   wildcard_reason="The workflow names its endpoint and configs <prefix>-...; the function returns "
                                   "only an endpoint its run left serving a shadow test to the config it served "
                                   "before.")
+            if encryption_key:  # the config's volumes use the key: SageMaker takes a grant for the caller
+                allow(role, ["kms:CreateGrant"], [encryption_key.key_arn],
+                      conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+                allow(role, ["kms:DescribeKey"], [encryption_key.key_arn])
         if claims_bucket:
             allow_releasing_claims(role, claims_bucket, "the claim in the input of the run that did not succeed")
         if encryption_key:  # the execution history is encrypted with the stack's key

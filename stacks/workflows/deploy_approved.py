@@ -252,7 +252,14 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
                                          "sagemaker:InvokeEndpoint"], resources=[self.endpoint_arn]),
             iam.PolicyStatement(actions=["sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"], resources=made),
+            # Back to production's config, an endpoint a shadow test left behind (docs/deploy-approved.md).
+            iam.PolicyStatement(actions=["sagemaker:UpdateEndpoint"], resources=[self.endpoint_arn, made[0]]),
             iam.PolicyStatement(actions=["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"], resources=["*"]))
+        if self.key:  # updating the endpoint to a config whose volumes use the key: SageMaker takes a grant
+            self.operator_policy.add_statements(
+                iam.PolicyStatement(actions=["kms:CreateGrant"], resources=[self.key.key_arn],
+                                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[self.key.key_arn]))
         acknowledge_wildcards(self.operator_policy, made, "Each deployment makes an endpoint config and a model "
                                                           "named <prefix>-<uuid>; operators delete only those.")
         acknowledge_wildcards(self.operator_policy, ["*"], "ListEndpointConfigs and ListModels have no "
