@@ -309,6 +309,9 @@ def test_a_shadow_replaces_production_only_when_it_does_at_least_as_well_or_agre
     # Fewer than MIN_LABELLED labelled rows: agreement decides (95%).
     assert not shadow.verdict(evaluation, right, wrong, truth[:99], labelled[:99])["promote"]  # 83% agree
     assert shadow.verdict(evaluation, right, [0.8, 0.2] * 60, [], [])["promote"]  # same classes
+    one_class = shadow.verdict({**evaluation, "gate": {"metric": "auc", "value": 0.9}}, right, right, [1] * 120,
+                               labelled)  # an AUC needs both classes: agreement decides
+    assert one_class["promote"] and "the ground truth cannot give auc (" in one_class["summary"]
     regression = {"task": "regression", "classes": None, "gate": {"metric": "rmse", "value": 1.0}}
     assert shadow.verdict(regression, [1.0, 2.0, 3.0], [1.04, 2.09, 3.1], [], [])["promote"]  # within 5%
     assert not shadow.verdict(regression, [1.0, 2.0, 3.0], [1.2, 2.0, 3.0], [], [])["promote"]

@@ -103,11 +103,12 @@ def verdict(evaluation: dict, production: list, shadow: list, truth: list, label
     agreed = agreement(task, production, shadow)
     rows = f"{len(production)} production rows ({len(labelled)} with ground truth); the two agree on {agreed:.1%}"
     metric, higher = gate["metric"], metrics.task_of(task).metrics[gate["metric"]] == metrics.HIGHER
+    measured = f"fewer than {MIN_LABELLED} rows have ground truth"
     try:
         on = [metrics.measure(task, classes, truth, [answers[i] for i in labelled], [metric])[metric]
               for answers in (production, shadow)] if len(labelled) >= MIN_LABELLED else None
-    except (ValueError, ZeroDivisionError):  # a metric these labels cannot give: an AUC when all are one class
-        on = None
+    except (ValueError, ZeroDivisionError) as error:  # a metric these labels cannot give (an AUC of one class)
+        on, measured = None, f"the ground truth cannot give {metric} ({error})"
     if on is not None:
         promote = on[1] >= on[0] if higher else on[1] <= on[0]
         why = (f"on ground truth its {metric} is {on[1]:.6g} against production's {on[0]:.6g}"
@@ -116,8 +117,6 @@ def verdict(evaluation: dict, production: list, shadow: list, truth: list, label
                 "metric": metric, "production": on[0], "shadow": on[1],
                 "summary": f"{'promoted' if promote else 'production kept'}: {why}; {rows}."}
     promote = agreed >= MIN_AGREEMENT
-    measured = (f"fewer than {MIN_LABELLED} rows have ground truth" if len(labelled) < MIN_LABELLED else
-                f"the ground truth cannot give {metric} (one class only)")
     return {"promote": promote, "rows": len(production), "labelled": len(labelled), "agreement": agreed,
             "summary": f"{'promoted' if promote else 'production kept'}: {measured}, and the versions agree on "
                        f"{agreed:.1%} of {len(production)} production rows (at "
