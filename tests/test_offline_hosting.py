@@ -72,3 +72,36 @@ def test_two_variants_of_one_name_are_refused(hosting):
     with pytest.raises(RequestRefused, match="must be unique"):
         hosting.handle("CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [
             {"VariantName": "A", "ModelName": "m-old"}, {"VariantName": "A", "ModelName": "m-new"}]})
+
+
+
+def test_describe_endpoint_names_the_serving_variants_and_the_update_under_way():
+    """botocore's model: ProductionVariants summarizes the fleet that serves; while an update is under way,
+    EndpointConfigName still names the config it leaves and PendingDeploymentSummary the one it moves to."""
+    started = threading.Event()
+
+    def load(user: str, model: dict):
+        if model["ModelName"] == "m-new":
+            started.wait(5)  # the new fleet starts only when the test has looked
+        return _model(model["ModelName"])
+    hosting = LocalHosting(_Objects(), {"m-old": {"ModelName": "m-old"}, "m-new": {"ModelName": "m-new"}}, load,
+                           threading.Lock())
+    _serve(hosting, [{"VariantName": "AllTraffic", "ModelName": "m-old", "InitialVariantWeight": 1,
+                      "InitialInstanceCount": 2}])
+    described = hosting.handle("DescribeEndpoint", {"EndpointName": "e"})
+    assert described["ProductionVariants"] == [{"VariantName": "AllTraffic", "CurrentWeight": 1.0,
+                                                "DesiredWeight": 1.0, "CurrentInstanceCount": 2,
+                                                "DesiredInstanceCount": 2}]
+    assert "PendingDeploymentSummary" not in described
+    hosting.handle("CreateEndpointConfig", {"EndpointConfigName": "c2", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "m-new"}]})
+    hosting.handle("UpdateEndpoint", {"EndpointName": "e", "EndpointConfigName": "c2"})
+    updating = hosting.handle("DescribeEndpoint", {"EndpointName": "e"})
+    started.set()
+    assert (updating["EndpointStatus"], updating["EndpointConfigName"]) == ("Updating", "c")
+    assert updating["PendingDeploymentSummary"]["EndpointConfigName"] == "c2"
+    deadline = time.monotonic() + 5
+    while hosting.endpoints["e"]["EndpointStatus"] != "InService" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    done = hosting.handle("DescribeEndpoint", {"EndpointName": "e"})
+    assert done["EndpointConfigName"] == "c2" and "PendingDeploymentSummary" not in done

@@ -41,6 +41,7 @@ class LocalHosting:
         self.endpoints: dict[str, dict] = {}
         # endpoint -> (config name, {variant: served model}) answering requests
         self.serving: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.pending: dict[str, tuple[str, float]] = {}  # endpoint -> (config, start) of the update under way
         self.injected_endpoint_failures: list[str] = []  # reasons for the next endpoints' fleets
         self.injected_rollbacks: list[str] = []  # alarms that fire while the next updates bake
         # endpoint -> its blue/green updates: the new fleet's share of traffic after each step, and how it ended
@@ -137,6 +138,7 @@ class LocalHosting:
             tripped = self.injected_rollbacks.pop(0) if self.injected_rollbacks else None
             endpoint.update(EndpointStatus="Updating", LastModifiedTime=time.time())
             endpoint.pop("FailureReason", None)
+            self.pending[name] = (config, time.time())
             failure = self.injected_endpoint_failures.pop(0) if self.injected_endpoint_failures else None
         rollback = tripped if tripped in alarms else None  # an alarm the update does not name rolls nothing back
         threading.Thread(target=self._provision, args=(name, config, failure, rollback, 0, steps), daemon=True).start()
@@ -184,6 +186,14 @@ class LocalHosting:
                 raise _missing("endpoint", request["EndpointName"])
             endpoint = dict(self.endpoints[request["EndpointName"]])
             config = self.configs.get(endpoint["EndpointConfigName"], {})
+            served = self.serving.get(request["EndpointName"])
+            pending = self.pending.get(request["EndpointName"]) if endpoint["EndpointStatus"] == "Updating" else None
+        # botocore's model: the variants of the fleet that serves (ProductionVariantSummary), and while an update
+        # is under way the config it moves to (PendingDeploymentSummary); EndpointConfigName stays the old one.
+        if served:
+            endpoint["ProductionVariants"] = [_summary(v) for v in self.configs[served[0]]["ProductionVariants"]]
+        if pending:
+            endpoint["PendingDeploymentSummary"] = {"EndpointConfigName": pending[0], "StartTime": pending[1]}
         if config.get("DataCaptureConfig"):
             capture = config["DataCaptureConfig"]
             endpoint["DataCaptureConfig"] = {
@@ -237,6 +247,7 @@ class LocalHosting:
             if endpoint is None:  # deleted meanwhile
                 return
             updating = endpoint["EndpointStatus"] == "Updating"
+            self.pending.pop(name, None)
             if model is not None:
                 self.serving[name] = (config, model)
                 endpoint.update(EndpointStatus="InService", EndpointConfigName=config)
@@ -293,6 +304,12 @@ class LocalHosting:
         bucket, prefix = split_s3(capture["DestinationS3Uri"].rstrip("/"))
         key = f"{prefix}/{name}/{variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{uuid.uuid4().hex[:8]}.jsonl"
         self.s3.put_object(Bucket=bucket, Key=key, Body=(json.dumps(record) + "\n").encode())
+
+
+def _summary(variant: dict) -> dict:
+    weight, count = float(variant.get("InitialVariantWeight", 1.0)), variant.get("InitialInstanceCount", 1)
+    return {"VariantName": variant["VariantName"], "CurrentWeight": weight, "DesiredWeight": weight,
+            "CurrentInstanceCount": count, "DesiredInstanceCount": count}
 
 
 def _weighted(variants: list[dict]) -> str | None:
