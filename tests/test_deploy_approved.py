@@ -763,12 +763,12 @@ def answer_rows(cloud: LocalCloud, rows: list, variant: str | None, inference_id
 
 
 def shadow_run(cloud: LocalCloud, version: str, name: str, truth_from: str, meanwhile: str | None = None,
-               stop: bool = False) -> dict:
+               stop: bool = False, monitor: bool = False) -> dict:
     """Deploy `version` by hand with a shadow hour. While the shadow serves, clients send production 200 rows near
     the model's boundary (4 requests), and ground truth arrives for them: the labels `truth_from` ("production"
     or "shadow") predicts, asked of that variant by name, so that variant is the better one wherever the two
     disagree. `meanwhile`, a version another run tries to deploy during the shadow hour; `stop`, stop the run
-    then, as an operator might."""
+    then, as an operator might; `monitor`, run MonitorEndpoint on the hour while the shadow serves."""
     from offline.cloud.sfn_sagemaker import WaitFunction
 
     entered, release, original = threading.Event(), threading.Event(), WaitFunction._wait_interval
@@ -807,11 +807,22 @@ def shadow_run(cloud: LocalCloud, version: str, name: str, truth_from: str, mean
                             Body="\n".join(labels).encode())
         other = cloud.start(DA, {"model_package_arn": meanwhile}, f"{name}-meanwhile") if meanwhile else None
         interrupted = cloud.wait([other])[other] if other else None
+        watched = None
+        if monitor:  # the hour so far, as the schedule would check it at its end
+            end = hour.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=1)
+            checked = cloud.start("MonitorEndpoint", {"window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}"}, f"{name}-monitor")
+            watched = cloud.wait([checked])[checked]
+            output = json.loads(watched.get("output") or "null")
+            bucket, prefix = config["DataCaptureConfig"]["DestinationS3Uri"][5:].split("/", 1)
+            watched = {**watched, "output": output, "production_files": len(cloud.keys(
+                bucket, f"{prefix}/{ENDPOINT}/AllTraffic/{hour:%Y/%m/%d/%H}/")), "window": json.loads(cloud.read(
+                    f"s3://{cloud.workflows['MonitorEndpoint'].data_bucket}/{output['run_prefix']}traffic/window.json"))}
     finally:
         release.set()
         WaitFunction._wait_interval = original
     ended = cloud.wait([started])[started]
     return {**ended, "output": json.loads(ended.get("output") or "null"), "config": config, "meanwhile": interrupted,
+            "monitored": watched,
             "history": cloud.history(started), "answered": answered,
             "notified": [n for n in cloud.notifications() if n["subject"] == "A shadow test ended"
                          and name in n["message"]]}
@@ -824,7 +835,7 @@ def shadowed(cloud, loop):
     versions = loop["versions"]
     better = shadow_run(cloud, versions["v1"], "shadow-better", truth_from="shadow", meanwhile=versions["v2"])
     served_after_better = served_model(cloud)
-    worse = shadow_run(cloud, versions["v2"], "shadow-worse", truth_from="production")
+    worse = shadow_run(cloud, versions["v2"], "shadow-worse", truth_from="production", monitor=True)
     served_after_worse = served_model(cloud)
     # The shadow starts, compares well, and its promotion's new fleet fails: production serves alone again.
     cloud.sagemaker.hosting.fail_next_endpoint("the model container exited with code 1", after=1)
@@ -888,6 +899,15 @@ def test_a_better_shadow_is_promoted_and_notified(cloud, shadowed):
                      r"good\); \d+ production rows \(200 with ground truth\)", note["message"]), note["message"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in run["history"] if "stateEnteredEventDetails" in e]
     assert entered.index("CompareShadow") < entered.index("Promote") < entered.index("SmokeTest")
+
+
+def test_the_monitor_watches_production_while_a_shadow_serves(cloud, shadowed):
+    """During the shadow hour the monitor checks production's version on production's captured traffic only (the
+    shadow's replays are captured under its own variant)."""
+    watched, v1 = shadowed["worse"]["monitored"], shadowed["versions"]["v1"]
+    assert watched["status"] == "SUCCEEDED", watched.get("cause")
+    assert watched["output"]["outcome"] in ("Drift", "NoDrift") and watched["output"]["model_package_arn"] == v1
+    assert watched["window"]["capture_files"] == watched["production_files"] >= 4
 
 
 def test_a_deployment_during_another_runs_shadow_test_waits_for_it(shadowed):
