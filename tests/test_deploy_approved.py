@@ -322,6 +322,39 @@ def test_a_shadow_replaces_production_only_when_it_does_at_least_as_well_or_agre
         "2026/01/01/10/", "2026/01/01/11/", "2026/01/01/12/"]
 
 
+def test_a_shadow_test_replays_only_production_requests_with_rows_from_its_start_and_names_a_bad_line():
+    shadow = load_lambda_module("compare_shadow", "handler")
+
+    class Objects:  # list_objects_v2 pages and get_object of a few keys
+        def __init__(self, objects: dict) -> None:
+            self.objects = objects
+
+        def get_paginator(self, name: str):
+            return type("Pages", (), {"paginate": lambda _, Bucket, Prefix: [{"Contents": [
+                {"Key": k} for k in self.objects if k.startswith(Prefix)]}]})()
+
+        def get_object(self, Bucket: str, Key: str) -> dict:
+            return {"Body": type("Body", (), {"read": lambda _: self.objects[Key].encode()})()}
+
+    def record(when: str, text: str, inference_id: str) -> str:
+        return json.dumps({"captureData": {"endpointInput": {"data": text, "encoding": "CSV"},
+                                           "endpointOutput": {"data": "0.9\n" * text.count("\n"), "encoding": "CSV"}},
+                           "eventMetadata": {"eventId": "e", "inferenceId": inference_id, "inferenceTime": when}})
+    folder = "runs/r/capture/ep/AllTraffic/"
+    since = datetime.datetime(2026, 1, 1, 10, 30, 15, 500000, tzinfo=datetime.UTC)
+    until = since + datetime.timedelta(hours=1)
+    objects = Objects({f"{folder}2026/01/01/10/a.jsonl": "\n".join([
+        record("2026-01-01T10:30:14Z", "1,2\n", "before"), record("2026-01-01T10:30:15Z", "1,2\n", "same-second"),
+        record("2026-01-01T10:31:00Z", "", "empty"), record("2026-01-01T10:40:00Z", "1,2\n3,4\n", "later")])})
+    found = shadow.production_requests(objects, "b", folder, since, until, 1000)
+    assert [(r["id"], r["rows"]) for r in found] == [("same-second", 1), ("later", 2)]
+    assert [r["id"] for r in shadow.production_requests(objects, "b", folder, since, until, 1)] == ["same-second"]
+    objects.objects[f"{folder}2026/01/01/11/b.jsonl"] = "{not json"
+    with pytest.raises(ValueError, match=r"^s3://b/runs/r/capture/ep/AllTraffic/2026/01/01/11/b.jsonl line 1 is "
+                                         r"not JSON"):
+        shadow.production_requests(objects, "b", folder, since, until, 1000)
+
+
 def test_smoke_test_compares_the_gate_metric_within_the_tolerance():
     evaluation = {"task": "binary", "classes": ["0", "1"], "gate": {"metric": "auc", "value": 0.98}}
     labels, scores = [0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]

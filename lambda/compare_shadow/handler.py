@@ -48,8 +48,13 @@ def _records(s3: Any, bucket: str, prefix: str) -> list[tuple[str, dict]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for key in sorted(item["Key"] for item in page.get("Contents", [])):
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-            found += [(f"s3://{bucket}/{key} line {n}", json.loads(line))
-                      for n, line in enumerate(body.splitlines(), 1) if line.strip()]
+            for number, line in enumerate(body.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    found.append((f"s3://{bucket}/{key} line {number}", json.loads(line)))
+                except ValueError as error:
+                    raise ValueError(f"s3://{bucket}/{key} line {number} is not JSON: {error}") from None
     return found
 
 
@@ -65,10 +70,11 @@ def production_requests(s3: Any, bucket: str, folder: str, since: datetime.datet
                 text, answer = payload(data["endpointInput"]), payload(data["endpointOutput"])
             except (KeyError, ValueError) as error:
                 raise ValueError(f"{where} is not a data-capture record with input and output: {error}") from None
-            if moment < since:
+            rows_in = len(csv_rows(text))
+            if moment < since or not rows_in:  # before the shadow, or a request without rows: nothing to compare
                 continue
-            requests.append({"id": request_id(record), "text": text, "answer": answer, "rows": len(csv_rows(text))})
-            count += requests[-1]["rows"]
+            requests.append({"id": request_id(record), "text": text, "answer": answer, "rows": rows_in})
+            count += rows_in
             if count >= rows:
                 return requests
     return requests
@@ -138,7 +144,7 @@ def handler(event: dict, context: Any, s3_client=None, runtime_client=None, now:
     task, classes = evaluation["task"], evaluation["classes"]
     folder = f"{capture['run']}{run_layout.CAPTURE}/{endpoint}/{os.environ['PRODUCTION_VARIANT']}/"
     requests = production_requests(s3, bucket, folder, since, until, int(event["rows"]))
-    if not sum(request["rows"] for request in requests):
+    if not requests:
         return {"promote": False, "rows": 0, "summary": "production kept: no production traffic was captured while "
                                                         "the version served as the shadow."}
     labels, production, shadow, truth, labelled = labels_by_row(s3, bucket, since, until), [], [], [], []
