@@ -192,10 +192,10 @@ def handler(event: dict, context: Any) -> dict:
     found = {name: stop_if_running(sagemaker, noun, name) for noun, name in scheduled_jobs(events, sync_jobs)}
     stopped = sorted(name for name, status in found.items() if status in RUNNING)
     seconds_left = (lambda: context.get_remaining_time_in_millis() / 1000) if context else (lambda: 120)
-    endpoints = ({name: _deleted(sagemaker, name, config, seconds_left, execution)
-                  for name, config in created_endpoints(events)}
-                 if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true" else {})
+    endpoints: dict[str, str] = {}
     if os.environ.get("DELETES_CREATED_ENDPOINTS") == "true":
+        endpoints.update({name: _deleted(sagemaker, name, config, seconds_left, execution)
+                          for name, config in created_endpoints(events)})
         endpoints.update({name: _restored(sagemaker, name, shadow, production, seconds_left, execution)
                           for name, shadow, production in shadow_tests(events)})
     claims = os.environ.get("CLAIMS_BUCKET")

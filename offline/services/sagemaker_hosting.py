@@ -258,19 +258,26 @@ class LocalHosting:
             endpoint["LastModifiedTime"] = time.time()
 
     # -- runtime ------------------------------------------------------------------------------
+    def answering_variant(self, name: str, target: str | None) -> str | None:
+        """The variant that answers a request: the one it names, else one the variants' weights pick (botocore's
+        sagemaker-runtime model, TargetVariant: it overrides the weights)."""
+        if target:
+            return target
+        with self.lock:
+            serving = self.serving.get(name)
+        return _weighted(self.configs.get(serving[0], {}).get("ProductionVariants", [])) if serving else None
+
     def invoke(self, name: str, body: bytes, content_type: str, accept: str = "text/csv",
                inference_id: str | None = None, target: str | None = None) -> tuple[int, dict]:
-        """(HTTP status, answer) of InvokeEndpoint: the answer of the variant `target` names, else of one the
-        variants' weights pick (botocore's sagemaker-runtime model, TargetVariant: it overrides the weights), and
-        the capture SageMaker writes under that variant."""
+        """(HTTP status, answer) of InvokeEndpoint: the answer of the variant `target` names (or one chosen by
+        answering_variant), and the capture SageMaker writes under that variant."""
         with self.lock:
             endpoint = self.endpoints.get(name)
             serving = self.serving.get(name)
         if endpoint is None or serving is None or endpoint["EndpointStatus"] not in ("InService", "Updating"):
             return 400, {"__type": "ValidationError", "message": f"Endpoint {name} of account {ACCOUNT} not found."}
         config, models = serving
-        variants = self.configs.get(config, {}).get("ProductionVariants", [])
-        variant = target or _weighted(variants)
+        variant = self.answering_variant(name, target)
         if variant not in models:
             return 400, {"__type": "ValidationError", "message": f"Variant {variant} of endpoint {name} not found."}
         try:

@@ -273,7 +273,7 @@ class LocalSageMaker:
 
     def serving_as_model_role(self, endpoint: str, variant: str | None) -> contextlib.AbstractContextManager:
         """What an endpoint does while serving (data capture into S3), as the role of the model of the variant
-        that answers (the first when the request names none: the kit's variants share one role)."""
+        that answers (hosting.answering_variant); an unknown variant answers nothing."""
         with self.lock:
             config, _ = self.hosting.serving.get(endpoint, (None, None))
             variants = self.hosting.configs.get(config, {}).get("ProductionVariants", [{}])

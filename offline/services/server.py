@@ -52,11 +52,12 @@ class _Handler(BaseHTTPRequestHandler):
             payload, raised = self.server.lambda_.invoke(function, body)
             self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled"} if raised else {})
         elif self.path.startswith("/endpoints/") and self.path.endswith("/invocations"):  # sagemaker-runtime
-            endpoint, target = unquote(self.path.split("/")[2]), self.headers.get("X-Amzn-SageMaker-Target-Variant")
-            with self.server.sagemaker.serving_as_model_role(endpoint, target):
-                status, answer = self.server.sagemaker.hosting.invoke(
+            endpoint, hosting = unquote(self.path.split("/")[2]), self.server.sagemaker.hosting
+            variant = hosting.answering_variant(endpoint, self.headers.get("X-Amzn-SageMaker-Target-Variant"))
+            with self.server.sagemaker.serving_as_model_role(endpoint, variant):  # it captures as its model's role
+                status, answer = hosting.invoke(
                     endpoint, body, self.headers.get("Content-Type", ""), self.headers.get("Accept", ""),
-                    self.headers.get("X-Amzn-SageMaker-Inference-Id"), target)
+                    self.headers.get("X-Amzn-SageMaker-Inference-Id"), variant)
             if status == 200:  # botocore's sagemaker-runtime model: InvokedProductionVariant's header
                 self._reply(200, answer["body"].encode(), {"Content-Type": answer["content_type"],
                                                            "x-Amzn-Invoked-Production-Variant": answer["variant"]})

@@ -6,7 +6,8 @@ from aws_cdk import aws_iam as iam
 
 from stacks.cdk.compliance import check_wildcards, default_policy, depend_on_policy_only
 
-__all__ = ["add_statements", "allow", "condition_service_grants", "default_policy", "drop_redundant_dependency"]
+__all__ = ["add_statements", "allow", "condition_service_grants", "default_policy", "drop_redundant_dependency",
+           "endpoint_key_statements"]
 
 
 def allow(role: iam.Role, actions: list[str], resources: list[str], *, conditions: dict | None = None,
@@ -35,6 +36,14 @@ def add_statements(role: iam.Role, statements: list[iam.PolicyStatement]) -> Non
     else:
         for statement in rest:
             role.add_to_policy(statement)
+
+
+def endpoint_key_statements(key_arn: str) -> list[iam.PolicyStatement]:
+    """What the caller of CreateEndpoint or UpdateEndpoint needs of the key the endpoint config's volumes use:
+    SageMaker describes it and takes a grant on it for the caller (the grant is for an AWS resource)."""
+    return [iam.PolicyStatement(actions=["kms:CreateGrant"], resources=[key_arn],
+                                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+            iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[key_arn])]
 
 
 def condition_service_grants(resource: CfnResource, path: str, document: dict, services: tuple[str, ...],

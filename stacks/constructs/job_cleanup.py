@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.constructs.event_claim import allow_releasing_claims
 from stacks.constructs.event_targets import invoke_on_event
-from stacks.cdk.permissions import allow
+from stacks.cdk.permissions import add_statements, allow, endpoint_key_statements
 from stacks.constructs.functions import KitFunction
 from stacks.cdk.tokens import Durations, format_arn, stack_of
 
@@ -72,10 +72,8 @@ class StrandedJobCleanup(Construct):
                   wildcard_reason="The workflow names its endpoint and configs <prefix>-...; the function returns "
                                   "only an endpoint its run left serving a shadow test to the config it served "
                                   "before.")
-            if encryption_key:  # the config's volumes use the key: SageMaker takes a grant for the caller
-                allow(role, ["kms:CreateGrant"], [encryption_key.key_arn],
-                      conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
-                allow(role, ["kms:DescribeKey"], [encryption_key.key_arn])
+            if encryption_key:
+                add_statements(role, endpoint_key_statements(encryption_key.key_arn))
         if claims_bucket:
             allow_releasing_claims(role, claims_bucket, "the claim in the input of the run that did not succeed")
         if encryption_key:  # the execution history is encrypted with the stack's key

@@ -25,7 +25,7 @@ from stacks.settings.image_table import SERVING_IMAGES
 from stacks.constructs.event_claim import CLAIM_FRAGMENTS, CLAIM_FUNCTION, allow_releasing_claims, claim_of
 from stacks.constructs.event_targets import invoke_on_event, start_on_event, starter_role
 from stacks.constructs.functions import KitFunction
-from stacks.cdk.permissions import allow
+from stacks.cdk.permissions import add_statements, allow, endpoint_key_statements
 from stacks.constructs.sagemaker_role import allow_log_streams
 from stacks.cdk.tokens import Durations, bucket_arn, format_arn, objects_arn
 from stacks.workflows.workflow_stack import DeliveryCheck, FunctionSpec, SageMakerWorkflowStack, WorkflowSpec, register
@@ -237,10 +237,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
         # state machine's, which calls UpdateEndpoint. On exactly this alarm.
         for role in (self.sagemaker_role, self.workflow.role):
             allow(role, ["cloudwatch:DescribeAlarms"], [alarm.alarm_arn for alarm in self.rollback_alarms])
-        if self.key:  # the key of the endpoint's volumes must allow the caller of CreateEndpoint/UpdateEndpoint
-            allow(self.workflow.role, ["kms:CreateGrant"], [self.key.key_arn],
-                  conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
-            allow(self.workflow.role, ["kms:DescribeKey"], [self.key.key_arn])
+        if self.key:  # the state machine calls CreateEndpoint and UpdateEndpoint with configs under the key
+            add_statements(self.workflow.role, endpoint_key_statements(self.key.key_arn))
         monitor = self.functions["MonitorDeployment"].function
         allow(monitor.role, ["scheduler:GetSchedule"], [format_arn(
             self, service="scheduler", resource="schedule",
@@ -255,11 +253,8 @@ class DeployApprovedStack(SageMakerWorkflowStack):
             # Back to production's config, an endpoint a shadow test left behind (docs/deploy-approved.md).
             iam.PolicyStatement(actions=["sagemaker:UpdateEndpoint"], resources=[self.endpoint_arn, made[0]]),
             iam.PolicyStatement(actions=["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"], resources=["*"]))
-        if self.key:  # updating the endpoint to a config whose volumes use the key: SageMaker takes a grant
-            self.operator_policy.add_statements(
-                iam.PolicyStatement(actions=["kms:CreateGrant"], resources=[self.key.key_arn],
-                                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
-                iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[self.key.key_arn]))
+        if self.key:  # operators may update the endpoint to a config under the key
+            self.operator_policy.add_statements(*endpoint_key_statements(self.key.key_arn))
         acknowledge_wildcards(self.operator_policy, made, "Each deployment makes an endpoint config and a model "
                                                           "named <prefix>-<uuid>; operators delete only those.")
         acknowledge_wildcards(self.operator_policy, ["*"], "ListEndpointConfigs and ListModels have no "
